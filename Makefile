@@ -1,0 +1,50 @@
+# allocast: `make demo` runs the main job end to end on data/samples/, `make test` runs the tests.
+# Both create .venv and install what they need when it is missing or out of date.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ALLOCAST := $(BIN)/allocast
+# One LightGBM / BLAS thread: on two cores beside another busy process, two threads slow down tenfold.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+export PYTHONUNBUFFERED := 1
+DEMO_DIR := .allocast/demo
+
+.PHONY: install demo test lint typecheck serve worker bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo ">> installing allocast and its dependencies into $(VENV) (about a minute)"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	@mkdir -p $(DEMO_DIR)
+	@echo ">> [1/3] forecasting: train on data/samples/sales.parquet"
+	$(ALLOCAST) train --sales data/samples/sales.parquet --horizon 28
+	@echo ">> [2/3] forecasting: forecast with the champion"
+	$(ALLOCAST) forecast --sales data/samples/sales.parquet --model champion --horizon 28 --out $(DEMO_DIR)/forecast.parquet
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+serve: $(STAMP)
+	$(ALLOCAST) serve
+
+worker: $(STAMP)
+	$(ALLOCAST) worker
+
+clean:
+	rm -rf .allocast .pytest_cache .mypy_cache .ruff_cache

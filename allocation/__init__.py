@@ -1,0 +1,1 @@
+"""allocation package of allocast."""
