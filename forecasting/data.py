@@ -1,0 +1,383 @@
+"""Sales in: read CSV / Parquet, map column names, validate, fill missing periods, aggregate.
+
+The result is the *canonical sales frame*: one row per `sku, location, date` with `units` (float,
+>= 0), optional `region`, and the known-future exogenous columns we use:
+
+- `price` (money per unit): the period's mean price; missing values are carried forward (and
+  backward before the first known price) within each series.
+- `promo`, `event` and any other 0/1 column of the input (SNAP-like flags): the period's maximum;
+  missing periods get 0. When the input has no `event` column but has columns whose name contains
+  "event" (M5's `event_name_1`, ...), `event` is 1 where any of them is set.
+
+Other input columns (text, non-binary numbers such as M5's `wm_yr_wk`) are dropped: they are
+either calendar facts we compute ourselves or not known ahead of time.
+
+Missing periods inside a series, and after its last sale up to the data set's last period, are
+zero sales, filled explicitly. With `freq` coarser than the input (e.g. "W") units are summed per
+period (weeks end on Sunday, as pandas labels them) and a last, incomplete period is dropped so a
+partial week never looks like a drop in demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, REGION, SKU, UNITS
+from forecasting.errors import SalesValidationError
+
+__all__ = [
+    "Level",
+    "exogenous_columns",
+    "flag_columns",
+    "load_sales",
+    "parse_mapping",
+    "prepare_sales",
+    "read_table",
+]
+
+Level = Literal["location", "region"]
+REQUIRED = (SKU, LOCATION, DATE, UNITS)
+MAX_ROWS_IN_MESSAGE = 5
+
+
+def parse_mapping(text: str | None) -> dict[str, str]:
+    """Parse a `--map` option, "item_id=sku,store_id=location", into {source: canonical}."""
+    if not text:
+        return {}
+    mapping: dict[str, str] = {}
+    for pair in text.split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        source, sep, target = pair.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise SalesValidationError(
+                f"--map entry {pair!r} is not 'source=canonical'; write it like "
+                "'item_id=sku,store_id=location,sales=units'",
+                source="--map",
+            )
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file (chosen by its suffix) into a frame, as stored."""
+    path = Path(path)
+    if not path.exists():
+        raise SalesValidationError(f"{path}: no such file", source=str(path))
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".parquet", ".pq"}:
+            return pd.read_parquet(path)
+        if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
+            return pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise SalesValidationError(f"{path}: cannot be read ({error})", source=str(path)) from error
+    raise SalesValidationError(
+        f"{path}: unsupported file type {suffix!r}; give a .csv or .parquet file",
+        source=str(path),
+    )
+
+
+def load_sales(
+    path: str | Path,
+    mapping: Mapping[str, str] | None = None,
+    freq: str = "D",
+    level: Level = "location",
+) -> pd.DataFrame:
+    """Read, map, validate, zero-fill and aggregate a sales file into the canonical frame."""
+    return prepare_sales(read_table(path), str(path), mapping, freq, level)
+
+
+def prepare_sales(
+    frame: pd.DataFrame,
+    source: str = "<frame>",
+    mapping: Mapping[str, str] | None = None,
+    freq: str = "D",
+    level: Level = "location",
+) -> pd.DataFrame:
+    """Same as `load_sales` on an in-memory frame (the API ingests JSON records)."""
+    if level not in ("location", "region"):
+        raise SalesValidationError(
+            f"{source}: level must be 'location' or 'region', not {level!r}", source=source
+        )
+    if frame.empty:
+        raise SalesValidationError(
+            f"{source}: the sales input is empty; give at least one row with {', '.join(REQUIRED)}",
+            source=source,
+        )
+    mapped = _apply_mapping(frame, mapping or {}, source)
+    mapped = _derive_event(mapped)
+    validated = _validate(mapped, source)
+    if level == "region":
+        _check_regions(validated, source)
+    kept = validated[[c for c in validated.columns if c in _kept_columns(validated)]]
+    if level == "region":
+        kept = _to_region_level(kept)
+    aggregated = _aggregate(kept, freq)
+    return _fill_missing_periods(aggregated, freq)
+
+
+def exogenous_columns(sales: pd.DataFrame) -> list[str]:
+    """Known-future exogenous columns of a canonical sales frame (price and the 0/1 flags)."""
+    return [c for c in sales.columns if c not in (SKU, LOCATION, REGION, DATE, UNITS)]
+
+
+def flag_columns(sales: pd.DataFrame) -> list[str]:
+    """The 0/1 exogenous columns (promo, event, SNAP-like flags): everything but price."""
+    return [c for c in exogenous_columns(sales) if c != PRICE]
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def _rows_text(rows: list[int]) -> str:
+    shown = ", ".join(str(r) for r in rows[:MAX_ROWS_IN_MESSAGE])
+    more = len(rows) - MAX_ROWS_IN_MESSAGE
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _apply_mapping(frame: pd.DataFrame, mapping: Mapping[str, str], source: str) -> pd.DataFrame:
+    absent = [name for name in mapping if name not in frame.columns]
+    if absent:
+        raise SalesValidationError(
+            f"{source}: --map names column {absent[0]!r}, which is not in the input; "
+            f"its columns are {', '.join(map(str, frame.columns))}",
+            source=source,
+            column=absent[0],
+        )
+    renamed = frame.rename(columns=dict(mapping))
+    # A canonical name both mapped to and already present (e.g. M5's own `sales` vs mapped
+    # `units`) would be ambiguous: the mapped column wins, the original is dropped.
+    renamed = renamed.loc[:, ~renamed.columns.duplicated(keep="last")]
+    missing = [name for name in REQUIRED if name not in renamed.columns]
+    if missing:
+        raise SalesValidationError(
+            f"{source}: required column {missing[0]!r} is missing (columns: "
+            f"{', '.join(map(str, renamed.columns))}); map yours with --map, e.g. "
+            f"'store_id=location,sales=units'",
+            source=source,
+            column=missing[0],
+        )
+    return renamed.reset_index(drop=True)
+
+
+def _derive_event(frame: pd.DataFrame) -> pd.DataFrame:
+    if EVENT in frame.columns:
+        return frame
+    event_like = [c for c in frame.columns if "event" in str(c).lower()]
+    if not event_like:
+        return frame
+    present = np.zeros(len(frame), dtype=bool)
+    for column in event_like:
+        values = frame[column]
+        filled = values.notna() & (values.astype(str).str.strip() != "")
+        if pd.api.types.is_numeric_dtype(values):
+            filled &= values.fillna(0) != 0
+        present |= filled.to_numpy()
+    return frame.assign(**{EVENT: present.astype("float64")})
+
+
+def _schema(frame: pd.DataFrame) -> pa.DataFrameSchema:
+    columns: dict[str, pa.Column] = {
+        SKU: pa.Column(str, nullable=False, coerce=True),
+        LOCATION: pa.Column(str, nullable=False, coerce=True),
+        DATE: pa.Column("datetime64[ns]", nullable=False, coerce=True),
+        UNITS: pa.Column("float64", pa.Check.ge(0), nullable=False, coerce=True),
+    }
+    if REGION in frame.columns:
+        columns[REGION] = pa.Column(str, nullable=False, coerce=True)
+    if PRICE in frame.columns:
+        columns[PRICE] = pa.Column("float64", pa.Check.ge(0), nullable=True, coerce=True)
+    for flag in (PROMO, EVENT):
+        if flag in frame.columns:
+            columns[flag] = pa.Column(
+                "float64", pa.Check.isin([0.0, 1.0]), nullable=True, coerce=True
+            )
+    return pa.DataFrameSchema(columns, unique=list((SKU, LOCATION, DATE)), strict=False)
+
+
+_FIXES = {
+    DATE: "write dates as YYYY-MM-DD (ISO 8601)",
+    UNITS: "units must be numbers >= 0 (returns belong in another column)",
+    PRICE: "prices must be numbers >= 0 or empty",
+    PROMO: "promo must be 0 or 1 (or empty)",
+    EVENT: "event must be 0 or 1 (or empty)",
+    SKU: "every row needs a sku",
+    LOCATION: "every row needs a location",
+    REGION: "every row needs a region",
+}
+
+
+def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    # Nulls in key columns first: pandera would coerce None to the string "None".
+    for column in (SKU, LOCATION, DATE, UNITS) + ((REGION,) if REGION in frame.columns else ()):
+        null_rows = np.flatnonzero(frame[column].isna().to_numpy()) + 1
+        if len(null_rows):
+            raise SalesValidationError(
+                f"{source}: column {column!r} is empty in rows {_rows_text(list(null_rows))}; "
+                f"{_FIXES[column]}",
+                source=source,
+                column=column,
+                rows=[int(r) for r in null_rows[:MAX_ROWS_IN_MESSAGE]],
+            )
+    try:
+        return _schema(frame).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        raise _translate(errors.failure_cases, source) from None
+
+
+def _translate(failures: pd.DataFrame, source: str) -> SalesValidationError:
+    """Turn pandera's failure table into one error: the first problem, its rows and the fix."""
+    failures = failures.assign(check=failures["check"].astype(str))
+    duplicate = failures["check"].str.contains("uniqueness")
+    for column in (DATE, UNITS, PRICE, PROMO, EVENT, SKU, LOCATION, REGION):
+        mine = failures[(failures["column"] == column) & ~duplicate]
+        if mine.empty:
+            continue
+        coercion = mine[mine["check"].str.startswith(("coerce_dtype", "dtype"))]
+        picked = coercion if not coercion.empty else mine
+        rows = sorted({int(i) + 1 for i in picked["index"].dropna()})
+        values = ", ".join(repr(v) for v in picked["failure_case"].head(3))
+        if not coercion.empty:
+            problem = "unparsable dates" if column == DATE else "non-numeric values"
+        elif column in (UNITS, PRICE):
+            problem = "negative values"
+        else:
+            problem = "invalid values"
+        return SalesValidationError(
+            f"{source}: column {column!r} has {problem} ({values}) in rows {_rows_text(rows)}; "
+            f"{_FIXES[column]}",
+            source=source,
+            column=column,
+            rows=rows[:MAX_ROWS_IN_MESSAGE],
+        )
+    rows = sorted({int(i) + 1 for i in failures.loc[duplicate, "index"].dropna()})
+    return SalesValidationError(
+        f"{source}: duplicate (sku, location, date) keys in rows {_rows_text(rows)}; "
+        "keep one row per sku, location and date (sum duplicates before loading)",
+        source=source,
+        column=None,
+        rows=rows[:MAX_ROWS_IN_MESSAGE],
+    )
+
+
+def _check_regions(frame: pd.DataFrame, source: str) -> None:
+    if REGION not in frame.columns:
+        raise SalesValidationError(
+            f"{source}: level 'region' needs a {REGION!r} column; map yours, e.g. "
+            "--map state_id=region",
+            source=source,
+            column=REGION,
+        )
+    regions_per_location = frame.groupby(LOCATION)[REGION].nunique()
+    ambiguous = regions_per_location[regions_per_location > 1]
+    if not ambiguous.empty:
+        location = ambiguous.index[0]
+        rows = list(np.flatnonzero((frame[LOCATION] == location).to_numpy())[:5] + 1)
+        raise SalesValidationError(
+            f"{source}: location {location!r} belongs to several regions; each location must "
+            "have one region",
+            source=source,
+            column=REGION,
+            rows=[int(r) for r in rows],
+        )
+
+
+def _is_flag(values: pd.Series) -> bool:
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return pd.api.types.is_bool_dtype(values)
+    present = values.dropna()
+    return bool(len(present)) and bool(present.isin([0, 1]).all())
+
+
+def _kept_columns(frame: pd.DataFrame) -> list[str]:
+    kept = [SKU, LOCATION] + ([REGION] if REGION in frame.columns else []) + [DATE, UNITS]
+    for column in frame.columns:
+        if column in kept:
+            continue
+        if column in (PRICE, PROMO, EVENT) or _is_flag(frame[column]):
+            kept.append(column)
+    return kept
+
+
+def _agg_rules(frame: pd.DataFrame) -> dict[str, str]:
+    rules = {UNITS: "sum"}
+    for column in exogenous_columns(frame):
+        rules[column] = "mean" if column == PRICE else "max"
+    return rules
+
+
+def _to_region_level(frame: pd.DataFrame) -> pd.DataFrame:
+    grouped = frame.groupby([SKU, REGION, DATE], as_index=False, sort=False).agg(_agg_rules(frame))
+    grouped[LOCATION] = grouped[REGION]
+    return grouped
+
+
+def _aggregate(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
+    frame = frame.assign(**{c: frame[c].astype("float64") for c in exogenous_columns(frame)})
+    if freq == "D":
+        return frame
+    keys = [SKU, LOCATION] + ([REGION] if REGION in frame.columns else [])
+    grouper = pd.Grouper(key=DATE, freq=freq)
+    aggregated = frame.groupby([*keys, grouper], as_index=False, sort=False).agg(_agg_rules(frame))
+    first_start, last_end = (
+        _period_bounds(aggregated[DATE].min(), freq)[0],
+        _period_bounds(aggregated[DATE].max(), freq)[1],
+    )
+    if frame[DATE].max() < last_end:  # the last period is cut short by the end of the data
+        aggregated = aggregated[aggregated[DATE] < aggregated[DATE].max()]
+    if frame[DATE].min() > first_start:  # so is the first one by its start
+        aggregated = aggregated[aggregated[DATE] > aggregated[DATE].min()]
+    return aggregated
+
+
+def _period_bounds(label: pd.Timestamp, freq: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last day of the period pandas labels `label` for `freq`."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    day = pd.Timedelta(days=1)
+    if pd.Grouper(freq=freq).label == "right":  # weeks, month ends: labelled by their last day
+        return label - offset + day, label
+    return label, label + offset - day
+
+
+def _fill_missing_periods(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
+    """Give every series every period from its first row to the data set's last period."""
+    keys = [SKU, LOCATION]
+    calendar = pd.date_range(frame[DATE].min(), frame[DATE].max(), freq=freq)
+    if len(calendar) == 0 or not frame[DATE].isin(calendar).all():
+        # Dates off the freq grid (e.g. daily dates with freq "W" not aggregated): keep as is.
+        calendar = pd.DatetimeIndex(np.sort(frame[DATE].unique()))
+    starts = frame.groupby(keys, sort=True)[DATE].min()
+    start_pos = calendar.searchsorted(starts.to_numpy())
+    lengths = len(calendar) - start_pos
+    positions = np.concatenate([np.arange(p, len(calendar)) for p in start_pos])
+    full = pd.DataFrame(
+        {
+            SKU: np.repeat(starts.index.get_level_values(SKU).to_numpy(), lengths),
+            LOCATION: np.repeat(starts.index.get_level_values(LOCATION).to_numpy(), lengths),
+            DATE: calendar[positions],
+        }
+    )
+    merged = full.merge(frame, on=[*keys, DATE], how="left")
+    merged[UNITS] = merged[UNITS].fillna(0.0)
+    if REGION in merged.columns:
+        merged[REGION] = merged.groupby(keys, sort=False)[REGION].transform("first")
+    if PRICE in merged.columns:
+        by_series = merged.groupby(keys, sort=False)[PRICE]
+        merged[PRICE] = by_series.ffill()
+        merged[PRICE] = merged.groupby(keys, sort=False)[PRICE].bfill()
+    for column in flag_columns(merged):
+        merged[column] = merged[column].fillna(0.0)
+    ordered = [SKU, LOCATION] + ([REGION] if REGION in merged.columns else []) + [DATE, UNITS]
+    ordered += exogenous_columns(merged)
+    result = merged[ordered].sort_values([SKU, LOCATION, DATE], kind="stable")
+    result[SKU] = result[SKU].astype(str)
+    result[LOCATION] = result[LOCATION].astype(str)
+    return result.reset_index(drop=True)

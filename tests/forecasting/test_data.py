@@ -1,0 +1,157 @@
+"""Loading, mapping, validation errors, zero-fill and aggregation of sales input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, SKU, UNITS
+from forecasting.data import load_sales, parse_mapping, prepare_sales
+from forecasting.errors import SalesValidationError
+
+
+def _raw(**overrides: list) -> pd.DataFrame:
+    frame = {
+        "item": ["A", "A", "A", "B"],
+        "store": ["S1", "S1", "S1", "S2"],
+        "day": ["2024-01-01", "2024-01-02", "2024-01-04", "2024-01-02"],
+        "qty": [3, 0, 5, 1],
+    }
+    frame.update(overrides)
+    return pd.DataFrame(frame)
+
+
+MAPPING = {"item": "sku", "store": "location", "day": "date", "qty": "units"}
+
+
+def test_parse_mapping_reads_the_cli_syntax() -> None:
+    assert parse_mapping("item_id=sku, store_id=location,sales=units") == {
+        "item_id": "sku",
+        "store_id": "location",
+        "sales": "units",
+    }
+    assert parse_mapping(None) == {}
+    with pytest.raises(SalesValidationError, match="source=canonical"):
+        parse_mapping("item_id")
+
+
+def test_mapping_zero_fills_missing_days_to_the_last_day() -> None:
+    sales = prepare_sales(_raw(), mapping=MAPPING)
+    a = sales[sales[SKU] == "A"]
+    assert a[DATE].dt.strftime("%m-%d").tolist() == ["01-01", "01-02", "01-03", "01-04"]
+    assert a[UNITS].tolist() == [3.0, 0.0, 0.0, 5.0]
+    b = sales[sales[SKU] == "B"]  # starts on its first row, runs to the data set's last day
+    assert b[DATE].dt.strftime("%m-%d").tolist() == ["01-02", "01-03", "01-04"]
+    assert b[UNITS].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_missing_required_column_names_it_and_the_fix() -> None:
+    with pytest.raises(SalesValidationError, match=r"'units' is missing.*--map") as info:
+        prepare_sales(_raw(), mapping={"item": "sku", "store": "location", "day": "date"})
+    assert info.value.column == UNITS
+
+
+def test_unknown_mapping_source_is_named() -> None:
+    with pytest.raises(SalesValidationError, match="'nope'"):
+        prepare_sales(_raw(), mapping={**MAPPING, "nope": "price"})
+
+
+def test_empty_input_is_refused() -> None:
+    with pytest.raises(SalesValidationError, match="empty"):
+        prepare_sales(_raw().iloc[0:0], mapping=MAPPING)
+
+
+def test_negative_units_name_rows_and_fix() -> None:
+    with pytest.raises(SalesValidationError, match=r"negative.*rows 2, 4.*>= 0") as info:
+        prepare_sales(_raw(qty=[3, -1, 5, -2]), source="sales.csv", mapping=MAPPING)
+    assert (info.value.source, info.value.column, info.value.rows) == ("sales.csv", UNITS, [2, 4])
+
+
+def test_non_numeric_units_name_rows() -> None:
+    with pytest.raises(SalesValidationError, match=r"non-numeric.*'lots'.*rows 3") as info:
+        prepare_sales(_raw(qty=[3, 0, "lots", 1]), mapping=MAPPING)
+    assert info.value.rows == [3]
+
+
+def test_unparsable_dates_name_rows_and_format() -> None:
+    with pytest.raises(SalesValidationError, match=r"unparsable dates.*rows 2.*YYYY-MM-DD") as info:
+        prepare_sales(
+            _raw(day=["2024-01-01", "someday", "2024-01-04", "2024-01-02"]), mapping=MAPPING
+        )
+    assert info.value.column == DATE
+
+
+def test_duplicate_keys_name_rows() -> None:
+    day = ["2024-01-01", "2024-01-01", "2024-01-04", "2024-01-02"]
+    with pytest.raises(SalesValidationError, match=r"duplicate.*rows 1, 2.*one row per") as info:
+        prepare_sales(_raw(day=day), mapping=MAPPING)
+    assert info.value.rows == [1, 2]
+
+
+def test_empty_key_cells_are_named() -> None:
+    with pytest.raises(SalesValidationError, match="'sku' is empty in rows 2"):
+        prepare_sales(_raw(item=["A", None, "A", "B"]), mapping=MAPPING)
+
+
+def test_weekly_aggregation_sums_and_drops_partial_weeks() -> None:
+    days = pd.date_range("2024-01-01", "2024-01-24", freq="D")  # Monday .. Wednesday week 4
+    raw = pd.DataFrame({SKU: "A", LOCATION: "S", DATE: days, UNITS: 1.0})
+    weekly = prepare_sales(raw, freq="W")
+    # Weeks end on Sunday; the week of 22-24 January is incomplete and dropped.
+    assert weekly[DATE].dt.strftime("%m-%d").tolist() == ["01-07", "01-14", "01-21"]
+    assert weekly[UNITS].tolist() == [7.0, 7.0, 7.0]
+
+
+def test_region_level_sums_locations_and_needs_regions() -> None:
+    raw = _raw(day=["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-02"], item=["A"] * 4)
+    raw["state"] = ["CA", "CA", "CA", "CA"]
+    sales = prepare_sales(raw, mapping={**MAPPING, "state": "region"}, level="region")
+    assert sales[LOCATION].unique().tolist() == ["CA"]
+    assert sales[UNITS].tolist() == [3.0, 1.0, 5.0]
+    with pytest.raises(SalesValidationError, match="needs a 'region' column"):
+        prepare_sales(_raw(), mapping=MAPPING, level="region")
+
+
+def test_exogenous_price_carried_forward_flags_zero_filled_events_derived() -> None:
+    raw = _raw(
+        item=["A"] * 4,
+        store=["S1"] * 4,
+        day=["2024-01-01", "2024-01-02", "2024-01-04", "2024-01-05"],
+    )
+    raw["price"] = [2.0, None, 2.5, 2.5]
+    raw["promo"] = [0, 1, 0, 0]
+    raw["snap"] = [1, 0, 1, 0]
+    raw["event_name_1"] = [None, "Easter", None, None]
+    raw["week_code"] = [11101, 11101, 11101, 11102]  # not a flag, not known ahead: dropped
+    sales = prepare_sales(raw, mapping=MAPPING)
+    assert list(sales.columns) == [SKU, LOCATION, DATE, UNITS, PRICE, PROMO, "snap", EVENT]
+    assert sales[PRICE].tolist() == [2.0, 2.0, 2.0, 2.5, 2.5]
+    assert sales[PROMO].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
+    assert sales["snap"].tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
+    assert sales[EVENT].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_load_sales_reads_csv_and_parquet_alike(tmp_path: Path) -> None:
+    raw = _raw()
+    raw.to_csv(tmp_path / "s.csv", index=False)
+    raw.to_parquet(tmp_path / "s.parquet", index=False)
+    from_csv = load_sales(tmp_path / "s.csv", MAPPING)
+    from_parquet = load_sales(tmp_path / "s.parquet", MAPPING)
+    pd.testing.assert_frame_equal(from_csv, from_parquet)
+    with pytest.raises(SalesValidationError, match="no such file"):
+        load_sales(tmp_path / "absent.csv")
+    (tmp_path / "s.xlsx").write_text("x")
+    with pytest.raises(SalesValidationError, match="unsupported file type"):
+        load_sales(tmp_path / "s.xlsx")
+
+
+def test_m5_slice_maps_with_the_documented_map(m5_tiny_path: Path) -> None:
+    mapping = parse_mapping(
+        "item_id=sku,store_id=location,sales=units,state_id=region,sell_price=price"
+    )
+    sales = load_sales(m5_tiny_path, mapping, freq="W", level="region")
+    assert set(sales[LOCATION]) == {"CA", "TX", "WI"}
+    assert {"snap", EVENT, PRICE} <= set(sales.columns)
+    assert sales.groupby([SKU, LOCATION]).size().nunique() == 1
