@@ -1,4 +1,4 @@
-"""Replays small enough to check by hand: lost sales, lead-time arrivals, the measures, bad input."""
+"""Replays small enough to check by hand: lost sales, lead-time arrivals, measures, bad input."""
 
 from __future__ import annotations
 

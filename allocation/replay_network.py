@@ -1,0 +1,197 @@
+"""A seeded network around a sales history, for replays: its locations become forward nodes, its
+regions regional warehouses, and one central warehouse receives the supplier's deliveries.
+
+Used on the real M5 slice (stores as forward locations, states as regions) and on any sales frame
+with `sku, location, region, date, units` (and optionally `price`). Every policy replayed on the
+same instance gets the same starting stock, lead times, lane costs and supply cap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from allocation.simulate import (
+    COST_PER_UNIT,
+    DATE,
+    DESTINATION,
+    KIND,
+    LEAD_TIME,
+    LOCATION,
+    LOST_SALE_COST,
+    NODE,
+    ON_HAND,
+    ORIGIN,
+    REGION,
+    SKU,
+    SUPPLIER,
+    SUPPLY_CAP,
+    UNIT_COST,
+    UNITS,
+    ReplayNetwork,
+    SimulationError,
+)
+
+__all__ = ["CENTRAL", "ReplayInstance", "network_around", "regional_node"]
+
+CENTRAL = "CW"
+PRICE = "price"
+
+
+def regional_node(region: str) -> str:
+    """Id of the regional warehouse of a region."""
+    return f"RW-{region}"
+
+
+@dataclass(frozen=True)
+class ReplayInstance:
+    """A network and its stock on the replay's first morning (`sku, node, on_hand`)."""
+
+    network: ReplayNetwork
+    start_stock: pd.DataFrame
+
+
+def network_around(
+    sales: pd.DataFrame,
+    *,
+    train_end: pd.Timestamp | str,
+    review_days: int = 7,
+    seed: int = 0,
+    supplier_lead_days: int = 7,
+    supply_factor: float = 1.5,
+    cost_share: float = 0.6,
+    holding_rate: float = 0.25 / 365,
+    stock_spread: float = 0.5,
+) -> ReplayInstance:
+    """Build a seeded replay network and starting stock from the history up to `train_end`.
+
+    Lead times (days) are drawn per lane: central -> regional 2 to 4, regional -> forward 1 to 2,
+    lateral forward <-> forward within a region 1, regional <-> regional 3. Unit cost is
+    `cost_share` x the SKU's median price (1 money unit without prices), lost sales cost the margin
+    (median price - unit cost). The supplier delivers at most `supply_factor` x the network's mean
+    demand over a review period per SKU and review (the last 91 training days). Starting stock
+    covers each node's lead time plus one review period of its mean demand (last 28 days), forward
+    locations scaled by a seeded factor in [1 - stock_spread, 1 + stock_spread] so that stock starts
+    out of balance, as it does in practice.
+    """
+    for column in (SKU, LOCATION, REGION, DATE, UNITS):
+        if column not in sales.columns:
+            raise SimulationError(
+                f"sales: missing column {column!r}; a replay network needs "
+                f"{[SKU, LOCATION, REGION, DATE, UNITS]}",
+                source="sales",
+                item=column,
+            )
+    train_end = pd.Timestamp(train_end)
+    training = sales[sales[DATE] <= train_end]
+    if training.empty:
+        raise SimulationError(
+            f"sales: no history on or before train_end {train_end.date()}",
+            source="sales",
+            item=DATE,
+        )
+    regions_of = training.groupby(LOCATION)[REGION].agg(lambda r: sorted(set(r)))
+    split = regions_of[regions_of.map(len) > 1]
+    if len(split):
+        raise SimulationError(
+            f"sales: location {split.index[0]!r} appears in regions {split.iloc[0]}; "
+            "each location belongs to one region",
+            source="sales",
+            item=str(split.index[0]),
+        )
+    rng = np.random.default_rng(seed)
+    locations = sorted(regions_of.index)
+    location_region = {loc: regions_of[loc][0] for loc in locations}
+    regions = sorted(set(location_region.values()))
+    skus = sorted(training[SKU].unique())
+
+    nodes = pd.DataFrame(
+        [(CENTRAL, "central", "all")]
+        + [(regional_node(r), "regional", r) for r in regions]
+        + [(loc, "forward", location_region[loc]) for loc in locations],
+        columns=[NODE, KIND, REGION],
+    )
+    lanes: list[tuple[str, str, int, float]] = [(SUPPLIER, CENTRAL, supplier_lead_days, 0.0)]
+    for region in regions:
+        lanes.append(
+            (
+                CENTRAL,
+                regional_node(region),
+                int(rng.integers(2, 5)),
+                round(rng.uniform(0.1, 0.3), 2),
+            )
+        )
+    for loc in locations:
+        lanes.append(
+            (
+                regional_node(location_region[loc]),
+                loc,
+                int(rng.integers(1, 3)),
+                round(rng.uniform(0.05, 0.15), 2),
+            )
+        )
+    for a in locations:
+        for b in locations:
+            if a != b and location_region[a] == location_region[b]:
+                lanes.append((a, b, 1, 0.2))
+    for a in regions:
+        for b in regions:
+            if a != b:
+                lanes.append((regional_node(a), regional_node(b), 3, 0.4))
+    lane_frame = pd.DataFrame(lanes, columns=[ORIGIN, DESTINATION, LEAD_TIME, COST_PER_UNIT])
+
+    recent = _mean_daily(training, train_end, 28)
+    quarter = _mean_daily(training, train_end, 91)
+    network_daily_quarter = quarter.groupby(SKU).sum().reindex(skus, fill_value=0.0)
+    if PRICE in training.columns and training[PRICE].notna().any():
+        price = training.groupby(SKU)[PRICE].median().reindex(skus)
+        price = price.fillna(price.median() if price.notna().any() else 1.0)
+    else:
+        price = pd.Series(1.0, index=skus)
+    sku_frame = pd.DataFrame(
+        {
+            SKU: skus,
+            UNIT_COST: (cost_share * price).to_numpy(),
+            LOST_SALE_COST: ((1.0 - cost_share) * price).to_numpy(),
+            SUPPLY_CAP: [
+                max(1.0, math.ceil(supply_factor * network_daily_quarter[s] * review_days))
+                for s in skus
+            ],
+        }
+    )
+    network = ReplayNetwork(
+        nodes=nodes, lanes=lane_frame, skus=sku_frame, holding_rate=holding_rate
+    )
+
+    lead_into = {node: network.lead_time(network.parent(node), node) for node in nodes[NODE]}
+    recent_by = recent.unstack(SKU).reindex(index=locations, columns=skus, fill_value=0.0)
+    stock_rows: list[tuple[str, str, float]] = []
+    spread = rng.uniform(1 - stock_spread, 1 + stock_spread, size=recent_by.shape)
+    forward_stock = np.round(
+        recent_by.to_numpy()
+        * np.array([lead_into[loc] + review_days for loc in locations])[:, None]
+        * spread
+    )
+    for i, loc in enumerate(locations):
+        stock_rows += [(sku, loc, float(forward_stock[i, k])) for k, sku in enumerate(skus)]
+    for region in regions:
+        members = [loc for loc in locations if location_region[loc] == region]
+        daily = recent_by.loc[members].sum(axis=0)
+        cover = lead_into[regional_node(region)] + review_days
+        stock_rows += [
+            (sku, regional_node(region), float(round(daily[sku] * cover))) for sku in skus
+        ]
+    cover = lead_into[CENTRAL] + review_days
+    total = recent_by.sum(axis=0)
+    stock_rows += [(sku, CENTRAL, float(round(total[sku] * cover))) for sku in skus]
+    start_stock = pd.DataFrame(stock_rows, columns=[SKU, NODE, ON_HAND])
+    return ReplayInstance(network=network, start_stock=start_stock)
+
+
+def _mean_daily(training: pd.DataFrame, train_end: pd.Timestamp, days: int) -> pd.Series:
+    """Mean units per day per (location, sku) over the last `days` days up to train_end."""
+    window = training[training[DATE] > train_end - pd.Timedelta(days=days)]
+    return window.groupby([LOCATION, SKU])[UNITS].sum() / days
