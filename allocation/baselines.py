@@ -35,7 +35,18 @@ from allocation.simulate import (
     demand_cube,
 )
 
-__all__ = ["MinMaxLevels", "MinMaxPolicy", "PushPolicy", "fit_min_max", "split_proportionally"]
+__all__ = [
+    "MinMaxLevels",
+    "MinMaxPolicy",
+    "PushPolicy",
+    "Topology",
+    "cascade_orders",
+    "fit_min_max",
+    "inventory_position",
+    "orders_frame",
+    "split_proportionally",
+    "whole_on_hand",
+]
 
 
 def split_proportionally(total: float, weights: np.ndarray) -> np.ndarray:
@@ -59,7 +70,7 @@ def split_proportionally(total: float, weights: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Topology:
+class Topology:
     """Nodes in network order, each node's parent (a node or SUPPLIER), and which forward
     locations each node feeds (itself for a forward node)."""
 
@@ -69,7 +80,7 @@ class _Topology:
     feeds: np.ndarray  # nodes x forward, 1 where the node's stock ends up at that location
 
     @classmethod
-    def of(cls, network: ReplayNetwork) -> _Topology:
+    def of(cls, network: ReplayNetwork) -> Topology:
         nodes = list(network.nodes[NODE])
         forward = network.forward_nodes
         parent = {node: network.parent(node) for node in nodes}
@@ -108,7 +119,7 @@ def _node_sales(
     history: pd.DataFrame,
     since: pd.Timestamp,
     until: pd.Timestamp,
-    topology: _Topology,
+    topology: Topology,
     skus: list[str],
 ) -> np.ndarray:
     """Units sold per node (through the locations it feeds) x SKU in [since, until)."""
@@ -117,7 +128,7 @@ def _node_sales(
     return topology.feeds @ cube.sum(axis=0)
 
 
-def _position(review: Review, topology: _Topology, skus: list[str]) -> np.ndarray:
+def inventory_position(review: Review, topology: Topology, skus: list[str]) -> np.ndarray:
     """Inventory position per node x SKU: on hand plus everything on its way to the node."""
     position = np.zeros((len(topology.nodes), len(skus)))
     node_index, sku_index = pd.Index(topology.nodes), pd.Index(skus)
@@ -137,7 +148,7 @@ def _position(review: Review, topology: _Topology, skus: list[str]) -> np.ndarra
     return position
 
 
-def _on_hand(review: Review, topology: _Topology, skus: list[str]) -> np.ndarray:
+def whole_on_hand(review: Review, topology: Topology, skus: list[str]) -> np.ndarray:
     matrix = (
         review.on_hand.pivot(index=NODE, columns=SKU, values=ON_HAND)
         .reindex(index=topology.nodes, columns=skus)
@@ -146,21 +157,21 @@ def _on_hand(review: Review, topology: _Topology, skus: list[str]) -> np.ndarray
     return np.floor(matrix.to_numpy(dtype=float) + 1e-9)
 
 
-def _orders(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
+def orders_frame(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=[SKU, ORIGIN, DESTINATION, QUANTITY])
     return frame[frame[QUANTITY] > 0].reset_index(drop=True)
 
 
-def _cascade_min_max(
+def cascade_orders(
     low: np.ndarray,
     high: np.ndarray,
     position: np.ndarray,
     on_hand: np.ndarray,
-    topology: _Topology,
+    topology: Topology,
     skus: list[str],
     supply_cap: np.ndarray,
 ) -> list[tuple[str, str, str, float]]:
-    """One min-max review, from the forward locations up to the supplier.
+    """One review of (min, max) levels per node, from the forward locations up to the supplier.
 
     Each echelon asks its parent for max - position (whole units) where its position is at or below
     min; the parent ships what it holds, rationing in proportion to the requests when it holds too
@@ -206,11 +217,11 @@ class PushPolicy:
 
     def decide(self, review: Review) -> pd.DataFrame:
         network = review.network
-        topology = _Topology.of(network)
+        topology = Topology.of(network)
         skus = list(network.skus[SKU])
         since = review.today - pd.Timedelta(days=review.review_days)
         sold = _node_sales(review.history, since, review.today, topology, skus)
-        on_hand = _on_hand(review, topology, skus)
+        on_hand = whole_on_hand(review, topology, skus)
         cap = network.skus[SUPPLY_CAP].to_numpy(dtype=float)
         rows: list[tuple[str, str, str, float]] = []
         received = [i for i, node in enumerate(topology.nodes) if topology.parent[node] == SUPPLIER]
@@ -231,7 +242,7 @@ class PushPolicy:
                 rows += [
                     (sku, node, child, float(q)) for child, q in zip(children, shares, strict=True)
                 ]
-        return _orders(rows)
+        return orders_frame(rows)
 
 
 @dataclass(frozen=True)
@@ -273,7 +284,7 @@ def fit_min_max(
         raise SimulationError(
             f"min-max: no training history on or before {end.date()}", source="min-max", item=DATE
         )
-    topology = _Topology.of(network)
+    topology = Topology.of(network)
     skus = list(network.skus[SKU])
     first = max(end - pd.Timedelta(days=fit_days - 1), training[DATE].min())
     dates = pd.date_range(first, end, freq="D")
@@ -355,18 +366,18 @@ class MinMaxPolicy:
                 item="review_days",
             )
         network = review.network
-        topology = _Topology.of(network)
+        topology = Topology.of(network)
         skus = list(network.skus[SKU])
         table = self.levels_.table
         low = table.pivot(index=NODE, columns=SKU, values="min").loc[topology.nodes, skus]
         high = table.pivot(index=NODE, columns=SKU, values="max").loc[topology.nodes, skus]
-        rows = _cascade_min_max(
+        rows = cascade_orders(
             low.to_numpy(dtype=float),
             high.to_numpy(dtype=float),
-            _position(review, topology, skus),
-            _on_hand(review, topology, skus),
+            inventory_position(review, topology, skus),
+            whole_on_hand(review, topology, skus),
             topology,
             skus,
             network.skus[SUPPLY_CAP].to_numpy(dtype=float),
         )
-        return _orders(rows)
+        return orders_frame(rows)

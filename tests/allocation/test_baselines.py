@@ -14,8 +14,7 @@ from allocation.simulate import SUPPLIER, ReplayNetwork, Review, SimulationError
 TRAIN_END = pd.Timestamp("2024-01-20")
 
 
-@pytest.fixture
-def network() -> ReplayNetwork:
+def chain_network() -> ReplayNetwork:
     """supplier -2d-> CW -1d-> RW -1d-> F1, RW -2d-> F2; one SKU."""
     return ReplayNetwork(
         nodes=pd.DataFrame(
@@ -37,6 +36,11 @@ def network() -> ReplayNetwork:
             {"sku": ["A"], "unit_cost": [1.0], "lost_sale_cost": [1.0], "supply_cap": [100.0]}
         ),
     )
+
+
+@pytest.fixture
+def network() -> ReplayNetwork:
+    return chain_network()
 
 
 def training_sales(days: int = 20) -> pd.DataFrame:

@@ -1,0 +1,61 @@
+"""Forecast-driven order-up-to levels worked by hand, and the policy's review on them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from allocation.forecast_policy import ForecastOrderUpToPolicy, forecast_targets
+from allocation.simulate import SUPPLIER, SimulationError
+from tests.allocation.test_baselines import TRAIN_END, as_set, chain_network, review, training_sales
+
+TODAY = TRAIN_END + pd.Timedelta(days=1)
+
+
+def forecast(days: int = 6) -> pd.DataFrame:
+    """F1: 2 a day with q0.9 = 3; F2: 1 a day with q0.9 = 1."""
+    dates = pd.date_range(TODAY, periods=days, freq="D")
+    f1 = pd.DataFrame({"location": "F1", "date": dates, "forecast": 2.0, "q0.9": 3.0})
+    f2 = pd.DataFrame({"location": "F2", "date": dates, "forecast": 1.0, "q0.9": 1.0})
+    return pd.concat([f1, f2], ignore_index=True).assign(sku="A")
+
+
+def test_targets_worked_by_hand() -> None:
+    targets = forecast_targets(
+        forecast(), chain_network(), today=TODAY, review_days=2, service_target=0.9
+    ).set_index("node")
+    # F1 covers 1 + 2 days: mean 6, safety sqrt(3 x 1^2) = 1.73, target 8.
+    assert targets.loc["F1", "mean"] == 6
+    assert targets.loc["F1", "safety_stock"] == pytest.approx(3**0.5)
+    assert targets.loc["F1", "target"] == 8
+    # F2 covers 2 + 2 days of a certain 1 a day: target 4.
+    assert targets.loc["F2", ["mean", "safety_stock", "target"]].tolist() == [4, 0, 4]
+    # RW covers 1 + 2 days of both: mean 9, safety pooled sqrt(3), target 11.
+    assert targets.loc["RW", "target"] == 11
+    # CW covers 2 + 2 days: mean 12, safety sqrt(4) = 2, target 14.
+    assert targets.loc["CW", ["mean", "safety_stock", "target"]].tolist() == [12, 2, 14]
+
+
+def test_policy_orders_up_to_the_targets_from_the_stores_up() -> None:
+    snapshot = review(chain_network(), {"CW": 20, "RW": 10, "F1": 5, "F2": 4}, training_sales())
+    snapshot = dataclasses.replace(snapshot, forecast=forecast())
+    orders = ForecastOrderUpToPolicy(service_target=0.9).decide(snapshot)
+    # F1 5 -> 8: asks 3; F2 at its 4; RW 10 - 3 = 7 -> 11: asks 4; CW 20 - 4 = 16 >= 14.
+    assert as_set(orders) == {("RW", "F1", 3.0), ("CW", "RW", 4.0)}
+    assert SUPPLIER not in set(orders["origin"])
+
+
+def test_forecast_problems_are_named() -> None:
+    with pytest.raises(SimulationError, match=r"quantile column 'q0.95'"):
+        forecast_targets(
+            forecast(), chain_network(), today=TODAY, review_days=2, service_target=0.95
+        )
+    with pytest.raises(SimulationError, match=r"covers 3 day\(s\).*needs 4"):
+        forecast_targets(
+            forecast(days=3), chain_network(), today=TODAY, review_days=2, service_target=0.9
+        )
+    snapshot = review(chain_network(), {"CW": 0}, training_sales())
+    with pytest.raises(SimulationError, match="needs a forecast"):
+        ForecastOrderUpToPolicy(service_target=0.9).decide(snapshot)
