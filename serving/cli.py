@@ -33,6 +33,9 @@ def _register_all(target: typer.Typer) -> None:
         pass
     else:
         serving_commands.register(target)
+    from serving import simulation as serving_simulation
+
+    serving_simulation.register(target)
 
 
 _register_all(app)

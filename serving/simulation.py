@@ -1,0 +1,361 @@
+"""`allocast simulate`: replay held-out demand through our policy and the planner's two, in one run.
+
+serving is the only package that sees both halves: here the forecaster (`forecasting.forecaster`)
+becomes the replay's `forecast_fn`, and the replay engine, the baselines and the seeded network
+come from `allocation`. Every policy gets the same real demand, starting stock, lead times, review
+period and supply cap; the baselines are fitted on the training period only (the days before the
+replay).
+
+For speed the forecaster is refitted (backtests, model choice, calibration) only every
+`refit_every` reviews; in between it forecasts from the newer history with the fitted choice
+(`Forecaster.predict(sales=history)`). Forecasts are made once per review day and shared by every
+service target of the sweep: with `observe="demand"` the history a policy sees does not depend on
+the policy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+
+from allocation.baselines import MinMaxPolicy, PushPolicy
+from allocation.forecast_policy import ForecastOrderUpToPolicy, quantile_column
+from allocation.replay_network import network_around
+from allocation.simulate import ReplayResult, ReplenishmentPolicy, SimulationError, replay
+
+__all__ = [
+    "ForecastCache",
+    "SimulationOutcome",
+    "compare_to_min_max",
+    "register",
+    "run_simulation",
+]
+
+DATE = "date"
+MIN_MAX = "min-max"
+PUSH = "push"
+FORECAST_ORDER_UP_TO = "forecast order-up-to"
+KPI_COLUMNS = (
+    "fill_rate",
+    "stockout_rate",
+    "turnover",
+    "days_of_supply",
+    "avg_inventory",
+    "avg_inventory_value",
+    "holding_cost",
+    "transport_cost",
+    "lost_sale_cost",
+    "total_cost",
+)
+
+
+@dataclass
+class ForecastCache:
+    """A replay `forecast_fn` around the forecaster: refits every `refit_every` calls on the
+    newest `history_days` days, forecasts from the newer history in between, and remembers each
+    forecast by the history's last date and the horizon (the history must not depend on the policy,
+    i.e. the replay observes demand)."""
+
+    quantiles: tuple[float, ...]
+    refit_every: int = 4
+    history_days: int | None = 730
+    seed: int = 0
+    fits: int = 0
+    fit_seconds: float = 0.0
+    predict_seconds: float = 0.0
+    _model: Any = None
+    _calls_since_fit: int = 0
+    _memo: dict[tuple[pd.Timestamp, int], pd.DataFrame] = field(default_factory=dict)
+
+    def __call__(self, history: pd.DataFrame, horizon: int) -> pd.DataFrame:
+        key = (pd.Timestamp(history[DATE].max()), horizon)
+        if key in self._memo:
+            return self._memo[key]
+        if self.history_days is not None:
+            history = history[history[DATE] > key[0] - pd.Timedelta(days=self.history_days)]
+        if self._model is None or self._calls_since_fit >= self.refit_every:
+            from forecasting.forecaster import ForecastConfig, Forecaster
+
+            started = time.perf_counter()
+            config = ForecastConfig(horizon=horizon, quantiles=self.quantiles, seed=self.seed)
+            self._model = Forecaster(config).fit(history)
+            self.fit_seconds += time.perf_counter() - started
+            self.fits += 1
+            self._calls_since_fit = 0
+        started = time.perf_counter()
+        forecast = self._model.predict(sales=history, horizon=horizon)
+        self.predict_seconds += time.perf_counter() - started
+        self._calls_since_fit += 1
+        self._memo[key] = forecast
+        return forecast
+
+
+@dataclass
+class SimulationOutcome:
+    """KPIs per policy and service target (`summary`), the comparison with min-max at the same
+    target (`versus_min_max`), the replays themselves and how the run was set up."""
+
+    summary: pd.DataFrame
+    versus_min_max: pd.DataFrame
+    results: dict[str, ReplayResult]
+    setup: dict[str, Any]
+
+
+def _label(policy: str, target: float | None) -> str:
+    return policy if target is None else f"{policy} @{target:g}"
+
+
+def run_simulation(
+    sales: pd.DataFrame,
+    *,
+    weeks: int = 8,
+    review_days: int = 7,
+    service_targets: Sequence[float] = (0.95,),
+    forecast_fn: Callable[[pd.DataFrame, int], pd.DataFrame] | None = None,
+    refit_every: int = 4,
+    seed: int = 0,
+    fit_days: int = 182,
+    policies: Sequence[str] = (PUSH, MIN_MAX, FORECAST_ORDER_UP_TO),
+    on_progress: Callable[[str], None] | None = None,
+) -> SimulationOutcome:
+    """Replay the last `weeks` weeks of `sales` (canonical sales frame with `region`) through each
+    policy, at each service target for the target-driven ones.
+
+    forecast_fn: defaults to the forecaster (`ForecastCache`), refitted every `refit_every`
+        reviews; pass another callable to replay a different forecast.
+    """
+    for target in service_targets:
+        if not 0 < target < 1:
+            raise SimulationError(
+                f"service target {target} must be between 0 and 1",
+                source="simulate",
+                item="service_target",
+            )
+    days = 7 * weeks
+    last = pd.Timestamp(sales[DATE].max())
+    start = last - pd.Timedelta(days=days - 1)
+    train_end = start - pd.Timedelta(days=1)
+    instance = network_around(sales, train_end=train_end, review_days=review_days, seed=seed)
+    network = instance.network
+    lead_max = int(network.lanes["lead_time_days"].max())
+    horizon = max(28, lead_max + review_days)
+    if forecast_fn is None:
+        forecast_fn = ForecastCache(
+            quantiles=tuple(sorted({0.5, *service_targets})), refit_every=refit_every, seed=seed
+        )
+    say = on_progress or (lambda _message: None)
+
+    runs: list[tuple[str, str, float | None, ReplenishmentPolicy]] = []
+    if PUSH in policies:
+        runs.append((_label(PUSH, None), PUSH, None, PushPolicy()))
+    for target in service_targets:
+        if MIN_MAX in policies:
+            min_max = MinMaxPolicy(service_target=target, fit_days=fit_days)
+            min_max.fit(sales, network, train_end=train_end, review_days=review_days)
+            runs.append((_label(MIN_MAX, target), MIN_MAX, target, min_max))
+        if FORECAST_ORDER_UP_TO in policies:
+            ours = ForecastOrderUpToPolicy(service_target=target)
+            runs.append((_label(FORECAST_ORDER_UP_TO, target), FORECAST_ORDER_UP_TO, target, ours))
+
+    results: dict[str, ReplayResult] = {}
+    rows = []
+    for label, family, target, policy in runs:
+        needs_forecast = family not in (PUSH, MIN_MAX)
+        say(f"replaying {label} over {weeks} weeks from {start.date()}")
+        started = time.perf_counter()
+        result = replay(
+            sales,
+            network,
+            instance.start_stock,
+            policy,
+            start=start,
+            days=days,
+            review_days=review_days,
+            forecast_fn=forecast_fn if needs_forecast else None,
+            forecast_horizon=horizon,
+        )
+        results[label] = result
+        rows.append(
+            {
+                "policy": family,
+                "service_target": target if target is not None else math.nan,
+                **{kpi: result.kpis[kpi] for kpi in KPI_COLUMNS},
+                "seconds": time.perf_counter() - started,
+            }
+        )
+    summary = pd.DataFrame(rows)
+    setup: dict[str, Any] = {
+        "start": str(start.date()),
+        "end": str(last.date()),
+        "train_end": str(train_end.date()),
+        "weeks": weeks,
+        "review_days": review_days,
+        "service_targets": list(service_targets),
+        "seed": seed,
+        "skus": len(network.skus),
+        "locations": len(network.forward_nodes),
+        "forecast_horizon": horizon,
+        "quantile_columns": [quantile_column(t) for t in service_targets],
+    }
+    if isinstance(forecast_fn, ForecastCache):
+        setup.update(
+            refit_every=refit_every,
+            forecaster_fits=forecast_fn.fits,
+            forecaster_fit_seconds=round(forecast_fn.fit_seconds, 1),
+            forecaster_predict_seconds=round(forecast_fn.predict_seconds, 1),
+        )
+    return SimulationOutcome(
+        summary=summary,
+        versus_min_max=compare_to_min_max(summary),
+        results=results,
+        setup=setup,
+    )
+
+
+def compare_to_min_max(summary: pd.DataFrame) -> pd.DataFrame:
+    """Each target-driven policy against min-max at the same service target: stockout rate change,
+    turnover change and average inventory ratio (ours / min-max), as the source's bar reads them
+    (stockout rate down 60 %, turnover up 45 %, at no more average inventory)."""
+    base = summary[summary["policy"] == MIN_MAX].set_index("service_target")
+    rows = []
+    for _, row in summary[~summary["policy"].isin([MIN_MAX, PUSH])].iterrows():
+        target = row["service_target"]
+        if target not in base.index:
+            continue
+        ref = base.loc[target]
+        stockout_change = row["stockout_rate"] / ref["stockout_rate"] - 1
+        turnover_change = row["turnover"] / ref["turnover"] - 1
+        inventory_ratio = row["avg_inventory"] / ref["avg_inventory"]
+        rows.append(
+            {
+                "policy": row["policy"],
+                "service_target": target,
+                "stockout_rate_change": stockout_change,
+                "turnover_change": turnover_change,
+                "avg_inventory_ratio": inventory_ratio,
+                "fill_rate_change": row["fill_rate"] - ref["fill_rate"],
+                "meets_bar": bool(
+                    stockout_change <= -0.60 and turnover_change >= 0.45 and inventory_ratio <= 1
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_outcome(outcome: SimulationOutcome, out_dir: Path) -> list[Path]:
+    """Write `summary.csv`, `versus_min_max.csv`, `daily.parquet` (every replay's daily frame with
+    its label) and `simulation.json` (setup and both tables) under out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / name for name in ("summary.csv", "versus_min_max.csv")]
+    outcome.summary.to_csv(paths[0], index=False)
+    outcome.versus_min_max.to_csv(paths[1], index=False)
+    daily = pd.concat(
+        [result.daily.assign(policy=label) for label, result in outcome.results.items()],
+        ignore_index=True,
+    )
+    paths.append(out_dir / "daily.parquet")
+    daily.to_parquet(paths[-1], index=False)
+    paths.append(out_dir / "simulation.json")
+    paths[-1].write_text(
+        json.dumps(
+            {
+                "setup": outcome.setup,
+                "summary": json.loads(outcome.summary.to_json(orient="records")),
+                "versus_min_max": json.loads(outcome.versus_min_max.to_json(orient="records")),
+            },
+            indent=2,
+        )
+    )
+    return paths
+
+
+def _print_outcome(outcome: SimulationOutcome) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Replay {outcome.setup['start']} .. {outcome.setup['end']}")
+    for column in ("policy", "target", "fill", "stockout", "turnover", "DoS", "avg inv", "cost"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for row in outcome.summary.itertuples(index=False):
+        target = "" if math.isnan(row.service_target) else f"{row.service_target:g}"
+        table.add_row(
+            row.policy,
+            target,
+            f"{row.fill_rate:.3f}",
+            f"{row.stockout_rate:.4f}",
+            f"{row.turnover:.1f}",
+            f"{row.days_of_supply:.1f}",
+            f"{row.avg_inventory:,.0f}",
+            f"{row.total_cost:,.0f}",
+        )
+    console.print(table)
+    for row in outcome.versus_min_max.itertuples(index=False):
+        console.print(
+            f"{row.policy} @{row.service_target:g} vs min-max: stockout rate "
+            f"{row.stockout_rate_change:+.0%}, turnover {row.turnover_change:+.0%}, average "
+            f"inventory x{row.avg_inventory_ratio:.2f} -> bar (-60 %, +45 %, <= x1.00) "
+            f"{'met' if row.meets_bar else 'not met'}"
+        )
+
+
+def simulate(
+    sales: Annotated[Path, typer.Option("--sales", help="Sales history, CSV or Parquet.")],
+    mapping: Annotated[
+        str | None,
+        typer.Option("--map", help="Column mapping, e.g. item_id=sku,store_id=location."),
+    ] = None,
+    weeks: Annotated[int, typer.Option(min=1, help="Held-out weeks to replay.")] = 8,
+    review_days: Annotated[int, typer.Option(min=1, help="Days between reviews.")] = 7,
+    service_target: Annotated[
+        list[float] | None,
+        typer.Option(help="Service target(s); repeat the option to sweep. Default 0.95."),
+    ] = None,
+    refit_every: Annotated[
+        int, typer.Option(min=1, help="Refit the forecaster every N reviews.")
+    ] = 4,
+    seed: Annotated[int, typer.Option(help="Seed of the network around the data.")] = 0,
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for the results.")] = None,
+) -> None:
+    """Replay held-out demand through our policy, push and min-max; print and write the results."""
+    from forecasting.data import load_sales, parse_mapping
+    from forecasting.errors import ForecastingError
+
+    targets = tuple(service_target or [0.95])
+    try:
+        frame = load_sales(sales, mapping=parse_mapping(mapping))
+        if "region" not in frame.columns:
+            raise SimulationError(
+                f"{sales}: the replay network needs a region per location; map one to 'region'",
+                source=str(sales),
+                item="region",
+            )
+        outcome = run_simulation(
+            frame,
+            weeks=weeks,
+            review_days=review_days,
+            service_targets=targets,
+            refit_every=refit_every,
+            seed=seed,
+            on_progress=lambda message: typer.echo(message, err=True),
+        )
+    except (SimulationError, ForecastingError, OSError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    _print_outcome(outcome)
+    if out is not None:
+        for path in write_outcome(outcome, out):
+            typer.echo(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `simulate` to the top-level app."""
+    app.command("simulate")(simulate)
