@@ -1,0 +1,97 @@
+"""The network planners plan over: upload a new version (validated), read the current one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from allocation.network import Network, parse_network
+from serving import audit
+from serving.deps import PlannerDep, SessionDep
+from serving.errors import ErrorMessage
+from serving.models import NetworkVersion
+from serving.schemas import NetworkPublic
+
+router = APIRouter(prefix="/v1/network", tags=["network"])
+
+EXAMPLE = {
+    "warehouses": [
+        {"id": "CW", "kind": "central", "region": "north", "capacity": 100000},
+        {"id": "FW-N1", "kind": "forward", "region": "north", "capacity": 5000},
+    ],
+    "lanes": [{"origin": "CW", "destination": "FW-N1", "cost_per_unit": 0.5, "lead_time_days": 2}],
+    "distributors": [
+        {"id": "D-N1", "region": "north", "tier": "strategic", "served_by": ["FW-N1"]}
+    ],
+    "skus": [{"id": "SKU-001", "unit_cost": 10.0}],
+}
+
+
+def current_network(session: Session) -> tuple[NetworkVersion, Network] | None:
+    """The newest stored network and its parsed form, or None when none was uploaded."""
+    row = session.scalars(
+        select(NetworkVersion).order_by(NetworkVersion.id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None
+    return row, Network.model_validate(row.document)
+
+
+def _public(row: NetworkVersion, network: Network) -> NetworkPublic:
+    return NetworkPublic(
+        id=row.id,
+        created_at=row.created_at,
+        warehouses=len(network.warehouses),
+        distributors=len(network.distributors),
+        skus=len(network.skus),
+        document=row.document,
+    )
+
+
+def store_network(
+    session: Session, document: dict[str, Any], created_by: int | None
+) -> NetworkVersion:
+    """Validate and store a network document as the new current version (not committed)."""
+    network = parse_network(document, source="network")
+    row = NetworkVersion(document=network.model_dump(mode="json"), created_by=created_by)
+    session.add(row)
+    session.flush()
+    return row
+
+
+@router.put("", response_model=NetworkPublic, status_code=status.HTTP_201_CREATED)
+def upload_network(
+    session: SessionDep,
+    principal: PlannerDep,
+    document: dict[str, Any] = Body(
+        ...,
+        description="warehouses, lanes, laterals, distributors and skus (see allocation.network)",
+        examples=[EXAMPLE],
+    ),
+) -> NetworkPublic:
+    """Replace the current network with a new version (earlier versions stay for old plans)."""
+    row = store_network(session, document, principal.key_id)
+    network = Network.model_validate(row.document)
+    audit.record(
+        session,
+        principal,
+        "network.upload",
+        "network",
+        row.id,
+        warehouses=len(network.warehouses),
+        distributors=len(network.distributors),
+    )
+    session.commit()
+    return _public(row, network)
+
+
+@router.get("", response_model=NetworkPublic, responses={404: {"model": ErrorMessage}})
+def read_network(session: SessionDep, _principal: PlannerDep) -> NetworkPublic:
+    """The current network."""
+    found = current_network(session)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no network yet: PUT /v1/network first")
+    return _public(*found)

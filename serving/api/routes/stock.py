@@ -1,0 +1,141 @@
+"""Stock positions: replace them all (PUT), update some (PATCH), read them (paged)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from fastapi import APIRouter, status
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from allocation.errors import AllocationInputError
+from allocation.inputs import validate_stock
+from serving import audit
+from serving.api.routes.network import current_network
+from serving.deps import PlannerDep, SessionDep
+from serving.models import StockPosition, utcnow
+from serving.schemas import (
+    LimitQuery,
+    OffsetQuery,
+    StockPositionIn,
+    StockPositionPublic,
+    StockPositionsPublic,
+    StockUpload,
+)
+
+router = APIRouter(prefix="/v1/stock", tags=["stock"])
+
+
+def stock_frame(session: Session) -> pd.DataFrame:
+    """Stored positions as the stock frame: sku, node, on_hand, in_transit, arrival_date."""
+    rows = session.execute(
+        select(
+            StockPosition.sku,
+            StockPosition.node,
+            StockPosition.on_hand,
+            StockPosition.in_transit,
+            StockPosition.arrival_date,
+        )
+    ).all()
+    frame = pd.DataFrame(rows, columns=["sku", "node", "on_hand", "in_transit", "arrival_date"])
+    frame["arrival_date"] = pd.to_datetime(frame["arrival_date"])
+    return frame
+
+
+def _check_against_network(session: Session, positions: list[StockPositionIn]) -> None:
+    """Positions must name SKUs and nodes of the current network (when there is one)."""
+    found = current_network(session)
+    if found is None:
+        return
+    frame = pd.DataFrame([p.model_dump() for p in positions])
+    validate_stock(frame, found[1], source="stock")
+
+
+def _upsert(session: Session, positions: list[StockPositionIn]) -> None:
+    existing = {
+        (row.sku, row.node): row
+        for row in session.scalars(
+            select(StockPosition).where(StockPosition.sku.in_({p.sku for p in positions}))
+        )
+    }
+    now = utcnow()
+    for position in positions:
+        row = existing.get((position.sku, position.node))
+        if row is None:
+            session.add(StockPosition(**position.model_dump(), updated_at=now))
+        else:
+            row.on_hand = position.on_hand
+            row.in_transit = position.in_transit
+            row.arrival_date = position.arrival_date
+            row.updated_at = now
+
+
+def _duplicates_error(positions: list[StockPositionIn]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for index, position in enumerate(positions):
+        key = (position.sku, position.node)
+        if key in seen:
+            raise AllocationInputError(
+                f"stock: positions[{index}] repeats {position.sku} at {position.node}; "
+                "send one position per SKU and node",
+                source="stock",
+                field=f"positions.{index}",
+                item=f"{position.sku}@{position.node}",
+            )
+        seen.add(key)
+
+
+@router.put("", response_model=StockPositionsPublic, status_code=status.HTTP_201_CREATED)
+def replace_stock(
+    upload: StockUpload, session: SessionDep, principal: PlannerDep
+) -> StockPositionsPublic:
+    """Replace every stock position with the ones sent."""
+    _duplicates_error(upload.positions)
+    _check_against_network(session, upload.positions)
+    session.execute(delete(StockPosition))
+    _upsert(session, upload.positions)
+    audit.record(session, principal, "stock.replace", "stock", positions=len(upload.positions))
+    session.commit()
+    return _page(session, 0, 0)
+
+
+@router.patch("", response_model=StockPositionsPublic)
+def update_stock(
+    upload: StockUpload, session: SessionDep, principal: PlannerDep
+) -> StockPositionsPublic:
+    """Update (or add) the positions sent; the others stay as they are."""
+    _duplicates_error(upload.positions)
+    _check_against_network(session, upload.positions)
+    _upsert(session, upload.positions)
+    audit.record(session, principal, "stock.update", "stock", positions=len(upload.positions))
+    session.commit()
+    return _page(session, 0, 0)
+
+
+def _page(
+    session: Session, offset: int, limit: int, sku: str | None = None, node: str | None = None
+) -> StockPositionsPublic:
+    query = select(StockPosition)
+    if sku:
+        query = query.where(StockPosition.sku == sku)
+    if node:
+        query = query.where(StockPosition.node == node)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(StockPosition.sku, StockPosition.node).offset(offset).limit(limit)
+    ).all()
+    return StockPositionsPublic(
+        data=[StockPositionPublic.model_validate(row) for row in rows], count=count
+    )
+
+
+@router.get("", response_model=StockPositionsPublic)
+def read_stock(
+    session: SessionDep,
+    _principal: PlannerDep,
+    sku: str | None = None,
+    node: str | None = None,
+    offset: OffsetQuery = 0,
+    limit: LimitQuery = 100,
+) -> StockPositionsPublic:
+    """Stored positions, filtered by SKU and node, `count` = all that match."""
+    return _page(session, offset, limit, sku, node)

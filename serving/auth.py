@@ -1,0 +1,73 @@
+"""API keys: created once (printed, never stored), kept as SHA-256 hashes, each with a role.
+
+A key is 32 random bytes (256 bits): a fast hash is enough to store it safely (no dictionary
+to guess from), and a lookup is one indexed query. Roles: `planner`, `admin`, and `distributor`,
+which is bound to one distributor id and only sees that distributor's suggestions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from serving.models import ApiKey, Role
+
+__all__ = ["KEY_PREFIX", "Principal", "create_key", "find_key", "hash_key"]
+
+KEY_PREFIX = "ak_"  # makes a leaked key easy to spot in logs and scanners
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id, its role and, for a distributor, the one id it may see."""
+
+    key_id: int
+    role: Role
+    distributor_id: str | None
+
+    def may_see_distributor(self, distributor_id: str) -> bool:
+        return self.role is not Role.distributor or self.distributor_id == distributor_id
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(
+    session: Session, role: Role, distributor_id: str | None = None, name: str | None = None
+) -> tuple[str, ApiKey]:
+    """Store a new key for `role` and return (the key in clear, its row); the clear key is not kept.
+
+    A distributor key needs `distributor_id`; other roles must not have one.
+    """
+    if role is Role.distributor and not distributor_id:
+        raise ValueError("a distributor key needs --distributor <distributor id>")
+    if role is not Role.distributor and distributor_id:
+        raise ValueError(f"--distributor applies only to distributor keys, not to {role.value}")
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(
+        key_hash=hash_key(key),
+        prefix=key[:10],
+        role=role.value,
+        distributor_id=distributor_id,
+        name=name,
+    )
+    session.add(row)
+    session.flush()
+    return key, row
+
+
+def find_key(session: Session, key: str) -> Principal | None:
+    """The principal behind `key`, or None when it is unknown or revoked."""
+    row = session.execute(
+        select(ApiKey.id, ApiKey.role, ApiKey.distributor_id).where(
+            ApiKey.key_hash == hash_key(key), ApiKey.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return None
+    return Principal(key_id=row.id, role=Role(row.role), distributor_id=row.distributor_id)

@@ -1,0 +1,170 @@
+"""The one place where errors become HTTP answers, and the request body size limit.
+
+Library errors are typed (forecasting.errors, allocation.errors) and carry the field or row at
+fault; here they become 422 answers shaped like FastAPI's own validation errors
+(`{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`), so a client reads one format for
+every bad input. Nothing a client sends should become a 500: a 500 is a bug of ours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from forecasting.errors import ForecastingError, NotFittedError, SalesValidationError
+
+__all__ = [
+    "BodySizeLimitMiddleware",
+    "ErrorMessage",
+    "ServiceUnavailableError",
+    "install_error_handlers",
+    "validation_error",
+]
+
+
+class ErrorMessage(BaseModel):
+    """Body of every non-422 error: what went wrong and, where it helps, how to fix it."""
+
+    detail: str
+
+
+class ServiceUnavailableError(RuntimeError):
+    """Something the service needs is missing (no champion model): 503, not the client's fault."""
+
+
+def validation_error(loc: list[str | int], message: str, kind: str, **extra: Any) -> JSONResponse:
+    """A 422 answer in FastAPI's validation-error shape, with extra keys for the named fields."""
+    item: dict[str, Any] = {"loc": loc, "msg": message, "type": kind, **extra}
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": [item]}
+    )
+
+
+def _sales_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, SalesValidationError)
+    loc: list[str | int] = ["body", error.source]
+    if error.rows:
+        loc.append(error.rows[0])
+    if error.column:
+        loc.append(error.column)
+    return validation_error(
+        loc,
+        str(error),
+        "sales_validation",
+        source=error.source,
+        column=error.column,
+        rows=error.rows,
+    )
+
+
+def _forecasting_error(_request: Request, error: Exception) -> JSONResponse:
+    return validation_error(["body"], str(error), "forecasting")
+
+
+def _not_fitted(_request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": str(error)})
+
+
+def _unavailable(_request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": str(error)})
+
+
+def _allocation_handlers() -> dict[type[Exception], Any]:
+    from allocation.errors import AllocationError, AllocationInputError, SolverError
+
+    def input_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, AllocationInputError)
+        loc: list[str | int] = ["body", error.source]
+        if error.item:
+            loc.append(error.item)
+        if error.field:
+            loc.append(error.field)
+        return validation_error(
+            loc,
+            str(error),
+            "allocation_input",
+            source=error.source,
+            field=error.field,
+            item=error.item,
+        )
+
+    def solver_error(_request: Request, error: Exception) -> JSONResponse:
+        # The solver could not plan with what was sent (infeasible, time limit): the inputs say why.
+        return validation_error(["body"], str(error), "allocation_solver")
+
+    def other(_request: Request, error: Exception) -> JSONResponse:
+        return validation_error(["body"], str(error), "allocation")
+
+    return {AllocationInputError: input_error, SolverError: solver_error, AllocationError: other}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every typed library error to its answer (the most specific class wins)."""
+    app.add_exception_handler(SalesValidationError, _sales_error)
+    app.add_exception_handler(NotFittedError, _not_fitted)
+    app.add_exception_handler(ForecastingError, _forecasting_error)
+    app.add_exception_handler(ServiceUnavailableError, _unavailable)
+    for error_type, handler in _allocation_handlers().items():
+        app.add_exception_handler(error_type, handler)
+    try:
+        from serving.model_store import ModelUnavailableError
+    except ImportError:  # pragma: no cover - the model store is part of the package
+        return
+    app.add_exception_handler(ModelUnavailableError, _unavailable)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses request bodies over `max_bytes` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.max_bytes:
+                    await self._refuse(send, declared)
+                    return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI re-raises an HTTPException met while reading the body as it is.
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, self._text(received))
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _text(self, size: int) -> str:
+        shown = "an invalid Content-Length" if size < 0 else f"{size} bytes"
+        return (
+            f"request body of {shown} is over the limit of {self.max_bytes} bytes "
+            "(ALLOCAST_MAX_BODY_BYTES); send the data in smaller batches"
+        )
+
+    async def _refuse(self, send: Send, size: int) -> None:
+        response = JSONResponse(status_code=413, content={"detail": self._text(size)})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(k.encode(), v.encode()) for k, v in response.headers.items()],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,73 @@
+"""Builds the allocast FastAPI app from settings (`create_app`); `allocast serve` runs it.
+
+Nothing is created at import time: the database engine, the model store and the metrics belong
+to the app that `create_app(settings)` returns, so tests build apps with their own database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from serving.api import ROUTERS
+from serving.config import Settings
+from serving.db import connect, upgrade
+from serving.errors import BodySizeLimitMiddleware, install_error_handlers
+from serving.metrics import Metrics, MetricsMiddleware
+from serving.model_store import ModelStore
+
+__all__ = ["app_from_env", "create_app"]
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Demand forecasts and allocation plans for supply planners, replenishment suggestions for
+distributors, model versions for admins. Authenticate with an `X-API-Key` header (keys are made
+with `allocast keys create --role planner|distributor|admin`).
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The service, bound to `settings` (database, model registry, limits)."""
+    database = connect(settings.database_url)
+    model_store = ModelStore(
+        settings.tracking_uri, settings.model_name, check_interval=settings.model_check_interval
+    )
+    metrics = Metrics()
+    metrics.watch_model(lambda: model_store.status().loaded)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_startup:
+            upgrade(database.engine)
+        if settings.load_model_on_startup:
+            # Loading a model takes seconds: /health answers at once, /ready once it is loaded.
+            threading.Thread(target=model_store.refresh, name="model-load", daemon=True).start()
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="allocast",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.model_store = model_store
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory serving.main:app_from_env`: settings from ALLOCAST_*."""
+    return create_app(Settings())

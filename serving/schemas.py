@@ -1,0 +1,303 @@
+"""The API's request and response schemas, one family per resource (`XCreate`, `XPublic`).
+
+Inputs are bounded at the edge (lengths, ranges, list sizes); what leaves the service is declared
+by the route's `response_model`. Quantities are units, money is in the network's currency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "MAX_PAGE",
+    "AcknowledgementCreate",
+    "AcknowledgementPublic",
+    "AlertPublic",
+    "AlertsPublic",
+    "AllocationCreate",
+    "DemandRow",
+    "JobPublic",
+    "JobsPublic",
+    "LimitQuery",
+    "NetworkPublic",
+    "OffsetQuery",
+    "PlanDecision",
+    "PlanLinePublic",
+    "PlanLinesPublic",
+    "PlanPublic",
+    "PlanSummary",
+    "PlansPublic",
+    "SalesIngestCreate",
+    "SalesIngestPublic",
+    "SalesRowIn",
+    "StockPositionIn",
+    "StockPositionPublic",
+    "StockPositionsPublic",
+    "StockUpload",
+    "SuggestionPublic",
+    "SuggestionsPublic",
+]
+
+MAX_PAGE = 500  # rows a list endpoint returns at most per page
+MAX_ROWS = 200_000  # rows one request may carry (the body size limit applies as well)
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-|]+$")]
+
+OffsetQuery = Annotated[int, Query(ge=0, le=2**31 - 1, description="rows to skip")]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows to return at most")]
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# -- network and stock ---------------------------------------------------------------------
+
+
+class NetworkPublic(_Public):
+    """A stored network version; `document` is what was uploaded (see allocation.network)."""
+
+    id: int
+    created_at: dt.datetime
+    warehouses: int
+    distributors: int
+    skus: int
+    document: dict[str, Any]
+
+
+class StockPositionIn(BaseModel):
+    """Units of one SKU at one node; in-transit units arrive on arrival_date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Id
+    node: Id
+    on_hand: float = Field(ge=0, le=1e12, allow_inf_nan=False)
+    in_transit: float = Field(default=0.0, ge=0, le=1e12, allow_inf_nan=False)
+    arrival_date: dt.date | None = None
+
+
+class StockUpload(BaseModel):
+    positions: list[StockPositionIn] = Field(min_length=1, max_length=MAX_ROWS)
+
+
+class StockPositionPublic(_Public):
+    sku: str
+    node: str
+    on_hand: float
+    in_transit: float
+    arrival_date: dt.date | None
+    updated_at: dt.datetime
+
+
+class StockPositionsPublic(BaseModel):
+    data: list[StockPositionPublic]
+    count: int
+
+
+# -- sales ---------------------------------------------------------------------------------
+
+
+class SalesRowIn(BaseModel):
+    """Units sold of one SKU at one location on one day (canonical sales columns)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Id
+    location: Id
+    date: dt.date
+    units: float = Field(ge=0, le=1e12, allow_inf_nan=False)
+    region: Id | None = None
+    price: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    promo: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    event: Annotated[str, Field(max_length=64)] | None = None
+
+
+class SalesIngestCreate(BaseModel):
+    rows: list[SalesRowIn] = Field(min_length=1, max_length=MAX_ROWS)
+
+
+class SalesIngestPublic(_Public):
+    id: int
+    created_at: dt.datetime
+    rows: int
+    series: int
+    first_date: dt.date
+    last_date: dt.date
+
+
+# -- allocations and plans -----------------------------------------------------------------
+
+
+class DemandRow(BaseModel):
+    """One row of the forecast contract: units expected of a SKU at a location on a day.
+
+    Quantile columns (`q0.5`, `q0.9`, …) go in `quantiles` keyed by their column name.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Id
+    location: Id
+    date: dt.date
+    forecast: float = Field(ge=0, le=1e12, allow_inf_nan=False)
+    quantiles: dict[
+        Annotated[str, Field(pattern=r"^q0?\.\d{1,4}$")],
+        Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)],
+    ] = Field(default_factory=dict, max_length=20)
+
+
+class AllocationCreate(BaseModel):
+    """Ask for a plan over the current network and stock.
+
+    Demand is the champion model's forecast of the stored sales for `horizon` days, unless
+    `demand` rows are given (then those are planned for, and no model is involved).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    horizon: int = Field(default=28, ge=1, le=366, description="days of demand to plan for")
+    skus: list[Id] | None = Field(
+        default=None, max_length=10_000, description="plan only these SKUs"
+    )
+    demand: list[DemandRow] | None = Field(default=None, min_length=1, max_length=MAX_ROWS)
+    policy: dict[str, Any] | None = Field(
+        default=None, description="policy fields to override (see allocation.policy.Policy)"
+    )
+    solver: Literal["highs", "cbc"] = "highs"
+    time_limit: float | None = Field(
+        default=None, gt=0, le=600, description="solver limit, seconds"
+    )
+    integer_packs: bool = False
+    today: dt.date | None = Field(
+        default=None, description="first day of the plan (default: today)"
+    )
+
+
+class PlanSummary(_Public):
+    """A plan without its lines: state, the model behind it, KPIs and solver facts."""
+
+    id: int
+    created_at: dt.datetime
+    status: Literal["draft", "approved", "rejected"]
+    model_version: str | None
+    demand_source: str
+    network_id: int | None
+    horizon: int | None
+    kpis: dict[str, Any]
+    solver: dict[str, Any]
+    decided_at: dt.datetime | None
+    decision_note: str | None
+
+
+class PlanLinePublic(_Public):
+    """A transfer, a replenishment suggestion or unmet demand; `details` holds the numbers."""
+
+    id: int
+    kind: Literal["transfer", "replenishment", "unmet"]
+    sku: str
+    origin: str | None
+    destination: str
+    quantity: float
+    arrives: dt.date | None
+    reason: str | None
+    details: dict[str, Any]
+
+
+class PlanPublic(PlanSummary):
+    lines: int  # lines in the plan; read them with GET /v1/plans/{id}/lines
+    alerts: int
+
+
+class PlansPublic(BaseModel):
+    data: list[PlanSummary]
+    count: int
+
+
+class PlanLinesPublic(BaseModel):
+    data: list[PlanLinePublic]
+    count: int
+
+
+class PlanDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AlertPublic(_Public):
+    id: int
+    plan_id: int
+    kind: str
+    sku: str | None
+    node: str | None
+    message: str
+    numbers: dict[str, Any]
+
+
+class AlertsPublic(BaseModel):
+    data: list[AlertPublic]
+    count: int
+    plan_id: int | None  # the plan the alerts come from (None: no plan yet)
+
+
+# -- distributors --------------------------------------------------------------------------
+
+
+class SuggestionPublic(BaseModel):
+    """A replenishment suggestion: send `quantity` units of `sku` from `source`, and why."""
+
+    sku: str
+    quantity: float
+    source: str | None
+    arrives: dt.date | None
+    reason: str | None
+    details: dict[str, Any]
+
+
+class SuggestionsPublic(BaseModel):
+    distributor: str
+    plan_id: int | None  # the latest approved plan (None: none approved yet)
+    model_version: str | None
+    approved_at: dt.datetime | None
+    acknowledged: bool
+    data: list[SuggestionPublic]
+    count: int
+
+
+class AcknowledgementCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: int = Field(ge=1, le=2**31 - 1)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AcknowledgementPublic(_Public):
+    id: int
+    plan_id: int
+    distributor_id: str
+    note: str | None
+    created_at: dt.datetime
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+class JobPublic(_Public):
+    id: int
+    kind: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    attempts: int
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int

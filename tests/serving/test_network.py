@@ -1,0 +1,96 @@
+"""PUT/GET /v1/network and /v1/stock: validation naming the item, roles, audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from serving.models import AuditEntry
+from tests.serving.conftest import Keys
+
+
+def test_planner_uploads_and_reads_the_network(
+    client: TestClient, keys: Keys, network_document: dict[str, Any], app: FastAPI
+) -> None:
+    response = client.put("/v1/network", json=network_document, headers=keys.headers("planner"))
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["warehouses"], body["distributors"], body["skus"]) == (5, 4, 3)
+    read = client.get("/v1/network", headers=keys.headers("planner"))
+    assert read.status_code == 200
+    assert read.json()["id"] == body["id"]
+    with app.state.db.session() as session:
+        entries = session.scalars(select(AuditEntry)).all()
+        assert [(e.action, e.role, e.resource_id) for e in entries] == [
+            ("network.upload", "planner", str(body["id"]))
+        ]
+
+
+def test_bad_network_is_422_naming_the_item(
+    client: TestClient, keys: Keys, network_document: dict[str, Any]
+) -> None:
+    network_document["distributors"][0]["served_by"] = ["RW-E"]  # crosses its territory
+    response = client.put("/v1/network", json=network_document, headers=keys.headers("planner"))
+    assert response.status_code == 422
+    problem = response.json()["detail"][0]
+    assert problem["item"] == "D-N1"
+    assert problem["field"] == "distributors.served_by"
+    assert "region protection" in problem["msg"]
+
+
+def test_network_needs_a_planner_key(
+    client: TestClient, keys: Keys, network_document: dict[str, Any]
+) -> None:
+    assert client.put("/v1/network", json=network_document).status_code == 401
+    bad = {"X-API-Key": "ak_not-a-key"}
+    assert client.get("/v1/network", headers=bad).status_code == 401
+    for who in ("north", "east"):
+        assert (
+            client.put("/v1/network", json=network_document, headers=keys.headers(who)).status_code
+            == 403
+        )
+        assert client.get("/v1/network", headers=keys.headers(who)).status_code == 403
+    assert client.get("/v1/network", headers=keys.headers("admin")).status_code == 404
+
+
+def test_stock_replace_update_and_read(
+    client: TestClient,
+    keys: Keys,
+    network_document: dict[str, Any],
+    stock_rows: list[dict[str, Any]],
+) -> None:
+    planner = keys.headers("planner")
+    client.put("/v1/network", json=network_document, headers=planner)
+    response = client.put("/v1/stock", json={"positions": stock_rows}, headers=planner)
+    assert response.status_code == 201, response.text
+    assert response.json()["count"] == len(stock_rows)
+    patch = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": 7.0}]}
+    assert client.patch("/v1/stock", json=patch, headers=planner).status_code == 200
+    page = client.get("/v1/stock", params={"sku": "SKU-001", "node": "CW"}, headers=planner).json()
+    assert page["count"] == 1 and page["data"][0]["on_hand"] == 7.0
+    assert client.get("/v1/stock", headers=keys.headers("north")).status_code == 403
+
+
+def test_stock_for_an_unknown_node_is_422(
+    client: TestClient, keys: Keys, network_document: dict[str, Any]
+) -> None:
+    planner = keys.headers("planner")
+    client.put("/v1/network", json=network_document, headers=planner)
+    bad = {"positions": [{"sku": "SKU-001", "node": "NOWHERE", "on_hand": 1.0}]}
+    response = client.put("/v1/stock", json=bad, headers=planner)
+    assert response.status_code == 422
+    assert "NOWHERE" in response.json()["detail"][0]["msg"]
+    negative = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": -1.0}]}
+    response = client.put("/v1/stock", json=negative, headers=planner)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == "on_hand"
+
+
+def test_oversized_body_is_413(client: TestClient, keys: Keys) -> None:
+    big = {"positions": [{"sku": "S" * 60, "node": "CW", "on_hand": 1.0}] * 40_000}
+    response = client.put("/v1/stock", json=big, headers=keys.headers("planner"))
+    assert response.status_code == 413
+    assert "ALLOCAST_MAX_BODY_BYTES" in response.json()["detail"]
