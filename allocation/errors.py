@@ -1,0 +1,39 @@
+"""Typed errors of the allocation package: bad input names the item, a solver failure says why."""
+
+from __future__ import annotations
+
+__all__ = ["AllocationError", "AllocationInputError", "SolverError"]
+
+
+class AllocationError(Exception):
+    """Base of every error the allocation package raises on purpose."""
+
+
+class AllocationInputError(AllocationError, ValueError):
+    """An input (network, stock, demand, policy) that cannot be planned with.
+
+    source: the file or "network" / "stock" / "demand" / "policy".
+    field: the field or column at fault, when there is one.
+    item: the id of the offending item (SKU, node, lane, distributor), when there is one.
+    """
+
+    def __init__(
+        self, message: str, *, source: str, field: str | None = None, item: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.source = source
+        self.field = field
+        self.item = item
+
+
+class SolverError(AllocationError):
+    """The solver did not prove an optimum (nor return an accepted time-limited solution).
+
+    status: the solver's own model status (e.g. "Time limit reached", "Infeasible").
+    solver: "highs" or "cbc".
+    """
+
+    def __init__(self, message: str, *, status: str, solver: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.solver = solver

@@ -1,0 +1,216 @@
+"""Stock positions and demand (the forecast contract): loading and validation against a network.
+
+Stock: one row per SKU and node: `sku, node, on_hand, in_transit, arrival_date` (units; the
+arrival date is required where `in_transit > 0`). Nodes are warehouses or distributors (a
+distributor's own stock counts toward its position).
+
+Demand: the forecast contract `sku, location, date, forecast, q<level>...` (units per period, one
+row per SKU, demand location and future day). Demand locations are forward warehouses (their own
+catchment) and distributors.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+
+from allocation.errors import AllocationInputError
+from allocation.network import Network
+
+__all__ = [
+    "ARRIVAL_DATE",
+    "DATE",
+    "FORECAST",
+    "IN_TRANSIT",
+    "LOCATION",
+    "NODE",
+    "ON_HAND",
+    "SKU",
+    "load_demand",
+    "load_stock",
+    "quantile_levels",
+    "validate_demand",
+    "validate_stock",
+]
+
+SKU = "sku"
+NODE = "node"
+ON_HAND = "on_hand"
+IN_TRANSIT = "in_transit"
+ARRIVAL_DATE = "arrival_date"
+LOCATION = "location"
+DATE = "date"
+FORECAST = "forecast"
+_QUANTILE = re.compile(r"^q(0?\.\d+)$")
+
+
+def quantile_levels(frame: pd.DataFrame) -> dict[float, str]:
+    """Quantile columns of a forecast frame by level: {0.9: "q0.9", ...}."""
+    levels = {}
+    for column in frame.columns:
+        match = _QUANTILE.match(str(column))
+        if match:
+            levels[float(match.group(1))] = str(column)
+    return dict(sorted(levels.items()))
+
+
+def _read_frame(path: str | Path, source: str) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise AllocationInputError(f"{path}: {source} file not found", source=str(path))
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path)
+        if suffix == ".json":
+            return pd.read_json(path, orient="records")
+    except (ValueError, OSError) as exc:
+        raise AllocationInputError(
+            f"{path}: cannot read {source} ({exc})", source=str(path)
+        ) from exc
+    raise AllocationInputError(
+        f"{path}: unknown {source} file type {suffix!r}; expected .csv, .parquet or .json",
+        source=str(path),
+    )
+
+
+def _validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> pd.DataFrame:
+    """Run a pandera schema; the first failure becomes one error naming column and rows."""
+    missing = [
+        name for name, column in schema.columns.items() if column.required and name not in frame
+    ]
+    if missing:
+        raise AllocationInputError(
+            f"{source}: missing column(s) {missing}; expected {list(schema.columns)}",
+            source=source,
+            field=missing[0],
+        )
+    try:
+        return schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        first = cases.iloc[0]
+        column = None if pd.isna(first["column"]) else str(first["column"])
+        rows = cases.loc[cases["column"] == first["column"], "index"].dropna().head(5).tolist()
+        row_text = f" at row(s) {[int(r) for r in rows]}" if rows else ""
+        raise AllocationInputError(
+            f"{source}: column {column!r} fails {first['check']}{row_text} "
+            f"(value {first['failure_case']!r})",
+            source=source,
+            field=column,
+        ) from errors
+
+
+def _check_known(frame: pd.DataFrame, column: str, known: set[str], source: str, what: str) -> None:
+    unknown = frame.loc[~frame[column].isin(known), column]
+    if len(unknown):
+        item = str(unknown.iloc[0])
+        rows = unknown.index[:5].tolist()
+        raise AllocationInputError(
+            f"{source}: unknown {what} {item!r} in column {column!r} at row(s) {rows}; "
+            f"it is not in the network",
+            source=source,
+            field=column,
+            item=item,
+        )
+
+
+_STOCK_SCHEMA = pa.DataFrameSchema(
+    {
+        SKU: pa.Column(str, nullable=False, coerce=True),
+        NODE: pa.Column(str, nullable=False, coerce=True),
+        ON_HAND: pa.Column("float64", pa.Check.ge(0), nullable=False, coerce=True),
+        IN_TRANSIT: pa.Column(
+            "float64", pa.Check.ge(0), nullable=False, coerce=True, required=False
+        ),
+        ARRIVAL_DATE: pa.Column("datetime64[ns]", nullable=True, coerce=True, required=False),
+    },
+    unique=[SKU, NODE],
+    strict=False,
+)
+
+
+def validate_stock(frame: pd.DataFrame, network: Network, source: str = "stock") -> pd.DataFrame:
+    """Check a stock frame against the network; returns it with every column present."""
+    frame = frame.reset_index(drop=True).copy()
+    for key in (SKU, NODE):
+        if key in frame and frame[key].isna().any():
+            rows = frame.index[frame[key].isna()][:5].tolist()
+            raise AllocationInputError(
+                f"{source}: empty {key!r} at row(s) {rows}", source=source, field=key
+            )
+    if IN_TRANSIT not in frame:
+        frame[IN_TRANSIT] = 0.0
+    if ARRIVAL_DATE not in frame:
+        frame[ARRIVAL_DATE] = pd.NaT
+    frame[IN_TRANSIT] = frame[IN_TRANSIT].fillna(0.0)
+    frame = _validate(frame, _STOCK_SCHEMA, source)
+    _check_known(frame, SKU, set(network.sku_ids), source, "SKU")
+    _check_known(frame, NODE, network.node_ids, source, "node")
+    no_date = frame[(frame[IN_TRANSIT] > 0) & frame[ARRIVAL_DATE].isna()]
+    if len(no_date):
+        row = no_date.iloc[0]
+        raise AllocationInputError(
+            f"{source}: {row[SKU]} at {row[NODE]} has in_transit {row[IN_TRANSIT]:g} but no "
+            f"arrival_date (row {int(no_date.index[0])}); give the date it arrives",
+            source=source,
+            field=ARRIVAL_DATE,
+            item=f"{row[SKU]}@{row[NODE]}",
+        )
+    return frame[[SKU, NODE, ON_HAND, IN_TRANSIT, ARRIVAL_DATE]]
+
+
+def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand") -> pd.DataFrame:
+    """Check a forecast-contract frame against the network (SKUs, demand locations, quantiles)."""
+    if len(frame) == 0:
+        raise AllocationInputError(
+            f"{source}: demand is empty; expected forecast rows "
+            "(sku, location, date, forecast, q...)",
+            source=source,
+        )
+    frame = frame.reset_index(drop=True).copy()
+    levels = quantile_levels(frame)
+    columns = {
+        SKU: pa.Column(str, nullable=False, coerce=True),
+        LOCATION: pa.Column(str, nullable=False, coerce=True),
+        DATE: pa.Column("datetime64[ns]", nullable=False, coerce=True),
+        FORECAST: pa.Column("float64", pa.Check.ge(0), nullable=False, coerce=True),
+    }
+    for name in levels.values():
+        columns[name] = pa.Column("float64", pa.Check.ge(0), nullable=False, coerce=True)
+    frame = _validate(frame, pa.DataFrameSchema(columns, unique=[SKU, LOCATION, DATE]), source)
+    _check_known(frame, SKU, set(network.sku_ids), source, "SKU")
+    locations = {w.id for w in network.warehouses if w.kind == "forward"}
+    locations |= {d.id for d in network.distributors}
+    unknown = frame.loc[~frame[LOCATION].isin(locations), LOCATION]
+    if len(unknown):
+        item = str(unknown.iloc[0])
+        raise AllocationInputError(
+            f"{source}: unknown demand location {item!r} at row(s) {unknown.index[:5].tolist()}; "
+            f"demand locations are forward warehouses and distributors of the network",
+            source=source,
+            field=LOCATION,
+            item=item,
+        )
+    return frame
+
+
+def load_stock(path: str | Path, network: Network | None = None) -> pd.DataFrame:
+    """Read stock positions (CSV/Parquet/JSON); validated against `network` when given."""
+    frame = _read_frame(path, "stock")
+    if network is None:
+        return _validate(frame, _STOCK_SCHEMA, str(path))
+    return validate_stock(frame, network, source=str(path))
+
+
+def load_demand(path: str | Path, network: Network | None = None) -> pd.DataFrame:
+    """Read a forecast-contract frame (CSV/Parquet/JSON); validated against `network` when given."""
+    frame = _read_frame(path, "forecast")
+    if network is None:
+        return frame
+    return validate_demand(frame, network, source=str(path))

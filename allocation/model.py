@@ -1,0 +1,603 @@
+"""The allocation LP: prepared inputs in, a PuLP problem with named constraints out.
+
+One plan covers, for each demand location j, the cover period C_j = L_j + R days from today (L_j
+its inbound lead time, R the review period). Stock counts where it will be in time: on hand plus
+in transit arriving inside the node's window; a lane whose lead time ends after the destination's
+window is not offered. For every SKU s (symbols as in `allocation.policy.Policy`):
+
+Decisions
+    x[s,a] >= 0     units moved on arc a (supply lane or one direction of a lateral link)
+    y[s,d,w] >= 0   units suggested to distributor d from warehouse w (its `served_by`)
+    e[s,w] >= 0     units kept at warehouse w after the plan (serves a forward catchment)
+    u[s,j], v[s,j]  units of mean demand / of safety stock left uncovered at demand location j
+    o[s,f] >= 0     units of overstock at forward warehouse f above B days of supply
+    g[s,t] >= 0     units below the fair share of tier t (soft, heavily penalised)
+
+Constraints (names as in the problem, so a person can read a binding row or a dual)
+    balance[s,w]          A[s,w] + sum_in x - sum_out x - sum_d y[s,d,w] - e[s,w] = 0
+    capacity[w]           sum_s vol_s e[s,w] <= max(K_w, stock already there)
+    lane_capacity[a]      sum_s vol_s x[s,a] <= K_a
+    demand[s,j]           cover[s,j] + u[s,j] >= D[s,j]
+    safety[s,j]           cover[s,j] + u[s,j] + v[s,j] >= D[s,j] + SS[s,j]
+                          cover = e[s,f] at a forward warehouse, P[s,d] + sum_w y[s,d,w] at a
+                          distributor (P: its own on hand and in time in transit)
+    order_up_to[s,d]      sum_w y[s,d,w] <= need (D + SS - P) rounded up to whole packs and MOQ
+    credit[d]             sum_s,w c_s y[s,d,w] <= G_d          (yellow credit; red gets no y)
+    overstock[s,f]        e[s,f] - o[s,f] <= B * daily demand served from f
+    cross_region[s,a]     x[s,a] <= stock at the origin above its overstock bound
+    fair_share[s,t]       served by tier t + g[s,t] >= phi_t * need_t * min(1, supply_s / need_s)
+    packs / moq           y = pack * k (k integer), y >= moq * z, y <= need * z (exact mode)
+
+Objective (money): transport sum cost x + sum cost y + holding h R e + shortage p_t u +
+kappa p_t v + overstock h H_o o + fair share penalty g. Penalties are multiples of unit cost; a
+strategic distributor's penalty on a hot SKU is multiplied by m_hot so hot SKUs go there first.
+Shortage is never infeasible: it is u and v, reported with the distributor (tier) that bears it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pulp
+
+from allocation.inputs import ARRIVAL_DATE, DATE, IN_TRANSIT, LOCATION, NODE, ON_HAND, SKU
+from allocation.network import Distributor, Network, Sku
+from allocation.policy import CATCHMENT, Policy
+from allocation.safety import cover_demand, safety_stock
+
+__all__ = [
+    "Arc",
+    "Delivery",
+    "ModelInputs",
+    "Variables",
+    "build_problem",
+    "prepare_inputs",
+]
+
+ArcKind = Literal["lane", "lateral", "cross_region"]
+
+
+@dataclass(frozen=True)
+class Arc:
+    """One direction of a way stock can move between warehouses (money per unit, days, units)."""
+
+    origin: str
+    destination: str
+    cost_per_unit: float
+    lead_time_days: int
+    capacity: float | None
+    kind: ArcKind
+
+    @property
+    def name(self) -> str:
+        return f"{self.origin}->{self.destination}"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A warehouse allowed to supply a distributor (money per unit, days)."""
+
+    distributor: str
+    warehouse: str
+    cost_per_unit: float
+    lead_time_days: int
+
+
+@dataclass
+class ModelInputs:
+    """Everything the LP needs, computed once from network, stock, demand and policy.
+
+    available: units per (sku, warehouse) usable by the plan (on hand + in transit in time).
+    needs: one row per (sku, demand location) with kind, tier, mean (D), sigma, safety (SS),
+        daily, cover_days, on_hand, in_transit (in time), position (P), need, cap, penalty.
+    node_daily: mean units per day served from each (sku, warehouse) (its catchment and the
+        distributors it serves), for days of supply and overstock bounds.
+    """
+
+    network: Network
+    policy: Policy
+    today: pd.Timestamp
+    integer_packs: bool
+    skus: list[str]
+    sku_info: dict[str, Sku]
+    available: dict[tuple[str, str], float]
+    stock: pd.DataFrame
+    needs: pd.DataFrame
+    arcs: list[Arc]
+    deliveries: list[Delivery]
+    node_daily: dict[tuple[str, str], float]
+    window: dict[str, int]
+    cross_region_cap: dict[tuple[str, str], float]
+    fair_targets: dict[tuple[str, str], float]
+
+
+@dataclass
+class Variables:
+    """Decision variables by key, and every constraint by its readable name."""
+
+    flow: dict[tuple[str, int], pulp.LpVariable] = field(default_factory=dict)
+    supply: dict[tuple[str, str, str], pulp.LpVariable | pulp.LpAffineExpression] = field(
+        default_factory=dict
+    )
+    supply_free: dict[tuple[str, str, str], pulp.LpVariable] = field(default_factory=dict)
+    ending: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
+    short: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
+    safety_short: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
+    over: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
+    fair_gap: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
+    constraints: dict[str, pulp.LpConstraint] = field(default_factory=dict)
+    cost_terms: dict[str, pulp.LpAffineExpression] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Preparation: pure pandas / numpy, no solver.
+
+
+def _arcs(network: Network, policy: Policy) -> list[Arc]:
+    regions = {w.id: w.region for w in network.warehouses}
+    arcs = [
+        Arc(ln.origin, ln.destination, ln.cost_per_unit, ln.lead_time_days, ln.capacity, "lane")
+        for ln in network.lanes
+    ]
+    for lateral in network.laterals:
+        a, b = lateral.between
+        kind: ArcKind = "lateral" if regions[a] == regions[b] else "cross_region"
+        if kind == "cross_region" and not policy.allow_cross_region_lateral:
+            continue
+        for origin, destination in ((a, b), (b, a)):
+            arcs.append(
+                Arc(
+                    origin,
+                    destination,
+                    lateral.cost_per_unit,
+                    lateral.lead_time_days,
+                    lateral.capacity,
+                    kind,
+                )
+            )
+    return arcs
+
+
+def _windows(network: Network, policy: Policy, arcs: list[Arc]) -> dict[str, int]:
+    """Days from today within which stock must arrive at a node to count (cover period)."""
+    review = policy.review_period_days
+    longest = max([a.lead_time_days for a in arcs] + [0])
+    window: dict[str, int] = {}
+    for warehouse in network.warehouses:
+        if warehouse.kind == "forward":
+            inbound = [a.lead_time_days for a in arcs if a.destination == warehouse.id]
+            window[warehouse.id] = review + (min(inbound) if inbound else 0)
+        else:
+            window[warehouse.id] = review + longest
+    for distributor in network.distributors:
+        window[distributor.id] = review + distributor.lead_time_days
+    return window
+
+
+def _stock_positions(
+    stock: pd.DataFrame, today: pd.Timestamp, window: dict[str, int]
+) -> pd.DataFrame:
+    """Per (sku, node): on hand, in transit arriving in time, and arriving too late (units)."""
+    frame = stock.copy()
+    days = (frame[ARRIVAL_DATE] - today).dt.days
+    limit = frame[NODE].map(window).to_numpy(dtype=float)
+    in_time = frame[IN_TRANSIT].where(days.isna() | (days < limit), 0.0)
+    frame["in_time"] = in_time.fillna(0.0)
+    frame["late"] = frame[IN_TRANSIT] - frame["in_time"]
+    return frame.groupby([SKU, NODE], as_index=False)[[ON_HAND, "in_time", "late"]].sum()
+
+
+def prepare_inputs(
+    network: Network,
+    stock: pd.DataFrame,
+    demand: pd.DataFrame,
+    policy: Policy | None = None,
+    *,
+    today: pd.Timestamp | None = None,
+    integer_packs: bool = False,
+) -> ModelInputs:
+    """Compute cover periods, positions, safety stocks, needs and bounds (validated frames in)."""
+    policy = policy or Policy()
+    today = pd.Timestamp(today) if today is not None else pd.Timestamp(demand[DATE].min())
+    today = today.normalize()
+    arcs = _arcs(network, policy)
+    window = _windows(network, policy, arcs)
+    positions = _stock_positions(stock, today, window)
+    pos = positions.set_index([SKU, NODE])
+    warehouses = {w.id: w for w in network.warehouses}
+    distributors = {d.id: d for d in network.distributors}
+    skus = network.sku_ids
+    sku_info = {s.id: s for s in network.skus}
+
+    available = {
+        (s, w): float(pos[ON_HAND].get((s, w), 0.0) + pos["in_time"].get((s, w), 0.0))
+        for s in skus
+        for w in warehouses
+    }
+
+    cover_days = pd.Series(window)
+    needs = cover_demand(demand, today, cover_days)
+    needs["kind"] = np.where(needs[LOCATION].isin(list(distributors)), "distributor", "forward")
+    needs["tier"] = needs[LOCATION].map(
+        lambda j: distributors[j].tier if j in distributors else CATCHMENT
+    )
+    targets = needs["tier"].map(policy.service_target).to_numpy(dtype=float)
+    needs["service_target"] = targets
+    needs["safety"] = safety_stock(needs["sigma"].to_numpy(), targets)
+    keys = list(zip(needs[SKU], needs[LOCATION], strict=True))
+    needs[ON_HAND] = [float(pos[ON_HAND].get(k, 0.0)) for k in keys]
+    needs[IN_TRANSIT] = [float(pos["in_time"].get(k, 0.0)) for k in keys]
+    needs["late_in_transit"] = [float(pos["late"].get(k, 0.0)) for k in keys]
+    needs["position"] = needs[ON_HAND] + needs[IN_TRANSIT]
+    target_level = needs["mean"] + needs["safety"]
+    is_dist = needs["kind"] == "distributor"
+    needs["need"] = np.where(
+        is_dist, np.clip(target_level - needs["position"], 0.0, None), target_level
+    )
+    needs["cap"] = [
+        _order_cap(need, distributors[j]) if j in distributors else need
+        for need, j in zip(needs["need"], needs[LOCATION], strict=True)
+    ]
+    unit_cost = needs[SKU].map(lambda s: sku_info[s].unit_cost).to_numpy(dtype=float)
+    hot = needs[SKU].map(lambda s: sku_info[s].hot).to_numpy(dtype=bool)
+    penalty = needs["tier"].map(policy.shortage_penalty).to_numpy(dtype=float) * unit_cost
+    boost = np.where(
+        hot & (needs["tier"] == "strategic").to_numpy(), policy.hot_strategic_multiplier, 1.0
+    )
+    needs["penalty"] = penalty * boost
+    needs["unit_cost"] = unit_cost
+
+    deliveries = [
+        Delivery(d.id, w, d.cost_per_unit, d.lead_time_days)
+        for d in network.distributors
+        if d.credit != "red"
+        for w in d.served_by
+    ]
+    node_daily = _node_daily(network, needs)
+    cross_cap = _cross_region_caps(arcs, available, node_daily, policy, skus)
+    fair = _fair_targets(needs, available, network, policy, skus)
+    return ModelInputs(
+        network=network,
+        policy=policy,
+        today=today,
+        integer_packs=integer_packs,
+        skus=skus,
+        sku_info=sku_info,
+        available=available,
+        stock=positions,
+        needs=needs,
+        arcs=[a for a in arcs if a.lead_time_days < window[a.destination]],
+        deliveries=deliveries,
+        node_daily=node_daily,
+        window=window,
+        cross_region_cap=cross_cap,
+        fair_targets=fair,
+    )
+
+
+def _order_cap(need: float, distributor: Distributor) -> float:
+    """Most a distributor may be suggested (units): its need rounded up to whole packs and at
+    least the MOQ (an order of less than the MOQ is no order)."""
+    if need <= 1e-9:
+        return 0.0
+    pack, moq = distributor.pack_size, distributor.moq
+    packs = math.ceil(need / pack - 1e-9) * pack
+    return float(max(packs, math.ceil(moq / pack) * pack))
+
+
+def _node_daily(network: Network, needs: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """Mean daily demand served from each warehouse (units/day): its catchment, an equal share
+    of each distributor it serves, and for regional / central stock the demand below it."""
+    daily: dict[tuple[str, str], float] = defaultdict(float)
+    distributors = {d.id: d for d in network.distributors}
+    regions: dict[str, float] = defaultdict(float)
+    total: dict[str, float] = defaultdict(float)
+    for sku, location, rate in zip(needs[SKU], needs[LOCATION], needs["daily"], strict=True):
+        if location in distributors:
+            served_by = distributors[location].served_by
+            for w in served_by:
+                daily[(sku, w)] += rate / len(served_by)
+            region = distributors[location].region
+        else:
+            daily[(sku, location)] += rate
+            region = network.warehouse(location).region
+        regions[f"{sku}|{region}"] += rate
+        total[sku] += rate
+    for warehouse in network.warehouses:
+        if warehouse.kind == "regional":
+            peers = [
+                w
+                for w in network.warehouses
+                if w.kind == "regional" and w.region == warehouse.region
+            ]
+            for sku in network.sku_ids:
+                daily[(sku, warehouse.id)] += regions[f"{sku}|{warehouse.region}"] / len(peers)
+        elif warehouse.kind == "central":
+            peers = [w for w in network.warehouses if w.kind == "central"]
+            for sku in network.sku_ids:
+                daily[(sku, warehouse.id)] += total[sku] / len(peers)
+    return dict(daily)
+
+
+def _cross_region_caps(
+    arcs: list[Arc],
+    available: dict[tuple[str, str], float],
+    node_daily: dict[tuple[str, str], float],
+    policy: Policy,
+    skus: list[str],
+) -> dict[tuple[str, str], float]:
+    """Units per (sku, origin) that may leave across regions: the overstock above B days."""
+    origins = {a.origin for a in arcs if a.kind == "cross_region"}
+    return {
+        (s, w): max(0.0, available[(s, w)] - policy.overstock_days * node_daily.get((s, w), 0.0))
+        for s in skus
+        for w in origins
+    }
+
+
+def _fair_targets(
+    needs: pd.DataFrame,
+    available: dict[tuple[str, str], float],
+    network: Network,
+    policy: Policy,
+    skus: list[str],
+) -> dict[tuple[str, str], float]:
+    """Under shortage (network stock below total need), each tier's least share (units)."""
+    red = {d.id for d in network.distributors if d.credit == "red"}
+    eligible = needs[~needs[LOCATION].isin(red)]
+    supply = pd.Series({s: sum(available[(s, w.id)] for w in network.warehouses) for s in skus})
+    total_need = eligible.groupby(SKU)["need"].sum()
+    tier_need = eligible.groupby([SKU, "tier"])["need"].sum()
+    targets: dict[tuple[str, str], float] = {}
+    for (sku, tier), need in tier_need.items():
+        ratio = supply.get(sku, 0.0) / total_need[sku] if total_need[sku] > 0 else 1.0
+        if ratio < 1.0 and need > 0:
+            targets[(str(sku), str(tier))] = policy.fair_share[str(tier)] * need * ratio
+    return targets
+
+
+# ---------------------------------------------------------------------------------------------
+# The problem.
+
+
+class _Names:
+    """PuLP rewrites '-', '[', ']' in names; keep the readable name, hand PuLP a unique one."""
+
+    def __init__(self) -> None:
+        self._used: set[str] = set()
+
+    def __call__(self, readable: str) -> str:
+        name = readable
+        index = 1
+        while pulp.LpElement.expression.sub("_", name) in self._used:
+            index += 1
+            name = f"{readable}#{index}"
+        self._used.add(pulp.LpElement.expression.sub("_", name))
+        return name
+
+
+def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
+    """Build the allocation LP (or MILP when packs are exact). Pure: solving is separate."""
+    problem = pulp.LpProblem("allocation", pulp.LpMinimize)
+    var = Variables()
+    names = _Names()
+    policy = inputs.policy
+    network = inputs.network
+    warehouses = {w.id: w for w in network.warehouses}
+    distributors = {d.id: d for d in network.distributors}
+    volume = {
+        s: (inputs.sku_info[s].unit_volume if network.capacity_unit == "volume" else 1.0)
+        for s in inputs.skus
+    }
+
+    def add(constraint: pulp.LpConstraint, readable: str) -> None:
+        problem.addConstraint(constraint, names(readable))
+        var.constraints[readable] = constraint
+
+    needs = inputs.needs
+    need_rows = needs.set_index([SKU, LOCATION])
+    distributor_need = {
+        (s, j): cap
+        for s, j, kind, cap in zip(
+            needs[SKU], needs[LOCATION], needs["kind"], needs["cap"], strict=True
+        )
+        if kind == "distributor" and cap > 0
+    }
+    counter = iter(range(10**12))
+
+    # Decisions.
+    for s in inputs.skus:
+        for i, arc in enumerate(inputs.arcs):
+            if (
+                arc.kind == "cross_region"
+                and inputs.cross_region_cap.get((s, arc.origin), 0.0) <= 0
+            ):
+                continue
+            var.flow[(s, i)] = problem.add_variable(
+                f"x{next(counter)}",
+                lowBound=0,
+                cat="Integer" if inputs.integer_packs else "Continuous",
+            )
+        for w in warehouses:
+            var.ending[(s, w)] = problem.add_variable(f"e{next(counter)}", lowBound=0)
+    for delivery in inputs.deliveries:
+        for s in inputs.skus:
+            key = (s, delivery.distributor)
+            if key not in distributor_need:
+                continue
+            cap = float(distributor_need[key])
+            _add_supply(
+                problem,
+                var,
+                add,
+                inputs,
+                distributors[delivery.distributor],
+                delivery,
+                s,
+                cap,
+                counter,
+            )
+
+    # Flow balance at every warehouse.
+    inflow: dict[tuple[str, str], list[pulp.LpVariable]] = defaultdict(list)
+    outflow: dict[tuple[str, str], list[pulp.LpVariable | pulp.LpAffineExpression]] = defaultdict(
+        list
+    )
+    for (s, i), x in var.flow.items():
+        arc = inputs.arcs[i]
+        inflow[(s, arc.destination)].append(x)
+        outflow[(s, arc.origin)].append(x)
+    for (s, _d, w), y in var.supply.items():
+        outflow[(s, w)].append(y)
+    for s in inputs.skus:
+        for w in warehouses:
+            add(
+                inputs.available[(s, w)]
+                + pulp.lpSum(inflow[(s, w)])
+                - pulp.lpSum(outflow[(s, w)])
+                - var.ending[(s, w)]
+                == 0,
+                f"balance[{s},{w}]",
+            )
+
+    # Shared capacities.
+    for w, warehouse in warehouses.items():
+        already = sum(volume[s] * inputs.available[(s, w)] for s in inputs.skus)
+        add(
+            pulp.lpSum(volume[s] * var.ending[(s, w)] for s in inputs.skus)
+            <= max(warehouse.capacity, already),
+            f"capacity[{w}]",
+        )
+    for i, arc in enumerate(inputs.arcs):
+        flows = [(s, x) for (s, j), x in var.flow.items() if j == i]
+        if arc.capacity is not None and flows:
+            add(
+                pulp.lpSum(volume[s] * x for s, x in flows) <= arc.capacity,
+                f"lane_capacity[{arc.name}]",
+            )
+        if arc.kind == "cross_region":
+            for s, x in flows:
+                add(x <= inputs.cross_region_cap[(s, arc.origin)], f"cross_region[{s},{arc.name}]")
+
+    # Demand cover, safety stock, overstock at every demand location.
+    supplied: dict[tuple[str, str], list[pulp.LpVariable | pulp.LpAffineExpression]] = defaultdict(
+        list
+    )
+    for (s, d, _w), y in var.supply.items():
+        supplied[(s, d)].append(y)
+    short_cost = []
+    for (s, j), row in need_rows.iterrows():
+        mean, ss = float(row["mean"]), float(row["safety"])
+        if row["kind"] == "forward":
+            cover: pulp.LpAffineExpression = pulp.lpSum([var.ending[(s, j)]])
+        else:
+            cover = float(row["position"]) + pulp.lpSum(supplied[(s, j)])
+        if mean + ss <= 0:
+            continue
+        u = var.short[(s, j)] = problem.add_variable(f"u{next(counter)}", lowBound=0, upBound=mean)
+        v = var.safety_short[(s, j)] = problem.add_variable(
+            f"v{next(counter)}", lowBound=0, upBound=ss
+        )
+        add(cover + u >= mean, f"demand[{s},{j}]")
+        add(cover + u + v >= mean + ss, f"safety[{s},{j}]")
+        short_cost.append(float(row["penalty"]) * (u + policy.safety_penalty_share * v))
+        if row["kind"] == "distributor" and (s, j) in supplied:
+            add(pulp.lpSum(supplied[(s, j)]) <= float(row["cap"]), f"order_up_to[{s},{j}]")
+
+    over_cost = []
+    for w, warehouse in warehouses.items():
+        if warehouse.kind != "forward":
+            continue
+        for s in inputs.skus:
+            bound = policy.overstock_days * inputs.node_daily.get((s, w), 0.0)
+            if inputs.available[(s, w)] <= bound and not inflow[(s, w)]:
+                continue
+            o = var.over[(s, w)] = problem.add_variable(f"o{next(counter)}", lowBound=0)
+            add(var.ending[(s, w)] - o <= bound, f"overstock[{s},{w}]")
+            unit = inputs.sku_info[s].unit_cost
+            over_cost.append(policy.daily_holding_cost(unit) * policy.overstock_cost_days * o)
+
+    # Credit: yellow distributors up to the guaranteed amount (red ones have no supply at all).
+    for d in network.distributors:
+        if d.credit != "yellow":
+            continue
+        terms = [
+            inputs.sku_info[s].unit_cost * y for (s, dd, _w), y in var.supply.items() if dd == d.id
+        ]
+        if terms:
+            add(pulp.lpSum(terms) <= d.guaranteed_amount, f"credit[{d.id}]")
+
+    # Fair share under shortage.
+    by_tier: dict[tuple[str, str], list[tuple[str, str, float]]] = defaultdict(list)
+    for s_, j, kind, tier, need in zip(
+        needs[SKU], needs[LOCATION], needs["kind"], needs["tier"], needs["need"], strict=True
+    ):
+        by_tier[(s_, tier)].append((j, kind, float(need)))
+    fair_cost = []
+    for (s, tier), target in inputs.fair_targets.items():
+        served: list[pulp.LpAffineExpression | pulp.LpVariable | float] = []
+        for j, kind, need in by_tier[(s, tier)]:
+            if kind == "forward":
+                if (s, j) in var.short:
+                    served.append(need - var.short[(s, j)] - var.safety_short[(s, j)])
+            else:
+                served.extend(supplied.get((s, j), []))
+        g = var.fair_gap[(s, tier)] = problem.add_variable(f"g{next(counter)}", lowBound=0)
+        add(pulp.lpSum(served) + g >= target, f"fair_share[{s},{tier}]")
+        fair_cost.append(policy.fair_share_penalty * inputs.sku_info[s].unit_cost * g)
+
+    # Objective.
+    transport = [inputs.arcs[i].cost_per_unit * x for (s, i), x in var.flow.items()]
+    delivery_cost = {(d.distributor, d.warehouse): d.cost_per_unit for d in inputs.deliveries}
+    transport += [delivery_cost[(d, w)] * y for (s, d, w), y in var.supply.items()]
+    holding = [
+        policy.daily_holding_cost(inputs.sku_info[s].unit_cost) * policy.review_period_days * e
+        for (s, w), e in var.ending.items()
+    ]
+    var.cost_terms = {
+        "transport": pulp.lpSum(transport),
+        "holding": pulp.lpSum(holding),
+        "shortage_penalty": pulp.lpSum(short_cost),
+        "overstock_penalty": pulp.lpSum(over_cost),
+        "fair_share_penalty": pulp.lpSum(fair_cost),
+    }
+    problem += pulp.lpSum(var.cost_terms.values())
+    return problem, var
+
+
+def _add_supply(
+    problem: pulp.LpProblem,
+    var: Variables,
+    add: Callable[[pulp.LpConstraint, str], None],
+    inputs: ModelInputs,
+    distributor: Distributor,
+    delivery: Delivery,
+    s: str,
+    cap: float,
+    counter: Iterator[int],
+) -> None:
+    """y[s,d,w]: continuous, or pack-exact with an MOQ switch when packs are exact."""
+    key = (s, delivery.distributor, delivery.warehouse)
+    n = next(counter)
+    if not inputs.integer_packs:
+        y = problem.add_variable(f"y{n}", lowBound=0, upBound=cap)
+        var.supply[key] = y
+        var.supply_free[key] = y
+        return
+    pack, moq = distributor.pack_size, distributor.moq
+    packs = problem.add_variable(
+        f"k{n}", lowBound=0, upBound=math.floor(cap / pack + 1e-9), cat="Integer"
+    )
+    y_expr = pack * packs
+    var.supply[key] = y_expr
+    if moq > pack:
+        name = f"{s},{delivery.distributor},{delivery.warehouse}"
+        opened = problem.add_variable(f"z{n}", cat="Binary")
+        add(y_expr >= moq * opened, f"moq[{name}]")
+        add(y_expr <= cap * opened, f"moq_open[{name}]")

@@ -1,0 +1,382 @@
+"""The network a plan moves stock through: warehouses, lanes, laterals, distributors, SKUs.
+
+Read from YAML or JSON (`load_network`) or a dict (`Network.model_validate`). Validation names the
+item at fault: duplicate ids, a lane to nowhere, a lane cycle, a distributor served from outside
+its territory.
+
+Shape of the document::
+
+    capacity_unit: units            # or "volume": capacities count sku.unit_volume per unit
+    warehouses:  [{id, kind: central|regional|forward, region, capacity}]
+    lanes:       [{origin, destination, cost_per_unit, lead_time_days, capacity?}]   # a DAG
+    laterals:    [{between: [A, B], cost_per_unit, lead_time_days, capacity?}]     # both ways
+    distributors: [{id, region, tier, credit, guaranteed_amount?, served_by: [..], moq?,
+                    pack_size?, lead_time_days?, cost_per_unit?}]
+    skus:        [{id, unit_volume?, unit_cost?, hot?, abc?}]
+
+Lanes carry stock down the supply chain (central -> regional -> forward) and must not form a
+cycle; lateral links move stock between two warehouses in either direction (within a region
+freely, across regions only as the policy allows). Distributors are supplied by the warehouses in
+`served_by`, which must lie in the distributor's own territory (region protection).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from allocation.errors import AllocationInputError
+
+__all__ = [
+    "TIERS",
+    "Credit",
+    "Distributor",
+    "Lane",
+    "Lateral",
+    "Network",
+    "Sku",
+    "Tier",
+    "Warehouse",
+    "WarehouseKind",
+    "load_document",
+    "load_network",
+]
+
+WarehouseKind = Literal["central", "regional", "forward"]
+Tier = Literal["strategic", "growth", "observation"]
+Credit = Literal["green", "yellow", "red"]
+TIERS: tuple[Tier, ...] = ("strategic", "growth", "observation")
+_KIND_RANK = {"central": 0, "regional": 1, "forward": 2}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Warehouse(_Strict):
+    """A stocking node. capacity: units (or volume when `capacity_unit: volume`) it can hold."""
+
+    id: str = Field(min_length=1)
+    kind: WarehouseKind
+    region: str = Field(min_length=1)
+    capacity: float = Field(gt=0)
+
+
+class Lane(_Strict):
+    """A one-way supply lane between two warehouses.
+
+    cost_per_unit: money per unit moved. lead_time_days: days from dispatch to arrival.
+    capacity: units (or volume) the lane carries at most in one plan; None = unlimited.
+    """
+
+    origin: str
+    destination: str
+    cost_per_unit: float = Field(ge=0)
+    lead_time_days: int = Field(ge=0)
+    capacity: float | None = Field(default=None, ge=0)
+
+
+class Lateral(_Strict):
+    """A lateral link between two warehouses, usable in both directions (each with `capacity`)."""
+
+    between: tuple[str, str]
+    cost_per_unit: float = Field(ge=0)
+    lead_time_days: int = Field(ge=0)
+    capacity: float | None = Field(default=None, ge=0)
+
+
+class Distributor(_Strict):
+    """A customer location the plan suggests replenishment for.
+
+    region: its territory. tier: strategic / growth / observation. credit: green / yellow / red.
+    guaranteed_amount: money a yellow-credit distributor may be supplied for at most (guaranteed
+    or prepaid). served_by: warehouses (of its territory) allowed to supply it.
+    moq: minimum units per delivery of a SKU (0 = none). pack_size: units per pack.
+    lead_time_days: days from a warehouse to the distributor.
+    cost_per_unit: money per unit delivered.
+    """
+
+    id: str = Field(min_length=1)
+    region: str = Field(min_length=1)
+    tier: Tier
+    credit: Credit = "green"
+    guaranteed_amount: float = Field(default=0.0, ge=0)
+    served_by: list[str] = Field(min_length=1)
+    moq: int = Field(default=0, ge=0)
+    pack_size: int = Field(default=1, ge=1)
+    lead_time_days: int = Field(default=2, ge=0)
+    cost_per_unit: float = Field(default=0.0, ge=0)
+
+
+class Sku(_Strict):
+    """SKU attributes. unit_volume: volume per unit (capacity_unit "volume"); unit_cost: money per
+    unit; hot: a hot SKU goes to strategic distributors first; abc: class by sales (A fastest)."""
+
+    id: str = Field(min_length=1)
+    unit_volume: float = Field(default=1.0, gt=0)
+    unit_cost: float = Field(default=1.0, ge=0)
+    hot: bool = False
+    abc: Literal["A", "B", "C"] | None = None
+
+
+class Network(_Strict):
+    """The whole network; validated on construction (ids, lanes, cycles, region protection)."""
+
+    capacity_unit: Literal["units", "volume"] = "units"
+    warehouses: list[Warehouse] = Field(min_length=1)
+    lanes: list[Lane] = Field(default_factory=list)
+    laterals: list[Lateral] = Field(default_factory=list)
+    distributors: list[Distributor] = Field(default_factory=list)
+    skus: list[Sku] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> Network:
+        _check_ids(self)
+        warehouses = {w.id: w for w in self.warehouses}
+        _check_lanes(self.lanes, warehouses, {d.id for d in self.distributors})
+        _check_laterals(self.laterals, warehouses)
+        _check_cycles(self.lanes)
+        _check_distributors(self.distributors, warehouses)
+        return self
+
+    # Lookups used by the model; cheap enough to rebuild on demand.
+    def warehouse(self, node: str) -> Warehouse:
+        return {w.id: w for w in self.warehouses}[node]
+
+    @property
+    def node_ids(self) -> set[str]:
+        return {w.id for w in self.warehouses} | {d.id for d in self.distributors}
+
+    @property
+    def sku_ids(self) -> list[str]:
+        return [s.id for s in self.skus]
+
+
+def _error(message: str, *, field: str, item: str) -> AllocationInputError:
+    # Raised inside a pydantic validator it would be wrapped; `load_network` unwraps it.
+    return AllocationInputError(message, source="network", field=field, item=item)
+
+
+def _first_duplicate(ids: Iterable[str]) -> str | None:
+    seen: set[str] = set()
+    for value in ids:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
+
+
+def _check_ids(network: Network) -> None:
+    node = _first_duplicate(
+        [w.id for w in network.warehouses] + [d.id for d in network.distributors]
+    )
+    if node is not None:
+        raise _error(
+            f"network: node id {node!r} is used twice "
+            "(warehouse and distributor ids must be unique)",
+            field="id",
+            item=node,
+        )
+    sku = _first_duplicate(s.id for s in network.skus)
+    if sku is not None:
+        raise _error(f"network: SKU {sku!r} is listed twice in skus", field="skus", item=sku)
+    lane = _first_duplicate(f"{ln.origin}->{ln.destination}" for ln in network.lanes)
+    if lane is not None:
+        raise _error(f"network: lane {lane} is listed twice", field="lanes", item=lane)
+
+
+def _check_lanes(
+    lanes: list[Lane], warehouses: dict[str, Warehouse], distributors: set[str]
+) -> None:
+    for lane in lanes:
+        name = f"{lane.origin}->{lane.destination}"
+        for end, node in (("origin", lane.origin), ("destination", lane.destination)):
+            if node in distributors:
+                raise _error(
+                    f"network: lane {name} has a distributor as {end}; lanes connect warehouses "
+                    f"(a distributor is supplied through its served_by warehouses)",
+                    field=f"lanes.{end}",
+                    item=name,
+                )
+            if node not in warehouses:
+                raise _error(
+                    f"network: lane {name} leads to nowhere: {end} {node!r} is not a warehouse "
+                    f"(known: {sorted(warehouses)})",
+                    field=f"lanes.{end}",
+                    item=name,
+                )
+        if lane.origin == lane.destination:
+            raise _error(
+                f"network: lane {name} starts and ends at the same warehouse",
+                field="lanes",
+                item=name,
+            )
+
+
+def _check_laterals(laterals: list[Lateral], warehouses: dict[str, Warehouse]) -> None:
+    seen: set[frozenset[str]] = set()
+    for lateral in laterals:
+        a, b = lateral.between
+        name = f"{a}<->{b}"
+        for node in (a, b):
+            if node not in warehouses:
+                raise _error(
+                    f"network: lateral {name} leads to nowhere: {node!r} is not a warehouse",
+                    field="laterals.between",
+                    item=name,
+                )
+        if a == b:
+            raise _error(
+                f"network: lateral {name} links a warehouse to itself", field="laterals", item=name
+            )
+        pair = frozenset((a, b))
+        if pair in seen:
+            raise _error(f"network: lateral {name} is listed twice", field="laterals", item=name)
+        seen.add(pair)
+
+
+def _check_cycles(lanes: list[Lane]) -> None:
+    """Lanes must form a DAG: a cycle would let stock go round (and lead times never add up)."""
+    graph: dict[str, list[str]] = {}
+    for lane in lanes:
+        graph.setdefault(lane.origin, []).append(lane.destination)
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt) :], nxt]
+                raise _error(
+                    f"network: lanes form a cycle {' -> '.join(cycle)}; supply lanes must not loop "
+                    f"(use `laterals` for two-way transfers between warehouses)",
+                    field="lanes",
+                    item=" -> ".join(cycle),
+                )
+            if nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def _check_distributors(distributors: list[Distributor], warehouses: dict[str, Warehouse]) -> None:
+    for distributor in distributors:
+        for node in distributor.served_by:
+            if node not in warehouses:
+                raise _error(
+                    f"network: distributor {distributor.id!r} is served_by {node!r}, "
+                    f"which is not a warehouse",
+                    field="distributors.served_by",
+                    item=distributor.id,
+                )
+            region = warehouses[node].region
+            if region != distributor.region:
+                raise _error(
+                    f"network: distributor {distributor.id!r} "
+                    f"(territory {distributor.region!r}) is "
+                    f"served_by {node!r} in region {region!r}; region protection allows only "
+                    f"warehouses of its own territory",
+                    field="distributors.served_by",
+                    item=distributor.id,
+                )
+
+
+def kind_rank(kind: str) -> int:
+    """0 central, 1 regional, 2 forward: how far down the supply chain a warehouse sits."""
+    return _KIND_RANK[kind]
+
+
+def load_document(path: str | Path, source: str) -> dict[str, Any]:
+    """Read a YAML or JSON mapping; errors name the file."""
+    path = Path(path)
+    if not path.exists():
+        raise AllocationInputError(f"{path}: file not found", source=str(path))
+    try:
+        text = path.read_text()
+        document = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise AllocationInputError(
+            f"{path}: not valid YAML/JSON ({exc})", source=str(path)
+        ) from exc
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise AllocationInputError(
+            f"{path}: expected a mapping of {source} fields at the top, "
+            f"got {type(document).__name__}",
+            source=str(path),
+        )
+    return document
+
+
+def _item_id(document: dict[str, Any], loc: tuple[Any, ...]) -> str | None:
+    """The id of the list entry a pydantic error points into (warehouses.2 -> its id)."""
+    if len(loc) >= 2 and isinstance(loc[1], int):
+        entries = document.get(str(loc[0]))
+        if (
+            isinstance(entries, list)
+            and loc[1] < len(entries)
+            and isinstance(entries[loc[1]], dict)
+        ):
+            entry = entries[loc[1]]
+            value = entry.get("id") or entry.get("between")
+            if value is None and "origin" in entry:
+                value = f"{entry.get('origin')}->{entry.get('destination')}"
+            return None if value is None else str(value)
+    return None
+
+
+def validation_message(
+    exc: ValidationError, source: str, document: dict[str, Any] | None = None
+) -> tuple[str, str | None, str | None]:
+    """One line per pydantic problem naming where it is (warehouses.2.capacity) and the item id."""
+    lines = []
+    first_field: str | None = None
+    first_item: str | None = None
+    for problem in exc.errors()[:5]:
+        loc = tuple(problem["loc"])
+        where = ".".join(str(part) for part in loc) or "(top)"
+        item = _item_id(document or {}, loc)
+        first_field = first_field or where
+        first_item = first_item or item
+        named = f"{where} ({item})" if item else where
+        lines.append(f"{named}: {problem['msg']} (got {problem.get('input')!r})")
+    return f"{source}: " + "; ".join(lines), first_field, first_item
+
+
+def parse_network(document: dict[str, Any], source: str = "network") -> Network:
+    """Validate a network mapping, re-raising every problem as an AllocationInputError."""
+    try:
+        return Network.model_validate(document)
+    except AllocationInputError as exc:
+        exc.source = source
+        raise
+    except ValidationError as exc:
+        # Our own checks inside the model validator arrive wrapped in pydantic's error.
+        for problem in exc.errors():
+            cause = problem.get("ctx", {}).get("error")
+            if isinstance(cause, AllocationInputError):
+                raise AllocationInputError(
+                    str(cause).replace("network:", f"{source}:", 1),
+                    source=source,
+                    field=cause.field,
+                    item=cause.item,
+                ) from exc
+        message, field, item = validation_message(exc, source, document)
+        raise AllocationInputError(message, source=source, field=field, item=item) from exc
+
+
+def load_network(path: str | Path) -> Network:
+    """Read and validate a network from YAML or JSON; errors name the file and the item."""
+    return parse_network(load_document(path, "network"), source=str(path))

@@ -1,0 +1,152 @@
+"""The plan a person acts on: transfers, replenishment suggestions, unmet demand, alerts, KPIs.
+
+Every suggestion carries its reason in numbers (forecast over the cover period, safety stock, on
+hand, in transit, need) and the binding constraint or policy rule that shaped it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "ALERT_COLUMNS",
+    "REPLENISHMENT_COLUMNS",
+    "TRANSFER_COLUMNS",
+    "UNMET_COLUMNS",
+    "Plan",
+    "SolverFacts",
+    "write_plan",
+]
+
+TRANSFER_COLUMNS = [
+    "sku",
+    "origin",
+    "destination",
+    "quantity",
+    "arrives",
+    "kind",
+    "cost_per_unit",
+    "dest_forecast",
+    "dest_safety_stock",
+    "dest_on_hand",
+    "dest_in_transit",
+    "binding",
+    "reason",
+]
+REPLENISHMENT_COLUMNS = [
+    "distributor",
+    "sku",
+    "quantity",
+    "source",
+    "arrives",
+    "tier",
+    "credit",
+    "forecast",
+    "safety_stock",
+    "on_hand",
+    "in_transit",
+    "need",
+    "cover_days",
+    "binding",
+    "reason",
+]
+UNMET_COLUMNS = ["sku", "location", "quantity", "safety_uncovered", "bearer", "tier", "cause"]
+ALERT_COLUMNS = [
+    "kind",
+    "sku",
+    "node",
+    "message",
+    "stock",
+    "daily_demand",
+    "days_of_supply",
+    "threshold",
+]
+
+
+@dataclass(frozen=True)
+class SolverFacts:
+    """status: "optimal" or "time_limited"; objective: money; seconds of wall time;
+    detail: the solver's own status words; repair: how pack rounding was repaired, if at all."""
+
+    status: str
+    objective: float
+    build_seconds: float
+    solve_seconds: float
+    solver: str
+    detail: str = ""
+    repair: str | None = None
+
+
+@dataclass
+class Plan:
+    """A solved allocation plan (frames with the columns above; quantities in units)."""
+
+    transfers: pd.DataFrame
+    replenishment: pd.DataFrame
+    unmet: pd.DataFrame
+    alerts: pd.DataFrame
+    kpis: dict[str, Any]
+    solver: SolverFacts
+    today: pd.Timestamp
+    needs: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: what plan.json holds and the API returns."""
+        return {
+            "status": self.solver.status,
+            "objective": _clean(self.solver.objective),
+            "today": self.today.date().isoformat(),
+            "solver": _clean(asdict(self.solver)),
+            "kpis": _clean(self.kpis),
+            "transfers": _records(self.transfers),
+            "replenishment": _records(self.replenishment),
+            "unmet": _records(self.unmet),
+            "alerts": _records(self.alerts),
+        }
+
+
+def _clean(value: Any) -> Any:
+    """Plain JSON types: NaN / inf become None, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return None if math.isnan(number) or math.isinf(number) else number
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_clean(record) for record in frame.to_dict(orient="records")]
+
+
+def write_plan(
+    plan: Plan, out_dir: str | Path, fmt: Literal["csv", "parquet"] = "csv"
+) -> dict[str, Path]:
+    """Write the plan's tables (CSV or Parquet) and plan.json into out_dir; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for name in ("transfers", "replenishment", "unmet", "alerts"):
+        frame: pd.DataFrame = getattr(plan, name)
+        path = out / f"{name}.{fmt}"
+        if fmt == "parquet":
+            frame.to_parquet(path, index=False)
+        else:
+            frame.to_csv(path, index=False)
+        paths[name] = path
+    paths["plan"] = out / "plan.json"
+    paths["plan"].write_text(json.dumps(plan.to_dict(), indent=2, default=str))
+    return paths

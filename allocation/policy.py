@@ -1,0 +1,131 @@
+"""The planning policy: every number a planner may want to change, with its unit and default.
+
+Defaults follow the source material (strategic distributors get the highest service, no tier is
+starved, overstock is flagged above a days-of-supply bound). Any field can be overridden from a
+YAML/JSON file (`load_policy`) holding only the fields to change; per-tier mappings may name only
+the tiers to change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from allocation.errors import AllocationInputError
+from allocation.network import TIERS, Tier, load_document, validation_message
+
+__all__ = ["CATCHMENT", "Policy", "load_policy", "parse_policy"]
+
+CATCHMENT = "catchment"
+"""Pseudo-tier of a forward warehouse's own catchment demand (walk-in / retail demand)."""
+
+_TIER_KEYS = (*TIERS, CATCHMENT)
+
+
+def _per_tier(strategic: float, growth: float, observation: float, catchment: float) -> Any:
+    values = {"strategic": strategic, "growth": growth, "observation": observation}
+    return Field(default_factory=lambda: {**values, CATCHMENT: catchment})
+
+
+class Policy(BaseModel):
+    """Planning policy. Symbols in brackets are those of the model's docstring (allocation.model).
+
+    review_period_days [R]: days between two plans; each plan covers lead time + R (days).
+    service_target [alpha_t]: cycle service level per tier (and "catchment" for forward
+        warehouses' own demand); sets the safety stock quantile (probability, 0.5..0.999).
+    shortage_penalty [p_t]: money per unit of mean demand left unmet, as a multiple of the SKU's
+        unit cost, per tier.
+    safety_penalty_share [kappa]: money per unit of safety stock left uncovered, as a share of
+        the tier's shortage penalty (0..1).
+    hot_strategic_multiplier [m_hot]: factor on a strategic distributor's shortage penalty for hot
+        SKUs, so hot SKUs go to strategic first (>= 1).
+    holding_rate_per_year [i]: holding cost per unit per year as a share of unit cost; the daily
+        holding cost is h = i * unit_cost / 365 (money per unit per day).
+    overstock_days [B]: days of supply above which stock at a forward warehouse is overstock.
+    overstock_cost_days [H_o]: holding days charged on each unit of overstock (money = h * H_o per
+        unit): what moving it to where it sells saves (days).
+    slow_mover_days: days of supply above which a SKU at a node is flagged a slow mover (days).
+    fair_share [phi_t]: under shortage, each tier gets at least phi_t of its proportional share
+        (its need times the SKU's network-wide supply / need ratio) (0..1).
+    fair_share_penalty: money per unit below fair share, as a multiple of unit cost; larger than
+        any shortage penalty so the share holds wherever the network can deliver it.
+    allow_cross_region_lateral: lateral transfers across regions are allowed (only of overstock
+        at the origin, and only where they pay).
+    stockout_risk_cover: a demand location whose planned stock covers less than this share of
+        its mean demand over the cover period raises a stockout-risk alert (0..1).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    review_period_days: int = Field(default=7, ge=1)
+    service_target: dict[str, float] = _per_tier(0.98, 0.95, 0.90, 0.95)
+    shortage_penalty: dict[str, float] = _per_tier(4.0, 3.0, 2.0, 3.0)
+    safety_penalty_share: float = Field(default=0.3, ge=0, le=1)
+    hot_strategic_multiplier: float = Field(default=1.5, ge=1)
+    holding_rate_per_year: float = Field(default=0.25, ge=0)
+    overstock_days: float = Field(default=60.0, gt=0)
+    overstock_cost_days: float = Field(default=90.0, ge=0)
+    slow_mover_days: float = Field(default=120.0, gt=0)
+    fair_share: dict[str, float] = _per_tier(0.9, 0.7, 0.5, 0.7)
+    fair_share_penalty: float = Field(default=20.0, ge=0)
+    allow_cross_region_lateral: bool = True
+    stockout_risk_cover: float = Field(default=1.0, ge=0, le=1)
+
+    @field_validator("service_target", "shortage_penalty", "fair_share", mode="before")
+    @classmethod
+    def _merge_tiers(cls, value: Any, info: Any) -> Any:
+        """Overrides may name a few tiers; the others keep their defaults."""
+        if not isinstance(value, dict):
+            return value
+        unknown = sorted(set(value) - set(_TIER_KEYS))
+        if unknown:
+            raise ValueError(f"unknown tier(s) {unknown}; expected some of {list(_TIER_KEYS)}")
+        default = cls.model_fields[info.field_name].get_default(call_default_factory=True)
+        return {**default, **value}
+
+    @field_validator("service_target")
+    @classmethod
+    def _check_targets(cls, value: dict[str, float]) -> dict[str, float]:
+        for tier, level in value.items():
+            if not 0.5 <= level <= 0.999:
+                raise ValueError(f"service_target[{tier}] = {level}; expected 0.5..0.999")
+        return value
+
+    @field_validator("shortage_penalty")
+    @classmethod
+    def _check_penalties(cls, value: dict[str, float]) -> dict[str, float]:
+        for tier, penalty in value.items():
+            if penalty < 0:
+                raise ValueError(f"shortage_penalty[{tier}] = {penalty}; expected >= 0")
+        return value
+
+    @field_validator("fair_share")
+    @classmethod
+    def _check_shares(cls, value: dict[str, float]) -> dict[str, float]:
+        for tier, share in value.items():
+            if not 0 <= share <= 1:
+                raise ValueError(f"fair_share[{tier}] = {share}; expected 0..1")
+        return value
+
+    def daily_holding_cost(self, unit_cost: float) -> float:
+        """h: money per unit per day of stock held."""
+        return self.holding_rate_per_year * unit_cost / 365.0
+
+    def tier_target(self, tier: Tier | str) -> float:
+        return self.service_target[tier]
+
+
+def parse_policy(document: dict[str, Any], source: str = "policy") -> Policy:
+    """Validate policy overrides; errors name the field."""
+    try:
+        return Policy.model_validate(document)
+    except ValidationError as exc:
+        message, field, _ = validation_message(exc, source)
+        raise AllocationInputError(message, source=source, field=field) from exc
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read policy overrides from YAML/JSON (only the fields to change)."""
+    return parse_policy(load_document(path, "policy"), source=str(path))
