@@ -1,0 +1,336 @@
+"""`Forecaster`: backtest every model, choose per segment, calibrate quantiles, forecast.
+
+    forecaster = Forecaster(ForecastConfig(horizon=28)).fit(sales)
+    forecast = forecaster.predict()          # the periods right after the history
+    forecaster.metrics_                      # per model and level: wape, rmsse, bias, ...
+
+`fit` runs the rolling-origin backtest of all models (`backtest_`), picks an inverse-error
+weighted ensemble per demand segment (`choice_`, with the reason), calibrates the quantiles on
+the backtest residuals, measures everything (`metrics_`) and fits the final models. `predict`
+gives the forecast contract `sku, location, date, forecast, q0.5, q0.9, q0.95`.
+
+One bad series never sinks a run: a series too short for the backtest, or one a model cannot
+forecast, gets the fallback (mean of its last 28 periods) and a warning naming it
+(`warnings_`, also issued as `SeriesFallbackWarning`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from mlforecast import MLForecast
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from forecasting.backtest import fill_missing_forecasts, run_backtest
+from forecasting.calibration import fit_calibration, quantile_forecasts
+from forecasting.columns import (
+    CUTOFF,
+    DATE,
+    DS,
+    FORECAST,
+    KEY_SEP,
+    LOCATION,
+    REGION,
+    SKU,
+    UNIQUE_ID,
+    UNITS,
+    quantile_column,
+)
+from forecasting.errors import ForecastingError, NotFittedError, SalesValidationError
+from forecasting.metrics import evaluate, quantile_name
+from forecasting.models import (
+    FALLBACK,
+    LIGHTGBM,
+    ML_MODELS,
+    STAT_MODELS,
+    fallback_forecast,
+    from_long,
+    ml_fit,
+    ml_predict,
+    season_length,
+    stat_forecast,
+    to_long,
+)
+from forecasting.selection import choose, classify_series, combine
+
+__all__ = ["ENSEMBLE", "ForecastConfig", "Forecaster", "SeriesFallbackWarning"]
+
+ENSEMBLE = "Ensemble"
+DEFAULT_MODELS = (*STAT_MODELS, LIGHTGBM)
+Progress = Callable[[str], None]
+
+
+class SeriesFallbackWarning(UserWarning):
+    """A series (or a model) fell back to the fallback forecast; the message names it."""
+
+
+class ForecastConfig(BaseModel):
+    """How to forecast. Periods are those of `freq` (days for "D", weeks for "W")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    horizon: int = Field(28, ge=1, description="periods to forecast")
+    freq: str = Field("D", description="pandas frequency of the sales frame: D, W, MS, ...")
+    quantiles: tuple[float, ...] = Field((0.5, 0.9, 0.95), description="quantile levels")
+    n_windows: int = Field(3, ge=1, description="rolling-origin backtest windows")
+    models: tuple[str, ...] = Field(DEFAULT_MODELS, description="candidate models")
+    top_k: int = Field(3, ge=1, description="models per segment ensemble, at most")
+    tolerance: float = Field(0.15, ge=0, description="ensemble members: score within this share")
+    segment_lookback: int | None = Field(
+        None, ge=1, description="periods used to classify demand (default: one year)"
+    )
+    input_size: int | None = Field(
+        None, ge=1, description="periods of history the local models see (default: all)"
+    )
+    engine: Literal["local", "dask"] = "local"
+    dask_address: str | None = None
+    seed: int = 0
+
+    @field_validator("quantiles")
+    @classmethod
+    def _levels_inside_unit_interval(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(not 0 < q < 1 for q in value):
+            raise ValueError("quantiles must be levels strictly between 0 and 1, e.g. 0.9")
+        return tuple(sorted(set(value)))
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = (*STAT_MODELS, *ML_MODELS)
+        unknown = [m for m in value if m not in known]
+        if unknown:
+            raise ValueError(f"unknown model {unknown[0]!r}; choose from {', '.join(known)}")
+        return value
+
+
+def _lookback_periods(freq: str) -> int:
+    """About one year of periods."""
+    base = freq.split("-")[0].upper()
+    return {"D": 364, "W": 52}.get(base, 12 if base in {"M", "MS", "ME"} else 4)
+
+
+class Forecaster:
+    """Backtested, segment-ensembled, calibrated SKU-location forecaster (see module doc)."""
+
+    def __init__(self, config: ForecastConfig | None = None) -> None:
+        self.config = config or ForecastConfig()
+
+    # --- fit ---------------------------------------------------------------------------------
+
+    def fit(self, sales: pd.DataFrame, progress: Progress | None = None) -> Forecaster:
+        """Backtest, choose, calibrate and fit on a canonical sales frame (`forecasting.data`)."""
+        if self.config.engine != "local":
+            raise ForecastingError(
+                f"engine {self.config.engine!r} is not available in this build; use 'local'"
+            )
+        say = progress or (lambda _message: None)
+        config = self.config
+        long = to_long(_checked(sales))
+        self.warnings_: list[str] = []
+        self.region_of_ = _region_of(sales)
+        self.lookback_ = config.segment_lookback or _lookback_periods(config.freq)
+        lengths = long.groupby(UNIQUE_ID, sort=False).size()
+        needed = config.horizon * config.n_windows + 2 * season_length(config.freq)
+        short = lengths.index[lengths < needed].tolist()
+        if short:
+            self._warn(
+                f"{len(short)} series have fewer than {needed} periods, too few for the "
+                f"backtest; they get the {FALLBACK} fallback: {_names(short)}"
+            )
+        self.short_series_ = set(short)
+        usable = long[~long[UNIQUE_ID].isin(self.short_series_)]
+        if usable.empty:
+            raise ForecastingError(
+                f"no series has the {needed} periods a {config.n_windows} x {config.horizon} "
+                "backtest needs; lower --horizon or n_windows, or give more history"
+            )
+
+        backtest = run_backtest(
+            usable,
+            config.models,
+            config.horizon,
+            config.n_windows,
+            config.freq,
+            config.seed,
+            config.input_size,
+            progress=say,
+        )
+        for message in backtest.warnings:
+            self._warn(message)
+        self.failed_models_ = backtest.failed
+        say("choosing models per segment")
+        first_cutoff = backtest.table[CUTOFF].min()
+        before = usable[usable[DS] <= first_cutoff]
+        backtest_segments = classify_series(before, self.lookback_)
+        self.selection_ = choose(
+            backtest.table,
+            usable,
+            backtest.models,
+            backtest_segments,
+            config.horizon,
+            top_k=config.top_k,
+            tolerance=config.tolerance,
+            fallback=FALLBACK,
+        )
+        table = backtest.table
+        table[ENSEMBLE] = combine(table, backtest_segments, self.selection_)
+        say("calibrating quantiles on backtest residuals")
+        self.calibration_ = fit_calibration(table, ENSEMBLE, backtest_segments, config.quantiles)
+        for level, values in quantile_forecasts(
+            table, ENSEMBLE, backtest_segments, self.calibration_
+        ).items():
+            table[quantile_name(ENSEMBLE, level)] = values
+        self.backtest_ = table
+        say("measuring the backtest")
+        self.metrics_ = evaluate(
+            table,
+            usable,
+            [*backtest.models, ENSEMBLE],
+            config.horizon,
+            config.quantiles,
+            region_of=self.region_of_,
+            week_periods=_week_periods(config.freq),
+        )
+        self.segments_ = classify_series(long, self.lookback_)
+        self.choice_ = self._choice_table(long)
+        say("fitting the final models")
+        self.history_ = long
+        self.ml_models_: dict[str, MLForecast] = {}
+        for name in self.selection_.models_used():
+            if name in ML_MODELS:
+                self.ml_models_[name] = ml_fit(
+                    usable, name, config.horizon, config.freq, config.seed
+                )
+        self._cache = self._forecast(long, config.horizon, None)
+        return self
+
+    def _warn(self, message: str) -> None:
+        self.warnings_.append(message)
+        warnings.warn(message, SeriesFallbackWarning, stacklevel=3)
+
+    def _choice_table(self, long: pd.DataFrame) -> pd.DataFrame:
+        rows = []
+        for unique_id in long[UNIQUE_ID].unique():
+            if unique_id in self.short_series_:
+                weights = {FALLBACK: 1.0}
+                segment, reason = "short", f"history too short for the backtest: {FALLBACK}"
+            else:
+                segment = str(self.segments_.get(unique_id, "inactive"))
+                weights = self.selection_.weights(segment)
+                reason = self.selection_.describe(segment)
+            sku, location = unique_id.split("|", 1)
+            rows.append(
+                {
+                    SKU: sku,
+                    LOCATION: location,
+                    "segment": segment,
+                    "models": ", ".join(f"{m} {w:.2f}" for m, w in weights.items()),
+                    "reason": reason,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    # --- predict -----------------------------------------------------------------------------
+
+    def predict(
+        self,
+        sales: pd.DataFrame | None = None,
+        horizon: int | None = None,
+        future: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Forecast the `horizon` periods after the history (the fitted one, or `sales`).
+
+        `future` (canonical columns `sku, location, date` + exogenous, e.g. planned prices and
+        promotions) overrides the default rule for future exogenous values: last price carried
+        forward, flags 0. Returns `sku, location, date, forecast, q<τ>...` (units per period).
+        """
+        if not hasattr(self, "history_"):
+            raise NotFittedError("this Forecaster is not fitted yet; call fit(sales) first")
+        h = horizon or self.config.horizon
+        if sales is None and future is None and h == self.config.horizon:
+            return self._cache.copy()
+        long = self.history_ if sales is None else to_long(_checked(sales))
+        future_long = to_long(future) if future is not None else None
+        return self._forecast(long, h, future_long)
+
+    def _forecast(
+        self, long: pd.DataFrame, horizon: int, future: pd.DataFrame | None
+    ) -> pd.DataFrame:
+        config = self.config
+        lengths = long.groupby(UNIQUE_ID, sort=False).size()
+        too_short = lengths.index[lengths < 2 * season_length(config.freq)].tolist()
+        fresh_short = [s for s in too_short if s not in self.short_series_]
+        if fresh_short:
+            self._warn(f"series too short to forecast, {FALLBACK} used: {_names(fresh_short)}")
+        excluded = self.short_series_ | set(too_short)
+        usable = long[~long[UNIQUE_ID].isin(excluded)]
+        frame = fallback_forecast(long, horizon, config.freq)
+        used = self.selection_.models_used()
+        stat_names = [m for m in STAT_MODELS if m in used and m != FALLBACK]
+        if stat_names and not usable.empty:
+            stats = stat_forecast(usable, stat_names, horizon, config.freq, config.input_size)
+            frame = frame.merge(stats, on=[UNIQUE_ID, DS], how="left")
+        for name, model in self.ml_models_.items():
+            if usable.empty:
+                continue
+            predicted = ml_predict(model, name, usable, horizon, config.freq, future)
+            frame = frame.merge(predicted, on=[UNIQUE_ID, DS], how="left")
+        models = [m for m in used if m in frame.columns]
+        for message in fill_missing_forecasts(frame, models, FALLBACK, what="forecast"):
+            self._warn(message)
+        segments = classify_series(long, self.lookback_)
+        segment_of = {uid: str(seg) for uid, seg in segments.items()}
+        combined = combine(frame, segment_of, self.selection_)
+        in_short = frame[UNIQUE_ID].isin(excluded).to_numpy()
+        point = np.where(in_short | ~np.isfinite(combined), frame[FALLBACK], combined)
+        frame[FORECAST] = np.maximum(point, 0.0)
+        quantiles = quantile_forecasts(frame, FORECAST, segment_of, self.calibration_)
+        for level, values in quantiles.items():
+            frame[quantile_column(level)] = values
+        result = from_long(frame[[UNIQUE_ID, DS, FORECAST, *map(quantile_column, quantiles)]])
+        return result.sort_values([SKU, LOCATION, DATE], kind="stable").reset_index(drop=True)
+
+
+def _checked(sales: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in (SKU, LOCATION, DATE, UNITS) if c not in sales.columns]
+    if missing:
+        raise SalesValidationError(
+            f"sales frame lacks column {missing[0]!r}; load it with forecasting.data.load_sales "
+            "or prepare_sales first",
+            source="<frame>",
+            column=missing[0],
+        )
+    if sales.empty:
+        raise SalesValidationError("the sales frame is empty", source="<frame>")
+    return sales
+
+
+def _region_of(sales: pd.DataFrame) -> dict[str, str]:
+    """unique_id -> region (the location itself where no region is given)."""
+    keys = sales.drop_duplicates([SKU, LOCATION])
+    region = keys[REGION] if REGION in keys.columns else keys[LOCATION]
+    ids = keys[SKU].astype(str) + KEY_SEP + keys[LOCATION].astype(str)
+    return dict(zip(ids, region.astype(str), strict=True))
+
+
+def _week_periods(freq: str) -> int | None:
+    base = freq.split("-")[0].upper()
+    return 7 if base == "D" else 1 if base == "W" else None
+
+
+def _names(series: list[str], shown: int = 5) -> str:
+    more = len(series) - shown
+    return ", ".join(series[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def backtest_summary(forecaster: Forecaster) -> pd.DataFrame:
+    """The metrics table with the chosen ensemble first (for printing)."""
+    metrics = forecaster.metrics_
+    order = {ENSEMBLE: 0}
+    return metrics.sort_values(
+        ["level", "model"], key=lambda s: s.map(order).fillna(1) if s.name == "model" else s
+    ).reset_index(drop=True)

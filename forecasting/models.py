@@ -1,0 +1,440 @@
+"""The model families, and the few functions every statsforecast / mlforecast call goes through.
+
+Local (per-series) models come from statsforecast: the two baselines (SeasonalNaive and a
+28-period moving average, the "traditional" method), AutoETS, a Theta variant (dynamic optimised
+Theta, the strongest Theta of statsforecast's M4 experiments), and the intermittent-demand
+family (CrostonOptimized, TSB, ADIDA, IMAPA) for the many SKUs that sell on few days.
+
+The global model is LightGBM trained by mlforecast on all series at once, as the M5 winners did:
+a tweedie objective (zero-inflated, right-skewed counts), lags at the season and its multiples,
+rolling means of the recent level, calendar features, price (relative to its own recent maximum:
+a discount shows up whatever the price level), promotion, event and SNAP-like flags, and the SKU
+and location as categories. A "plain" LightGBM (default L2 objective, a few lags, the mlforecast
+quick-start recipe) is kept as the peer the benchmarks compare against.
+
+Every statsforecast or mlforecast call goes through `stat_cross_validation`, `stat_forecast`,
+`ml_cross_validation`, `ml_fit` and `ml_predict`, so another execution engine plugs in here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Final
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from mlforecast import MLForecast
+from mlforecast.lag_transforms import ExpandingMean, RollingMean, RollingStd
+from statsforecast import StatsForecast
+from statsforecast.models import (
+    ADIDA,
+    IMAPA,
+    TSB,
+    AutoETS,
+    CrostonOptimized,
+    DynamicOptimizedTheta,
+    SeasonalNaive,
+    WindowAverage,
+)
+
+from forecasting.columns import CUTOFF, DATE, DS, KEY_SEP, LOCATION, PRICE, SKU, UNIQUE_ID, UNITS, Y
+from forecasting.data import exogenous_columns
+
+__all__ = [
+    "BASELINES",
+    "FALLBACK",
+    "ML_MODELS",
+    "PEERS",
+    "STAT_MODELS",
+    "fallback_forecast",
+    "from_long",
+    "future_exogenous",
+    "ml_cross_validation",
+    "ml_fit",
+    "ml_predict",
+    "season_length",
+    "stat_cross_validation",
+    "stat_forecast",
+    "to_long",
+]
+
+SEASONAL_NAIVE: Final = "SeasonalNaive"
+MOVING_AVERAGE: Final = "MA28"
+STAT_MODELS: Final = (
+    SEASONAL_NAIVE,
+    MOVING_AVERAGE,
+    "AutoETS",
+    "Theta",
+    "CrostonOptimized",
+    "TSB",
+    "ADIDA",
+    "IMAPA",
+)
+LIGHTGBM: Final = "LightGBM"
+LIGHTGBM_PLAIN: Final = "LightGBMPlain"
+ML_MODELS: Final = (LIGHTGBM, LIGHTGBM_PLAIN)
+BASELINES: Final = (SEASONAL_NAIVE, MOVING_AVERAGE)
+PEERS: Final = (SEASONAL_NAIVE, MOVING_AVERAGE, "AutoETS", LIGHTGBM_PLAIN)
+FALLBACK: Final = MOVING_AVERAGE  # defined for any series with at least one observation
+MOVING_AVERAGE_WINDOW: Final = 28
+SKU_CATEGORY: Final = "sku_category"
+LOCATION_CATEGORY: Final = "location_category"
+STATIC_FEATURES: Final = [SKU_CATEGORY, LOCATION_CATEGORY]
+PRICE_RELATIVE: Final = "price_relative"  # price / its maximum so far in the series
+
+
+def season_length(freq: str) -> int:
+    """Periods in one seasonal cycle: a week of days, a year of weeks or months."""
+    base = freq.split("-")[0].upper()
+    if base == "D":
+        return 7
+    if base == "W":
+        return 52
+    if base in {"M", "MS", "ME"}:
+        return 12
+    if base in {"Q", "QS", "QE"}:
+        return 4
+    return 1
+
+
+# --- frames ----------------------------------------------------------------------------------
+
+
+def to_long(sales: pd.DataFrame) -> pd.DataFrame:
+    """Canonical sales frame -> Nixtla long frame `unique_id, ds, y` + exogenous columns."""
+    long = pd.DataFrame(
+        {
+            UNIQUE_ID: sales[SKU].astype(str) + KEY_SEP + sales[LOCATION].astype(str),
+            DS: pd.to_datetime(sales[DATE]),
+            Y: sales[UNITS].astype("float64") if UNITS in sales.columns else np.nan,
+        }
+    )
+    for column in exogenous_columns(sales):
+        long[column] = sales[column].to_numpy(dtype="float64")
+    return long.sort_values([UNIQUE_ID, DS], kind="stable").reset_index(drop=True)
+
+
+def from_long(frame: pd.DataFrame) -> pd.DataFrame:
+    """Split `unique_id` back into `sku, location` and rename `ds` to `date`."""
+    parts = frame[UNIQUE_ID].str.split(KEY_SEP, n=1, expand=True, regex=False)
+    result = frame.drop(columns=[UNIQUE_ID]).rename(columns={DS: DATE})
+    result.insert(0, LOCATION, parts[1].to_numpy())
+    result.insert(0, SKU, parts[0].to_numpy())
+    return result
+
+
+def exogenous_of(long: pd.DataFrame) -> list[str]:
+    """Exogenous columns of a long frame (everything but the id, time and target)."""
+    return [c for c in long.columns if c not in (UNIQUE_ID, DS, Y, CUTOFF)]
+
+
+def future_exogenous(
+    long: pd.DataFrame,
+    horizon: int,
+    freq: str,
+    given: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Exogenous values for the `horizon` periods after each series' last date.
+
+    Values in `given` (a long frame with `unique_id, ds` and exogenous columns) win; the rest
+    follow the documented rule: price carried forward from the last known price, every 0/1
+    flag (promo, event, SNAP-like) 0.
+    """
+    columns = exogenous_of(long)
+    last = long.groupby(UNIQUE_ID, sort=False).tail(1)
+    offset = pd.tseries.frequencies.to_offset(freq)
+    steps = np.arange(1, horizon + 1)
+    future = pd.DataFrame(
+        {
+            UNIQUE_ID: np.repeat(last[UNIQUE_ID].to_numpy(), horizon),
+            DS: [d + k * offset for d in last[DS] for k in steps],
+        }
+    )
+    for column in columns:
+        if column == PRICE:
+            future[column] = np.repeat(last[column].to_numpy(), horizon)
+        else:
+            future[column] = 0.0
+    if given is not None and not given.empty:
+        known = [c for c in columns if c in given.columns]
+        merged = future.merge(given[[UNIQUE_ID, DS, *known]], on=[UNIQUE_ID, DS], how="left")
+        for column in known:
+            fresh = merged[f"{column}_y"]
+            future[column] = fresh.fillna(merged[f"{column}_x"]).to_numpy()
+    return future
+
+
+# --- statsforecast ---------------------------------------------------------------------------
+
+
+def make_stat_models(names: Sequence[str], season: int) -> list[Any]:
+    """statsforecast model objects for `names`, aliased with those names."""
+    factories = {
+        SEASONAL_NAIVE: lambda: SeasonalNaive(season_length=season, alias=SEASONAL_NAIVE),
+        MOVING_AVERAGE: lambda: WindowAverage(
+            window_size=MOVING_AVERAGE_WINDOW, alias=MOVING_AVERAGE
+        ),
+        # No trend component: a trend extrapolated over a 28-period horizon hurts more often
+        # than it helps on retail demand, and dropping it makes ETS ~4x faster.
+        "AutoETS": lambda: AutoETS(season_length=season, model="ZNZ", alias="AutoETS"),
+        "Theta": lambda: DynamicOptimizedTheta(season_length=season, alias="Theta"),
+        "CrostonOptimized": lambda: CrostonOptimized(alias="CrostonOptimized"),
+        "TSB": lambda: TSB(alpha_d=0.1, alpha_p=0.1, alias="TSB"),
+        "ADIDA": lambda: ADIDA(alias="ADIDA"),
+        "IMAPA": lambda: IMAPA(alias="IMAPA"),
+    }
+    unknown = [n for n in names if n not in factories]
+    if unknown:
+        raise ValueError(f"unknown statistical model {unknown[0]!r}; choose from {STAT_MODELS}")
+    return [factories[name]() for name in names]
+
+
+def _stats(names: Sequence[str], freq: str) -> StatsForecast:
+    season = season_length(freq)
+    return StatsForecast(
+        models=make_stat_models(names, season),
+        freq=freq,
+        n_jobs=1,
+        fallback_model=WindowAverage(window_size=MOVING_AVERAGE_WINDOW),
+    )
+
+
+def stat_cross_validation(
+    long: pd.DataFrame,
+    names: Sequence[str],
+    horizon: int,
+    n_windows: int,
+    freq: str,
+    input_size: int | None = None,
+) -> pd.DataFrame:
+    """Rolling-origin forecasts of the local models: `unique_id, ds, cutoff, y, <model>...`."""
+    result = _stats(names, freq).cross_validation(
+        h=horizon,
+        df=long[[UNIQUE_ID, DS, Y]],
+        n_windows=n_windows,
+        step_size=horizon,
+        input_size=input_size,
+    )
+    return pd.DataFrame(result).reset_index(drop=True)
+
+
+def stat_forecast(
+    long: pd.DataFrame,
+    names: Sequence[str],
+    horizon: int,
+    freq: str,
+    input_size: int | None = None,
+) -> pd.DataFrame:
+    """Forecasts of the local models after each series' history: `unique_id, ds, <model>...`."""
+    history = long[[UNIQUE_ID, DS, Y]]
+    if input_size is not None:
+        history = history.groupby(UNIQUE_ID, sort=False).tail(input_size)
+    result = _stats(names, freq).forecast(h=horizon, df=history)
+    return pd.DataFrame(result).reset_index(drop=True)
+
+
+# --- mlforecast ------------------------------------------------------------------------------
+
+
+def week_of_year(dates: pd.DatetimeIndex) -> np.ndarray:
+    """ISO week number, a calendar feature (module-level so fitted models pickle)."""
+    return np.asarray(dates.isocalendar().week, dtype="int32")
+
+
+def lag_plan(season: int, horizon: int) -> tuple[list[int], dict[int, list[Any]]]:
+    """Lags and rolling statistics for the tweedie model, scaled to the season length."""
+    if season <= 1:
+        lags = [1, 2, 3, 4]
+        windows = [4, 12]
+    elif season <= 14:  # e.g. days: the last week, then the same weekday 1-4 weeks back
+        lags = [*range(1, season + 1), 2 * season, 3 * season, 4 * season]
+        windows = [season, 4 * season, 8 * season]
+    else:  # e.g. weeks or months: the last few periods and one year back
+        lags = [1, 2, 3, 4, season // 4, season]
+        windows = [4, max(8, season // 4)]
+    transforms: dict[int, list[Any]] = {
+        1: [RollingMean(window_size=w) for w in windows] + [RollingStd(window_size=windows[1])],
+    }
+    if season > 1 and season <= 14:
+        transforms[season] = [RollingMean(window_size=4), RollingMean(window_size=12)]
+    del horizon  # recursive model: the lags do not depend on the horizon
+    return sorted(set(lags)), transforms
+
+
+def date_features(freq: str) -> list[Any]:
+    """Calendar features the model sees for each period."""
+    base = freq.split("-")[0].upper()
+    if base == "D":
+        return ["dayofweek", "day", "month", week_of_year]
+    if base == "W":
+        return ["month", week_of_year]
+    return ["month"]
+
+
+def make_lightgbm(name: str, seed: int) -> lgb.LGBMRegressor:
+    """The LightGBM regressor of `name` (ours: tweedie; the plain peer: library defaults)."""
+    if name == LIGHTGBM_PLAIN:
+        return lgb.LGBMRegressor(random_state=seed, num_threads=1, verbosity=-1)
+    if name != LIGHTGBM:
+        raise ValueError(f"unknown machine-learning model {name!r}; choose from {ML_MODELS}")
+    return lgb.LGBMRegressor(
+        objective="tweedie",
+        tweedie_variance_power=1.1,
+        n_estimators=400,
+        learning_rate=0.05,
+        num_leaves=63,
+        min_child_samples=50,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        reg_lambda=0.1,
+        random_state=seed,
+        num_threads=1,
+        verbosity=-1,
+    )
+
+
+def make_mlforecast(name: str, freq: str, horizon: int, seed: int) -> MLForecast:
+    """An unfitted MLForecast for `name` with its features."""
+    season = season_length(freq)
+    model = make_lightgbm(name, seed)
+    if name == LIGHTGBM_PLAIN:  # the mlforecast quick-start recipe
+        lags = sorted({1, season, 2 * season} - {0})
+        transforms: dict[int, list[Any]] = {1: [ExpandingMean()], season: [RollingMean(28)]}
+        return MLForecast(
+            models={name: model},
+            freq=freq,
+            lags=lags,
+            lag_transforms=transforms,
+            date_features=date_features(freq)[:1],
+            num_threads=1,
+        )
+    lags, transforms = lag_plan(season, horizon)
+    return MLForecast(
+        models={name: model},
+        freq=freq,
+        lags=lags,
+        lag_transforms=transforms,
+        date_features=date_features(freq),
+        num_threads=1,
+    )
+
+
+def ml_frame(long: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The training frame of an mlforecast model: static categories and price features added.
+
+    The plain peer sees only the target (and its calendar), as in the quick start.
+    """
+    if name == LIGHTGBM_PLAIN:
+        return long[[UNIQUE_ID, DS, Y]]
+    frame = long.copy()
+    parts = frame[UNIQUE_ID].str.split(KEY_SEP, n=1, expand=True, regex=False)
+    frame[SKU_CATEGORY] = parts[0].astype("category")
+    frame[LOCATION_CATEGORY] = parts[1].astype("category")
+    if PRICE in frame.columns:
+        running_max = frame.groupby(UNIQUE_ID, sort=False)[PRICE].cummax()
+        frame[PRICE_RELATIVE] = frame[PRICE] / running_max.replace(0.0, np.nan)
+    return frame
+
+
+def _static(name: str) -> list[str]:
+    return [] if name == LIGHTGBM_PLAIN else list(STATIC_FEATURES)
+
+
+def ml_cross_validation(
+    long: pd.DataFrame,
+    name: str,
+    horizon: int,
+    n_windows: int,
+    freq: str,
+    seed: int,
+) -> pd.DataFrame:
+    """Rolling-origin forecasts of a global model: `unique_id, ds, cutoff, y, <name>`.
+
+    Exogenous columns of `long` cover the test windows, as known-future inputs do.
+    """
+    frame = ml_frame(long, name)
+    result = make_mlforecast(name, freq, horizon, seed).cross_validation(
+        df=frame,
+        n_windows=n_windows,
+        h=horizon,
+        step_size=horizon,
+        static_features=_static(name),
+    )
+    result = pd.DataFrame(result).reset_index(drop=True)
+    result[name] = result[name].clip(lower=0.0)
+    return result[[UNIQUE_ID, DS, CUTOFF, Y, name]]
+
+
+def ml_fit(long: pd.DataFrame, name: str, horizon: int, freq: str, seed: int) -> MLForecast:
+    """Fit a global model on the whole history."""
+    return make_mlforecast(name, freq, horizon, seed).fit(
+        ml_frame(long, name), static_features=_static(name)
+    )
+
+
+def ml_predict(
+    model: MLForecast,
+    name: str,
+    history: pd.DataFrame,
+    horizon: int,
+    freq: str,
+    future: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Forecast `horizon` periods after `history` with a fitted global model.
+
+    `history` is a long frame (it may be newer than the training data); `future` gives the
+    known-future exogenous values (see `future_exogenous` for the rule when it does not).
+    """
+    frame = ml_frame(history, name)
+    exogenous = [c for c in frame.columns if c not in (UNIQUE_ID, DS, Y, *_static(name))]
+    x_df = None
+    if exogenous:
+        raw_future = future_exogenous(history, horizon, freq, given=future)
+        joined = ml_frame(pd.concat([history, raw_future], ignore_index=True), name)
+        joined = joined.sort_values([UNIQUE_ID, DS], kind="stable")
+        is_future = joined[Y].isna() & joined[DS].gt(
+            joined[UNIQUE_ID].map(history.groupby(UNIQUE_ID)[DS].max())
+        )
+        x_df = joined.loc[is_future, [UNIQUE_ID, DS, *exogenous]].reset_index(drop=True)
+    _align_categories(frame, model)
+    result = model.predict(h=horizon, new_df=frame, X_df=x_df)
+    result = pd.DataFrame(result).reset_index(drop=True)
+    result[name] = result[name].clip(lower=0.0)
+    return result[[UNIQUE_ID, DS, name]]
+
+
+def _align_categories(frame: pd.DataFrame, model: MLForecast) -> None:
+    """Use the training categories, so codes mean the same SKU / location at predict time."""
+    static = getattr(model.ts, "static_features_", None)
+    if static is None:
+        return
+    for column in STATIC_FEATURES:
+        if column in frame.columns and column in static.columns:
+            categories = static[column].cat.categories
+            frame[column] = pd.Categorical(frame[column].astype(str), categories=categories)
+
+
+def min_history(freq: str, horizon: int, n_windows: int) -> int:
+    """Fewest periods a series needs to take part in a backtest with these windows."""
+    return horizon * n_windows + max(2 * season_length(freq), math.ceil(horizon / 2))
+
+
+def fallback_forecast(long: pd.DataFrame, horizon: int, freq: str) -> pd.DataFrame:
+    """Mean of each series' last 28 periods (or fewer) as its forecast: `unique_id, ds, MA28`.
+
+    Defined for any series with one observation, so it stands in wherever a model fails.
+    """
+    recent = long.groupby(UNIQUE_ID, sort=False).tail(MOVING_AVERAGE_WINDOW)
+    level = recent.groupby(UNIQUE_ID, sort=False)[Y].mean().fillna(0.0)
+    last = long.groupby(UNIQUE_ID, sort=False)[DS].max()
+    offset = pd.tseries.frequencies.to_offset(freq)
+    return pd.DataFrame(
+        {
+            UNIQUE_ID: np.repeat(last.index.to_numpy(), horizon),
+            DS: [d + k * offset for d in last for k in range(1, horizon + 1)],
+            FALLBACK: np.repeat(level.reindex(last.index).to_numpy(), horizon),
+        }
+    )
