@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "connect", "upgrade"]
+__all__ = ["Database", "begin_write", "connect", "upgrade"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait this long for SQLite's single write lock
@@ -36,10 +37,20 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session that commits when the block ends and rolls back when it raises."""
-        with self.sessions() as session, session.begin():
-            yield session
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """A session that commits when the block ends and rolls back when it raises.
+
+        write: the block writes after reading (see `begin_write`).
+        """
+        with self.sessions() as session:
+            if write:
+                begin_write(session)
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
 
     def ping(self) -> None:
         """Raises when the database cannot be reached."""
@@ -50,7 +61,12 @@ class Database:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+_WRITE_INTENT: ContextVar[bool] = ContextVar("allocast_sqlite_write_intent", default=False)
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own BEGIN cannot be IMMEDIATE).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     # WAL lets readers go on while one writer writes; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -58,6 +74,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A writer takes SQLite's write lock up front (waiting up to the busy timeout): a deferred
+    # transaction that read first could not upgrade once another writer committed in between
+    # (SQLITE_BUSY_SNAPSHOT, which no timeout retries).
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if _WRITE_INTENT.get() else "BEGIN")
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a writer; call before the request's first write.
+
+    On SQLite it takes the write lock now (BEGIN IMMEDIATE), so a read-then-write sequence never
+    fails half way under concurrent writers; do the slow work (solving, forecasting) before it.
+    On PostgreSQL it only ends the read transaction: row locks and conditional updates do the rest.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("begin_write() must come before the first write of the transaction")
+    if session.in_transaction():
+        session.rollback()
+    token = _WRITE_INTENT.set(True)
+    try:
+        session.connection()
+    finally:
+        _WRITE_INTENT.reset(token)
 
 
 def connect(url: str) -> Database:
@@ -79,7 +120,8 @@ def connect(url: str) -> Database:
         kwargs["max_overflow"] = 20
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
     return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
 
 

@@ -58,16 +58,28 @@ class JobContext:
 
     @property
     def model_store(self) -> Any:
-        """The worker's `serving.model_store.ModelStore`, built on first use."""
+        """The worker's `serving.model_store.ModelStore` (one per process and registry)."""
         if self._model_store is None:
-            from serving.model_store import ModelStore
-
-            self._model_store = ModelStore(
-                self.settings.tracking_uri,
-                self.settings.model_name,
-                check_interval=self.settings.model_check_interval,
-            )
+            self._model_store = _model_store(self.settings)
         return self._model_store
+
+
+_MODEL_STORES: dict[tuple[str, str], Any] = {}
+_MODEL_STORES_LOCK = threading.Lock()
+
+
+def _model_store(settings: Settings) -> Any:
+    from serving.model_store import ModelStore
+
+    key = (settings.tracking_uri, settings.model_name)
+    with _MODEL_STORES_LOCK:
+        if key not in _MODEL_STORES:
+            _MODEL_STORES[key] = ModelStore(
+                settings.tracking_uri,
+                settings.model_name,
+                check_interval=settings.model_check_interval,
+            )
+        return _MODEL_STORES[key]
 
 
 Handler = Callable[[dict[str, Any], JobContext], dict[str, Any] | None]
@@ -105,7 +117,7 @@ def _claimable(now: dt.datetime) -> Any:
 def claim_next(database: Database, worker: str, settings: Settings) -> Job | None:
     """Claim the oldest queued (or abandoned) job for `worker`; None when there is none."""
     now = utcnow()
-    with database.session() as session:
+    with database.session(write=True) as session:
         query = select(Job.id, Job.attempts).where(_claimable(now)).order_by(Job.id).limit(10)
         if not database.is_sqlite:
             query = query.with_for_update(skip_locked=True)
@@ -151,7 +163,7 @@ def _finish(
     result: dict[str, Any] | None,
     error: str | None,
 ) -> None:
-    with database.session() as session:
+    with database.session(write=True) as session:
         session.execute(
             update(Job)
             # Only the worker holding the job may finish it (a lapsed lease may have moved it).

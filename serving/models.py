@@ -175,7 +175,7 @@ class SalesRow(Base):
     units: Mapped[float] = mapped_column(Float)
     price: Mapped[float | None] = mapped_column(Float)
     promo: Mapped[float | None] = mapped_column(Float)
-    event: Mapped[str | None] = mapped_column(String(64))
+    event: Mapped[float | None] = mapped_column(Float)  # 1 on a holiday / event day, else 0
 
 
 class Plan(Base):
@@ -192,6 +192,7 @@ class Plan(Base):
     demand_source: Mapped[str] = mapped_column(String(32))  # "champion" | "request" | "file"
     network_id: Mapped[int | None] = mapped_column(ForeignKey("networks.id"))
     horizon: Mapped[int | None] = mapped_column(Integer)  # days of demand planned for
+    starts: Mapped[dt.date | None] = mapped_column(Date)  # the plan's first day ("today")
     kpis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     solver: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     decided_at: Mapped[dt.datetime | None] = _timestamp(nullable=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import Query
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
@@ -19,7 +19,9 @@ __all__ = [
     "AlertPublic",
     "AlertsPublic",
     "AllocationCreate",
+    "DbId",
     "DemandRow",
+    "Id",
     "JobPublic",
     "JobsPublic",
     "LimitQuery",
@@ -33,6 +35,7 @@ __all__ = [
     "PlansPublic",
     "SalesIngestCreate",
     "SalesIngestPublic",
+    "SalesIngestsPublic",
     "SalesRowIn",
     "StockPositionIn",
     "StockPositionPublic",
@@ -46,6 +49,7 @@ MAX_PAGE = 500  # rows a list endpoint returns at most per page
 MAX_ROWS = 200_000  # rows one request may carry (the body size limit applies as well)
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-|]+$")]
 
+DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="database id")]
 OffsetQuery = Annotated[int, Query(ge=0, le=2**31 - 1, description="rows to skip")]
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows to return at most")]
 
@@ -113,7 +117,7 @@ class SalesRowIn(BaseModel):
     region: Id | None = None
     price: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     promo: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
-    event: Annotated[str, Field(max_length=64)] | None = None
+    event: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
 
 
 class SalesIngestCreate(BaseModel):
@@ -127,6 +131,11 @@ class SalesIngestPublic(_Public):
     series: int
     first_date: dt.date
     last_date: dt.date
+
+
+class SalesIngestsPublic(BaseModel):
+    data: list[SalesIngestPublic]
+    count: int
 
 
 # -- allocations and plans -----------------------------------------------------------------
@@ -187,6 +196,7 @@ class PlanSummary(_Public):
     demand_source: str
     network_id: int | None
     horizon: int | None
+    starts: dt.date | None
     kpis: dict[str, Any]
     solver: dict[str, Any]
     decided_at: dt.datetime | None

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, status
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from allocation.network import Network, parse_network
 from serving import audit
+from serving.crud import current_network
+from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import NetworkVersion
@@ -30,16 +31,6 @@ EXAMPLE = {
 }
 
 
-def current_network(session: Session) -> tuple[NetworkVersion, Network] | None:
-    """The newest stored network and its parsed form, or None when none was uploaded."""
-    row = session.scalars(
-        select(NetworkVersion).order_by(NetworkVersion.id.desc()).limit(1)
-    ).first()
-    if row is None:
-        return None
-    return row, Network.model_validate(row.document)
-
-
 def _public(row: NetworkVersion, network: Network) -> NetworkPublic:
     return NetworkPublic(
         id=row.id,
@@ -56,6 +47,7 @@ def store_network(
 ) -> NetworkVersion:
     """Validate and store a network document as the new current version (not committed)."""
     network = parse_network(document, source="network")
+    begin_write(session)
     row = NetworkVersion(document=network.model_dump(mode="json"), created_by=created_by)
     session.add(row)
     session.flush()

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from allocation.errors import AllocationInputError
 from allocation.inputs import validate_stock
 from serving import audit
-from serving.api.routes.network import current_network
+from serving.crud import current_network
+from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
 from serving.models import StockPosition, utcnow
 from serving.schemas import (
@@ -23,22 +24,6 @@ from serving.schemas import (
 )
 
 router = APIRouter(prefix="/v1/stock", tags=["stock"])
-
-
-def stock_frame(session: Session) -> pd.DataFrame:
-    """Stored positions as the stock frame: sku, node, on_hand, in_transit, arrival_date."""
-    rows = session.execute(
-        select(
-            StockPosition.sku,
-            StockPosition.node,
-            StockPosition.on_hand,
-            StockPosition.in_transit,
-            StockPosition.arrival_date,
-        )
-    ).all()
-    frame = pd.DataFrame(rows, columns=["sku", "node", "on_hand", "in_transit", "arrival_date"])
-    frame["arrival_date"] = pd.to_datetime(frame["arrival_date"])
-    return frame
 
 
 def _check_against_network(session: Session, positions: list[StockPositionIn]) -> None:
@@ -91,6 +76,7 @@ def replace_stock(
     """Replace every stock position with the ones sent."""
     _duplicates_error(upload.positions)
     _check_against_network(session, upload.positions)
+    begin_write(session)
     session.execute(delete(StockPosition))
     _upsert(session, upload.positions)
     audit.record(session, principal, "stock.replace", "stock", positions=len(upload.positions))
@@ -105,6 +91,7 @@ def update_stock(
     """Update (or add) the positions sent; the others stay as they are."""
     _duplicates_error(upload.positions)
     _check_against_network(session, upload.positions)
+    begin_write(session)
     _upsert(session, upload.positions)
     audit.record(session, principal, "stock.update", "stock", positions=len(upload.positions))
     session.commit()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 21:17:02.547612
+Create Date: 2026-11-22 21:22:25.196532
 """
 
 from __future__ import annotations
@@ -142,6 +142,7 @@ def upgrade() -> None:
         sa.Column("demand_source", sa.String(length=32), nullable=False),
         sa.Column("network_id", sa.Integer(), nullable=True),
         sa.Column("horizon", sa.Integer(), nullable=True),
+        sa.Column("starts", sa.Date(), nullable=True),
         sa.Column("kpis", sa.JSON(), nullable=False),
         sa.Column("solver", sa.JSON(), nullable=False),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
@@ -175,7 +176,7 @@ def upgrade() -> None:
         sa.Column("units", sa.Float(), nullable=False),
         sa.Column("price", sa.Float(), nullable=True),
         sa.Column("promo", sa.Float(), nullable=True),
-        sa.Column("event", sa.String(length=64), nullable=True),
+        sa.Column("event", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
             ["ingest_id"],
             ["sales_ingests.id"],

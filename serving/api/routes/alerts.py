@@ -1,0 +1,48 @@
+"""Alerts (stockout risk, overstock, slow movers) of a plan: the latest plan unless one is named."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, select
+
+from serving.deps import PlannerDep, SessionDep
+from serving.models import Plan, PlanAlert
+from serving.schemas import AlertPublic, AlertsPublic, Id, LimitQuery, OffsetQuery
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+
+@router.get("", response_model=AlertsPublic)
+def read_alerts(
+    session: SessionDep,
+    _principal: PlannerDep,
+    plan_id: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="plan to read (default: the newest)")
+    ] = None,
+    kind: Annotated[
+        str | None, Query(max_length=32, description="stockout_risk, overstock or slow_mover")
+    ] = None,
+    sku: Annotated[Id | None, Query()] = None,
+    node: Annotated[Id | None, Query()] = None,
+    offset: OffsetQuery = 0,
+    limit: LimitQuery = 100,
+) -> AlertsPublic:
+    """Alerts with the numbers behind them (stock, daily demand, days of supply, threshold)."""
+    if plan_id is None:
+        plan_id = session.scalar(select(func.max(Plan.id)))
+    if plan_id is None:
+        return AlertsPublic(data=[], count=0, plan_id=None)
+    query = select(PlanAlert).where(PlanAlert.plan_id == plan_id)
+    if kind:
+        query = query.where(PlanAlert.kind == kind)
+    if sku:
+        query = query.where(PlanAlert.sku == sku)
+    if node:
+        query = query.where(PlanAlert.node == node)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    alerts = session.scalars(query.order_by(PlanAlert.id).offset(offset).limit(limit)).all()
+    return AlertsPublic(
+        data=[AlertPublic.model_validate(alert) for alert in alerts], count=count, plan_id=plan_id
+    )

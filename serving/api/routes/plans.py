@@ -1,0 +1,174 @@
+"""Plans: list and read (paged), read their lines, approve or reject a draft (once)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, cast
+
+from fastapi import APIRouter, Body, HTTPException, Query, status
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session
+
+from serving import audit
+from serving.db import begin_write
+from serving.deps import PlannerDep, SessionDep
+from serving.errors import ErrorMessage
+from serving.models import Plan, PlanAlert, PlanLine, PlanStatus, utcnow
+from serving.schemas import (
+    DbId,
+    Id,
+    LimitQuery,
+    OffsetQuery,
+    PlanDecision,
+    PlanLinePublic,
+    PlanLinesPublic,
+    PlanPublic,
+    PlansPublic,
+    PlanSummary,
+)
+
+router = APIRouter(prefix="/v1/plans", tags=["plans"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {status.HTTP_404_NOT_FOUND: {"model": ErrorMessage}}
+
+
+def plan_public(plan: Plan, lines: int, alerts: int) -> PlanPublic:
+    """A plan's summary with the number of its lines and alerts."""
+    summary = PlanSummary.model_validate(plan)
+    return PlanPublic(**summary.model_dump(), lines=lines, alerts=alerts)
+
+
+def _get_plan(session: Session, plan_id: int) -> Plan:
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plan {plan_id}")
+    return plan
+
+
+def _count(session: Session, model: Any, plan_id: int) -> int:
+    return session.scalar(select(func.count()).where(model.plan_id == plan_id)) or 0
+
+
+def _read(session: Session, plan_id: int) -> PlanPublic:
+    plan = _get_plan(session, plan_id)
+    return plan_public(
+        plan, _count(session, PlanLine, plan_id), _count(session, PlanAlert, plan_id)
+    )
+
+
+@router.get("", response_model=PlansPublic)
+def list_plans(
+    session: SessionDep,
+    _principal: PlannerDep,
+    status_filter: Annotated[
+        Literal["draft", "approved", "rejected"] | None,
+        Query(alias="status", description="only plans in this state"),
+    ] = None,
+    offset: OffsetQuery = 0,
+    limit: LimitQuery = 50,
+) -> PlansPublic:
+    """Plans, newest first; `count` = all that match."""
+    query = select(Plan)
+    if status_filter:
+        query = query.where(Plan.status == status_filter)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    plans = session.scalars(query.order_by(Plan.id.desc()).offset(offset).limit(limit)).all()
+    return PlansPublic(data=[PlanSummary.model_validate(plan) for plan in plans], count=count)
+
+
+@router.get("/{plan_id}", response_model=PlanPublic, responses=NOT_FOUND)
+def read_plan(plan_id: DbId, session: SessionDep, _principal: PlannerDep) -> PlanPublic:
+    """One plan: state, model version, KPIs, solver facts, how many lines and alerts."""
+    return _read(session, plan_id)
+
+
+@router.get("/{plan_id}/lines", response_model=PlanLinesPublic, responses=NOT_FOUND)
+def read_plan_lines(
+    plan_id: DbId,
+    session: SessionDep,
+    _principal: PlannerDep,
+    kind: Annotated[
+        Literal["transfer", "replenishment", "unmet"] | None, Query(description="one kind only")
+    ] = None,
+    sku: Annotated[Id | None, Query()] = None,
+    destination: Annotated[Id | None, Query(description="node, distributor or location")] = None,
+    offset: OffsetQuery = 0,
+    limit: LimitQuery = 100,
+) -> PlanLinesPublic:
+    """A plan's transfers, replenishment suggestions and unmet demand, with their reasons."""
+    _get_plan(session, plan_id)
+    query = select(PlanLine).where(PlanLine.plan_id == plan_id)
+    if kind:
+        query = query.where(PlanLine.kind == kind)
+    if sku:
+        query = query.where(PlanLine.sku == sku)
+    if destination:
+        query = query.where(PlanLine.destination == destination)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    lines = session.scalars(query.order_by(PlanLine.id).offset(offset).limit(limit)).all()
+    return PlanLinesPublic(
+        data=[PlanLinePublic.model_validate(line) for line in lines], count=count
+    )
+
+
+def _decide(
+    session: Session, plan_id: int, decision: PlanStatus, principal: Any, note: str | None
+) -> PlanPublic:
+    """Move a draft to `decision`; a plan already decided is a 409 (the first decision stands).
+
+    The conditional UPDATE (… WHERE status = 'draft') changes the row for one request only,
+    however many arrive at once: the others see no row changed.
+    """
+    begin_write(session)
+    changed = session.execute(
+        update(Plan)
+        .where(Plan.id == plan_id, Plan.status == PlanStatus.draft.value)
+        .values(
+            status=decision.value,
+            decided_at=utcnow(),
+            decided_by=principal.key_id,
+            decision_note=note,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if cast(CursorResult[Any], changed).rowcount != 1:
+        plan = _get_plan(session, plan_id)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"plan {plan_id} is already {plan.status} (decided at {plan.decided_at}); "
+            "only a draft can be approved or rejected",
+        )
+    audit.record(session, principal, f"plan.{decision.value}", "plan", plan_id, note=note)
+    session.commit()
+    return _read(session, plan_id)
+
+
+DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND,
+    status.HTTP_409_CONFLICT: {"model": ErrorMessage},
+}
+
+
+@router.post("/{plan_id}/approve", response_model=PlanPublic, responses=DECISION_RESPONSES)
+def approve_plan(
+    plan_id: DbId,
+    session: SessionDep,
+    principal: PlannerDep,
+    decision: Annotated[PlanDecision | None, Body()] = None,
+) -> PlanPublic:
+    """Approve a draft: its replenishment suggestions become what distributors read."""
+    return _decide(
+        session, plan_id, PlanStatus.approved, principal, decision.note if decision else None
+    )
+
+
+@router.post("/{plan_id}/reject", response_model=PlanPublic, responses=DECISION_RESPONSES)
+def reject_plan(
+    plan_id: DbId,
+    session: SessionDep,
+    principal: PlannerDep,
+    decision: Annotated[PlanDecision | None, Body()] = None,
+) -> PlanPublic:
+    """Reject a draft (it stays readable, and is never shown to distributors)."""
+    return _decide(
+        session, plan_id, PlanStatus.rejected, principal, decision.note if decision else None
+    )

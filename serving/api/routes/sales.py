@@ -1,0 +1,63 @@
+"""Sales ingests: planners send new sales rows (validated by forecasting), read past ingests."""
+
+from __future__ import annotations
+
+import pandas as pd
+from fastapi import APIRouter, status
+from sqlalchemy import func, select
+
+from forecasting.data import prepare_sales
+from serving import audit
+from serving.crud import store_sales
+from serving.db import begin_write
+from serving.deps import PlannerDep, SessionDep
+from serving.models import SalesIngest
+from serving.schemas import (
+    LimitQuery,
+    OffsetQuery,
+    SalesIngestCreate,
+    SalesIngestPublic,
+    SalesIngestsPublic,
+)
+
+router = APIRouter(prefix="/v1/sales", tags=["sales"])
+
+
+@router.post("", response_model=SalesIngestPublic, status_code=status.HTTP_201_CREATED)
+def ingest_sales(
+    ingest: SalesIngestCreate, session: SessionDep, principal: PlannerDep
+) -> SalesIngestPublic:
+    """Validate and store sales rows; days already stored for a SKU and location are replaced.
+
+    Missing days inside a series are zero sales (filled); duplicate (sku, location, date) rows
+    are a 422 naming the rows (1-based positions in `rows`).
+    """
+    frame = pd.DataFrame([row.model_dump(exclude_none=True) for row in ingest.rows])
+    sales = prepare_sales(frame, source="rows")
+    begin_write(session)
+    stored = store_sales(session, sales, principal.key_id)
+    audit.record(
+        session,
+        principal,
+        "sales.ingest",
+        "sales",
+        stored.id,
+        rows=stored.rows,
+        series=stored.series,
+    )
+    session.commit()
+    return SalesIngestPublic.model_validate(stored)
+
+
+@router.get("/ingests", response_model=SalesIngestsPublic)
+def list_ingests(
+    session: SessionDep, _principal: PlannerDep, offset: OffsetQuery = 0, limit: LimitQuery = 50
+) -> SalesIngestsPublic:
+    """Past ingests, newest first."""
+    count = session.scalar(select(func.count()).select_from(SalesIngest)) or 0
+    rows = session.scalars(
+        select(SalesIngest).order_by(SalesIngest.id.desc()).offset(offset).limit(limit)
+    ).all()
+    return SalesIngestsPublic(
+        data=[SalesIngestPublic.model_validate(row) for row in rows], count=count
+    )
