@@ -1,11 +1,11 @@
 """Policies driven by the forecast a replay hands them at each review (`Review.forecast`).
 
-`forecast_targets` turns the forecast quantiles into an order-up-to level per node and SKU: the
-mean demand of the forward locations a node feeds over its cover period (the lead time of the lane
-that replenishes it plus the review period, days) plus a safety stock from the quantile at the
-service target. Days and locations are taken as independent, so the safety stock of a cover
-period is the root of the summed squared daily excesses (q_target - mean): sigma x sqrt(days) for
-a normal day, pooled across the locations an upstream node feeds.
+`forecast_targets` turns the forecast into an order-up-to level per node and SKU: the mean demand
+of the forward locations a node feeds over its cover period (the lead time of the lane that
+replenishes it plus the review period, days) plus a safety stock at the service target. Mean,
+spread and safety stock come from `allocation.safety`, the plan's own rules (daily spread from the
+widest upper quantile, days independent); an upstream node pools the spread of the locations it
+feeds (root of the summed variances).
 
 `ForecastOrderUpToPolicy` orders up to those levels at every review, cascading from the forward
 locations up to the supplier exactly as the min-max baseline does, so that a comparison between
@@ -24,6 +24,7 @@ from allocation.baselines import (
     orders_frame,
     whole_on_hand,
 )
+from allocation.safety import cover_demand, safety_stock
 from allocation.simulate import (
     DATE,
     LOCATION,
@@ -34,14 +35,52 @@ from allocation.simulate import (
     SimulationError,
 )
 
-__all__ = ["FORECAST", "ForecastOrderUpToPolicy", "forecast_targets", "quantile_column"]
+__all__ = ["FORECAST", "ForecastOrderUpToPolicy", "forecast_targets", "pooled_cover_demand"]
 
 FORECAST = "forecast"
 
 
-def quantile_column(level: float) -> str:
-    """Column of the forecast contract holding a quantile: 0.95 -> "q0.95"."""
-    return f"q{level:g}"
+def pooled_cover_demand(
+    forecast: pd.DataFrame,
+    topology: Topology,
+    skus: list[str],
+    *,
+    today: pd.Timestamp,
+    cover_days: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean demand (units) and its spread (units, one standard deviation) over `cover_days` from
+    `today`, per node x SKU, each node pooling the forward locations it feeds."""
+    cover = pd.Series(float(cover_days), index=topology.forward)
+    per_location = cover_demand(forecast, today, cover)
+    loc = pd.Index(topology.forward).get_indexer(per_location[LOCATION])
+    sku = pd.Index(skus).get_indexer(per_location[SKU])
+    known = (loc >= 0) & (sku >= 0)
+    mean = np.zeros((len(topology.forward), len(skus)))
+    variance = np.zeros_like(mean)
+    np.add.at(mean, (loc[known], sku[known]), per_location["mean"].to_numpy()[known])
+    np.add.at(variance, (loc[known], sku[known]), per_location["sigma"].to_numpy()[known] ** 2)
+    return topology.feeds @ mean, np.sqrt(topology.feeds @ variance)
+
+
+def check_forecast(forecast: pd.DataFrame, *, today: pd.Timestamp, days_needed: int) -> None:
+    """The forecast has the contract's columns and reaches `days_needed` days from today."""
+    for needed in (SKU, LOCATION, DATE, FORECAST):
+        if needed not in forecast.columns:
+            raise SimulationError(
+                f"forecast: missing column {needed!r} (present: {list(forecast.columns)}); "
+                "expected the forecast contract sku, location, date, forecast, q<level>...",
+                source="forecast",
+                item=needed,
+            )
+    offset = (pd.to_datetime(forecast[DATE]) - today).dt.days
+    horizon = int(offset.max()) + 1 if len(offset) else 0
+    if horizon < days_needed:
+        raise SimulationError(
+            f"forecast: covers {horizon} day(s) from {today.date()}, the policy needs "
+            f"{days_needed} (lead time + review period)",
+            source="forecast",
+            item=DATE,
+        )
 
 
 def forecast_targets(
@@ -55,50 +94,29 @@ def forecast_targets(
     """Order-up-to levels from a forecast: `node, sku, cover_days, mean, safety_stock, target`.
 
     forecast: the forecast contract (`sku, location, date, forecast, q<level>`), daily, starting on
-        `today`; it must hold the quantile at `service_target` and reach every node's cover period.
+        `today` and reaching every node's cover period.
     mean: forecast units over the node's cover period; safety_stock: units above the mean at the
         service target; target = ceil(mean + safety_stock).
     """
-    column = quantile_column(service_target)
-    for needed in (SKU, LOCATION, DATE, FORECAST, column):
-        if needed not in forecast.columns:
-            raise SimulationError(
-                f"forecast: missing column {needed!r}; the service target {service_target:g} needs "
-                f"the quantile column {column!r} (present: {list(forecast.columns)})",
-                source="forecast",
-                item=needed,
-            )
     topology = Topology.of(network)
     skus = list(network.skus[SKU])
-    lead = {node: network.lead_time(topology.parent[node], node) for node in topology.nodes}
-    cover = {node: lead[node] + review_days for node in topology.nodes}
+    cover = {
+        node: network.lead_time(topology.parent[node], node) + review_days
+        for node in topology.nodes
+    }
+    check_forecast(forecast, today=today, days_needed=max(cover.values()))
     frame = forecast[forecast[SKU].isin(skus) & forecast[LOCATION].isin(topology.forward)]
-    offset = (pd.to_datetime(frame[DATE]) - today).dt.days.to_numpy()
-    horizon = int(offset.max()) + 1 if len(offset) else 0
-    if horizon < max(cover.values()):
-        raise SimulationError(
-            f"forecast: covers {horizon} day(s) from {today.date()}, the policy needs "
-            f"{max(cover.values())} (lead time + review period)",
-            source="forecast",
-            item=DATE,
-        )
-    mean = np.clip(frame[FORECAST].to_numpy(dtype=float), 0.0, None)
-    excess = np.clip(frame[column].to_numpy(dtype=float) - mean, 0.0, None)
-    loc = pd.Index(topology.forward).get_indexer(frame[LOCATION])
-    sku = pd.Index(skus).get_indexer(frame[SKU])
+    pooled = {
+        days: pooled_cover_demand(frame, topology, skus, today=today, cover_days=days)
+        for days in sorted(set(cover.values()))
+    }
     rows = []
     for n, node in enumerate(topology.nodes):
-        inside = (offset >= 0) & (offset < cover[node])
-        mean_sum = np.zeros((len(topology.forward), len(skus)))
-        squared = np.zeros_like(mean_sum)
-        np.add.at(mean_sum, (loc[inside], sku[inside]), mean[inside])
-        np.add.at(squared, (loc[inside], sku[inside]), excess[inside] ** 2)
-        node_mean = topology.feeds[n] @ mean_sum
-        node_safety = np.sqrt(topology.feeds[n] @ squared)
-        target = np.ceil(node_mean + node_safety - 1e-9)
+        mean, sigma = pooled[cover[node]]
+        safety = safety_stock(sigma[n], service_target)
+        target = np.ceil(mean[n] + safety - 1e-9)
         rows += [
-            (node, skus[k], cover[node], node_mean[k], node_safety[k], target[k])
-            for k in range(len(skus))
+            (node, skus[k], cover[node], mean[n, k], safety[k], target[k]) for k in range(len(skus))
         ]
     return pd.DataFrame(rows, columns=["node", SKU, "cover_days", "mean", "safety_stock", "target"])
 

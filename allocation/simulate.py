@@ -33,6 +33,8 @@ from typing import Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from allocation.errors import AllocationInputError
+
 __all__ = [
     "SUPPLIER",
     "ForecastFn",
@@ -79,13 +81,11 @@ ForecastFn = Callable[[pd.DataFrame, int], pd.DataFrame]
 """`forecast_fn(history, horizon_days)`: forecast frame for the days right after the history."""
 
 
-class SimulationError(ValueError):
+class SimulationError(AllocationInputError):
     """A replay input or a policy decision that cannot be replayed; the message names the item."""
 
     def __init__(self, message: str, *, source: str, item: str | None = None) -> None:
-        super().__init__(message)
-        self.source = source
-        self.item = item
+        super().__init__(message, source=source, item=item)
 
 
 def _require_columns(frame: pd.DataFrame, columns: tuple[str, ...], source: str) -> None:

@@ -27,7 +27,7 @@ import pandas as pd
 import typer
 
 from allocation.baselines import MinMaxPolicy, PushPolicy
-from allocation.forecast_policy import ForecastOrderUpToPolicy, quantile_column
+from allocation.forecast_policy import ForecastOrderUpToPolicy
 from allocation.replay_network import network_around
 from allocation.simulate import ReplayResult, ReplenishmentPolicy, SimulationError, replay
 
@@ -203,7 +203,6 @@ def run_simulation(
         "skus": len(network.skus),
         "locations": len(network.forward_nodes),
         "forecast_horizon": horizon,
-        "quantile_columns": [quantile_column(t) for t in service_targets],
     }
     if isinstance(forecast_fn, ForecastCache):
         setup.update(

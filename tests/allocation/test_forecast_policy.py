@@ -48,9 +48,13 @@ def test_policy_orders_up_to_the_targets_from_the_stores_up() -> None:
 
 
 def test_forecast_problems_are_named() -> None:
-    with pytest.raises(SimulationError, match=r"quantile column 'q0.95'"):
+    with pytest.raises(SimulationError, match=r"missing column 'forecast'"):
         forecast_targets(
-            forecast(), chain_network(), today=TODAY, review_days=2, service_target=0.95
+            forecast().drop(columns="forecast"),
+            chain_network(),
+            today=TODAY,
+            review_days=2,
+            service_target=0.9,
         )
     with pytest.raises(SimulationError, match=r"covers 3 day\(s\).*needs 4"):
         forecast_targets(
