@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -77,10 +78,25 @@ class JobStatus(enum.StrEnum):
     failed = "failed"
 
 
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every database (SQLite stores none: read back as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"naive datetime {value} given: timestamps must be timezone-aware")
+        return None if value is None else value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
 def _timestamp(*, nullable: bool = False, default: bool = False) -> Any:
-    return mapped_column(
-        DateTime(timezone=True), nullable=nullable, default=utcnow if default else None
-    )
+    return mapped_column(UtcDateTime(), nullable=nullable, default=utcnow if default else None)
 
 
 class Base(DeclarativeBase):

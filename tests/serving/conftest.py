@@ -7,7 +7,11 @@ each test gets a database of its own, created for it and dropped after it.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -161,3 +166,71 @@ def network_document() -> dict[str, Any]:
 @pytest.fixture
 def stock_rows() -> list[dict[str, Any]]:
     return small_stock()
+
+
+DEMAND_LOCATIONS = ("FW-N1", "FW-E1", "D-N1", "D-N2", "D-E1", "D-E2")
+
+
+def demand_rows(
+    days: int = 14, start: str = "2026-01-01", units: float = 3.0
+) -> list[dict[str, Any]]:
+    """Forecast-contract rows for every SKU and demand location of `small_network` (units/day)."""
+    first = dt.date.fromisoformat(start)
+    return [
+        {
+            "sku": sku,
+            "location": location,
+            "date": (first + dt.timedelta(days=day)).isoformat(),
+            "forecast": units,
+            "quantiles": {"q0.5": units, "q0.9": units * 1.6, "q0.95": units * 2.0},
+        }
+        for sku in ("SKU-001", "SKU-002", "SKU-003")
+        for location in DEMAND_LOCATIONS
+        for day in range(days)
+    ]
+
+
+def allocation_body(**extra: Any) -> dict[str, Any]:
+    return {"demand": demand_rows(), "today": "2026-01-01", **extra}
+
+
+@pytest.fixture
+def seeded(client: TestClient, keys: Keys) -> TestClient:
+    """The client after a planner stored the small network and its stock."""
+    planner = keys.headers("planner")
+    assert client.put("/v1/network", json=small_network(), headers=planner).status_code == 201
+    stock = {"positions": small_stock()}
+    assert client.put("/v1/stock", json=stock, headers=planner).status_code == 201
+    return client
+
+
+def create_plan(client: TestClient, keys: Keys, **extra: Any) -> dict[str, Any]:
+    response = client.post(
+        "/v1/allocations", json=allocation_body(**extra), headers=keys.headers("planner")
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def live_url(app: FastAPI, keys: Keys) -> Iterator[str]:
+    """The app served by uvicorn in a thread on a loopback port (real TCP, real concurrency)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start within 30 s")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,153 @@
+"""POST /v1/allocations: sync plans, Idempotency-Key, large requests as jobs run by the worker."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from serving.config import Settings
+from serving.jobs import run_worker
+from serving.models import AuditEntry, Plan, PlanLine
+from tests.serving.conftest import Keys, allocation_body, create_plan, demand_rows
+
+
+def test_small_allocation_is_answered_at_once_and_stored(
+    seeded: TestClient, keys: Keys, app: FastAPI
+) -> None:
+    plan = create_plan(seeded, keys)
+    assert plan["status"] == "draft"
+    assert plan["demand_source"] == "request" and plan["model_version"] is None
+    assert plan["solver"]["status"] == "optimal"
+    assert plan["horizon"] == 14 and plan["starts"] == "2026-01-01"
+    assert plan["lines"] > 0
+    read = seeded.get(f"/v1/plans/{plan['id']}", headers=keys.headers("planner")).json()
+    assert read == plan
+    lines = seeded.get(
+        f"/v1/plans/{plan['id']}/lines",
+        params={"kind": "replenishment", "limit": 500},
+        headers=keys.headers("planner"),
+    ).json()
+    assert lines["count"] > 0
+    assert all(line["reason"] for line in lines["data"])
+    # region protection and red credit hold in what was stored
+    assert not any(line["destination"] == "D-E2" for line in lines["data"])
+    with app.state.db.session() as session:
+        actions = session.scalars(select(AuditEntry.action)).all()
+        assert "allocation.create" in actions
+
+
+def test_idempotency_key_replays_the_first_answer(
+    seeded: TestClient, keys: Keys, app: FastAPI
+) -> None:
+    headers = {**keys.headers("planner"), "Idempotency-Key": "order-2026-01-01"}
+    first = seeded.post("/v1/allocations", json=allocation_body(), headers=headers)
+    again = seeded.post("/v1/allocations", json=allocation_body(), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    with app.state.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Plan)) == 1
+    changed = seeded.post("/v1/allocations", json=allocation_body(solver="cbc"), headers=headers)
+    assert changed.status_code == 422
+    assert "different request body" in changed.json()["detail"]
+    # the key is per API key: another planner's key is another namespace
+    other = seeded.post(
+        "/v1/allocations",
+        json=allocation_body(),
+        headers={**keys.headers("admin"), "Idempotency-Key": "order-2026-01-01"},
+    )
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+
+
+def test_without_a_key_every_request_makes_a_plan(seeded: TestClient, keys: Keys) -> None:
+    first, second = create_plan(seeded, keys), create_plan(seeded, keys)
+    assert first["id"] != second["id"]
+
+
+def test_allocation_needs_a_network_and_names_it(client: TestClient, keys: Keys) -> None:
+    response = client.post(
+        "/v1/allocations", json=allocation_body(), headers=keys.headers("planner")
+    )
+    assert response.status_code == 422
+    assert "PUT /v1/network" in response.json()["detail"][0]["msg"]
+
+
+def test_demand_for_an_unknown_location_is_422_naming_it(seeded: TestClient, keys: Keys) -> None:
+    rows = demand_rows(days=2)
+    rows[0]["location"] = "D-XX"
+    response = seeded.post(
+        "/v1/allocations", json={"demand": rows}, headers=keys.headers("planner")
+    )
+    assert response.status_code == 422
+    problem = response.json()["detail"][0]
+    assert problem["item"] == "D-XX" and problem["field"] == "location"
+
+
+def test_champion_demand_without_a_model_or_sales_says_what_is_missing(
+    seeded: TestClient, keys: Keys
+) -> None:
+    response = seeded.post("/v1/allocations", json={"horizon": 7}, headers=keys.headers("planner"))
+    assert response.status_code == 422
+    assert "POST /v1/sales" in response.json()["detail"][0]["msg"]
+
+
+def test_large_allocation_is_a_job_the_worker_runs(
+    seeded: TestClient, keys: Keys, app: FastAPI, settings: Settings
+) -> None:
+    planner = keys.headers("planner")
+    # 3 SKUs x 6 locations = 18 series; this app answers at most 50 at once: make it 0
+    app.state.settings = settings.model_copy(update={"sync_allocation_limit": 10})
+    response = seeded.post("/v1/allocations", json=allocation_body(), headers=planner)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["status"] == "queued" and job["kind"] == "allocation"
+    assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert run_worker(settings, app.state.db, stop=threading.Event(), max_jobs=1) == 1
+    done = seeded.get(f"/v1/jobs/{job['id']}", headers=planner).json()
+    assert done["status"] == "succeeded", done
+    plan_id = done["result"]["plan_id"]
+    plan = seeded.get(f"/v1/plans/{plan_id}", headers=planner).json()
+    assert plan["status"] == "draft" and plan["lines"] > 0
+    with app.state.db.session() as session:
+        assert (
+            session.scalar(select(func.count()).where(PlanLine.plan_id == plan_id)) == plan["lines"]
+        )
+
+
+def test_failed_job_records_why(
+    seeded: TestClient, keys: Keys, app: FastAPI, settings: Settings
+) -> None:
+    planner = keys.headers("planner")
+    app.state.settings = settings.model_copy(update={"sync_allocation_limit": 0})
+    body = allocation_body(policy={"service_target": {"strategic": 7}})
+    job = seeded.post("/v1/allocations", json=body, headers=planner).json()
+    run_worker(settings, app.state.db, stop=threading.Event(), max_jobs=1)
+    failed = seeded.get(f"/v1/jobs/{job['id']}", headers=planner).json()
+    assert failed["status"] == "failed"
+    assert "AllocationInputError" in failed["error"] and "service_target" in failed["error"]
+    listed = seeded.get("/v1/jobs", params={"status": "failed"}, headers=planner).json()
+    assert [j["id"] for j in listed["data"]] == [job["id"]]
+
+
+def test_concurrent_requests_with_one_idempotency_key_make_one_plan(
+    seeded: TestClient, keys: Keys, live_url: str, app: FastAPI
+) -> None:
+    headers = {**keys.headers("planner"), "Idempotency-Key": "burst-1"}
+    body = allocation_body()
+
+    def post(_: int) -> tuple[int, int]:
+        with httpx.Client(base_url=live_url, timeout=120) as http:
+            response = http.post("/v1/allocations", json=body, headers=headers)
+            return response.status_code, response.json()["id"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(post, range(6)))
+    assert {code for code, _ in answers} == {201}
+    assert len({plan_id for _, plan_id in answers}) == 1
+    with app.state.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Plan)) == 1

@@ -1,0 +1,79 @@
+"""Distributors: their own latest approved suggestions with reasons, acknowledgement, scoping."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.serving.conftest import Keys, create_plan
+
+
+def test_no_approved_plan_means_no_suggestions(seeded: TestClient, keys: Keys) -> None:
+    create_plan(seeded, keys)  # a draft is never shown to distributors
+    body = seeded.get("/v1/distributors/D-N1/suggestions", headers=keys.headers("north")).json()
+    assert body["plan_id"] is None and body["data"] == [] and body["count"] == 0
+
+
+def test_distributor_reads_its_latest_approved_suggestions(seeded: TestClient, keys: Keys) -> None:
+    planner = keys.headers("planner")
+    older = create_plan(seeded, keys)["id"]
+    newer = create_plan(seeded, keys)["id"]
+    seeded.post(f"/v1/plans/{newer}/approve", headers=planner)
+    seeded.post(f"/v1/plans/{older}/approve", headers=planner)  # approved last: the latest
+    body = seeded.get("/v1/distributors/D-N1/suggestions", headers=keys.headers("north")).json()
+    assert body["plan_id"] == older
+    assert body["distributor"] == "D-N1" and body["count"] == len(body["data"]) > 0
+    for suggestion in body["data"]:
+        assert suggestion["quantity"] > 0
+        assert "forecast" in suggestion["reason"] and "need" in suggestion["reason"]
+        assert suggestion["source"] in {"FW-N1", "RW-N"}  # its own territory only
+        assert {"forecast", "safety_stock", "need"} <= set(suggestion["details"])
+    # a planner may read what a distributor was sent
+    as_planner = seeded.get("/v1/distributors/D-N1/suggestions", headers=planner).json()
+    assert as_planner["data"] == body["data"]
+
+
+def test_distributor_cannot_see_another_distributor(seeded: TestClient, keys: Keys) -> None:
+    plan_id = create_plan(seeded, keys)["id"]
+    seeded.post(f"/v1/plans/{plan_id}/approve", headers=keys.headers("planner"))
+    response = seeded.get("/v1/distributors/D-E1/suggestions", headers=keys.headers("north"))
+    assert response.status_code == 403
+    assert "D-E1" not in response.text.replace("D-E1's", "")  # names nothing of theirs but the id
+    ack = seeded.post(
+        "/v1/distributors/D-E1/acknowledgements",
+        json={"plan_id": plan_id},
+        headers=keys.headers("north"),
+    )
+    assert ack.status_code == 403
+
+
+def test_acknowledge_once(seeded: TestClient, keys: Keys) -> None:
+    plan_id = create_plan(seeded, keys)["id"]
+    north = keys.headers("north")
+    draft = seeded.post(
+        "/v1/distributors/D-N1/acknowledgements", json={"plan_id": plan_id}, headers=north
+    )
+    assert draft.status_code == 409
+    seeded.post(f"/v1/plans/{plan_id}/approve", headers=keys.headers("planner"))
+    first = seeded.post(
+        "/v1/distributors/D-N1/acknowledgements",
+        json={"plan_id": plan_id, "note": "ordered"},
+        headers=north,
+    )
+    assert first.status_code == 201
+    assert first.json()["distributor_id"] == "D-N1" and first.json()["note"] == "ordered"
+    again = seeded.post(
+        "/v1/distributors/D-N1/acknowledgements", json={"plan_id": plan_id}, headers=north
+    )
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    body = seeded.get("/v1/distributors/D-N1/suggestions", headers=north).json()
+    assert body["acknowledged"] is True
+    missing = seeded.post(
+        "/v1/distributors/D-N1/acknowledgements", json={"plan_id": 4242}, headers=north
+    )
+    assert missing.status_code == 404
+    planner = seeded.post(
+        "/v1/distributors/D-N1/acknowledgements",
+        json={"plan_id": plan_id},
+        headers=keys.headers("planner"),
+    )
+    assert planner.status_code == 403

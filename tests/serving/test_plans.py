@@ -1,0 +1,85 @@
+"""Plans: paging, reading lines, approve / reject once, concurrent approvals over real TCP."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from serving.models import AuditEntry
+from tests.serving.conftest import Keys, create_plan
+
+
+def test_plans_are_listed_newest_first_with_paging(seeded: TestClient, keys: Keys) -> None:
+    ids = [create_plan(seeded, keys)["id"] for _ in range(3)]
+    planner = keys.headers("planner")
+    page = seeded.get("/v1/plans", params={"limit": 2}, headers=planner).json()
+    assert page["count"] == 3
+    assert [p["id"] for p in page["data"]] == ids[::-1][:2]
+    rest = seeded.get("/v1/plans", params={"offset": 2, "limit": 2}, headers=planner).json()
+    assert [p["id"] for p in rest["data"]] == [ids[0]]
+    assert seeded.get("/v1/plans", params={"limit": 0}, headers=planner).status_code == 422
+    assert seeded.get("/v1/plans", params={"limit": 10_000}, headers=planner).status_code == 422
+
+
+def test_approve_then_reject_is_a_conflict(seeded: TestClient, keys: Keys, app: FastAPI) -> None:
+    plan_id = create_plan(seeded, keys)["id"]
+    planner = keys.headers("planner")
+    approved = seeded.post(
+        f"/v1/plans/{plan_id}/approve", json={"note": "looks right"}, headers=planner
+    )
+    assert approved.status_code == 200
+    assert approved.json()["status"] == "approved"
+    assert approved.json()["decision_note"] == "looks right"
+    again = seeded.post(f"/v1/plans/{plan_id}/reject", headers=planner)
+    assert again.status_code == 409
+    assert "already approved" in again.json()["detail"]
+    listed = seeded.get("/v1/plans", params={"status": "approved"}, headers=planner).json()
+    assert [p["id"] for p in listed["data"]] == [plan_id]
+    with app.state.db.session() as session:
+        decisions = session.scalars(
+            select(AuditEntry.action).where(AuditEntry.resource == "plan")
+        ).all()
+        assert decisions.count("plan.approved") == 1
+
+
+def test_reject_a_draft(seeded: TestClient, keys: Keys) -> None:
+    plan_id = create_plan(seeded, keys)["id"]
+    response = seeded.post(f"/v1/plans/{plan_id}/reject", headers=keys.headers("admin"))
+    assert response.status_code == 200 and response.json()["status"] == "rejected"
+
+
+def test_unknown_plan_is_404(seeded: TestClient, keys: Keys) -> None:
+    planner = keys.headers("planner")
+    assert seeded.get("/v1/plans/999", headers=planner).status_code == 404
+    assert seeded.get("/v1/plans/999/lines", headers=planner).status_code == 404
+    assert seeded.post("/v1/plans/999/approve", headers=planner).status_code == 404
+    assert seeded.get("/v1/plans/99999999999", headers=planner).status_code == 422
+
+
+def test_concurrent_approvals_cannot_both_apply(
+    seeded: TestClient, keys: Keys, live_url: str, app: FastAPI
+) -> None:
+    plan_ids = [create_plan(seeded, keys)["id"] for _ in range(2)]
+    headers = keys.headers("planner")
+
+    def decide(args: tuple[int, str]) -> int:
+        plan_id, verb = args
+        with httpx.Client(base_url=live_url, timeout=60) as http:
+            return http.post(f"/v1/plans/{plan_id}/{verb}", headers=headers).status_code
+
+    for plan_id in plan_ids:
+        attempts = [(plan_id, "approve")] * 6 + [(plan_id, "reject")] * 6
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            codes = list(pool.map(decide, attempts))
+        assert sorted(codes) == [200] + [409] * 11, codes
+    with app.state.db.session() as session:
+        decided = session.scalars(
+            select(AuditEntry.resource_id).where(
+                AuditEntry.action.in_(["plan.approved", "plan.rejected"])
+            )
+        ).all()
+        assert sorted(decided) == sorted(str(p) for p in plan_ids)
