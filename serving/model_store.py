@@ -58,7 +58,7 @@ class ForecastModel(Protocol):
 
 
 Loader = Callable[[str, str, str], ForecastModel]
-"""(tracking_uri, model_name, alias) -> loaded model."""
+"""(tracking_uri, model_name, version number) -> loaded model."""
 
 
 class ModelUnavailableError(RuntimeError):
@@ -88,10 +88,12 @@ class ModelStoreStatus:
     error: str | None  # why the champion is not (or not yet) the loaded model
 
 
-def _default_loader(tracking_uri: str, model_name: str, alias: str) -> ForecastModel:
+def _default_loader(tracking_uri: str, model_name: str, version: str) -> ForecastModel:
     from forecasting.tracking import load_model
 
-    return load_model(tracking_uri=tracking_uri, model_name=model_name, alias=alias)
+    # load_model takes an alias or a version number: the version the alias named when checked,
+    # so what is loaded is what was checked even if the alias moves in between.
+    return load_model(tracking_uri=tracking_uri, model_name=model_name, alias=version)
 
 
 class ModelStore:
@@ -207,7 +209,7 @@ class ModelStore:
     def _load(self, champion: str) -> None:
         started = time.perf_counter()
         try:
-            model = self._loader(self.tracking_uri, self.model_name, self.alias)
+            model = self._loader(self.tracking_uri, self.model_name, champion)
         except Exception as error:  # any loader failure keeps the old model and is reported
             self._error = (
                 f"loading {self.model_name!r} version {champion} ({self.alias}) failed: "

@@ -12,6 +12,7 @@ from serving.api.routes import (
     alerts,
     allocations,
     distributors,
+    forecasts,
     health,
     jobs,
     network,
@@ -32,4 +33,5 @@ ROUTERS: list[APIRouter] = [
     alerts.router,
     distributors.router,
     jobs.router,
+    forecasts.router,
 ]

@@ -1,0 +1,139 @@
+"""Forecasts: the champion model's forecast of the stored sales, filtered, for planners."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from forecasting.columns import DATE, FORECAST, LOCATION, REGION, SKU, quantile_column
+from serving.deps import PlannerDep, SessionDep
+from serving.errors import ErrorMessage
+from serving.forecast_service import (
+    ForecastCacheDep,
+    ForecastQuery,
+    NoSalesError,
+    UnknownQuantileError,
+    forecast_stored_sales,
+)
+from serving.model_store import ModelStoreDep
+from serving.schemas import MAX_PAGE, OffsetQuery
+
+router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
+
+MAX_FORECAST_PAGE = 20 * MAX_PAGE  # forecast rows per page (one series x horizon is many rows)
+MAX_FILTER_VALUES = 1000  # values one filter (sku, location, region) may list
+IdQuery = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-|]+$")]
+
+
+class ForecastRow(BaseModel):
+    """Units expected of a SKU at a location on a day: the mean and the requested quantiles.
+
+    `quantiles` is keyed by the forecast contract's column names (`q0.5`, `q0.9`, ...), the
+    same shape `POST /v1/allocations` takes as `demand`.
+    """
+
+    sku: str
+    location: str
+    region: str | None
+    date: dt.date
+    forecast: float
+    quantiles: dict[str, float]
+
+
+class ForecastsPublic(BaseModel):
+    """A page of forecast rows and the model version that produced them."""
+
+    model_name: str
+    model_version: str
+    run_id: str
+    horizon: int  # days forecast after `history_end`
+    history_end: dt.date  # last day of the stored sales the forecast starts after
+    quantiles: list[float]
+    data: list[ForecastRow]
+    count: int  # rows matching the query, over all pages
+
+
+def _rows(frame_records: list[dict[str, object]], columns: list[str]) -> list[ForecastRow]:
+    return [
+        ForecastRow(
+            sku=str(record[SKU]),
+            location=str(record[LOCATION]),
+            region=record[REGION] if isinstance(record[REGION], str) else None,
+            date=record[DATE],  # type: ignore[arg-type]
+            forecast=float(record[FORECAST]),  # type: ignore[arg-type]
+            quantiles={column: float(record[column]) for column in columns},  # type: ignore[arg-type]
+        )
+        for record in frame_records
+    ]
+
+
+@router.get(
+    "",
+    response_model=ForecastsPublic,
+    responses={
+        status.HTTP_409_CONFLICT: {"model": ErrorMessage, "description": "no stored sales"},
+        status.HTTP_503_SERVICE_UNAVAILABLE: {
+            "model": ErrorMessage,
+            "description": "no champion model loaded",
+        },
+    },
+)
+def read_forecasts(
+    session: SessionDep,
+    model_store: ModelStoreDep,
+    cache: ForecastCacheDep,
+    _principal: PlannerDep,
+    sku: Annotated[
+        list[IdQuery] | None, Query(max_length=MAX_FILTER_VALUES, description="SKUs to include")
+    ] = None,
+    location: Annotated[
+        list[IdQuery] | None,
+        Query(max_length=MAX_FILTER_VALUES, description="locations to include"),
+    ] = None,
+    region: Annotated[
+        list[IdQuery] | None, Query(max_length=MAX_FILTER_VALUES, description="regions to include")
+    ] = None,
+    horizon: Annotated[int, Query(ge=1, le=366, description="days to forecast")] = 28,
+    quantile: Annotated[
+        list[Annotated[float, Field(gt=0, lt=1)]] | None,
+        Query(max_length=20, description="quantile levels, e.g. 0.9 (default: all the model has)"),
+    ] = None,
+    offset: OffsetQuery = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_FORECAST_PAGE, description="rows to return at most")
+    ] = MAX_FORECAST_PAGE,
+) -> ForecastsPublic:
+    """Forecast the stored sales of the matching series (all series when no filter is given).
+
+    Rows are ordered by SKU, location and date. Repeated reads are answered from a cache until
+    new sales are ingested or another champion is promoted.
+    """
+    query = ForecastQuery(
+        horizon=horizon,
+        skus=tuple(sorted(set(sku or ()))),
+        locations=tuple(sorted(set(location or ()))),
+        regions=tuple(sorted(set(region or ()))),
+        quantiles=None if not quantile else tuple(sorted(set(quantile))),
+    )
+    try:
+        result = forecast_stored_sales(session, model_store, cache, query)
+    except NoSalesError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    except UnknownQuantileError as error:
+        detail = [{"loc": ["query", "quantile"], "msg": str(error), "type": "unknown_quantile"}]
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail) from None
+    page = result.frame.iloc[offset : offset + limit]
+    columns = [quantile_column(level) for level in result.quantiles]
+    return ForecastsPublic(
+        model_name=result.model_name,
+        model_version=result.model_version,
+        run_id=result.run_id,
+        horizon=horizon,
+        history_end=result.history_end,
+        quantiles=list(result.quantiles),
+        data=_rows(page.to_dict(orient="records"), columns),
+        count=len(result.frame),
+    )
