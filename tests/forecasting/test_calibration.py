@@ -1,0 +1,64 @@
+"""Conformal quantiles: near-nominal coverage on fresh draws, never crossing, never negative."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.calibration import fit_calibration, local_scale, quantile_forecasts
+from forecasting.columns import UNIQUE_ID, Y
+
+LEVELS = (0.5, 0.9, 0.95)
+
+
+def _draw(rng: np.random.Generator, n_per_series: int) -> pd.DataFrame:
+    """Poisson demand around known means: 20 series from 0.3 to 40 units a day."""
+    means = np.geomspace(0.3, 40, 20)
+    ids = np.repeat([f"s{i}|L" for i in range(20)], n_per_series)
+    mean = np.repeat(means, n_per_series)
+    return pd.DataFrame({UNIQUE_ID: ids, "f": mean, Y: rng.poisson(mean).astype(float)})
+
+
+def test_coverage_is_near_nominal_out_of_sample() -> None:
+    rng = np.random.default_rng(0)
+    calibration = fit_calibration(_draw(rng, 200), "f", {}, LEVELS)
+    fresh = _draw(rng, 200)
+    quantiles = quantile_forecasts(fresh, "f", {}, calibration)
+    for level in LEVELS[1:]:
+        share = float(np.mean(fresh[Y].to_numpy() <= quantiles[level]))
+        assert share == pytest.approx(level, abs=0.03)
+
+
+def test_quantiles_are_ordered_and_not_negative() -> None:
+    rng = np.random.default_rng(1)
+    backtest = _draw(rng, 50)
+    segments = {
+        uid: ("slow" if i < 10 else "fast") for i, uid in enumerate(backtest[UNIQUE_ID].unique())
+    }
+    calibration = fit_calibration(backtest, "f", segments, LEVELS, min_points=100)
+    assert {"all", "slow", "fast"} <= set(calibration.multipliers.index)
+    quantiles = quantile_forecasts(backtest, "f", segments, calibration)
+    assert (quantiles[0.5] >= 0).all()
+    assert (quantiles[0.5] <= quantiles[0.9]).all() and (quantiles[0.9] <= quantiles[0.95]).all()
+
+
+def test_small_segments_use_the_pooled_multiplier() -> None:
+    rng = np.random.default_rng(2)
+    backtest = _draw(rng, 20)
+    calibration = fit_calibration(backtest, "f", {"s0|L": "rare"}, LEVELS, min_points=200)
+    assert "rare" not in calibration.multipliers.index
+    assert calibration.multiplier("rare", 0.9) == calibration.multiplier("all", 0.9)
+
+
+def test_unseen_series_get_a_scale_from_their_own_level() -> None:
+    rng = np.random.default_rng(3)
+    calibration = fit_calibration(_draw(rng, 100), "f", {}, LEVELS)
+    new = pd.DataFrame({UNIQUE_ID: ["new|L"] * 3, "f": [10.0, 10.0, 10.0]})
+    quantiles = quantile_forecasts(new, "f", {}, calibration)
+    assert np.all(quantiles[0.9] > 10.0) and np.all(np.isfinite(quantiles[0.95]))
+
+
+def test_local_scale_widens_with_the_forecast() -> None:
+    scale = local_scale(np.array([2.0, 2.0, 2.0]), np.array([1.0, 4.0, 100.0]), np.array([1.0] * 3))
+    np.testing.assert_allclose(scale, [2.0, 4.0, 6.0])  # sqrt ratio, clipped at 3
