@@ -1,0 +1,172 @@
+"""MLflow round trip: log, register, load by alias, same forecasts; the champion gate both ways."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from forecasting import tracking
+from forecasting.columns import DATE, LOCATION, SKU
+from forecasting.data import load_sales
+from forecasting.errors import ForecastingError
+from forecasting.forecaster import ForecastConfig
+
+SKUS = ["SKU-001", "SKU-002", "SKU-007"]  # a fast, a medium and an intermittent seller
+LOCATIONS = ["D-N1", "FW-E1"]
+CONFIG = ForecastConfig(
+    horizon=7, n_windows=2, models=("SeasonalNaive", "MA28", "AutoETS", "LightGBM")
+)
+
+
+@pytest.fixture(scope="module")
+def small_sales(repo_root: Path) -> pd.DataFrame:
+    """Six series of the repository's sample, the last eight months (daily)."""
+    sales = load_sales(repo_root / "data" / "samples" / "sales.parquet")
+    keep = sales[SKU].isin(SKUS) & sales[LOCATION].isin(LOCATIONS) & (sales[DATE] >= "2025-05-01")
+    return sales[keep].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def first(small_sales: pd.DataFrame, store: str) -> tracking.TrainOutcome:
+    return tracking.train_and_register(small_sales, CONFIG, store, source="sample subset")
+
+
+# --- pure parts ----------------------------------------------------------------------------------
+
+
+def test_gate_promotes_the_first_version() -> None:
+    promoted, reason = tracking.gate_decision(0.8, None)
+    assert promoted
+    assert "no champion" in reason
+
+
+def test_gate_promotes_only_a_strictly_better_version() -> None:
+    assert tracking.gate_decision(0.7, 0.8)[0]
+    assert not tracking.gate_decision(0.8, 0.8)[0]
+    assert not tracking.gate_decision(0.9, 0.8)[0]
+    assert not tracking.gate_decision(math.nan, 0.8)[0]
+    assert tracking.gate_decision(0.9, math.inf)[0]  # a champion without the metric
+
+
+def test_fingerprint_ignores_row_order_and_sees_a_changed_value(
+    small_sales: pd.DataFrame,
+) -> None:
+    shuffled = small_sales.sample(frac=1.0, random_state=1)
+    assert tracking.data_fingerprint(shuffled) == tracking.data_fingerprint(small_sales)
+    changed = small_sales.copy()
+    changed.loc[3, "units"] += 1
+    assert tracking.data_fingerprint(changed) != tracking.data_fingerprint(small_sales)
+
+
+def test_default_store_is_sqlite_under_allocast() -> None:
+    assert tracking.default_tracking_uri() == "sqlite:///.allocast/mlflow.db"
+
+
+# --- the round trip ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_first_version_is_champion_and_challenger(first: tracking.TrainOutcome, store: str) -> None:
+    assert first.version == "1"
+    assert first.promoted
+    versions = tracking.list_versions(store, tracking.DEFAULT_MODEL_NAME)
+    assert [v.version for v in versions] == ["1"]
+    assert versions[0].aliases == ["challenger", "champion"]
+    assert versions[0].run_id == first.run_id
+    assert versions[0].metrics[tracking.GATE_METRIC] == pytest.approx(
+        first.metrics[tracking.GATE_METRIC]
+    )
+
+
+@pytest.mark.slow
+def test_run_logs_params_fingerprint_metrics_and_artifacts(
+    first: tracking.TrainOutcome, small_sales: pd.DataFrame, store: str
+) -> None:
+    client = MlflowClient(tracking_uri=store)
+    run = client.get_run(first.run_id)
+    assert run.data.params["horizon"] == "7"
+    assert run.data.params["data.series"] == "6"
+    assert run.data.tags["data.fingerprint"] == tracking.data_fingerprint(small_sales)
+    assert run.data.tags["gate.promoted"] == "true"
+    assert run.data.tags["gate.metric"] == tracking.GATE_METRIC
+    for model in ("SeasonalNaive", "MA28", "AutoETS", "LightGBM", "Ensemble"):
+        for level in ("series", "sku_region_week"):
+            assert f"{level}/{model}/wape" in run.data.metrics
+    artifacts = {
+        f.path
+        for folder in ("tables", "plots")
+        for f in client.list_artifacts(first.run_id, folder)
+    }
+    assert {
+        "tables/backtest.parquet",
+        "tables/metrics.csv",
+        "tables/choice.csv",
+        "tables/feature_importance.csv",
+        "plots/backtest_best.png",
+        "plots/backtest_typical.png",
+        "plots/backtest_worst.png",
+        "plots/feature_importance_LightGBM.png",
+    } <= artifacts
+    local = Path(client.download_artifacts(first.run_id, "tables/backtest.parquet"))
+    assert len(pd.read_parquet(local)) == len(first.forecaster.backtest_)
+
+
+@pytest.mark.slow
+def test_loaded_champion_forecasts_like_the_fitted_forecaster(
+    first: tracking.TrainOutcome, small_sales: pd.DataFrame, store: str
+) -> None:
+    loaded = tracking.load_model(store, alias="champion")
+    assert (loaded.version, loaded.run_id) == ("1", first.run_id)
+    expected = first.forecaster.predict()
+    pd.testing.assert_frame_equal(loaded.predict(), expected)
+    pd.testing.assert_frame_equal(loaded.predict(small_sales, horizon=7), expected)
+    # the generic pyfunc face gives the same frame, with the horizon as a parameter
+    shorter = small_sales[small_sales[DATE] < small_sales[DATE].max() - pd.Timedelta(days=10)]
+    through_pyfunc = loaded.pyfunc.predict(shorter, params={"horizon": 3})
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(through_pyfunc), first.forecaster.predict(shorter, horizon=3)
+    )
+    assert through_pyfunc[DATE].min() == shorter[DATE].max() + pd.Timedelta(days=1)
+
+
+@pytest.mark.slow
+def test_gate_both_ways(
+    first: tracking.TrainOutcome, small_sales: pd.DataFrame, store: str
+) -> None:
+    worse_config = CONFIG.model_copy(update={"models": ("SeasonalNaive",)})
+    worse = tracking.train_and_register(small_sales, worse_config, store)
+    assert worse.metrics[tracking.GATE_METRIC] > first.metrics[tracking.GATE_METRIC]
+    assert not worse.promoted
+    assert tracking.load_model(store, alias="champion").version == first.version
+    assert tracking.load_model(store, alias="challenger").version == worse.version
+    run = MlflowClient(tracking_uri=store).get_run(worse.run_id)
+    assert run.data.tags["gate.promoted"] == "false"
+    assert run.data.metrics["gate/champion_before"] == pytest.approx(
+        first.metrics[tracking.GATE_METRIC]
+    )
+
+    tracking.promote(store, tracking.DEFAULT_MODEL_NAME, worse.version)  # a weak champion
+    # the first version's forecaster, logged again, beats it (no refit needed)
+    better = tracking.train_and_register(
+        small_sales, tracking_uri=store, forecaster=first.forecaster
+    )
+    assert better.promoted
+    assert "beats" in better.gate
+    assert tracking.load_model(store, alias="champion").version == better.version
+
+
+def test_unknown_alias_is_one_clear_error(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(ForecastingError, match="no model 'allocast-forecaster' alias 'champion'"):
+        tracking.load_model(store)
+    with pytest.raises(ForecastingError, match="no version '7'"):
+        tracking.promote(store, tracking.DEFAULT_MODEL_NAME, "7")
