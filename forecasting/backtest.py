@@ -115,12 +115,12 @@ def _stat_block(
 ) -> pd.DataFrame:
     """All local models in one statsforecast pass; one by one when that pass fails."""
     try:
-        table = stat_cross_validation(long, names, horizon, n_windows, freq, input_size)
+        together = stat_cross_validation(long, names, horizon, n_windows, freq, input_size)
         result.models += names
-        return table
+        return together
     except Exception as error:  # find the culprit: run each model on its own
         result.warnings.append(f"backtest: statistical models failed together ({error})")
-    table = None
+    table: pd.DataFrame | None = None
     for name in names:
         try:
             block = stat_cross_validation(long, [name], horizon, n_windows, freq, input_size)
@@ -132,5 +132,6 @@ def _stat_block(
             continue
         table = block if table is None else table.merge(block.drop(columns=[Y]), on=KEYS)
         result.models.append(name)
-    assert table is not None  # the fallback either ran or raised
+    if table is None:  # unreachable: the fallback either ran or raised
+        raise RuntimeError("no statistical model ran")
     return table

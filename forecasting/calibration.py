@@ -49,10 +49,9 @@ class Calibration:
 
     def multiplier(self, segment: str, level: float) -> float:
         """c[segment, τ], falling back to the pooled multiplier."""
-        table = self.multipliers
-        if segment in table.index and not np.isnan(table.loc[segment, level]):
-            return float(table.loc[segment, level])
-        return float(table.loc[POOLED, level])
+        column = self.multipliers[level]
+        value = column.get(segment, np.nan)
+        return float(value) if np.isfinite(value) else float(column[POOLED])
 
 
 def _scale_facts(
@@ -117,7 +116,8 @@ def quantile_forecasts(
     result: dict[float, np.ndarray] = {}
     previous = np.zeros(len(frame))
     for level in sorted(calibration.levels):
-        multiplier = np.array([calibration.multiplier(str(s), level) for s in segments])
+        by_segment = {s: calibration.multiplier(str(s), level) for s in pd.unique(segments)}
+        multiplier = pd.Series(segments).map(by_segment).to_numpy(dtype="float64")
         values = np.maximum(forecast + multiplier * scale, 0.0)
         values = np.maximum(values, previous)  # quantiles never cross
         result[level] = values

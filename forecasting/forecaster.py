@@ -73,18 +73,20 @@ class ForecastConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    horizon: int = Field(28, ge=1, description="periods to forecast")
-    freq: str = Field("D", description="pandas frequency of the sales frame: D, W, MS, ...")
-    quantiles: tuple[float, ...] = Field((0.5, 0.9, 0.95), description="quantile levels")
-    n_windows: int = Field(3, ge=1, description="rolling-origin backtest windows")
-    models: tuple[str, ...] = Field(DEFAULT_MODELS, description="candidate models")
-    top_k: int = Field(3, ge=1, description="models per segment ensemble, at most")
-    tolerance: float = Field(0.15, ge=0, description="ensemble members: score within this share")
+    horizon: int = Field(default=28, ge=1, description="periods to forecast")
+    freq: str = Field(default="D", description="pandas frequency of the sales frame: D, W, MS, ...")
+    quantiles: tuple[float, ...] = Field(default=(0.5, 0.9, 0.95), description="quantile levels")
+    n_windows: int = Field(default=3, ge=1, description="rolling-origin backtest windows")
+    models: tuple[str, ...] = Field(default=DEFAULT_MODELS, description="candidate models")
+    top_k: int = Field(default=3, ge=1, description="models per segment ensemble, at most")
+    tolerance: float = Field(
+        default=0.15, ge=0, description="ensemble members: score within this share"
+    )
     segment_lookback: int | None = Field(
-        None, ge=1, description="periods used to classify demand (default: one year)"
+        default=None, ge=1, description="periods used to classify demand (default: one year)"
     )
     input_size: int | None = Field(
-        None, ge=1, description="periods of history the local models see (default: all)"
+        default=None, ge=1, description="periods of history the local models see (default: all)"
     )
     engine: Literal["local", "dask"] = "local"
     dask_address: str | None = None
@@ -283,7 +285,7 @@ class Forecaster:
         for message in fill_missing_forecasts(frame, models, FALLBACK, what="forecast"):
             self._warn(message)
         segments = classify_series(long, self.lookback_)
-        segment_of = {uid: str(seg) for uid, seg in segments.items()}
+        segment_of = {str(uid): str(seg) for uid, seg in segments.items()}
         combined = combine(frame, segment_of, self.selection_)
         in_short = frame[UNIQUE_ID].isin(excluded).to_numpy()
         point = np.where(in_short | ~np.isfinite(combined), frame[FALLBACK], combined)

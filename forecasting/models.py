@@ -149,7 +149,7 @@ def future_exogenous(
     future = pd.DataFrame(
         {
             UNIQUE_ID: np.repeat(last[UNIQUE_ID].to_numpy(), horizon),
-            DS: [d + k * offset for d in last[DS] for k in steps],
+            DS: [d + int(k) * offset for d in last[DS] for k in steps],
         }
     )
     for column in columns:
