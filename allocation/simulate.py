@@ -75,6 +75,7 @@ LOST = "lost"
 FORWARD = "forward"
 NODE_KINDS = ("central", "regional", "forward")
 
+VIA = "via"
 ORDER_COLUMNS = (SKU, ORIGIN, DESTINATION, QUANTITY)
 
 ForecastFn = Callable[[pd.DataFrame, int], pd.DataFrame]
@@ -233,7 +234,9 @@ class ReplenishmentPolicy(Protocol):
     """A policy decides, each review, what to ship: a frame `sku, origin, destination, quantity`.
 
     Rows with origin SUPPLIER are supplier orders (at most the SKU's `supply_cap` per review);
-    other rows move stock on hand between nodes along the network's lanes.
+    other rows move stock on hand between nodes along the network's lanes. An optional `via`
+    column routes a row through an intermediate node without stopping there (cross-docking):
+    lead times and costs of the two lanes add up.
     """
 
     name: str
@@ -330,7 +333,10 @@ def demand_cube(
 def _check_orders(orders: pd.DataFrame, policy: str) -> pd.DataFrame:
     source = f"policy {policy!r}"
     _require_columns(orders, ORDER_COLUMNS, source)
-    orders = orders.loc[:, list(ORDER_COLUMNS)].copy()
+    orders = orders.loc[:, [*ORDER_COLUMNS, *([VIA] if VIA in orders.columns else [])]].copy()
+    if VIA not in orders.columns:
+        orders[VIA] = None
+    orders[VIA] = orders[VIA].astype(object).where(orders[VIA].notna(), None)
     quantity = pd.to_numeric(orders[QUANTITY], errors="coerce")
     bad = orders[~np.isfinite(quantity) | (quantity < -1e-9)]
     if len(bad):
@@ -428,7 +434,7 @@ def replay(
     lost_cost = network.skus[LOST_SALE_COST].to_numpy(dtype=float)
     supply_cap = network.skus[SUPPLY_CAP].to_numpy(dtype=float)
     max_lead = int(network.lanes[LEAD_TIME].max())
-    arrivals = np.zeros((days + max_lead + 1, len(nodes), len(skus)))
+    arrivals = np.zeros((days + 2 * max_lead + 1, len(nodes), len(skus)))  # routes of two lanes
     internal_arrivals = np.zeros_like(arrivals)  # the part of arrivals that left one of our nodes
     internal_in_transit = np.zeros(len(skus))
     shipments: list[
@@ -528,15 +534,7 @@ def _ship(
             source=source,
             item=str(unknown_sku.iloc[0][SKU]),
         )
-    keys = pd.MultiIndex.from_frame(orders[[ORIGIN, DESTINATION]])
-    missing = ~keys.isin(lanes.index)
-    if missing.any():
-        row = orders[missing].iloc[0]
-        raise SimulationError(
-            f"{source}: no lane {row[ORIGIN]!r} -> {row[DESTINATION]!r} for SKU {row[SKU]!r}",
-            source=source,
-            item=f"{row[ORIGIN]}->{row[DESTINATION]}",
-        )
+    leads, costs = _routes(orders, lanes, source)
     sku_rows = sku_index.get_indexer(orders[SKU])
     from_supplier = (orders[ORIGIN] == SUPPLIER).to_numpy()
     supplied = np.zeros(len(sku_index))
@@ -569,9 +567,6 @@ def _ship(
     np.subtract(on_hand, shipped, out=on_hand)
     np.clip(on_hand, 0.0, None, out=on_hand)
 
-    lane = lanes.loc[keys]
-    leads = lane[LEAD_TIME].to_numpy(dtype=int)
-    costs = lane[COST_PER_UNIT].to_numpy(dtype=float)
     quantities = orders[QUANTITY].to_numpy(dtype=float)
     destinations = node_index.get_indexer(orders[DESTINATION])
     for i in range(len(orders)):
@@ -585,6 +580,30 @@ def _ship(
                 internal_in_transit[k] += q
         shipments.append((t, t + int(leads[i]), int(k), str(orders[ORIGIN].iloc[i]), int(d), q))
     return float(quantities @ costs)
+
+
+def _routes(
+    orders: pd.DataFrame, lanes: pd.DataFrame, source: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lead time (days) and cost (money per unit) of each order's route: its lane, or the two
+    lanes through `via` (cross-docking: the goods pass through that node without stopping)."""
+    leads = np.zeros(len(orders), dtype=int)
+    costs = np.zeros(len(orders))
+    for i, (sku, origin, destination, via) in enumerate(
+        orders[[SKU, ORIGIN, DESTINATION, VIA]].itertuples(index=False)
+    ):
+        legs = [(origin, destination)] if via is None else [(origin, via), (via, destination)]
+        for leg in legs:
+            if leg not in lanes.index:
+                route = " -> ".join([origin, *([via] if via is not None else []), destination])
+                raise SimulationError(
+                    f"{source}: no lane {leg[0]!r} -> {leg[1]!r} for SKU {sku!r} (route {route})",
+                    source=source,
+                    item=f"{leg[0]}->{leg[1]}",
+                )
+            leads[i] += int(lanes.at[leg, LEAD_TIME])
+            costs[i] += float(lanes.at[leg, COST_PER_UNIT])
+    return leads, costs
 
 
 def _history(

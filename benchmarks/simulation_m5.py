@@ -21,10 +21,9 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import pandas as pd
 
 from forecasting.data import load_sales
-from serving.simulation import run_simulation, write_outcome
+from serving.simulation import SimulationOutcome, run_simulation, write_outcome
 
 M5 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "m5_tiny" / "sales.parquet"
 MAPPING = {
@@ -65,13 +64,12 @@ def main() -> None:
     )
     elapsed = time.perf_counter() - started
     write_outcome(outcome, args.out)
-    print(render(outcome.summary, outcome.versus_min_max, outcome.setup, elapsed))
+    print(render(outcome, elapsed))
 
 
-def render(
-    summary: pd.DataFrame, versus: pd.DataFrame, setup: dict[str, object], elapsed: float
-) -> str:
+def render(outcome: SimulationOutcome, elapsed: float) -> str:
     """The results as Markdown."""
+    summary, versus, setup = outcome.summary, outcome.versus_min_max, outcome.setup
     lines = [
         f"Replay {setup['start']} .. {setup['end']} ({setup['weeks']} weeks, review every "
         f"{setup['review_days']} days), {setup['skus']} SKUs x {setup['locations']} stores, "
@@ -106,6 +104,21 @@ def render(
                 f"| {row.policy} | {row.service_target:g} | {row.stockout_rate_change:+.0%} "
                 f"| {row.turnover_change:+.0%} | x{row.avg_inventory_ratio:.2f} "
                 f"| {100 * row.fill_rate_change:+.1f} | {'yes' if row.meets_bar else 'no'} |"
+            )
+    equal = outcome.at_equal_inventory
+    if len(equal):
+        lines += [
+            "",
+            "| at no more average inventory than min-max at | policy (its target) | stockout rate "
+            "| turnover | avg inventory | fill rate (points) | bar met |",
+            "|---:|---|---:|---:|---:|---:|---|",
+        ]
+        for row in equal.itertuples(index=False):
+            lines.append(
+                f"| {row.min_max_target:g} | {row.policy} ({row.service_target:g}) "
+                f"| {row.stockout_rate_change:+.0%} | {row.turnover_change:+.0%} "
+                f"| x{row.avg_inventory_ratio:.2f} | {100 * row.fill_rate_change:+.1f} "
+                f"| {'yes' if row.meets_bar else 'no'} |"
             )
     return "\n".join(lines)
 

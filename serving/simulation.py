@@ -28,6 +28,7 @@ import typer
 
 from allocation.baselines import MinMaxPolicy, PushPolicy
 from allocation.forecast_policy import ForecastOrderUpToPolicy
+from allocation.plan_policy import PlanPolicy
 from allocation.replay_network import network_around
 from allocation.simulate import ReplayResult, ReplenishmentPolicy, SimulationError, replay
 
@@ -43,6 +44,7 @@ DATE = "date"
 MIN_MAX = "min-max"
 PUSH = "push"
 FORECAST_ORDER_UP_TO = "forecast order-up-to"
+OURS = "ours: forecast + plan"
 KPI_COLUMNS = (
     "fill_rate",
     "stockout_rate",
@@ -105,6 +107,7 @@ class SimulationOutcome:
 
     summary: pd.DataFrame
     versus_min_max: pd.DataFrame
+    at_equal_inventory: pd.DataFrame
     results: dict[str, ReplayResult]
     setup: dict[str, Any]
 
@@ -123,7 +126,7 @@ def run_simulation(
     refit_every: int = 4,
     seed: int = 0,
     fit_days: int = 182,
-    policies: Sequence[str] = (PUSH, MIN_MAX, FORECAST_ORDER_UP_TO),
+    policies: Sequence[str] = (PUSH, MIN_MAX, FORECAST_ORDER_UP_TO, OURS),
     on_progress: Callable[[str], None] | None = None,
 ) -> SimulationOutcome:
     """Replay the last `weeks` weeks of `sales` (canonical sales frame with `region`) through each
@@ -162,8 +165,16 @@ def run_simulation(
             min_max.fit(sales, network, train_end=train_end, review_days=review_days)
             runs.append((_label(MIN_MAX, target), MIN_MAX, target, min_max))
         if FORECAST_ORDER_UP_TO in policies:
-            ours = ForecastOrderUpToPolicy(service_target=target)
-            runs.append((_label(FORECAST_ORDER_UP_TO, target), FORECAST_ORDER_UP_TO, target, ours))
+            runs.append(
+                (
+                    _label(FORECAST_ORDER_UP_TO, target),
+                    FORECAST_ORDER_UP_TO,
+                    target,
+                    ForecastOrderUpToPolicy(service_target=target),
+                )
+            )
+        if OURS in policies:
+            runs.append((_label(OURS, target), OURS, target, PlanPolicy(service_target=target)))
 
     results: dict[str, ReplayResult] = {}
     rows = []
@@ -214,6 +225,7 @@ def run_simulation(
     return SimulationOutcome(
         summary=summary,
         versus_min_max=compare_to_min_max(summary),
+        at_equal_inventory=best_at_equal_inventory(summary),
         results=results,
         setup=setup,
     )
@@ -249,13 +261,47 @@ def compare_to_min_max(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def best_at_equal_inventory(summary: pd.DataFrame) -> pd.DataFrame:
+    """For each min-max point of the sweep and each other policy: its sweep point with the lowest
+    stockout rate among those holding no more average inventory than that min-max point (the
+    source's "at no more average inventory"), with the same changes as `compare_to_min_max`."""
+    rows = []
+    for _, ref in summary[summary["policy"] == MIN_MAX].iterrows():
+        for family, group in summary[~summary["policy"].isin([MIN_MAX, PUSH])].groupby(
+            "policy", sort=False
+        ):
+            fits = group[group["avg_inventory"] <= ref["avg_inventory"]]
+            if fits.empty:
+                continue
+            best = fits.sort_values("stockout_rate").iloc[0]
+            rows.append(
+                {
+                    "policy": family,
+                    "min_max_target": ref["service_target"],
+                    "service_target": best["service_target"],
+                    "stockout_rate_change": best["stockout_rate"] / ref["stockout_rate"] - 1,
+                    "turnover_change": best["turnover"] / ref["turnover"] - 1,
+                    "avg_inventory_ratio": best["avg_inventory"] / ref["avg_inventory"],
+                    "fill_rate_change": best["fill_rate"] - ref["fill_rate"],
+                }
+            )
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["meets_bar"] = (frame["stockout_rate_change"] <= -0.60) & (
+            frame["turnover_change"] >= 0.45
+        )
+    return frame
+
+
 def write_outcome(outcome: SimulationOutcome, out_dir: Path) -> list[Path]:
-    """Write `summary.csv`, `versus_min_max.csv`, `daily.parquet` (every replay's daily frame with
-    its label) and `simulation.json` (setup and both tables) under out_dir."""
+    """Write `summary.csv`, `versus_min_max.csv`, `at_equal_inventory.csv`, `daily.parquet` (every
+    replay's daily frame with its label) and `simulation.json` (setup and the tables)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / name for name in ("summary.csv", "versus_min_max.csv")]
+    names = ("summary.csv", "versus_min_max.csv", "at_equal_inventory.csv")
+    paths = [out_dir / name for name in names]
     outcome.summary.to_csv(paths[0], index=False)
     outcome.versus_min_max.to_csv(paths[1], index=False)
+    outcome.at_equal_inventory.to_csv(paths[2], index=False)
     daily = pd.concat(
         [result.daily.assign(policy=label) for label, result in outcome.results.items()],
         ignore_index=True,
@@ -269,6 +315,9 @@ def write_outcome(outcome: SimulationOutcome, out_dir: Path) -> list[Path]:
                 "setup": outcome.setup,
                 "summary": json.loads(outcome.summary.to_json(orient="records")),
                 "versus_min_max": json.loads(outcome.versus_min_max.to_json(orient="records")),
+                "at_equal_inventory": json.loads(
+                    outcome.at_equal_inventory.to_json(orient="records")
+                ),
             },
             indent=2,
         )
@@ -303,6 +352,12 @@ def _print_outcome(outcome: SimulationOutcome) -> None:
             f"{row.stockout_rate_change:+.0%}, turnover {row.turnover_change:+.0%}, average "
             f"inventory x{row.avg_inventory_ratio:.2f} -> bar (-60 %, +45 %, <= x1.00) "
             f"{'met' if row.meets_bar else 'not met'}"
+        )
+    for row in outcome.at_equal_inventory.itertuples(index=False):
+        console.print(
+            f"{row.policy} @{row.service_target:g} vs min-max @{row.min_max_target:g} at no more "
+            f"average inventory (x{row.avg_inventory_ratio:.2f}): stockout rate "
+            f"{row.stockout_rate_change:+.0%}, turnover {row.turnover_change:+.0%}"
         )
 
 

@@ -248,3 +248,43 @@ def test_compute_kpis_by_hand() -> None:
     )
     assert empty["fill_rate"] == 1.0
     assert math.isinf(empty["turnover"])
+
+
+def test_cross_docked_orders_take_both_lanes() -> None:
+    network = ReplayNetwork(
+        nodes=pd.DataFrame(
+            {
+                "node": ["CW", "RW", "F1"],
+                "kind": ["central", "regional", "forward"],
+                "region": ["all", "north", "north"],
+            }
+        ),
+        lanes=pd.DataFrame(
+            {
+                "origin": [SUPPLIER, "CW", "RW"],
+                "destination": ["CW", "RW", "F1"],
+                "lead_time_days": [1, 2, 1],
+                "cost_per_unit": [0.0, 0.5, 0.25],
+            }
+        ),
+        skus=tiny_network().skus,
+    )
+    orders = pd.DataFrame(
+        {"sku": ["A"], "origin": ["CW"], "destination": ["F1"], "quantity": [4.0], "via": ["RW"]}
+    )
+
+    class CrossDock:
+        name = "cross-dock"
+
+        def decide(self, review: Review) -> pd.DataFrame:
+            return orders
+
+    start_stock = pd.DataFrame({"sku": ["A"], "node": ["CW"], "on_hand": [4.0]})
+    result = replay(
+        sales_frame([1, 1, 1, 1]), network, start_stock, CrossDock(), start=START, days=4
+    )
+    # 2 + 1 days through RW: the goods reach F1 on day 3 and never stop at RW.
+    assert result.daily["served"].tolist() == [0, 0, 0, 1]
+    assert result.inventory[result.inventory["node"] == "RW"]["on_hand"].sum() == 0
+    assert result.kpis["transport_cost"] == pytest.approx(4 * 0.75)
+    assert result.shipments["arrival_date"].tolist() == [START + pd.Timedelta(days=3)]

@@ -1,0 +1,346 @@
+"""Our policy in a replay: the forecast drives the supplier order, `allocation.plan` the rest.
+
+At every review:
+1. Supplier order (echelon base stock): the network's forecast demand over the supplier lead time,
+   the longest lead time down to a forward location and the review period, plus a pooled safety
+   stock at the service target, minus everything the network holds or has on its way (on hand at
+   every node, in transit, supplier deliveries not yet arrived); at most the supply cap.
+2. Distribution: `allocation.plan` (the LP) on the replay network translated into a planning
+   `Network` (no capacities: the replay has none), the stock positions, the forecast and a
+   `Policy` whose catchment service target is the replay's. Its transfers leave now when their
+   origin holds the stock now; a flow the LP routes through a warehouse (central -> regional ->
+   forward in one plan) ships its first leg now and the rest at a later review, from stock then
+   on hand. Transfers are rounded to whole units.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from allocation.baselines import (
+    Topology,
+    cascade_orders,
+    inventory_position,
+    orders_frame,
+    split_proportionally,
+    whole_on_hand,
+)
+from allocation.forecast_policy import check_forecast, forecast_targets, pooled_cover_demand
+from allocation.network import Network
+from allocation.planner import plan
+from allocation.policy import CATCHMENT, Policy
+from allocation.safety import safety_stock
+from allocation.simulate import (
+    ARRIVAL_DATE,
+    DESTINATION,
+    FORWARD,
+    KIND,
+    NODE,
+    ON_HAND,
+    ORIGIN,
+    QUANTITY,
+    REGION,
+    SKU,
+    SUPPLIER,
+    SUPPLY_CAP,
+    UNIT_COST,
+    VIA,
+    ReplayNetwork,
+    Review,
+    SimulationError,
+)
+
+__all__ = ["PlanPolicy", "echelon_supplier_order", "to_plan_network", "to_plan_stock"]
+
+UNLIMITED_CAPACITY = 1e12  # units: the replay network has no warehouse capacities
+RANK = {"central": 0, "regional": 1, FORWARD: 2}
+
+
+def to_plan_network(network: ReplayNetwork) -> Network:
+    """The replay network as a planning `Network`: downward lanes stay lanes, lanes between two
+    nodes of the same kind become lateral links, supplier lanes drop out (the supplier order is
+    not the plan's)."""
+    kinds = dict(zip(network.nodes[NODE], network.nodes[KIND], strict=True))
+    lanes, laterals, seen = [], [], set()
+    for lane in network.lanes.itertuples(index=False):
+        origin, destination = str(lane.origin), str(lane.destination)
+        if origin == SUPPLIER:
+            continue
+        entry = {
+            "cost_per_unit": float(lane.cost_per_unit),
+            "lead_time_days": int(lane.lead_time_days),
+        }
+        if RANK[kinds[origin]] < RANK[kinds[destination]]:
+            lanes.append({"origin": origin, "destination": destination, **entry})
+        elif RANK[kinds[origin]] == RANK[kinds[destination]]:
+            pair = frozenset((origin, destination))
+            if pair not in seen:
+                seen.add(pair)
+                laterals.append({"between": [origin, destination], **entry})
+    return Network.model_validate(
+        {
+            "warehouses": [
+                {"id": n, "kind": k, "region": r, "capacity": UNLIMITED_CAPACITY}
+                for n, k, r in network.nodes[[NODE, KIND, REGION]].itertuples(index=False)
+            ],
+            "lanes": lanes,
+            "laterals": laterals,
+            "skus": [
+                {"id": s, "unit_cost": float(c)}
+                for s, c in network.skus[[SKU, UNIT_COST]].itertuples(index=False)
+            ],
+        }
+    )
+
+
+def to_plan_stock(review: Review) -> pd.DataFrame:
+    """Stock positions in the plan's shape: one row per SKU and node with on hand and what is on
+    its way there (internal transfers and supplier deliveries), dated by its latest arrival."""
+    stock = review.on_hand[[SKU, NODE, ON_HAND]].copy()
+    moving = review.in_transit
+    if len(moving):
+        inbound = moving.groupby([SKU, DESTINATION]).agg(
+            in_transit=(QUANTITY, "sum"), arrival_date=(ARRIVAL_DATE, "max")
+        )
+        inbound.index = inbound.index.set_names([SKU, NODE])
+        stock = stock.merge(inbound.reset_index(), on=[SKU, NODE], how="left")
+    else:
+        stock["in_transit"], stock[ARRIVAL_DATE] = 0.0, pd.NaT
+    stock["in_transit"] = stock["in_transit"].fillna(0.0)
+    stock[ARRIVAL_DATE] = pd.to_datetime(stock[ARRIVAL_DATE])
+    return stock
+
+
+def _path_lead(network: ReplayNetwork, topology: Topology, node: str) -> int:
+    """Days from the supplier down to `node` along its replenishment lanes."""
+    days, current = 0, node
+    while current != SUPPLIER:
+        parent = topology.parent[current]
+        days += network.lead_time(parent, current)
+        current = parent
+    return days
+
+
+def echelon_supplier_order(
+    review: Review, *, service_target: float, topology: Topology | None = None
+) -> pd.DataFrame:
+    """Supplier orders (`sku, origin, destination, quantity`) for the node(s) the supplier feeds.
+
+    Target per SKU: forecast network demand over the longest supplier-to-shelf lead time plus the
+    review period (days), plus the pooled safety stock at the service target (units). Echelon
+    position: on hand everywhere plus everything in transit, supplier deliveries included. The
+    order, whole units, is the shortfall, at most the SKU's supply cap.
+    """
+    assert review.forecast is not None
+    network = review.network
+    topology = topology or Topology.of(network)
+    skus = list(network.skus[SKU])
+    cover = max(_path_lead(network, topology, f) for f in topology.forward) + review.review_days
+    check_forecast(review.forecast, today=review.today, days_needed=cover)
+    mean, sigma = pooled_cover_demand(
+        review.forecast, topology, skus, today=review.today, cover_days=cover
+    )
+    received = [i for i, node in enumerate(topology.nodes) if topology.parent[node] == SUPPLIER]
+    # Each supplier-fed node plans for the forward locations it feeds (one central warehouse).
+    target = np.ceil(mean[received] + safety_stock(sigma[received], service_target) - 1e-9)
+    position = np.zeros((len(received), len(skus)))
+    held = review.on_hand.groupby([NODE, SKU])[ON_HAND].sum()
+    moving = review.in_transit.groupby([DESTINATION, SKU])[QUANTITY].sum()
+    for r, i in enumerate(received):
+        echelon = [n for n in topology.nodes if _under(n, topology.nodes[i], topology)]
+        for frame in (held, moving):
+            part = frame[frame.index.get_level_values(0).isin(echelon)]
+            sums = part.groupby(level=1).sum().reindex(skus, fill_value=0.0)
+            position[r] += sums.to_numpy(dtype=float)
+    cap = network.skus[SUPPLY_CAP].to_numpy(dtype=float)
+    shortfall = np.clip(target - position, 0.0, None)
+    rows = []
+    for k, sku in enumerate(skus):
+        wanted = shortfall[:, k]
+        granted = wanted if wanted.sum() <= cap[k] else split_proportionally(cap[k], wanted)
+        rows += [
+            (sku, SUPPLIER, topology.nodes[received[r]], float(q)) for r, q in enumerate(granted)
+        ]
+    return orders_frame(rows)
+
+
+def _under(node: str, ancestor: str, topology: Topology) -> bool:
+    """Whether `ancestor` is on `node`'s replenishment path (or is the node itself)."""
+    current = node
+    while current != SUPPLIER:
+        if current == ancestor:
+            return True
+        current = topology.parent[current]
+    return False
+
+
+@dataclass
+class PlanPolicy:
+    """Forecast + `allocation.plan` (see the module docstring). `plan_seconds` adds up the time
+    spent building and solving plans; `statuses` keeps each plan's solver status."""
+
+    service_target: float = 0.95
+    solver: str = "highs"
+    name: str = "ours"
+    plan_seconds: float = 0.0
+    statuses: list[str] = field(default_factory=list)
+
+    def decide(self, review: Review) -> pd.DataFrame:
+        if review.forecast is None:
+            raise SimulationError(
+                f"policy {self.name!r} needs a forecast: give the replay a forecast_fn",
+                source=self.name,
+                item="forecast",
+            )
+        network = review.network
+        topology = Topology.of(network)
+        supplier = echelon_supplier_order(
+            review, service_target=self.service_target, topology=topology
+        )
+        planning_network = to_plan_network(network)
+        skus = set(network.skus[SKU])
+        demand = review.forecast[
+            review.forecast[SKU].isin(skus) & review.forecast["location"].isin(topology.forward)
+        ]
+        demand = demand[pd.to_datetime(demand["date"]) >= review.today]
+        policy = Policy(
+            review_period_days=review.review_days,
+            service_target={CATCHMENT: self.service_target},
+            holding_rate_per_year=network.holding_rate * 365,
+        )
+        result = plan(
+            planning_network,
+            to_plan_stock(review),
+            demand,
+            policy,
+            today=review.today,
+            solver=self.solver,  # type: ignore[arg-type]
+        )
+        self.plan_seconds += result.solver.build_seconds + result.solver.solve_seconds
+        self.statuses.append(result.solver.status)
+        moves = shippable(result.transfers, review)
+        restock = regional_restock(moves, review, self.service_target, topology)
+        parts = [frame for frame in (supplier, moves, restock) if len(frame)]
+        return pd.concat(parts, ignore_index=True) if parts else orders_frame([])
+
+
+def regional_restock(
+    moves: pd.DataFrame, review: Review, service_target: float, topology: Topology
+) -> pd.DataFrame:
+    """Top the regional warehouses up from what the central warehouse still holds after the
+    plan's moves: up to the forecast demand of their stores over the central -> regional lead
+    time plus the review period, plus safety stock (`forecast_targets`), rationed in proportion
+    to the shortfalls. The plan itself keeps no stock upstream for the next review; without this
+    every store would wait for cross-docked goods from the central warehouse."""
+    network = review.network
+    skus = list(network.skus[SKU])
+    assert review.forecast is not None
+    targets = forecast_targets(
+        review.forecast,
+        network,
+        today=review.today,
+        review_days=review.review_days,
+        service_target=service_target,
+    )
+    high = (
+        targets.pivot(index=NODE, columns=SKU, values="target")
+        .loc[topology.nodes, skus]
+        .to_numpy(dtype=float)
+    )
+    regional = np.array([kind == "regional" for kind in _kinds(network, topology)])
+    low = np.where(regional[:, None], high - 1.0, -np.inf)  # only regional nodes ask
+    position = inventory_position(review, topology, skus)
+    on_hand = whole_on_hand(review, topology, skus)
+    node_index, sku_index = pd.Index(topology.nodes), pd.Index(skus)
+    if len(moves):
+        k = sku_index.get_indexer(moves[SKU])
+        q = moves[QUANTITY].to_numpy(dtype=float)
+        origin = node_index.get_indexer(moves[ORIGIN])
+        np.subtract.at(position, (origin, k), q)
+        np.subtract.at(on_hand, (origin, k), q)
+        np.add.at(position, (node_index.get_indexer(moves[DESTINATION]), k), q)
+    no_supplier = np.zeros(len(skus))  # the supplier order is the echelon's, made apart
+    rows = cascade_orders(low, high, position, on_hand, topology, skus, no_supplier)
+    return orders_frame(rows)
+
+
+def _kinds(network: ReplayNetwork, topology: Topology) -> list[str]:
+    kinds = dict(zip(network.nodes[NODE], network.nodes[KIND], strict=True))
+    return [kinds[node] for node in topology.nodes]
+
+
+def shippable(transfers: pd.DataFrame, review: Review) -> pd.DataFrame:
+    """The plan's transfers as shipments that can leave now, in whole units.
+
+    The LP may move stock through a warehouse in one plan (central -> regional -> forward). A
+    warehouse ships what it holds now; what it sends on beyond that comes out of its inbound flow
+    and is cross-docked: shipped now from the inbound origin `via` the warehouse, arriving after
+    both lanes' lead times, as the plan assumed. Every origin then ships at most what it holds,
+    shared in proportion to the plan's quantities (the plan may count stock still in transit).
+    """
+    columns = [SKU, ORIGIN, DESTINATION, QUANTITY, VIA]
+    if transfers.empty:
+        return pd.DataFrame(columns=columns)
+    moves = transfers[[SKU, ORIGIN, DESTINATION, QUANTITY]].copy()
+    moves[QUANTITY] = np.round(moves[QUANTITY].to_numpy(dtype=float))
+    moves = moves[moves[QUANTITY] > 0].reset_index(drop=True)
+    moves[VIA] = None
+    held = review.on_hand.set_index([SKU, NODE])[ON_HAND]
+    kinds = dict(zip(review.network.nodes[NODE], review.network.nodes[KIND], strict=True))
+    rows: list[dict[str, object]] = []
+    for (sku, hub), outgoing in moves.groupby([SKU, ORIGIN]):
+        incoming = moves[(moves[SKU] == sku) & (moves[DESTINATION] == hub)]
+        if kinds.get(str(hub)) == FORWARD or incoming.empty:
+            continue
+        on_hand = math.floor(float(held.get((sku, hub), 0.0)) + 1e-9)
+        out = outgoing[QUANTITY].to_numpy(dtype=float)
+        through = min(max(out.sum() - on_hand, 0.0), float(incoming[QUANTITY].sum()))
+        if through <= 0:
+            continue
+        # Which outgoing units pass through, and from which inbound origin they come.
+        passing = split_proportionally(through, out)
+        sources = split_proportionally(through, incoming[QUANTITY].to_numpy(dtype=float))
+        moves.loc[outgoing.index, QUANTITY] = out - passing
+        moves.loc[incoming.index, QUANTITY] = incoming[QUANTITY].to_numpy() - sources
+        for (origin, from_origin), (destination, to_destination) in _pairs(
+            zip(incoming[ORIGIN], sources, strict=True),
+            zip(outgoing[DESTINATION], passing, strict=True),
+        ):
+            quantity = min(from_origin, to_destination)
+            rows.append(
+                {SKU: sku, ORIGIN: origin, DESTINATION: destination, QUANTITY: quantity, VIA: hub}
+            )
+    if rows:
+        moves = pd.concat([moves, pd.DataFrame(rows, columns=columns)], ignore_index=True)
+    moves = moves[moves[QUANTITY] > 0].reset_index(drop=True)
+    for (sku, origin), group in moves.groupby([SKU, ORIGIN]):
+        available = math.floor(float(held.get((sku, origin), 0.0)) + 1e-9)
+        wanted = group[QUANTITY].to_numpy(dtype=float)
+        if wanted.sum() > available:
+            moves.loc[group.index, QUANTITY] = split_proportionally(available, wanted)
+    return moves[moves[QUANTITY] > 0].reset_index(drop=True)
+
+
+def _pairs(
+    supplies: Iterable[tuple[str, float]], demands: Iterable[tuple[str, float]]
+) -> Iterator[tuple[tuple[str, float], tuple[str, float]]]:
+    """Match two lists of (name, units) with equal totals, first come first served (the
+    north-west corner rule); yields each matched pair with the units still open on both sides,
+    the smaller of which is the units matched."""
+    supply = [[name, units] for name, units in supplies if units > 0]
+    demand = [[name, units] for name, units in demands if units > 0]
+    i = j = 0
+    while i < len(supply) and j < len(demand):
+        matched = min(supply[i][1], demand[j][1])
+        yield (str(supply[i][0]), float(supply[i][1])), (str(demand[j][0]), float(demand[j][1]))
+        supply[i][1] -= matched
+        demand[j][1] -= matched
+        if supply[i][1] <= 0:
+            i += 1
+        if demand[j][1] <= 0:
+            j += 1

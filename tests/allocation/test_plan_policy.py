@@ -1,0 +1,123 @@
+"""Our replay policy: the replay network as a planning network, stock positions, the echelon
+supplier order worked by hand, the plan's flows turned into shipments, and a replay with the LP."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+from allocation.plan_policy import (
+    PlanPolicy,
+    echelon_supplier_order,
+    shippable,
+    to_plan_network,
+    to_plan_stock,
+)
+from allocation.simulate import SUPPLIER, replay
+from tests.allocation.test_baselines import TRAIN_END, chain_network, review, training_sales
+from tests.allocation.test_forecast_policy import TODAY, forecast
+
+
+def test_replay_network_becomes_a_planning_network() -> None:
+    network = to_plan_network(chain_network())
+    assert {(lane.origin, lane.destination) for lane in network.lanes} == {
+        ("CW", "RW"),
+        ("RW", "F1"),
+        ("RW", "F2"),
+    }
+    assert [tuple(lateral.between) for lateral in network.laterals] == [("F1", "F2")]
+    assert {w.id: w.kind for w in network.warehouses} == {
+        "CW": "central",
+        "RW": "regional",
+        "F1": "forward",
+        "F2": "forward",
+    }
+
+
+def test_stock_positions_sum_what_is_on_its_way() -> None:
+    snapshot = review(
+        chain_network(),
+        {"CW": 5, "RW": 3, "F1": 2, "F2": 0},
+        training_sales(),
+        in_transit=[(SUPPLIER, "CW", 4.0), ("RW", "F1", 1.0), ("RW", "F1", 2.0)],
+    )
+    stock = to_plan_stock(snapshot).set_index("node")
+    assert stock.loc["CW", ["on_hand", "in_transit"]].tolist() == [5, 4]
+    assert stock.loc["F1", ["on_hand", "in_transit"]].tolist() == [2, 3]
+    assert stock.loc["F2", "in_transit"] == 0
+
+
+def test_echelon_supplier_order_worked_by_hand() -> None:
+    snapshot = review(
+        chain_network(),
+        {"CW": 5, "RW": 3, "F1": 2, "F2": 0},
+        training_sales(),
+        in_transit=[(SUPPLIER, "CW", 4.0)],
+    )
+    snapshot = dataclasses.replace(snapshot, forecast=forecast(days=10))
+    orders = echelon_supplier_order(snapshot, service_target=0.9)
+    # Cover: supplier 2 + CW->RW 1 + RW->F2 2 days + review 2 = 7 days of 3 a day = 21, safety
+    # z0.9 x sqrt(7) x (1 / z0.9) = 2.65 -> target 24; position 5 + 3 + 2 + 4 = 14 -> order 10.
+    assert orders[["origin", "destination", "quantity"]].values.tolist() == [[SUPPLIER, "CW", 10.0]]
+
+
+def test_flows_through_a_warehouse_are_cross_docked() -> None:
+    snapshot = review(chain_network(), {"CW": 20, "RW": 5, "F1": 0, "F2": 0}, training_sales())
+    transfers = pd.DataFrame(
+        {
+            "sku": "A",
+            "origin": ["CW", "RW", "RW"],
+            "destination": ["RW", "F1", "F2"],
+            "quantity": [10.0, 8.0, 4.0],
+        }
+    )
+    moves = shippable(transfers, snapshot)
+    got = {
+        (o, d, v, q)
+        for o, d, v, q in moves[["origin", "destination", "via", "quantity"]].itertuples(False)
+    }
+    # RW holds 5 of the 12 it sends on: 7 pass through from CW (5 to F1, 2 to F2 by largest
+    # remainder), RW ships its own 5 (3 and 2), and CW keeps sending the other 3 to RW.
+    assert got == {
+        ("RW", "F1", None, 3.0),
+        ("RW", "F2", None, 2.0),
+        ("CW", "RW", None, 3.0),
+        ("CW", "F1", "RW", 5.0),
+        ("CW", "F2", "RW", 2.0),
+    }
+
+
+def test_plan_policy_replays_with_the_lp() -> None:
+    network = chain_network()
+    dates = pd.date_range(TODAY, periods=14, freq="D")
+    later = pd.concat(
+        [
+            pd.DataFrame({"location": "F1", "date": dates, "units": [0.0, 4.0] * 7}),
+            pd.DataFrame({"location": "F2", "date": dates, "units": 1.0}),
+        ]
+    ).assign(sku="A")
+    sales = pd.concat([training_sales(), later], ignore_index=True)
+
+    def forecast_fn(history: pd.DataFrame, horizon: int) -> pd.DataFrame:
+        start = history["date"].max() + pd.Timedelta(days=1)
+        return forecast(days=horizon).assign(date=lambda f: start + (f["date"] - TODAY))
+
+    policy = PlanPolicy(service_target=0.9)
+    stock = pd.DataFrame({"sku": "A", "node": ["CW", "RW", "F1", "F2"], "on_hand": [30, 5, 4, 2]})
+    result = replay(
+        sales,
+        network,
+        stock,
+        policy,
+        start=TODAY,
+        days=14,
+        review_days=2,
+        forecast_fn=forecast_fn,
+        forecast_horizon=10,
+    )
+    assert policy.statuses == ["optimal"] * 7
+    assert result.kpis["fill_rate"] > 0.9
+    assert TRAIN_END < TODAY
+    assert result.kpis["demand_units"] == pytest.approx(28 + 14)
