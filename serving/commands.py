@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -115,6 +116,122 @@ def db_upgrade(
     typer.echo(f"database {database.engine.url.render_as_string(hide_password=True)} at {revision}")
 
 
+DEMO_DISTRIBUTOR = "D-N1"
+
+
+def demo_service(
+    network: Annotated[Path, typer.Option(help="network YAML/JSON")] = Path(
+        "data/samples/network.yaml"
+    ),
+    stock: Annotated[Path, typer.Option(help="stock positions CSV/Parquet")] = Path(
+        "data/samples/stock.csv"
+    ),
+    sales: Annotated[Path, typer.Option(help="sales history CSV/Parquet")] = Path(
+        "data/samples/sales.parquet"
+    ),
+    policy: Annotated[Path | None, typer.Option(help="policy overrides YAML/JSON")] = Path(
+        "data/samples/policy.yaml"
+    ),
+    horizon: Annotated[int, typer.Option(min=1, max=366, help="days of demand to plan for")] = 28,
+    out: Annotated[Path, typer.Option(help="where keys.env is written")] = Path(".allocast/demo"),
+) -> None:
+    """Load the samples into the service database, plan with the champion, approve, make keys.
+
+    Prints how to start the service and the curl commands that show a forecast, the plan and a
+    distributor's suggestions.
+    """
+    from allocation.errors import AllocationError
+    from forecasting.errors import ForecastingError
+
+    settings = Settings()
+    try:
+        plan_id, version, keys = _load_demo(settings, network, stock, sales, policy, horizon)
+    except (AllocationError, ForecastingError) as error:
+        raise _fail(str(error)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    env_file = out / "keys.env"
+    env_file.write_text("".join(f"export {name}={value}\n" for name, value in keys.items()))
+    env_file.chmod(0o600)
+    base = f"http://{settings.host}:{settings.port}"
+    typer.echo(
+        f"""
+stored in {settings.database_url}: network, stock, sales, and plan {plan_id} (approved),
+planned on the forecast of model {settings.model_name!r} version {version}.
+API keys for a planner, an admin and distributor {DEMO_DISTRIBUTOR} are in {env_file}.
+
+Start the service in another terminal:   make serve      (API docs: {base}/docs)
+Then paste:
+
+  source {env_file}
+  curl -s -H "X-API-Key: $ALLOCAST_PLANNER_KEY" \\
+    "{base}/v1/forecasts?sku=SKU-001&location=FW-N1&horizon=7&quantile=0.9"
+  curl -s -H "X-API-Key: $ALLOCAST_PLANNER_KEY" {base}/v1/plans/{plan_id}
+  curl -s -H "X-API-Key: $ALLOCAST_PLANNER_KEY" \\
+    "{base}/v1/plans/{plan_id}/lines?kind=replenishment&limit=5"
+  curl -s -H "X-API-Key: $ALLOCAST_DISTRIBUTOR_KEY" \\
+    {base}/v1/distributors/{DEMO_DISTRIBUTOR}/suggestions
+  curl -s -H "X-API-Key: $ALLOCAST_DISTRIBUTOR_KEY" \\
+    {base}/v1/distributors/D-E1/suggestions      # another distributor's: 403
+"""
+    )
+
+
+def _load_demo(
+    settings: Settings,
+    network_path: Path,
+    stock_path: Path,
+    sales_path: Path,
+    policy_path: Path | None,
+    horizon: int,
+) -> tuple[int, str | None, dict[str, str]]:
+    from allocation.inputs import load_stock
+    from allocation.network import load_document, load_network
+    from forecasting.data import load_sales
+    from serving import audit
+    from serving.auth import create_key
+    from serving.crud import replace_stock, store_network, store_sales
+    from serving.db import connect, upgrade
+    from serving.model_store import ModelStore
+    from serving.models import PlanStatus, Role, utcnow
+    from serving.planning import make_plan, planned_days, store_plan
+    from serving.schemas import AllocationCreate
+
+    network = load_network(network_path)
+    stock = load_stock(stock_path, network)
+    sales = load_sales(sales_path)
+    policy = load_document(policy_path, "policy") if policy_path else None
+    store = ModelStore(settings.tracking_uri, settings.model_name)
+    status = store.refresh()
+    if not status.loaded:
+        raise _fail(f"no champion model to forecast with: {status.error} (run `make demo`)")
+    database = connect(settings.database_url)
+    upgrade(database.engine)
+    with database.session(write=True) as session:
+        store_network(session, network.model_dump(mode="json"), None)
+        replace_stock(session, stock)
+        store_sales(session, sales, None)
+        audit.record(session, None, "demo.load", "demo", None, sales=str(sales_path))
+    request = AllocationCreate(horizon=horizon, policy=policy)
+    with database.session() as session:
+        outcome = make_plan(session, store, request)
+    with database.session(write=True) as session:
+        plan = store_plan(session, outcome, horizon=planned_days(request), created_by=None)
+        plan.status = PlanStatus.approved.value
+        plan.decided_at = utcnow()
+        plan.decision_note = "approved by `allocast demo-service`"
+        audit.record(session, None, "plan.approved", "plan", plan.id, note=plan.decision_note)
+        keys = {
+            "ALLOCAST_PLANNER_KEY": create_key(session, Role.planner, name="demo planner")[0],
+            "ALLOCAST_ADMIN_KEY": create_key(session, Role.admin, name="demo admin")[0],
+            "ALLOCAST_DISTRIBUTOR_KEY": create_key(
+                session, Role.distributor, DEMO_DISTRIBUTOR, name="demo distributor"
+            )[0],
+        }
+        plan_id = plan.id
+    database.dispose()
+    return plan_id, outcome.model_version, keys
+
+
 def register(app: typer.Typer) -> None:
     """Add the service's commands to the `allocast` app."""
     app.command("serve")(serve)
@@ -123,3 +240,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
     db_app.command("upgrade")(db_upgrade)
     app.add_typer(db_app, name="db")
+    app.command("demo-service")(demo_service)

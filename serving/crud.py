@@ -6,16 +6,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-from allocation.network import Network
+from allocation.network import Network, parse_network
 from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, REGION, SKU, UNITS
 from forecasting.data import prepare_sales
-from serving.models import NetworkVersion, SalesIngest, SalesRow, StockPosition
+from serving.models import NetworkVersion, SalesIngest, SalesRow, StockPosition, utcnow
 
-__all__ = ["SALES_COLUMNS", "current_network", "stock_frame", "store_sales", "stored_sales"]
+__all__ = [
+    "SALES_COLUMNS",
+    "current_network",
+    "replace_stock",
+    "stock_frame",
+    "store_network",
+    "store_sales",
+    "stored_sales",
+]
 
 SALES_COLUMNS = (SKU, LOCATION, REGION, DATE, UNITS, PRICE, PROMO, EVENT)
 STOCK_COLUMNS = ("sku", "node", "on_hand", "in_transit", "arrival_date")
@@ -29,6 +39,39 @@ def current_network(session: Session) -> tuple[NetworkVersion, Network] | None:
     if row is None:
         return None
     return row, Network.model_validate(row.document)
+
+
+def store_network(
+    session: Session, document: dict[str, Any], created_by: int | None
+) -> NetworkVersion:
+    """Validate and store a network document as the new current version (not committed)."""
+    network = parse_network(document, source="network")
+    row = NetworkVersion(document=network.model_dump(mode="json"), created_by=created_by)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def replace_stock(session: Session, stock: pd.DataFrame) -> int:
+    """Replace every stored position with a validated stock frame's rows (not committed)."""
+    session.execute(delete(StockPosition))
+    now = utcnow()
+    records = [
+        {
+            "sku": str(row.sku),
+            "node": str(row.node),
+            "on_hand": float(row.on_hand),
+            "in_transit": float(row.in_transit),
+            "arrival_date": None
+            if pd.isna(row.arrival_date)
+            else pd.Timestamp(row.arrival_date).date(),
+            "updated_at": now,
+        }
+        for row in stock.itertuples(index=False)
+    ]
+    if records:
+        session.execute(insert(StockPosition), records)
+    return len(records)
 
 
 def stock_frame(session: Session) -> pd.DataFrame:

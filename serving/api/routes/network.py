@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, status
-from sqlalchemy.orm import Session
 
-from allocation.network import Network, parse_network
+from allocation.network import Network
 from serving import audit
-from serving.crud import current_network
+from serving.crud import current_network, store_network
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
@@ -42,18 +41,6 @@ def _public(row: NetworkVersion, network: Network) -> NetworkPublic:
     )
 
 
-def store_network(
-    session: Session, document: dict[str, Any], created_by: int | None
-) -> NetworkVersion:
-    """Validate and store a network document as the new current version (not committed)."""
-    network = parse_network(document, source="network")
-    begin_write(session)
-    row = NetworkVersion(document=network.model_dump(mode="json"), created_by=created_by)
-    session.add(row)
-    session.flush()
-    return row
-
-
 @router.put("", response_model=NetworkPublic, status_code=status.HTTP_201_CREATED)
 def upload_network(
     session: SessionDep,
@@ -65,6 +52,7 @@ def upload_network(
     ),
 ) -> NetworkPublic:
     """Replace the current network with a new version (earlier versions stay for old plans)."""
+    begin_write(session)
     row = store_network(session, document, principal.key_id)
     network = Network.model_validate(row.document)
     audit.record(
