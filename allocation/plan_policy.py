@@ -127,7 +127,11 @@ def _path_lead(network: ReplayNetwork, topology: Topology, node: str) -> int:
 
 
 def echelon_supplier_order(
-    review: Review, *, service_target: float, topology: Topology | None = None
+    review: Review,
+    *,
+    service_target: float,
+    topology: Topology | None = None,
+    echelon_target: str = "path",
 ) -> pd.DataFrame:
     """Supplier orders (`sku, origin, destination, quantity`) for the node(s) the supplier feeds.
 
@@ -148,6 +152,23 @@ def echelon_supplier_order(
     received = [i for i, node in enumerate(topology.nodes) if topology.parent[node] == SUPPLIER]
     # Each supplier-fed node plans for the forward locations it feeds (one central warehouse).
     target = np.ceil(mean[received] + safety_stock(sigma[received], service_target) - 1e-9)
+    if echelon_target == "installation":
+        levels = forecast_targets(
+            review.forecast,
+            network,
+            today=review.today,
+            review_days=review.review_days,
+            service_target=service_target,
+        )
+        by_node = levels.pivot(index=NODE, columns=SKU, values="target").reindex(columns=skus)
+        target = np.vstack(
+            [
+                by_node.loc[[n for n in topology.nodes if _under(n, topology.nodes[i], topology)]]
+                .sum(axis=0)
+                .to_numpy(dtype=float)
+                for i in received
+            ]
+        )
     position = np.zeros((len(received), len(skus)))
     held = review.on_hand.groupby([NODE, SKU])[ON_HAND].sum()
     moving = review.in_transit.groupby([DESTINATION, SKU])[QUANTITY].sum()
@@ -185,6 +206,8 @@ class PlanPolicy:
     spent building and solving plans; `statuses` keeps each plan's solver status."""
 
     service_target: float = 0.95
+    echelon_target: str = "path"
+    safety_penalty_share: float = 1.0
     solver: str = "highs"
     name: str = "ours"
     plan_seconds: float = 0.0
@@ -200,7 +223,10 @@ class PlanPolicy:
         network = review.network
         topology = Topology.of(network)
         supplier = echelon_supplier_order(
-            review, service_target=self.service_target, topology=topology
+            review,
+            service_target=self.service_target,
+            topology=topology,
+            echelon_target=self.echelon_target,
         )
         planning_network = to_plan_network(network)
         skus = set(network.skus[SKU])
@@ -212,6 +238,7 @@ class PlanPolicy:
             review_period_days=review.review_days,
             service_target={CATCHMENT: self.service_target},
             holding_rate_per_year=network.holding_rate * 365,
+            safety_penalty_share=self.safety_penalty_share,
         )
         result = plan(
             planning_network,
@@ -287,7 +314,7 @@ def shippable(transfers: pd.DataFrame, review: Review) -> pd.DataFrame:
     if transfers.empty:
         return pd.DataFrame(columns=columns)
     moves = transfers[[SKU, ORIGIN, DESTINATION, QUANTITY]].copy()
-    moves[QUANTITY] = np.round(moves[QUANTITY].to_numpy(dtype=float))
+    moves[QUANTITY] = np.ceil(moves[QUANTITY].to_numpy(dtype=float) - 1e-6)
     moves = moves[moves[QUANTITY] > 0].reset_index(drop=True)
     moves[VIA] = None
     held = review.on_hand.set_index([SKU, NODE])[ON_HAND]

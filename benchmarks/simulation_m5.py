@@ -17,13 +17,15 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import pandas as pd
 
 from forecasting.data import load_sales
-from serving.simulation import SimulationOutcome, run_simulation, write_outcome
+from serving.simulation import ForecastCache, SimulationOutcome, run_simulation, write_outcome
 
 M5 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "m5_tiny" / "sales.parquet"
 MAPPING = {
@@ -45,6 +47,13 @@ def main() -> None:
     parser.add_argument("--skus", type=int, default=None, help="first N SKUs only (quick run)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(".allocast/bench/simulation_m5"))
+    parser.add_argument(
+        "--reuse-forecasts",
+        type=Path,
+        default=None,
+        help="keep each review's forecast in this folder and reuse it on the next run "
+        "(for iterating on policies; the reported numbers come from a fresh run)",
+    )
     args = parser.parse_args()
 
     warnings.simplefilter("ignore")  # per-series fallback notices; the forecaster keeps them
@@ -53,6 +62,16 @@ def main() -> None:
         keep = sorted(sales["sku"].unique())[: args.skus]
         sales = sales[sales["sku"].isin(keep)]
     started = time.perf_counter()
+    forecast_fn = None
+    if args.reuse_forecasts is not None:
+        forecast_fn = stored_forecasts(
+            args.reuse_forecasts,
+            ForecastCache(
+                quantiles=tuple(sorted({0.5, *args.targets})),
+                refit_every=args.refit_every,
+                seed=args.seed,
+            ),
+        )
     outcome = run_simulation(
         sales,
         weeks=args.weeks,
@@ -60,11 +79,30 @@ def main() -> None:
         service_targets=tuple(args.targets),
         refit_every=args.refit_every,
         seed=args.seed,
+        forecast_fn=forecast_fn,
         on_progress=lambda message: print(f"[{time.perf_counter() - started:6.0f}s] {message}"),
     )
     elapsed = time.perf_counter() - started
     write_outcome(outcome, args.out)
     print(render(outcome, elapsed))
+
+
+def stored_forecasts(
+    folder: Path, compute: Callable[[pd.DataFrame, int], pd.DataFrame]
+) -> Callable[[pd.DataFrame, int], pd.DataFrame]:
+    """A forecast_fn that reads `<folder>/<last history day>_<horizon>.parquet` when present and
+    otherwise computes the forecast and writes it there."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def forecast_fn(history: pd.DataFrame, horizon: int) -> pd.DataFrame:
+        path = folder / f"{history['date'].max():%Y-%m-%d}_{horizon}.parquet"
+        if path.exists():
+            return pd.read_parquet(path)
+        forecast = compute(history, horizon)
+        forecast.to_parquet(path, index=False)
+        return forecast
+
+    return forecast_fn
 
 
 def render(outcome: SimulationOutcome, elapsed: float) -> str:
