@@ -67,6 +67,7 @@ __all__ = [
     "list_versions",
     "load_model",
     "log_backtest",
+    "log_table",
     "metric_key",
     "promote",
     "resolve_model",
@@ -164,27 +165,27 @@ def _quiet_store_logs() -> None:
 # --- the pyfunc model ----------------------------------------------------------------------------
 
 
-# mlflow checks PythonModel subclasses when they are defined and nags about the missing type
-# hints of `predict`: they are left out on purpose (the signature is given when logging).
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=_MLFLOW_NAGS, category=UserWarning)
+class ForecasterModel(PythonModel):
+    """The fitted `Forecaster` as an MLflow pyfunc model.
 
-    class ForecasterModel(PythonModel):
-        """The fitted `Forecaster` as an MLflow pyfunc model.
+    Input: a canonical sales frame (`forecasting.data.prepare_sales`), the history to forecast
+    from. Params: `horizon` (periods). Output: the forecast contract.
+    """
 
-        Input: a canonical sales frame (`forecasting.data.prepare_sales`), the history to
-        forecast from. Params: `horizon` (periods). Output: the forecast contract.
-        """
+    # No type-hint validation: the schema is the signature given when logging.
+    _skip_type_hint_validation = True
 
-        def load_context(self, context):  # type: ignore[no-untyped-def]
-            with open(context.artifacts[MODEL_ARTIFACT], "rb") as handle:
-                self.forecaster: Forecaster = pickle.load(handle)
+    def load_context(self, context: Any) -> None:
+        with open(context.artifacts[MODEL_ARTIFACT], "rb") as handle:
+            self.forecaster: Forecaster = pickle.load(handle)
 
-        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-            horizon = (params or {}).get("horizon")
-            return self.forecaster.predict(
-                pd.DataFrame(model_input), horizon=int(horizon) if horizon else None
-            )
+    def predict(
+        self, context: Any, model_input: Any, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        horizon = (params or {}).get("horizon")
+        return self.forecaster.predict(
+            pd.DataFrame(model_input), horizon=int(horizon) if horizon else None
+        )
 
 
 def _requirements() -> list[str]:
@@ -548,12 +549,8 @@ def log_backtest(
     *,
     progress: Progress | None = None,
     source: str | None = None,
-    comparison: pd.DataFrame | None = None,
 ) -> BacktestOutcome:
-    """Run the backtest of every model on `sales` and log it as a run (nothing is registered).
-
-    `comparison` (the printed table) is logged beside the standard artifacts when given.
-    """
+    """Run the backtest of every model on `sales` and log it as a run (nothing is registered)."""
     config = config or ForecastConfig()
     uri = tracking_uri or default_tracking_uri()
     _quiet_store_logs()
@@ -564,8 +561,6 @@ def log_backtest(
         fitted = Forecaster(config).fit(sales, progress=progress)
         with tempfile.TemporaryDirectory(prefix="allocast-run-") as tmp:
             _log_run_contents(fitted, sales, Path(tmp))
-        if comparison is not None:
-            mlflow.log_table(comparison, artifact_file="tables/comparison.json")
     return BacktestOutcome(
         run_id=run.info.run_id,
         metrics=fitted.metrics_,
@@ -573,6 +568,17 @@ def log_backtest(
         experiment_id=experiment_id,
         forecaster=fitted,
     )
+
+
+def log_table(
+    tracking_uri: str | None, run_id: str, table: pd.DataFrame, name: str = "comparison"
+) -> str:
+    """Add a table to a finished run as `tables/<name>.csv`; returns the artifact path."""
+    path = f"tables/{name}.csv"
+    _client(tracking_uri or default_tracking_uri()).log_text(
+        run_id, table.to_csv(index=False), path
+    )
+    return path
 
 
 # --- loading, listing, promoting -----------------------------------------------------------------
