@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -14,6 +16,7 @@ from serving.config import Settings
 from serving.jobs import run_worker
 from serving.models import AuditEntry, Plan, PlanLine
 from tests.serving.conftest import Keys, allocation_body, create_plan, demand_rows
+from tests.serving.registry import registry_copy, sales_rows
 
 
 def test_small_allocation_is_answered_at_once_and_stored(
@@ -151,3 +154,29 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_plan(
     assert len({plan_id for _, plan_id in answers}) == 1
     with app.state.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Plan)) == 1
+
+
+def test_champion_plan_names_the_model_version_and_ready_turns_200(
+    seeded: TestClient, keys: Keys, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    registry = registry_copy(
+        tmp_path_factory, Path(settings.tracking_uri.removeprefix("sqlite:///"))
+    )
+    planner = keys.headers("planner")
+    ingest = seeded.post("/v1/sales", json={"rows": sales_rows(registry.sales)}, headers=planner)
+    assert ingest.status_code == 201, ingest.text
+    response = seeded.post(
+        "/v1/allocations", json={"horizon": 14, "skus": ["SKU-001", "SKU-002"]}, headers=planner
+    )
+    assert response.status_code == 201, response.text
+    plan = response.json()
+    assert plan["demand_source"] == "champion" and plan["model_version"] == "1"
+    assert plan["horizon"] == 14
+    # series without history (D-N2, FW-E1, D-E2 never sold in the slice) are named, not hidden
+    assert "no sales history" in plan["solver"]["demand_note"]
+    lines = seeded.get(
+        f"/v1/plans/{plan['id']}/lines", params={"limit": 500}, headers=planner
+    ).json()
+    assert {line["sku"] for line in lines["data"]} <= {"SKU-001", "SKU-002"}
+    ready = seeded.get("/ready")
+    assert ready.status_code == 200 and ready.json()["model"]["version"] == "1"
