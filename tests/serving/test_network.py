@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -94,3 +95,21 @@ def test_oversized_body_is_413(client: TestClient, keys: Keys) -> None:
     response = client.put("/v1/stock", json=big, headers=keys.headers("planner"))
     assert response.status_code == 413
     assert "ALLOCAST_MAX_BODY_BYTES" in response.json()["detail"]
+
+
+def test_streamed_body_over_the_limit_is_413(client: TestClient, keys: Keys) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"positions": ['
+        for _ in range(60_000):
+            yield b'{"sku": "SKU-001", "node": "CW", "on_hand": 1.0},'
+        yield b"{}]}"
+
+    headers = {**keys.headers("planner"), "Content-Type": "application/json"}
+    response = client.put("/v1/stock", content=chunks(), headers=headers)
+    assert response.status_code == 413
+
+
+def test_malformed_json_is_422_not_500(client: TestClient, keys: Keys) -> None:
+    headers = {**keys.headers("planner"), "Content-Type": "application/json"}
+    response = client.put("/v1/network", content=b"{not json", headers=headers)
+    assert response.status_code == 422
