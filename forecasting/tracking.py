@@ -179,9 +179,8 @@ class ForecasterModel(PythonModel):
         with open(context.artifacts[MODEL_ARTIFACT], "rb") as handle:
             self.forecaster: Forecaster = pickle.load(handle)
 
-    def predict(
-        self, context: Any, model_input: Any, params: dict[str, Any] | None = None
-    ) -> pd.DataFrame:
+    # Unannotated on purpose: mlflow would derive a (wrong) schema from the annotations.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         horizon = (params or {}).get("horizon")
         return self.forecaster.predict(
             pd.DataFrame(model_input), horizon=int(horizon) if horizon else None

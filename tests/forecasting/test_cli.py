@@ -1,0 +1,224 @@
+"""The real `allocast` CLI on small data: train, forecast, backtest, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from forecasting.columns import DATE, LOCATION, SKU
+from serving.cli import app
+
+CONTRACT = ["sku", "location", "date", "forecast", "q0.5", "q0.9", "q0.95"]
+FAST = ["--models", "MA28,SeasonalNaive,TSB", "--horizon", "7", "--n-windows", "2"]
+M5_MAP = "item_id=sku,store_id=location,sales=units,state_id=region,sell_price=price"
+
+
+@pytest.fixture(scope="module")
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def store(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def sales_csv(repo_root: Path, workdir: Path) -> Path:
+    """Six series of the repository's sample as a CSV file, the last ten months."""
+    sales = pd.read_parquet(repo_root / "data" / "samples" / "sales.parquet")
+    keep = (
+        sales[SKU].isin(["SKU-001", "SKU-004", "SKU-009"])
+        & sales[LOCATION].isin(["D-N1", "FW-S1"])
+        & (sales[DATE] >= "2025-03-01")
+    )
+    path = workdir / "sales.csv"
+    sales[keep].to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(runner: CliRunner, sales_csv: Path, store: str) -> str:
+    result = runner.invoke(
+        app, ["train", "--sales", str(sales_csv), *FAST, "--tracking-uri", store]
+    )
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.slow
+def test_train_prints_the_backtest_and_where_the_run_is(trained: str, store: str) -> None:
+    assert "Ensemble" in trained and "baseline" in trained
+    assert "version 1 (challenger, champion)" in trained
+    assert f"at {store}" in trained
+    run_id = trained.split("MLflow run", 1)[1].split()[0]
+    run = MlflowClient(tracking_uri=store).get_run(run_id)
+    assert run.data.tags["kind"] == "train"
+
+
+@pytest.mark.slow
+def test_forecast_writes_the_contract_after_the_history(
+    runner: CliRunner, trained: str, sales_csv: Path, store: str, workdir: Path
+) -> None:
+    out = workdir / "forecast.csv"
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            "--sales",
+            str(sales_csv),
+            "--model",
+            "champion",
+            "--horizon",
+            "5",
+            "--tracking-uri",
+            store,
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    forecast = pd.read_csv(out, parse_dates=[DATE])
+    assert list(forecast.columns) == CONTRACT
+    assert len(forecast) == 6 * 5
+    history_end = pd.read_csv(sales_csv, parse_dates=[DATE])[DATE].max()
+    assert forecast[DATE].min() == history_end + pd.Timedelta(days=1)
+    assert forecast[DATE].max() == history_end + pd.Timedelta(days=5)
+    assert (forecast["q0.95"] >= forecast["q0.9"] - 1e-9).all()
+    assert str(out) in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.m5
+def test_forecast_maps_m5_columns(
+    runner: CliRunner, trained: str, m5_tiny_path: Path, store: str, workdir: Path
+) -> None:
+    m5 = pd.read_parquet(m5_tiny_path)
+    few = m5[m5["item_id"].isin(m5["item_id"].unique()[:2]) & m5["store_id"].isin(["CA_1", "TX_2"])]
+    source = workdir / "m5_few.parquet"
+    few.to_parquet(source, index=False)
+    out = workdir / "m5_forecast.parquet"
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            "--sales",
+            str(source),
+            "--map",
+            M5_MAP,
+            "--horizon",
+            "28",
+            "--tracking-uri",
+            store,
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    forecast = pd.read_parquet(out)
+    assert list(forecast.columns) == CONTRACT
+    assert set(forecast[LOCATION]) == {"CA_1", "TX_2"}
+    assert forecast[DATE].min() == pd.Timestamp("2016-04-25")
+    assert len(forecast) == 4 * 28
+
+
+@pytest.mark.slow
+def test_backtest_compares_ours_with_baselines_and_peers_and_logs_it(
+    runner: CliRunner, sales_csv: Path, store: str
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "backtest",
+            "--sales",
+            str(sales_csv),
+            "--models",
+            "MA28,SeasonalNaive,AutoETS",
+            "--horizon",
+            "7",
+            "--n-windows",
+            "2",
+            "--tracking-uri",
+            store,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    for word in ("ours", "baseline", "peer", "LightGBMPlain", "best peer"):
+        assert word in result.output
+    run_id = result.output.split("MLflow run", 1)[1].split()[0]
+    client = MlflowClient(tracking_uri=store)
+    assert "tables/comparison.csv" in {f.path for f in client.list_artifacts(run_id, "tables")}
+    assert client.get_run(run_id).data.tags["kind"] == "backtest"
+
+
+def test_bad_sales_file_is_one_line_and_exit_1(
+    runner: CliRunner, tmp_path: Path, store: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "sku,location,date,units\nA,L1,2025-01-01,3\nA,L1,2025-01-02,-2\nA,L1,2025-01-03,1\n"
+    )
+    result = runner.invoke(app, ["train", "--sales", str(bad), "--tracking-uri", store])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error:")
+    assert "units" in lines[-1] and "2" in lines[-1]
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_unknown_model_alias_is_one_line_and_exit_1(
+    runner: CliRunner, tmp_path: Path, sales_csv: Path
+) -> None:
+    empty_store = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = runner.invoke(
+        app,
+        [
+            "forecast",
+            "--sales",
+            str(sales_csv),
+            "--tracking-uri",
+            empty_store,
+            "--out",
+            str(tmp_path / "f.parquet"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: no model")
+
+
+def test_real_process_fails_without_a_traceback(tmp_path: Path, repo_root: Path) -> None:
+    env = {**os.environ, "ALLOCAST_DEBUG": ""}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "serving.cli",
+            "train",
+            "--sales",
+            str(tmp_path / "missing.csv"),
+            "--tracking-uri",
+            f"sqlite:///{tmp_path / 'mlflow.db'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo_root,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'missing.csv'}: no such file"
+    )
