@@ -179,7 +179,7 @@ def _no_sales_message(skus: Sequence[str], locations: Sequence[str], regions: Se
         if values
     ]
     where = f" with {' and '.join(filters)}" if filters else ""
-    return f"no stored sales{where}: ingest sales with POST /v1/sales before asking for forecasts"
+    return f"no stored sales{where}: ingest sales with POST /v1/sales first"
 
 
 def _model_quantiles(frame: pd.DataFrame) -> tuple[float, ...]:

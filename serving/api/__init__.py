@@ -15,6 +15,7 @@ from serving.api.routes import (
     forecasts,
     health,
     jobs,
+    models,
     network,
     plans,
     sales,
@@ -34,4 +35,5 @@ ROUTERS: list[APIRouter] = [
     distributors.router,
     jobs.router,
     forecasts.router,
+    models.router,
 ]

@@ -69,7 +69,7 @@ def test_distributor_key_is_403_on_planner_endpoints_and_others_data(
 def test_planner_and_admin_pass_the_role_check(
     client: TestClient, app: FastAPI, keys: Keys, who: str
 ) -> None:
-    admin_only = {path for method, path in _endpoints(app) if "promote" in path}
+    admin_only = {p for _, p in _endpoints(app) if "promote" in p or p.endswith("/retrain")}
     for method, path in _endpoints(app):
         if (method, path) == ("POST", "/v1/distributors/{distributor_id}/acknowledgements"):
             continue  # only the distributor itself acknowledges (tested in test_distributors)

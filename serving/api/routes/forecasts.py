@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
+import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
@@ -56,18 +57,22 @@ class ForecastsPublic(BaseModel):
     count: int  # rows matching the query, over all pages
 
 
-def _rows(frame_records: list[dict[str, object]], columns: list[str]) -> list[ForecastRow]:
-    return [
-        ForecastRow(
-            sku=str(record[SKU]),
-            location=str(record[LOCATION]),
-            region=record[REGION] if isinstance(record[REGION], str) else None,
-            date=record[DATE],  # type: ignore[arg-type]
-            forecast=float(record[FORECAST]),  # type: ignore[arg-type]
-            quantiles={column: float(record[column]) for column in columns},  # type: ignore[arg-type]
+def _rows(page: pd.DataFrame, columns: list[str]) -> list[ForecastRow]:
+    """Forecast frame rows (dates as `datetime.date`) to response rows, quantiles keyed."""
+    rows = []
+    for record in page.to_dict(orient="records"):
+        region = record[REGION]
+        rows.append(
+            ForecastRow(
+                sku=str(record[SKU]),
+                location=str(record[LOCATION]),
+                region=region if isinstance(region, str) else None,
+                date=record[DATE],
+                forecast=float(record[FORECAST]),
+                quantiles={column: float(record[column]) for column in columns},
+            )
         )
-        for record in frame_records
-    ]
+    return rows
 
 
 @router.get(
@@ -134,6 +139,6 @@ def read_forecasts(
         horizon=horizon,
         history_end=result.history_end,
         quantiles=list(result.quantiles),
-        data=_rows(page.to_dict(orient="records"), columns),
+        data=_rows(page, columns),
         count=len(result.frame),
     )
