@@ -191,6 +191,7 @@ def _load_demo(
     from serving.auth import create_key
     from serving.crud import replace_stock, store_network, store_sales
     from serving.db import connect, upgrade
+    from serving.forecast_service import ForecastCache
     from serving.model_store import ModelStore
     from serving.models import PlanStatus, Role, utcnow
     from serving.planning import make_plan, planned_days, store_plan
@@ -213,7 +214,7 @@ def _load_demo(
         audit.record(session, None, "demo.load", "demo", None, sales=str(sales_path))
     request = AllocationCreate(horizon=horizon, policy=policy)
     with database.session() as session:
-        outcome = make_plan(session, store, request)
+        outcome = make_plan(session, store, ForecastCache(), request)
     with database.session(write=True) as session:
         plan = store_plan(session, outcome, horizon=planned_days(request), created_by=None)
         plan.status = PlanStatus.approved.value

@@ -63,9 +63,21 @@ class JobContext:
             self._model_store = _model_store(self.settings)
         return self._model_store
 
+    @property
+    def forecast_cache(self) -> Any:
+        """The worker's `serving.forecast_service.ForecastCache` (one per process)."""
+        global _FORECAST_CACHE
+        with _MODEL_STORES_LOCK:
+            if _FORECAST_CACHE is None:
+                from serving.forecast_service import ForecastCache
 
+                _FORECAST_CACHE = ForecastCache()
+            return _FORECAST_CACHE
+
+
+_FORECAST_CACHE: Any = None
 _MODEL_STORES: dict[tuple[str, str], Any] = {}
-_MODEL_STORES_LOCK = threading.Lock()
+_MODEL_STORES_LOCK = threading.RLock()
 
 
 def _model_store(settings: Settings) -> Any:

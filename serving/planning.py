@@ -19,10 +19,18 @@ from sqlalchemy.orm import Session
 import allocation
 from allocation.errors import AllocationInputError
 from allocation.network import Network
+from forecasting.columns import REGION
 from serving import audit
 from serving.auth import Principal
-from serving.crud import current_network, stock_frame, stored_sales
+from serving.crud import current_network, stock_frame
+from serving.forecast_service import (
+    ForecastCache,
+    ForecastQuery,
+    NoSalesError,
+    forecast_stored_sales,
+)
 from serving.jobs import JobContext, register_handler
+from serving.model_store import ModelStore
 from serving.models import LineKind, Plan, PlanAlert, PlanLine, Role, SalesRow
 from serving.schemas import AllocationCreate
 
@@ -103,28 +111,36 @@ def _request_demand(request: AllocationCreate) -> pd.DataFrame:
 
 
 def _forecast_demand(
-    session: Session, model_store: Any, request: AllocationCreate, network: Network
+    session: Session,
+    model_store: ModelStore,
+    cache: ForecastCache,
+    request: AllocationCreate,
+    network: Network,
 ) -> tuple[pd.DataFrame, str, str | None]:
-    """The champion's forecast of the stored sales for the network's SKUs and demand locations."""
+    """The champion's forecast of the stored sales for the network's SKUs and demand locations.
+
+    Goes through `serving.forecast_service` (the one place that forecasts stored sales), so a
+    plan and `GET /v1/forecasts` share its cache and always agree.
+    """
     locations = demand_locations(network)
     skus = request.skus or network.sku_ids
-    sales = stored_sales(session, skus=skus, locations=sorted(locations))
-    if sales.empty:
+    query = ForecastQuery(
+        horizon=request.horizon, skus=tuple(sorted(skus)), locations=tuple(sorted(locations))
+    )
+    try:
+        result = forecast_stored_sales(session, model_store, cache, query)
+    except NoSalesError as error:
         raise MissingInputError(
-            "no stored sales for the network's SKUs and demand locations: POST /v1/sales first, "
-            "or send `demand` rows",
-            source="demand",
-            field="sales",
-        )
-    loaded = model_store.current()
-    forecast = loaded.model.predict(sales, horizon=request.horizon)
+            f"{error}; or send `demand` rows", source="demand", field="sales"
+        ) from None
+    forecast = result.frame.drop(columns=[REGION], errors="ignore")
     missing = sorted({f"{s}@{loc}" for s in skus for loc in locations} - _pairs(forecast))
     note = None
     if missing:
         note = f"{len(missing)} SKU-location pairs have no sales history and get no demand: " + (
             ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
         )
-    return forecast, str(loaded.version), note
+    return forecast, result.model_version, note
 
 
 def _pairs(frame: pd.DataFrame) -> set[str]:
@@ -134,7 +150,9 @@ def _pairs(frame: pd.DataFrame) -> set[str]:
     }
 
 
-def make_plan(session: Session, model_store: Any, request: AllocationCreate) -> PlanOutcome:
+def make_plan(
+    session: Session, model_store: ModelStore, cache: ForecastCache, request: AllocationCreate
+) -> PlanOutcome:
     """Solve a plan for the request over the stored network and stock (nothing is written)."""
     network_id, network = require_network(session)
     stock = stock_frame(session)
@@ -147,7 +165,7 @@ def make_plan(session: Session, model_store: Any, request: AllocationCreate) -> 
     if request.demand is not None:
         demand, source = _request_demand(request), "request"
     else:
-        demand, version, note = _forecast_demand(session, model_store, request, network)
+        demand, version, note = _forecast_demand(session, model_store, cache, request, network)
         source = "champion"
     policy = allocation.parse_policy(request.policy or {}, source="policy")
     solved = allocation.plan(
@@ -275,7 +293,7 @@ def run_allocation_job(payload: dict[str, Any], context: JobContext) -> dict[str
     """Job handler: solve and store the plan a large `POST /v1/allocations` asked for."""
     request = AllocationCreate.model_validate(payload["request"])
     with context.database.session() as session:
-        outcome = make_plan(session, context.model_store, request)
+        outcome = make_plan(session, context.model_store, context.forecast_cache, request)
     with context.database.session(write=True) as session:
         row = store_plan(
             session, outcome, horizon=planned_days(request), created_by=payload.get("created_by")

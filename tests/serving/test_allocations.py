@@ -91,9 +91,16 @@ def test_demand_for_an_unknown_location_is_422_naming_it(seeded: TestClient, key
     assert problem["item"] == "D-XX" and problem["field"] == "location"
 
 
-def test_champion_demand_without_a_model_or_sales_says_what_is_missing(
-    seeded: TestClient, keys: Keys
+def test_champion_demand_without_a_model_is_503_saying_why(seeded: TestClient, keys: Keys) -> None:
+    response = seeded.post("/v1/allocations", json={"horizon": 7}, headers=keys.headers("planner"))
+    assert response.status_code == 503
+    assert "no 'champion' version" in response.json()["detail"]
+
+
+def test_champion_demand_without_sales_is_422_saying_what_to_do(
+    seeded: TestClient, keys: Keys, settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    registry_copy(tmp_path_factory, Path(settings.tracking_uri.removeprefix("sqlite:///")))
     response = seeded.post("/v1/allocations", json={"horizon": 7}, headers=keys.headers("planner"))
     assert response.status_code == 422
     assert "POST /v1/sales" in response.json()["detail"][0]["msg"]

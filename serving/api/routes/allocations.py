@@ -13,6 +13,7 @@ from serving.api.routes.plans import plan_public
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep, SettingsDep
 from serving.errors import ErrorMessage
+from serving.forecast_service import ForecastCacheDep
 from serving.jobs import enqueue
 from serving.model_store import ModelStoreDep
 from serving.planning import (
@@ -43,6 +44,7 @@ def request_allocation(
     principal: PlannerDep,
     settings: SettingsDep,
     model_store: ModelStoreDep,
+    cache: ForecastCacheDep,
     http_request: Request,
     idempotency_key: Annotated[
         str | None,
@@ -67,7 +69,7 @@ def request_allocation(
             return _answer(replay.status_code, replay.body, replayed=True)
     _network_id, network = require_network(session)
     large = series_count(session, request, network) > settings.sync_allocation_limit
-    outcome = None if large else make_plan(session, model_store, request)
+    outcome = None if large else make_plan(session, model_store, cache, request)
     begin_write(session)  # the slow part is done: take the write lock only to store
     if outcome is None:
         payload = {
