@@ -73,8 +73,9 @@ STAT_MODELS: Final = (
     "IMAPA",
 )
 LIGHTGBM: Final = "LightGBM"
+LIGHTGBM_DIRECT: Final = "LightGBMDirect"
 LIGHTGBM_PLAIN: Final = "LightGBMPlain"
-ML_MODELS: Final = (LIGHTGBM, LIGHTGBM_PLAIN)
+ML_MODELS: Final = (LIGHTGBM, LIGHTGBM_DIRECT, LIGHTGBM_PLAIN)
 BASELINES: Final = (SEASONAL_NAIVE, MOVING_AVERAGE)
 PEERS: Final = (SEASONAL_NAIVE, MOVING_AVERAGE, "AutoETS", LIGHTGBM_PLAIN)
 FALLBACK: Final = MOVING_AVERAGE  # defined for any series with at least one observation
@@ -263,6 +264,27 @@ def lag_plan(season: int, horizon: int) -> tuple[list[int], dict[int, list[Any]]
     return sorted(set(lags)), transforms
 
 
+def direct_lag_plan(season: int, horizon: int) -> tuple[list[int], dict[int, list[Any]]]:
+    """Lags and rolling statistics no younger than the horizon (the non-recursive model).
+
+    Every feature is known at the forecast origin for all `horizon` steps, so no forecast is
+    fed back as an input: errors do not compound (M5's winners blended such a model with a
+    recursive one).
+    """
+    if season <= 14:
+        lags = [horizon + i for i in range(max(season, 1))]
+        lags += [horizon + k * max(season, 1) for k in (1, 2, 3)]
+        windows = [max(season, 4), 4 * max(season, 1), 8 * max(season, 1), 16 * max(season, 1)]
+    else:
+        lags = [horizon, horizon + 1, horizon + 2, horizon + 3, max(horizon, season)]
+        windows = [4, 8, max(12, season // 2)]
+    transforms: dict[int, list[Any]] = {
+        horizon: [RollingMean(window_size=w) for w in windows]
+        + [RollingStd(window_size=windows[1])],
+    }
+    return sorted(set(lags)), transforms
+
+
 def date_features(freq: str) -> list[Any]:
     """Calendar features the model sees for each period."""
     base = freq.split("-")[0].upper()
@@ -277,7 +299,7 @@ def make_lightgbm(name: str, seed: int) -> lgb.LGBMRegressor:
     """The LightGBM regressor of `name` (ours: tweedie; the plain peer: library defaults)."""
     if name == LIGHTGBM_PLAIN:
         return lgb.LGBMRegressor(random_state=seed, num_threads=1, verbosity=-1)
-    if name != LIGHTGBM:
+    if name not in (LIGHTGBM, LIGHTGBM_DIRECT):
         raise ValueError(f"unknown machine-learning model {name!r}; choose from {ML_MODELS}")
     return lgb.LGBMRegressor(
         objective="tweedie",
@@ -311,7 +333,8 @@ def make_mlforecast(name: str, freq: str, horizon: int, seed: int) -> MLForecast
             date_features=date_features(freq)[:1],
             num_threads=1,
         )
-    lags, transforms = lag_plan(season, horizon)
+    plan = direct_lag_plan if name == LIGHTGBM_DIRECT else lag_plan
+    lags, transforms = plan(season, horizon)
     return MLForecast(
         models={name: model},
         freq=freq,

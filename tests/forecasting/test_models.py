@@ -9,6 +9,7 @@ import pytest
 from forecasting.columns import CUTOFF, DS, LOCATION, PRICE, PROMO, SKU, UNIQUE_ID, Y
 from forecasting.models import (
     LIGHTGBM,
+    LIGHTGBM_DIRECT,
     LIGHTGBM_PLAIN,
     STAT_MODELS,
     fallback_forecast,
@@ -77,7 +78,7 @@ def test_intermittent_models_forecast_a_flat_rate_on_sparse_demand() -> None:
         assert 0.25 < values[0] < 0.8, model  # TSB tracks the last gap, so loosely
 
 
-@pytest.mark.parametrize("name", [LIGHTGBM, LIGHTGBM_PLAIN])
+@pytest.mark.parametrize("name", [LIGHTGBM, LIGHTGBM_DIRECT, LIGHTGBM_PLAIN])
 def test_global_lightgbm_backtests_fits_and_predicts(long: pd.DataFrame, name: str) -> None:
     table = ml_cross_validation(long, name, horizon=7, n_windows=2, freq="D", seed=0)
     assert len(table) == 6 * 7 * 2 and (table[name] >= 0).all()
