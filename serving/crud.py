@@ -12,6 +12,7 @@ import pandas as pd
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
+from allocation.errors import AllocationInputError
 from allocation.network import Network, parse_network
 from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, REGION, SKU, UNITS
 from forecasting.data import prepare_sales
@@ -45,6 +46,7 @@ def store_network(
     session: Session, document: dict[str, Any], created_by: int | None
 ) -> NetworkVersion:
     """Validate and store a network document as the new current version (not committed)."""
+    _reject_control_characters(document, "network")
     network = parse_network(document, source="network")
     row = NetworkVersion(document=network.model_dump(mode="json"), created_by=created_by)
     session.add(row)
@@ -52,22 +54,47 @@ def store_network(
     return row
 
 
+def _reject_control_characters(value: Any, where: str) -> None:
+    """Ids and names are text: a NUL or other control character is a client error (PostgreSQL
+    text cannot even store NUL), named by its path in the document."""
+    if isinstance(value, str):
+        if any(ord(char) < 32 and char not in "\t\n\r" for char in value):
+            raise AllocationInputError(
+                f"{where}: {value!r} contains a control character; ids and names are plain text",
+                source="network",
+                field=where,
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_control_characters(str(key), where)
+            _reject_control_characters(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _reject_control_characters(item, f"{where}.{index}")
+
+
 def replace_stock(session: Session, stock: pd.DataFrame) -> int:
     """Replace every stored position with a validated stock frame's rows (not committed)."""
     session.execute(delete(StockPosition))
     now = utcnow()
+    arrivals = pd.to_datetime(stock["arrival_date"])
     records = [
         {
-            "sku": str(row.sku),
-            "node": str(row.node),
-            "on_hand": float(row.on_hand),
-            "in_transit": float(row.in_transit),
-            "arrival_date": None
-            if pd.isna(row.arrival_date)
-            else pd.Timestamp(row.arrival_date).date(),
+            "sku": str(sku),
+            "node": str(node),
+            "on_hand": float(on_hand),
+            "in_transit": float(in_transit),
+            "arrival_date": None if pd.isna(arrival) else arrival.date(),
             "updated_at": now,
         }
-        for row in stock.itertuples(index=False)
+        for sku, node, on_hand, in_transit, arrival in zip(
+            stock["sku"],
+            stock["node"],
+            stock["on_hand"],
+            stock["in_transit"],
+            arrivals,
+            strict=True,
+        )
     ]
     if records:
         session.execute(insert(StockPosition), records)

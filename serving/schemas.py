@@ -19,6 +19,7 @@ __all__ = [
     "AlertPublic",
     "AlertsPublic",
     "AllocationCreate",
+    "Day",
     "DbId",
     "DemandRow",
     "Id",
@@ -26,6 +27,7 @@ __all__ = [
     "JobsPublic",
     "LimitQuery",
     "NetworkPublic",
+    "Note",
     "OffsetQuery",
     "PlanDecision",
     "PlanLinePublic",
@@ -50,6 +52,11 @@ MAX_ROWS = 200_000  # rows one request may carry (the body size limit applies as
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-|]+$")]
 
 DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="database id")]
+# Days the data can name: pandas' nanosecond timestamps end in 2262, and plans add lead times.
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
+Day = Annotated[dt.date, Field(ge=FIRST_DAY, le=LAST_DAY)]
+Note = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
+"""Free text: no control characters (PostgreSQL text cannot hold NUL)."""
 OffsetQuery = Annotated[int, Query(ge=0, le=2**31 - 1, description="rows to skip")]
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows to return at most")]
 
@@ -81,7 +88,7 @@ class StockPositionIn(BaseModel):
     node: Id
     on_hand: float = Field(ge=0, le=1e12, allow_inf_nan=False)
     in_transit: float = Field(default=0.0, ge=0, le=1e12, allow_inf_nan=False)
-    arrival_date: dt.date | None = None
+    arrival_date: Day | None = None
 
 
 class StockUpload(BaseModel):
@@ -112,7 +119,7 @@ class SalesRowIn(BaseModel):
 
     sku: Id
     location: Id
-    date: dt.date
+    date: Day
     units: float = Field(ge=0, le=1e12, allow_inf_nan=False)
     region: Id | None = None
     price: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
@@ -151,7 +158,7 @@ class DemandRow(BaseModel):
 
     sku: Id
     location: Id
-    date: dt.date
+    date: Day
     forecast: float = Field(ge=0, le=1e12, allow_inf_nan=False)
     quantiles: dict[
         Annotated[str, Field(pattern=r"^q0?\.\d{1,4}$")],
@@ -181,9 +188,7 @@ class AllocationCreate(BaseModel):
         default=None, gt=0, le=600, description="solver limit, seconds"
     )
     integer_packs: bool = False
-    today: dt.date | None = Field(
-        default=None, description="first day of the plan (default: today)"
-    )
+    today: Day | None = Field(default=None, description="first day of the plan (default: today)")
 
 
 class PlanSummary(_Public):
@@ -235,7 +240,7 @@ class PlanLinesPublic(BaseModel):
 class PlanDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(default=None, max_length=2000)
+    note: Note | None = None
 
 
 class AlertPublic(_Public):
@@ -282,7 +287,7 @@ class AcknowledgementCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     plan_id: int = Field(ge=1, le=2**31 - 1)
-    note: str | None = Field(default=None, max_length=2000)
+    note: Note | None = None
 
 
 class AcknowledgementPublic(_Public):

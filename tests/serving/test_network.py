@@ -113,3 +113,19 @@ def test_malformed_json_is_422_not_500(client: TestClient, keys: Keys) -> None:
     headers = {**keys.headers("planner"), "Content-Type": "application/json"}
     response = client.put("/v1/network", content=b"{not json", headers=headers)
     assert response.status_code == 422
+
+
+def test_control_characters_in_the_network_are_422(
+    client: TestClient, keys: Keys, network_document: dict[str, Any]
+) -> None:
+    network_document["skus"][0]["id"] = "SKU\x00001"
+    response = client.put("/v1/network", json=network_document, headers=keys.headers("planner"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "network.skus.0.id"
+
+
+def test_dates_beyond_what_pandas_holds_are_422(client: TestClient, keys: Keys) -> None:
+    rows = [{"sku": "SKU-001", "location": "FW-N1", "date": "9999-12-31", "units": 1}]
+    response = client.post("/v1/sales", json={"rows": rows}, headers=keys.headers("planner"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "rows", 0, "date"]
