@@ -31,6 +31,8 @@ from fastapi import Depends, Request
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from forecasting.tracking import load_model
+
 __all__ = [
     "CHAMPION",
     "ForecastModel",
@@ -89,8 +91,6 @@ class ModelStoreStatus:
 
 
 def _default_loader(tracking_uri: str, model_name: str, version: str) -> ForecastModel:
-    from forecasting.tracking import load_model
-
     # load_model takes an alias or a version number: the version the alias named when checked,
     # so what is loaded is what was checked even if the alias moves in between.
     return load_model(tracking_uri=tracking_uri, model_name=model_name, alias=version)
@@ -119,6 +119,8 @@ class ModelStore:
         self._champion_version: str | None = None
         self._error: str | None = None
         self._checked_at = float("-inf")  # time.monotonic() of the last alias look-up
+        self._background: threading.Thread | None = None  # the status() check under way
+        self._background_lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -129,6 +131,15 @@ class ModelStore:
         return loaded.version if loaded else None
 
     def status(self) -> ModelStoreStatus:
+        """What is loaded and why not; starts a due alias check in the background.
+
+        So `/ready` turns 200 once a champion appears (a retrain in the worker, the CLI) even
+        when no forecast is asked for, without making the probe wait for a model to load.
+        """
+        self._check_in_background_if_due()
+        return self._snapshot()
+
+    def _snapshot(self) -> ModelStoreStatus:
         loaded = self._loaded
         return ModelStoreStatus(
             model_name=self.model_name,
@@ -160,7 +171,18 @@ class ModelStore:
         """
         with self._lock:
             self._refresh_locked(force=force)
-        return self.status()
+        return self._snapshot()
+
+    def _check_in_background_if_due(self) -> None:
+        if time.monotonic() - self._checked_at < self.check_interval or self._lock.locked():
+            return
+        with self._background_lock:
+            if self._background is not None and self._background.is_alive():
+                return
+            self._background = threading.Thread(
+                target=self._refresh_if_free, name="model-store-check", daemon=True
+            )
+            self._background.start()
 
     def _refresh_if_free(self) -> None:
         # Without a model the caller must wait for one; with one it keeps answering with it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -119,3 +120,18 @@ def test_a_failed_load_keeps_serving_the_previous_version(registry: Registry) ->
     assert status.champion_version == str(broken.version)
     assert status.error is not None and f"version {broken.version}" in status.error
     assert store.current().version == "1"
+
+
+def test_status_checks_in_the_background_so_ready_follows_the_registry(
+    registry: Registry,
+) -> None:
+    client = MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri)
+    client.delete_registered_model_alias(registry.model_name, "champion")
+    store = ModelStore(registry.tracking_uri, registry.model_name, check_interval=0.0)
+    assert not store.refresh().loaded
+    promote(registry.tracking_uri, registry.model_name, "1")  # e.g. a retrain in the worker
+    deadline = time.monotonic() + 60
+    while not store.status().loaded:  # what /ready calls; it never waits for the load
+        assert time.monotonic() < deadline, store.status()
+        time.sleep(0.05)
+    assert store.status().version == "1"
