@@ -29,6 +29,8 @@ demo: $(STAMP)
 	$(ALLOCAST) train --sales data/samples/sales.parquet --horizon 28
 	@echo ">> [2/3] forecasting: forecast with the champion"
 	$(ALLOCAST) forecast --sales data/samples/sales.parquet --model champion --horizon 28 --out $(DEMO_DIR)/forecast.parquet
+	@echo ">> [3/4] allocation: plan transfers and distributor replenishment from the forecast"
+	$(ALLOCAST) allocate --network data/samples/network.yaml --stock data/samples/stock.csv --forecast $(DEMO_DIR)/forecast.parquet --policy data/samples/policy.yaml --out $(DEMO_DIR)/plan
 	@echo ">> [4/4] service: store the plan in the embedded database, create demo keys"
 	$(ALLOCAST) demo-service --network data/samples/network.yaml --stock data/samples/stock.csv --sales data/samples/sales.parquet --policy data/samples/policy.yaml --out $(DEMO_DIR)
 

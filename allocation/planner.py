@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -28,6 +29,8 @@ from allocation.solve import SolveOutcome, SolverName, solve_problem
 __all__ = ["plan"]
 
 _EPS = 1e-6
+REPAIR_SECONDS = 10.0  # most seconds the pack-rounding MILP may take before its best is used
+REPAIR_GAP = 1e-3  # relative gap at which the pack-rounding MILP stops
 _SMALL = 0.01  # units; less unmet than this is rounding noise, not a shortage worth a line
 
 
@@ -65,7 +68,8 @@ def plan(
     )
     problem, variables = build_problem(inputs)
     build_seconds = time.perf_counter() - started
-    outcome = solve_problem(problem, solver, time_limit)
+    gap = REPAIR_GAP if integer_packs else None  # MILP stops within 0.1 % of its optimum
+    outcome = solve_problem(problem, solver, time_limit, mip_gap=gap)
     solve_seconds = outcome.seconds
     repair = None
     if not integer_packs and variables.supply_free:
@@ -87,20 +91,24 @@ def plan(
 # Pack rounding and repair (LP mode).
 
 
-def _pack_bounds(value: float, pack: int, moq: int, cap: float, mode: str) -> tuple[int, int]:
-    """Range of whole packs a suggestion may be rounded to (units = packs * pack).
+def _pack_range(value: float, pack: int, moq: int, cap: float) -> tuple[int, int, int]:
+    """Whole packs a suggestion may round to around its LP value: (low, high, moq_packs).
 
-    nearest: the packs either side of the LP value; floor: the packs below it. Below the MOQ a
-    suggestion is nothing (or, rounding to nearest from at least half the MOQ, exactly the MOQ);
-    never above the order-up-to cap."""
+    low / high: the packs just below and just above the LP value (never above the order-up-to
+    cap); a suggestion below the MOQ may become nothing or exactly the MOQ."""
     most = math.floor(cap / pack + 1e-9)
-    low = min(math.floor(value / pack + 1e-9), most)
-    high = low if mode == "floor" else min(math.ceil(value / pack - 1e-9), most)
     moq_packs = math.ceil(moq / pack - 1e-9)
-    if high < moq_packs:
-        lifted = mode == "nearest" and value >= moq / 2 and moq_packs <= most
-        return (moq_packs, moq_packs) if lifted else (0, 0)
-    return max(low, moq_packs), high
+    low = min(math.floor(value / pack + 1e-9), most)
+    high = min(math.ceil(value / pack - 1e-9), most)
+    if low < moq_packs:
+        low = 0
+        high = moq_packs if value > 1e-9 and moq_packs <= most else 0
+    return low, high, moq_packs
+
+
+def _floor_suggestion(value: float, pack: int, moq: int) -> float:
+    quantity = math.floor(value / pack + 1e-9) * pack
+    return float(quantity if quantity >= moq else 0.0)
 
 
 def _repair_packs(
@@ -110,48 +118,56 @@ def _repair_packs(
     solver: SolverName,
     time_limit: float | None,
 ) -> tuple[SolveOutcome, str]:
-    """Round the LP to whole units and packs, keeping every constraint.
+    """Round suggestions to whole packs (MOQ or nothing) keeping every constraint.
 
-    Each suggestion may only take the whole packs next to its LP value (MOQ or nothing), and
-    transfers become whole units; the solver picks among those roundings (a small MILP close to
-    the LP optimum), so every constraint of the model still holds. Should that be infeasible,
-    suggestions are rounded down, which only lowers them against upper-bound rows, and as a
-    last step transfers are left continuous."""
+    Each suggestion may only take the whole packs next to its LP value (or, below the MOQ,
+    nothing or the MOQ); the solver picks the best of those roundings in a small MILP whose
+    other variables stay continuous, so every constraint still holds. Should that fail, every
+    suggestion is rounded down and fixed, which only lowers quantities against upper-bound rows,
+    and the rest is re-solved."""
     distributors = {d.id: d for d in inputs.network.distributors}
     lp_values = {key: float(y.varValue or 0.0) for key, y in variables.supply_free.items()}
-    pack_vars = {}
     for key, y in variables.supply_free.items():
-        pack = distributors[key[1]].pack_size
-        if pack > 1:
-            k = problem.add_variable(f"{y.name}_packs", lowBound=0, cat="Integer")
-            problem.addConstraint(y - pack * k == 0, f"{y.name}_pack")
-            pack_vars[key] = k
-        else:
-            y.cat = "Integer"
-    last_error: SolverError | None = None
-    for mode, whole_transfers in (("nearest", True), ("floor", True), ("floor", False)):
-        for x in variables.flow.values():
-            x.cat = "Integer" if whole_transfers else "Continuous"
-        for key, y in variables.supply_free.items():
-            d = distributors[key[1]]
-            cap = float(y.upBound if y.upBound is not None else math.inf)
-            low, high = _pack_bounds(lp_values[key], d.pack_size, d.moq, cap, mode)
-            y.lowBound, y.upBound = low * d.pack_size, high * d.pack_size
-        try:
-            outcome = solve_problem(problem, solver, time_limit)
-        except SolverError as exc:
-            last_error = exc
-            continue
-        transfers = "whole-unit" if whole_transfers else "continuous"
-        return outcome, (
-            f"suggestions rounded to whole packs / MOQ ({mode}), {transfers} transfers, re-solved"
+        d = distributors[key[1]]
+        cap = float(y.upBound if y.upBound is not None else 0.0)
+        low, high, moq_packs = _pack_range(lp_values[key], d.pack_size, d.moq, cap)
+        y.lowBound, y.upBound = low * d.pack_size, high * d.pack_size
+        if high > low:
+            name = y.name
+            packs = problem.add_variable(f"{name}_k", lowBound=low, upBound=high, cat="Integer")
+            problem.addConstraint(y - d.pack_size * packs == 0, f"{name}_pack")
+            if low == 0 and moq_packs > 1:
+                opened = problem.add_variable(f"{name}_z", cat="Binary")
+                problem.addConstraint(packs - moq_packs * opened >= 0, f"{name}_moq")
+                problem.addConstraint(packs - high * opened <= 0, f"{name}_open")
+    try:
+        outcome = solve_problem(problem, solver, REPAIR_SECONDS, mip_gap=REPAIR_GAP)
+        changed = sum(
+            abs(float(y.varValue or 0) - lp_values[k]) > _EPS
+            for k, y in variables.supply_free.items()
         )
-    assert last_error is not None
-    raise SolverError(
-        f"pack rounding could not be repaired: {last_error}",
-        status=last_error.status,
-        solver=solver,
-    )
+        stopped = (
+            " (best rounding found in the time allowed)" if outcome.status != "optimal" else ""
+        )
+        outcome = replace(outcome, status="optimal")  # the LP optimum was proven; this is rounding
+        return outcome, (
+            f"{changed} suggestion(s) rounded to whole packs / MOQ next to the LP value, "
+            f"rounding chosen by MILP within {REPAIR_GAP:.1%} of its optimum{stopped}"
+        )
+    except SolverError as exc:
+        first_error = exc
+    for key, y in variables.supply_free.items():
+        d = distributors[key[1]]
+        y.lowBound = y.upBound = _floor_suggestion(lp_values[key], d.pack_size, d.moq)
+    try:
+        outcome = solve_problem(problem, solver, time_limit)
+    except SolverError as exc:
+        raise SolverError(
+            f"pack rounding could not be repaired ({first_error}; rounding down: {exc})",
+            status=exc.status,
+            solver=solver,
+        ) from exc
+    return outcome, "suggestions rounded down to whole packs / MOQ, re-solved"
 
 
 # ---------------------------------------------------------------------------------------------

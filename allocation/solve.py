@@ -36,11 +36,13 @@ class SolveOutcome:
     detail: str
 
 
-def _make_solver(name: SolverName, time_limit: float | None) -> pulp.LpSolver:
+def _make_solver(
+    name: SolverName, time_limit: float | None, mip_gap: float | None
+) -> pulp.LpSolver:
     if name == "highs":
-        return pulp.HiGHS(msg=False, timeLimit=time_limit, threads=1)
+        return pulp.HiGHS(msg=False, timeLimit=time_limit, threads=1, gapRel=mip_gap)
     if name == "cbc":
-        return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=1)
+        return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=1, gapRel=mip_gap)
     raise ValueError(f"unknown solver {name!r}; expected one of {SOLVERS}")
 
 
@@ -68,11 +70,15 @@ def _cbc_outcome(problem: pulp.LpProblem, time_limit: float | None) -> tuple[str
 
 
 def solve_problem(
-    problem: pulp.LpProblem, solver: SolverName = "highs", time_limit: float | None = None
+    problem: pulp.LpProblem,
+    solver: SolverName = "highs",
+    time_limit: float | None = None,
+    mip_gap: float | None = None,
 ) -> SolveOutcome:
     """Solve and verify. time_limit (seconds): when given, a feasible best solution found within
-    it is accepted and labelled "time_limited"; without it only a proven optimum passes."""
-    backend = _make_solver(solver, time_limit)
+    it is accepted and labelled "time_limited"; without it only a proven optimum passes.
+    mip_gap: relative gap at which a MILP counts as solved (the solver's default when None)."""
+    backend = _make_solver(solver, time_limit, mip_gap)
     started = time.perf_counter()
     try:
         problem.solve(backend)

@@ -1,0 +1,135 @@
+"""`allocast allocate` and `allocast example-network`: thin shells over `allocation.plan` and
+`allocation.generate`. Errors print one line on stderr and exit non-zero."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from allocation.errors import AllocationError
+from allocation.generate import example_network, write_instance
+from allocation.inputs import load_demand, load_stock
+from allocation.network import load_network
+from allocation.plan import Plan, write_plan
+from allocation.planner import plan
+from allocation.policy import Policy, load_policy
+from allocation.solve import SolverName
+
+__all__ = ["register"]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=code)
+
+
+def _summary(result: Plan, out: Path) -> str:
+    kpis = result.kpis
+    fill = kpis["fill_rate"]
+    tiers = ", ".join(
+        f"{tier} {rate:.1%}"
+        for tier, rate in sorted(kpis["fill_rate_by_tier"].items())
+        if rate is not None
+    )
+    alerts = result.alerts["kind"].value_counts().to_dict() if len(result.alerts) else {}
+    days = kpis["days_of_supply"]
+    facts = result.solver
+    lines = [
+        f"plan {facts.status} ({facts.solver}): objective {facts.objective:,.2f}, "
+        f"build {facts.build_seconds:.2f} s, solve {facts.solve_seconds:.2f} s",
+        f"  {kpis['transfers']} transfers ({kpis['units_transferred']:,.0f} units), "
+        f"{kpis['replenishment_lines']} replenishment lines "
+        f"({kpis['units_replenished']:,.0f} units), {kpis['units_unmet']:,.1f} units unmet",
+        f"  expected fill rate {fill:.1%}" if fill is not None else "  expected fill rate n/a",
+        f"  by tier: {tiers}",
+        f"  days of supply after the plan: {days:.1f}" if days is not None else "",
+        f"  alerts: {alerts}" if alerts else "  alerts: none",
+        f"  written to {out}/ (plan.json, transfers, replenishment, unmet, alerts)",
+    ]
+    if result.solver.repair:
+        lines.insert(1, f"  packs: {result.solver.repair}")
+    return "\n".join(line for line in lines if line)
+
+
+def allocate(
+    network: Annotated[
+        Path, typer.Option(help="Network YAML/JSON (warehouses, lanes, distributors, SKUs).")
+    ],
+    stock: Annotated[
+        Path, typer.Option(help="Stock positions CSV/Parquet (sku, node, on_hand, ...).")
+    ],
+    forecast: Annotated[
+        Path, typer.Option(help="Forecast CSV/Parquet (sku, location, date, forecast, q...).")
+    ],
+    out: Annotated[Path, typer.Option(help="Directory for plan.json and the plan tables.")],
+    policy: Annotated[Path | None, typer.Option(help="Policy overrides YAML/JSON.")] = None,
+    solver: Annotated[str, typer.Option(help="highs (default) or cbc.")] = "highs",
+    integer_packs: Annotated[
+        bool, typer.Option("--integer-packs", help="Exact packs and MOQs with integer variables.")
+    ] = False,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds; a feasible plan found within it is accepted, labelled time_limited."
+        ),
+    ] = None,
+    today: Annotated[
+        str | None, typer.Option(help="First day of the plan (default: first forecast date).")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="csv or parquet for the plan tables.")
+    ] = "csv",
+) -> None:
+    """Plan transfers and distributor replenishment from a forecast, a network and stock."""
+    if solver not in ("highs", "cbc"):
+        raise _fail(f"--solver {solver!r}: expected highs or cbc")
+    if fmt not in ("csv", "parquet"):
+        raise _fail(f"--format {fmt!r}: expected csv or parquet")
+    try:
+        net = load_network(network)
+        chosen = load_policy(policy) if policy is not None else Policy()
+        result = plan(
+            net,
+            load_stock(stock, net),
+            load_demand(forecast, net),
+            chosen,
+            today=today,
+            solver=solver_name(solver),
+            time_limit=time_limit,
+            integer_packs=integer_packs,
+        )
+    except AllocationError as exc:
+        raise _fail(str(exc)) from None
+    write_plan(result, out, fmt="parquet" if fmt == "parquet" else "csv")
+    typer.echo(_summary(result, out))
+
+
+def solver_name(value: str) -> SolverName:
+    return "cbc" if value == "cbc" else "highs"
+
+
+def example_network_command(
+    out: Annotated[
+        Path,
+        typer.Option(help="Directory for network.yaml, stock.csv, forecast.parquet, policy.yaml."),
+    ],
+    skus: Annotated[int, typer.Option(min=1, help="Number of SKUs.")] = 50,
+    locations: Annotated[int, typer.Option(min=1, help="Number of forward warehouses.")] = 6,
+    distributors: Annotated[int, typer.Option(min=0, help="Number of distributors.")] = 8,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Write a seeded, realistic allocation instance of any size, ready for `allocate`."""
+    instance = example_network(skus, locations, distributors, seed)
+    paths = write_instance(instance, out)
+    typer.echo(
+        f"wrote {skus} SKUs x {locations} forward warehouses, {distributors} distributors "
+        f"(seed {seed}) to {out}/: " + ", ".join(p.name for p in paths.values())
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `allocate` and `example-network` to the allocast CLI."""
+    app.command("allocate")(allocate)
+    app.command("example-network")(example_network_command)

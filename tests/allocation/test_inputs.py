@@ -1,0 +1,66 @@
+"""Stock and demand frames: unknown SKU or node, negative stock, empty demand name the item."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import allocation as al
+from allocation.errors import AllocationInputError
+from tests.allocation.conftest import demand_frame, stock_frame
+
+
+@pytest.fixture
+def network(one_lane: dict[str, Any]) -> al.Network:
+    return al.Network.model_validate(one_lane)
+
+
+def test_unknown_sku_in_stock_is_named(network: al.Network) -> None:
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_stock(stock_frame([("S", "CW", 1), ("NOPE", "CW", 1)]), network)
+    assert (
+        caught.value.item == "NOPE"
+        and caught.value.field == "sku"
+        and "row(s) [1]" in str(caught.value)
+    )
+
+
+def test_unknown_node_in_stock_is_named(network: al.Network) -> None:
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_stock(stock_frame([("S", "MARS", 1)]), network)
+    assert caught.value.item == "MARS" and caught.value.field == "node"
+
+
+def test_negative_stock_names_column_and_row(network: al.Network) -> None:
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_stock(stock_frame([("S", "CW", 1), ("S", "FW", -3)]), network)
+    assert caught.value.field == "on_hand" and "[1]" in str(caught.value)
+
+
+def test_in_transit_needs_an_arrival_date(network: al.Network) -> None:
+    stock = stock_frame([("S", "CW", 1)]).assign(in_transit=[5.0])
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_stock(stock, network)
+    assert caught.value.field == "arrival_date" and caught.value.item == "S@CW"
+
+
+def test_empty_demand_is_an_error(network: al.Network) -> None:
+    empty = demand_frame({("S", "FW"): 1.0}).iloc[0:0]
+    with pytest.raises(AllocationInputError, match="demand is empty"):
+        al.validate_demand(empty, network)
+
+
+def test_unknown_demand_location_is_named(network: al.Network) -> None:
+    # CW is a central warehouse: it has no demand of its own.
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_demand(demand_frame({("S", "CW"): 1.0}), network)
+    assert caught.value.item == "CW" and caught.value.field == "location"
+
+
+def test_stock_file_round_trip(network: al.Network, tmp_path) -> None:
+    path = tmp_path / "stock.csv"
+    pd.DataFrame({"sku": ["S"], "node": ["CW"], "on_hand": [4]}).to_csv(path, index=False)
+    stock = al.load_stock(path, network)
+    assert stock["in_transit"].tolist() == [0.0] and stock["on_hand"].tolist() == [4.0]

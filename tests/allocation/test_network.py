@@ -1,0 +1,71 @@
+"""Bad networks and policies give errors that name the item."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import allocation as al
+from allocation.errors import AllocationInputError
+
+
+def _error(document: dict[str, Any]) -> AllocationInputError:
+    with pytest.raises(AllocationInputError) as caught:
+        al.parse_network(document)
+    return caught.value
+
+
+def test_sample_network_loads(repo_root: Path) -> None:
+    network = al.load_network(repo_root / "data/samples/network.yaml")
+    assert {w.id for w in network.warehouses} >= {"CW", "RW-N", "FW-N1", "FW-E1", "FW-S1"}
+    assert {d.id for d in network.distributors} == {"D-N1", "D-N2", "D-E1", "D-E2", "D-S1"}
+    assert al.load_policy(repo_root / "data/samples/policy.yaml").review_period_days == 7
+
+
+def test_lane_to_nowhere_names_the_lane(one_lane: dict[str, Any]) -> None:
+    one_lane["lanes"][0]["destination"] = "FW-X"
+    error = _error(one_lane)
+    assert error.item == "CW->FW-X" and "nowhere" in str(error) and "FW-X" in str(error)
+
+
+def test_cycle_of_lanes_names_the_cycle(one_lane: dict[str, Any]) -> None:
+    one_lane["lanes"].append(
+        {"origin": "FW", "destination": "CW", "cost_per_unit": 1, "lead_time_days": 1}
+    )
+    error = _error(one_lane)
+    assert "cycle" in str(error) and error.item in ("CW -> FW -> CW", "FW -> CW -> FW")
+
+
+def test_duplicate_ids_are_named(one_lane: dict[str, Any]) -> None:
+    one_lane["warehouses"].append({"id": "FW", "kind": "forward", "region": "r", "capacity": 1})
+    assert _error(one_lane).item == "FW"
+    one_lane["warehouses"].pop()
+    one_lane["skus"].append({"id": "S"})
+    assert _error(one_lane).item == "S"
+
+
+def test_negative_capacity_names_the_warehouse(one_lane: dict[str, Any]) -> None:
+    one_lane["warehouses"][1]["capacity"] = -5
+    error = _error(one_lane)
+    assert error.item == "FW" and "warehouses.1.capacity" in str(error)
+
+
+def test_region_protection_refuses_a_foreign_warehouse(two_tiers: dict[str, Any]) -> None:
+    two_tiers["warehouses"].append({"id": "X", "kind": "forward", "region": "other", "capacity": 9})
+    two_tiers["distributors"][0]["served_by"] = ["X"]
+    error = _error(two_tiers)
+    assert error.item == "D-A" and "region protection" in str(error)
+
+
+def test_bad_policy_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("service_target: {strategic: 1.5}\n")
+    with pytest.raises(AllocationInputError) as caught:
+        al.load_policy(path)
+    assert "service_target" in str(caught.value) and str(path) in str(caught.value)
+    path.write_text("review_period_days: 14\nfair_share: {growth: 0.6}\n")
+    policy = al.load_policy(path)
+    assert policy.review_period_days == 14 and policy.fair_share["growth"] == 0.6
+    assert policy.fair_share["strategic"] == al.Policy().fair_share["strategic"]
