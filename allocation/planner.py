@@ -279,7 +279,8 @@ def _replenishment(inputs: ModelInputs, variables: Variables, needs: pd.DataFram
     lead = {(d.distributor, d.warehouse): d.lead_time_days for d in inputs.deliveries}
     rows = []
     for (s, d, w), y in variables.supply.items():
-        quantity = _value(y)
+        # Whole packs by construction (exact or repaired); drop the solver's float dust.
+        quantity = float(round(_value(y)))
         if quantity <= _EPS:
             continue
         row = needs.loc[(s, d)]
