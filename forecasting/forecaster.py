@@ -26,7 +26,7 @@ from mlforecast import MLForecast
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forecasting.backtest import fill_missing_forecasts, run_backtest
-from forecasting.calibration import fit_calibration, quantile_forecasts
+from forecasting.calibration import Calibration, fit_calibration, quantile_forecasts
 from forecasting.columns import (
     CUTOFF,
     DATE,
@@ -54,10 +54,18 @@ from forecasting.models import (
     season_length,
     stat_forecast,
     to_long,
+    trim_leading_zeros,
 )
-from forecasting.selection import choose, classify_series, combine
+from forecasting.selection import Selection, choose, classify_series, combine
 
-__all__ = ["ENSEMBLE", "ForecastConfig", "Forecaster", "SeriesFallbackWarning"]
+__all__ = [
+    "ENSEMBLE",
+    "ForecastConfig",
+    "Forecaster",
+    "SeriesFallbackWarning",
+    "choose_and_calibrate",
+    "ensemble_forecast",
+]
 
 ENSEMBLE = "Ensemble"
 DEFAULT_MODELS = (*STAT_MODELS, LIGHTGBM)
@@ -86,11 +94,20 @@ class ForecastConfig(BaseModel):
         default=None, ge=1, description="periods used to classify demand (default: one year)"
     )
     input_size: int | None = Field(
-        default=None, ge=1, description="periods of history the local models see (default: all)"
+        default=None,
+        ge=1,
+        description="periods of history the local models see (default: two years)",
     )
     engine: Literal["local", "dask"] = "local"
     dask_address: str | None = None
     seed: int = 0
+
+    def local_history(self) -> int:
+        """Periods the local (statsforecast) models fit on: `input_size`, else two years.
+
+        Older history barely moves an ETS or Croston level but costs time in proportion.
+        """
+        return self.input_size or 2 * _lookback_periods(self.freq)
 
     @field_validator("quantiles")
     @classmethod
@@ -125,13 +142,17 @@ class Forecaster:
 
     def fit(self, sales: pd.DataFrame, progress: Progress | None = None) -> Forecaster:
         """Backtest, choose, calibrate and fit on a canonical sales frame (`forecasting.data`)."""
-        if self.config.engine != "local":
-            raise ForecastingError(
-                f"engine {self.config.engine!r} is not available in this build; use 'local'"
-            )
+        if self.config.engine == "dask":  # the same steps, the models on the cluster
+            from forecasting.engine import dask_engine
+
+            with dask_engine(self.config.dask_address):
+                return self._fit(sales, progress)
+        return self._fit(sales, progress)
+
+    def _fit(self, sales: pd.DataFrame, progress: Progress | None) -> Forecaster:
         say = progress or (lambda _message: None)
         config = self.config
-        long = to_long(_checked(sales))
+        long = trim_leading_zeros(to_long(_checked(sales)))
         self.warnings_: list[str] = []
         self.region_of_ = _region_of(sales)
         self.lookback_ = config.segment_lookback or _lookback_periods(config.freq)
@@ -158,34 +179,17 @@ class Forecaster:
             config.n_windows,
             config.freq,
             config.seed,
-            config.input_size,
+            config.local_history(),
             progress=say,
         )
         for message in backtest.warnings:
             self._warn(message)
         self.failed_models_ = backtest.failed
-        say("choosing models per segment")
-        first_cutoff = backtest.table[CUTOFF].min()
-        before = usable[usable[DS] <= first_cutoff]
-        backtest_segments = classify_series(before, self.lookback_)
-        self.selection_ = choose(
-            backtest.table,
-            usable,
-            backtest.models,
-            backtest_segments,
-            config.horizon,
-            top_k=config.top_k,
-            tolerance=config.tolerance,
-            fallback=FALLBACK,
-        )
+        say("choosing models per segment, calibrating quantiles")
         table = backtest.table
-        table[ENSEMBLE] = combine(table, backtest_segments, self.selection_)
-        say("calibrating quantiles on backtest residuals")
-        self.calibration_ = fit_calibration(table, ENSEMBLE, backtest_segments, config.quantiles)
-        for level, values in quantile_forecasts(
-            table, ENSEMBLE, backtest_segments, self.calibration_
-        ).items():
-            table[quantile_name(ENSEMBLE, level)] = values
+        self.selection_, self.calibration_ = choose_and_calibrate(
+            table, usable, backtest.models, config, self.lookback_
+        )
         self.backtest_ = table
         say("measuring the backtest")
         self.metrics_ = evaluate(
@@ -255,7 +259,7 @@ class Forecaster:
         h = horizon or self.config.horizon
         if sales is None and future is None and h == self.config.horizon:
             return self._cache.copy()
-        long = self.history_ if sales is None else to_long(_checked(sales))
+        long = self.history_ if sales is None else trim_leading_zeros(to_long(_checked(sales)))
         future_long = to_long(future) if future is not None else None
         return self._forecast(long, h, future_long)
 
@@ -274,7 +278,7 @@ class Forecaster:
         used = self.selection_.models_used()
         stat_names = [m for m in STAT_MODELS if m in used and m != FALLBACK]
         if stat_names and not usable.empty:
-            stats = stat_forecast(usable, stat_names, horizon, config.freq, config.input_size)
+            stats = stat_forecast(usable, stat_names, horizon, config.freq, config.local_history())
             frame = frame.merge(stats, on=[UNIQUE_ID, DS], how="left")
         for name, model in self.ml_models_.items():
             if usable.empty:
@@ -284,17 +288,67 @@ class Forecaster:
         models = [m for m in used if m in frame.columns]
         for message in fill_missing_forecasts(frame, models, FALLBACK, what="forecast"):
             self._warn(message)
-        segments = classify_series(long, self.lookback_)
-        segment_of = {str(uid): str(seg) for uid, seg in segments.items()}
-        combined = combine(frame, segment_of, self.selection_)
-        in_short = frame[UNIQUE_ID].isin(excluded).to_numpy()
-        point = np.where(in_short | ~np.isfinite(combined), frame[FALLBACK], combined)
-        frame[FORECAST] = np.maximum(point, 0.0)
-        quantiles = quantile_forecasts(frame, FORECAST, segment_of, self.calibration_)
-        for level, values in quantiles.items():
-            frame[quantile_column(level)] = values
+        frame = ensemble_forecast(
+            frame, long, self.selection_, self.calibration_, self.lookback_, excluded
+        )
+        quantiles = self.calibration_.levels
         result = from_long(frame[[UNIQUE_ID, DS, FORECAST, *map(quantile_column, quantiles)]])
         return result.sort_values([SKU, LOCATION, DATE], kind="stable").reset_index(drop=True)
+
+
+def choose_and_calibrate(
+    table: pd.DataFrame,
+    history: pd.DataFrame,
+    models: list[str],
+    config: ForecastConfig,
+    lookback: int,
+) -> tuple[Selection, Calibration]:
+    """Choose the per-segment ensemble and calibrate its quantiles on a backtest table.
+
+    Segments come from the history before the first backtest cutoff, so the choice is made
+    with what was known then. Adds the `Ensemble` column and its quantile columns to `table`.
+    """
+    first_cutoff = table[CUTOFF].min()
+    segments = classify_series(history[history[DS] <= first_cutoff], lookback)
+    selection = choose(
+        table,
+        history,
+        models,
+        segments,
+        config.horizon,
+        top_k=config.top_k,
+        tolerance=config.tolerance,
+        fallback=FALLBACK,
+    )
+    table[ENSEMBLE] = combine(table, segments, selection)
+    calibration = fit_calibration(table, ENSEMBLE, segments, config.quantiles)
+    for level, values in quantile_forecasts(table, ENSEMBLE, segments, calibration).items():
+        table[quantile_name(ENSEMBLE, level)] = values
+    return selection, calibration
+
+
+def ensemble_forecast(
+    frame: pd.DataFrame,
+    history: pd.DataFrame,
+    selection: Selection,
+    calibration: Calibration,
+    lookback: int,
+    excluded: set[str] | frozenset[str] = frozenset(),
+) -> pd.DataFrame:
+    """Add `forecast` and the quantile columns to a frame of model forecasts.
+
+    `frame` holds `unique_id, ds`, the fallback column and the chosen models' columns; series in
+    `excluded` (too short) and rows no chosen model could forecast get the fallback.
+    """
+    segments = classify_series(history, lookback)
+    segment_of = {str(uid): str(seg) for uid, seg in segments.items()}
+    combined = combine(frame, segment_of, selection)
+    in_short = frame[UNIQUE_ID].isin(excluded).to_numpy()
+    point = np.where(in_short | ~np.isfinite(combined), frame[FALLBACK], combined)
+    frame[FORECAST] = np.maximum(point, 0.0)
+    for level, values in quantile_forecasts(frame, FORECAST, segment_of, calibration).items():
+        frame[quantile_column(level)] = values
+    return frame
 
 
 def _checked(sales: pd.DataFrame) -> pd.DataFrame:

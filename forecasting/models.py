@@ -58,6 +58,7 @@ __all__ = [
     "stat_cross_validation",
     "stat_forecast",
     "to_long",
+    "trim_leading_zeros",
 ]
 
 SEASONAL_NAIVE: Final = "SeasonalNaive"
@@ -115,6 +116,19 @@ def to_long(sales: pd.DataFrame) -> pd.DataFrame:
     for column in exogenous_columns(sales):
         long[column] = sales[column].to_numpy(dtype="float64")
     return long.sort_values([UNIQUE_ID, DS], kind="stable").reset_index(drop=True)
+
+
+def trim_leading_zeros(long: pd.DataFrame) -> pd.DataFrame:
+    """Drop each series' periods before its first sale (the SKU was not yet listed there).
+
+    Zero-filled months before a launch would teach the models demand that never existed (the
+    global model sees a zero target with zero lags; ETS and Croston start from a zero level).
+    Series that never sold are kept whole: they forecast zero.
+    """
+    ordered = long.sort_values([UNIQUE_ID, DS], kind="stable")
+    started = ordered.groupby(UNIQUE_ID, sort=False)[Y].cummax() > 0
+    never = ordered.groupby(UNIQUE_ID, sort=False)[Y].transform("max") <= 0
+    return ordered[started | never].reset_index(drop=True)
 
 
 def from_long(frame: pd.DataFrame) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from forecasting.models import (
     stat_cross_validation,
     stat_forecast,
     to_long,
+    trim_leading_zeros,
 )
 from forecasting.sample import SampleSpec, generate_sales
 
@@ -107,3 +108,17 @@ def test_future_exogenous_rule_and_override(long: pd.DataFrame) -> None:
     overridden = future_exogenous(long, 3, "D", given=given)
     assert overridden[PRICE].iloc[0] == 99.0 and overridden[PROMO].iloc[0] == 1.0
     assert overridden[PRICE].iloc[1] == future[PRICE].iloc[1]
+
+
+def test_trim_leading_zeros_drops_pre_launch_periods_only() -> None:
+    frame = pd.DataFrame(
+        {
+            UNIQUE_ID: ["a"] * 4 + ["never"] * 2,
+            DS: list(pd.date_range("2024-01-01", periods=4))
+            + list(pd.date_range("2024-01-01", periods=2)),
+            Y: [0.0, 0.0, 2.0, 0.0, 0.0, 0.0],
+        }
+    )
+    trimmed = trim_leading_zeros(frame)
+    assert trimmed[trimmed[UNIQUE_ID] == "a"][Y].tolist() == [2.0, 0.0]  # later zeros stay
+    assert len(trimmed[trimmed[UNIQUE_ID] == "never"]) == 2  # never sold: kept whole
