@@ -1,16 +1,19 @@
 """Our policy in a replay: the forecast drives the supplier order, `allocation.plan` the rest.
 
 At every review:
-1. Supplier order (echelon base stock): the network's forecast demand over the supplier lead time,
-   the longest lead time down to a forward location and the review period, plus a pooled safety
-   stock at the service target, minus everything the network holds or has on its way (on hand at
-   every node, in transit, supplier deliveries not yet arrived); at most the supply cap.
+1. Supplier order (echelon base stock, `echelon_supplier_order`): what the network should hold
+   for the forecast demand, safety stock at the service target included, minus everything it
+   holds or has on its way (on hand at every node, in transit, supplier deliveries not yet
+   arrived); at most the supply cap.
 2. Distribution: `allocation.plan` (the LP) on the replay network translated into a planning
    `Network` (no capacities: the replay has none), the stock positions, the forecast and a
-   `Policy` whose catchment service target is the replay's. Its transfers leave now when their
-   origin holds the stock now; a flow the LP routes through a warehouse (central -> regional ->
-   forward in one plan) ships its first leg now and the rest at a later review, from stock then
-   on hand. Transfers are rounded to whole units.
+   `Policy` whose catchment service target is the replay's. Transfers are rounded up to whole
+   units; each origin ships at most what it holds now. A flow the LP routes through a warehouse
+   in one plan (central -> regional -> forward) is cross-docked: shipped now from the central
+   warehouse via the regional one, arriving after both lead times, as the plan assumed.
+3. Regional restock (`regional_restock`): the plan keeps nothing upstream for the next review,
+   so the regional warehouses are topped up from what the central warehouse still holds, to the
+   forecast demand of their stores over their lead time plus a review period, plus safety stock.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -57,6 +61,7 @@ from allocation.simulate import (
 
 __all__ = ["PlanPolicy", "echelon_supplier_order", "to_plan_network", "to_plan_stock"]
 
+EchelonTarget = Literal["path", "installation"]
 UNLIMITED_CAPACITY = 1e12  # units: the replay network has no warehouse capacities
 RANK = {"central": 0, "regional": 1, FORWARD: 2}
 
@@ -131,14 +136,17 @@ def echelon_supplier_order(
     *,
     service_target: float,
     topology: Topology | None = None,
-    echelon_target: str = "path",
+    echelon_target: EchelonTarget = "path",
 ) -> pd.DataFrame:
     """Supplier orders (`sku, origin, destination, quantity`) for the node(s) the supplier feeds.
 
-    Target per SKU: forecast network demand over the longest supplier-to-shelf lead time plus the
-    review period (days), plus the pooled safety stock at the service target (units). Echelon
-    position: on hand everywhere plus everything in transit, supplier deliveries included. The
-    order, whole units, is the shortfall, at most the SKU's supply cap.
+    Target per SKU, echelon_target "path" (lean): forecast network demand over the longest
+    supplier-to-shelf lead time plus one review period (days), plus the pooled safety stock at the
+    service target (units). "installation" (stocked): the sum of every node's own order-up-to
+    level (`forecast_targets`: its inbound lead time plus a review period, and safety stock), so
+    that each echelon can hold a review period of its own. Echelon position: on hand everywhere
+    plus everything in transit, supplier deliveries included. The order, whole units, is the
+    shortfall, at most the SKU's supply cap.
     """
     assert review.forecast is not None
     network = review.network
@@ -202,11 +210,14 @@ def _under(node: str, ancestor: str, topology: Topology) -> bool:
 
 @dataclass
 class PlanPolicy:
-    """Forecast + `allocation.plan` (see the module docstring). `plan_seconds` adds up the time
-    spent building and solving plans; `statuses` keeps each plan's solver status."""
+    """Forecast + `allocation.plan` (see the module docstring). echelon_target: how much the
+    supplier order keeps in the network (`echelon_supplier_order`). safety_penalty_share: the
+    planning policy's kappa; 1.0 holds safety stock as firmly as mean demand, so the service
+    target is what the plan aims at. `plan_seconds` adds up the time spent building and solving
+    plans; `statuses` keeps each plan's solver status."""
 
     service_target: float = 0.95
-    echelon_target: str = "path"
+    echelon_target: EchelonTarget = "path"
     safety_penalty_share: float = 1.0
     solver: str = "highs"
     name: str = "ours"

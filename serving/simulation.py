@@ -45,6 +45,7 @@ MIN_MAX = "min-max"
 PUSH = "push"
 FORECAST_ORDER_UP_TO = "forecast order-up-to"
 OURS = "ours: forecast + plan"
+OURS_STOCKED = "ours: forecast + plan, stocked echelon"
 KPI_COLUMNS = (
     "fill_rate",
     "stockout_rate",
@@ -126,7 +127,7 @@ def run_simulation(
     refit_every: int = 4,
     seed: int = 0,
     fit_days: int = 182,
-    policies: Sequence[str] = (PUSH, MIN_MAX, FORECAST_ORDER_UP_TO, OURS),
+    policies: Sequence[str] = (PUSH, MIN_MAX, FORECAST_ORDER_UP_TO, OURS, OURS_STOCKED),
     on_progress: Callable[[str], None] | None = None,
 ) -> SimulationOutcome:
     """Replay the last `weeks` weeks of `sales` (canonical sales frame with `region`) through each
@@ -175,6 +176,9 @@ def run_simulation(
             )
         if OURS in policies:
             runs.append((_label(OURS, target), OURS, target, PlanPolicy(service_target=target)))
+        if OURS_STOCKED in policies:
+            stocked = PlanPolicy(service_target=target, echelon_target="installation")
+            runs.append((_label(OURS_STOCKED, target), OURS_STOCKED, target, stocked))
 
     results: dict[str, ReplayResult] = {}
     rows = []

@@ -63,6 +63,19 @@ def test_echelon_supplier_order_worked_by_hand() -> None:
     assert orders[["origin", "destination", "quantity"]].values.tolist() == [[SUPPLIER, "CW", 10.0]]
 
 
+def test_stocked_echelon_sums_every_node_s_own_level() -> None:
+    snapshot = review(
+        chain_network(),
+        {"CW": 5, "RW": 3, "F1": 2, "F2": 0},
+        training_sales(),
+        in_transit=[(SUPPLIER, "CW", 4.0)],
+    )
+    snapshot = dataclasses.replace(snapshot, forecast=forecast(days=10))
+    orders = echelon_supplier_order(snapshot, service_target=0.9, echelon_target="installation")
+    # Levels worked in test_forecast_policy: F1 8 + F2 4 + RW 11 + CW 14 = 37; position 14.
+    assert orders["quantity"].tolist() == [23.0]
+
+
 def test_flows_through_a_warehouse_are_cross_docked() -> None:
     snapshot = review(chain_network(), {"CW": 20, "RW": 5, "F1": 0, "F2": 0}, training_sales())
     transfers = pd.DataFrame(
