@@ -39,6 +39,7 @@ from statsforecast.models import (
     WindowAverage,
 )
 
+from forecasting import engine
 from forecasting.columns import CUTOFF, DATE, DS, KEY_SEP, LOCATION, PRICE, SKU, UNIQUE_ID, UNITS, Y
 from forecasting.data import exogenous_columns
 
@@ -225,6 +226,8 @@ def stat_cross_validation(
     input_size: int | None = None,
 ) -> pd.DataFrame:
     """Rolling-origin forecasts of the local models: `unique_id, ds, cutoff, y, <model>...`."""
+    if engine.active_client() is not None:  # --engine dask: the same models on the cluster
+        return engine.stat_cross_validation(long, names, horizon, n_windows, freq, input_size)
     result = _stats(names, freq).cross_validation(
         h=horizon,
         df=long[[UNIQUE_ID, DS, Y]],
@@ -243,6 +246,8 @@ def stat_forecast(
     input_size: int | None = None,
 ) -> pd.DataFrame:
     """Forecasts of the local models after each series' history: `unique_id, ds, <model>...`."""
+    if engine.active_client() is not None:  # --engine dask: the same models on the cluster
+        return engine.stat_forecast(long, names, horizon, freq, input_size)
     history = long[[UNIQUE_ID, DS, Y]]
     if input_size is not None:
         history = history.groupby(UNIQUE_ID, sort=False).tail(input_size)
@@ -392,6 +397,8 @@ def ml_cross_validation(
 
     Exogenous columns of `long` cover the test windows, as known-future inputs do.
     """
+    if engine.active_client() is not None:  # --engine dask: DistributedMLForecast
+        return engine.ml_cross_validation(long, name, horizon, n_windows, freq, seed)
     frame = ml_frame(long, name)
     result = make_mlforecast(name, freq, horizon, seed).cross_validation(
         df=frame,
