@@ -6,6 +6,7 @@ migrations in serving/migrations (what `allocast db upgrade` and the app's start
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Database", "begin_write", "connect", "upgrade"]
 
+_UPGRADE_LOCK = threading.Lock()
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait this long for SQLite's single write lock
 
@@ -138,6 +140,8 @@ def alembic_config(engine: Engine | None = None) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the migrations up to `revision` on the database behind `engine`."""
     config = alembic_config(engine)
-    with engine.begin() as connection:
+    # Alembic keeps the running migration in module globals (`alembic.context`): two upgrades at
+    # once in one process (apps starting in threads) would trample each other.
+    with _UPGRADE_LOCK, engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
