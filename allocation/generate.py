@@ -73,6 +73,9 @@ def example_network(
     carried = rng.random((skus, len(locations_all))) < np.clip(
         0.35 + 0.3 * np.log1p(sku_rate)[:, None], 0.3, 1.0
     )
+    carried[np.arange(skus), rng.integers(0, len(locations_all), size=skus)] = (
+        True  # sold somewhere
+    )
     rates = sku_rate[:, None] * share[None, :] * carried * len(locations_all) / 4.0
     start = pd.Timestamp(today)
     dates = pd.date_range(start, periods=horizon_days, freq="D")

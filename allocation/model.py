@@ -209,14 +209,18 @@ def prepare_inputs(
     arcs = _arcs(network, policy)
     window = _windows(network, policy, arcs)
     positions = _stock_positions(stock, today, window)
-    pos = positions.set_index([SKU, NODE])
+    # Plain dicts: a MultiIndex lookup per key costs tens of microseconds, far too slow at scale.
+    keys_pos = list(zip(positions[SKU], positions[NODE], strict=True))
+    on_hand = dict(zip(keys_pos, positions[ON_HAND].astype(float), strict=True))
+    in_time = dict(zip(keys_pos, positions["in_time"].astype(float), strict=True))
+    late = dict(zip(keys_pos, positions["late"].astype(float), strict=True))
     warehouses = {w.id: w for w in network.warehouses}
     distributors = {d.id: d for d in network.distributors}
     skus = network.sku_ids
     sku_info = {s.id: s for s in network.skus}
 
     available = {
-        (s, w): float(pos[ON_HAND].get((s, w), 0.0) + pos["in_time"].get((s, w), 0.0))
+        (s, w): on_hand.get((s, w), 0.0) + in_time.get((s, w), 0.0)
         for s in skus
         for w in warehouses
     }
@@ -231,9 +235,9 @@ def prepare_inputs(
     needs["service_target"] = targets
     needs["safety"] = safety_stock(needs["sigma"].to_numpy(), targets)
     keys = list(zip(needs[SKU], needs[LOCATION], strict=True))
-    needs[ON_HAND] = [float(pos[ON_HAND].get(k, 0.0)) for k in keys]
-    needs[IN_TRANSIT] = [float(pos["in_time"].get(k, 0.0)) for k in keys]
-    needs["late_in_transit"] = [float(pos["late"].get(k, 0.0)) for k in keys]
+    needs[ON_HAND] = [on_hand.get(k, 0.0) for k in keys]
+    needs[IN_TRANSIT] = [in_time.get(k, 0.0) for k in keys]
+    needs["late_in_transit"] = [late.get(k, 0.0) for k in keys]
     needs["position"] = needs[ON_HAND] + needs[IN_TRANSIT]
     target_level = needs["mean"] + needs["safety"]
     is_dist = needs["kind"] == "distributor"

@@ -1,0 +1,326 @@
+"""The allocation LP built as arrays, for large instances: no per-variable Python objects.
+
+`build_arrays(inputs)` writes exactly the LP of `allocation.model.build_problem` (LP mode: before
+pack rounding) as a cost vector, bounds and one sparse matrix, built with numpy index arithmetic
+instead of one PuLP object per variable; `solve_arrays` hands it to HiGHS through highspy in one
+call and checks the real model status. The one difference in form: `cross_region[s,a]` rows
+become upper bounds on their flow variables (the same feasible set). A test solves both builds
+and checks the objectives agree.
+
+SKUs are independent except through the shared rows (warehouse capacity, lane capacity, yellow
+credit), so the matrix is block diagonal with a few linking rows. `solve_arrays` exploits that
+with HiGHS's interior point method, whose work per iteration grows with the nonzeros of this
+block structure rather than with the simplex basis changes of a 10^6-column problem.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from allocation.errors import SolverError
+from allocation.model import ModelInputs
+
+__all__ = ["LpArrays", "build_arrays", "solve_arrays"]
+
+Method = Literal["ipm", "simplex", "pdlp"]
+
+
+@dataclass
+class LpArrays:
+    """min c x  s.t.  row_lower <= A x <= row_upper,  col_lower <= x <= col_upper."""
+
+    cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    matrix: sp.csc_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    offset: float  # constant of the objective (money)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        rows, cols = self.matrix.shape
+        return int(rows), int(cols)
+
+
+class _Builder:
+    """Collects columns and COO entries; rows are added in blocks."""
+
+    def __init__(self) -> None:
+        self.cost: list[np.ndarray] = []
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.n_cols = 0
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.row_lower: list[np.ndarray] = []
+        self.row_upper: list[np.ndarray] = []
+        self.n_rows = 0
+
+    def columns(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        n = len(cost)
+        ids = np.arange(self.n_cols, self.n_cols + n)
+        self.cost.append(np.asarray(cost, dtype=float))
+        self.lower.append(np.broadcast_to(np.asarray(lower, dtype=float), (n,)).copy())
+        self.upper.append(np.broadcast_to(np.asarray(upper, dtype=float), (n,)).copy())
+        self.n_cols += n
+        return ids
+
+    def row_block(self, lower: np.ndarray, upper: np.ndarray) -> int:
+        """Reserve len(lower) rows; returns the first row id."""
+        first = self.n_rows
+        self.row_lower.append(np.asarray(lower, dtype=float))
+        self.row_upper.append(np.asarray(upper, dtype=float))
+        self.n_rows += len(lower)
+        return first
+
+    def entries(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray | float) -> None:
+        rows = np.asarray(rows, dtype=np.int64)
+        self.rows.append(rows)
+        self.cols.append(np.asarray(cols, dtype=np.int64))
+        self.vals.append(np.broadcast_to(np.asarray(vals, dtype=float), rows.shape).copy())
+
+    def finish(self, offset: float) -> LpArrays:
+        matrix = sp.csc_matrix(
+            (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
+            shape=(self.n_rows, self.n_cols),
+        )
+        matrix.sum_duplicates()
+        return LpArrays(
+            cost=np.concatenate(self.cost),
+            col_lower=np.concatenate(self.lower),
+            col_upper=np.concatenate(self.upper),
+            matrix=matrix,
+            row_lower=np.concatenate(self.row_lower),
+            row_upper=np.concatenate(self.row_upper),
+            offset=offset,
+        )
+
+
+def build_arrays(inputs: ModelInputs) -> LpArrays:
+    """The LP of `build_problem` (continuous suggestions) as arrays. See allocation.model."""
+    policy = inputs.policy
+    network = inputs.network
+    skus = inputs.skus
+    n_s = len(skus)
+    warehouses = [w.id for w in network.warehouses]
+    n_w = len(warehouses)
+    s_of = {s: i for i, s in enumerate(skus)}
+    w_of = {w: j for j, w in enumerate(warehouses)}
+    volume = np.array(
+        [inputs.sku_info[s].unit_volume if network.capacity_unit == "volume" else 1.0 for s in skus]
+    )
+    unit_cost = np.array([inputs.sku_info[s].unit_cost for s in skus])
+    holding = policy.holding_rate_per_year * unit_cost / 365.0
+    available = np.array([[inputs.available[(s, w)] for w in warehouses] for s in skus])
+    b = _Builder()
+
+    # Flows x[s,a]; a cross-region flow exists only where the origin has overstock to send.
+    flow_s, flow_a = [], []
+    cross_ub = []
+    for k, arc in enumerate(inputs.arcs):
+        if arc.kind == "cross_region":
+            caps = np.array([inputs.cross_region_cap.get((s, arc.origin), 0.0) for s in skus])
+            keep = np.nonzero(caps > 0)[0]
+            cross_ub.append(caps[keep])
+        else:
+            keep = np.arange(n_s)
+            cross_ub.append(np.full(n_s, np.inf))
+        flow_s.append(keep)
+        flow_a.append(np.full(len(keep), k))
+    fs = np.concatenate(flow_s) if flow_s else np.zeros(0, dtype=np.int64)
+    fa = np.concatenate(flow_a) if flow_a else np.zeros(0, dtype=np.int64)
+    arc_cost = np.array([a.cost_per_unit for a in inputs.arcs])
+    arc_origin = np.array([w_of[a.origin] for a in inputs.arcs], dtype=np.int64)
+    arc_dest = np.array([w_of[a.destination] for a in inputs.arcs], dtype=np.int64)
+    flow_ids = b.columns(
+        arc_cost[fa] if len(fa) else np.zeros(0),
+        0.0,
+        np.concatenate(cross_ub) if cross_ub else np.zeros(0),
+    )
+
+    # Ending stock e[s,w] (holding over the review period).
+    ending_ids = b.columns(
+        np.repeat(holding * policy.review_period_days, n_w), 0.0, np.inf
+    )  # id = first + s * n_w + w
+
+    # Suggestions y[s,d,w].
+    needs = inputs.needs.reset_index(drop=True)
+    dist_rows = needs[(needs["kind"] == "distributor") & (needs["cap"] > 0)]
+    options = pd.DataFrame(
+        [(d.distributor, d.warehouse, d.cost_per_unit) for d in inputs.deliveries],
+        columns=["location", "warehouse", "delivery_cost"],
+    )
+    supply = (
+        dist_rows[["sku", "location", "cap"]]
+        .reset_index(names="need_row")
+        .merge(options, on="location", how="inner")
+    )
+    supply_ids = b.columns(
+        supply["delivery_cost"].to_numpy(float), 0.0, supply["cap"].to_numpy(float)
+    )
+    sup_s = supply["sku"].map(s_of).to_numpy(np.int64)
+    sup_w = supply["warehouse"].map(w_of).to_numpy(np.int64)
+
+    # Balance rows: avail + in - out - y - e = 0  ->  in - out - y - e = -avail.
+    first = b.row_block(-available.ravel(), -available.ravel())
+    if len(fa):
+        b.entries(first + fs * n_w + arc_dest[fa], flow_ids, 1.0)
+        b.entries(first + fs * n_w + arc_origin[fa], flow_ids, -1.0)
+    b.entries(first + sup_s * n_w + sup_w, supply_ids, -1.0)
+    b.entries(first + np.arange(n_s * n_w), ending_ids, -1.0)
+
+    # Warehouse capacity (shared by all SKUs).
+    caps = np.array([w.capacity for w in network.warehouses])
+    already = (volume[:, None] * available).sum(axis=0)
+    first = b.row_block(np.full(n_w, -np.inf), np.maximum(caps, already))
+    b.entries(first + np.tile(np.arange(n_w), n_s), ending_ids, np.repeat(volume, n_w))
+
+    # Lane capacity (shared by all SKUs).
+    limited = [k for k, a in enumerate(inputs.arcs) if a.capacity is not None and np.any(fa == k)]
+    if limited:
+        first = b.row_block(
+            np.full(len(limited), -np.inf), [inputs.arcs[k].capacity for k in limited]
+        )
+        row_of_arc = np.full(len(inputs.arcs), -1, dtype=np.int64)
+        row_of_arc[limited] = first + np.arange(len(limited))
+        mask = row_of_arc[fa] >= 0
+        b.entries(row_of_arc[fa][mask], flow_ids[mask], volume[fs][mask])
+
+    # Demand and safety rows per demand location with something to cover.
+    mean = needs["mean"].to_numpy(float)
+    safety = needs["safety"].to_numpy(float)
+    active = np.nonzero(mean + safety > 0)[0]
+    n_act = len(active)
+    penalty = needs["penalty"].to_numpy(float)[active]
+    u_ids = b.columns(penalty, 0.0, mean[active])
+    v_ids = b.columns(penalty * policy.safety_penalty_share, 0.0, safety[active])
+    is_dist = (needs["kind"] == "distributor").to_numpy()[active]
+    position = np.where(is_dist, needs["position"].to_numpy(float)[active], 0.0)
+    d_first = b.row_block(mean[active] - position, np.full(n_act, np.inf))
+    s_first = b.row_block(mean[active] + safety[active] - position, np.full(n_act, np.inf))
+    act_row = np.full(len(needs), -1, dtype=np.int64)
+    act_row[active] = np.arange(n_act)
+    n_s_act = needs["sku"].to_numpy()[active]
+    fw_act = np.nonzero(~is_dist)[0]
+    fw_s = pd.Series(n_s_act[fw_act]).map(s_of).to_numpy(np.int64)
+    fw_w = pd.Series(needs["location"].to_numpy()[active][fw_act]).map(w_of).to_numpy(np.int64)
+    fw_cols = ending_ids[fw_s * n_w + fw_w]
+    for first in (d_first, s_first):
+        b.entries(first + fw_act, fw_cols, 1.0)
+        sup_row = act_row[supply["need_row"].to_numpy(np.int64)]
+        b.entries(first + sup_row, supply_ids, 1.0)
+    b.entries(d_first + np.arange(n_act), u_ids, 1.0)
+    b.entries(s_first + np.arange(n_act), u_ids, 1.0)
+    b.entries(s_first + np.arange(n_act), v_ids, 1.0)
+
+    # Order-up-to: sum_w y[s,d,w] <= cap, one row per (s,d) with suggestions.
+    pairs, pair_index = np.unique(supply["need_row"].to_numpy(np.int64), return_inverse=True)
+    first = b.row_block(np.full(len(pairs), -np.inf), needs["cap"].to_numpy(float)[pairs])
+    b.entries(first + pair_index, supply_ids, 1.0)
+
+    # Overstock at forward warehouses: e - o <= B * daily served.
+    forward = [j for j, w in enumerate(network.warehouses) if w.kind == "forward"]
+    has_inflow = np.zeros((n_s, n_w), dtype=bool)
+    if len(fa):
+        has_inflow[fs, arc_dest[fa]] = True
+    daily = np.array([[inputs.node_daily.get((s, w), 0.0) for w in warehouses] for s in skus])
+    bound = policy.overstock_days * daily
+    o_s, o_w = [], []
+    for j in forward:
+        keep = np.nonzero((available[:, j] > bound[:, j]) | has_inflow[:, j])[0]
+        o_s.append(keep)
+        o_w.append(np.full(len(keep), j))
+    os_ = np.concatenate(o_s) if o_s else np.zeros(0, dtype=np.int64)
+    ow = np.concatenate(o_w) if o_w else np.zeros(0, dtype=np.int64)
+    over_ids = b.columns(holding[os_] * policy.overstock_cost_days, 0.0, np.inf)
+    first = b.row_block(np.full(len(os_), -np.inf), bound[os_, ow])
+    b.entries(first + np.arange(len(os_)), ending_ids[0] + os_ * n_w + ow, 1.0)
+    b.entries(first + np.arange(len(os_)), over_ids, -1.0)
+
+    # Yellow credit: money of the suggestions <= guaranteed amount.
+    yellow = [d for d in network.distributors if d.credit == "yellow"]
+    sup_d = supply["location"].to_numpy()
+    for d in yellow:
+        mask = sup_d == d.id
+        if mask.any():
+            row = b.row_block([-np.inf], [d.guaranteed_amount])
+            b.entries(np.full(int(mask.sum()), row), supply_ids[mask], unit_cost[sup_s[mask]])
+
+    # Fair share under shortage: served by tier + g >= target.
+    if inputs.fair_targets:
+        keys = list(inputs.fair_targets)
+        key_row = {k: i for i, k in enumerate(keys)}
+        targets = np.array([inputs.fair_targets[k] for k in keys])
+        g_s = np.array([s_of[k[0]] for k in keys], dtype=np.int64)
+        g_ids = b.columns(policy.fair_share_penalty * unit_cost[g_s], 0.0, np.inf)
+        tiers = needs["tier"].to_numpy()
+        # Forward catchment rows served = need - u - v move their constant to the right side.
+        constant = np.zeros(len(keys))
+        fw_keys = [key_row.get((n_s_act[i], tiers[active[i]]), -1) for i in fw_act]
+        fw_rows = np.array(fw_keys, dtype=np.int64)
+        ok = fw_rows >= 0
+        np.add.at(constant, fw_rows[ok], needs["need"].to_numpy(float)[active][fw_act][ok])
+        first = b.row_block(targets - constant, np.full(len(keys), np.inf))
+        b.entries(first + fw_rows[ok], u_ids[fw_act][ok], -1.0)
+        b.entries(first + fw_rows[ok], v_ids[fw_act][ok], -1.0)
+        sup_keys = np.array(
+            [
+                key_row.get((s, t), -1)
+                for s, t in zip(supply["sku"], tiers[supply["need_row"]], strict=True)
+            ],
+            dtype=np.int64,
+        )
+        ok = sup_keys >= 0
+        b.entries(first + sup_keys[ok], supply_ids[ok], 1.0)
+        b.entries(first + np.arange(len(keys)), g_ids, 1.0)
+    return b.finish(offset=0.0)
+
+
+def solve_arrays(
+    arrays: LpArrays, method: Method = "ipm", time_limit: float | None = None, threads: int = 1
+) -> tuple[float, np.ndarray, float]:
+    """Solve with HiGHS (highspy). Returns (objective, x, seconds); anything but a proven
+    optimum is a SolverError naming HiGHS's status."""
+    import highspy
+
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", threads)
+    highs.setOptionValue("solver", method)
+    if method == "ipm":
+        highs.setOptionValue("run_crossover", "on")
+    if time_limit is not None:
+        highs.setOptionValue("time_limit", float(time_limit))
+    lp = highspy.HighsLp()
+    n_rows, n_cols = arrays.shape
+    lp.num_col_ = n_cols
+    lp.num_row_ = n_rows
+    lp.col_cost_ = arrays.cost
+    lp.col_lower_ = arrays.col_lower
+    lp.col_upper_ = np.where(np.isinf(arrays.col_upper), highspy.kHighsInf, arrays.col_upper)
+    lp.row_lower_ = np.where(np.isinf(arrays.row_lower), -highspy.kHighsInf, arrays.row_lower)
+    lp.row_upper_ = np.where(np.isinf(arrays.row_upper), highspy.kHighsInf, arrays.row_upper)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = arrays.matrix.indptr
+    lp.a_matrix_.index_ = arrays.matrix.indices
+    lp.a_matrix_.value_ = arrays.matrix.data
+    highs.passModel(lp)
+    started = time.perf_counter()
+    highs.run()
+    seconds = time.perf_counter() - started
+    status = highs.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        text = highs.modelStatusToString(status)
+        raise SolverError(
+            f"highs ({method}) did not prove an optimum: {text!r}", status=text, solver="highs"
+        )
+    x = np.asarray(highs.getSolution().col_value)
+    return float(highs.getInfo().objective_function_value) + arrays.offset, x, seconds
