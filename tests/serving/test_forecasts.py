@@ -9,11 +9,20 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mlflow import MlflowClient
 
 from serving.config import Settings
 from tests.serving.conftest import Keys
-from tests.serving.registry import QUANTILES_V1, Registry, registry_copy, sales_rows
+from tests.serving.registry import (
+    LOCATIONS,
+    QUANTILES_V1,
+    SKUS,
+    Registry,
+    registry_copy,
+    sales_rows,
+)
 
 
 @pytest.fixture
@@ -144,3 +153,56 @@ def test_only_planners_and_admins_read_forecasts(
     assert forecasts(client, keys, "north", sku="SKU-003", horizon=1).status_code == 403
     assert client.get("/v1/forecasts").status_code == 401
     assert client.get("/v1/forecasts", headers={"X-API-Key": "nope"}).status_code == 401
+
+
+SERIES = [(sku, location) for sku in SKUS for location in LOCATIONS]
+REGION_OF = {"FW-N1": "north", "D-N1": "north", "D-E1": "east"}
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    skus=st.lists(st.sampled_from(SKUS), unique=True, max_size=2),
+    locations=st.lists(st.sampled_from(LOCATIONS), unique=True, max_size=2),
+    regions=st.lists(st.sampled_from(["north", "east"]), unique=True, max_size=1),
+    quantiles=st.lists(st.sampled_from(QUANTILES_V1), unique=True, max_size=3),
+    horizon=st.integers(min_value=1, max_value=10),
+)
+def test_any_filter_gives_exactly_the_matching_series_and_quantiles(
+    client: TestClient,
+    keys: Keys,
+    ingested: Registry,
+    skus: list[str],
+    locations: list[str],
+    regions: list[str],
+    quantiles: list[float],
+    horizon: int,
+) -> None:
+    params: dict[str, Any] = {"horizon": horizon}
+    for name, values in (("sku", skus), ("location", locations), ("region", regions)):
+        if values:
+            params[name] = values
+    if quantiles:
+        params["quantile"] = quantiles
+    expected = {
+        (sku, location)
+        for sku, location in SERIES
+        if (not skus or sku in skus)
+        and (not locations or location in locations)
+        and (not regions or REGION_OF[location] in regions)
+    }
+    response = forecasts(client, keys, **params)
+    if not expected:
+        assert response.status_code == 409, response.text
+        return
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] == len(expected) * horizon == len(body["data"])
+    assert {(row["sku"], row["location"]) for row in body["data"]} == expected
+    wanted = {f"q{q:g}" for q in (quantiles or QUANTILES_V1)}
+    assert all(set(row["quantiles"]) == wanted for row in body["data"])
