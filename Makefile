@@ -25,9 +25,9 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	@mkdir -p $(DEMO_DIR)
-	@echo ">> [1/3] forecasting: train on data/samples/sales.parquet"
+	@echo ">> [1/4] forecasting: backtest, train and register on data/samples/sales.parquet"
 	$(ALLOCAST) train --sales data/samples/sales.parquet --horizon 28
-	@echo ">> [2/3] forecasting: forecast with the champion"
+	@echo ">> [2/4] forecasting: forecast the next 28 days with the champion"
 	$(ALLOCAST) forecast --sales data/samples/sales.parquet --model champion --horizon 28 --out $(DEMO_DIR)/forecast.parquet
 	@echo ">> [3/4] allocation: plan transfers and distributor replenishment from the forecast"
 	$(ALLOCAST) allocate --network data/samples/network.yaml --stock data/samples/stock.csv --forecast $(DEMO_DIR)/forecast.parquet --policy data/samples/policy.yaml --out $(DEMO_DIR)/plan

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import io
 import logging
 import math
 import pickle
@@ -502,7 +503,8 @@ def train_and_register(
             _log_run_contents(fitted, sales, Path(tmp))
             model_uri = _log_model(fitted, sales, Path(tmp))
         say("registering the model")
-        registered = mlflow.register_model(model_uri, model_name)
+        with contextlib.redirect_stderr(io.StringIO()):  # mlflow prints "Successfully ..."
+            registered = mlflow.register_model(model_uri, model_name)
         version = str(registered.version)
         client.set_registered_model_alias(model_name, CHALLENGER, version)
         metrics = _metric_values(fitted.metrics_)
