@@ -297,8 +297,8 @@ def _metrics_table(metrics: pd.DataFrame, title: str) -> Table:
         cells = [level, str(row["model"]), str(row["role"])]
         for column in columns[3:]:
             value = row.get(column)
-            finite = value is not None and math.isfinite(float(value))
-            cells.append(f"{float(value):.3f}" if finite else "")
+            number = float(value) if value is not None else math.nan
+            cells.append(f"{number:.3f}" if math.isfinite(number) else "")
         table.add_row(*cells, style=style)
     return table
 
