@@ -128,8 +128,8 @@ async def run_level(
 ) -> LevelResult:
     """`clients` tasks send `request` back to back; each one's first request is a warm-up.
 
-    The measured window opens when every client has had its warm-up answer (all start
-    together) and closes `seconds` later; requests started in it are waited for and counted.
+    The measured window opens when every client has had its warm-up answer and closes
+    `seconds` later; requests started in it are waited for and counted.
     Any answer but `expected`, warm-ups included, is an error.
     """
     latencies: list[float] = []
@@ -168,9 +168,10 @@ async def run_level(
                 window["start"] = time.perf_counter()
                 window["stop"] = window["start"] + seconds
                 opened.set()
-            await opened.wait()
-            while time.perf_counter() < window["stop"]:
-                await send(measured=True)
+            # Keep sending (unmeasured) until every client is warm: a connection left idle
+            # longer than uvicorn's keep-alive (5 s) would be closed under the client.
+            while not opened.is_set() or time.perf_counter() < window["stop"]:
+                await send(measured=opened.is_set())
 
         await asyncio.gather(*(worker() for _ in range(clients)))
     elapsed = max(window["last_end"] - window["start"], 1e-9)

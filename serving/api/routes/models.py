@@ -13,17 +13,16 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
-from forecasting.tracking import ModelVersionInfo, list_versions, promote, train_and_register
 from pydantic import BaseModel, ConfigDict, Field
 
 from forecasting.forecaster import ForecastConfig
+from forecasting.tracking import ModelVersionInfo, list_versions, promote, train_and_register
 from serving import audit
-from serving.config import Settings
 from serving.deps import AdminDep, PlannerDep, SessionDep, SettingsDep
 from serving.errors import ErrorMessage
 from serving.forecast_service import read_stored_sales
 from serving.jobs import JobContext, enqueue, register_handler
-from serving.model_store import ModelStoreDep
+from serving.model_store import CHAMPION, ModelStoreDep
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -85,7 +84,7 @@ def _public(info: ModelVersionInfo, loaded: str | None) -> ModelVersionPublic:
     return ModelVersionPublic(
         version=str(info.version),
         aliases=aliases,
-        champion="champion" in aliases,
+        champion=CHAMPION in aliases,
         loaded=str(info.version) == loaded,
         run_id=info.run_id,
         created=info.created,
@@ -115,13 +114,11 @@ def read_models(
     )
 
 
-def _find(settings: Settings, version: str) -> ModelVersionInfo:
-    for info in _versions(settings.tracking_uri, settings.model_name):
+def _find(infos: list[ModelVersionInfo], version: str, model_name: str) -> ModelVersionInfo:
+    for info in infos:
         if str(info.version) == version:
             return info
-    raise HTTPException(
-        status.HTTP_404_NOT_FOUND, f"model {settings.model_name!r} has no version {version}"
-    )
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"model {model_name!r} has no version {version}")
 
 
 @router.get(
@@ -133,7 +130,8 @@ def read_model(
     version: VersionPath, settings: SettingsDep, model_store: ModelStoreDep, _principal: PlannerDep
 ) -> ModelVersionPublic:
     """One version with its backtest metrics."""
-    return _public(_find(settings, version), model_store.version)
+    infos = _versions(settings.tracking_uri, settings.model_name)
+    return _public(_find(infos, version, settings.model_name), model_store.version)
 
 
 @router.post(
@@ -149,15 +147,9 @@ def promote_model(
     principal: AdminDep,
 ) -> PromotionPublic:
     """Make `version` the champion; this process serves it from the next request on."""
-    info = _find(settings, version)
-    previous = next(
-        (
-            str(i.version)
-            for i in _versions(settings.tracking_uri, settings.model_name)
-            if "champion" in i.aliases
-        ),
-        None,
-    )
+    infos = _versions(settings.tracking_uri, settings.model_name)
+    info = _find(infos, version, settings.model_name)
+    previous = next((str(i.version) for i in infos if CHAMPION in i.aliases), None)
     promote(settings.tracking_uri, settings.model_name, str(info.version))
     audit.record(
         session,
@@ -199,7 +191,7 @@ def run_retrain(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
         sales = read_stored_sales(session)
     config = ForecastConfig(
         horizon=request.horizon,
-        quantiles=tuple(request.quantiles),
+        quantiles=tuple(sorted(set(request.quantiles))),
         n_windows=request.n_windows,
         seed=request.seed,
     )
