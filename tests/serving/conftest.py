@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import socket
 import threading
 import time
@@ -67,8 +68,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield from _postgres_database(admin_url)
 
 
+@pytest.fixture(scope="session")
+def empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow store with its tables made and no model, made once (MLflow's own migrations
+    take seconds) and copied for each test."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("empty-registry") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_registered_models()
+    return path
+
+
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings(database_url: str, tmp_path: Path, empty_registry: Path) -> Settings:
+    shutil.copyfile(empty_registry, tmp_path / "mlflow.db")
     return Settings(
         database_url=database_url,
         tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
@@ -87,6 +100,22 @@ def app(settings: Settings) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:  # runs the lifespan: migrations
         yield test_client
+    _wait_for_model_threads()
+
+
+MODEL_THREADS = ("model-load", "model-store-check")
+
+
+def _wait_for_model_threads(timeout: float = 60.0) -> None:
+    """Let the model store's background look-ups end with their test.
+
+    A look-up opens the MLflow store, which may run MLflow's own Alembic migrations; Alembic
+    keeps the migration under way in module globals, so one still running when the next test's
+    app migrates its database would trample it (one process, many apps: only tests do that).
+    """
+    for thread in threading.enumerate():
+        if thread.name in MODEL_THREADS:
+            thread.join(timeout)
 
 
 @dataclass(frozen=True)
