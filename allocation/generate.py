@@ -25,7 +25,7 @@ from allocation.network import Network
 from allocation.policy import Policy
 from allocation.safety import z_value
 
-__all__ = ["Instance", "example_network", "write_instance"]
+__all__ = ["Instance", "example_network", "sample_stock", "write_instance"]
 
 QUANTILES = (0.5, 0.9, 0.95)
 
@@ -282,3 +282,55 @@ def write_instance(instance: Instance, out_dir: str | Path) -> dict[str, Path]:
         yaml.safe_dump(instance.policy.model_dump(mode="json"), sort_keys=False)
     )
     return paths
+
+
+def sample_stock(sales: pd.DataFrame, seed: int = 7) -> pd.DataFrame:
+    """Stock around the sales sample (data/samples/stock.csv), seeded.
+
+    About one to two weeks of each SKU's recent sales (last 8 weeks) at the central warehouse
+    (plus some in transit arriving 3 days after the history), a few days at the regional and
+    forward warehouses and the distributors, with a deliberate imbalance: slow movers SKU-003,
+    SKU-006 and SKU-013 piled up at FW-E1 (150 days of supply) and the hot SKU-001 short at FW-N1.
+    Regenerate: `python -m allocation.generate data/samples/sales.parquet data/samples/stock.csv`.
+    """
+    rng = np.random.default_rng(seed)
+    last = sales["date"].max()
+    recent = sales[sales["date"] > last - pd.Timedelta(days=56)]
+    daily = recent.groupby(["sku", "location"])["units"].mean()
+    arrival = (last + pd.Timedelta(days=3)).date()
+    rows = []
+    regions = (
+        ("N", "FW-N1", ["D-N1", "D-N2"]),
+        ("E", "FW-E1", ["D-E1", "D-E2"]),
+        ("S", "FW-S1", ["D-S1"]),
+    )
+    for sku in sorted(sales["sku"].unique()):
+        total = daily[sku].sum()
+        rows.append(
+            (
+                sku,
+                "CW",
+                round(total * rng.uniform(8, 14)),
+                round(total * rng.uniform(3, 6)),
+                arrival,
+            )
+        )
+        for region, fw, dists in regions:
+            region_daily = daily[sku].get(fw, 0) + sum(daily[sku].get(d, 0) for d in dists)
+            rows.append((sku, f"RW-{region}", round(region_daily * rng.uniform(3, 8)), 0, None))
+            fw_days = rng.uniform(2, 9)
+            if sku in ("SKU-003", "SKU-006", "SKU-013") and region == "E":
+                fw_days = 150  # slow movers piled up in the east
+            if sku == "SKU-001" and region == "N":
+                fw_days = 0.5  # the hot SKU runs short in the north
+            extra = 6 if fw_days > 100 else 0
+            rows.append((sku, fw, round(daily[sku].get(fw, 0) * fw_days + extra), 0, None))
+            for d in dists:
+                rows.append((sku, d, round(daily[sku].get(d, 0) * rng.uniform(0, 6)), 0, None))
+    return pd.DataFrame(rows, columns=["sku", "node", "on_hand", "in_transit", "arrival_date"])
+
+
+if __name__ == "__main__":
+    import sys
+
+    sample_stock(pd.read_parquet(sys.argv[1])).to_csv(sys.argv[2], index=False)

@@ -86,3 +86,17 @@ def test_cli_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "NOWHERE" in result.output and "Traceback" not in result.output
+
+
+def test_sample_stock_is_regenerated_from_the_sales_sample(repo_root: Path) -> None:
+    from allocation.generate import sample_stock
+
+    sales = pd.read_parquet(repo_root / "data/samples/sales.parquet")
+    committed = pd.read_csv(repo_root / "data/samples/stock.csv")
+    regenerated = sample_stock(sales)
+    assert (
+        regenerated[["sku", "node", "on_hand"]].values.tolist()
+        == committed[["sku", "node", "on_hand"]].values.tolist()
+    )
+    network = al.load_network(repo_root / "data/samples/network.yaml")
+    al.validate_stock(committed, network)
