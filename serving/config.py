@@ -11,11 +11,17 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_DATABASE_URL", "DEFAULT_TRACKING_URI", "Settings"]
+__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
 
 STATE_DIR = Path(".allocast")
 DEFAULT_DATABASE_URL = f"sqlite:///{STATE_DIR / 'allocast.db'}"
-DEFAULT_TRACKING_URI = f"sqlite:///{STATE_DIR / 'mlflow.db'}"
+
+
+def _default_tracking_uri() -> str:
+    # forecasting owns where the embedded MLflow store lives; imported late (it loads mlflow).
+    from forecasting.tracking import default_tracking_uri
+
+    return default_tracking_uri()
 
 
 class Settings(BaseSettings):
@@ -31,7 +37,8 @@ class Settings(BaseSettings):
         default=True, description="apply the Alembic migrations when the app or the worker starts"
     )
     tracking_uri: str = Field(
-        default=DEFAULT_TRACKING_URI, description="MLflow tracking/registry URI"
+        default_factory=_default_tracking_uri,
+        description="MLflow tracking/registry URI (default: forecasting's embedded store)",
     )
     model_name: str = Field(default="allocast-forecaster", description="registered model to serve")
     load_model_on_startup: bool = Field(
