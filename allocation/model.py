@@ -359,10 +359,11 @@ def _fair_targets(
     total_need = eligible.groupby(SKU)["need"].sum()
     tier_need = eligible.groupby([SKU, "tier"])["need"].sum()
     targets: dict[tuple[str, str], float] = {}
-    for (sku, tier), need in tier_need.items():
+    for key, need in tier_need.items():
+        sku, tier = str(key[0]), str(key[1])  # type: ignore[index]
         ratio = supply.get(sku, 0.0) / total_need[sku] if total_need[sku] > 0 else 1.0
         if ratio < 1.0 and need > 0:
-            targets[(str(sku), str(tier))] = policy.fair_share[str(tier)] * need * ratio
+            targets[(sku, tier)] = policy.fair_share[tier] * float(need) * ratio
     return targets
 
 
@@ -405,7 +406,6 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
         var.constraints[readable] = constraint
 
     needs = inputs.needs
-    need_rows = needs.set_index([SKU, LOCATION])
     distributor_need = {
         (s, j): cap
         for s, j, kind, cap in zip(
@@ -496,7 +496,8 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
     for (s, d, _w), y in var.supply.items():
         supplied[(s, d)].append(y)
     short_cost = []
-    for (s, j), row in need_rows.iterrows():
+    for row in needs.to_dict("records"):
+        s, j = str(row[SKU]), str(row[LOCATION])
         mean, ss = float(row["mean"]), float(row["safety"])
         if row["kind"] == "forward":
             cover: pulp.LpAffineExpression = pulp.lpSum([var.ending[(s, j)]])
@@ -528,14 +529,16 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
             over_cost.append(policy.daily_holding_cost(unit) * policy.overstock_cost_days * o)
 
     # Credit: yellow distributors up to the guaranteed amount (red ones have no supply at all).
-    for d in network.distributors:
-        if d.credit != "yellow":
+    for buyer in network.distributors:
+        if buyer.credit != "yellow":
             continue
         terms = [
-            inputs.sku_info[s].unit_cost * y for (s, dd, _w), y in var.supply.items() if dd == d.id
+            inputs.sku_info[s].unit_cost * y
+            for (s, dd, _w), y in var.supply.items()
+            if dd == buyer.id
         ]
         if terms:
-            add(pulp.lpSum(terms) <= d.guaranteed_amount, f"credit[{d.id}]")
+            add(pulp.lpSum(terms) <= buyer.guaranteed_amount, f"credit[{buyer.id}]")
 
     # Fair share under shortage.
     by_tier: dict[tuple[str, str], list[tuple[str, str, float]]] = defaultdict(list)

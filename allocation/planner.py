@@ -188,7 +188,7 @@ def explain(inputs: ModelInputs, variables: Variables, facts: SolverFacts) -> Pl
     needs = inputs.needs.set_index([SKU, LOCATION])
     stock = inputs.stock.set_index([SKU, "node"])
     transfers = _transfers(inputs, variables, needs, stock)
-    replenishment = _replenishment(inputs, variables, needs)
+    replenishment = _replenishment(inputs, variables)
     unmet = _unmet(inputs, variables)
     ending = {key: _value(e) for key, e in variables.ending.items()}
     alerts = _alerts(inputs, variables, ending)
@@ -274,16 +274,20 @@ def _supply_binding(inputs: ModelInputs, variables: Variables, s: str, d: str, w
     return "pack / MOQ rounding or cost trade-off"
 
 
-def _replenishment(inputs: ModelInputs, variables: Variables, needs: pd.DataFrame) -> pd.DataFrame:
+def _replenishment(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
     lead = {(d.distributor, d.warehouse): d.lead_time_days for d in inputs.deliveries}
+    need_of: dict[tuple[str, str], dict[str, Any]] = {
+        (str(r[SKU]), str(r[LOCATION])): {str(k): v for k, v in r.items()}
+        for r in inputs.needs.to_dict("records")
+    }
     rows = []
     for (s, d, w), y in variables.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
         quantity = float(round(_value(y)))
         if quantity <= _EPS:
             continue
-        row = needs.loc[(s, d)]
+        row = need_of[(s, d)]
         binding = _supply_binding(inputs, variables, s, d, w)
         rows.append(
             {
@@ -324,7 +328,7 @@ def _unmet(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
         if j in distributors:
             d = distributors[j]
             bearer = f"{d.tier} distributor {j}"
-            tier = d.tier
+            tier: str = d.tier
             if d.credit == "red":
                 cause = "red credit: no supply"
             elif d.credit == "yellow" and _binding(variables, f"credit[{j}]"):
@@ -353,15 +357,15 @@ def _alerts(
 ) -> pd.DataFrame:
     policy = inputs.policy
     rows: list[dict[str, Any]] = []
-    needs = inputs.needs
-    for rec in needs.itertuples(index=False):
-        s, j = getattr(rec, SKU), getattr(rec, LOCATION)
-        if (s, j) not in variables.short or rec.mean <= 0:
+    for rec in inputs.needs.to_dict("records"):
+        s, j = str(rec[SKU]), str(rec[LOCATION])
+        mean, rate, cover_days = float(rec["mean"]), float(rec["daily"]), int(rec["cover_days"])
+        if (s, j) not in variables.short or mean <= 0:
             continue
         short = _value(variables.short[(s, j)])
-        cover = (rec.mean - short) / rec.mean
+        cover = (mean - short) / mean
         if cover < policy.stockout_risk_cover - 1e-9:
-            stock = rec.mean - short
+            stock = mean - short
             rows.append(
                 {
                     "kind": "stockout_risk",
@@ -369,11 +373,11 @@ def _alerts(
                     "node": j,
                     "message": (
                         f"{s} at {j}: planned stock {stock:.1f} covers {cover:.0%} of the forecast "
-                        f"{rec.mean:.1f} over {int(rec.cover_days)} days ({short:.1f} short)"
+                        f"{mean:.1f} over {cover_days} days ({short:.1f} short)"
                     ),
                     "stock": stock,
-                    "daily_demand": rec.daily,
-                    "days_of_supply": stock / rec.daily if rec.daily > 0 else None,
+                    "daily_demand": rate,
+                    "days_of_supply": stock / rate if rate > 0 else None,
                     "threshold": policy.stockout_risk_cover,
                 }
             )
@@ -438,10 +442,10 @@ def _kpis(
     needs = inputs.needs
     demand_by_tier: dict[str, float] = defaultdict(float)
     short_by_tier: dict[str, float] = defaultdict(float)
-    for rec in needs.itertuples(index=False):
-        tier = rec.tier
-        demand_by_tier[tier] += rec.mean
-        key = (getattr(rec, SKU), getattr(rec, LOCATION))
+    for rec in needs.to_dict("records"):
+        tier = str(rec["tier"])
+        demand_by_tier[tier] += float(rec["mean"])
+        key = (str(rec[SKU]), str(rec[LOCATION]))
         if key in variables.short:
             short_by_tier[tier] += _value(variables.short[key])
     fill = {

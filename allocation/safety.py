@@ -66,7 +66,9 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
     # Keys with no forecast inside the window still get a row: zero demand, said so.
     keys = frame[[SKU, LOCATION]].drop_duplicates().set_index([SKU, LOCATION]).index
     grouped = grouped.reindex(keys.sort_values(), fill_value=0.0)
-    window = grouped.index.get_level_values(LOCATION).map(cover_days).to_numpy(dtype=float)
+    window = (
+        grouped.index.get_level_values(LOCATION).map(cover_days.to_dict()).to_numpy(dtype=float)
+    )
     days = grouped["forecast_days"].to_numpy(dtype=float)
     scale = np.where(days > 0, window / np.maximum(days, 1.0), 0.0)
     result = pd.DataFrame(

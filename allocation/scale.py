@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from numpy.typing import ArrayLike
 
 from allocation.errors import SolverError
 from allocation.model import ModelInputs
@@ -64,7 +65,8 @@ class _Builder:
         self.row_upper: list[np.ndarray] = []
         self.n_rows = 0
 
-    def columns(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    def columns(self, cost: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> np.ndarray:
+        cost = np.asarray(cost, dtype=float)
         n = len(cost)
         ids = np.arange(self.n_cols, self.n_cols + n)
         self.cost.append(np.asarray(cost, dtype=float))
@@ -73,15 +75,16 @@ class _Builder:
         self.n_cols += n
         return ids
 
-    def row_block(self, lower: np.ndarray, upper: np.ndarray) -> int:
+    def row_block(self, lower: ArrayLike, upper: ArrayLike) -> int:
         """Reserve len(lower) rows; returns the first row id."""
         first = self.n_rows
-        self.row_lower.append(np.asarray(lower, dtype=float))
+        lower = np.asarray(lower, dtype=float)
+        self.row_lower.append(lower)
         self.row_upper.append(np.asarray(upper, dtype=float))
         self.n_rows += len(lower)
         return first
 
-    def entries(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray | float) -> None:
+    def entries(self, rows: ArrayLike, cols: ArrayLike, vals: ArrayLike) -> None:
         rows = np.asarray(rows, dtype=np.int64)
         self.rows.append(rows)
         self.cols.append(np.asarray(cols, dtype=np.int64))
@@ -187,7 +190,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     limited = [k for k, a in enumerate(inputs.arcs) if a.capacity is not None and np.any(fa == k)]
     if limited:
         first = b.row_block(
-            np.full(len(limited), -np.inf), [inputs.arcs[k].capacity for k in limited]
+            np.full(len(limited), -np.inf), [float(inputs.arcs[k].capacity or 0.0) for k in limited]
         )
         row_of_arc = np.full(len(inputs.arcs), -1, dtype=np.int64)
         row_of_arc[limited] = first + np.arange(len(limited))
