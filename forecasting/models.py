@@ -364,10 +364,12 @@ def make_mlforecast(name: str, freq: str, horizon: int, seed: int) -> MLForecast
     )
 
 
-def ml_frame(long: pd.DataFrame, name: str) -> pd.DataFrame:
+def ml_frame(long: pd.DataFrame, name: str, horizon: int | None = None) -> pd.DataFrame:
     """The training frame of an mlforecast model: static categories and price features added.
 
-    The plain peer sees only the target (and its calendar), as in the quick start.
+    The direct model (`horizon` required) also sees cross-series levels (see
+    `cross_series_levels`). The plain peer sees only the target (and its calendar), as in the
+    quick start.
     """
     if name == LIGHTGBM_PLAIN:
         return long[[UNIQUE_ID, DS, Y]]
@@ -378,7 +380,43 @@ def ml_frame(long: pd.DataFrame, name: str) -> pd.DataFrame:
     if PRICE in frame.columns:
         running_max = frame.groupby(UNIQUE_ID, sort=False)[PRICE].cummax()
         frame[PRICE_RELATIVE] = frame[PRICE] / running_max.replace(0.0, np.nan)
+    if name == LIGHTGBM_DIRECT:
+        if horizon is None:
+            raise ValueError(f"{name} needs the horizon to build its cross-series features")
+        frame = cross_series_levels(frame, horizon, parts[0], parts[1])
     return frame
+
+
+CROSS_WINDOWS: Final = (7, 28)
+
+
+def cross_series_levels(
+    frame: pd.DataFrame, horizon: int, sku: pd.Series, location: pd.Series
+) -> pd.DataFrame:
+    """Mean sales per series of the same SKU (all locations) and of the same location (all
+    SKUs), averaged over the last 7 and 28 periods, `horizon` periods back.
+
+    A SKU taking off everywhere, or a location growing, shows up here before a single series'
+    own lags can tell it from noise (M5's winners fed such higher-level features). Lagged by the
+    horizon, the values are known at the forecast origin for every step, and a test window's
+    rows use no sales after their cutoff.
+    """
+    result = frame.copy()
+    for key, values in (("sku", sku), ("location", location)):
+        group = values.to_numpy()
+        level = (
+            pd.DataFrame({key: group, DS: frame[DS].to_numpy(), Y: frame[Y].to_numpy()})
+            .groupby([key, DS], sort=True)[Y]
+            .mean()
+        )
+        shifted = level.groupby(level=0, sort=False).shift(horizon)
+        for window in CROSS_WINDOWS:
+            rolled = shifted.groupby(level=0, sort=False).transform(
+                lambda s, w=window: s.rolling(w, min_periods=1).mean()
+            )
+            index = pd.MultiIndex.from_arrays([group, frame[DS].to_numpy()])
+            result[f"{key}_level_{window}"] = rolled.reindex(index).to_numpy()
+    return result
 
 
 def _static(name: str) -> list[str]:
@@ -399,7 +437,7 @@ def ml_cross_validation(
     """
     if engine.active_client() is not None:  # --engine dask: DistributedMLForecast
         return engine.ml_cross_validation(long, name, horizon, n_windows, freq, seed)
-    frame = ml_frame(long, name)
+    frame = ml_frame(long, name, horizon)
     result = make_mlforecast(name, freq, horizon, seed).cross_validation(
         df=frame,
         n_windows=n_windows,
@@ -414,9 +452,11 @@ def ml_cross_validation(
 
 def ml_fit(long: pd.DataFrame, name: str, horizon: int, freq: str, seed: int) -> MLForecast:
     """Fit a global model on the whole history."""
-    return make_mlforecast(name, freq, horizon, seed).fit(
-        ml_frame(long, name), static_features=_static(name)
+    model = make_mlforecast(name, freq, horizon, seed).fit(
+        ml_frame(long, name, horizon), static_features=_static(name)
     )
+    model.allocast_horizon = horizon  # type: ignore[attr-defined]  # ml_predict needs it
+    return model
 
 
 def ml_predict(
@@ -432,12 +472,14 @@ def ml_predict(
     `history` is a long frame (it may be newer than the training data); `future` gives the
     known-future exogenous values (see `future_exogenous` for the rule when it does not).
     """
-    frame = ml_frame(history, name)
+    trained_for = fit_horizon(model)
+    frame = ml_frame(history, name, trained_for)
     exogenous = [c for c in frame.columns if c not in (UNIQUE_ID, DS, Y, *_static(name))]
     x_df = None
     if exogenous:
         raw_future = future_exogenous(history, horizon, freq, given=future)
-        joined = ml_frame(pd.concat([history, raw_future], ignore_index=True), name)
+        joined = pd.concat([history, raw_future], ignore_index=True)
+        joined = ml_frame(joined.sort_values([UNIQUE_ID, DS], kind="stable"), name, trained_for)
         joined = joined.sort_values([UNIQUE_ID, DS], kind="stable")
         is_future = joined[Y].isna() & joined[DS].gt(
             joined[UNIQUE_ID].map(history.groupby(UNIQUE_ID)[DS].max())
@@ -448,6 +490,11 @@ def ml_predict(
     result = pd.DataFrame(result).reset_index(drop=True)
     result[name] = result[name].clip(lower=0.0)
     return result[[UNIQUE_ID, DS, name]]
+
+
+def fit_horizon(model: MLForecast) -> int:
+    """The horizon a global model was fitted for (its shortest lag for the direct model)."""
+    return int(getattr(model, "allocast_horizon", min(model.ts.lags, default=1)))
 
 
 def _align_categories(frame: pd.DataFrame, model: MLForecast) -> None:

@@ -12,6 +12,7 @@ from forecasting.models import (
     LIGHTGBM_DIRECT,
     LIGHTGBM_PLAIN,
     STAT_MODELS,
+    cross_series_levels,
     fallback_forecast,
     from_long,
     future_exogenous,
@@ -122,3 +123,20 @@ def test_trim_leading_zeros_drops_pre_launch_periods_only() -> None:
     trimmed = trim_leading_zeros(frame)
     assert trimmed[trimmed[UNIQUE_ID] == "a"][Y].tolist() == [2.0, 0.0]  # later zeros stay
     assert len(trimmed[trimmed[UNIQUE_ID] == "never"]) == 2  # never sold: kept whole
+
+
+def test_cross_series_levels_use_only_sales_a_horizon_back() -> None:
+    days = pd.date_range("2024-01-01", periods=4)
+    frame = pd.DataFrame(
+        {
+            UNIQUE_ID: ["A|L1"] * 4 + ["A|L2"] * 4,
+            DS: list(days) * 2,
+            Y: [1.0, 2.0, 3.0, np.nan, 3.0, 4.0, 5.0, np.nan],  # the last day is the future
+        }
+    )
+    parts = frame[UNIQUE_ID].str.split("|", expand=True)
+    levels = cross_series_levels(frame, 2, parts[0], parts[1])
+    first = levels[levels[UNIQUE_ID] == "A|L1"]
+    # SKU A's mean per location: 2, 3, 4, (none); two days back, then averaged over 7 days.
+    np.testing.assert_allclose(first["sku_level_7"], [np.nan, np.nan, 2.0, 2.5])
+    np.testing.assert_allclose(first["location_level_7"], [np.nan, np.nan, 1.0, 1.5])
