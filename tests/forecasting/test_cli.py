@@ -222,3 +222,45 @@ def test_real_process_fails_without_a_traceback(tmp_path: Path, repo_root: Path)
     assert (
         result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'missing.csv'}: no such file"
     )
+
+
+# --- pure helpers --------------------------------------------------------------------------------
+
+
+def test_comparison_puts_ours_first_then_baselines_peers_candidates() -> None:
+    from forecasting.cli import comparison_table
+
+    metrics = pd.DataFrame(
+        {
+            "level": ["series"] * 5,
+            "model": ["TSB", "AutoETS", "Ensemble", "MA28", "SeasonalNaive"],
+            "wape": [0.5, 0.4, 0.3, 0.6, 0.7],
+        }
+    )
+    table = comparison_table(metrics)
+    assert list(table["model"]) == ["Ensemble", "MA28", "SeasonalNaive", "AutoETS", "TSB"]
+    assert list(table["role"]) == ["ours", "baseline", "baseline", "peer", "candidate"]
+
+
+def test_improvement_is_measured_against_the_best_peer() -> None:
+    from forecasting.cli import improvement_lines
+
+    metrics = pd.DataFrame(
+        {
+            "level": ["series"] * 3 + ["sku_region_week"] * 3,
+            "model": ["Ensemble", "AutoETS", "MA28"] * 2,
+            "rmsse_weighted": [0.9, 1.0, 1.2, 0.5, 0.6, 0.7],
+            "wape": [0.5, 0.6, 0.7, 0.2, 0.25, 0.4],
+        }
+    )
+    lines = improvement_lines(metrics)
+    assert "ours 0.900 vs best peer AutoETS 1.000 (-10.0 %)" in lines[0]
+    assert "ours 0.200 vs best peer AutoETS 0.250 (-20.0 %)" in lines[1]
+
+
+def test_forecast_file_must_be_parquet_or_csv(tmp_path: Path) -> None:
+    from forecasting.cli import write_forecast
+    from forecasting.errors import ForecastingError
+
+    with pytest.raises(ForecastingError, match=r"\.parquet or \.csv"):
+        write_forecast(pd.DataFrame({"sku": ["A"]}), tmp_path / "forecast.xlsx")
