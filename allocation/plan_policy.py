@@ -370,15 +370,17 @@ def _pairs(
     """Match two lists of (name, units) with equal totals, first come first served (the
     north-west corner rule); yields each matched pair with the units still open on both sides,
     the smaller of which is the units matched."""
-    supply = [[name, units] for name, units in supplies if units > 0]
-    demand = [[name, units] for name, units in demands if units > 0]
+    supply = [(str(name), float(units)) for name, units in supplies if units > 0]
+    demand = [(str(name), float(units)) for name, units in demands if units > 0]
+    left = [units for _, units in supply]
+    right = [units for _, units in demand]
     i = j = 0
     while i < len(supply) and j < len(demand):
-        matched = min(supply[i][1], demand[j][1])
-        yield (str(supply[i][0]), float(supply[i][1])), (str(demand[j][0]), float(demand[j][1]))
-        supply[i][1] -= matched
-        demand[j][1] -= matched
-        if supply[i][1] <= 0:
+        matched = min(left[i], right[j])
+        yield (supply[i][0], left[i]), (demand[j][0], right[j])
+        left[i] -= matched
+        right[j] -= matched
+        if left[i] <= 0:
             i += 1
-        if demand[j][1] <= 0:
+        if right[j] <= 0:
             j += 1
