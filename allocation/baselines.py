@@ -135,14 +135,20 @@ def inventory_position(review: Review, topology: Topology, skus: list[str]) -> n
     on_hand = review.on_hand
     np.add.at(
         position,
-        (node_index.get_indexer(on_hand[NODE]), sku_index.get_indexer(on_hand[SKU])),
+        (
+            node_index.get_indexer(pd.Index(on_hand[NODE])),
+            sku_index.get_indexer(pd.Index(on_hand[SKU])),
+        ),
         on_hand[ON_HAND].to_numpy(dtype=float),
     )
     moving = review.in_transit
     if len(moving):
         np.add.at(
             position,
-            (node_index.get_indexer(moving[DESTINATION]), sku_index.get_indexer(moving[SKU])),
+            (
+                node_index.get_indexer(pd.Index(moving[DESTINATION])),
+                sku_index.get_indexer(pd.Index(moving[SKU])),
+            ),
             moving[QUANTITY].to_numpy(dtype=float),
         )
     return position

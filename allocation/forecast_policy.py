@@ -52,8 +52,8 @@ def pooled_cover_demand(
     `today`, per node x SKU, each node pooling the forward locations it feeds."""
     cover = pd.Series(float(cover_days), index=topology.forward)
     per_location = cover_demand(forecast, today, cover)
-    loc = pd.Index(topology.forward).get_indexer(per_location[LOCATION])
-    sku = pd.Index(skus).get_indexer(per_location[SKU])
+    loc = pd.Index(topology.forward).get_indexer(pd.Index(per_location[LOCATION]))
+    sku = pd.Index(skus).get_indexer(pd.Index(per_location[SKU]))
     known = (loc >= 0) & (sku >= 0)
     mean = np.zeros((len(topology.forward), len(skus)))
     variance = np.zeros_like(mean)

@@ -41,9 +41,11 @@ from allocation.policy import CATCHMENT, Policy
 from allocation.safety import safety_stock
 from allocation.simulate import (
     ARRIVAL_DATE,
+    COST_PER_UNIT,
     DESTINATION,
     FORWARD,
     KIND,
+    LEAD_TIME,
     NODE,
     ON_HAND,
     ORIGIN,
@@ -72,14 +74,17 @@ def to_plan_network(network: ReplayNetwork) -> Network:
     not the plan's)."""
     kinds = dict(zip(network.nodes[NODE], network.nodes[KIND], strict=True))
     lanes, laterals, seen = [], [], set()
-    for lane in network.lanes.itertuples(index=False):
-        origin, destination = str(lane.origin), str(lane.destination)
+    frame = network.lanes
+    for origin, destination, cost, lead in zip(
+        frame[ORIGIN].astype(str).tolist(),
+        frame[DESTINATION].astype(str).tolist(),
+        frame[COST_PER_UNIT].astype(float).tolist(),
+        frame[LEAD_TIME].astype(int).tolist(),
+        strict=True,
+    ):
         if origin == SUPPLIER:
             continue
-        entry = {
-            "cost_per_unit": float(lane.cost_per_unit),
-            "lead_time_days": int(lane.lead_time_days),
-        }
+        entry = {"cost_per_unit": cost, "lead_time_days": lead}
         if RANK[kinds[origin]] < RANK[kinds[destination]]:
             lanes.append({"origin": origin, "destination": destination, **entry})
         elif RANK[kinds[origin]] == RANK[kinds[destination]]:
@@ -296,12 +301,12 @@ def regional_restock(
     on_hand = whole_on_hand(review, topology, skus)
     node_index, sku_index = pd.Index(topology.nodes), pd.Index(skus)
     if len(moves):
-        k = sku_index.get_indexer(moves[SKU])
+        k = sku_index.get_indexer(pd.Index(moves[SKU]))
         q = moves[QUANTITY].to_numpy(dtype=float)
-        origin = node_index.get_indexer(moves[ORIGIN])
+        origin = node_index.get_indexer(pd.Index(moves[ORIGIN]))
         np.subtract.at(position, (origin, k), q)
         np.subtract.at(on_hand, (origin, k), q)
-        np.add.at(position, (node_index.get_indexer(moves[DESTINATION]), k), q)
+        np.add.at(position, (node_index.get_indexer(pd.Index(moves[DESTINATION])), k), q)
     no_supplier = np.zeros(len(skus))  # the supplier order is the echelon's, made apart
     rows = cascade_orders(low, high, position, on_hand, topology, skus, no_supplier)
     return orders_frame(rows)
@@ -356,8 +361,8 @@ def shippable(transfers: pd.DataFrame, review: Review) -> pd.DataFrame:
     if rows:
         moves = pd.concat([moves, pd.DataFrame(rows, columns=columns)], ignore_index=True)
     moves = moves[moves[QUANTITY] > 0].reset_index(drop=True)
-    for (sku, origin), group in moves.groupby([SKU, ORIGIN]):
-        available = math.floor(float(held.get((sku, origin), 0.0)) + 1e-9)
+    for key, group in moves.groupby([SKU, ORIGIN]):
+        available = math.floor(float(held.get(key, 0.0)) + 1e-9)
         wanted = group[QUANTITY].to_numpy(dtype=float)
         if wanted.sum() > available:
             moves.loc[group.index, QUANTITY] = split_proportionally(available, wanted)

@@ -323,9 +323,9 @@ def demand_cube(
     cube = np.zeros((len(dates), len(locations), len(skus)))
     if window.empty:
         return cube
-    day = dates.get_indexer(window[DATE])
-    loc = pd.Index(locations).get_indexer(window[LOCATION])
-    sku = pd.Index(skus).get_indexer(window[SKU])
+    day = dates.get_indexer(pd.Index(window[DATE]))
+    loc = pd.Index(locations).get_indexer(pd.Index(window[LOCATION]))
+    sku = pd.Index(skus).get_indexer(pd.Index(window[SKU]))
     np.add.at(cube, (day, loc, sku), window[UNITS].to_numpy(dtype=float))
     return cube
 
@@ -425,7 +425,10 @@ def replay(
         )
     np.add.at(
         on_hand,
-        (node_index.get_indexer(stock[NODE]), sku_index.get_indexer(stock[SKU])),
+        (
+            node_index.get_indexer(pd.Index(stock[NODE])),
+            sku_index.get_indexer(pd.Index(stock[SKU])),
+        ),
         stock[ON_HAND].to_numpy(dtype=float),
     )
 
@@ -527,7 +530,7 @@ def _ship(
     source = f"policy {policy!r}"
     if orders.empty:
         return 0.0
-    unknown_sku = orders[sku_index.get_indexer(orders[SKU]) < 0]
+    unknown_sku = orders[sku_index.get_indexer(pd.Index(orders[SKU])) < 0]
     if len(unknown_sku):
         raise SimulationError(
             f"{source}: order for unknown SKU {unknown_sku.iloc[0][SKU]!r}",
@@ -535,7 +538,7 @@ def _ship(
             item=str(unknown_sku.iloc[0][SKU]),
         )
     leads, costs = _routes(orders, lanes, source)
-    sku_rows = sku_index.get_indexer(orders[SKU])
+    sku_rows = sku_index.get_indexer(pd.Index(orders[SKU]))
     from_supplier = (orders[ORIGIN] == SUPPLIER).to_numpy()
     supplied = np.zeros(len(sku_index))
     np.add.at(supplied, sku_rows[from_supplier], orders[QUANTITY].to_numpy()[from_supplier])
@@ -552,7 +555,10 @@ def _ship(
     shipped = np.zeros_like(on_hand)
     np.add.at(
         shipped,
-        (node_index.get_indexer(internal[ORIGIN]), sku_index.get_indexer(internal[SKU])),
+        (
+            node_index.get_indexer(pd.Index(internal[ORIGIN])),
+            sku_index.get_indexer(pd.Index(internal[SKU])),
+        ),
         internal[QUANTITY].to_numpy(),
     )
     over = np.argwhere(shipped > on_hand + 1e-6)
@@ -568,7 +574,7 @@ def _ship(
     np.clip(on_hand, 0.0, None, out=on_hand)
 
     quantities = orders[QUANTITY].to_numpy(dtype=float)
-    destinations = node_index.get_indexer(orders[DESTINATION])
+    destinations = node_index.get_indexer(pd.Index(orders[DESTINATION]))
     for i in range(len(orders)):
         k, d, q = sku_rows[i], destinations[i], quantities[i]
         if leads[i] == 0:
@@ -589,20 +595,23 @@ def _routes(
     lanes through `via` (cross-docking: the goods pass through that node without stopping)."""
     leads = np.zeros(len(orders), dtype=int)
     costs = np.zeros(len(orders))
+    keys: list[tuple[str, str]] = list(lanes.index.tolist())
+    lead_of = dict(zip(keys, lanes[LEAD_TIME].astype(int).tolist(), strict=True))
+    cost_of = dict(zip(keys, lanes[COST_PER_UNIT].astype(float).tolist(), strict=True))
     for i, (sku, origin, destination, via) in enumerate(
         orders[[SKU, ORIGIN, DESTINATION, VIA]].itertuples(index=False)
     ):
         legs = [(origin, destination)] if via is None else [(origin, via), (via, destination)]
         for leg in legs:
-            if leg not in lanes.index:
+            if leg not in lead_of:
                 route = " -> ".join([origin, *([via] if via is not None else []), destination])
                 raise SimulationError(
                     f"{source}: no lane {leg[0]!r} -> {leg[1]!r} for SKU {sku!r} (route {route})",
                     source=source,
                     item=f"{leg[0]}->{leg[1]}",
                 )
-            leads[i] += int(lanes.at[leg, LEAD_TIME])
-            costs[i] += float(lanes.at[leg, COST_PER_UNIT])
+            leads[i] += lead_of[leg]
+            costs[i] += cost_of[leg]
     return leads, costs
 
 
@@ -623,9 +632,9 @@ def _history(
     if observe == "sales":
         seen = seen.copy()
         seen[UNITS] = served[
-            dates.get_indexer(seen[DATE]),
-            pd.Index(forward).get_indexer(seen[LOCATION]),
-            pd.Index(skus).get_indexer(seen[SKU]),
+            dates.get_indexer(pd.Index(seen[DATE])),
+            pd.Index(forward).get_indexer(pd.Index(seen[LOCATION])),
+            pd.Index(skus).get_indexer(pd.Index(seen[SKU])),
         ]
     return pd.concat([base, seen], ignore_index=True)
 

@@ -182,7 +182,7 @@ def run_simulation(
 
     results: dict[str, ReplayResult] = {}
     rows = []
-    for label, family, target, policy in runs:
+    for label, family, level, policy in runs:
         needs_forecast = family not in (PUSH, MIN_MAX)
         say(f"replaying {label} over {weeks} weeks from {start.date()}")
         started = time.perf_counter()
@@ -201,7 +201,7 @@ def run_simulation(
         rows.append(
             {
                 "policy": family,
-                "service_target": target if target is not None else math.nan,
+                "service_target": level if level is not None else math.nan,
                 **{kpi: result.kpis[kpi] for kpi in KPI_COLUMNS},
                 "seconds": time.perf_counter() - started,
             }
@@ -337,17 +337,17 @@ def _print_outcome(outcome: SimulationOutcome) -> None:
     table = Table(title=f"Replay {outcome.setup['start']} .. {outcome.setup['end']}")
     for column in ("policy", "target", "fill", "stockout", "turnover", "DoS", "avg inv", "cost"):
         table.add_column(column, justify="left" if column == "policy" else "right")
-    for row in outcome.summary.itertuples(index=False):
-        target = "" if math.isnan(row.service_target) else f"{row.service_target:g}"
+    for record in outcome.summary.to_dict("records"):
+        level = record["service_target"]
         table.add_row(
-            row.policy,
-            target,
-            f"{row.fill_rate:.3f}",
-            f"{row.stockout_rate:.4f}",
-            f"{row.turnover:.1f}",
-            f"{row.days_of_supply:.1f}",
-            f"{row.avg_inventory:,.0f}",
-            f"{row.total_cost:,.0f}",
+            str(record["policy"]),
+            "" if math.isnan(level) else f"{level:g}",
+            f"{record['fill_rate']:.3f}",
+            f"{record['stockout_rate']:.4f}",
+            f"{record['turnover']:.1f}",
+            f"{record['days_of_supply']:.1f}",
+            f"{record['avg_inventory']:,.0f}",
+            f"{record['total_cost']:,.0f}",
         )
     console.print(table)
     for row in outcome.versus_min_max.itertuples(index=False):
