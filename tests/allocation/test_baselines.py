@@ -3,6 +3,8 @@ min-max decisions on hand-made reviews, and replays of both on a seeded network.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -215,3 +217,36 @@ def test_both_policies_replay_on_a_seeded_network() -> None:
         served = result.daily["served"]
         assert (served <= result.daily["demand"]).all()
         assert (result.inventory["on_hand"] >= 0).all()
+
+
+@pytest.mark.m5
+def test_baselines_replay_the_real_m5_slice(m5_tiny_path: Path) -> None:
+    raw = pd.read_parquet(m5_tiny_path)
+    sales = pd.DataFrame(
+        {
+            "sku": raw["item_id"],
+            "location": raw["store_id"],
+            "region": raw["state_id"],
+            "date": pd.to_datetime(raw["date"]),
+            "units": raw["sales"].astype(float),
+            "price": raw["sell_price"],
+        }
+    )
+    start = sales["date"].max() - pd.Timedelta(days=13)
+    train_end = start - pd.Timedelta(days=1)
+    instance = network_around(sales, train_end=train_end)
+    assert instance.network.forward_nodes == sorted(raw["store_id"].unique())
+    min_max = MinMaxPolicy(service_target=0.95).fit(
+        sales, instance.network, train_end=train_end, review_days=7
+    )
+    fitted = min_max.levels_.table
+    # Refit on the training rows alone: the same levels, so nothing after train_end was read.
+    again = MinMaxPolicy(service_target=0.95).fit(
+        sales[sales["date"] <= train_end], instance.network, train_end=train_end, review_days=7
+    )
+    pd.testing.assert_frame_equal(fitted, again.levels_.table)
+    for policy in (PushPolicy(), min_max):
+        result = replay(sales, instance.network, instance.start_stock, policy, start=start, days=14)
+        assert result.kpis["demand_units"] == sales.loc[sales["date"] >= start, "units"].sum()
+        assert 0.5 < result.kpis["fill_rate"] < 1.0
+        assert result.kpis["avg_inventory"] > 0
