@@ -197,14 +197,14 @@ def _load_demo(
     from serving.planning import make_plan, planned_days, store_plan
     from serving.schemas import AllocationCreate
 
-    network = load_network(network_path)
-    stock = load_stock(stock_path, network)
-    sales = load_sales(sales_path)
-    policy = load_document(policy_path, "policy") if policy_path else None
     store = ModelStore(settings.tracking_uri, settings.model_name)
     status = store.refresh()
     if not status.loaded:
         raise _fail(f"no champion model to forecast with: {status.error} (run `make demo`)")
+    network = load_network(network_path)
+    stock = load_stock(stock_path, network)
+    sales = load_sales(sales_path)
+    policy = load_document(policy_path, "policy") if policy_path else None
     database = connect(settings.database_url)
     upgrade(database.engine)
     with database.session(write=True) as session:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -11,7 +13,9 @@ from serving.auth import find_key, hash_key
 from serving.cli import app as cli
 from serving.config import Settings
 from serving.db import connect
+from serving.main import create_app
 from serving.models import ApiKey, Role
+from tests.serving.registry import registry_copy
 
 runner = CliRunner()
 
@@ -70,3 +74,56 @@ def test_bad_key_requests_are_one_line_errors(env: Settings, args: list[str], me
     assert result.exit_code == 2
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_demo_service_stores_an_approved_champion_plan_and_working_keys(
+    env: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    repo_root: Path,
+) -> None:
+    registry = registry_copy(tmp_path_factory, Path(env.tracking_uri.removeprefix("sqlite:///")))
+    monkeypatch.setenv("ALLOCAST_TRACKING_URI", registry.tracking_uri)
+    sales = tmp_path / "sales.parquet"
+    registry.sales.to_parquet(sales)  # the series the test models know
+    samples = repo_root / "data" / "samples"
+    result = runner.invoke(
+        cli,
+        [
+            "demo-service",
+            "--network", str(samples / "network.yaml"),
+            "--stock", str(samples / "stock.csv"),
+            "--sales", str(sales),
+            "--policy", str(samples / "policy.yaml"),
+            "--horizon", "14",
+            "--out", str(tmp_path / "demo"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "make serve" in result.stdout and "/v1/distributors/D-N1/suggestions" in result.stdout
+    keys = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in (tmp_path / "demo" / "keys.env").read_text().splitlines()
+    )
+    assert set(keys) == {"ALLOCAST_PLANNER_KEY", "ALLOCAST_ADMIN_KEY", "ALLOCAST_DISTRIBUTOR_KEY"}
+    app = create_app(env.model_copy(update={"tracking_uri": registry.tracking_uri}))
+    with TestClient(app) as client:
+        body = client.get(
+            "/v1/distributors/D-N1/suggestions",
+            headers={"X-API-Key": keys["ALLOCAST_DISTRIBUTOR_KEY"]},
+        ).json()
+        assert body["plan_id"] is not None and body["model_version"] == "1"
+        assert body["count"] > 0
+        plan = client.get(
+            f"/v1/plans/{body['plan_id']}", headers={"X-API-Key": keys["ALLOCAST_PLANNER_KEY"]}
+        ).json()
+        assert plan["status"] == "approved" and plan["demand_source"] == "champion"
+
+
+@pytest.mark.slow
+def test_demo_service_without_a_champion_says_to_train(env: Settings, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["demo-service", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 2
+    assert "no champion model" in result.stderr and "make demo" in result.stderr
