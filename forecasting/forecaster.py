@@ -45,6 +45,7 @@ from forecasting.metrics import evaluate, quantile_name
 from forecasting.models import (
     FALLBACK,
     LIGHTGBM,
+    LIGHTGBM_DIRECT,
     ML_MODELS,
     STAT_MODELS,
     fallback_forecast,
@@ -68,7 +69,7 @@ __all__ = [
 ]
 
 ENSEMBLE = "Ensemble"
-DEFAULT_MODELS = (*STAT_MODELS, LIGHTGBM)
+DEFAULT_MODELS = (*STAT_MODELS, LIGHTGBM, LIGHTGBM_DIRECT)
 Progress = Callable[[str], None]
 
 
