@@ -81,12 +81,11 @@ def statsforecast_m5(path: str, n_windows: int) -> dict[str, Any]:
     names = [m for m in config.models if m in STAT_MODELS]
     started = time.perf_counter()
     stats = StatsForecast(models=make_stat_models(names, season_length("D")), freq="D", n_jobs=1)
+    history_periods = config.local_history()  # the same history our local models see
     stats.cross_validation(
-        h=HORIZON, df=long, n_windows=n_windows, step_size=HORIZON, input_size=config.input_size
+        h=HORIZON, df=long, n_windows=n_windows, step_size=HORIZON, input_size=history_periods
     )
-    history = (
-        long if config.input_size is None else long.groupby("unique_id").tail(config.input_size)
-    )
+    history = long.groupby("unique_id").tail(history_periods)
     forecast = stats.forecast(h=HORIZON, df=history)
     return {"seconds": time.perf_counter() - started, "rows": len(forecast), "models": names}
 
