@@ -10,13 +10,14 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from serving.api import ROUTERS
 from serving.config import Settings
 from serving.db import connect, upgrade
-from serving.errors import BodySizeLimitMiddleware, install_error_handlers
+from serving.errors import BodySizeLimitMiddleware, ErrorMessage, install_error_handlers
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model_store import ModelStore
 
@@ -29,6 +30,13 @@ Demand forecasts and allocation plans for supply planners, replenishment suggest
 distributors, model versions for admins. Authenticate with an `X-API-Key` header (keys are made
 with `allocast keys create --role planner|distributor|admin`).
 """
+
+
+KEYED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorMessage, "description": "missing, unknown or revoked X-API-Key"},
+    403: {"model": ErrorMessage, "description": "the key's role or distributor may not do this"},
+    413: {"model": ErrorMessage, "description": "request body over ALLOCAST_MAX_BODY_BYTES"},
+}
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -64,7 +72,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in ROUTERS:
-        app.include_router(router)
+        # Every /v1 operation needs a key (401) of the right role or scope (403).
+        responses = KEYED_RESPONSES if router.prefix.startswith("/v1") else None
+        app.include_router(router, responses=responses)
     return app
 
 
