@@ -55,7 +55,7 @@ def _history() -> pd.DataFrame:
         {
             UNIQUE_ID: ["a|S1"] * 6 + ["b|S1"] * 6,
             DS: list(days) * 2,
-            Y: [0, 0, 2, 4, 4, 1] + [1, 1, 1, 1, 3, 1],
+            Y: [*[0, 0, 2, 4, 4, 1], *[1, 1, 1, 1, 3, 1]],  # series a, then b
             PRICE: [2.0] * 6 + [10.0] * 6,
         }
     ).astype({Y: "float64"})
