@@ -273,7 +273,7 @@ def instance_payloads() -> tuple[dict[str, Any], list[dict[str, Any]], list[dict
     instance = example_network(skus=100, locations=4, distributors=6, seed=7)
     network = instance.network.model_dump(mode="json")
     stock = [
-        {k: (None if v != v else v) for k, v in row.items()}  # NaN -> None
+        {str(k): (None if v != v else v) for k, v in row.items()}  # NaN -> None
         for row in instance.stock.astype({"on_hand": float}).to_dict(orient="records")
     ]
     for row in stock:
@@ -299,7 +299,7 @@ def sales_batches(size: int = 20_000) -> Iterator[list[dict[str, Any]]]:
 
     frame = pd.read_parquet(SAMPLE_SALES)
     frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
-    records = frame.to_dict(orient="records")
+    records = [{str(k): v for k, v in row.items()} for row in frame.to_dict(orient="records")]
     for start in range(0, len(records), size):
         yield records[start : start + size]
 
@@ -369,7 +369,7 @@ def scenarios(
     planner = {"X-API-Key": keys["planner"]}
     skus = sorted({row["sku"] for row in small_demand})
     small = {"demand": small_demand, "skus": skus, "horizon": 28}
-    forecast_params = {"sku": FORECAST_SKU, "location": FORECAST_LOCATION, "horizon": 28}
+    forecast_params = {"sku": FORECAST_SKU, "location": FORECAST_LOCATION, "horizon": "28"}
 
     async def bare(client: httpx.AsyncClient, _n: int) -> httpx.Response:
         return await client.get(f"/bare/suggestions/{DISTRIBUTOR}")

@@ -80,6 +80,6 @@ def sales_rows(sales: pd.DataFrame) -> list[dict[str, Any]]:
     frame = sales.copy()
     frame["date"] = pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d")
     return [
-        {k: v for k, v in row.items() if v is not None and v == v}  # no None / NaN
+        {str(k): v for k, v in row.items() if v is not None and v == v}  # no None / NaN
         for row in frame.to_dict(orient="records")
     ]

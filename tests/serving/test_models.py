@@ -29,7 +29,7 @@ def audit_actions(app: FastAPI) -> list[tuple[str, str, str | None]]:
                 AuditEntry.id
             )
         ).all()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [(row.action, row.role, row.resource_id) for row in rows]
 
 
 def test_versions_come_with_their_backtest_metrics(
