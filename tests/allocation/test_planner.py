@@ -113,3 +113,20 @@ def test_plan_json_carries_status_objective_and_timings(one_lane: dict[str, Any]
     assert document["objective"] == pytest.approx(result.solver.objective)
     assert document["solver"]["build_seconds"] >= 0 and document["solver"]["solve_seconds"] >= 0
     assert (tmp_path / "transfers.csv").exists()
+
+
+def test_time_limit_without_a_plan_is_a_solver_error_with_the_real_status() -> None:
+    # PuLP maps this HiGHS run to "Optimal"; the plan must not.
+    from allocation.generate import example_network
+
+    instance = example_network(30, 6, 8, seed=3)
+    with pytest.raises(al.SolverError) as caught:
+        al.plan(
+            instance.network,
+            instance.stock,
+            instance.demand,
+            time_limit=1e-4,
+            integer_packs=True,
+        )
+    assert "time limit" in str(caught.value).lower()
+    assert caught.value.status == "Time limit reached"
