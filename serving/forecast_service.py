@@ -127,8 +127,11 @@ class ForecastCache:
 _cache_lock = threading.Lock()
 
 
-def get_forecast_cache(request: Request) -> ForecastCache:
-    """The app's forecast cache (`app.state.forecast_cache`, made on first use)."""
+async def get_forecast_cache(request: Request) -> ForecastCache:
+    """The app's forecast cache (`app.state.forecast_cache`, made on first use).
+
+    `async` so FastAPI calls it on the event loop (the lock is held for an attribute read).
+    """
     state = request.app.state
     with _cache_lock:
         cache: ForecastCache | None = getattr(state, "forecast_cache", None)

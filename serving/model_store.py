@@ -258,8 +258,11 @@ class ModelStore:
         )
 
 
-def get_model_store(request: Request) -> ModelStore:
-    """The app's model store (`app.state.model_store`, set when the app is built)."""
+async def get_model_store(request: Request) -> ModelStore:
+    """The app's model store (`app.state.model_store`, set when the app is built).
+
+    `async` so FastAPI calls it on the event loop: no thread-pool hop for an attribute read.
+    """
     store: ModelStore = request.app.state.model_store
     return store
 
