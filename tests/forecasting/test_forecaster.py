@@ -120,3 +120,13 @@ def test_m5_slice_trains_and_forecasts(m5_tiny_path: Path) -> None:
     series = forecaster.metrics_[forecaster.metrics_["level"] == "series"].set_index("model")
     # Not a target, a sanity bound: the chosen forecast is no worse than the seasonal naive.
     assert series.loc[ENSEMBLE, "rmsse"] <= series.loc["SeasonalNaive", "rmsse"]
+
+
+def test_predict_covers_a_series_unseen_at_fit(fitted: Forecaster, sales: pd.DataFrame) -> None:
+    newcomer = sales[(sales[SKU] == "SKU-001") & (sales[LOCATION] == "FW-N1")].assign(
+        **{LOCATION: "D-N9"}
+    )
+    forecast = fitted.predict(pd.concat([sales, newcomer], ignore_index=True), horizon=7)
+    mine = forecast[forecast[LOCATION] == "D-N9"]
+    assert len(mine) == 7 and np.isfinite(mine[["forecast", "q0.9"]].to_numpy()).all()
+    assert (mine["q0.9"] >= mine["q0.5"]).all()
