@@ -8,37 +8,22 @@ from __future__ import annotations
 
 import typer
 
+from allocation import cli as allocation_cli
+from forecasting import cli as forecasting_cli
+from serving import commands as serving_commands
+from serving import simulation as serving_simulation
+
 app = typer.Typer(
     name="allocast",
-    help="Demand forecasting and inventory allocation for regional, forward warehouses and distributors.",
+    help="Demand forecasting and inventory allocation for regional and forward warehouses "
+    "and tiered distributors.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 
-
-def _register_all(target: typer.Typer) -> None:
-    from forecasting import cli as forecasting_cli
-
-    forecasting_cli.register(target)
-    try:
-        from allocation import cli as allocation_cli
-    except ImportError:  # allocation's CLI lands in its own issue
-        pass
-    else:
-        allocation_cli.register(target)
-    try:
-        from serving import commands as serving_commands
-    except ImportError:  # the service's commands land in their own issue
-        pass
-    else:
-        serving_commands.register(target)
-    from serving import simulation as serving_simulation
-
-    serving_simulation.register(target)
-
-
-_register_all(app)
+for module in (forecasting_cli, allocation_cli, serving_commands, serving_simulation):
+    module.register(app)
 
 if __name__ == "__main__":
     app()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-# One thread for LightGBM / BLAS: on two cores beside another busy process, two threads slow down tenfold.
+# One thread for LightGBM / BLAS: on two cores beside another busy process, two threads
+# slow down tenfold.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
