@@ -200,7 +200,7 @@ def ml_cross_validation(
         date_features=template.date_features,
         num_threads=1,
     )
-    frame = _codes(ml_frame(long, name))
+    frame = _codes(ml_frame(long, name, horizon))
     result = distributed.cross_validation(
         df=to_dask(frame, client),
         n_windows=n_windows,

@@ -98,3 +98,17 @@ def test_unreachable_scheduler_is_a_clear_error() -> None:
         engine.dask_engine("tcp://127.0.0.1:9", connect_timeout=2),
     ):
         pass
+
+
+def test_forecaster_on_dask_backtests_the_same_models_as_local(
+    client: Any, sales: pd.DataFrame
+) -> None:
+    ml = [models.LIGHTGBM, models.LIGHTGBM_DIRECT]
+    config = ForecastConfig(horizon=7, n_windows=2, models=("MA28", *ml))
+    local = Forecaster(config).fit(sales)
+    on_dask = Forecaster(config.model_copy(update={"engine": "dask"})).fit(sales)
+    assert on_dask.failed_models_ == local.failed_models_ == {}
+    assert set(on_dask.metrics_["model"]) == set(local.metrics_["model"]) >= set(ml)
+    for name in ml:
+        values = on_dask.backtest_[name].to_numpy()
+        assert np.isfinite(values).all() and (values >= 0).all()
