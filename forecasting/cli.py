@@ -1,10 +1,12 @@
-"""Forecasting commands of the `allocast` CLI: train, forecast, backtest.
+"""Forecasting commands of the `allocast` CLI: train, forecast, backtest, models.
 
 A thin shell over `forecasting.data`, `forecasting.forecaster` and `forecasting.tracking`:
 
     allocast train --sales sales.parquet --horizon 28            # backtest, fit, log, register
     allocast forecast --sales sales.parquet --out forecast.parquet --model champion
     allocast backtest --sales sales.parquet                      # ours vs baselines vs peers
+    allocast models list                                         # versions, aliases, metrics
+    allocast models promote --version 3 [--alias champion]       # move an alias by hand
 
 Every command takes `--tracking-uri` (default: SQLite under `.allocast/`). Long steps show a
 rich progress line on stderr; tables and the summary go to stdout. A failure is one line on
@@ -497,8 +499,80 @@ def backtest(
     _run(body)
 
 
+def versions_table(versions: list[Any], model_name: str) -> Table:
+    """Registered versions, newest first: aliases, creation time, run and backtest measures."""
+    from forecasting.tracking import metric_key
+
+    measures = {
+        "wRMSSE": metric_key(SERIES_LEVEL, ENSEMBLE, "rmsse_weighted"),
+        "week WAPE": metric_key(WEEK_LEVEL, ENSEMBLE, "wape"),
+    }
+    table = Table(title=f"{model_name}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("version", "aliases", "created (UTC)", "run", *measures):
+        table.add_column(column, justify="right" if column in measures else "left", no_wrap=True)
+    for info in versions:
+        values = [info.metrics.get(key) for key in measures.values()]
+        table.add_row(
+            info.version,
+            ", ".join(info.aliases),
+            f"{info.created:%Y-%m-%d %H:%M}",
+            info.run_id,
+            *(f"{v:.3f}" if v is not None and math.isfinite(v) else "" for v in values),
+            style="bold green" if "champion" in info.aliases else None,
+        )
+    return table
+
+
+def models_list(
+    tracking_uri: TrackingOpt = None,
+    model_name: ModelNameOpt = "allocast-forecaster",
+) -> None:
+    """List the registered versions with their aliases and backtest measures (lower is better)."""
+
+    def body() -> None:
+        from forecasting import tracking
+
+        uri = tracking_uri or tracking.default_tracking_uri()
+        versions = tracking.list_versions(uri, model_name)
+        if not versions:
+            _fail(
+                f"no versions of {model_name!r} in the registry at {uri}: "
+                "train one with `allocast train` (or pass --tracking-uri)"
+            )
+        out.print(versions_table(versions, model_name))
+
+    _run(body)
+
+
+def models_promote(
+    version: Annotated[
+        int, typer.Option("--version", min=1, help="version to promote", show_default=False)
+    ],
+    alias: Annotated[str, typer.Option("--alias", help="alias to move to it")] = "champion",
+    tracking_uri: TrackingOpt = None,
+    model_name: ModelNameOpt = "allocast-forecaster",
+) -> None:
+    """Move an alias (default: champion) to a version by hand, skipping the champion gate."""
+
+    def body() -> None:
+        from forecasting import tracking
+
+        uri = tracking_uri or tracking.default_tracking_uri()
+        before = {v.version: v.aliases for v in tracking.list_versions(uri, model_name)}
+        held = [v for v, aliases in before.items() if alias in aliases]
+        tracking.promote(uri, model_name, str(version), alias=alias)
+        was = f" (was version {held[0]})" if held else ""
+        out.print(f"[bold]{alias}[/] -> {model_name} version {version}{was} at {uri}")
+
+    _run(body)
+
+
 def register(app: typer.Typer) -> None:
-    """Add the forecasting commands to the top-level app."""
+    """Add the forecasting commands to the top-level app (`models` as a sub-app)."""
     app.command("train")(train)
     app.command("forecast")(forecast)
     app.command("backtest")(backtest)
+    models_app = typer.Typer(help="Registered forecaster versions: list them, move an alias.")
+    models_app.command("list")(models_list)
+    models_app.command("promote")(models_promote)
+    app.add_typer(models_app, name="models")

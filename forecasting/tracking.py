@@ -689,14 +689,20 @@ def list_versions(
     return result
 
 
-def promote(tracking_uri: str | None, model_name: str, version: str) -> None:
-    """Make `version` the champion by hand (the gate is skipped); raises when it does not exist."""
+def promote(tracking_uri: str | None, model_name: str, version: str, alias: str = CHAMPION) -> None:
+    """Point `alias` (default: the champion) at `version` by hand, skipping the gate.
+
+    The alias leaves whichever version held it. Raises when the version does not exist.
+    """
     client = _client(tracking_uri or default_tracking_uri())
     try:
         client.get_model_version(model_name, str(version))
     except MlflowException as error:
+        uri = tracking_uri or default_tracking_uri()
         raise ForecastingError(
-            f"model {model_name!r} has no version {version!r} to promote"
+            f"model {model_name!r} has no version {version!r} to promote in the registry at "
+            f"{uri}; `allocast models list` shows the versions"
         ) from error
-    client.set_registered_model_alias(model_name, CHAMPION, str(version))
-    client.set_model_version_tag(model_name, str(version), "gate", "promoted by hand")
+    client.set_registered_model_alias(model_name, alias, str(version))
+    tag = "gate" if alias == CHAMPION else f"alias.{alias}"
+    client.set_model_version_tag(model_name, str(version), tag, f"{alias} set by hand")

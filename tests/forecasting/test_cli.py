@@ -224,6 +224,76 @@ def test_real_process_fails_without_a_traceback(tmp_path: Path, repo_root: Path)
     )
 
 
+# --- models list / promote ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_versions(runner: CliRunner, sales_csv: Path, workdir: Path) -> str:
+    """A registry of its own with two trained versions (the second stays challenger)."""
+    registry = f"sqlite:///{workdir / 'registry.db'}"
+    for _ in range(2):
+        result = runner.invoke(
+            app, ["train", "--sales", str(sales_csv), *FAST, "--tracking-uri", registry]
+        )
+        assert result.exit_code == 0, result.output
+    return registry
+
+
+def _registry(store: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=store, registry_uri=store)
+
+
+def _aliases(store: str) -> dict[str, list[str]]:
+    client = _registry(store)
+    versions = client.search_model_versions("name = 'allocast-forecaster'")
+    return {
+        str(v.version): sorted(client.get_model_version(v.name, str(v.version)).aliases)
+        for v in versions
+    }
+
+
+@pytest.mark.slow
+def test_models_list_shows_versions_aliases_and_backtest(
+    runner: CliRunner, two_versions: str
+) -> None:
+    result = runner.invoke(app, ["models", "list", "--tracking-uri", two_versions])
+    assert result.exit_code == 0, result.output
+    lines = [line.strip() for line in result.output.splitlines()]
+    rows = {line.split()[0]: line for line in lines if line[:1].isdigit()}
+    assert set(rows) == {"1", "2"}
+    assert "champion" in rows["1"] and "challenger" in rows["2"]
+    client = _registry(two_versions)
+    run_id = client.get_model_version("allocast-forecaster", "1").run_id
+    gate = client.get_run(run_id).data.metrics["series/Ensemble/rmsse_weighted"]
+    assert run_id in rows["1"] and f"{gate:.3f}" in rows["1"]
+
+
+@pytest.mark.slow
+def test_models_promote_moves_the_alias(runner: CliRunner, two_versions: str) -> None:
+    result = runner.invoke(
+        app, ["models", "promote", "--version", "2", "--tracking-uri", two_versions]
+    )
+    assert result.exit_code == 0, result.output
+    assert "champion -> allocast-forecaster version 2 (was version 1)" in result.output
+    assert _aliases(two_versions) == {"1": [], "2": ["challenger", "champion"]}
+    staging = ["--version", "1", "--alias", "staging", "--tracking-uri", two_versions]
+    result = runner.invoke(app, ["models", "promote", *staging])
+    assert result.exit_code == 0, result.output
+    assert _aliases(two_versions) == {"1": ["staging"], "2": ["challenger", "champion"]}
+
+
+def test_promoting_a_missing_version_is_one_line_and_exit_1(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    empty_store = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = runner.invoke(
+        app, ["models", "promote", "--version", "7", "--tracking-uri", empty_store]
+    )
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: model 'allocast-forecaster' has no version '7'")
+
+
 # --- pure helpers --------------------------------------------------------------------------------
 
 
