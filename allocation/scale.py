@@ -43,6 +43,8 @@ class LpArrays:
     row_lower: np.ndarray
     row_upper: np.ndarray
     offset: float  # constant of the objective (money)
+    col_sku: np.ndarray  # index into inputs.skus of each column's SKU
+    row_sku: np.ndarray  # index of each row's SKU; -1 for a row shared by SKUs (linking)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -57,17 +59,22 @@ class _Builder:
         self.cost: list[np.ndarray] = []
         self.lower: list[np.ndarray] = []
         self.upper: list[np.ndarray] = []
+        self.col_sku: list[np.ndarray] = []
         self.n_cols = 0
         self.rows: list[np.ndarray] = []
         self.cols: list[np.ndarray] = []
         self.vals: list[np.ndarray] = []
         self.row_lower: list[np.ndarray] = []
         self.row_upper: list[np.ndarray] = []
+        self.row_sku: list[np.ndarray] = []
         self.n_rows = 0
 
-    def columns(self, cost: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> np.ndarray:
+    def columns(
+        self, cost: ArrayLike, lower: ArrayLike, upper: ArrayLike, sku: ArrayLike
+    ) -> np.ndarray:
         cost = np.asarray(cost, dtype=float)
         n = len(cost)
+        self.col_sku.append(np.broadcast_to(np.asarray(sku, dtype=np.int64), (n,)).copy())
         ids = np.arange(self.n_cols, self.n_cols + n)
         self.cost.append(np.asarray(cost, dtype=float))
         self.lower.append(np.broadcast_to(np.asarray(lower, dtype=float), (n,)).copy())
@@ -75,10 +82,11 @@ class _Builder:
         self.n_cols += n
         return ids
 
-    def row_block(self, lower: ArrayLike, upper: ArrayLike) -> int:
-        """Reserve len(lower) rows; returns the first row id."""
+    def row_block(self, lower: ArrayLike, upper: ArrayLike, sku: ArrayLike) -> int:
+        """Reserve len(lower) rows of SKU `sku` (-1: shared); returns the first row id."""
         first = self.n_rows
         lower = np.asarray(lower, dtype=float)
+        self.row_sku.append(np.broadcast_to(np.asarray(sku, dtype=np.int64), lower.shape).copy())
         self.row_lower.append(lower)
         self.row_upper.append(np.asarray(upper, dtype=float))
         self.n_rows += len(lower)
@@ -104,6 +112,8 @@ class _Builder:
             row_lower=np.concatenate(self.row_lower),
             row_upper=np.concatenate(self.row_upper),
             offset=offset,
+            col_sku=np.concatenate(self.col_sku),
+            row_sku=np.concatenate(self.row_sku),
         )
 
 
@@ -123,6 +133,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     unit_cost = np.array([inputs.sku_info[s].unit_cost for s in skus])
     holding = policy.holding_rate_per_year * unit_cost / 365.0
     available = np.array([[inputs.available[(s, w)] for w in warehouses] for s in skus])
+    sku_ids = np.arange(n_s)
     b = _Builder()
 
     # Flows x[s,a]; a cross-region flow exists only where the origin has overstock to send.
@@ -147,11 +158,12 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         arc_cost[fa] if len(fa) else np.zeros(0),
         0.0,
         np.concatenate(cross_ub) if cross_ub else np.zeros(0),
+        fs,
     )
 
     # Ending stock e[s,w] (holding over the review period).
     ending_ids = b.columns(
-        np.repeat(holding * policy.review_period_days, n_w), 0.0, np.inf
+        np.repeat(holding * policy.review_period_days, n_w), 0.0, np.inf, np.repeat(sku_ids, n_w)
     )  # id = first + s * n_w + w
 
     # Suggestions y[s,d,w].
@@ -166,14 +178,14 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         .reset_index(names="need_row")
         .merge(options, on="location", how="inner")
     )
-    supply_ids = b.columns(
-        supply["delivery_cost"].to_numpy(float), 0.0, supply["cap"].to_numpy(float)
-    )
     sup_s = supply["sku"].map(s_of).to_numpy(np.int64)
+    supply_ids = b.columns(
+        supply["delivery_cost"].to_numpy(float), 0.0, supply["cap"].to_numpy(float), sup_s
+    )
     sup_w = supply["warehouse"].map(w_of).to_numpy(np.int64)
 
     # Balance rows: avail + in - out - y - e = 0  ->  in - out - y - e = -avail.
-    first = b.row_block(-available.ravel(), -available.ravel())
+    first = b.row_block(-available.ravel(), -available.ravel(), np.repeat(sku_ids, n_w))
     if len(fa):
         b.entries(first + fs * n_w + arc_dest[fa], flow_ids, 1.0)
         b.entries(first + fs * n_w + arc_origin[fa], flow_ids, -1.0)
@@ -183,14 +195,16 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     # Warehouse capacity (shared by all SKUs).
     caps = np.array([w.capacity for w in network.warehouses])
     already = (volume[:, None] * available).sum(axis=0)
-    first = b.row_block(np.full(n_w, -np.inf), np.maximum(caps, already))
+    first = b.row_block(np.full(n_w, -np.inf), np.maximum(caps, already), -1)
     b.entries(first + np.tile(np.arange(n_w), n_s), ending_ids, np.repeat(volume, n_w))
 
     # Lane capacity (shared by all SKUs).
     limited = [k for k, a in enumerate(inputs.arcs) if a.capacity is not None and np.any(fa == k)]
     if limited:
         first = b.row_block(
-            np.full(len(limited), -np.inf), [float(inputs.arcs[k].capacity or 0.0) for k in limited]
+            np.full(len(limited), -np.inf),
+            [float(inputs.arcs[k].capacity or 0.0) for k in limited],
+            -1,
         )
         row_of_arc = np.full(len(inputs.arcs), -1, dtype=np.int64)
         row_of_arc[limited] = first + np.arange(len(limited))
@@ -202,13 +216,14 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     safety = needs["safety"].to_numpy(float)
     active = np.nonzero(mean + safety > 0)[0]
     n_act = len(active)
+    act_s = needs["sku"].map(s_of).to_numpy(np.int64)[active]
     penalty = needs["penalty"].to_numpy(float)[active]
-    u_ids = b.columns(penalty, 0.0, mean[active])
-    v_ids = b.columns(penalty * policy.safety_penalty_share, 0.0, safety[active])
+    u_ids = b.columns(penalty, 0.0, mean[active], act_s)
+    v_ids = b.columns(penalty * policy.safety_penalty_share, 0.0, safety[active], act_s)
     is_dist = (needs["kind"] == "distributor").to_numpy()[active]
     position = np.where(is_dist, needs["position"].to_numpy(float)[active], 0.0)
-    d_first = b.row_block(mean[active] - position, np.full(n_act, np.inf))
-    s_first = b.row_block(mean[active] + safety[active] - position, np.full(n_act, np.inf))
+    d_first = b.row_block(mean[active] - position, np.full(n_act, np.inf), act_s)
+    s_first = b.row_block(mean[active] + safety[active] - position, np.full(n_act, np.inf), act_s)
     act_row = np.full(len(needs), -1, dtype=np.int64)
     act_row[active] = np.arange(n_act)
     n_s_act = needs["sku"].to_numpy()[active]
@@ -226,7 +241,8 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
 
     # Order-up-to: sum_w y[s,d,w] <= cap, one row per (s,d) with suggestions.
     pairs, pair_index = np.unique(supply["need_row"].to_numpy(np.int64), return_inverse=True)
-    first = b.row_block(np.full(len(pairs), -np.inf), needs["cap"].to_numpy(float)[pairs])
+    pair_s = needs["sku"].map(s_of).to_numpy(np.int64)[pairs]
+    first = b.row_block(np.full(len(pairs), -np.inf), needs["cap"].to_numpy(float)[pairs], pair_s)
     b.entries(first + pair_index, supply_ids, 1.0)
 
     # Overstock at forward warehouses: e - o <= B * daily served.
@@ -243,8 +259,8 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         o_w.append(np.full(len(keep), j))
     os_ = np.concatenate(o_s) if o_s else np.zeros(0, dtype=np.int64)
     ow = np.concatenate(o_w) if o_w else np.zeros(0, dtype=np.int64)
-    over_ids = b.columns(holding[os_] * policy.overstock_cost_days, 0.0, np.inf)
-    first = b.row_block(np.full(len(os_), -np.inf), bound[os_, ow])
+    over_ids = b.columns(holding[os_] * policy.overstock_cost_days, 0.0, np.inf, os_)
+    first = b.row_block(np.full(len(os_), -np.inf), bound[os_, ow], os_)
     b.entries(first + np.arange(len(os_)), ending_ids[0] + os_ * n_w + ow, 1.0)
     b.entries(first + np.arange(len(os_)), over_ids, -1.0)
 
@@ -254,7 +270,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     for d in yellow:
         mask = sup_d == d.id
         if mask.any():
-            row = b.row_block([-np.inf], [d.guaranteed_amount])
+            row = b.row_block([-np.inf], [d.guaranteed_amount], -1)
             b.entries(np.full(int(mask.sum()), row), supply_ids[mask], unit_cost[sup_s[mask]])
 
     # Fair share under shortage: served by tier + g >= target.
@@ -263,7 +279,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         key_row = {k: i for i, k in enumerate(keys)}
         targets = np.array([inputs.fair_targets[k] for k in keys])
         g_s = np.array([s_of[k[0]] for k in keys], dtype=np.int64)
-        g_ids = b.columns(policy.fair_share_penalty * unit_cost[g_s], 0.0, np.inf)
+        g_ids = b.columns(policy.fair_share_penalty * unit_cost[g_s], 0.0, np.inf, g_s)
         tiers = needs["tier"].to_numpy()
         # Forward catchment rows served = need - u - v move their constant to the right side.
         constant = np.zeros(len(keys))
@@ -271,7 +287,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         fw_rows = np.array(fw_keys, dtype=np.int64)
         ok = fw_rows >= 0
         np.add.at(constant, fw_rows[ok], needs["need"].to_numpy(float)[active][fw_act][ok])
-        first = b.row_block(targets - constant, np.full(len(keys), np.inf))
+        first = b.row_block(targets - constant, np.full(len(keys), np.inf), g_s)
         b.entries(first + fw_rows[ok], u_ids[fw_act][ok], -1.0)
         b.entries(first + fw_rows[ok], v_ids[fw_act][ok], -1.0)
         sup_keys = np.array(
