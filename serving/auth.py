@@ -3,12 +3,17 @@
 A key is 32 random bytes (256 bits): a fast hash is enough to store it safely (no dictionary
 to guess from), and a lookup is one indexed query. Roles: `planner`, `admin`, and `distributor`,
 which is bound to one distributor id and only sees that distributor's suggestions.
+
+The service keeps a found key for a few seconds (`KeyCache`, ALLOCAST_KEY_CACHE_SECONDS, default
+5 s) so a busy client does not cost a query per request: a key revoked in the database
+(`revoked_at` set) stops working within that time, in every service process.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -16,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from serving.models import ApiKey, Role
 
-__all__ = ["KEY_PREFIX", "Principal", "create_key", "find_key", "hash_key"]
+__all__ = ["KEY_PREFIX", "KeyCache", "Principal", "create_key", "find_key", "hash_key"]
 
 KEY_PREFIX = "ak_"  # makes a leaked key easy to spot in logs and scanners
 
@@ -71,3 +76,34 @@ def find_key(session: Session, key: str) -> Principal | None:
     if row is None:
         return None
     return Principal(key_id=row.id, role=Role(row.role), distributor_id=row.distributor_id)
+
+
+class KeyCache:
+    """Principals of keys found recently, trusted for `ttl` seconds, keyed by the key's hash.
+
+    Only found keys are kept: an unknown or revoked key is asked of the database every time
+    (nothing a stranger sends grows the cache), and a key revoked after it was found works for
+    at most `ttl` more seconds. `ttl` 0 keeps nothing. Used from the event loop only.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._found: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, key_hash: str) -> Principal | None:
+        entry = self._found.get(key_hash)
+        if entry is None:
+            return None
+        principal, expires = entry
+        if time.monotonic() >= expires:
+            del self._found[key_hash]
+            return None
+        return principal
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._found) >= self.max_entries:
+            self._found.clear()  # many live keys at once: start over rather than track ages
+        self._found[key_hash] = (principal, time.monotonic() + self.ttl)

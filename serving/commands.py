@@ -216,7 +216,7 @@ def _load_demo(
     with database.session() as session:
         outcome = make_plan(session, store, ForecastCache(), request)
     with database.session(write=True) as session:
-        plan = store_plan(session, outcome, horizon=planned_days(request), created_by=None)
+        plan = store_plan(session, outcome, horizon=planned_days(request), created_by=None).row
         plan.status = PlanStatus.approved.value
         plan.decided_at = utcnow()
         plan.decision_note = "approved by `allocast demo-service`"

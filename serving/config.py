@@ -6,6 +6,7 @@ reads the environment at import time, so a test builds an app with its own datab
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -54,6 +55,24 @@ class Settings(BaseSettings):
         default=2000,
         ge=0,
         description="allocations over more (SKU, location) demand series than this run as jobs",
+    )
+    max_concurrent_solves: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="allocations solved at once by one service process (default: CPU count); "
+        "the others wait for a slot",
+    )
+    solve_queue_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds an allocation waits for a solve slot before it is answered 503 "
+        "with Retry-After",
+    )
+    key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="seconds a looked-up API key is trusted without asking the database again "
+        "(so a revoked key stops working within this time; 0: look up every request)",
     )
     host: str = Field(default="127.0.0.1", description="address `allocast serve` binds")
     port: int = Field(default=8000, ge=1, le=65535, description="port `allocast serve` binds")

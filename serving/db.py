@@ -2,10 +2,17 @@
 
 `connect(url)` builds the engine and session factory; `upgrade(engine)` applies the Alembic
 migrations in serving/migrations (what `allocast db upgrade` and the app's startup run).
+
+SQLite has one write lock per file. Writers of one process queue for it in process (a
+`threading.Lock` per file, taken by `begin_write` and released when the transaction ends), so
+they wait in order instead of polling SQLite's busy handler, and one that waits too long gets a
+`DatabaseBusyError` (503 with Retry-After), never a 500. Other processes (`allocast worker`, a
+second uvicorn worker) still meet at SQLite's own lock, within its busy timeout.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,13 +25,26 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-__all__ = ["Database", "begin_write", "connect", "upgrade"]
+__all__ = ["Database", "DatabaseBusyError", "begin_write", "connect", "upgrade"]
 
 _UPGRADE_LOCK = threading.Lock()
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait this long for SQLite's single write lock
+WRITER_WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000  # ... and as long for the in-process queue
+BUSY_RETRY_AFTER_SECONDS = 5  # what a writer that waited too long is told (Retry-After)
+
+
+class DatabaseBusyError(RuntimeError):
+    """The database's write lock was not free in time: the service is busy, try again later.
+
+    retry_after: seconds the client is told to wait before it repeats the request.
+    """
+
+    def __init__(self, message: str, retry_after: int = BUSY_RETRY_AFTER_SECONDS) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -85,20 +105,66 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if _WRITE_INTENT.get() else "BEGIN")
 
 
-def begin_write(session: Session) -> None:
+_WRITER_LOCKS: dict[str, threading.Lock] = {}  # SQLite file (real path) -> its writers' queue
+_WRITER_LOCKS_GUARD = threading.Lock()
+_HELD_WRITER_LOCK = "allocast_writer_lock"  # key in Session.info while the session holds it
+
+
+def _writer_lock(session: Session) -> threading.Lock | None:
+    """The in-process writers' lock of the SQLite file behind `session`; None on PostgreSQL."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return None
+    name = bind.engine.url.database or ":memory:"
+    # One lock per file, not per engine: two engines on one file (the CLI, tests) share it.
+    path = name if name == ":memory:" else os.path.realpath(Path(name).expanduser())
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(path, threading.Lock())
+
+
+def _release_writer_lock(session: Session) -> None:
+    lock: threading.Lock | None = session.info.pop(_HELD_WRITER_LOCK, None)
+    if lock is not None:
+        lock.release()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _writer_done(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended (committed, rolled back or closed): the next writer goes.
+    if transaction.parent is None:
+        _release_writer_lock(session)
+
+
+def begin_write(session: Session, wait: float | None = None) -> None:
     """Start the session's transaction as a writer; call before the request's first write.
 
-    On SQLite it takes the write lock now (BEGIN IMMEDIATE), so a read-then-write sequence never
-    fails half way under concurrent writers; do the slow work (solving, forecasting) before it.
+    On SQLite it queues behind the process's other writers (at most `wait` seconds, default
+    WRITER_WAIT_SECONDS, then `DatabaseBusyError`) and takes the write lock now (BEGIN
+    IMMEDIATE), so a read-then-write sequence never fails half way under concurrent writers;
+    both are held until the transaction ends, so do the slow work (solving, forecasting) before
+    it.
     On PostgreSQL it only ends the read transaction: row locks and conditional updates do the rest.
     """
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("begin_write() must come before the first write of the transaction")
     if session.in_transaction():
         session.rollback()
+    lock = _writer_lock(session)
+    if lock is not None:
+        wait = WRITER_WAIT_SECONDS if wait is None else wait
+        if not lock.acquire(timeout=wait):
+            raise DatabaseBusyError(
+                f"the database is busy: another write held it for over {wait:g} s; "
+                "repeat the request later"
+            )
+        session.info[_HELD_WRITER_LOCK] = lock
     token = _WRITE_INTENT.set(True)
     try:
         session.connection()
+    except BaseException:
+        session.rollback()
+        _release_writer_lock(session)  # when no transaction began, no event released it
+        raise
     finally:
         _WRITE_INTENT.reset(token)
 

@@ -4,6 +4,9 @@ Library errors are typed (forecasting.errors, allocation.errors) and carry the f
 fault; here they become 422 answers shaped like FastAPI's own validation errors
 (`{"detail": [{"loc": [...], "msg": ..., "type": ...}]}`), so a client reads one format for
 every bad input. Nothing a client sends should become a 500: a 500 is a bug of ours.
+
+A busy service (the SQLite write lock or the queue of solves not free in time) is a 503 with
+`Retry-After` and a JSON body: the request was fine, repeating it later will work.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forecasting.errors import ForecastingError, NotFittedError, SalesValidationError
+from serving.db import BUSY_RETRY_AFTER_SECONDS, DatabaseBusyError
 
 __all__ = [
     "BodySizeLimitMiddleware",
     "ErrorMessage",
+    "ServiceBusyError",
     "ServiceUnavailableError",
     "install_error_handlers",
     "validation_error",
@@ -34,6 +40,44 @@ class ErrorMessage(BaseModel):
 
 class ServiceUnavailableError(RuntimeError):
     """Something the service needs is missing (no champion model): 503, not the client's fault."""
+
+
+class ServiceBusyError(RuntimeError):
+    """Too much work queued (solves waiting for a slot): 503 with Retry-After, try again later.
+
+    retry_after: seconds the client is told to wait before it repeats the request.
+    """
+
+    def __init__(self, message: str, retry_after: int = BUSY_RETRY_AFTER_SECONDS) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def busy_answer(message: str, retry_after: int) -> JSONResponse:
+    """503 with Retry-After: the request was fine, the service had no room for it now."""
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        content={"detail": message},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def _busy(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, DatabaseBusyError | ServiceBusyError)
+    return busy_answer(str(error), error.retry_after)
+
+
+def _operational(request: Request, error: Exception) -> JSONResponse:
+    # SQLite's own lock timed out (a writer of another process held it past the busy timeout).
+    # Any other operational failure is ours to fix: let it be the 500 it is.
+    assert isinstance(error, OperationalError)
+    text = str(error.orig).lower()
+    if "database is locked" in text or "database table is locked" in text:
+        return busy_answer(
+            "the database is busy (locked by another writer); repeat the request later",
+            BUSY_RETRY_AFTER_SECONDS,
+        )
+    raise error
 
 
 def validation_error(loc: list[str | int], message: str, kind: str, **extra: Any) -> JSONResponse:
@@ -108,6 +152,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFittedError, _not_fitted)
     app.add_exception_handler(ForecastingError, _forecasting_error)
     app.add_exception_handler(ServiceUnavailableError, _unavailable)
+    app.add_exception_handler(DatabaseBusyError, _busy)
+    app.add_exception_handler(ServiceBusyError, _busy)
+    app.add_exception_handler(OperationalError, _operational)
     for error_type, handler in _allocation_handlers().items():
         app.add_exception_handler(error_type, handler)
     try:

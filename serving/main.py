@@ -15,11 +15,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from serving.api import ROUTERS
+from serving.auth import KeyCache
 from serving.config import Settings
 from serving.db import connect, upgrade
 from serving.errors import BodySizeLimitMiddleware, ErrorMessage, install_error_handlers
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model_store import ModelStore
+from serving.planning import SolveSlots
+from serving.suggestions import SuggestionCache
 
 __all__ = ["app_from_env", "create_app"]
 
@@ -68,6 +71,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.db = database
     app.state.model_store = model_store
     app.state.metrics = metrics
+    app.state.key_cache = KeyCache(settings.key_cache_seconds)
+    app.state.solve_slots = SolveSlots(settings.max_concurrent_solves, settings.solve_queue_seconds)
+    app.state.suggestions = SuggestionCache()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from serving.schemas import SuggestionsPublic
 from tests.serving.conftest import Keys, create_plan
 
 
@@ -77,3 +78,34 @@ def test_acknowledge_once(seeded: TestClient, keys: Keys) -> None:
         headers=keys.headers("planner"),
     )
     assert planner.status_code == 403
+
+
+def test_suggestions_follow_acknowledgement_and_the_next_approval(
+    seeded: TestClient, keys: Keys
+) -> None:
+    planner, north = keys.headers("planner"), keys.headers("north")
+    first = create_plan(seeded, keys)["id"]
+    seeded.post(f"/v1/plans/{first}/approve", headers=planner)
+    url = "/v1/distributors/D-N1/suggestions"
+    before = seeded.get(url, headers=north)
+    assert before.headers["content-type"] == "application/json"
+    read = SuggestionsPublic.model_validate_json(before.content)  # exactly the documented shape
+    assert read.plan_id == first and read.acknowledged is False and read.count == len(read.data)
+    lines = seeded.get(
+        f"/v1/plans/{first}/lines",
+        params={"kind": "replenishment", "destination": "D-N1", "limit": 500},
+        headers=planner,
+    ).json()["data"]
+    assert [(s.sku, s.quantity, s.source) for s in read.data] == [
+        (line["sku"], line["quantity"], line["origin"]) for line in lines
+    ]
+    ack = seeded.post(
+        "/v1/distributors/D-N1/acknowledgements", json={"plan_id": first}, headers=north
+    )
+    assert ack.status_code == 201
+    after = seeded.get(url, headers=north).json()  # the same plan, now acknowledged
+    assert after["acknowledged"] is True and after["data"] == before.json()["data"]
+    second = create_plan(seeded, keys, today="2026-01-02")["id"]
+    seeded.post(f"/v1/plans/{second}/approve", headers=planner)
+    latest = seeded.get(url, headers=north).json()
+    assert latest["plan_id"] == second and latest["acknowledged"] is False

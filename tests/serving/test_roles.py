@@ -6,11 +6,17 @@ The endpoints are read from the app's OpenAPI schema, so a new endpoint is cover
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from serving.auth import hash_key
+from serving.config import Settings
+from serving.main import create_app
+from serving.models import ApiKey, utcnow
 from tests.serving.conftest import Keys
 
 OWN_DISTRIBUTOR_ROUTES = {
@@ -83,3 +89,33 @@ def test_planner_and_admin_pass_the_role_check(
             path,
             response.text,
         )
+
+
+def test_a_revoked_key_stops_working_within_the_key_cache_time(
+    settings: Settings, keys: Keys
+) -> None:
+    app = create_app(settings.model_copy(update={"key_cache_seconds": 0.5}))
+    north = keys.headers("north")
+    with TestClient(app) as client:
+        assert client.get("/v1/distributors/D-N1/suggestions", headers=north).status_code == 200
+        with app.state.db.session() as session:
+            session.execute(
+                update(ApiKey)
+                .where(ApiKey.key_hash == hash_key(keys.north))
+                .values(revoked_at=utcnow())
+            )
+        # within the cache time the key found before is still trusted ...
+        assert client.get("/v1/distributors/D-N1/suggestions", headers=north).status_code == 200
+        time.sleep(0.6)
+        # ... after it, the database is asked again, and the revocation holds
+        revoked = client.get("/v1/distributors/D-N1/suggestions", headers=north)
+        assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
+
+
+def test_an_unknown_key_is_asked_every_time_not_cached(settings: Settings, keys: Keys) -> None:
+    app = create_app(settings.model_copy(update={"key_cache_seconds": 3600}))
+    with TestClient(app) as client:
+        for _ in range(3):
+            response = client.get("/v1/plans", headers={"X-API-Key": "ak_unknown"})
+            assert response.status_code == 401
+        assert client.get("/v1/plans", headers=keys.headers("planner")).status_code == 200

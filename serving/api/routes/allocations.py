@@ -1,23 +1,34 @@
-"""POST /v1/allocations: a plan answered at once (201) or, when large, a job (202)."""
+"""POST /v1/allocations: a plan answered at once (201) or, when large, a job (202).
+
+The route is `async` so that a request waiting for a solve slot holds no thread: the database
+work and the solve run in the thread pool, one step after another on the request's session.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from serving import audit, idempotency
 from serving.api.routes.plans import plan_public
+from serving.auth import Principal
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep, SettingsDep
 from serving.errors import ErrorMessage
 from serving.forecast_service import ForecastCacheDep
 from serving.jobs import enqueue
+from serving.metrics import Metrics
 from serving.model_store import ModelStoreDep
 from serving.planning import (
     ALLOCATION_JOB,
+    PlanOutcome,
+    SolveSlots,
     make_plan,
     planned_days,
     require_network,
@@ -29,16 +40,27 @@ from serving.schemas import AllocationCreate, JobPublic, PlanPublic
 router = APIRouter(prefix="/v1/allocations", tags=["allocations"])
 
 
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool
+
+
 @router.post(
     "",
     response_model=PlanPublic,
     status_code=status.HTTP_201_CREATED,
     responses={
         status.HTTP_202_ACCEPTED: {"model": JobPublic, "description": "large: queued as a job"},
-        status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorMessage},
+        status.HTTP_503_SERVICE_UNAVAILABLE: {
+            "model": ErrorMessage,
+            "description": "no champion model; or busy (solves queued, database locked): "
+            "repeat after Retry-After seconds",
+        },
     },
 )
-def request_allocation(
+async def request_allocation(
     request: AllocationCreate,
     session: SessionDep,
     principal: PlannerDep,
@@ -60,16 +82,69 @@ def request_allocation(
 
     Plans over at most ALLOCAST_SYNC_ALLOCATION_LIMIT (SKU, location) series are answered at
     once (201, the stored draft plan); larger ones are queued (202, a job whose result names
-    the plan: GET /v1/jobs/{id}).
+    the plan: GET /v1/jobs/{id}). At most ALLOCAST_MAX_CONCURRENT_SOLVES plans are solved at
+    once; a request that finds no free slot within ALLOCAST_SOLVE_QUEUE_SECONDS is a 503 with
+    Retry-After.
     """
-    digest = idempotency.request_hash(request.model_dump(mode="json"))
+    first = await run_in_threadpool(
+        _look_up,
+        session,
+        request,
+        principal.key_id,
+        settings.sync_allocation_limit,
+        idempotency_key,
+    )
+    if isinstance(first, _Answer):
+        return _answer(first)
+    outcome = None
+    if not first.large:
+        slots: SolveSlots = http_request.app.state.solve_slots
+        async with slots.hold():
+            outcome = await run_in_threadpool(make_plan, session, model_store, cache, request)
+    answer = await run_in_threadpool(
+        _store, session, request, principal, outcome, first.digest, idempotency_key
+    )
+    if not answer.replayed:
+        metrics: Metrics = http_request.app.state.metrics
+        metrics.plans.labels("job" if first.large else "sync").inc()
+    return _answer(answer)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    digest: str | None  # of the request body, when it has an Idempotency-Key
+    large: bool  # over the sync limit: a job
+
+
+def _look_up(
+    session: Session,
+    request: AllocationCreate,
+    key_id: int,
+    sync_limit: int,
+    idempotency_key: str | None,
+) -> _Answer | _Checked:
+    """The stored answer of a repeated request, or what this one needs (read only)."""
+    digest = None
     if idempotency_key:
-        replay = idempotency.find(session, principal.key_id, idempotency_key, digest)
+        digest = idempotency.request_hash(request.model_dump(mode="json"))
+        replay = idempotency.find(session, key_id, idempotency_key, digest)
         if replay is not None:
-            return _answer(replay.status_code, replay.body, replayed=True)
+            return _Answer(replay.status_code, replay.body, replayed=True)
     _network_id, network = require_network(session)
-    large = series_count(session, request, network) > settings.sync_allocation_limit
-    outcome = None if large else make_plan(session, model_store, cache, request)
+    large = series_count(session, request, network) > sync_limit
+    session.rollback()  # hold no read snapshot while waiting for a solve slot
+    return _Checked(digest, large)
+
+
+def _store(
+    session: Session,
+    request: AllocationCreate,
+    principal: Principal,
+    outcome: PlanOutcome | None,
+    digest: str | None,
+    idempotency_key: str | None,
+) -> _Answer:
+    """Store the plan (or queue the job), its audit entry and idempotency record; commit."""
     begin_write(session)  # the slow part is done: take the write lock only to store
     if outcome is None:
         payload = {
@@ -82,16 +157,21 @@ def request_allocation(
         status_code = status.HTTP_202_ACCEPTED
         content = JobPublic.model_validate(job).model_dump(mode="json")
     else:
-        plan = store_plan(
+        stored = store_plan(
             session, outcome, horizon=planned_days(request), created_by=principal.key_id
         )
         audit.record(
-            session, principal, "allocation.create", "plan", plan.id, model=outcome.model_version
+            session,
+            principal,
+            "allocation.create",
+            "plan",
+            stored.row.id,
+            model=outcome.model_version,
         )
         status_code = status.HTTP_201_CREATED
-        public = plan_public(plan, len(plan.lines), len(plan.alerts))
+        public = plan_public(stored.row, stored.lines, stored.alerts)
         content = public.model_dump(mode="json")
-    if idempotency_key:
+    if idempotency_key and digest:
         idempotency.remember(
             session, principal.key_id, idempotency_key, digest, status_code, content
         )
@@ -100,20 +180,17 @@ def request_allocation(
     except IntegrityError:
         # Another request with the same Idempotency-Key committed first: answer as it did.
         session.rollback()
-        if not idempotency_key:
+        if not idempotency_key or not digest:
             raise
         replay = idempotency.find(session, principal.key_id, idempotency_key, digest)
         if replay is None:
             raise
-        return _answer(replay.status_code, replay.body, replayed=True)
-    http_request.app.state.metrics.plans.labels("job" if large else "sync").inc()
-    return _answer(status_code, content, replayed=False)
+        return _Answer(replay.status_code, replay.body, replayed=True)
+    return _Answer(status_code, content, replayed=False)
 
 
-def _answer(status_code: int, body: dict[str, Any], *, replayed: bool) -> JSONResponse:
-    headers = {idempotency.REPLAYED_HEADER: "true"} if replayed else {}
-    if status_code == status.HTTP_202_ACCEPTED:
-        headers["Location"] = f"/v1/jobs/{body['id']}"
-    else:
-        headers["Location"] = f"/v1/plans/{body['id']}"
-    return JSONResponse(body, status_code=status_code, headers=headers)
+def _answer(answer: _Answer) -> JSONResponse:
+    headers = {idempotency.REPLAYED_HEADER: "true"} if answer.replayed else {}
+    kind = "jobs" if answer.status_code == status.HTTP_202_ACCEPTED else "plans"
+    headers["Location"] = f"/v1/{kind}/{answer.body['id']}"
+    return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from serving import audit
 from serving.auth import Principal
-from serving.db import begin_write
-from serving.deps import CurrentKeyDep, SessionDep
+from serving.db import Database, begin_write
+from serving.deps import CurrentKeyDep, DatabaseDep, SessionDep
 from serving.errors import ErrorMessage
-from serving.models import Acknowledgement, LineKind, Plan, PlanLine, PlanStatus, Role
-from serving.schemas import (
-    AcknowledgementCreate,
-    AcknowledgementPublic,
-    SuggestionPublic,
-    SuggestionsPublic,
-)
+from serving.models import Acknowledgement, Plan, PlanStatus, Role
+from serving.schemas import AcknowledgementCreate, AcknowledgementPublic, SuggestionsPublic
+from serving.suggestions import SuggestionCache, suggestions_json
 
 router = APIRouter(prefix="/v1/distributors", tags=["distributors"])
 
@@ -42,68 +39,20 @@ def _check_scope(principal: Principal, distributor_id: str) -> None:
 
 
 @router.get("/{distributor_id}/suggestions", response_model=SuggestionsPublic, responses=FORBIDDEN)
-def read_suggestions(
-    distributor_id: DistributorId, session: SessionDep, principal: CurrentKeyDep
-) -> SuggestionsPublic:
+async def read_suggestions(
+    distributor_id: DistributorId, database: DatabaseDep, principal: CurrentKeyDep, request: Request
+) -> Response:
     """The distributor's suggestions from the most recently approved plan, each with its reason."""
     _check_scope(principal, distributor_id)
-    plan = session.execute(
-        select(Plan.id, Plan.model_version, Plan.decided_at)
-        .where(Plan.status == PlanStatus.approved.value)
-        .order_by(Plan.decided_at.desc(), Plan.id.desc())
-        .limit(1)
-    ).first()
-    if plan is None:
-        return SuggestionsPublic(
-            distributor=distributor_id,
-            plan_id=None,
-            model_version=None,
-            approved_at=None,
-            acknowledged=False,
-            data=[],
-            count=0,
-        )
-    lines = session.execute(
-        select(
-            PlanLine.sku,
-            PlanLine.quantity,
-            PlanLine.origin,
-            PlanLine.arrives,
-            PlanLine.reason,
-            PlanLine.details,
-        )
-        .where(
-            PlanLine.plan_id == plan.id,
-            PlanLine.kind == LineKind.replenishment.value,
-            PlanLine.destination == distributor_id,
-        )
-        .order_by(PlanLine.sku, PlanLine.id)
-    ).all()
-    acknowledged = session.scalar(
-        select(Acknowledgement.id).where(
-            Acknowledgement.plan_id == plan.id, Acknowledgement.distributor_id == distributor_id
-        )
-    )
-    data = [
-        SuggestionPublic(
-            sku=line.sku,
-            quantity=line.quantity,
-            source=line.origin,
-            arrives=line.arrives,
-            reason=line.reason,
-            details=line.details,
-        )
-        for line in lines
-    ]
-    return SuggestionsPublic(
-        distributor=distributor_id,
-        plan_id=plan.id,
-        model_version=plan.model_version,
-        approved_at=plan.decided_at,
-        acknowledged=acknowledged is not None,
-        data=data,
-        count=len(data),
-    )
+    cache: SuggestionCache = request.app.state.suggestions
+    body = await run_in_threadpool(_read, database, cache, distributor_id)
+    # Serialized once, in the shape of `SuggestionsPublic` (response_model is the documentation).
+    return Response(body, media_type="application/json")
+
+
+def _read(database: Database, cache: SuggestionCache, distributor_id: str) -> bytes:
+    with database.sessions() as session:
+        return suggestions_json(session, cache, distributor_id)
 
 
 @router.post(

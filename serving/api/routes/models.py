@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from forecasting.forecaster import ForecastConfig
 from forecasting.tracking import ModelVersionInfo, list_versions, promote, train_and_register
 from serving import audit
+from serving.db import begin_write
 from serving.deps import AdminDep, PlannerDep, SessionDep, SettingsDep
 from serving.errors import ErrorMessage
 from serving.forecast_service import read_stored_sales
@@ -151,6 +152,7 @@ def promote_model(
     info = _find(infos, version, settings.model_name)
     previous = next((str(i.version) for i in infos if CHAMPION in i.aliases), None)
     promote(settings.tracking_uri, settings.model_name, str(info.version))
+    begin_write(session)
     audit.record(
         session,
         principal,
@@ -177,6 +179,7 @@ def promote_model(
 )
 def start_retrain(body: RetrainCreate, session: SessionDep, principal: AdminDep) -> RetrainAccepted:
     """Queue a retrain on the stored sales; follow it with `GET /v1/jobs/{job_id}`."""
+    begin_write(session)
     job = enqueue(session, RETRAIN, body.model_dump(), created_by=principal.key_id)
     audit.record(session, principal, "model.retrain", "job", job.id, **body.model_dump())
     session.commit()
