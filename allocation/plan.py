@@ -21,6 +21,7 @@ __all__ = [
     "TRANSFER_COLUMNS",
     "UNMET_COLUMNS",
     "Plan",
+    "Rounding",
     "SolverFacts",
     "write_plan",
 ]
@@ -70,10 +71,20 @@ ALERT_COLUMNS = [
 ]
 
 
+Rounding = Literal["none", "greedy", "greedy_lp", "milp"]
+"""How suggestions became whole packs / MOQ: "milp" exact integer variables (--integer-packs);
+"greedy" the LP optimum rounded by the greedy repair, no second solve; "greedy_lp" the same, then
+the LP re-solved with the rounded suggestions fixed (when the greedy alone broke a row); "none"
+nothing to round."""
+
+
 @dataclass(frozen=True)
 class SolverFacts:
-    """status: "optimal" or "time_limited"; objective: money; seconds of wall time;
-    detail: the solver's own status words; repair: how pack rounding was repaired, if at all."""
+    """status: "optimal" or "time_limited"; objective: money, of the plan as shipped (after
+    rounding); seconds of wall time (solve_seconds: the solver's own runs; repair_seconds: pack
+    rounding); detail: the solver's own status words; repair: how packs were rounded, in words;
+    rounding: which method (`Rounding`); lp_objective: the LP optimum before rounding (money), a
+    lower bound on any whole-pack plan, None in exact mode."""
 
     status: str
     objective: float
@@ -82,6 +93,9 @@ class SolverFacts:
     solver: str
     detail: str = ""
     repair: str | None = None
+    rounding: Rounding = "none"
+    lp_objective: float | None = None
+    repair_seconds: float = 0.0
 
 
 @dataclass

@@ -1,36 +1,40 @@
-"""`plan()`: validate inputs, build the LP, solve it, repair pack rounding, explain the result."""
+"""`plan()`: validate inputs, build the LP, solve it, round to whole packs, explain the result."""
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pulp
 
 from allocation.errors import SolverError
 from allocation.inputs import IN_TRANSIT, LOCATION, ON_HAND, SKU, validate_demand, validate_stock
 from allocation.model import ModelInputs, Variables, build_problem, prepare_inputs
-from allocation.network import Network
+from allocation.network import Distributor, Network
 from allocation.plan import (
     ALERT_COLUMNS,
     REPLENISHMENT_COLUMNS,
     TRANSFER_COLUMNS,
     UNMET_COLUMNS,
     Plan,
+    Rounding,
     SolverFacts,
 )
 from allocation.policy import CATCHMENT, Policy
-from allocation.solve import SolveOutcome, SolverName, solve_problem
+from allocation.solve import SolverName, solve_problem
 
 __all__ = ["plan"]
 
 _EPS = 1e-6
-REPAIR_SECONDS = 10.0  # most seconds the pack-rounding MILP may take before its best is used
-REPAIR_GAP = 1e-3  # relative gap at which the pack-rounding MILP stops
+MILP_GAP = 1e-3  # relative gap at which the exact-packs MILP stops
+_GRID = 1e-6  # packs; an LP value this close to a whole pack is that pack (solver dust)
+_FIT = 1e-9  # units, money, volume: how far a row may look broken from float rounding alone
 _SMALL = 0.01  # units; less unmet than this is rounding noise, not a shortage worth a line
 
 
@@ -51,8 +55,8 @@ def plan(
     policy (defaults when None). today: first day of the plan (default: first forecast date).
     solver: "highs" or "cbc". time_limit: seconds; when given, a feasible solution found within
     it is accepted and labelled "time_limited". integer_packs: exact pack sizes and MOQs with
-    integer variables; otherwise the LP is rounded to packs and repaired by a re-solve that
-    keeps every constraint.
+    integer variables (a MILP); otherwise the LP optimum is rounded to whole packs by a greedy
+    repair that keeps every constraint (`_PackRepair`), without a second solve.
     """
     policy = policy or Policy()
     started = time.perf_counter()
@@ -68,106 +72,543 @@ def plan(
     )
     problem, variables = build_problem(inputs)
     build_seconds = time.perf_counter() - started
-    gap = REPAIR_GAP if integer_packs else None  # MILP stops within 0.1 % of its optimum
-    outcome = solve_problem(problem, solver, time_limit, mip_gap=gap)
-    solve_seconds = outcome.seconds
-    repair = None
-    if not integer_packs and variables.supply_free:
-        outcome, repair = _repair_packs(problem, variables, inputs, solver, time_limit)
-        solve_seconds += outcome.seconds
+    outcome = solve_problem(
+        problem, solver, time_limit, mip_gap=MILP_GAP if integer_packs else None
+    )
     facts = SolverFacts(
         status=outcome.status,
         objective=outcome.objective,
         build_seconds=build_seconds,
-        solve_seconds=solve_seconds,
+        solve_seconds=outcome.seconds,
         solver=solver,
         detail=outcome.detail,
-        repair=repair,
+        rounding="milp" if integer_packs else "none",
+        lp_objective=None if integer_packs else outcome.objective,
     )
+    if not integer_packs and variables.supply_free:
+        facts = _round_packs(problem, variables, inputs, facts, solver, time_limit)
     return explain(inputs, variables, facts)
 
 
 # ---------------------------------------------------------------------------------------------
-# Pack rounding and repair (LP mode).
+# Pack rounding (LP mode): a greedy over the LP optimum, checked against every row.
 
 
-def _pack_range(value: float, pack: int, moq: int, cap: float) -> tuple[int, int, int]:
-    """Whole packs a suggestion may round to around its LP value: (low, high, moq_packs).
-
-    low / high: the packs just below and just above the LP value (never above the order-up-to
-    cap); a suggestion below the MOQ may become nothing or exactly the MOQ."""
-    most = math.floor(cap / pack + 1e-9)
-    moq_packs = math.ceil(moq / pack - 1e-9)
-    low = min(math.floor(value / pack + 1e-9), most)
-    high = min(math.ceil(value / pack - 1e-9), most)
-    if low < moq_packs:
-        low = 0
-        high = moq_packs if value > 1e-9 and moq_packs <= most else 0
-    return low, high, moq_packs
+SupplyKey = tuple[str, str, str]
 
 
-def _floor_suggestion(value: float, pack: int, moq: int) -> float:
-    quantity = math.floor(value / pack + 1e-9) * pack
-    return float(quantity if quantity >= moq else 0.0)
-
-
-def _repair_packs(
+def _round_packs(
     problem: pulp.LpProblem,
     variables: Variables,
     inputs: ModelInputs,
+    facts: SolverFacts,
     solver: SolverName,
     time_limit: float | None,
-) -> tuple[SolveOutcome, str]:
-    """Round suggestions to whole packs (MOQ or nothing) keeping every constraint.
+) -> SolverFacts:
+    """Round the LP's suggestions to whole packs / MOQ and check every row of the problem.
 
-    Each suggestion may only take the whole packs next to its LP value (or, below the MOQ,
-    nothing or the MOQ); the solver picks the best of those roundings in a small MILP whose
-    other variables stay continuous, so every constraint still holds. Should that fail, every
-    suggestion is rounded down and fixed, which only lowers quantities against upper-bound rows,
-    and the rest is re-solved."""
-    distributors = {d.id: d for d in inputs.network.distributors}
-    lp_values = {key: float(y.varValue or 0.0) for key, y in variables.supply_free.items()}
-    for key, y in variables.supply_free.items():
-        d = distributors[key[1]]
-        cap = float(y.upBound if y.upBound is not None else 0.0)
-        low, high, moq_packs = _pack_range(lp_values[key], d.pack_size, d.moq, cap)
-        y.lowBound, y.upBound = low * d.pack_size, high * d.pack_size
-        if high > low:
-            name = y.name
-            packs = problem.add_variable(f"{name}_k", lowBound=low, upBound=high, cat="Integer")
-            problem.addConstraint(y - d.pack_size * packs == 0, f"{name}_pack")
-            if low == 0 and moq_packs > 1:
-                opened = problem.add_variable(f"{name}_z", cat="Binary")
-                problem.addConstraint(packs - moq_packs * opened >= 0, f"{name}_moq")
-                problem.addConstraint(packs - high * opened <= 0, f"{name}_open")
-    try:
-        outcome = solve_problem(problem, solver, REPAIR_SECONDS, mip_gap=REPAIR_GAP)
-        changed = sum(
-            abs(float(y.varValue or 0) - lp_values[k]) > _EPS
+    The greedy (`_PackRepair`) decides; every row and bound is then checked against the values
+    it wrote. Should one still break (a warehouse the rounding filled past its capacity that
+    neither its own suggestions nor shipping less into it could relieve), the LP is re-solved
+    with the rounded suggestions fixed, so transfers move around them."""
+    started = time.perf_counter()
+    repair = _PackRepair(inputs, variables, problem)
+    repair.run()
+    repair.write_back()
+    bounded = [*variables.supply_free.values(), *variables.ending.values()]
+    broken = _check_rows(variables.constraints, bounded)
+    changed = sum(abs(repair.y[k] - repair.lp[k]) > _EPS for k in repair.keys)
+    raised = sum(repair.y[k] - repair.lp[k] > _EPS for k in repair.keys)
+    rounding: Rounding = "greedy"
+    solve_seconds = facts.solve_seconds
+    detail = facts.detail
+    if broken:
+        for k, y in variables.supply_free.items():
+            y.lowBound = y.upBound = repair.y[k]
+        try:
+            outcome = solve_problem(problem, solver, time_limit)
+        except SolverError as exc:
+            raise SolverError(
+                f"pack rounding broke {', '.join(broken[:3])} and re-solving the LP with the "
+                f"rounded suggestions fixed failed ({exc}); plan with --integer-packs instead",
+                status=exc.status,
+                solver=facts.solver,
+            ) from exc
+        rounding, detail = "greedy_lp", outcome.detail
+        solve_seconds += outcome.seconds
+    objective = float(pulp.value(problem.objective) or 0.0)
+    lp = facts.objective
+    again = f", then the LP re-solved around them ({broken[0]} broke)" if broken else ""
+    note = (
+        f"{changed} suggestion(s) rounded to whole packs / MOQ by greedy repair "
+        f"({raised} up, {changed - raised} down, no MILP){again}; "
+        f"objective {objective:,.2f} vs LP bound {lp:,.2f} (+{_share(objective - lp, lp)})"
+    )
+    return SolverFacts(
+        status=facts.status,
+        objective=objective,
+        build_seconds=facts.build_seconds,
+        solve_seconds=solve_seconds,
+        solver=facts.solver,
+        detail=detail,
+        repair=note,
+        rounding=rounding,
+        lp_objective=lp,
+        repair_seconds=time.perf_counter() - started,
+    )
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{part / abs(whole):.1%}" if whole else f"{part:,.2f}"
+
+
+def _check_rows(rows: dict[str, pulp.LpConstraint], bounded: list[pulp.LpVariable]) -> list[str]:
+    """Recompute every row's slack from the variables' values (as a solver would report it);
+    return the names of rows (and of `bounded` variables) that do not hold, to a tolerance of
+    1e-7 relative to the right-hand side."""
+    broken = [
+        v.name
+        for v in bounded
+        if (v.lowBound is not None and v.varValue < v.lowBound - _EPS)
+        or (v.upBound is not None and v.varValue > v.upBound + _EPS)
+    ]
+    for name, row in rows.items():
+        value = float(row.value() or 0.0)
+        row.slack = -value if row.sense == pulp.LpConstraintLE else value
+        tol = 1e-7 * (1.0 + abs(row.constant)) + 1e-9
+        if (row.sense == pulp.LpConstraintEQ and abs(value) > tol) or row.slack < -tol:
+            broken.append(name)
+    return broken
+
+
+def _pack_grid(
+    value: np.ndarray, pack: np.ndarray, moq: np.ndarray, cap: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-pack quantities (units) just below and just above each LP value: (low, high).
+
+    Never above the order-up-to cap; below the MOQ a suggestion is nothing or exactly the MOQ
+    (when the LP suggested anything and the MOQ fits under the cap)."""
+    most = np.floor(cap / pack + _GRID)
+    moq_packs = np.ceil(moq / pack - _GRID)
+    low = np.minimum(np.floor(value / pack + _GRID), most)
+    high = np.minimum(np.ceil(value / pack - _GRID), most)
+    below = low < moq_packs
+    opened = (value > _EPS) & (moq_packs <= most)
+    high = np.where(below, np.where(opened, moq_packs, 0.0), high)
+    low = np.where(below, 0.0, low)
+    return low * pack, high * pack
+
+
+@dataclass(frozen=True)
+class _Demand:
+    """One demand row: mean (D) and safety stock (SS) in units, money per unit uncovered."""
+
+    mean: float
+    safety: float
+    price_mean: float
+    price_safety: float
+
+    def uncovered(self, cover: float) -> tuple[float, float]:
+        """The least (u, v) the demand and safety rows allow at `cover` units (u <= D, v <= SS;
+        kappa <= 1 makes safety stock the cheaper of the two to leave short)."""
+        u = min(self.mean, max(0.0, self.mean - cover))
+        return u, min(self.safety, max(0.0, self.mean + self.safety - cover - u))
+
+    def cost(self, cover: float) -> tuple[float, float]:
+        """(penalty money, units uncovered) at `cover` units."""
+        u, v = self.uncovered(cover)
+        return self.price_mean * u + self.price_safety * v, u + v
+
+
+@dataclass(frozen=True)
+class _Move:
+    """One step of the repair: `step` more units on suggestion `key` (if any) and, for each
+    (flow, amount) in `flows`, `amount` more units on that flow = (sku, arc index) (negative:
+    less)."""
+
+    sku: str
+    key: SupplyKey | None = None
+    step: float = 0.0
+    flows: tuple[tuple[tuple[str, int], float], ...] = ()
+
+
+class _PackRepair:
+    """Greedy pack rounding on top of the LP optimum.
+
+    Every suggestion starts at the whole packs just below its LP value (nothing under the MOQ),
+    which only leaves stock at its warehouse. Then, largest objective gain first, a suggestion
+    is raised to the whole packs just above its LP value when that lowers the objective
+    (delivery, transport, holding, shortage, safety, overstock and fair-share terms, all read
+    off the problem) and the stock, order-up-to room, credit, lane capacity and cross-region
+    bound allow it; stock its warehouse lacks is pulled over one inbound arc (a lane from
+    upstream or a lateral), which is how stock left by rounding one suggestion down reaches
+    another. A warehouse that rounding down filled past its capacity is relieved first: its own
+    suggestions are raised, then less is shipped into it, whatever that costs. Gains only shrink
+    as stock is handed out, so a lazy heap gives the greedy order without re-sorting. Uncovered
+    demand, overstock and fair-share gaps follow from suggestions and stock in closed form and
+    are written back, so the plan's frames and costs read as after a solve.
+    """
+
+    def __init__(self, inputs: ModelInputs, variables: Variables, problem: pulp.LpProblem) -> None:
+        self.var = variables
+        price = problem.objective
+        rows = variables.constraints
+        distributors = {d.id: d for d in inputs.network.distributors}
+        self.keys: list[SupplyKey] = list(variables.supply_free)
+        ys = [variables.supply_free[k] for k in self.keys]
+        lp = np.array([float(y.varValue or 0.0) for y in ys])
+        pack = np.array([distributors[d].pack_size for _, d, _ in self.keys], dtype=float)
+        moq = np.array([distributors[d].moq for _, d, _ in self.keys], dtype=float)
+        cap = np.array([float(y.upBound or 0.0) for y in ys])
+        low, high = _pack_grid(lp, pack, moq, cap)
+        self.lp = dict(zip(self.keys, lp.tolist(), strict=True))
+        self.y = dict(self.lp)
+        self.high = dict(zip(self.keys, high.tolist(), strict=True))
+        self.arcs = inputs.arcs
+
+        # Money per unit (objective coefficients) and row use per unit of each decision.
+        self.demand = {
+            key: _Demand(
+                float(u.upBound or 0.0),
+                float(variables.safety_short[key].upBound or 0.0),
+                float(price.get(u, 0.0)),
+                float(price.get(variables.safety_short[key], 0.0)),
+            )
+            for key, u in variables.short.items()
+        }
+        self.price = {k: float(price.get(y, 0.0)) for k, y in variables.supply_free.items()}
+        self.hold = {key: float(price.get(e, 0.0)) for key, e in variables.ending.items()}
+        self.flow_price = {key: float(price.get(x, 0.0)) for key, x in variables.flow.items()}
+        self.credit_use = {
+            k: float(rows[f"credit[{k[1]}]"].get(y, 0.0) or 0.0)
             for k, y in variables.supply_free.items()
+            if f"credit[{k[1]}]" in rows
+        }
+        self.lane_use = {
+            (s, i): float(rows[f"lane_capacity[{self.arcs[i].name}]"].get(x, 0.0) or 0.0)
+            for (s, i), x in variables.flow.items()
+            if f"lane_capacity[{self.arcs[i].name}]" in rows
+        }
+        self.volume = {
+            (s, w): float(rows[f"capacity[{w}]"].get(e, 0.0) or 0.0)
+            for (s, w), e in variables.ending.items()
+        }
+        self.over = {
+            key: (-rows[f"overstock[{key[0]},{key[1]}]"].constant, float(price.get(o, 0.0)))
+            for key, o in variables.over.items()
+        }
+        self.fair_price = {key: float(price.get(g, 0.0)) for key, g in variables.fair_gap.items()}
+        self.tier = {k: (k[0], distributors[k[1]].tier) for k in self.keys}
+        self.inbound: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.outbound: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for s, i in variables.flow:
+            self.inbound[(s, self.arcs[i].destination)].append(i)
+            self.outbound[(s, self.arcs[i].origin)].append(i)
+
+        # What is left at the LP optimum (units, money, volume), updated by every move.
+        self.x = {key: float(x.varValue or 0.0) for key, x in variables.flow.items()}
+        self.stock = {key: float(e.varValue or 0.0) for key, e in variables.ending.items()}
+        needs = inputs.needs
+        self.position = dict(
+            zip(zip(needs[SKU], needs[LOCATION], strict=True), needs["position"], strict=True)
         )
-        stopped = (
-            " (best rounding found in the time allowed)" if outcome.status != "optimal" else ""
-        )
-        outcome = replace(outcome, status="optimal")  # the LP optimum was proven; this is rounding
-        return outcome, (
-            f"{changed} suggestion(s) rounded to whole packs / MOQ next to the LP value, "
-            f"rounding chosen by MILP within {REPAIR_GAP:.1%} of its optimum{stopped}"
-        )
-    except SolverError as exc:
-        first_error = exc
-    for key, y in variables.supply_free.items():
-        d = distributors[key[1]]
-        y.lowBound = y.upBound = _floor_suggestion(lp_values[key], d.pack_size, d.moq)
-    try:
-        outcome = solve_problem(problem, solver, time_limit)
-    except SolverError as exc:
-        raise SolverError(
-            f"pack rounding could not be repaired ({first_error}; rounding down: {exc})",
-            status=exc.status,
-            solver=solver,
-        ) from exc
-    return outcome, "suggestions rounded down to whole packs / MOQ, re-solved"
+        self.supplied: dict[tuple[str, str], float] = defaultdict(float)
+        for (s, d, _w), value in self.lp.items():
+            self.supplied[(s, d)] += value
+        self.room = {
+            key: -_activity(rows, f"order_up_to[{key[0]},{key[1]}]") for key in self.supplied
+        }
+        self.credit = {
+            d: -_activity(rows, f"credit[{d}]") for d in {d for _s, d, _w in self.credit_use}
+        }
+        self.capacity = {
+            w.id: -_activity(rows, f"capacity[{w.id}]") for w in inputs.network.warehouses
+        }
+        self.lane = {
+            arc.name: -_activity(rows, f"lane_capacity[{arc.name}]")
+            for arc in self.arcs
+            if f"lane_capacity[{arc.name}]" in rows
+        }
+        self.cross = {
+            (s, i): -_activity(rows, f"cross_region[{s},{self.arcs[i].name}]")
+            for s, i in variables.flow
+            if self.arcs[i].kind == "cross_region"
+        }
+        # Units below each fair-share target (negative: above it): target - served.
+        self.below = {
+            key: float(g.varValue or 0.0) - _activity(rows, f"fair_share[{key[0]},{key[1]}]")
+            for key, g in variables.fair_gap.items()
+        }
+        for k, low_k in zip(self.keys, low.tolist(), strict=True):
+            self._apply(_Move(k[0], key=k, step=low_k - self.lp[k]))
+
+    # -- the state -------------------------------------------------------------------------------
+
+    def _cover(self, key: tuple[str, str]) -> float:
+        """Units covering demand row (sku, location): stock left at a forward warehouse, or a
+        distributor's own position plus its suggestions."""
+        if key in self.stock:
+            return self.stock[key]
+        return float(self.position.get(key, 0.0)) + self.supplied.get(key, 0.0)
+
+    def _stock_changes(self, move: _Move) -> dict[str, float]:
+        """Units more (less, when negative) left at each warehouse the move touches."""
+        changes: dict[str, float] = defaultdict(float)
+        if move.key is not None:
+            changes[move.key[2]] -= move.step
+        for (_s, i), amount in move.flows:
+            changes[self.arcs[i].origin] -= amount
+            changes[self.arcs[i].destination] += amount
+        return changes
+
+    def _apply(self, move: _Move) -> None:
+        s = move.sku
+        if move.key is not None:
+            k = move.key
+            self.y[k] += move.step
+            self.supplied[(s, k[1])] += move.step
+            self.room[(s, k[1])] -= move.step
+            if k in self.credit_use:
+                self.credit[k[1]] -= self.credit_use[k] * move.step
+            if self.tier[k] in self.below:
+                self.below[self.tier[k]] -= move.step
+        for flow, amount in move.flows:
+            name = self.arcs[flow[1]].name
+            self.x[flow] += amount
+            if name in self.lane:
+                self.lane[name] -= self.lane_use[flow] * amount
+            if flow in self.cross:
+                self.cross[flow] -= amount
+        for w, change in self._stock_changes(move).items():
+            lost = self._lost((s, w))
+            self.stock[(s, w)] += change
+            self.capacity[w] -= self.volume[(s, w)] * change
+            if (s, CATCHMENT) in self.below:
+                self.below[(s, CATCHMENT)] += self._lost((s, w)) - lost
+
+    def _lost(self, key: tuple[str, str]) -> float:
+        demand = self.demand.get(key)
+        return demand.cost(self._cover(key))[1] if demand is not None else 0.0
+
+    def _fair(self, key: tuple[str, str], more: float) -> float:
+        """Change in fair-share penalty when (sku, tier) is served `more` units."""
+        if key not in self.below or more == 0.0:
+            return 0.0
+        below = self.below[key]
+        return self.fair_price[key] * (max(0.0, below - more) - max(0.0, below))
+
+    # -- what a move costs -----------------------------------------------------------------------
+
+    def _allowed(self, move: _Move) -> bool:
+        """Stock never below zero, and the order-up-to, credit, lane, cross-region and
+        warehouse capacity rows keep holding (a warehouse already over capacity may not grow)."""
+        s = move.sku
+        if move.key is not None and move.step > 0:
+            k = move.key
+            if move.step > self.room[(s, k[1])] + _FIT:
+                return False
+            if k in self.credit_use and self.credit_use[k] * move.step > self.credit[k[1]] + _FIT:
+                return False
+        for flow, amount in move.flows:
+            if self.x[flow] + amount < -_FIT or amount > self.cross.get(flow, math.inf) + _FIT:
+                return False
+            use = self.lane_use.get(flow, 0.0) * amount
+            if amount > 0 and use > self.lane.get(self.arcs[flow[1]].name, math.inf) + _FIT:
+                return False
+        for w, change in self._stock_changes(move).items():
+            if self.stock[(s, w)] + change < -_FIT:
+                return False
+            if change > 0 and self.volume[(s, w)] * change > self.capacity[w] + _FIT:
+                return False
+        return True
+
+    def _cost(self, move: _Move) -> float:
+        """Objective change (money) of the move."""
+        s = move.sku
+        change = 0.0
+        if move.key is not None:
+            k = move.key
+            change += self.price[k] * move.step
+            ours = self.demand.get((s, k[1]))
+            if ours is not None:
+                cover = self._cover((s, k[1]))
+                change += ours.cost(cover + move.step)[0] - ours.cost(cover)[0]
+            change += self._fair(self.tier[k], move.step)
+        change += sum(self.flow_price[flow] * amount for flow, amount in move.flows)
+        lost_more = 0.0
+        for w, more in self._stock_changes(move).items():
+            here = (s, w)
+            stock = self.stock[here]
+            change += self.hold[here] * more
+            demand = self.demand.get(here)
+            if demand is not None:
+                (before, lost_before), (after, lost_after) = (
+                    demand.cost(stock),
+                    demand.cost(stock + more),
+                )
+                change += after - before
+                lost_more += lost_after - lost_before
+            if here in self.over:
+                bound, price = self.over[here]
+                change += price * (max(0.0, stock + more - bound) - max(0.0, stock - bound))
+        return change + self._fair((s, CATCHMENT), -lost_more)
+
+    def _best_raise(self, k: SupplyKey) -> tuple[float, _Move] | None:
+        """The cheapest allowed way to raise k to its upper whole packs: from the stock at its
+        warehouse, pulling what is missing over one inbound arc."""
+        s, _d, w = k
+        step = self.high[k] - self.y[k]
+        if step <= _EPS:
+            return None
+        missing = step - max(0.0, self.stock[(s, w)])
+        if missing <= _FIT:
+            moves = [_Move(s, key=k, step=step)]
+        else:  # each link alone, and all of them cheapest first
+            links = self._links(s, w)
+            moves = []
+            for chosen in [*([link] for link in links), links]:
+                flows: dict[tuple[str, int], float] = defaultdict(float)
+                if self._gather(s, w, missing, chosen, flows, {w}) >= missing - _FIT:
+                    moves.append(_Move(s, key=k, step=step, flows=tuple(flows.items())))
+        priced = [(self._cost(m), m) for m in moves if self._allowed(m)]
+        return min(priced, key=lambda pair: pair[0]) if priced else None
+
+    def _links(self, s: str, w: str) -> list[tuple[int, int]]:
+        """Ways to bring more of s to w, cheapest first, as (arc index, sign): +1 ships more
+        over an arc into w, -1 ships less over an arc out of w (stock stays at w)."""
+        links = [(i, 1) for i in self.inbound.get((s, w), [])]
+        links += [(i, -1) for i in self.outbound.get((s, w), []) if self.x[(s, i)] > _EPS]
+        return sorted(links, key=lambda link: self._pull_price(s, link))
+
+    def _pull_price(self, s: str, link: tuple[int, int]) -> float:
+        """Rough money per unit over a link: transport (saved when shipping less), plus the
+        shortage penalty at the node the units leave when its own catchment needs them."""
+        i, sign = link
+        source = self.arcs[i].origin if sign > 0 else self.arcs[i].destination
+        price = sign * self.flow_price.get((s, i), 0.0)
+        demand = self.demand.get((s, source))
+        if demand is not None:
+            stock = self.stock[(s, source)]
+            if stock <= demand.mean + demand.safety:
+                price += demand.price_mean if stock <= demand.mean else demand.price_safety
+        return price
+
+    def _gather(
+        self,
+        s: str,
+        w: str,
+        missing: float,
+        links: list[tuple[int, int]],
+        flows: dict[tuple[str, int], float],
+        seen: set[str],
+    ) -> float:
+        """Add to `flows` what brings up to `missing` units of s to w over `links`: from the
+        stock at each source node, and what a source lacks over one more arc into it. Returns
+        the units brought."""
+        got = 0.0
+        for i, sign in links:
+            arc, flow = self.arcs[i], (s, i)
+            source = arc.origin if sign > 0 else arc.destination
+            if got >= missing - _EPS or source in seen:
+                continue
+            room = missing - got
+            if sign > 0:
+                room = min(room, self.cross.get(flow, math.inf))
+                use = self.lane_use.get(flow, 0.0)
+                if use > 0:
+                    room = min(room, max(0.0, self.lane.get(arc.name, math.inf)) / use)
+            else:
+                room = min(room, self.x[flow] + flows.get(flow, 0.0))
+            left = self.stock[(s, source)] + self._net(flows, source)
+            take = min(room, max(0.0, left))
+            if sign > 0 and take < room - _EPS and len(seen) < 2:  # one more arc upstream
+                upstream = [link for link in self._links(s, source) if link[1] > 0]
+                take += self._gather(s, source, room - take, upstream, flows, seen | {source})
+            if take > _EPS:
+                flows[flow] += sign * take
+                got += take
+        return got
+
+    def _net(self, flows: dict[tuple[str, int], float], node: str) -> float:
+        """Units `flows` add to (remove from, when negative) a node's stock."""
+        net = 0.0
+        for (_s, i), amount in flows.items():
+            if self.arcs[i].destination == node:
+                net += amount
+            if self.arcs[i].origin == node:
+                net -= amount
+        return net
+
+    # -- the greedy ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Relieve over-full warehouses first, then raise suggestions while that pays."""
+        for w in [w for w, left in self.capacity.items() if left < -_EPS]:
+            self._relieve(w)
+        heap = []
+        for i, k in enumerate(self.keys):
+            best = self._best_raise(k)
+            if best is not None and best[0] < 0:
+                heap.append((best[0], i))
+        heapq.heapify(heap)
+        while heap:
+            _, i = heapq.heappop(heap)
+            best = self._best_raise(self.keys[i])
+            if best is None or best[0] >= 0:
+                continue  # gains only shrink: this raise will not pay later either
+            if heap and best[0] > heap[0][0] + _EPS:
+                heapq.heappush(heap, (best[0], i))  # another raise now gains more; look again
+                continue
+            self._apply(best[1])
+
+    def _relieve(self, w: str) -> None:
+        """Bring warehouse w back within capacity: raise its suggestions, then ship less in."""
+        for k in [k for k in self.keys if k[2] == w]:
+            if self.capacity[w] >= -_FIT:
+                return
+            best = self._best_raise(k)
+            if best is not None:
+                self._apply(best[1])
+        cuts = [
+            _Move(s, flows=(((s, i), -min(self.x[(s, i)], max(0.0, self.stock[(s, w)]))),))
+            for (s, node), arcs in self.inbound.items()
+            if node == w
+            for i in arcs
+        ]
+        for cut in sorted(cuts, key=self._cost):
+            if self.capacity[w] >= -_FIT:
+                return
+            volume = self.volume[(cut.sku, w)]
+            needed = -self.capacity[w] / volume if volume > 0 else 0.0
+            ((flow, amount),) = cut.flows
+            move = _Move(cut.sku, flows=((flow, max(amount, -needed)),))
+            if amount < 0 and self._allowed(move):
+                self._apply(move)
+
+    def write_back(self) -> None:
+        """Set the variables to the rounded plan: suggestions, flows, stock left, and the least
+        uncovered demand, overstock and fair-share gaps they imply."""
+        var = self.var
+        for k, y in var.supply_free.items():
+            y.varValue = self.y[k]
+        for flow, x in var.flow.items():
+            x.varValue = self.x[flow]
+        for here, e in var.ending.items():
+            e.varValue = self.stock[here]
+        for row, demand in self.demand.items():
+            var.short[row].varValue, var.safety_short[row].varValue = demand.uncovered(
+                self._cover(row)
+            )
+        for here, o in var.over.items():
+            o.varValue = max(0.0, self.stock[here] - self.over[here][0])
+        for (s, tier), g in var.fair_gap.items():  # read off the row: served + g >= target
+            g.varValue = 0.0
+            g.varValue = max(0.0, -_activity(var.constraints, f"fair_share[{s},{tier}]"))
+
+
+def _activity(rows: dict[str, pulp.LpConstraint], name: str) -> float:
+    """Row value at the current variable values, as `expression - right-hand side`."""
+    return float(rows[name].value() or 0.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,9 +626,7 @@ def _binding(variables: Variables, name: str) -> bool:
 
 def explain(inputs: ModelInputs, variables: Variables, facts: SolverFacts) -> Plan:
     """Turn a solved problem into the plan's frames, alerts and KPIs."""
-    needs = inputs.needs.set_index([SKU, LOCATION])
-    stock = inputs.stock.set_index([SKU, "node"])
-    transfers = _transfers(inputs, variables, needs, stock)
+    transfers = _transfers(inputs, variables)
     replenishment = _replenishment(inputs, variables)
     unmet = _unmet(inputs, variables)
     ending = {key: _value(e) for key, e in variables.ending.items()}
@@ -205,9 +644,17 @@ def explain(inputs: ModelInputs, variables: Variables, facts: SolverFacts) -> Pl
     )
 
 
-def _transfers(
-    inputs: ModelInputs, variables: Variables, needs: pd.DataFrame, stock: pd.DataFrame
-) -> pd.DataFrame:
+def _by_key(frame: pd.DataFrame, location: str, column: str) -> dict[tuple[str, str], float]:
+    """{(sku, location): value} of one column: a dict lookup per plan line, not a MultiIndex one."""
+    keys = zip(frame[SKU], frame[location], strict=True)
+    return dict(zip(keys, frame[column].astype(float), strict=True))
+
+
+def _transfers(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
+    means = _by_key(inputs.needs, LOCATION, "mean")
+    safeties = _by_key(inputs.needs, LOCATION, "safety")
+    on_hands = _by_key(inputs.stock, "node", ON_HAND)
+    in_times = _by_key(inputs.stock, "node", "in_time")
     rows = []
     for (s, i), x in variables.flow.items():
         quantity = _value(x)
@@ -215,10 +662,10 @@ def _transfers(
             continue
         arc = inputs.arcs[i]
         dest = (s, arc.destination)
-        forecast = float(needs["mean"].get(dest, 0.0))
-        safety = float(needs["safety"].get(dest, 0.0))
-        on_hand = float(stock[ON_HAND].get(dest, 0.0))
-        in_transit = float(stock["in_time"].get(dest, 0.0))
+        forecast = means.get(dest, 0.0)
+        safety = safeties.get(dest, 0.0)
+        on_hand = on_hands.get(dest, 0.0)
+        in_transit = in_times.get(dest, 0.0)
         binding = [
             name
             for name in (
@@ -261,8 +708,8 @@ def _transfers(
     return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
 
 
-def _supply_binding(inputs: ModelInputs, variables: Variables, s: str, d: str, w: str) -> str:
-    distributor = next(x for x in inputs.network.distributors if x.id == d)
+def _supply_binding(variables: Variables, distributor: Distributor, s: str, w: str) -> str:
+    d = distributor.id
     if _binding(variables, f"order_up_to[{s},{d}]"):
         return "need covered (order-up-to level)"
     if distributor.credit == "yellow" and _binding(variables, f"credit[{d}]"):
@@ -288,7 +735,7 @@ def _replenishment(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
         if quantity <= _EPS:
             continue
         row = need_of[(s, d)]
-        binding = _supply_binding(inputs, variables, s, d, w)
+        binding = _supply_binding(variables, distributors[d], s, w)
         rows.append(
             {
                 "distributor": d,
