@@ -71,20 +71,19 @@ ALERT_COLUMNS = [
 ]
 
 
-Rounding = Literal["none", "greedy", "greedy_lp", "milp"]
+Rounding = Literal["none", "greedy", "milp"]
 """How suggestions became whole packs / MOQ: "milp" exact integer variables (--integer-packs);
-"greedy" the LP optimum rounded by the greedy repair, no second solve; "greedy_lp" the same, then
-the LP re-solved with the rounded suggestions fixed (when the greedy alone broke a row); "none"
-nothing to round."""
+"greedy" the LP optimum rounded by the greedy repair, then the LP re-solved (warm, still an LP)
+with the rounded suggestions fixed; "none" nothing to round."""
 
 
 @dataclass(frozen=True)
 class SolverFacts:
     """status: "optimal" or "time_limited"; objective: money, of the plan as shipped (after
-    rounding); seconds of wall time (solve_seconds: the solver's own runs; repair_seconds: pack
-    rounding); detail: the solver's own status words; repair: how packs were rounded, in words;
-    rounding: which method (`Rounding`); lp_objective: the LP optimum before rounding (money), a
-    lower bound on any whole-pack plan, None in exact mode."""
+    rounding); seconds of wall time (solve_seconds: the solver's own runs; repair_seconds: the
+    greedy pack rounding alone); detail: the solver's own status words; repair: how packs were
+    rounded, in words; rounding: which method (`Rounding`); lp_objective: the LP optimum before
+    rounding (money), a lower bound on any whole-pack plan, None in exact mode."""
 
     status: str
     objective: float

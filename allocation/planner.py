@@ -6,7 +6,7 @@ import heapq
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,11 +23,10 @@ from allocation.plan import (
     TRANSFER_COLUMNS,
     UNMET_COLUMNS,
     Plan,
-    Rounding,
     SolverFacts,
 )
 from allocation.policy import CATCHMENT, Policy
-from allocation.solve import SolverName, solve_problem
+from allocation.solve import OPTIMAL, SolverName, resolve_fixed, solve_problem
 
 __all__ = ["plan"]
 
@@ -105,80 +104,50 @@ def _round_packs(
     solver: SolverName,
     time_limit: float | None,
 ) -> SolverFacts:
-    """Round the LP's suggestions to whole packs / MOQ and check every row of the problem.
+    """Round the LP's suggestions to whole packs / MOQ, then re-solve the LP around them.
 
-    The greedy (`_PackRepair`) decides; every row and bound is then checked against the values
-    it wrote. Should one still break (a warehouse the rounding filled past its capacity that
-    neither its own suggestions nor shipping less into it could relieve), the LP is re-solved
-    with the rounded suggestions fixed, so transfers move around them."""
+    The greedy (`_PackRepair`) picks every suggestion's whole packs; the LP is then solved again
+    with the suggestions fixed there (warm-started, an LP, never a MILP), so transfers, stock left,
+    shortage and fair-share gaps are the solver's optimum for those suggestions and every row is
+    the solver's to keep. The greedy leaves a plan that keeps them with its own transfers, so the
+    re-solve is feasible; should it fail all the same, the error says so."""
     started = time.perf_counter()
     repair = _PackRepair(inputs, variables, problem)
     repair.run()
-    repair.write_back()
-    bounded = [*variables.supply_free.values(), *variables.ending.values()]
-    broken = _check_rows(variables.constraints, bounded)
+    greedy_seconds = time.perf_counter() - started
+    fixed = {y: repair.y[k] for k, y in variables.supply_free.items()}
+    try:
+        outcome = resolve_fixed(problem, fixed, solver, time_limit)
+    except SolverError as exc:
+        raise SolverError(
+            f"re-solving the LP around the suggestions rounded to whole packs failed ({exc}); "
+            "plan with --integer-packs instead",
+            status=exc.status,
+            solver=solver,
+        ) from exc
     changed = sum(abs(repair.y[k] - repair.lp[k]) > _EPS for k in repair.keys)
     raised = sum(repair.y[k] - repair.lp[k] > _EPS for k in repair.keys)
-    rounding: Rounding = "greedy"
-    solve_seconds = facts.solve_seconds
-    detail = facts.detail
-    if broken:
-        for k, y in variables.supply_free.items():
-            y.lowBound = y.upBound = repair.y[k]
-        try:
-            outcome = solve_problem(problem, solver, time_limit)
-        except SolverError as exc:
-            raise SolverError(
-                f"pack rounding broke {', '.join(broken[:3])} and re-solving the LP with the "
-                f"rounded suggestions fixed failed ({exc}); plan with --integer-packs instead",
-                status=exc.status,
-                solver=facts.solver,
-            ) from exc
-        rounding, detail = "greedy_lp", outcome.detail
-        solve_seconds += outcome.seconds
-    objective = float(pulp.value(problem.objective) or 0.0)
     lp = facts.objective
-    again = f", then the LP re-solved around them ({broken[0]} broke)" if broken else ""
     note = (
         f"{changed} suggestion(s) rounded to whole packs / MOQ by greedy repair "
-        f"({raised} up, {changed - raised} down, no MILP){again}; "
-        f"objective {objective:,.2f} vs LP bound {lp:,.2f} (+{_share(objective - lp, lp)})"
+        f"({raised} up, {changed - raised} down; no MILP), transfers re-optimised around them; "
+        f"objective {outcome.objective:,.2f} vs LP bound {lp:,.2f} "
+        f"(+{_share(outcome.objective - lp, lp)})"
     )
-    return SolverFacts(
-        status=facts.status,
-        objective=objective,
-        build_seconds=facts.build_seconds,
-        solve_seconds=solve_seconds,
-        solver=facts.solver,
-        detail=detail,
+    return replace(
+        facts,
+        status=outcome.status if outcome.status != OPTIMAL else facts.status,
+        objective=outcome.objective,
+        solve_seconds=facts.solve_seconds + outcome.seconds,
+        detail=outcome.detail,
         repair=note,
-        rounding=rounding,
-        lp_objective=lp,
-        repair_seconds=time.perf_counter() - started,
+        rounding="greedy",
+        repair_seconds=greedy_seconds,
     )
 
 
 def _share(part: float, whole: float) -> str:
     return f"{part / abs(whole):.1%}" if whole else f"{part:,.2f}"
-
-
-def _check_rows(rows: dict[str, pulp.LpConstraint], bounded: list[pulp.LpVariable]) -> list[str]:
-    """Recompute every row's slack from the variables' values (as a solver would report it);
-    return the names of rows (and of `bounded` variables) that do not hold, to a tolerance of
-    1e-7 relative to the right-hand side."""
-    broken = [
-        v.name
-        for v in bounded
-        if (v.lowBound is not None and v.varValue < v.lowBound - _EPS)
-        or (v.upBound is not None and v.varValue > v.upBound + _EPS)
-    ]
-    for name, row in rows.items():
-        value = float(row.value() or 0.0)
-        row.slack = -value if row.sense == pulp.LpConstraintLE else value
-        tol = 1e-7 * (1.0 + abs(row.constant)) + 1e-9
-        if (row.sense == pulp.LpConstraintEQ and abs(value) > tol) or row.slack < -tol:
-            broken.append(name)
-    return broken
 
 
 def _pack_grid(
@@ -233,24 +202,24 @@ class _Move:
 
 
 class _PackRepair:
-    """Greedy pack rounding on top of the LP optimum.
+    """Greedy pack rounding on top of the LP optimum: decides each suggestion's whole packs.
 
     Every suggestion starts at the whole packs just below its LP value (nothing under the MOQ),
     which only leaves stock at its warehouse. Then, largest objective gain first, a suggestion
     is raised to the whole packs just above its LP value when that lowers the objective
     (delivery, transport, holding, shortage, safety, overstock and fair-share terms, all read
     off the problem) and the stock, order-up-to room, credit, lane capacity and cross-region
-    bound allow it; stock its warehouse lacks is pulled over one inbound arc (a lane from
-    upstream or a lateral), which is how stock left by rounding one suggestion down reaches
-    another. A warehouse that rounding down filled past its capacity is relieved first: its own
-    suggestions are raised, then less is shipped into it, whatever that costs. Gains only shrink
-    as stock is handed out, so a lazy heap gives the greedy order without re-sorting. Uncovered
-    demand, overstock and fair-share gaps follow from suggestions and stock in closed form and
-    are written back, so the plan's frames and costs read as after a solve.
+    bound allow it. Stock its warehouse lacks is pulled over the links into it (ship more over
+    an inbound arc, up to two arcs deep, or less over an outbound one), which is how stock left
+    by rounding one suggestion down reaches another. A warehouse that rounding down filled past
+    its capacity is relieved first, whatever that costs: its own suggestions are raised, then
+    less is shipped into it. Gains only shrink as stock is handed out, so a lazy heap gives the
+    greedy order without re-sorting. Uncovered demand, overstock and fair-share gaps follow
+    from suggestions and stock in closed form (`_Demand`), so each move is priced exactly for
+    the transfers the repair holds; the LP re-solve afterwards only improves on them.
     """
 
     def __init__(self, inputs: ModelInputs, variables: Variables, problem: pulp.LpProblem) -> None:
-        self.var = variables
         price = problem.objective
         rows = variables.constraints
         distributors = {d.id: d for d in inputs.network.distributors}
@@ -584,26 +553,6 @@ class _PackRepair:
             move = _Move(cut.sku, flows=((flow, max(amount, -needed)),))
             if amount < 0 and self._allowed(move):
                 self._apply(move)
-
-    def write_back(self) -> None:
-        """Set the variables to the rounded plan: suggestions, flows, stock left, and the least
-        uncovered demand, overstock and fair-share gaps they imply."""
-        var = self.var
-        for k, y in var.supply_free.items():
-            y.varValue = self.y[k]
-        for flow, x in var.flow.items():
-            x.varValue = self.x[flow]
-        for here, e in var.ending.items():
-            e.varValue = self.stock[here]
-        for row, demand in self.demand.items():
-            var.short[row].varValue, var.safety_short[row].varValue = demand.uncovered(
-                self._cover(row)
-            )
-        for here, o in var.over.items():
-            o.varValue = max(0.0, self.stock[here] - self.over[here][0])
-        for (s, tier), g in var.fair_gap.items():  # read off the row: served + g >= target
-            g.varValue = 0.0
-            g.varValue = max(0.0, -_activity(var.constraints, f"fair_share[{s},{tier}]"))
 
 
 def _activity(rows: dict[str, pulp.LpConstraint], name: str) -> float:

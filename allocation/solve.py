@@ -9,14 +9,24 @@ SolverError that names the solver's own status.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pulp
 
 from allocation.errors import SolverError
 
-__all__ = ["OPTIMAL", "SOLVERS", "TIME_LIMITED", "SolveOutcome", "SolverName", "solve_problem"]
+__all__ = [
+    "OPTIMAL",
+    "SOLVERS",
+    "TIME_LIMITED",
+    "SolveOutcome",
+    "SolverName",
+    "resolve_fixed",
+    "solve_problem",
+]
 
 SolverName = Literal["highs", "cbc"]
 SOLVERS: tuple[SolverName, ...] = ("highs", "cbc")
@@ -84,7 +94,39 @@ def solve_problem(
         problem.solve(backend)
     except pulp.PulpSolverError as exc:
         raise SolverError(f"{solver} failed to run: {exc}", status="error", solver=solver) from exc
+    return _verified(problem, solver, time_limit, time.perf_counter() - started)
+
+
+def resolve_fixed(
+    problem: pulp.LpProblem,
+    fixed: Mapping[pulp.LpVariable, float],
+    solver: SolverName = "highs",
+    time_limit: float | None = None,
+) -> SolveOutcome:
+    """Fix some variables of a problem solved by `solve_problem` and solve it again, verified.
+
+    With HiGHS only those columns' bounds change in the model it still holds, so the simplex
+    starts from the previous optimal basis (a warm start, no rebuild); CBC solves from scratch."""
+    for var, value in fixed.items():
+        var.lowBound = var.upBound = value
+    highs = getattr(problem, "solverModel", None)
+    if solver != "highs" or highs is None:
+        return solve_problem(problem, solver, time_limit)
+    indices = np.array([var.index for var in fixed], dtype=np.int32)
+    values = np.array(list(fixed.values()), dtype=float)
+    highs.changeColsBounds(len(indices), indices, values, values)
+    highs.setOptionValue("time_limit", float("inf") if time_limit is None else float(time_limit))
+    started = time.perf_counter()
+    highs.run()
     seconds = time.perf_counter() - started
+    problem.assignStatus(*pulp.HiGHS(msg=False).findSolutionValues(problem))
+    return _verified(problem, solver, time_limit, seconds)
+
+
+def _verified(
+    problem: pulp.LpProblem, solver: SolverName, time_limit: float | None, seconds: float
+) -> SolveOutcome:
+    """The outcome of a solve that just ran, or a SolverError naming the solver's status."""
     status, detail = (
         _highs_outcome(problem, time_limit)
         if solver == "highs"
