@@ -23,8 +23,10 @@ at 1,000 SKUs x 50 locations, unfinished after 38 minutes at 10,000), so instead
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +36,7 @@ from allocation.scale import LpArrays
 
 _log = logging.getLogger(__name__)
 
+SPREAD = (0.85, 1.2)  # price factors of the extra plans around the sampled prices
 SMOOTHING = 0.5  # weight of the best-bound prices in the prices of the next round
 
 __all__ = ["Decomposed", "decompose", "max_violation", "solve_decomposed"]
@@ -110,11 +113,15 @@ class _Blocks:
 
 
 class _Pricer:
-    """One HiGHS model per batch of SKUs, kept between rounds (warm start on new costs)."""
+    """One HiGHS model per batch of SKUs in `batches`, kept between rounds (warm start on new
+    costs). Works on the columns of those batches only: [first_col, end_col) in SKU order."""
 
-    def __init__(self, blocks: _Blocks) -> None:
+    def __init__(self, blocks: _Blocks, batches: range) -> None:
         self.blocks = blocks
-        self.models: list[object | None] = [None] * len(blocks.batches)
+        self.batches = batches
+        self.first_col = int(blocks.col_start[blocks.batches[batches.start][0]])
+        self.end_col = int(blocks.col_start[blocks.batches[batches.stop - 1][1]])
+        self.models: dict[int, object] = {}
 
     def _model(self, batch: int, cost: np.ndarray) -> object:
         import highspy
@@ -141,13 +148,14 @@ class _Pricer:
         return highs
 
     def solve(self, priced: np.ndarray) -> np.ndarray:
-        """min priced x over every SKU block; x in SKU order."""
+        """min priced x over the SKU blocks of these batches (priced, x: their columns)."""
         b = self.blocks
         x = np.empty(len(priced))
-        for batch, (lo, hi) in enumerate(b.batches):
-            c0, c1 = b.col_start[lo], b.col_start[hi]
+        for batch in self.batches:
+            lo, hi = b.batches[batch]
+            c0, c1 = b.col_start[lo] - self.first_col, b.col_start[hi] - self.first_col
             cost = priced[c0:c1]
-            highs = self.models[batch]
+            highs = self.models.get(batch)
             if highs is None:
                 highs = self.models[batch] = self._model(batch, cost)
             else:
@@ -159,41 +167,120 @@ class _Pricer:
         return x
 
 
+def _serve(blocks: _Blocks, batches: range, conn: Connection) -> None:
+    """A pricing worker: keeps its batches' models, prices whatever costs arrive."""
+    pricer = _Pricer(blocks, batches)
+    while (priced := conn.recv()) is not None:
+        try:
+            conn.send(("ok", pricer.solve(priced)))
+        except SolverError as exc:
+            conn.send(("error", str(exc), exc.status))
+
+
+class _Pricing:
+    """Pricing of all batches, split over `workers` processes forked from this one (each keeps
+    its own HiGHS models, so only costs and plans cross the pipes); 1 worker: in process."""
+
+    def __init__(self, blocks: _Blocks, workers: int) -> None:
+        groups = [g for g in np.array_split(np.arange(len(blocks.batches)), workers) if len(g)]
+        spans = [range(int(g[0]), int(g[-1]) + 1) for g in groups]
+        self.local = _Pricer(blocks, spans[0]) if len(spans) == 1 else None
+        self.workers: list[tuple[mp.process.BaseProcess, Connection, int, int]] = []
+        if self.local is None:
+            context = mp.get_context("fork")  # the blocks are shared, not pickled
+            for span in spans:
+                mine, theirs = context.Pipe()
+                process = context.Process(target=_serve, args=(blocks, span, theirs), daemon=True)
+                process.start()
+                theirs.close()
+                lo, hi = blocks.batches[span.start][0], blocks.batches[span.stop - 1][1]
+                first, end = int(blocks.col_start[lo]), int(blocks.col_start[hi])
+                self.workers.append((process, mine, first, end))
+
+    def solve(self, priced: np.ndarray) -> np.ndarray:
+        if self.local is not None:
+            return self.local.solve(priced)
+        for _, conn, first, end in self.workers:
+            conn.send(priced[first:end])
+        x = np.empty(len(priced))
+        for _, conn, first, end in self.workers:
+            answer = conn.recv()
+            if answer[0] == "error":
+                raise SolverError(answer[1], status=answer[2], solver="highs")
+            x[first:end] = answer[1]
+        return x
+
+    def close(self) -> None:
+        for process, conn, _, _ in self.workers:
+            conn.send(None)
+            conn.close()
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+
+
 class _Master:
-    """Shared rows + one convexity row per SKU; columns are SKU plans (and artificials)."""
+    """The restricted master LP, relative to one reference plan per SKU.
+
+    A SKU's plans enter as differences from its reference plan x0_s, with weights w >= 0,
+    sum_k w_sk <= 1 (the reference takes the rest): x_s = x0_s + sum_k w_sk (x_sk - x0_s). The
+    same LP as the textbook master, but the references' use of the shared rows moves into their
+    bounds and a column holds only where a plan differs from the reference, a few entries
+    instead of one per warehouse. Artificial columns let each shared row run over (under) its
+    bound at `big_m` per unit, so the master is feasible from the first round."""
 
     def __init__(self, blocks: _Blocks, arrays: LpArrays, big_m: float) -> None:
         self.highs = _highs(presolve=False)
         # New columns keep the last basis primal feasible: the primal simplex restarts there.
         self.highs.setOptionValue("simplex_strategy", 4)  # type: ignore[attr-defined]
-        n_link = len(blocks.link_rows)
-        self.n_link = n_link
-        self.n_skus = blocks.n_skus
-        lower = np.concatenate([arrays.row_lower[blocks.link_rows], np.ones(blocks.n_skus)])
-        upper = np.concatenate([arrays.row_upper[blocks.link_rows], np.ones(blocks.n_skus)])
-        self.highs.addRows(  # type: ignore[attr-defined]
-            len(lower), _finite(lower, -1.0), _finite(upper, 1.0), 0, [], [], []
-        )
-        # Artificials: let each shared row run over (under) its bound at cost big_m per unit.
+        self.blocks = blocks
+        self.n_link = len(blocks.link_rows)
+        self.link_lower = arrays.row_lower[blocks.link_rows]
+        self.link_upper = arrays.row_upper[blocks.link_rows]
         rows, signs = [], []
-        for i, row in enumerate(blocks.link_rows):
-            if np.isfinite(arrays.row_upper[row]):
+        for i in range(self.n_link):
+            if np.isfinite(self.link_upper[i]):
                 rows.append(i)
                 signs.append(-1.0)
-            if np.isfinite(arrays.row_lower[row]):
+            if np.isfinite(self.link_lower[i]):
                 rows.append(i)
                 signs.append(1.0)
         self.artificial = np.arange(len(rows))
         self.big_m = big_m
+        self.reference = np.zeros(len(blocks.cost))
+        self.reference_cost = 0.0
+        self.sku: list[np.ndarray] = []  # SKU of each plan column, per round
+        self.plans: list[np.ndarray] = []  # x of that SKU's columns, per round (concatenated)
+        self.n_plans = 0
+        self.highs.addRows(  # type: ignore[attr-defined]
+            self.n_link + blocks.n_skus,
+            _finite(np.concatenate([self.link_lower, np.zeros(blocks.n_skus)]), -1.0),
+            _finite(np.concatenate([self.link_upper, np.ones(blocks.n_skus)]), 1.0),
+            0,
+            [],
+            [],
+            [],
+        )
         self._add(
             np.full(len(rows), big_m),
             sp.csc_matrix(
-                (signs, (rows, np.arange(len(rows)))), shape=(n_link + blocks.n_skus, len(rows))
+                (signs, (rows, np.arange(len(rows)))),
+                shape=(self.n_link + blocks.n_skus, len(rows)),
             ),
         )
-        self.sku: list[np.ndarray] = []  # SKU of each plan column, per round
-        self.plans: list[np.ndarray] = []  # x of that SKU's columns, per round (concatenated)
-        self.n_cols = len(rows)
+
+    def set_reference(self, x: np.ndarray) -> None:
+        """Take x (every SKU's plan, SKU order) as the reference; before any plan column."""
+        self.reference = x.copy()
+        self.reference_cost = float(self.blocks.cost @ x)
+        used = self.blocks.link @ x
+        n = self.n_link
+        self.highs.changeRowsBounds(  # type: ignore[attr-defined]
+            n,
+            np.arange(n, dtype=np.int32),
+            _finite(self.link_lower - used, -1.0),
+            _finite(self.link_upper - used, 1.0),
+        )
 
     def _add(self, cost: np.ndarray, columns: sp.csc_matrix) -> None:
         n = len(cost)
@@ -208,18 +295,27 @@ class _Master:
             columns.data,
         )
 
-    def add_plans(
-        self, skus: np.ndarray, cost: np.ndarray, usage: sp.csc_matrix, plans: np.ndarray
-    ) -> None:
-        """Columns for SKU plans: cost c x_s, shared-row usage L x_s (n_link x k), the x's."""
-        convexity = sp.csc_matrix(
-            (np.ones(len(skus)), (skus, np.arange(len(skus)))), shape=(self.n_skus, len(skus))
+    def add_plans(self, skus: np.ndarray, x: np.ndarray) -> None:
+        """One column per SKU in `skus` (sorted): its plan in x (all SKUs, SKU order)."""
+        b = self.blocks
+        cols = _ranges(b.col_start[skus], b.col_start[skus + 1])
+        plans = x[cols]
+        diff = plans - self.reference[cols]
+        local = np.repeat(np.arange(len(skus)), np.diff(b.col_start)[skus])
+        cost = np.bincount(local, weights=b.cost[cols] * diff, minlength=len(skus))
+        usage = b.link[:, cols] @ sp.csc_matrix(
+            (diff, (np.arange(len(cols)), local)), shape=(len(cols), len(skus))
         )
-        columns = sp.vstack([usage, convexity], format="csc")
-        self._add(cost, columns)
+        usage = sp.csc_matrix(usage)
+        usage.data[np.abs(usage.data) < 1e-12] = 0.0  # rounding dust where plans agree
+        usage.eliminate_zeros()
+        convexity = sp.csc_matrix(
+            (np.ones(len(skus)), (skus, np.arange(len(skus)))), shape=(b.n_skus, len(skus))
+        )
+        self._add(cost, sp.vstack([usage, convexity], format="csc"))
         self.sku.append(skus)
         self.plans.append(plans)
-        self.n_cols += len(skus)
+        self.n_plans += len(skus)
 
     def solve(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """(objective, weights of all columns, shared-row duals, convexity duals)."""
@@ -227,7 +323,8 @@ class _Master:
         _check_optimal(self.highs, "the master LP")
         solution = self.highs.getSolution()  # type: ignore[attr-defined]
         duals = np.asarray(solution.row_dual)
-        objective = float(self.highs.getInfo().objective_function_value)  # type: ignore[attr-defined]
+        info = self.highs.getInfo()  # type: ignore[attr-defined]
+        objective = self.reference_cost + float(info.objective_function_value)
         return objective, np.asarray(solution.col_value), duals[: self.n_link], duals[self.n_link :]
 
     def raise_big_m(self, factor: float) -> None:
@@ -236,6 +333,19 @@ class _Master:
         self.highs.changeColsCost(  # type: ignore[attr-defined]
             n, self.artificial.astype(np.int32), np.full(n, self.big_m)
         )
+
+    def combine(self, weights: np.ndarray) -> np.ndarray:
+        """x = reference + sum over plan columns of weight * (plan - reference), SKU order."""
+        b = self.blocks
+        x = self.reference.copy()
+        column = len(self.artificial)
+        for skus, plans in zip(self.sku, self.plans, strict=True):
+            sizes = b.col_start[skus + 1] - b.col_start[skus]
+            w = weights[column : column + len(skus)]
+            column += len(skus)
+            cols = _ranges(b.col_start[skus], b.col_start[skus + 1])
+            np.add.at(x, cols, np.repeat(w, sizes) * (plans - self.reference[cols]))
+        return x
 
 
 def max_violation(arrays: LpArrays, x: np.ndarray) -> float:
@@ -263,29 +373,53 @@ def decompose(
     time_limit: float | None = None,
     tolerance: float = 1e-6,
     sample_skus: int = 300,
+    workers: int = 1,
 ) -> Decomposed:
     """Solve the LP of `arrays` by Dantzig-Wolfe over SKUs to a proven relative `gap`.
 
+    batch_skus: SKUs per pricing model. sample_skus: SKUs of the LP that prices the shared rows
+    first (0: start from zero prices). workers: processes that price (1: this one).
     Raises SolverError when a subproblem or the master fails, when the gap is not reached in
     `max_rounds` rounds or `time_limit` seconds (saying the gap reached), or when the primal
     violates a bound of the LP by more than `tolerance` (relative)."""
     started = time.perf_counter()
     blocks = _Blocks(arrays, batch_skus)
+    pricer = _Pricing(blocks, workers)  # forks before this process holds any HiGHS model
+    try:
+        return _decompose(
+            arrays, blocks, pricer, started, gap, max_rounds, time_limit, tolerance, sample_skus
+        )
+    finally:
+        pricer.close()
+
+
+def _decompose(
+    arrays: LpArrays,
+    blocks: _Blocks,
+    pricer: _Pricing,
+    started: float,
+    gap: float,
+    max_rounds: int,
+    time_limit: float | None,
+    tolerance: float,
+    sample_skus: int,
+) -> Decomposed:
     link = blocks.link
     link_lower = arrays.row_lower[blocks.link_rows]
     link_upper = arrays.row_upper[blocks.link_rows]
-    pricer = _Pricer(blocks)
     master = _Master(blocks, arrays, big_m=_big_m(arrays))
     # Prices: the master's duals, smoothed towards the prices of the best lower bound so far
     # (Wentges): raw master duals swing from round to round and waste pricing passes.
     master_duals = np.zeros(len(blocks.link_rows))
     center = master_duals.copy()
-    convexity = np.full(blocks.n_skus, np.inf)  # no plan yet: every SKU's first plan enters
+    convexity = np.zeros(blocks.n_skus)
     best_lower = -np.inf
     upper = np.inf
     rounds = 0
     smoothing = SMOOTHING
     timer = {"pricing": 0.0, "master": 0.0, "sample": 0.0}
+    has_reference = False
+    referenced = 0  # round whose plans are the references
     start_from: np.ndarray | None = None
     while True:
         rounds += 1
@@ -296,34 +430,43 @@ def decompose(
         tick = time.perf_counter()
         x = pricer.solve(priced)
         timer["pricing"] += time.perf_counter() - tick
-        lower = _lagrangian(priced, x, duals, blocks.col_start, link_lower, link_upper)
+        lower = _lagrangian(priced, x, duals, link_lower, link_upper)
         if lower > best_lower:
             best_lower, center = lower, duals
-        # Reduced cost of each SKU's new plan against the master's own duals.
-        at_master = blocks.cost - link.T @ master_duals
-        reduced = _per_sku(at_master * x, blocks.col_start) - convexity
-        scale = np.maximum(1.0, np.abs(np.where(np.isfinite(convexity), convexity, 0.0)))
-        entering = np.nonzero(reduced < -tolerance * scale)[0]
-        if not len(entering) and smoothing > 0 and np.any(duals != master_duals):
-            smoothing = 0.0  # smoothed prices found nothing: price at the master's duals
-            continue
-        smoothing = SMOOTHING
-        if len(entering):
-            cols = _ranges(blocks.col_start[entering], blocks.col_start[entering + 1])
-            x_in = x[cols]
-            local = np.repeat(np.arange(len(entering)), np.diff(blocks.col_start)[entering])
-            cost = np.bincount(local, weights=blocks.cost[cols] * x_in, minlength=len(entering))
-            usage = link[:, cols] @ sp.csc_matrix(
-                (x_in, (np.arange(len(cols)), local)), shape=(len(cols), len(entering))
-            )
-            master.add_plans(entering, cost, sp.csc_matrix(usage), x_in)
-            if rounds == 1 and sample_skus and blocks.n_skus > sample_skus:
-                # Unpriced plans overrun shared rows: start from the prices of a sample.
+        entering = np.zeros(0, dtype=np.int64)
+        if not has_reference:
+            used = link @ x
+            overrun = np.any(used > link_upper + tolerance * np.maximum(1.0, np.abs(link_upper)))
+            if rounds == 1 and overrun and 0 < sample_skus < blocks.n_skus:
+                # Unpriced plans overrun shared rows: price them from a sample first, and take
+                # the plans at those prices (closer to the optimum) as the references.
                 tick = time.perf_counter()
-                total = np.asarray(usage.sum(axis=1)).ravel()
-                if np.any(total > link_upper + tolerance) or np.any(total < link_lower - tolerance):
-                    start_from = _sample_prices(blocks, arrays, sp.csr_matrix(usage), sample_skus)
+                start_from = _sample_prices(blocks, arrays, x, sample_skus)
                 timer["sample"] += time.perf_counter() - tick
+                continue
+            master.set_reference(x)
+            has_reference = True
+            referenced = rounds
+            if np.any(duals != 0):
+                # Plans at prices around the sampled ones: the master can mix them at once.
+                for factor in SPREAD:
+                    tick = time.perf_counter()
+                    around = pricer.solve(blocks.cost - link.T @ (factor * duals))
+                    timer["pricing"] += time.perf_counter() - tick
+                    differs = _per_sku(np.abs(around - x), blocks.col_start) > 1e-9
+                    master.add_plans(np.nonzero(differs)[0], around)
+        else:
+            # Reduced cost of each SKU's new plan against the master's own duals.
+            at_master = blocks.cost - link.T @ master_duals
+            reduced = _per_sku(at_master * (x - master.reference), blocks.col_start) - convexity
+            scale = np.maximum(1.0, np.abs(_per_sku(at_master * x, blocks.col_start)))
+            entering = np.nonzero(reduced < -tolerance * scale)[0]
+            if not len(entering) and smoothing > 0 and np.any(duals != master_duals):
+                smoothing = 0.0  # smoothed prices found nothing: price at the master's duals
+                continue
+            smoothing = SMOOTHING
+            if len(entering):
+                master.add_plans(entering, x)
         tick = time.perf_counter()
         objective, weights, master_duals, convexity = master.solve()
         timer["master"] += time.perf_counter() - tick
@@ -345,11 +488,13 @@ def decompose(
             timer["master"],
             timer["sample"],
         )
-        if relative <= gap or (not len(entering) and artificial_use <= tolerance):
+        if relative <= gap:
             break
-        if not len(entering):  # converged with artificials in use: price them higher
-            master.raise_big_m(100.0)
+        if not len(entering) and rounds > referenced and artificial_use > tolerance:
+            master.raise_big_m(100.0)  # converged with artificials in use: price them higher
             continue
+        if not len(entering) and rounds > referenced:
+            break  # no plan improves the master: it is the optimum
         elapsed = time.perf_counter() - started
         if rounds >= max_rounds or (time_limit is not None and elapsed > time_limit):
             raise SolverError(
@@ -358,7 +503,8 @@ def decompose(
                 status=f"gap {relative:.2e}",
                 solver="highs",
             )
-    x_full = _combine(master, weights, blocks, arrays)
+    x_full = np.empty(len(x))
+    x_full[blocks.col_order] = master.combine(weights)
     violation = max_violation(arrays, x_full)
     if violation > tolerance:
         raise SolverError(
@@ -375,7 +521,7 @@ def decompose(
         x=x_full,
         seconds=time.perf_counter() - started,
         rounds=rounds,
-        columns=master.n_cols - len(master.artificial),
+        columns=master.n_plans,
         max_violation=violation,
     )
 
@@ -391,7 +537,7 @@ def _big_m(arrays: LpArrays) -> float:
 
 
 def _sample_prices(
-    blocks: _Blocks, arrays: LpArrays, usage: sp.csr_matrix, sample_skus: int
+    blocks: _Blocks, arrays: LpArrays, x: np.ndarray, sample_skus: int
 ) -> np.ndarray:
     """Prices of the shared rows from one LP over an evenly spaced sample of SKUs, each shared
     row's bounds cut to the sample's share of what all unpriced plans put on it.
@@ -405,11 +551,14 @@ def _sample_prices(
     skus = np.unique(skus)
     cols = _ranges(blocks.col_start[skus], blocks.col_start[skus + 1])
     rows = _ranges(blocks.row_start[skus], blocks.row_start[skus + 1])
-    total = np.asarray(usage.sum(axis=1)).ravel()
-    part = np.asarray(usage[:, skus].sum(axis=1)).ravel()
+    total = blocks.link @ x
+    part = blocks.link[:, cols] @ x[cols]
     share = np.where(total > 0, part / np.where(total > 0, total, 1.0), len(skus) / blocks.n_skus)
-    link_lower = arrays.row_lower[blocks.link_rows] * share
-    link_upper = arrays.row_upper[blocks.link_rows] * share
+    link_lower = arrays.row_lower[blocks.link_rows].copy()
+    link_upper = arrays.row_upper[blocks.link_rows].copy()
+    for bound in (link_lower, link_upper):
+        finite = np.isfinite(bound)
+        bound[finite] *= share[finite]
     n_link = len(blocks.link_rows)
     # Elastic shared rows (cost big M), so the sample LP is never infeasible.
     elastic = sp.vstack(
@@ -459,7 +608,6 @@ def _lagrangian(
     priced: np.ndarray,
     x: np.ndarray,
     duals: np.ndarray,
-    col_start: np.ndarray,
     link_lower: np.ndarray,
     link_upper: np.ndarray,
 ) -> float:
@@ -471,25 +619,10 @@ def _lagrangian(
     return float(priced @ x + duals @ rhs)
 
 
-def _combine(master: _Master, weights: np.ndarray, blocks: _Blocks, arrays: LpArrays) -> np.ndarray:
-    """x = sum over plan columns of weight * plan, back in the arrays' column order."""
-    x_sorted = np.zeros(len(blocks.cost))
-    column = len(master.artificial)
-    for skus, plans in zip(master.sku, master.plans, strict=True):
-        sizes = blocks.col_start[skus + 1] - blocks.col_start[skus]
-        w = weights[column : column + len(skus)]
-        column += len(skus)
-        cols = _ranges(blocks.col_start[skus], blocks.col_start[skus + 1])
-        np.add.at(x_sorted, cols, np.repeat(w, sizes) * plans)
-    x = np.empty_like(x_sorted)
-    x[blocks.col_order] = x_sorted
-    return x
-
-
 def solve_decomposed(
-    arrays: LpArrays, *, gap: float = 1e-4, time_limit: float | None = None, batch_skus: int = 50
+    arrays: LpArrays, *, gap: float = 1e-4, time_limit: float | None = None, workers: int = 1
 ) -> tuple[float, np.ndarray, float]:
     """`solve_arrays`'s shape, by decomposition: (objective, x, seconds), x within `gap` of the
     optimum (proven) and feasible for every row and bound."""
-    result = decompose(arrays, gap=gap, time_limit=time_limit, batch_skus=batch_skus)
+    result = decompose(arrays, gap=gap, time_limit=time_limit, workers=workers)
     return result.objective, result.x, result.seconds

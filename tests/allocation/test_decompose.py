@@ -76,6 +76,14 @@ def test_decomposition_with_slack_capacity_takes_each_skus_own_optimum() -> None
     assert decompose(roomy, gap=1e-9).rounds == 1  # unpriced plans fit: proven at once
 
 
+def test_pricing_in_two_worker_processes_reaches_the_same_optimum() -> None:
+    arrays = _arrays(40, 6, 5, seed=5)
+    expected, _, _ = solve_arrays(arrays, "simplex")
+    result = decompose(arrays, gap=1e-9, batch_skus=6, sample_skus=10, workers=2)
+    assert result.objective == pytest.approx(expected, rel=1e-6)
+    _assert_feasible(arrays, result.x)
+
+
 def test_max_violation_names_the_worst_relative_breach() -> None:
     arrays = _arrays(3, 3, 2, seed=0)
     _, x, _ = solve_arrays(arrays, "simplex")
