@@ -130,3 +130,85 @@ def test_time_limit_without_a_plan_is_a_solver_error_with_the_real_status() -> N
         )
     assert "time limit" in str(caught.value).lower()
     assert caught.value.status == "Time limit reached"
+
+
+def _solver_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Record (function, whether the problem had integer variables) for every solver call
+    plan() makes; the real functions still run."""
+    import allocation.planner as planner
+
+    calls: list[tuple[str, bool]] = []
+    solve, resolve = planner.solve_problem, planner.resolve_fixed
+
+    def recording_solve(problem: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(("solve_problem", problem.isMIP()))
+        return solve(problem, *args, **kwargs)
+
+    def recording_resolve(problem: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(("resolve_fixed", problem.isMIP()))
+        return resolve(problem, *args, **kwargs)
+
+    monkeypatch.setattr(planner, "solve_problem", recording_solve)
+    monkeypatch.setattr(planner, "resolve_fixed", recording_resolve)
+    return calls
+
+
+def _whole_packs(network: al.Network, result: al.Plan) -> bool:
+    distributors = {d.id: d for d in network.distributors}
+    return all(
+        row.quantity % distributors[row.distributor].pack_size == 0
+        and row.quantity >= distributors[row.distributor].moq
+        for row in result.replenishment.itertuples()
+    )
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_default_mode_rounds_packs_without_a_milp(
+    monkeypatch: pytest.MonkeyPatch, solver: str
+) -> None:
+    from allocation.generate import example_network
+
+    instance = example_network(30, 4, 6, seed=5)
+    calls = _solver_calls(monkeypatch)
+    result = al.plan(
+        instance.network, instance.stock, instance.demand, instance.policy, solver=solver
+    )
+    facts = result.solver
+    assert facts.rounding == "greedy" and "no MILP" in (facts.repair or "")
+    # One LP, then the same LP warm-started with the rounded suggestions fixed; no MILP ever.
+    assert calls == [("solve_problem", False), ("resolve_fixed", False)]
+    assert facts.lp_objective is not None
+    assert facts.lp_objective <= facts.objective * (1 + 1e-9) + 1e-9  # LP is a lower bound
+    assert facts.repair_seconds >= 0
+    assert _whole_packs(instance.network, result)
+    assert sum(result.kpis["cost"].values()) == pytest.approx(facts.objective, rel=1e-6)
+
+
+def test_integer_packs_mode_is_an_exact_milp(monkeypatch: pytest.MonkeyPatch) -> None:
+    from allocation.generate import example_network
+
+    instance = example_network(8, 3, 4, seed=2)
+    calls = _solver_calls(monkeypatch)
+    result = al.plan(
+        instance.network, instance.stock, instance.demand, instance.policy, integer_packs=True
+    )
+    assert result.solver.rounding == "milp" and result.solver.lp_objective is None
+    assert calls == [("solve_problem", True)]
+    assert _whole_packs(instance.network, result)
+    assert len(result.replenishment) > 0
+
+
+def test_pack_grid_rounds_to_whole_packs_within_the_cap_and_moq() -> None:
+    import numpy as np
+
+    from allocation.planner import _pack_grid
+
+    # pack 5, MOQ 10, cap 20: 3 -> nothing or the MOQ; 12 -> 10 or 15; 19.9 -> 15 or 20;
+    # 0 -> nothing; 12.0000001 is 12 within solver dust; cap 8 < MOQ -> nothing at all.
+    value = np.array([3.0, 12.0, 19.9, 0.0, 10.0000001, 3.0])
+    pack = np.full(6, 5.0)
+    moq = np.full(6, 10.0)
+    cap = np.array([20.0, 20.0, 20.0, 20.0, 20.0, 8.0])
+    low, high = _pack_grid(value, pack, moq, cap)
+    assert low.tolist() == [0.0, 10.0, 15.0, 0.0, 10.0, 0.0]
+    assert high.tolist() == [10.0, 15.0, 20.0, 0.0, 10.0, 0.0]

@@ -13,7 +13,8 @@ import allocation as al
 from allocation.generate import Instance, example_network
 from allocation.model import build_problem, prepare_inputs
 from allocation.network import Network
-from allocation.solve import solve_problem
+from allocation.planner import _PackRepair
+from allocation.solve import resolve_fixed, solve_problem
 from tests.allocation.conftest import demand_frame
 
 pytestmark = pytest.mark.slow  # dozens of solves; still runs in CI
@@ -58,6 +59,10 @@ def test_plans_keep_stock_capacity_credit_and_territory(params: tuple[int, int, 
     network = instance.network
     result = al.plan(network, instance.stock, instance.demand, instance.policy)
     assert result.solver.status == "optimal"
+    # Rounded to whole packs by the greedy repair (no MILP), never below the LP bound.
+    assert result.solver.rounding in ("greedy", "none")
+    bound = result.solver.lp_objective
+    assert bound is not None and result.solver.objective >= bound - 1e-6 * (1 + abs(bound))
     ending = _ending_stock(instance, result)
     # Never ships more than is available (nothing goes below zero anywhere).
     assert min(ending.values()) >= -TOL
@@ -175,3 +180,31 @@ def test_fair_share_holds_under_shortage(
         got = float(sum(supplied.get(d, 0.0) for d in members))
         # Whole units: a tier may fall short of its exact share by less than one unit.
         assert got >= target - 1.0 + 1e-9 or got >= sum(need[d] for d in members) - 1e-9
+
+
+@SETTINGS
+@given(instances)
+def test_warm_resolve_around_rounded_packs_matches_a_cold_solve(
+    params: tuple[int, int, int, int],
+) -> None:
+    # The warm re-solve changes bounds inside the model HiGHS holds; a fresh build with the
+    # same suggestions fixed (the greedy's packs, or every suggestion rounded down) must reach
+    # the same optimum.
+    instance = _instance(*params)
+    network = instance.network
+    stock = al.validate_stock(instance.stock, network)
+    demand = al.validate_demand(instance.demand, network)
+    for rounding in ("greedy", "floor"):
+        inputs = prepare_inputs(network, stock, demand, instance.policy)
+        problem, variables = build_problem(inputs)
+        solve_problem(problem)
+        repair = _PackRepair(inputs, variables, problem)
+        if rounding == "greedy":
+            repair.run()
+        fixed = {y: repair.y[k] for k, y in variables.supply_free.items()}
+        warm = resolve_fixed(problem, fixed).objective
+        cold_problem, cold_variables = build_problem(inputs)
+        for k, y in cold_variables.supply_free.items():
+            y.lowBound = y.upBound = repair.y[k]
+        cold = solve_problem(cold_problem).objective
+        assert warm == pytest.approx(cold, rel=1e-7, abs=1e-6)
