@@ -213,7 +213,6 @@ def prepare_inputs(
     keys_pos = list(zip(positions[SKU], positions[NODE], strict=True))
     on_hand = dict(zip(keys_pos, positions[ON_HAND].astype(float), strict=True))
     in_time = dict(zip(keys_pos, positions["in_time"].astype(float), strict=True))
-    late = dict(zip(keys_pos, positions["late"].astype(float), strict=True))
     warehouses = {w.id: w for w in network.warehouses}
     distributors = {d.id: d for d in network.distributors}
     skus = network.sku_ids
@@ -228,28 +227,29 @@ def prepare_inputs(
     cover_days = pd.Series(window)
     needs = cover_demand(demand, today, cover_days)
     needs["kind"] = np.where(needs[LOCATION].isin(list(distributors)), "distributor", "forward")
-    needs["tier"] = needs[LOCATION].map(
-        lambda j: distributors[j].tier if j in distributors else CATCHMENT
-    )
+    # Dict maps, not per-row lambdas: needs has a row per (SKU, location), millions at scale.
+    needs["tier"] = needs[LOCATION].map({j: d.tier for j, d in distributors.items()})
+    needs["tier"] = needs["tier"].fillna(CATCHMENT).astype(object)
     targets = needs["tier"].map(policy.service_target).to_numpy(dtype=float)
     needs["service_target"] = targets
     needs["safety"] = safety_stock(needs["sigma"].to_numpy(), targets)
-    keys = list(zip(needs[SKU], needs[LOCATION], strict=True))
-    needs[ON_HAND] = [on_hand.get(k, 0.0) for k in keys]
-    needs[IN_TRANSIT] = [in_time.get(k, 0.0) for k in keys]
-    needs["late_in_transit"] = [late.get(k, 0.0) for k in keys]
+    at_node = positions.set_index([SKU, NODE])
+    where = pd.MultiIndex.from_arrays([needs[SKU], needs[LOCATION]])
+    for column, source in (
+        (ON_HAND, ON_HAND),
+        (IN_TRANSIT, "in_time"),
+        ("late_in_transit", "late"),
+    ):
+        needs[column] = at_node[source].astype(float).reindex(where).fillna(0.0).to_numpy()
     needs["position"] = needs[ON_HAND] + needs[IN_TRANSIT]
     target_level = needs["mean"] + needs["safety"]
     is_dist = needs["kind"] == "distributor"
     needs["need"] = np.where(
         is_dist, np.clip(target_level - needs["position"], 0.0, None), target_level
     )
-    needs["cap"] = [
-        _order_cap(need, distributors[j]) if j in distributors else need
-        for need, j in zip(needs["need"], needs[LOCATION], strict=True)
-    ]
-    unit_cost = needs[SKU].map(lambda s: sku_info[s].unit_cost).to_numpy(dtype=float)
-    hot = needs[SKU].map(lambda s: sku_info[s].hot).to_numpy(dtype=bool)
+    needs["cap"] = _order_caps(needs, distributors)
+    unit_cost = needs[SKU].map({s: i.unit_cost for s, i in sku_info.items()}).to_numpy(float)
+    hot = needs[SKU].map({s: i.hot for s, i in sku_info.items()}).to_numpy(dtype=bool)
     penalty = needs["tier"].map(policy.shortage_penalty).to_numpy(dtype=float) * unit_cost
     boost = np.where(
         hot & (needs["tier"] == "strategic").to_numpy(), policy.hot_strategic_multiplier, 1.0
@@ -285,14 +285,19 @@ def prepare_inputs(
     )
 
 
-def _order_cap(need: float, distributor: Distributor) -> float:
-    """Most a distributor may be suggested (units): its need rounded up to whole packs and at
-    least the MOQ (an order of less than the MOQ is no order)."""
-    if need <= 1e-9:
-        return 0.0
-    pack, moq = distributor.pack_size, distributor.moq
-    packs = math.ceil(need / pack - 1e-9) * pack
-    return float(max(packs, math.ceil(moq / pack) * pack))
+def _order_caps(needs: pd.DataFrame, distributors: dict[str, Distributor]) -> np.ndarray:
+    """Most each row may be suggested (units): a distributor's need rounded up to whole packs
+    and at least the MOQ (an order of less than the MOQ is no order); a forward row's need."""
+    need = needs["need"].to_numpy(dtype=float)
+    location = needs[LOCATION]
+    pack = location.map({j: d.pack_size for j, d in distributors.items()}).to_numpy(dtype=float)
+    moq = location.map({j: d.moq for j, d in distributors.items()}).to_numpy(dtype=float)
+    is_distributor = ~np.isnan(pack)
+    pack = np.where(is_distributor, pack, 1.0)
+    moq = np.where(is_distributor, moq, 0.0)
+    packs = np.ceil(need / pack - 1e-9) * pack
+    cap = np.where(need <= 1e-9, 0.0, np.maximum(packs, np.ceil(moq / pack) * pack))
+    return np.where(is_distributor, cap, need)
 
 
 def _node_daily(network: Network, needs: pd.DataFrame) -> dict[tuple[str, str], float]:
@@ -300,6 +305,7 @@ def _node_daily(network: Network, needs: pd.DataFrame) -> dict[tuple[str, str], 
     of each distributor it serves, and for regional / central stock the demand below it."""
     daily: dict[tuple[str, str], float] = defaultdict(float)
     distributors = {d.id: d for d in network.distributors}
+    region_of = {w.id: w.region for w in network.warehouses}
     regions: dict[str, float] = defaultdict(float)
     total: dict[str, float] = defaultdict(float)
     for sku, location, rate in zip(needs[SKU], needs[LOCATION], needs["daily"], strict=True):
@@ -310,7 +316,7 @@ def _node_daily(network: Network, needs: pd.DataFrame) -> dict[tuple[str, str], 
             region = distributors[location].region
         else:
             daily[(sku, location)] += rate
-            region = network.warehouse(location).region
+            region = region_of[location]
         regions[f"{sku}|{region}"] += rate
         total[sku] += rate
     for warehouse in network.warehouses:
