@@ -88,12 +88,16 @@ def solve_problem(
     """Solve and verify. time_limit (seconds): when given, a feasible best solution found within
     it is accepted and labelled "time_limited"; without it only a proven optimum passes.
     mip_gap: relative gap at which a MILP counts as solved (the solver's default when None)."""
-    backend = _make_solver(solver, time_limit, mip_gap)
     started = time.perf_counter()
-    try:
-        problem.solve(backend)
-    except pulp.PulpSolverError as exc:
-        raise SolverError(f"{solver} failed to run: {exc}", status="error", solver=solver) from exc
+    if solver == "highs":
+        _run_highs(problem, time_limit, mip_gap)
+    else:
+        try:
+            problem.solve(_make_solver(solver, time_limit, mip_gap))
+        except pulp.PulpSolverError as exc:
+            raise SolverError(
+                f"{solver} failed to run: {exc}", status="error", solver=solver
+            ) from exc
     return _verified(problem, solver, time_limit, time.perf_counter() - started)
 
 
@@ -105,8 +109,9 @@ def resolve_fixed(
 ) -> SolveOutcome:
     """Fix some variables of a problem solved by `solve_problem` and solve it again, verified.
 
-    With HiGHS only those columns' bounds change in the model it still holds, so the simplex
-    starts from the previous optimal basis (a warm start, no rebuild); CBC solves from scratch."""
+    Only bounds may have changed since. With HiGHS only those columns' bounds change in the
+    model it still holds, so the simplex starts from the previous optimal basis (a warm start,
+    no rebuild); CBC solves from scratch."""
     for var, value in fixed.items():
         var.lowBound = var.upBound = value
     highs = getattr(problem, "solverModel", None)
@@ -118,9 +123,84 @@ def resolve_fixed(
     highs.setOptionValue("time_limit", float("inf") if time_limit is None else float(time_limit))
     started = time.perf_counter()
     highs.run()
-    seconds = time.perf_counter() - started
-    problem.assignStatus(*pulp.HiGHS(msg=False).findSolutionValues(problem))
-    return _verified(problem, solver, time_limit, seconds)
+    _read_highs(problem)
+    return _verified(problem, solver, time_limit, time.perf_counter() - started)
+
+
+def _run_highs(problem: pulp.LpProblem, time_limit: float | None, mip_gap: float | None) -> None:
+    """Hand the problem to HiGHS as arrays in one call, run it, read the solution back.
+
+    PuLP's own HiGHS interface adds one column and one row per call into highspy and lists the
+    variables again (walking every constraint) each time it builds or reads a model; at
+    thousands of SKUs that costs more than the simplex. The model stays in
+    `problem.solverModel` (as PuLP keeps it), the columns in `problem.highs_columns`."""
+    import highspy
+
+    columns = problem.variables()
+    rows = problem.constraints()
+    for i, var in enumerate(columns):
+        var.index = i
+    cost = np.zeros(len(columns))
+    for var, coefficient in problem.objective.items():
+        cost[var.index] = coefficient
+    starts, indices, values = [0], [], []
+    lower, upper = np.full(len(rows), -highspy.kHighsInf), np.full(len(rows), highspy.kHighsInf)
+    for r, row in enumerate(rows):
+        for var, coefficient in row.items():
+            indices.append(var.index)
+            values.append(coefficient)
+        starts.append(len(indices))
+        if row.sense != pulp.LpConstraintLE:
+            lower[r] = -row.constant
+        if row.sense != pulp.LpConstraintGE:
+            upper[r] = -row.constant
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(columns), len(rows)
+    lp.col_cost_ = cost
+    lp.offset_ = float(problem.objective.constant)
+    lp.col_lower_ = np.array(
+        [-highspy.kHighsInf if v.lowBound is None else v.lowBound for v in columns], dtype=float
+    )
+    lp.col_upper_ = np.array(
+        [highspy.kHighsInf if v.upBound is None else v.upBound for v in columns], dtype=float
+    )
+    lp.row_lower_, lp.row_upper_ = lower, upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(columns), len(rows)
+    lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+    lp.a_matrix_.index_ = np.array(indices, dtype=np.int32)
+    lp.a_matrix_.value_ = np.array(values, dtype=float)
+    if any(v.cat == pulp.LpInteger for v in columns):
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger
+            if v.cat == pulp.LpInteger
+            else highspy.HighsVarType.kContinuous
+            for v in columns
+        ]
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("threads", 1)
+    if time_limit is not None:
+        highs.setOptionValue("time_limit", float(time_limit))
+    if mip_gap is not None:
+        highs.setOptionValue("mip_rel_gap", float(mip_gap))
+    highs.passModel(lp)
+    problem.solverModel, problem.highs_columns = highs, columns
+    highs.run()
+    _read_highs(problem)
+
+
+def _read_highs(problem: pulp.LpProblem) -> None:
+    """Copy HiGHS's column values into the variables and row slacks into the constraints
+    (PuLP's sign convention: >= 0 when the row holds)."""
+    solution = problem.solverModel.getSolution()
+    if not solution.value_valid:  # nothing to read; the status check names why
+        return
+    for var, value in zip(problem.highs_columns, solution.col_value, strict=True):
+        var.varValue = value
+    for row, value in zip(problem.constraints(), solution.row_value, strict=True):
+        slack = row.constant + value
+        row.slack = -slack if row.sense == pulp.LpConstraintLE else slack
 
 
 def _verified(
