@@ -184,13 +184,35 @@ def ml_cross_validation(
     seed: int,
 ) -> pd.DataFrame:
     """`forecasting.models.ml_cross_validation` with mlforecast's `DistributedMLForecast`."""
+    from forecasting.models import horizon_groups, keep_part
+
+    ends = horizon_groups(name, freq, horizon)
+    parts = [
+        keep_part(
+            _distributed_cv(long, name, horizon, end, n_windows, freq, seed),
+            ends,
+            index,
+            [UNIQUE_ID, CUTOFF],
+        )
+        for index, end in enumerate(ends)
+    ]
+    table = pd.concat(parts).sort_values([UNIQUE_ID, CUTOFF, DS], kind="stable")
+    table = table.reset_index(drop=True)
+    table[name] = table[name].astype("float64").clip(lower=0.0)
+    return table[[UNIQUE_ID, DS, CUTOFF, Y, name]]
+
+
+def _distributed_cv(
+    long: pd.DataFrame, name: str, horizon: int, end: int, n_windows: int, freq: str, seed: int
+) -> pd.DataFrame:
+    """One part's (features for step `end`) rolling-origin forecasts of `horizon` periods."""
     from mlforecast.distributed import DistributedMLForecast
     from mlforecast.distributed.models.dask.lgb import DaskLGBMForecast
 
     from forecasting.models import _static, make_lightgbm, make_mlforecast, ml_frame
 
     client = _require_client()
-    template = make_mlforecast(name, freq, horizon, seed).ts  # the local model's features
+    template = make_mlforecast(name, freq, end, seed).ts  # the local model's features
     regressor = DaskLGBMForecast(**make_lightgbm(name, seed).get_params())
     distributed = DistributedMLForecast(
         models={name: regressor},
@@ -200,7 +222,7 @@ def ml_cross_validation(
         date_features=template.date_features,
         num_threads=1,
     )
-    frame = _codes(ml_frame(long, name, horizon))
+    frame = _codes(ml_frame(long, name, end))
     result = distributed.cross_validation(
         df=to_dask(frame, client),
         n_windows=n_windows,
@@ -208,9 +230,7 @@ def ml_cross_validation(
         step_size=horizon,
         static_features=_static(name),
     )
-    table = _collect(result, [UNIQUE_ID, CUTOFF, DS])
-    table[name] = table[name].astype("float64").clip(lower=0.0)
-    return table[[UNIQUE_ID, DS, CUTOFF, Y, name]]
+    return _collect(result, [UNIQUE_ID, CUTOFF, DS])
 
 
 def _require_client() -> Any:

@@ -22,7 +22,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from mlforecast import MLForecast
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forecasting.backtest import fill_missing_forecasts, run_backtest
@@ -48,6 +47,7 @@ from forecasting.models import (
     LIGHTGBM_DIRECT,
     ML_MODELS,
     STAT_MODELS,
+    GlobalModel,
     fallback_forecast,
     from_long,
     ml_fit,
@@ -206,7 +206,7 @@ class Forecaster:
         self.choice_ = self._choice_table(long)
         say("fitting the final models")
         self.history_ = long
-        self.ml_models_: dict[str, MLForecast] = {}
+        self.ml_models_: dict[str, GlobalModel] = {}
         for name in self.selection_.models_used():
             if name in ML_MODELS:
                 self.ml_models_[name] = ml_fit(
@@ -281,10 +281,10 @@ class Forecaster:
         if stat_names and not usable.empty:
             stats = stat_forecast(usable, stat_names, horizon, config.freq, config.local_history())
             frame = frame.merge(stats, on=[UNIQUE_ID, DS], how="left")
-        for name, model in self.ml_models_.items():
+        for model in self.ml_models_.values():
             if usable.empty:
                 continue
-            predicted = ml_predict(model, name, usable, horizon, config.freq, future)
+            predicted = ml_predict(model, usable, horizon, config.freq, future)
             frame = frame.merge(predicted, on=[UNIQUE_ID, DS], how="left")
         models = [m for m in used if m in frame.columns]
         for message in fill_missing_forecasts(frame, models, FALLBACK, what="forecast"):

@@ -11,6 +11,10 @@ rolling means of the recent level, calendar features, price (relative to its own
 a discount shows up whatever the price level), promotion, event and SNAP-like flags, and the SKU
 and location as categories. A "plain" LightGBM (default L2 objective, a few lags, the mlforecast
 quick-start recipe) is kept as the peer the benchmarks compare against.
+The direct (non-recursive) LightGBM is a set of models, one per horizon group (for 28 days:
+days 1-7, 8-14, 15-21, 22-28), each seeing only lags at least as old as the last day of its
+group, as the M5 winners' direct models did: the first week's model sees last week's sales, the
+fourth week's only sales four weeks back.
 
 Every statsforecast or mlforecast call goes through `stat_cross_validation`, `stat_forecast`,
 `ml_cross_validation`, `ml_fit` and `ml_predict`, so another execution engine plugs in here.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import lightgbm as lgb
@@ -49,9 +54,11 @@ __all__ = [
     "ML_MODELS",
     "PEERS",
     "STAT_MODELS",
+    "GlobalModel",
     "fallback_forecast",
     "from_long",
     "future_exogenous",
+    "horizon_groups",
     "ml_cross_validation",
     "ml_fit",
     "ml_predict",
@@ -423,6 +430,34 @@ def _static(name: str) -> list[str]:
     return [] if name == LIGHTGBM_PLAIN else list(STATIC_FEATURES)
 
 
+MAX_GROUPS: Final = 4  # direct models per horizon, at most (each costs one LightGBM fit)
+
+
+def horizon_groups(name: str, freq: str, horizon: int) -> list[int]:
+    """The last step each part of a global model forecasts, in order.
+
+    The direct model gets one part per season (a week of days), at most `MAX_GROUPS` parts;
+    the recursive and plain models are one part for the whole horizon.
+    """
+    if name != LIGHTGBM_DIRECT:
+        return [horizon]
+    size = max(season_length(freq), math.ceil(horizon / MAX_GROUPS))
+    return [*range(size, horizon, size), horizon]
+
+
+def _steps(frame: pd.DataFrame, by: list[str]) -> np.ndarray:
+    """1-based step of each row within its forecast (`frame` sorted by `by`, then `ds`)."""
+    return frame.groupby(by, sort=False).cumcount().to_numpy() + 1
+
+
+def _part_rows(steps: np.ndarray, ends: Sequence[int], index: int) -> np.ndarray:
+    """Rows the part `index` forecasts: steps after the previous part's end, up to its own
+    (the last part also takes any step beyond its end)."""
+    first = ends[index - 1] if index > 0 else 0
+    last = ends[index] if index < len(ends) - 1 else np.inf
+    return np.asarray((steps > first) & (steps <= last))
+
+
 def ml_cross_validation(
     long: pd.DataFrame,
     name: str,
@@ -433,35 +468,59 @@ def ml_cross_validation(
 ) -> pd.DataFrame:
     """Rolling-origin forecasts of a global model: `unique_id, ds, cutoff, y, <name>`.
 
-    Exogenous columns of `long` cover the test windows, as known-future inputs do.
+    Exogenous columns of `long` cover the test windows, as known-future inputs do. Each part of
+    the model (`horizon_groups`) forecasts the whole window and keeps its own steps.
     """
     if engine.active_client() is not None:  # --engine dask: DistributedMLForecast
         return engine.ml_cross_validation(long, name, horizon, n_windows, freq, seed)
-    frame = ml_frame(long, name, horizon)
-    result = make_mlforecast(name, freq, horizon, seed).cross_validation(
-        df=frame,
-        n_windows=n_windows,
-        h=horizon,
-        step_size=horizon,
-        static_features=_static(name),
-    )
-    result = pd.DataFrame(result).reset_index(drop=True)
-    result[name] = result[name].clip(lower=0.0)
-    return result[[UNIQUE_ID, DS, CUTOFF, Y, name]]
+    ends = horizon_groups(name, freq, horizon)
+    parts = []
+    for index, end in enumerate(ends):
+        result = make_mlforecast(name, freq, end, seed).cross_validation(
+            df=ml_frame(long, name, end),
+            n_windows=n_windows,
+            h=horizon,
+            step_size=horizon,
+            static_features=_static(name),
+        )
+        parts.append(keep_part(pd.DataFrame(result), ends, index, [UNIQUE_ID, CUTOFF]))
+    table = pd.concat(parts).sort_values([UNIQUE_ID, CUTOFF, DS], kind="stable")
+    table = table.reset_index(drop=True)
+    table[name] = table[name].clip(lower=0.0)
+    return table[[UNIQUE_ID, DS, CUTOFF, Y, name]]
 
 
-def ml_fit(long: pd.DataFrame, name: str, horizon: int, freq: str, seed: int) -> MLForecast:
-    """Fit a global model on the whole history."""
-    model = make_mlforecast(name, freq, horizon, seed).fit(
-        ml_frame(long, name, horizon), static_features=_static(name)
+def keep_part(
+    forecast: pd.DataFrame, ends: Sequence[int], index: int, by: list[str]
+) -> pd.DataFrame:
+    """The rows of a part's forecast that are its own steps (see `horizon_groups`)."""
+    ordered = forecast.sort_values([*by, DS], kind="stable")
+    return ordered[_part_rows(_steps(ordered, by), ends, index)]
+
+
+@dataclass(frozen=True)
+class GlobalModel:
+    """A fitted global model: its parts, each an MLForecast and the last step it forecasts."""
+
+    name: str
+    ends: tuple[int, ...]
+    parts: tuple[MLForecast, ...]
+
+
+def ml_fit(long: pd.DataFrame, name: str, horizon: int, freq: str, seed: int) -> GlobalModel:
+    """Fit a global model (every part of it) on the whole history."""
+    ends = horizon_groups(name, freq, horizon)
+    parts = tuple(
+        make_mlforecast(name, freq, end, seed).fit(
+            ml_frame(long, name, end), static_features=_static(name)
+        )
+        for end in ends
     )
-    model.allocast_horizon = horizon  # type: ignore[attr-defined]  # ml_predict needs it
-    return model
+    return GlobalModel(name=name, ends=tuple(ends), parts=parts)
 
 
 def ml_predict(
-    model: MLForecast,
-    name: str,
+    model: GlobalModel,
     history: pd.DataFrame,
     horizon: int,
     freq: str,
@@ -471,8 +530,32 @@ def ml_predict(
 
     `history` is a long frame (it may be newer than the training data); `future` gives the
     known-future exogenous values (see `future_exogenous` for the rule when it does not).
+    Beyond the last part's end (a longer horizon than fitted) that part goes on recursively.
     """
-    trained_for = fit_horizon(model)
+    ends = list(model.ends)
+    forecasts = []
+    for index, (end, part) in enumerate(zip(ends, model.parts, strict=True)):
+        if index > 0 and ends[index - 1] >= horizon:
+            break
+        steps = horizon if index == len(ends) - 1 else min(end, horizon)
+        result = _predict_part(part, model.name, end, history, steps, freq, future)
+        forecasts.append(keep_part(result, ends, index, [UNIQUE_ID]))
+    result = pd.concat(forecasts).sort_values([UNIQUE_ID, DS], kind="stable")
+    result = result.reset_index(drop=True)
+    result[model.name] = result[model.name].clip(lower=0.0)
+    return result[[UNIQUE_ID, DS, model.name]]
+
+
+def _predict_part(
+    model: MLForecast,
+    name: str,
+    trained_for: int,
+    history: pd.DataFrame,
+    horizon: int,
+    freq: str,
+    future: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """One MLForecast's forecast, its features built as at fit time (`trained_for` periods)."""
     frame = ml_frame(history, name, trained_for)
     exogenous = [c for c in frame.columns if c not in (UNIQUE_ID, DS, Y, *_static(name))]
     x_df = None
@@ -486,15 +569,7 @@ def ml_predict(
         )
         x_df = joined.loc[is_future, [UNIQUE_ID, DS, *exogenous]].reset_index(drop=True)
     _align_categories(frame, model)
-    result = model.predict(h=horizon, new_df=frame, X_df=x_df)
-    result = pd.DataFrame(result).reset_index(drop=True)
-    result[name] = result[name].clip(lower=0.0)
-    return result[[UNIQUE_ID, DS, name]]
-
-
-def fit_horizon(model: MLForecast) -> int:
-    """The horizon a global model was fitted for (its shortest lag for the direct model)."""
-    return int(getattr(model, "allocast_horizon", min(model.ts.lags, default=1)))
+    return pd.DataFrame(model.predict(h=horizon, new_df=frame, X_df=x_df))
 
 
 def _align_categories(frame: pd.DataFrame, model: MLForecast) -> None:

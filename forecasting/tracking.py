@@ -347,15 +347,16 @@ def feature_importance(forecaster: Forecaster) -> pd.DataFrame:
     """Gain-free split importance of each fitted LightGBM: `model, feature, importance`."""
     rows = []
     for name, fitted in getattr(forecaster, "ml_models_", {}).items():
-        regressor = fitted.models_.get(name)
-        features = list(fitted.ts.features_order_)
-        importances = getattr(regressor, "feature_importances_", None)
-        if importances is None:
-            continue
-        rows += [
-            {"model": name, "feature": f, "importance": float(v)}
-            for f, v in zip(features, importances, strict=True)
-        ]
+        for end, part in zip(fitted.ends, fitted.parts, strict=True):
+            regressor = part.models_.get(name)
+            importances = getattr(regressor, "feature_importances_", None)
+            if importances is None:
+                continue
+            label = name if len(fitted.parts) == 1 else f"{name}_to_step_{end}"
+            rows += [
+                {"model": label, "feature": f, "importance": float(v)}
+                for f, v in zip(part.ts.features_order_, importances, strict=True)
+            ]
     frame = pd.DataFrame(rows, columns=["model", "feature", "importance"])
     return frame.sort_values(["model", "importance"], ascending=[True, False], kind="stable")
 

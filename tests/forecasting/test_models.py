@@ -16,6 +16,7 @@ from forecasting.models import (
     fallback_forecast,
     from_long,
     future_exogenous,
+    horizon_groups,
     ml_cross_validation,
     ml_fit,
     ml_predict,
@@ -85,17 +86,37 @@ def test_global_lightgbm_backtests_fits_and_predicts(long: pd.DataFrame, name: s
     table = ml_cross_validation(long, name, horizon=7, n_windows=2, freq="D", seed=0)
     assert len(table) == 6 * 7 * 2 and (table[name] >= 0).all()
     model = ml_fit(long, name, horizon=7, freq="D", seed=0)
-    forecast = ml_predict(model, name, long, horizon=7, freq="D")
+    forecast = ml_predict(model, long, horizon=7, freq="D")
     assert len(forecast) == 6 * 7 and (forecast[name] >= 0).all()
     assert forecast[DS].min() == long[DS].max() + pd.Timedelta(days=1)
 
 
+def test_direct_model_has_one_part_per_week_of_the_horizon() -> None:
+    assert horizon_groups(LIGHTGBM_DIRECT, "D", 28) == [7, 14, 21, 28]
+    assert horizon_groups(LIGHTGBM_DIRECT, "D", 10) == [7, 10]
+    assert horizon_groups(LIGHTGBM_DIRECT, "D", 90) == [23, 46, 69, 90]  # at most four parts
+    assert horizon_groups(LIGHTGBM_DIRECT, "W", 8) == [8]  # a year of weeks: one part
+    assert horizon_groups(LIGHTGBM, "D", 28) == [28]  # recursive: one model
+
+
+def test_each_direct_part_sees_only_lags_known_for_its_steps(long: pd.DataFrame) -> None:
+    model = ml_fit(long, LIGHTGBM_DIRECT, horizon=10, freq="D", seed=0)
+    assert model.ends == (7, 10)
+    assert [min(part.ts.lags) for part in model.parts] == [7, 10]
+    forecast = ml_predict(model, long, horizon=10, freq="D")
+    assert len(forecast) == 6 * 10 and not forecast.duplicated([UNIQUE_ID, DS]).any()
+    table = ml_cross_validation(long, LIGHTGBM_DIRECT, horizon=10, n_windows=2, freq="D", seed=0)
+    assert len(table) == 6 * 10 * 2 and not table.duplicated([UNIQUE_ID, CUTOFF, DS]).any()
+    longer = ml_predict(model, long, horizon=12, freq="D")  # the last part goes on recursively
+    assert len(longer) == 6 * 12 and np.isfinite(longer[LIGHTGBM_DIRECT]).all()
+
+
 def test_lightgbm_uses_the_planned_future_prices(long: pd.DataFrame) -> None:
     model = ml_fit(long, LIGHTGBM, horizon=7, freq="D", seed=0)
-    as_usual = ml_predict(model, LIGHTGBM, long, 7, "D")
+    as_usual = ml_predict(model, long, 7, "D")
     planned = future_exogenous(long, 7, "D")
     planned[PRICE] = planned[PRICE] * 0.5  # a deep price cut, planned ahead
-    cut = ml_predict(model, LIGHTGBM, long, 7, "D", future=planned)
+    cut = ml_predict(model, long, 7, "D", future=planned)
     assert not np.allclose(cut[LIGHTGBM], as_usual[LIGHTGBM])
 
 
