@@ -275,6 +275,7 @@ class _PackRepair:
             self.outbound[(s, self.arcs[i].origin)].append(i)
 
         # What is left at the LP optimum (units, money, volume), updated by every move.
+        self.moved: dict[str, int] = defaultdict(int)  # moves applied per SKU so far
         self.x = {key: float(x.varValue or 0.0) for key, x in variables.flow.items()}
         self.stock = {key: float(e.varValue or 0.0) for key, e in variables.ending.items()}
         needs = inputs.needs
@@ -332,6 +333,7 @@ class _PackRepair:
 
     def _apply(self, move: _Move) -> None:
         s = move.sku
+        self.moved[s] += 1
         if move.key is not None:
             k = move.key
             self.y[k] += move.step
@@ -511,24 +513,30 @@ class _PackRepair:
     # -- the greedy ------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Relieve over-full warehouses first, then raise suggestions while that pays."""
+        """Relieve over-full warehouses first, then raise suggestions while that pays.
+
+        A move's cost depends on its SKU's state only (credit, capacity and lanes only allow
+        or forbid it), so a heap entry whose SKU has not moved since it was priced is exact and
+        only its feasibility is checked again."""
         for w in [w for w, left in self.capacity.items() if left < -_EPS]:
             self._relieve(w)
-        heap = []
+        heap: list[tuple[float, int, int, _Move]] = []
         for i, k in enumerate(self.keys):
             best = self._best_raise(k)
             if best is not None and best[0] < 0:
-                heap.append((best[0], i))
+                heap.append((best[0], i, self.moved[k[0]], best[1]))
         heapq.heapify(heap)
         while heap:
-            _, i = heapq.heappop(heap)
-            best = self._best_raise(self.keys[i])
-            if best is None or best[0] >= 0:
-                continue  # gains only shrink: this raise will not pay later either
-            if heap and best[0] > heap[0][0] + _EPS:
-                heapq.heappush(heap, (best[0], i))  # another raise now gains more; look again
-                continue
-            self._apply(best[1])
+            cost, i, seen, move = heapq.heappop(heap)
+            if seen != self.moved[move.sku] or not self._allowed(move):
+                best = self._best_raise(self.keys[i])
+                if best is None or best[0] >= 0:
+                    continue  # gains only shrink: this raise will not pay later either
+                cost, move = best
+                if heap and cost > heap[0][0] + _EPS:  # another raise now gains more
+                    heapq.heappush(heap, (cost, i, self.moved[move.sku], move))
+                    continue
+            self._apply(move)
 
     def _relieve(self, w: str) -> None:
         """Bring warehouse w back within capacity: raise its suggestions, then ship less in."""
