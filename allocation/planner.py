@@ -6,6 +6,7 @@ import heapq
 import math
 import time
 from collections import defaultdict
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -573,6 +574,8 @@ def _activity(rows: dict[str, pulp.LpConstraint], name: str) -> float:
 
 
 def _value(item: Any) -> float:
+    if isinstance(item, pulp.LpVariable):  # most lines: read the value, no expression walk
+        return float(item.varValue or 0.0)
     return float(pulp.value(item) or 0.0)
 
 
@@ -681,10 +684,15 @@ def _supply_binding(variables: Variables, distributor: Distributor, s: str, w: s
 def _replenishment(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
     lead = {(d.distributor, d.warehouse): d.lead_time_days for d in inputs.deliveries}
-    need_of: dict[tuple[str, str], dict[str, Any]] = {
-        (str(r[SKU]), str(r[LOCATION])): {str(k): v for k, v in r.items()}
-        for r in inputs.needs.to_dict("records")
-    }
+    needs = inputs.needs
+    columns = ["mean", "safety", ON_HAND, IN_TRANSIT, "need", "cover_days", "service_target"]
+    need_of: dict[tuple[str, str], dict[Hashable, Any]] = dict(
+        zip(
+            zip(needs[SKU], needs[LOCATION], strict=True),
+            needs[columns].to_dict("records"),
+            strict=True,
+        )
+    )
     rows = []
     for (s, d, w), y in variables.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
@@ -761,7 +769,7 @@ def _alerts(
 ) -> pd.DataFrame:
     policy = inputs.policy
     rows: list[dict[str, Any]] = []
-    for rec in inputs.needs.to_dict("records"):
+    for rec in inputs.needs[[SKU, LOCATION, "mean", "daily", "cover_days"]].to_dict("records"):
         s, j = str(rec[SKU]), str(rec[LOCATION])
         mean, rate, cover_days = float(rec["mean"]), float(rec["daily"]), int(rec["cover_days"])
         if (s, j) not in variables.short or mean <= 0:
@@ -846,7 +854,7 @@ def _kpis(
     needs = inputs.needs
     demand_by_tier: dict[str, float] = defaultdict(float)
     short_by_tier: dict[str, float] = defaultdict(float)
-    for rec in needs.to_dict("records"):
+    for rec in needs[[SKU, LOCATION, "tier", "mean"]].to_dict("records"):
         tier = str(rec["tier"])
         demand_by_tier[tier] += float(rec["mean"])
         key = (str(rec[SKU]), str(rec[LOCATION]))
