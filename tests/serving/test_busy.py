@@ -27,7 +27,7 @@ from serving.models import AuditEntry, Plan
 from serving.planning import SolveSlots
 from tests.serving.conftest import Keys, allocation_body, small_network
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 def _burst(url: str, keys: Keys, count: int) -> list[httpx.Response]:
@@ -88,6 +88,7 @@ def test_allocations_beyond_the_solve_queue_are_503_with_retry_after(
     assert _stored(app) == (codes[201], codes[201])
 
 
+@SQLITE_ONLY
 def test_a_writer_that_waits_too_long_in_process_is_503(
     seeded: TestClient, keys: Keys, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,6 +103,7 @@ def test_a_writer_that_waits_too_long_in_process_is_503(
     assert again.status_code == 201
 
 
+@SQLITE_ONLY
 def test_sqlite_locked_by_another_process_is_503(
     settings: Settings, keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
