@@ -56,7 +56,7 @@ def plan(
     solver: "highs" or "cbc". time_limit: seconds; when given, a feasible solution found within
     it is accepted and labelled "time_limited". integer_packs: exact pack sizes and MOQs with
     integer variables (a MILP); otherwise the LP optimum is rounded to whole packs by a greedy
-    repair that keeps every constraint (`_PackRepair`), without a second solve.
+    repair (`_PackRepair`) and the LP is re-solved warm with them fixed (no MILP).
     """
     policy = policy or Policy()
     started = time.perf_counter()
@@ -91,7 +91,7 @@ def plan(
 
 
 # ---------------------------------------------------------------------------------------------
-# Pack rounding (LP mode): a greedy over the LP optimum, checked against every row.
+# Pack rounding (LP mode): a greedy over the LP optimum, then a warm LP re-solve around it.
 
 
 SupplyKey = tuple[str, str, str]
@@ -110,13 +110,15 @@ def _round_packs(
     The greedy (`_PackRepair`) picks every suggestion's whole packs; the LP is then solved again
     with the suggestions fixed there (warm-started, an LP, never a MILP), so transfers, stock left,
     shortage and fair-share gaps are the solver's optimum for those suggestions and every row is
-    the solver's to keep. The greedy leaves a plan that keeps them with its own transfers, so the
-    re-solve is feasible; should it fail all the same, the error says so."""
+    the solver's to keep. The greedy keeps every row with its own transfers (a warehouse that
+    rounding down filled past its capacity is relieved first), so the re-solve is feasible in
+    practice; should it fail all the same, the error says so and points to exact mode."""
     started = time.perf_counter()
     repair = _PackRepair(inputs, variables, problem)
     repair.run()
     greedy_seconds = time.perf_counter() - started
-    fixed = {y: repair.y[k] for k, y in variables.supply_free.items()}
+    # Whole packs of whole units: drop the float dust the greedy's steps leave.
+    fixed = {y: float(round(repair.y[k])) for k, y in variables.supply_free.items()}
     try:
         outcome = resolve_fixed(problem, fixed, solver, time_limit)
     except SolverError as exc:
