@@ -372,7 +372,7 @@ def decompose(
     max_rounds: int = 200,
     time_limit: float | None = None,
     tolerance: float = 1e-6,
-    sample_skus: int = 300,
+    sample_skus: int = 600,
     workers: int = 1,
 ) -> Decomposed:
     """Solve the LP of `arrays` by Dantzig-Wolfe over SKUs to a proven relative `gap`.
