@@ -45,6 +45,8 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
+from mlflow.tracking._model_registry import utils as mlflow_registry_state
+from mlflow.tracking._tracking_service import utils as mlflow_tracking_state
 from pandas.tseries.offsets import BaseOffset
 
 from forecasting.columns import CUTOFF, DATE, DS, LOCATION, SKU, UNIQUE_ID, UNITS, Y
@@ -147,14 +149,19 @@ def _experiment_id(client: MlflowClient, tracking_uri: str, name: str = EXPERIME
 @contextlib.contextmanager
 def _using(tracking_uri: str) -> Iterator[None]:
     """Point mlflow's fluent API (runs, log_model) at `tracking_uri`, restoring it afterwards."""
-    before_tracking, before_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    # Restore exactly what was set before, None included. Restoring the *resolved* default
+    # (sqlite:///mlflow.db in the working directory) would pin every later fluent call to a
+    # stray store there. MLflow keeps the explicitly set URIs in these module globals.
+    before_tracking = mlflow_tracking_state._tracking_uri
+    before_registry = mlflow_registry_state._registry_uri
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(before_tracking)
-        mlflow.set_registry_uri(before_registry)
+        # None (never set) is a valid value here: it unsets, as before.
+        mlflow.set_tracking_uri(before_tracking)  # type: ignore[arg-type]
+        mlflow.set_registry_uri(before_registry)  # type: ignore[arg-type]
 
 
 def _quiet_store_logs() -> None:

@@ -23,6 +23,9 @@ runner = CliRunner()
 @pytest.fixture
 def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("ALLOCAST_DATABASE_URL", settings.database_url)
+    # The test's own empty registry: never the working copy's .allocast/ store that `make demo`
+    # fills (its champion would make "no champion yet" untestable after a demo).
+    monkeypatch.setenv("ALLOCAST_TRACKING_URI", settings.tracking_uri)
     return settings
 
 
