@@ -17,6 +17,7 @@ import numpy as np
 import pulp
 
 from allocation.errors import SolverError
+from allocation.highs import quiet_highs
 
 __all__ = [
     "OPTIMAL",
@@ -177,9 +178,7 @@ def _run_highs(problem: pulp.LpProblem, time_limit: float | None, mip_gap: float
             else highspy.HighsVarType.kContinuous
             for v in columns
         ]
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
+    highs = quiet_highs()
     if time_limit is not None:
         highs.setOptionValue("time_limit", float(time_limit))
     if mip_gap is not None:
