@@ -93,7 +93,7 @@ def statsforecast_m5(path: str, n_windows: int) -> dict[str, Any]:
 def mlforecast_m5(path: str, n_windows: int) -> dict[str, Any]:
     from forecasting.models import LIGHTGBM, make_mlforecast, ml_frame, to_long
 
-    frame = ml_frame(to_long(_m5_sales(path)), LIGHTGBM)
+    frame = ml_frame(to_long(_m5_sales(path)), LIGHTGBM, HORIZON)
     static = ["sku_category", "location_category"]
     future_x = None
     started = time.perf_counter()

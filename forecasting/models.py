@@ -8,13 +8,15 @@ family (CrostonOptimized, TSB, ADIDA, IMAPA) for the many SKUs that sell on few 
 The global model is LightGBM trained by mlforecast on all series at once, as the M5 winners did:
 a tweedie objective (zero-inflated, right-skewed counts), lags at the season and its multiples,
 rolling means of the recent level, calendar features, price (relative to its own recent maximum:
-a discount shows up whatever the price level), promotion, event and SNAP-like flags, and the SKU
-and location as categories. A "plain" LightGBM (default L2 objective, a few lags, the mlforecast
-quick-start recipe) is kept as the peer the benchmarks compare against.
-The direct (non-recursive) LightGBM is a set of models, one per horizon group (for 28 days:
-days 1-7, 8-14, 15-21, 22-28), each seeing only lags at least as old as the last day of its
-group, as the M5 winners' direct models did: the first week's model sees last week's sales, the
-fourth week's only sales four weeks back.
+a discount shows up whatever the price level), promotion, event and SNAP-like flags, the SKU
+and location as categories, and the recent mean sales of the SKU across locations and of the
+location across SKUs as of the forecast origin (`cross_series_levels`). A "plain" LightGBM
+(default L2 objective, a few lags, the mlforecast quick-start recipe) is kept as the peer the
+benchmarks compare against.
+The direct (non-recursive) LightGBM is two models, one per horizon group (for 28 days: days 1-7
+and 8-28), each seeing only lags at least as old as the last day of its group, as the M5
+winners' direct models did: the first week's model sees last week's sales, the other only sales
+four weeks back.
 
 Every statsforecast or mlforecast call goes through `stat_cross_validation`, `stat_forecast`,
 `ml_cross_validation`, `ml_fit` and `ml_predict`, so another execution engine plugs in here.
@@ -374,7 +376,7 @@ def make_mlforecast(name: str, freq: str, horizon: int, seed: int) -> MLForecast
 def ml_frame(long: pd.DataFrame, name: str, horizon: int | None = None) -> pd.DataFrame:
     """The training frame of an mlforecast model: static categories and price features added.
 
-    The direct model (`horizon` required) also sees cross-series levels (see
+    Our models (`horizon` required) also see cross-series levels lagged by the horizon (see
     `cross_series_levels`). The plain peer sees only the target (and its calendar), as in the
     quick start.
     """
@@ -387,11 +389,9 @@ def ml_frame(long: pd.DataFrame, name: str, horizon: int | None = None) -> pd.Da
     if PRICE in frame.columns:
         running_max = frame.groupby(UNIQUE_ID, sort=False)[PRICE].cummax()
         frame[PRICE_RELATIVE] = frame[PRICE] / running_max.replace(0.0, np.nan)
-    if name == LIGHTGBM_DIRECT:
-        if horizon is None:
-            raise ValueError(f"{name} needs the horizon to build its cross-series features")
-        frame = cross_series_levels(frame, horizon, parts[0], parts[1])
-    return frame
+    if horizon is None:
+        raise ValueError(f"{name} needs the horizon to build its cross-series features")
+    return cross_series_levels(frame, horizon, parts[0], parts[1])
 
 
 CROSS_WINDOWS: Final = (7, 28)
@@ -430,19 +430,17 @@ def _static(name: str) -> list[str]:
     return [] if name == LIGHTGBM_PLAIN else list(STATIC_FEATURES)
 
 
-MAX_GROUPS: Final = 4  # direct models per horizon, at most (each costs one LightGBM fit)
-
-
 def horizon_groups(name: str, freq: str, horizon: int) -> list[int]:
     """The last step each part of a global model forecasts, in order.
 
-    The direct model gets one part per season (a week of days), at most `MAX_GROUPS` parts;
-    the recursive and plain models are one part for the whole horizon.
+    The direct model gets two parts when the horizon is longer than a season: one for the
+    first season (a week of days), which sees last season's sales, and one for the rest. The
+    recursive and plain models are one part for the whole horizon.
     """
-    if name != LIGHTGBM_DIRECT:
+    season = season_length(freq)
+    if name != LIGHTGBM_DIRECT or horizon <= season:
         return [horizon]
-    size = max(season_length(freq), math.ceil(horizon / MAX_GROUPS))
-    return [*range(size, horizon, size), horizon]
+    return [season, horizon]
 
 
 def _steps(frame: pd.DataFrame, by: list[str]) -> np.ndarray:
