@@ -14,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +28,7 @@ __all__ = [
     "ErrorMessage",
     "ServiceBusyError",
     "ServiceUnavailableError",
+    "body_validation_error",
     "install_error_handlers",
     "validation_error",
 ]
@@ -78,6 +80,20 @@ def _operational(request: Request, error: Exception) -> JSONResponse:
             BUSY_RETRY_AFTER_SECONDS,
         )
     raise error
+
+
+def body_validation_error(error: ValidationError) -> RequestValidationError:
+    """A body validated by pydantic itself, as the 422 FastAPI gives for a body it validated.
+
+    An error about the whole body (bad JSON, not an object) does not echo the body back.
+    """
+    items = []
+    for item in error.errors(include_url=False):
+        shown: dict[str, Any] = {**item, "loc": ("body", *item["loc"])}
+        if not item["loc"]:
+            shown.pop("input", None)
+        items.append(shown)
+    return RequestValidationError(items)
 
 
 def validation_error(loc: list[str | int], message: str, kind: str, **extra: Any) -> JSONResponse:

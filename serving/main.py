@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 
 from serving.api import ROUTERS
 from serving.auth import KeyCache
@@ -23,6 +24,7 @@ from serving.errors import BodySizeLimitMiddleware, ErrorMessage, install_error_
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model_store import ModelStore
 from serving.planning import SolveSlots
+from serving.schemas import AllocationCreate
 from serving.suggestions import SuggestionCache
 
 __all__ = ["app_from_env", "create_app"]
@@ -87,7 +89,28 @@ def create_app(settings: Settings) -> FastAPI:
         # Every /v1 operation needs a key (401) of the right role or scope (403).
         responses = KEYED_RESPONSES if router.prefix.startswith("/v1") else None
         app.include_router(router, responses=responses)
+    _declare_bodies(app, [AllocationCreate])
     return app
+
+
+def _declare_bodies(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """Add the schemas of bodies a route validates itself (`openapi_extra` names them) to the
+    OpenAPI components, with the models they use, as FastAPI does for the bodies it parses."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()  # FastAPI's schema (kept as app.openapi_schema), completed here
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, used in definition.pop("$defs", {}).items():
+                components.setdefault(name, used)
+            components.setdefault(model.__name__, definition)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _freeze_heap() -> None:

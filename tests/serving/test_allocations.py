@@ -187,3 +187,29 @@ def test_champion_plan_names_the_model_version_and_ready_turns_200(
     assert {line["sku"] for line in lines["data"]} <= {"SKU-001", "SKU-002"}
     ready = seeded.get("/ready")
     assert ready.status_code == 200 and ready.json()["model"]["version"] == "1"
+
+
+def test_a_bad_allocation_body_is_422_in_fastapis_shape(client: TestClient, keys: Keys) -> None:
+    planner = keys.headers("planner")
+    rows = demand_rows(days=1)
+    rows[1]["forecast"] = -1
+    response = client.post("/v1/allocations", json={"demand": rows}, headers=planner)
+    assert response.status_code == 422
+    problem = response.json()["detail"][0]
+    assert problem["loc"] == ["body", "demand", 1, "forecast"]
+    assert problem["type"] == "greater_than_equal" and problem["input"] == -1
+    broken = client.post(
+        "/v1/allocations",
+        content=b'{"demand": [{"sku": "SKU-001"',
+        headers={**planner, "Content-Type": "application/json"},
+    )
+    assert broken.status_code == 422
+    problem = broken.json()["detail"][0]
+    assert problem["loc"] == ["body"] and problem["type"] == "json_invalid"
+    assert "input" not in problem  # the body is not echoed back
+    unknown = client.post("/v1/allocations", json={"horizon": 7, "extra": 1}, headers=planner)
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["loc"] == ["body", "extra"]
+    # the key is checked before the body is read
+    anonymous = client.post("/v1/allocations", content=b"not json")
+    assert anonymous.status_code == 401

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Depends, Header, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from serving.api.routes.plans import plan_public
 from serving.auth import Principal
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep, SettingsDep
-from serving.errors import ErrorMessage
+from serving.errors import ErrorMessage, body_validation_error
 from serving.forecast_service import ForecastCacheDep
 from serving.jobs import enqueue
 from serving.metrics import Metrics
@@ -38,6 +39,30 @@ from serving.planning import (
 from serving.schemas import AllocationCreate, JobPublic, PlanPublic
 
 router = APIRouter(prefix="/v1/allocations", tags=["allocations"])
+
+
+async def _allocation_create(http_request: Request) -> AllocationCreate:
+    """The body, validated by pydantic straight from its JSON bytes (in the thread pool).
+
+    FastAPI's own body handling (`json.loads`, then validating the dicts) took twice as long for
+    17k demand rows (0.16-0.21 s vs 0.09-0.14 s). The schema of the body is declared with the
+    route (`openapi_extra`), and a bad body is the same 422 as FastAPI's.
+    """
+    body = await http_request.body()
+    try:
+        return await run_in_threadpool(AllocationCreate.model_validate_json, body)
+    except ValidationError as error:
+        raise body_validation_error(error) from None
+
+
+ALLOCATION_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/AllocationCreate"}}
+        },
+    }
+}
 
 
 @dataclass(frozen=True)
@@ -59,11 +84,12 @@ class _Answer:
             "repeat after Retry-After seconds",
         },
     },
+    openapi_extra=ALLOCATION_BODY,
 )
 async def request_allocation(
-    request: AllocationCreate,
+    principal: PlannerDep,  # first: the key is checked before the body is read
+    request: Annotated[AllocationCreate, Depends(_allocation_create)],
     session: SessionDep,
-    principal: PlannerDep,
     settings: SettingsDep,
     model_store: ModelStoreDep,
     cache: ForecastCacheDep,
