@@ -8,9 +8,10 @@ become upper bounds on their flow variables (the same feasible set). A test solv
 and checks the objectives agree.
 
 SKUs are independent except through the shared rows (warehouse capacity, lane capacity, yellow
-credit), so the matrix is block diagonal with a few linking rows. `solve_arrays` exploits that
-with HiGHS's interior point method, whose work per iteration grows with the nonzeros of this
-block structure rather than with the simplex basis changes of a 10^6-column problem.
+credit), so the matrix is block diagonal with about a hundred linking rows. `build_arrays` tags
+each column and row with its SKU (`col_sku`, `row_sku`; -1 for a shared row) so that
+`allocation.decompose` can solve the blocks apart; one `solve_arrays` call on the whole LP pays
+for its full size in every simplex iteration (63 s at 1,000 SKUs x 50 locations).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import allocation as al
+import allocation.decompose as decompose_module
 from allocation.decompose import decompose, max_violation, solve_decomposed
 from allocation.generate import example_network
 from allocation.model import prepare_inputs
@@ -70,10 +71,23 @@ def test_decomposition_with_slack_capacity_takes_each_skus_own_optimum() -> None
         arrays, row_upper=np.where(shared, arrays.row_upper * 1e3 + 1e6, arrays.row_upper)
     )
     expected, _, _ = solve_arrays(roomy, "simplex")
-    objective, x, _ = solve_decomposed(roomy, gap=1e-9)
+    result = decompose(roomy, gap=1e-9)
+    assert result.objective == pytest.approx(expected, rel=1e-6)
+    _assert_feasible(roomy, result.x)
+    assert result.rounds == 1  # unpriced plans fit: proven at once
+
+
+@pytest.mark.parametrize("direct_skus", [10, 100])
+def test_solve_decomposed_has_solve_arrays_shape_on_either_route(
+    direct_skus: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(decompose_module, "DIRECT_SKUS", direct_skus)  # 20 SKUs: both routes
+    arrays = _arrays(20, 6, 5, seed=8)
+    expected, _, _ = solve_arrays(arrays, "simplex")
+    objective, x, seconds = solve_decomposed(arrays, gap=1e-9)
     assert objective == pytest.approx(expected, rel=1e-6)
-    _assert_feasible(roomy, x)
-    assert decompose(roomy, gap=1e-9).rounds == 1  # unpriced plans fit: proven at once
+    assert x.shape == arrays.cost.shape and seconds >= 0
+    _assert_feasible(arrays, x)
 
 
 def test_pricing_in_two_worker_processes_reaches_the_same_optimum() -> None:
