@@ -2,13 +2,15 @@
 
 At every review:
 1. Supplier order (echelon base stock, `echelon_supplier_order`): what the network should hold
-   for the forecast demand, safety stock at the service target included, minus everything it
+   so that every store can be stocked to its level when the order reaches it (the stores' levels
+   plus network demand over the upstream lead time, at the service target), minus everything it
    holds or has on its way (on hand at every node, in transit, supplier deliveries not yet
    arrived); at most the supply cap.
 2. Distribution: `allocation.plan` (the LP) on the replay network translated into a planning
-   `Network` (no capacities: the replay has none), the stock positions, the forecast and a
-   `Policy` whose catchment service target is the replay's. Transfers are rounded up to whole
-   units; each origin ships at most what it holds now. A flow the LP routes through a warehouse
+   `Network` (no capacities: the replay has none), the stock positions, the forecast restated so
+   that the plan stocks each store to its own level (`plan_demand`) and a `Policy` whose
+   catchment service target is the replay's. Transfers are rounded up to whole units; each origin
+   ships at most what it holds now. A flow the LP routes through a warehouse
    in one plan (central -> regional -> forward) is cross-docked: shipped now from the central
    warehouse via the regional one, arriving after both lead times, as the plan assumed.
 3. Regional restock (`regional_restock`): the plan keeps nothing upstream for the next review,
@@ -34,7 +36,12 @@ from allocation.baselines import (
     split_proportionally,
     whole_on_hand,
 )
-from allocation.forecast_policy import check_forecast, forecast_targets, pooled_cover_demand
+from allocation.forecast_policy import (
+    backtest_cover_quantile,
+    check_forecast,
+    forecast_targets,
+    pooled_cover_demand,
+)
 from allocation.network import Network
 from allocation.planner import plan
 from allocation.policy import CATCHMENT, Policy
@@ -63,7 +70,7 @@ from allocation.simulate import (
 
 __all__ = ["PlanPolicy", "echelon_supplier_order", "to_plan_network", "to_plan_stock"]
 
-EchelonTarget = Literal["path", "installation"]
+EchelonTarget = Literal["stores", "installation"]
 UNLIMITED_CAPACITY = 1e12  # units: the replay network has no warehouse capacities
 RANK = {"central": 0, "regional": 1, FORWARD: 2}
 
@@ -141,47 +148,56 @@ def echelon_supplier_order(
     *,
     service_target: float,
     topology: Topology | None = None,
-    echelon_target: EchelonTarget = "path",
+    echelon_target: EchelonTarget = "stores",
 ) -> pd.DataFrame:
     """Supplier orders (`sku, origin, destination, quantity`) for the node(s) the supplier feeds.
 
-    Target per SKU, echelon_target "path" (lean): forecast network demand over the longest
-    supplier-to-shelf lead time plus one review period (days), plus the pooled safety stock at the
-    service target (units). "installation" (stocked): the sum of every node's own order-up-to
-    level (`forecast_targets`: its inbound lead time plus a review period, and safety stock), so
-    that each echelon can hold a review period of its own. Echelon position: on hand everywhere
-    plus everything in transit, supplier deliveries included. The order, whole units, is the
-    shortfall, at most the SKU's supply cap.
+    Target per SKU, echelon_target "stores" (lean): the stores' own order-up-to levels (their
+    lead time plus a review period, at the service target, `forecast_targets`) plus the
+    service-target quantile of the demand of the stores the node feeds over the longest lead time
+    from the supplier to a store's parent: what the network needs so that every store can be
+    stocked to its level when this order reaches it (an echelon base stock split into the upstream
+    lead time, pooled, and the stores' cover, store by store, so that it grows with the service
+    target as the stores' safety stocks do). "installation" (stocked): the sum of every node's own
+    order-up-to level, so that each echelon holds a review period of its own. Quantiles come from
+    the forecaster's backtest when the review has one (`backtest_cover_quantile`), else from the
+    daily quantiles. Echelon
+    position: on hand everywhere plus everything in transit, supplier deliveries included. The
+    order, whole units, is the shortfall, at most the SKU's supply cap.
     """
     assert review.forecast is not None
     network = review.network
     topology = topology or Topology.of(network)
     skus = list(network.skus[SKU])
-    cover = max(_path_lead(network, topology, f) for f in topology.forward) + review.review_days
-    check_forecast(review.forecast, today=review.today, days_needed=cover)
-    mean, sigma = pooled_cover_demand(
-        review.forecast, topology, skus, today=review.today, cover_days=cover
-    )
     received = [i for i, node in enumerate(topology.nodes) if topology.parent[node] == SUPPLIER]
+    levels = forecast_targets(
+        review.forecast,
+        network,
+        today=review.today,
+        review_days=review.review_days,
+        service_target=service_target,
+        backtest=review.backtest,
+    )
+    by_node = levels.pivot(index=NODE, columns=SKU, values="target").reindex(columns=skus)
+    kinds = dict(zip(network.nodes[NODE], network.nodes[KIND], strict=True))
+    counted = [n for n in topology.nodes if echelon_target == "installation" or kinds[n] == FORWARD]
     # Each supplier-fed node plans for the forward locations it feeds (one central warehouse).
-    target = np.ceil(mean[received] + safety_stock(sigma[received], service_target) - 1e-9)
-    if echelon_target == "installation":
-        levels = forecast_targets(
-            review.forecast,
-            network,
-            today=review.today,
-            review_days=review.review_days,
-            service_target=service_target,
+    target = np.vstack(
+        [
+            by_node.loc[[n for n in counted if _under(n, topology.nodes[i], topology)]]
+            .sum(axis=0)
+            .to_numpy(dtype=float)
+            for i in received
+        ]
+    )
+    if echelon_target == "stores":  # plus the upstream lead time: supplier to a store's parent
+        upstream = max(
+            _path_lead(network, topology, f) - network.lead_time(topology.parent[f], f)
+            for f in topology.forward
         )
-        by_node = levels.pivot(index=NODE, columns=SKU, values="target").reindex(columns=skus)
-        target = np.vstack(
-            [
-                by_node.loc[[n for n in topology.nodes if _under(n, topology.nodes[i], topology)]]
-                .sum(axis=0)
-                .to_numpy(dtype=float)
-                for i in received
-            ]
-        )
+        check_forecast(review.forecast, today=review.today, days_needed=upstream)
+        quantile = _cover_quantile(review, topology, skus, upstream, service_target)
+        target += np.ceil(quantile[received] - 1e-9)
     position = np.zeros((len(received), len(skus)))
     held = review.on_hand.groupby([NODE, SKU])[ON_HAND].sum()
     moving = review.in_transit.groupby([DESTINATION, SKU])[QUANTITY].sum()
@@ -203,6 +219,31 @@ def echelon_supplier_order(
     return orders_frame(rows)
 
 
+def _cover_quantile(
+    review: Review, topology: Topology, skus: list[str], cover: int, service_target: float
+) -> np.ndarray:
+    """Service-target quantile of demand over `cover` days, per node x SKU (each node pooling the
+    locations it feeds): from the backtest's cover-period errors when the review has one, else
+    from the daily quantiles (days independent)."""
+    assert review.forecast is not None
+    days = np.full(len(topology.nodes), cover)
+    if review.backtest is not None:
+        _, quantile = backtest_cover_quantile(
+            review.forecast,
+            review.backtest,
+            topology,
+            skus,
+            today=review.today,
+            cover_days=days,
+            service_target=service_target,
+        )
+        return quantile
+    mean, sigma = pooled_cover_demand(
+        review.forecast, topology, skus, today=review.today, cover_days=cover
+    )
+    return np.asarray(mean + safety_stock(sigma, service_target))
+
+
 def _under(node: str, ancestor: str, topology: Topology) -> bool:
     """Whether `ancestor` is on `node`'s replenishment path (or is the node itself)."""
     current = node
@@ -217,13 +258,15 @@ def _under(node: str, ancestor: str, topology: Topology) -> bool:
 class PlanPolicy:
     """Forecast + `allocation.plan` (see the module docstring). echelon_target: how much the
     supplier order keeps in the network (`echelon_supplier_order`). safety_penalty_share: the
-    planning policy's kappa; 1.0 holds safety stock as firmly as mean demand, so the service
-    target is what the plan aims at. `plan_seconds` adds up the time spent building and solving
-    plans; `statuses` keeps each plan's solver status."""
+    planning policy's kappa (the planner's default 0.3): a unit of safety stock left uncovered
+    costs less than a unit of mean demand, so when a SKU is short the plan covers every store's
+    mean demand before anyone's safety stock (on the M5 replay 1.0, which ranks them equal, gives
+    the same stockouts at 0.95 and more at 0.99). `plan_seconds` adds up the time spent building
+    and solving plans; `statuses` keeps each plan's solver status."""
 
     service_target: float = 0.95
-    echelon_target: EchelonTarget = "path"
-    safety_penalty_share: float = 1.0
+    echelon_target: EchelonTarget = "stores"
+    safety_penalty_share: float = 0.3
     solver: str = "highs"
     name: str = "ours"
     plan_seconds: float = 0.0
@@ -245,11 +288,7 @@ class PlanPolicy:
             echelon_target=self.echelon_target,
         )
         planning_network = to_plan_network(network)
-        skus = set(network.skus[SKU])
-        demand = review.forecast[
-            review.forecast[SKU].isin(skus) & review.forecast["location"].isin(topology.forward)
-        ]
-        demand = demand[pd.to_datetime(demand["date"]) >= review.today]
+        demand = plan_demand(review, self.service_target, topology)
         policy = Policy(
             review_period_days=review.review_days,
             service_target={CATCHMENT: self.service_target},
@@ -272,6 +311,55 @@ class PlanPolicy:
         return pd.concat(parts, ignore_index=True) if parts else orders_frame([])
 
 
+def plan_demand(review: Review, service_target: float, topology: Topology) -> pd.DataFrame:
+    """The forecast restated for the plan so that it stocks each store to its own order-up-to
+    level (`forecast_targets`: the store's lead time plus a review period, at the service target,
+    from the backtest's cover-period errors when the review has one).
+
+    The plan covers a store for its window W (review period plus the shortest lane into the store,
+    a lateral one included) with the mean over W plus z(target) times the root of the summed daily
+    variances, each day's spread read from the widest upper quantile. The frame keeps the daily
+    point forecast and carries one quantile column, at the service target, whose distance d to the
+    forecast is the same on every day: the plan's safety stock is then sqrt(W) x d, set to the
+    store's level minus its mean over W (at least 0). A service target of 0.5 or less has no
+    safety stock to restate: the frame then carries no quantile column.
+    """
+    assert review.forecast is not None
+    network = review.network
+    forecast = review.forecast
+    frame = forecast[
+        forecast[SKU].isin(set(network.skus[SKU])) & forecast["location"].isin(topology.forward)
+    ]
+    frame = frame.loc[pd.to_datetime(frame["date"]) >= review.today, [SKU, "location", "date"]]
+    frame = frame.assign(forecast=forecast.loc[frame.index, "forecast"].to_numpy(dtype=float))
+    if service_target <= 0.5:
+        return frame.reset_index(drop=True)
+    levels = forecast_targets(
+        forecast,
+        network,
+        today=review.today,
+        review_days=review.review_days,
+        service_target=service_target,
+        backtest=review.backtest,
+    )
+    level = levels.set_index([NODE, SKU])["target"]
+    lanes = network.lanes[network.lanes[ORIGIN] != SUPPLIER]
+    window = (lanes.groupby(DESTINATION)[LEAD_TIME].min() + review.review_days).to_dict()
+    offset = (pd.to_datetime(frame["date"]) - review.today).dt.days
+    inside = offset < frame["location"].map(window)
+    keys = [SKU, "location"]
+    mean = frame[inside].groupby(keys)["forecast"].sum()
+    days = frame["location"].map(window).astype(float)
+    wanted = pd.Series(
+        level.reindex(pd.MultiIndex.from_frame(frame[["location", SKU]])).to_numpy(dtype=float),
+        index=frame.index,
+    )
+    over_window = mean.reindex(pd.MultiIndex.from_frame(frame[keys])).fillna(0.0).to_numpy()
+    spread = np.clip(wanted.to_numpy() - over_window, 0.0, None) / np.sqrt(days.to_numpy())
+    frame[f"q{service_target:g}"] = frame["forecast"].to_numpy() + spread
+    return frame.reset_index(drop=True)
+
+
 def regional_restock(
     moves: pd.DataFrame, review: Review, service_target: float, topology: Topology
 ) -> pd.DataFrame:
@@ -289,6 +377,7 @@ def regional_restock(
         today=review.today,
         review_days=review.review_days,
         service_target=service_target,
+        backtest=review.backtest,
     )
     high = (
         targets.pivot(index=NODE, columns=SKU, values="target")

@@ -10,7 +10,9 @@ stock, lead times, review period and supply.
 
 The engine is pure: it never imports `forecasting/`; a forecaster enters as a callable
 `forecast_fn(history, horizon) -> forecast frame` (forecast contract: `sku, location, date,
-forecast, q...`), wired in `serving/`.
+forecast, q...`), wired in `serving/`. It may return a `ReplayForecast` instead, which adds the
+forecaster's backtest (its forecasts of past days next to what sold), so that a policy can size
+safety stock from the errors of whole cover periods rather than from daily quantiles.
 
 Day order, for each simulated day:
 1. stock due that day arrives (on hand at its destination);
@@ -38,6 +40,7 @@ from allocation.errors import AllocationInputError
 __all__ = [
     "SUPPLIER",
     "ForecastFn",
+    "ReplayForecast",
     "ReplayNetwork",
     "ReplayResult",
     "ReplenishmentPolicy",
@@ -46,6 +49,7 @@ __all__ = [
     "compute_kpis",
     "demand_cube",
     "replay",
+    "supply_floor",
 ]
 
 SUPPLIER = "supplier"  # origin of supplier deliveries; not a node of the network
@@ -78,8 +82,26 @@ NODE_KINDS = ("central", "regional", "forward")
 VIA = "via"
 ORDER_COLUMNS = (SKU, ORIGIN, DESTINATION, QUANTITY)
 
-ForecastFn = Callable[[pd.DataFrame, int], pd.DataFrame]
-"""`forecast_fn(history, horizon_days)`: forecast frame for the days right after the history."""
+ORIGIN_DATE = "origin_date"  # a backtest row's forecast origin: the last day its model saw
+
+
+@dataclass(frozen=True)
+class ReplayForecast:
+    """A forecast with the forecaster's backtest.
+
+    frame: the forecast contract (`sku, location, date, forecast, q<level>...`).
+    backtest: `sku, location, origin_date, date, units, forecast`: forecasts the forecaster made
+        of days before the history ended, each from the history up to `origin_date`, next to the
+        units that sold (out-of-sample errors of the model that made `frame`).
+    """
+
+    frame: pd.DataFrame
+    backtest: pd.DataFrame
+
+
+ForecastFn = Callable[[pd.DataFrame, int], pd.DataFrame | ReplayForecast]
+"""`forecast_fn(history, horizon_days)`: forecast frame for the days right after the history
+(optionally with the forecaster's backtest, `ReplayForecast`)."""
 
 
 class SimulationError(AllocationInputError):
@@ -218,6 +240,8 @@ class Review:
     in_transit: `sku, origin, destination, quantity, ship_date, arrival_date` of stock not yet
         arrived, supplier deliveries included (origin SUPPLIER).
     forecast: the forecast frame made from `history` when the replay has a forecast_fn, else None.
+    backtest: the forecaster's backtest when the forecast_fn gives one (`ReplayForecast`), else
+        None.
     """
 
     today: pd.Timestamp
@@ -228,6 +252,7 @@ class Review:
     in_transit: pd.DataFrame
     network: ReplayNetwork
     forecast: pd.DataFrame | None = None
+    backtest: pd.DataFrame | None = None
 
 
 class ReplenishmentPolicy(Protocol):
@@ -330,6 +355,62 @@ def demand_cube(
     return cube
 
 
+def supply_floor(
+    sales: pd.DataFrame,
+    network: ReplayNetwork,
+    start_stock: pd.DataFrame,
+    *,
+    start: pd.Timestamp | str,
+    days: int,
+    review_days: int,
+) -> pd.DataFrame:
+    """The stockouts no policy can avoid, per SKU: `sku, demand_days, supply_units,
+    unavoidable_days`.
+
+    demand_days: SKU-location-days of the replay with demand. supply_units: the most the SKU can
+    have to serve them: its starting stock at every node plus the supply cap of every review whose
+    delivery can reach a forward location before the replay ends (shortest supplier-to-shelf
+    lead time). unavoidable_days: the demand days left unserved even if those units went, with
+    no regard to time or place, to the smallest demands first; a lower bound on the stockout
+    days of any policy (a SKU with unavoidable days is supply-constrained).
+    """
+    start = pd.Timestamp(start)
+    dates = pd.date_range(start, periods=days, freq="D")
+    skus = list(network.skus[SKU])
+    demand = demand_cube(sales[sales[SKU].isin(skus)], dates, network.forward_nodes, skus)
+    lead = _shortest_supply_lead(network)
+    deliveries = sum(1 for t in range(0, days, review_days) if t + lead <= days - 1)
+    held = start_stock.groupby(SKU)[ON_HAND].sum().reindex(skus, fill_value=0.0)
+    supply = held.to_numpy(dtype=float) + deliveries * network.skus[SUPPLY_CAP].to_numpy(float)
+    rows = []
+    for k, sku in enumerate(skus):
+        needs = np.sort(demand[:, :, k][demand[:, :, k] > 0])
+        servable = int(np.searchsorted(np.cumsum(needs), supply[k] + 1e-9, side="right"))
+        rows.append((sku, len(needs), supply[k], len(needs) - servable))
+    return pd.DataFrame(rows, columns=[SKU, "demand_days", "supply_units", "unavoidable_days"])
+
+
+def _shortest_supply_lead(network: ReplayNetwork) -> int:
+    """Fewest days from the supplier to any forward location along the network's lanes."""
+    best = {SUPPLIER: 0}
+    lanes = list(
+        zip(
+            network.lanes[ORIGIN], network.lanes[DESTINATION], network.lanes[LEAD_TIME], strict=True
+        )
+    )
+    for _ in range(len(network.nodes)):  # Bellman-Ford: lead times are >= 0
+        for origin, destination, lead in lanes:
+            if origin in best and best[origin] + int(lead) < best.get(destination, math.inf):
+                best[destination] = best[origin] + int(lead)
+    reached = [best[node] for node in network.forward_nodes if node in best]
+    if not reached:
+        raise SimulationError(
+            "network.lanes: no forward location can be reached from the supplier",
+            source="network.lanes",
+        )
+    return min(reached)
+
+
 def _check_orders(orders: pd.DataFrame, policy: str) -> pd.DataFrame:
     source = f"policy {policy!r}"
     _require_columns(orders, ORDER_COLUMNS, source)
@@ -372,7 +453,8 @@ def replay(
     start_stock: `sku, node, on_hand` on the morning of `start` (units); missing rows are zero.
     review_days: days between reviews (the first review is on `start`).
     forecast_fn: called on each review with the history known that morning and `forecast_horizon`
-        (days); its frame reaches the policy as `Review.forecast`.
+        (days); its frame reaches the policy as `Review.forecast` (and, from a `ReplayForecast`,
+        its backtest as `Review.backtest`).
     observe: what the history shows for replayed days: "demand" (true demand, as when lost demand
         is recorded) or "sales" (units served, censored by stockouts, as a till records them).
     """
@@ -458,6 +540,9 @@ def replay(
         internal_in_transit -= internal_arrivals[t].sum(axis=0)
         if t % review_days == 0:
             history = _history(history_base, replay_rows, dates, t, forward, skus, served, observe)
+            made = forecast_fn(history, forecast_horizon) if forecast_fn else None
+            forecast: pd.DataFrame | None = made.frame if isinstance(made, ReplayForecast) else made
+            backtest = made.backtest if isinstance(made, ReplayForecast) else None
             review = Review(
                 today=dates[t],
                 index=reviews,
@@ -466,7 +551,8 @@ def replay(
                 on_hand=_on_hand_frame(on_hand, nodes, skus),
                 in_transit=_in_transit_frame(shipments, t, dates, nodes, skus),
                 network=network,
-                forecast=forecast_fn(history, forecast_horizon) if forecast_fn else None,
+                forecast=forecast,
+                backtest=backtest,
             )
             orders = _check_orders(policy.decide(review), policy.name)
             transport_cost += _ship(

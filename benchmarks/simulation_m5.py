@@ -17,13 +17,13 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pandas as pd
 
+from allocation.simulate import ForecastFn, ReplayForecast
 from forecasting.data import load_sales
 from serving.simulation import ForecastCache, SimulationOutcome, run_simulation, write_outcome
 
@@ -87,20 +87,27 @@ def main() -> None:
     print(render(outcome, elapsed))
 
 
-def stored_forecasts(
-    folder: Path, compute: Callable[[pd.DataFrame, int], pd.DataFrame]
-) -> Callable[[pd.DataFrame, int], pd.DataFrame]:
-    """A forecast_fn that reads `<folder>/<last history day>_<horizon>.parquet` when present and
-    otherwise computes the forecast and writes it there."""
+def stored_forecasts(folder: Path, compute: ForecastFn) -> ForecastFn:
+    """A forecast_fn that reads `<folder>/<last history day>_<horizon>.parquet` (and the
+    forecaster's backtest beside it, `..._backtest.parquet`) when present and otherwise computes
+    the forecast and writes it there."""
     folder.mkdir(parents=True, exist_ok=True)
 
-    def forecast_fn(history: pd.DataFrame, horizon: int) -> pd.DataFrame:
-        path = folder / f"{history['date'].max():%Y-%m-%d}_{horizon}.parquet"
+    def forecast_fn(history: pd.DataFrame, horizon: int) -> pd.DataFrame | ReplayForecast:
+        stem = f"{history['date'].max():%Y-%m-%d}_{horizon}"
+        path, backtest_path = folder / f"{stem}.parquet", folder / f"{stem}_backtest.parquet"
         if path.exists():
-            return pd.read_parquet(path)
-        forecast = compute(history, horizon)
-        forecast.to_parquet(path, index=False)
-        return forecast
+            frame = pd.read_parquet(path)
+            if not backtest_path.exists():
+                return frame
+            return ReplayForecast(frame=frame, backtest=pd.read_parquet(backtest_path))
+        made = compute(history, horizon)
+        if isinstance(made, ReplayForecast):
+            made.frame.to_parquet(path, index=False)
+            made.backtest.to_parquet(backtest_path, index=False)
+        else:
+            made.to_parquet(path, index=False)
+        return made
 
     return forecast_fn
 
@@ -119,27 +126,32 @@ def render(outcome: SimulationOutcome, elapsed: float) -> str:
             else "."
         ),
         "",
-        "| policy | target | fill rate | stockout rate | turnover (/yr) | days of supply "
-        "| avg inventory (units) | total cost |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"Stockout floor (no policy can go below it under the supply cap): "
+        f"{setup['stockout_floor']:.4f}; supply-constrained SKUs: "
+        f"{', '.join(setup['supply_constrained_skus']) or 'none'}.",
+        "",
+        "| policy | target | fill rate | stockout rate | stockout rate, supplied SKUs "
+        "| turnover (/yr) | days of supply | avg inventory (units) | total cost |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in summary.itertuples(index=False):
         target = "" if math.isnan(row.service_target) else f"{row.service_target:g}"
         lines.append(
             f"| {row.policy} | {target} | {row.fill_rate:.3f} | {row.stockout_rate:.4f} "
-            f"| {row.turnover:.1f} | {row.days_of_supply:.1f} | {row.avg_inventory:,.0f} "
-            f"| {row.total_cost:,.0f} |"
+            f"| {row.stockout_rate_supplied:.4f} | {row.turnover:.1f} "
+            f"| {row.days_of_supply:.1f} | {row.avg_inventory:,.0f} | {row.total_cost:,.0f} |"
         )
     if len(versus):
         lines += [
             "",
-            "| vs min-max at the same target | target | stockout rate | turnover "
+            "| vs min-max at the same target | target | stockout rate | supplied SKUs | turnover "
             "| avg inventory | fill rate (points) | bar met |",
-            "|---|---:|---:|---:|---:|---:|---|",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
         ]
         for row in versus.itertuples(index=False):
             lines.append(
                 f"| {row.policy} | {row.service_target:g} | {row.stockout_rate_change:+.0%} "
+                f"| {row.stockout_rate_supplied_change:+.0%} "
                 f"| {row.turnover_change:+.0%} | x{row.avg_inventory_ratio:.2f} "
                 f"| {100 * row.fill_rate_change:+.1f} | {'yes' if row.meets_bar else 'no'} |"
             )
@@ -148,13 +160,14 @@ def render(outcome: SimulationOutcome, elapsed: float) -> str:
         lines += [
             "",
             "| at no more average inventory than min-max at | policy (its target) | stockout rate "
-            "| turnover | avg inventory | fill rate (points) | bar met |",
-            "|---:|---|---:|---:|---:|---:|---|",
+            "| supplied SKUs | turnover | avg inventory | fill rate (points) | bar met |",
+            "|---:|---|---:|---:|---:|---:|---:|---|",
         ]
         for row in equal.itertuples(index=False):
             lines.append(
                 f"| {row.min_max_target:g} | {row.policy} ({row.service_target:g}) "
-                f"| {row.stockout_rate_change:+.0%} | {row.turnover_change:+.0%} "
+                f"| {row.stockout_rate_change:+.0%} | {row.stockout_rate_supplied_change:+.0%} "
+                f"| {row.turnover_change:+.0%} "
                 f"| x{row.avg_inventory_ratio:.2f} | {100 * row.fill_rate_change:+.1f} "
                 f"| {'yes' if row.meets_bar else 'no'} |"
             )

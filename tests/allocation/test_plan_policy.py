@@ -8,13 +8,16 @@ import dataclasses
 import pandas as pd
 import pytest
 
+from allocation.baselines import Topology
 from allocation.plan_policy import (
     PlanPolicy,
     echelon_supplier_order,
+    plan_demand,
     shippable,
     to_plan_network,
     to_plan_stock,
 )
+from allocation.safety import cover_demand, safety_stock
 from allocation.simulate import SUPPLIER, replay
 from tests.allocation.test_baselines import TRAIN_END, chain_network, review, training_sales
 from tests.allocation.test_forecast_policy import TODAY, forecast
@@ -49,20 +52,6 @@ def test_stock_positions_sum_what_is_on_its_way() -> None:
     assert stock.loc["F2", "in_transit"] == 0
 
 
-def test_echelon_supplier_order_worked_by_hand() -> None:
-    snapshot = review(
-        chain_network(),
-        {"CW": 5, "RW": 3, "F1": 2, "F2": 0},
-        training_sales(),
-        in_transit=[(SUPPLIER, "CW", 4.0)],
-    )
-    snapshot = dataclasses.replace(snapshot, forecast=forecast(days=10))
-    orders = echelon_supplier_order(snapshot, service_target=0.9)
-    # Cover: supplier 2 + CW->RW 1 + RW->F2 2 days + review 2 = 7 days of 3 a day = 21, safety
-    # z0.9 x sqrt(7) x (1 / z0.9) = 2.65 -> target 24; position 5 + 3 + 2 + 4 = 14 -> order 10.
-    assert orders[["origin", "destination", "quantity"]].values.tolist() == [[SUPPLIER, "CW", 10.0]]
-
-
 def test_stocked_echelon_sums_every_node_s_own_level() -> None:
     snapshot = review(
         chain_network(),
@@ -74,6 +63,32 @@ def test_stocked_echelon_sums_every_node_s_own_level() -> None:
     orders = echelon_supplier_order(snapshot, service_target=0.9, echelon_target="installation")
     # Levels worked in test_forecast_policy: F1 8 + F2 4 + RW 11 + CW 14 = 37; position 14.
     assert orders["quantity"].tolist() == [23.0]
+
+
+def test_echelon_supplier_order_worked_by_hand() -> None:
+    snapshot = review(
+        chain_network(),
+        {"CW": 5, "RW": 3, "F1": 2, "F2": 0},
+        training_sales(),
+        in_transit=[(SUPPLIER, "CW", 4.0)],
+    )
+    snapshot = dataclasses.replace(snapshot, forecast=forecast(days=10))
+    orders = echelon_supplier_order(snapshot, service_target=0.9)
+    # Upstream: supplier 2 + CW->RW 1 = 3 days of 3 a day = 9, safety sqrt(3) -> 11; the stores'
+    # levels F1 8 + F2 4 (test_forecast_policy): target 23; position 14 -> order 9.
+    assert orders["quantity"].tolist() == [9.0]
+
+
+def test_plan_demand_restates_each_store_level_in_the_plan_s_rule() -> None:
+    snapshot = review(chain_network(), {"CW": 5}, training_sales())
+    snapshot = dataclasses.replace(snapshot, forecast=forecast(days=10))
+    demand = plan_demand(snapshot, 0.9, Topology.of(chain_network()))
+    assert sorted(demand.columns) == ["date", "forecast", "location", "q0.9", "sku"]
+    # The plan's window: review 2 + the shortest lane in (RW->F1 1; F1->F2 lateral 1) = 3 days.
+    needs = cover_demand(demand, TODAY, pd.Series({"F1": 3, "F2": 3})).set_index("location")
+    level = needs["mean"] + safety_stock(needs["sigma"].to_numpy(), 0.9)
+    # The stores' own levels (test_forecast_policy): F1 8 over 1 + 2 days, F2 4 over 2 + 2 days.
+    assert level.to_dict() == pytest.approx({"F1": 8.0, "F2": 4.0})
 
 
 def test_flows_through_a_warehouse_are_cross_docked() -> None:

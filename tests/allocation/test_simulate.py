@@ -11,11 +11,13 @@ import pytest
 
 from allocation.simulate import (
     SUPPLIER,
+    ReplayForecast,
     ReplayNetwork,
     Review,
     SimulationError,
     compute_kpis,
     replay,
+    supply_floor,
 )
 
 START = pd.Timestamp("2024-01-10")
@@ -149,9 +151,58 @@ def test_reviews_come_every_review_period_with_what_is_known_that_morning() -> N
     second = policy.seen[1]
     assert second.history["date"].max() == START + pd.Timedelta(days=1)
     assert second.forecast is not None
+    assert second.backtest is None
     assert second.on_hand.set_index("node")["on_hand"].to_dict() == {"CW": 3.0, "F1": 0.0}
     # The 2 units shipped on day 0 arrived on day 1 and were sold that day, nothing in transit.
     assert second.in_transit.empty
+
+
+def test_a_forecast_with_its_backtest_reaches_the_policy() -> None:
+    policy = Scripted()
+    backtest = pd.DataFrame(
+        {
+            "sku": ["A"],
+            "location": ["F1"],
+            "origin_date": [START - pd.Timedelta(days=3)],
+            "date": [START - pd.Timedelta(days=2)],
+            "units": [2.0],
+            "forecast": [1.0],
+        }
+    )
+
+    def forecast_fn(history: pd.DataFrame, horizon: int) -> ReplayForecast:
+        frame = pd.DataFrame({"sku": ["A"], "location": ["F1"], "forecast": [1.0]})
+        return ReplayForecast(frame=frame, backtest=backtest)
+
+    replay(
+        sales_frame([1, 1]),
+        tiny_network(),
+        stock(),
+        policy,
+        start=START,
+        days=2,
+        forecast_fn=forecast_fn,
+    )
+    seen = policy.seen[0]
+    assert seen.forecast is not None and seen.forecast["forecast"].tolist() == [1.0]
+    assert seen.backtest is backtest
+
+
+def test_supply_floor_counts_the_demand_days_no_supply_can_serve() -> None:
+    # Demand 3, 0, 5, 1, 2, 4 over six days; 2 units in stock; cap 3 per 2-day review. The
+    # shortest supply lead is 2 + 1 = 3 days: orders on days 0 and 2 arrive by day 5, day 4's not.
+    floor = supply_floor(
+        sales_frame([3, 0, 5, 1, 2, 4]),
+        tiny_network(supply_cap=3.0),
+        stock(cw=1, f1=1),
+        start=START,
+        days=6,
+        review_days=2,
+    )
+    # 2 + 2 x 3 = 8 units serve the smallest demands 1, 2, 3 (6 units) but not 4: two days lost.
+    assert floor.to_dict("records") == [
+        {"sku": "A", "demand_days": 5, "supply_units": 8.0, "unavoidable_days": 2}
+    ]
 
 
 @pytest.mark.parametrize(("observe", "expected"), [("demand", [3, 4]), ("sales", [3, 2])])

@@ -66,6 +66,10 @@ def test_run_simulation_compares_every_policy_on_the_same_demand(tmp_path: Path)
     for row in equal.itertuples(index=False):
         assert row.avg_inventory_ratio <= 1.0
     assert outcome.setup["train_end"] < outcome.setup["start"]
+    # Poisson demand well inside a supply cap of 1.5 x the mean: nothing is supply-constrained.
+    assert outcome.setup["supply_constrained_skus"] == []
+    assert outcome.setup["stockout_floor"] == 0
+    assert (summary["stockout_rate_supplied"] == summary["stockout_rate"]).all()
 
     paths = write_outcome(outcome, tmp_path / "out")
     assert {p.name for p in paths} == {
@@ -85,6 +89,7 @@ def test_compare_to_min_max_reads_the_bar() -> None:
             "policy": ["min-max", "ours", "ours"],
             "service_target": [0.95, 0.95, 0.95],
             "stockout_rate": [0.10, 0.03, 0.05],
+            "stockout_rate_supplied": [0.05, 0.01, 0.04],
             "turnover": [10.0, 15.0, 15.0],
             "avg_inventory": [100.0, 90.0, 90.0],
             "fill_rate": [0.90, 0.97, 0.95],
@@ -92,6 +97,7 @@ def test_compare_to_min_max_reads_the_bar() -> None:
     )
     versus = compare_to_min_max(summary)
     assert versus["stockout_rate_change"].tolist() == pytest.approx([-0.7, -0.5])
+    assert versus["stockout_rate_supplied_change"].tolist() == pytest.approx([-0.8, -0.2])
     assert versus["turnover_change"].tolist() == pytest.approx([0.5, 0.5])
     assert versus["avg_inventory_ratio"].tolist() == pytest.approx([0.9, 0.9])
     assert versus["meets_bar"].tolist() == [True, False]
