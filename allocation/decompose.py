@@ -56,6 +56,7 @@ class Decomposed:
     rounds: int
     columns: int  # SKU plans in the master
     max_violation: float  # worst relative row / column bound violation of x
+    timing: dict[str, float]  # wall seconds in pricing, master and sample LP
 
 
 def _highs(presolve: bool = True) -> object:
@@ -524,6 +525,7 @@ def _decompose(
         rounds=rounds,
         columns=master.n_plans,
         max_violation=violation,
+        timing=timer,
     )
 
 
