@@ -38,6 +38,7 @@ _log = logging.getLogger(__name__)
 
 SPREAD = (0.85, 1.2)  # price factors of the extra plans around the sampled prices
 DIRECT_SKUS = 300  # up to this many SKUs solve_decomposed makes one HiGHS call
+PRUNE = True
 SMOOTHING = 0.5  # weight of the best-bound prices in the prices of the next round
 
 __all__ = ["Decomposed", "decompose", "max_violation", "solve_decomposed"]
@@ -320,14 +321,39 @@ class _Master:
         self.n_plans += len(skus)
 
     def solve(self) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-        """(objective, weights of all columns, shared-row duals, convexity duals)."""
+        """(objective, weights of all columns, shared-row duals, convexity duals). Then drops
+        the plans of earlier rounds that the optimum prices out (weight 0, reduced cost > 0):
+        a smaller master pivots faster, and a dropped plan that matters is priced again."""
         self.highs.run()  # type: ignore[attr-defined]
         _check_optimal(self.highs, "the master LP")
         solution = self.highs.getSolution()  # type: ignore[attr-defined]
         duals = np.asarray(solution.row_dual)
         info = self.highs.getInfo()  # type: ignore[attr-defined]
         objective = self.reference_cost + float(info.objective_function_value)
-        return objective, np.asarray(solution.col_value), duals[: self.n_link], duals[self.n_link :]
+        weights = np.asarray(solution.col_value)
+        if PRUNE and len(self.sku) > 1:
+            weights = self._prune(weights, np.asarray(solution.col_dual))
+        return objective, weights, duals[: self.n_link], duals[self.n_link :]
+
+    def _prune(self, weights: np.ndarray, reduced: np.ndarray) -> np.ndarray:
+        b = self.blocks
+        n_art = len(self.artificial)
+        drop = (weights <= 1e-12) & (reduced > 1e-9)
+        drop[:n_art] = False
+        last = sum(len(k) for k in self.sku[:-1])
+        drop[n_art + last :] = False  # the newest plans stay a round
+        if not drop.any():
+            return weights
+        gone = np.nonzero(drop)[0].astype(np.int32)
+        self.highs.deleteCols(len(gone), gone)  # type: ignore[attr-defined]
+        column = n_art
+        for i, (skus, plans) in enumerate(zip(self.sku, self.plans, strict=True)):
+            keep = ~drop[column : column + len(skus)]
+            column += len(skus)
+            sizes = b.col_start[skus + 1] - b.col_start[skus]
+            self.sku[i], self.plans[i] = skus[keep], plans[np.repeat(keep, sizes)]
+        self.n_plans -= len(gone)
+        return weights[~drop]
 
     def raise_big_m(self, factor: float) -> None:
         self.big_m *= factor
