@@ -261,8 +261,8 @@ class PlanPolicy:
     planning policy's kappa (the planner's default 0.3): a unit of safety stock left uncovered
     costs less than a unit of mean demand, so when a SKU is short the plan covers every store's
     mean demand before anyone's safety stock (on the M5 replay 1.0, which ranks them equal, gives
-    the same stockouts at 0.95 and more at 0.99). `plan_seconds` adds up the time spent building
-    and solving plans; `statuses` keeps each plan's solver status."""
+    the same stockout rate at a slightly higher cost). `plan_seconds` adds up the time spent
+    building and solving plans; `statuses` keeps each plan's solver status."""
 
     service_target: float = 0.95
     echelon_target: EchelonTarget = "stores"

@@ -12,7 +12,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from serving.simulation import compare_to_min_max, register, run_simulation, write_outcome
+from serving.simulation import (
+    best_at_equal_inventory,
+    compare_to_min_max,
+    register,
+    run_simulation,
+    write_outcome,
+)
 
 
 def weekly_sales(days: int = 210, seed: int = 5) -> pd.DataFrame:
@@ -101,6 +107,26 @@ def test_compare_to_min_max_reads_the_bar() -> None:
     assert versus["turnover_change"].tolist() == pytest.approx([0.5, 0.5])
     assert versus["avg_inventory_ratio"].tolist() == pytest.approx([0.9, 0.9])
     assert versus["meets_bar"].tolist() == [True, False]
+
+
+def test_best_at_equal_inventory_prefers_a_point_that_meets_the_bar() -> None:
+    summary = pd.DataFrame(
+        {
+            "policy": ["min-max", "ours", "ours", "ours"],
+            "service_target": [0.9, 0.8, 0.9, 0.99],
+            "stockout_rate": [0.10, 0.04, 0.03, 0.02],
+            "stockout_rate_supplied": [0.05, 0.02, 0.01, 0.01],
+            "turnover": [10.0, 16.0, 14.0, 12.0],
+            "avg_inventory": [100.0, 70.0, 90.0, 120.0],
+            "fill_rate": [0.90, 0.95, 0.96, 0.97],
+        }
+    )
+    best = best_at_equal_inventory(summary).iloc[0]
+    # 0.99 holds more than min-max; 0.9 has fewer stockouts but +40 % turnover; 0.8 meets the bar.
+    assert best["service_target"] == 0.8
+    assert bool(best["meets_bar"])
+    without = best_at_equal_inventory(summary[summary["service_target"] != 0.8]).iloc[0]
+    assert without["service_target"] == 0.9 and not bool(without["meets_bar"])
 
 
 def test_cli_names_what_is_missing(tmp_path: Path) -> None:
