@@ -18,6 +18,7 @@ import os
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -134,6 +135,7 @@ def render(outcome: SimulationOutcome, elapsed: float) -> str:
         "| turnover (/yr) | days of supply | avg inventory (units) | total cost |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    row: Any  # itertuples rows: named by the frames' columns, which mypy cannot see
     for row in summary.itertuples(index=False):
         target = "" if math.isnan(row.service_target) else f"{row.service_target:g}"
         lines.append(

@@ -13,6 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from serving.simulation import (
+    backtest_rows,
     best_at_equal_inventory,
     compare_to_min_max,
     register,
@@ -127,6 +128,34 @@ def test_best_at_equal_inventory_prefers_a_point_that_meets_the_bar() -> None:
     assert bool(best["meets_bar"])
     without = best_at_equal_inventory(summary[summary["service_target"] != 0.8]).iloc[0]
     assert without["service_target"] == 0.9 and not bool(without["meets_bar"])
+
+
+def test_backtest_rows_name_the_series_and_the_forecast_origin() -> None:
+    table = pd.DataFrame(
+        {
+            "unique_id": ["A|S1", "A|S1", "B|S2"],
+            "ds": pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-02"]),
+            "cutoff": pd.to_datetime(["2024-01-01"] * 3),
+            "y": [3.0, 1.0, 0.0],
+            "Ensemble": [2.0, 2.5, 0.4],
+            "q0.9": [4.0, 4.5, 1.0],
+        }
+    )
+    rows = backtest_rows(table)
+    assert rows.columns.tolist() == [
+        "sku",
+        "location",
+        "origin_date",
+        "date",
+        "units",
+        "forecast",
+    ]
+    assert rows[["sku", "location", "units", "forecast"]].values.tolist() == [
+        ["A", "S1", 3.0, 2.0],
+        ["A", "S1", 1.0, 2.5],
+        ["B", "S2", 0.0, 0.4],
+    ]
+    assert (rows["origin_date"] == pd.Timestamp("2024-01-01")).all()
 
 
 def test_cli_names_what_is_missing(tmp_path: Path) -> None:
