@@ -27,6 +27,7 @@ nodes. Goods ordered from the supplier count from the day they arrive at the rec
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -369,24 +370,39 @@ def supply_floor(
 
     demand_days: SKU-location-days of the replay with demand. supply_units: the most the SKU can
     have to serve them: its starting stock at every node plus the supply cap of every review whose
-    delivery can reach a forward location before the replay ends (shortest supplier-to-shelf
-    lead time). unavoidable_days: the demand days left unserved even if those units went, with
-    no regard to time or place, to the smallest demands first; a lower bound on the stockout
-    days of any policy (a SKU with unavoidable days is supply-constrained).
+    delivery can reach a forward location before the replay ends. unavoidable_days: the demand
+    days left unserved even if every unit could serve any location the moment it may first reach
+    one (starting stock from the first day, each review's capped delivery after the shortest
+    supplier-to-shelf lead time): the most demand days such a stock can serve in full is found day
+    by day, keeping the smallest demands when the units in so far fall short (the Moore-Hodgson
+    rule, optimal for nested budgets). A lower bound on the stockout days of any policy; a SKU
+    with unavoidable days is supply-constrained.
     """
     start = pd.Timestamp(start)
     dates = pd.date_range(start, periods=days, freq="D")
     skus = list(network.skus[SKU])
     demand = demand_cube(sales[sales[SKU].isin(skus)], dates, network.forward_nodes, skus)
     lead = _shortest_supply_lead(network)
-    deliveries = sum(1 for t in range(0, days, review_days) if t + lead <= days - 1)
+    # Units of the supplier's capped deliveries that can be at a forward location by each day.
+    delivered = np.array(
+        [sum(1 for r in range(0, days, review_days) if r + lead <= t) for t in range(days)]
+    )
     held = start_stock.groupby(SKU)[ON_HAND].sum().reindex(skus, fill_value=0.0)
-    supply = held.to_numpy(dtype=float) + deliveries * network.skus[SUPPLY_CAP].to_numpy(float)
+    cap = network.skus[SUPPLY_CAP].to_numpy(dtype=float)
     rows = []
     for k, sku in enumerate(skus):
-        needs = np.sort(demand[:, :, k][demand[:, :, k] > 0])
-        servable = int(np.searchsorted(np.cumsum(needs), supply[k] + 1e-9, side="right"))
-        rows.append((sku, len(needs), supply[k], len(needs) - servable))
+        budget = float(held.iloc[k]) + cap[k] * delivered
+        kept: list[float] = []  # max-heap (negated) of the demands served in full so far
+        used, lost = 0.0, 0
+        for t in range(days):
+            for need in demand[t, :, k][demand[t, :, k] > 0]:
+                heapq.heappush(kept, -float(need))
+                used += float(need)
+            while used > budget[t] + 1e-9:
+                used += heapq.heappop(kept)  # drop the largest demand kept so far
+                lost += 1
+        total = int((demand[:, :, k] > 0).sum())
+        rows.append((sku, total, float(budget[-1]), lost))
     return pd.DataFrame(rows, columns=[SKU, "demand_days", "supply_units", "unavoidable_days"])
 
 

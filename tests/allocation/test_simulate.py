@@ -190,7 +190,9 @@ def test_a_forecast_with_its_backtest_reaches_the_policy() -> None:
 
 def test_supply_floor_counts_the_demand_days_no_supply_can_serve() -> None:
     # Demand 3, 0, 5, 1, 2, 4 over six days; 2 units in stock; cap 3 per 2-day review. The
-    # shortest supply lead is 2 + 1 = 3 days: orders on days 0 and 2 arrive by day 5, day 4's not.
+    # shortest supply lead is 2 + 1 = 3 days: day 0's order can serve from day 3, day 2's from
+    # day 5, day 4's not within the replay. Until day 3 only the 2 units in stock exist: the 3 of
+    # day 0 and the 5 of day 2 are lost; 1 + 2 + 4 then fit in 2 + 3 + 3 = 8.
     floor = supply_floor(
         sales_frame([3, 0, 5, 1, 2, 4]),
         tiny_network(supply_cap=3.0),
@@ -199,10 +201,19 @@ def test_supply_floor_counts_the_demand_days_no_supply_can_serve() -> None:
         days=6,
         review_days=2,
     )
-    # 2 + 2 x 3 = 8 units serve the smallest demands 1, 2, 3 (6 units) but not 4: two days lost.
     assert floor.to_dict("records") == [
         {"sku": "A", "demand_days": 5, "supply_units": 8.0, "unavoidable_days": 2}
     ]
+    # Plenty of supply, too late: nothing in stock for the demand of days 0 and 1.
+    late = supply_floor(
+        sales_frame([4, 4, 0, 0, 0, 0]),
+        tiny_network(supply_cap=10.0),
+        stock(),
+        start=START,
+        days=6,
+        review_days=2,
+    )
+    assert late[["supply_units", "unavoidable_days"]].values.tolist() == [[20.0, 2]]
 
 
 @pytest.mark.parametrize(("observe", "expected"), [("demand", [3, 4]), ("sales", [3, 2])])
