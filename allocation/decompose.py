@@ -2,16 +2,22 @@
 
 SKUs are independent except through a few rows shared by all of them (warehouse capacity, lane
 capacity, yellow credit: `LpArrays.row_sku == -1`, about a hundred rows against millions of
-SKU rows). One HiGHS solve of the whole LP pays for that size in every simplex iteration (63 s
-at 1,000 SKUs x 50 locations, unfinished after 38 minutes at 10,000), so instead:
+SKU rows). One HiGHS solve of the whole LP pays for that size in every simplex iteration, so:
 
 - pricing: the SKU blocks with the shared rows priced at duals y, min (c - L^T y) x over each
-  block. SKUs are solved in batches (`batch_skus` per HiGHS model: one call per SKU costs more in
-  overhead than the solve); each batch keeps its HiGHS model so the next round, which only
-  changes costs, restarts from the last optimal basis;
-- master: one HiGHS LP over the shared rows and one convexity row per SKU, whose columns are the
-  SKU plans priced so far; its duals are the next prices. Artificial columns at cost `big_m` on
-  the shared rows keep it feasible from the first round (raised if the optimum still uses them);
+  block. SKUs are solved in batches (`batch_skus` per HiGHS model, no presolve: one call per SKU
+  costs more in overhead than the solve); each batch keeps its HiGHS model so the next round,
+  which only changes costs, restarts from the last optimal basis. With `workers` > 1 the batches
+  are split over processes forked once (each keeps its models; only costs and plans cross);
+- first prices: the blocks at zero prices, then one LP over an evenly spaced sample of
+  `sample_skus` SKUs with each shared row cut to the sample's share of what those unpriced plans
+  put on it; its duals price the first real round, whose plans become the references;
+- master: one HiGHS LP over the shared rows and one convexity row per SKU, its columns the plans
+  priced so far as differences from the SKU's reference plan (sparse: a plan differs from its
+  reference in a few places), warm-started by the primal simplex as plans enter, plans it prices
+  out dropped after each round; its duals, smoothed towards those of the best bound so far, are
+  the next prices. Artificial columns at cost `big_m` on the shared rows keep it feasible from
+  the first round (raised if the optimum still uses them);
 - bounds: each round's pricing gives the Lagrangian lower bound sum_s min (c - L^T y) x_s + y b,
   valid for any y of the right sign; the master's optimum, a convex combination of each SKU's
   own feasible plans that meets the shared rows, is feasible for every row of the LP and its
