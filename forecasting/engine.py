@@ -209,7 +209,7 @@ def _distributed_cv(
     from mlforecast.distributed import DistributedMLForecast
     from mlforecast.distributed.models.dask.lgb import DaskLGBMForecast
 
-    from forecasting.models import _static, make_lightgbm, make_mlforecast, ml_frame
+    from forecasting.models import _dropna, _static, make_lightgbm, make_mlforecast, ml_frame
 
     client = _require_client()
     template = make_mlforecast(name, freq, end, seed).ts  # the local model's features
@@ -229,6 +229,7 @@ def _distributed_cv(
         h=horizon,
         step_size=horizon,
         static_features=_static(name),
+        dropna=_dropna(name),
     )
     return _collect(result, [UNIQUE_ID, CUTOFF, DS])
 

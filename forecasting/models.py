@@ -25,7 +25,9 @@ Every statsforecast or mlforecast call goes through `stat_cross_validation`, `st
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -289,7 +291,25 @@ def lag_plan(season: int, horizon: int) -> tuple[list[int], dict[int, list[Any]]
     if season > 1 and season <= 14:
         transforms[season] = [RollingMean(window_size=4), RollingMean(window_size=12)]
     del horizon  # recursive model: the lags do not depend on the horizon
-    return sorted(set(lags)), transforms
+    return _with_last_year(season, 1, sorted(set(lags)), transforms)
+
+
+def _with_last_year(
+    season: int, horizon: int, lags: list[int], transforms: dict[int, list[Any]]
+) -> tuple[list[int], dict[int, list[Any]]]:
+    """Add last year to a daily plan: the same weekday 52 weeks back and the mean of the four
+    weeks around that date (yearly seasonality: holidays, summer, the weeks around Christmas).
+
+    Only for weekly seasons of days (weeks and months already reach a year back), and only
+    where last year is known at the forecast origin for every step of `horizon`.
+    """
+    if not 1 < season <= 14:
+        return lags, transforms
+    year, around = 52 * season, 50 * season  # the 4-season window ending 2 seasons after
+    if around < horizon:
+        return lags, transforms
+    plan = {**transforms, around: [RollingMean(window_size=4 * season)]}
+    return sorted({*lags, year}), plan
 
 
 def direct_lag_plan(season: int, horizon: int) -> tuple[list[int], dict[int, list[Any]]]:
@@ -310,7 +330,7 @@ def direct_lag_plan(season: int, horizon: int) -> tuple[list[int], dict[int, lis
         horizon: [RollingMean(window_size=w) for w in windows]
         + [RollingStd(window_size=windows[1])],
     }
-    return sorted(set(lags)), transforms
+    return _with_last_year(season, horizon, sorted(set(lags)), transforms)
 
 
 def date_features(freq: str) -> list[Any]:
@@ -430,6 +450,25 @@ def _static(name: str) -> list[str]:
     return [] if name == LIGHTGBM_PLAIN else list(STATIC_FEATURES)
 
 
+def _dropna(name: str) -> bool:
+    """Whether training drops rows whose features are not all known yet.
+
+    Ours keep them: LightGBM learns what a missing lag means, so series younger than a year
+    (no last-year features) or than the longest window still train and forecast. The plain
+    peer keeps mlforecast's default, as in the quick start.
+    """
+    return name == LIGHTGBM_PLAIN
+
+
+@contextmanager
+def _missing_lags_expected() -> Iterator[None]:
+    """Silence mlforecast's note on missing feature values: ours train and forecast with them
+    on purpose (see `_dropna`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Found null values in", category=UserWarning)
+        yield
+
+
 def horizon_groups(name: str, freq: str, horizon: int) -> list[int]:
     """The last step each part of a global model forecasts, in order.
 
@@ -474,13 +513,15 @@ def ml_cross_validation(
     ends = horizon_groups(name, freq, horizon)
     parts = []
     for index, end in enumerate(ends):
-        result = make_mlforecast(name, freq, end, seed).cross_validation(
-            df=ml_frame(long, name, end),
-            n_windows=n_windows,
-            h=horizon,
-            step_size=horizon,
-            static_features=_static(name),
-        )
+        with _missing_lags_expected():
+            result = make_mlforecast(name, freq, end, seed).cross_validation(
+                df=ml_frame(long, name, end),
+                n_windows=n_windows,
+                h=horizon,
+                step_size=horizon,
+                static_features=_static(name),
+                dropna=_dropna(name),
+            )
         parts.append(keep_part(pd.DataFrame(result), ends, index, [UNIQUE_ID, CUTOFF]))
     table = pd.concat(parts).sort_values([UNIQUE_ID, CUTOFF, DS], kind="stable")
     table = table.reset_index(drop=True)
@@ -510,7 +551,7 @@ def ml_fit(long: pd.DataFrame, name: str, horizon: int, freq: str, seed: int) ->
     ends = horizon_groups(name, freq, horizon)
     parts = tuple(
         make_mlforecast(name, freq, end, seed).fit(
-            ml_frame(long, name, end), static_features=_static(name)
+            ml_frame(long, name, end), static_features=_static(name), dropna=_dropna(name)
         )
         for end in ends
     )
@@ -567,7 +608,8 @@ def _predict_part(
         )
         x_df = joined.loc[is_future, [UNIQUE_ID, DS, *exogenous]].reset_index(drop=True)
     _align_categories(frame, model)
-    return pd.DataFrame(model.predict(h=horizon, new_df=frame, X_df=x_df))
+    with _missing_lags_expected():
+        return pd.DataFrame(model.predict(h=horizon, new_df=frame, X_df=x_df))
 
 
 def _align_categories(frame: pd.DataFrame, model: MLForecast) -> None:

@@ -13,10 +13,12 @@ from forecasting.models import (
     LIGHTGBM_PLAIN,
     STAT_MODELS,
     cross_series_levels,
+    direct_lag_plan,
     fallback_forecast,
     from_long,
     future_exogenous,
     horizon_groups,
+    lag_plan,
     ml_cross_validation,
     ml_fit,
     ml_predict,
@@ -96,6 +98,14 @@ def test_direct_model_has_a_part_for_the_first_season_and_one_for_the_rest() -> 
     assert horizon_groups(LIGHTGBM_DIRECT, "D", 7) == [7]
     assert horizon_groups(LIGHTGBM_DIRECT, "W", 8) == [8]  # a year of weeks: one part
     assert horizon_groups(LIGHTGBM, "D", 28) == [28]  # recursive: one model
+
+
+def test_daily_plans_reach_last_year_where_it_is_known_at_the_origin() -> None:
+    for plan in (lag_plan, direct_lag_plan):
+        lags, transforms = plan(7, 28)
+        assert 364 in lags and 350 in transforms  # same weekday, and the 4 weeks around it
+    assert 364 not in lag_plan(52, 8)[0]  # weeks already reach a year back (lag 52)
+    assert 350 not in direct_lag_plan(7, 360)[1]  # not known for every step of the horizon
 
 
 def test_each_direct_part_sees_only_lags_known_for_its_steps(long: pd.DataFrame) -> None:
