@@ -52,6 +52,8 @@ __all__ = [
     "cover_quantile",
     "forecast_targets",
     "pooled_cover_demand",
+    "review_targets",
+    "target_matrix",
 ]
 
 FORECAST = "forecast"
@@ -274,6 +276,31 @@ def forecast_targets(
     return pd.DataFrame(rows, columns=["node", SKU, "cover_days", "mean", "safety_stock", "target"])
 
 
+def review_targets(review: Review, service_target: float) -> pd.DataFrame:
+    """`forecast_targets` at a review: its forecast, day, review period and backtest."""
+    assert review.forecast is not None
+    return forecast_targets(
+        review.forecast,
+        review.network,
+        today=review.today,
+        review_days=review.review_days,
+        service_target=service_target,
+        backtest=review.backtest,
+    )
+
+
+def target_matrix(
+    review: Review, service_target: float, topology: Topology, skus: list[str]
+) -> np.ndarray:
+    """The review's order-up-to levels as a nodes x SKUs array in the topology's node order."""
+    targets = review_targets(review, service_target)
+    return (
+        targets.pivot(index="node", columns=SKU, values="target")
+        .loc[topology.nodes, skus]
+        .to_numpy(dtype=float)
+    )
+
+
 class ForecastOrderUpToPolicy:
     """Order up to the forecast's level at every review, node by node, from the forward locations
     up to the supplier; a parent short of stock rations in proportion to the requests."""
@@ -292,19 +319,7 @@ class ForecastOrderUpToPolicy:
         network = review.network
         topology = Topology.of(network)
         skus = list(network.skus[SKU])
-        targets = forecast_targets(
-            review.forecast,
-            network,
-            today=review.today,
-            review_days=review.review_days,
-            service_target=self.service_target,
-            backtest=review.backtest,
-        )
-        high = (
-            targets.pivot(index="node", columns=SKU, values="target")
-            .loc[topology.nodes, skus]
-            .to_numpy(dtype=float)
-        )
+        high = target_matrix(review, self.service_target, topology, skus)
         rows = cascade_orders(
             high - 1.0,  # order whenever at least one unit short of the level
             high,

@@ -41,6 +41,8 @@ from allocation.forecast_policy import (
     check_forecast,
     forecast_targets,
     pooled_cover_demand,
+    review_targets,
+    target_matrix,
 )
 from allocation.network import Network
 from allocation.planner import plan
@@ -170,14 +172,7 @@ def echelon_supplier_order(
     topology = topology or Topology.of(network)
     skus = list(network.skus[SKU])
     received = [i for i, node in enumerate(topology.nodes) if topology.parent[node] == SUPPLIER]
-    levels = forecast_targets(
-        review.forecast,
-        network,
-        today=review.today,
-        review_days=review.review_days,
-        service_target=service_target,
-        backtest=review.backtest,
-    )
+    levels = review_targets(review, service_target)
     by_node = levels.pivot(index=NODE, columns=SKU, values="target").reindex(columns=skus)
     kinds = dict(zip(network.nodes[NODE], network.nodes[KIND], strict=True))
     counted = [n for n in topology.nodes if echelon_target == "installation" or kinds[n] == FORWARD]
@@ -370,20 +365,7 @@ def regional_restock(
     every store would wait for cross-docked goods from the central warehouse."""
     network = review.network
     skus = list(network.skus[SKU])
-    assert review.forecast is not None
-    targets = forecast_targets(
-        review.forecast,
-        network,
-        today=review.today,
-        review_days=review.review_days,
-        service_target=service_target,
-        backtest=review.backtest,
-    )
-    high = (
-        targets.pivot(index=NODE, columns=SKU, values="target")
-        .loc[topology.nodes, skus]
-        .to_numpy(dtype=float)
-    )
+    high = target_matrix(review, service_target, topology, skus)
     regional = np.array([kind == "regional" for kind in _kinds(network, topology)])
     low = np.where(regional[:, None], high - 1.0, -np.inf)  # only regional nodes ask
     position = inventory_position(review, topology, skus)
