@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from allocation.errors import SolverError
+from allocation.highs import quiet_highs
 from allocation.scale import LpArrays, solve_arrays
 
 _log = logging.getLogger(__name__)
@@ -67,11 +68,7 @@ class Decomposed:
 
 
 def _highs(presolve: bool = True) -> object:
-    import highspy
-
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", 1)
+    highs = quiet_highs()
     highs.setOptionValue("solver", "simplex")
     if not presolve:
         highs.setOptionValue("presolve", "off")

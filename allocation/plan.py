@@ -20,6 +20,7 @@ __all__ = [
     "REPLENISHMENT_COLUMNS",
     "TRANSFER_COLUMNS",
     "UNMET_COLUMNS",
+    "Method",
     "Plan",
     "Rounding",
     "SolverFacts",
@@ -71,10 +72,15 @@ ALERT_COLUMNS = [
 ]
 
 
-Rounding = Literal["none", "greedy", "milp"]
+Rounding = Literal["none", "greedy", "milp", "floor"]
 """How suggestions became whole packs / MOQ: "milp" exact integer variables (--integer-packs);
 "greedy" the LP optimum rounded by the greedy repair, then the LP re-solved (warm, still an LP)
-with the rounded suggestions fixed; "none" nothing to round."""
+with the rounded suggestions fixed; "floor" every suggestion rounded down to whole packs (nothing
+below the MOQ), transfers as the LP chose them (the decomposed path); "none" nothing to round."""
+
+Method = Literal["pulp", "decomposed"]
+"""How the LP was built and solved: "pulp" one PuLP problem (`allocation.model`); "decomposed"
+arrays (`allocation.scale`) solved by SKU (`allocation.decompose`) to a proven relative gap."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,11 @@ class SolverFacts:
     rounding); seconds of wall time (solve_seconds: the solver's own runs; repair_seconds: the
     greedy pack rounding alone); detail: the solver's own status words; repair: how packs were
     rounded, in words; rounding: which method (`Rounding`); lp_objective: the LP optimum before
-    rounding (money), a lower bound on any whole-pack plan, None in exact mode."""
+    rounding (money), a lower bound on any whole-pack plan, None in exact mode. method: which
+    build and solve ran (`Method`); gap: the relative gap to the LP optimum the decomposed solve
+    proved (None: solved to optimality); capacity_exceeded: warehouse -> capacity (units or
+    volume) above its bound after rounding down (floor rounding leaves the units it removes at
+    the warehouse; empty when every row holds)."""
 
     status: str
     objective: float
@@ -95,6 +105,9 @@ class SolverFacts:
     rounding: Rounding = "none"
     lp_objective: float | None = None
     repair_seconds: float = 0.0
+    method: Method = "pulp"
+    gap: float | None = None
+    capacity_exceeded: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pulp
 
+from allocation.decompose import max_violation, solve_decomposed
 from allocation.errors import SolverError
 from allocation.inputs import IN_TRANSIT, LOCATION, ON_HAND, SKU, validate_demand, validate_stock
 from allocation.model import ModelInputs, Variables, build_problem, prepare_inputs
@@ -27,6 +28,7 @@ from allocation.plan import (
     SolverFacts,
 )
 from allocation.policy import CATCHMENT, Policy
+from allocation.scale import LpArrays, build_arrays
 from allocation.solve import OPTIMAL, SolverName, resolve_fixed, solve_problem
 
 __all__ = ["plan"]
@@ -36,6 +38,9 @@ MILP_GAP = 1e-3  # relative gap at which the exact-packs MILP stops
 _GRID = 1e-6  # packs; an LP value this close to a whole pack is that pack (solver dust)
 _FIT = 1e-9  # units, money, volume: how far a row may look broken from float rounding alone
 _SMALL = 0.01  # units; less unmet than this is rounding noise, not a shortage worth a line
+DECOMPOSE_GAP = 1e-4  # relative gap to the LP optimum the decomposed path proves
+_CHECK = 1e-5  # relative violation of a row or bound that the rounded array plan may show
+_BIND = 1e-6  # a row whose slack is this close to zero binds (names the constraint in a line)
 
 
 def plan(
@@ -48,6 +53,8 @@ def plan(
     solver: SolverName = "highs",
     time_limit: float | None = None,
     integer_packs: bool = False,
+    decompose_above: int = 300,
+    workers: int = 1,
 ) -> Plan:
     """Plan transfers and distributor replenishment for one review period.
 
@@ -57,6 +64,13 @@ def plan(
     it is accepted and labelled "time_limited". integer_packs: exact pack sizes and MOQs with
     integer variables (a MILP); otherwise the LP optimum is rounded to whole packs by a greedy
     repair (`_PackRepair`) and the LP is re-solved warm with them fixed (no MILP).
+
+    decompose_above: in LP mode with HiGHS, an instance with more SKUs than this is built as
+    arrays (`allocation.scale`, no PuLP object per variable) and solved by SKU
+    (`allocation.decompose`, proven within DECOMPOSE_GAP of the LP optimum, `workers`
+    processes pricing SKUs); its suggestions are rounded down to whole packs / MOQ
+    (`_floor_packs`, rounding "floor") instead of by the greedy repair, which reads the PuLP
+    problem. SolverFacts.method says which path ran.
     """
     policy = policy or Policy()
     started = time.perf_counter()
@@ -70,6 +84,8 @@ def plan(
         today=None if today is None else pd.Timestamp(today),
         integer_packs=integer_packs,
     )
+    if not integer_packs and solver == "highs" and len(inputs.skus) > decompose_above:
+        return _plan_decomposed(inputs, started, time_limit, workers)
     problem, variables = build_problem(inputs)
     build_seconds = time.perf_counter() - started
     outcome = solve_problem(
@@ -87,7 +103,188 @@ def plan(
     )
     if not integer_packs and variables.supply_free:
         facts = _round_packs(problem, variables, inputs, facts, solver, time_limit)
-    return explain(inputs, variables, facts)
+    return explain(inputs, _from_variables(variables), facts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Large instances: the LP as arrays, solved by SKU, suggestions rounded down to whole packs.
+
+# Column letter of `LpArrays.col_key` -> the `Solution` field and the cost term it belongs to.
+_FIELD = {
+    "x": "flow",
+    "y": "supply",
+    "e": "ending",
+    "u": "short",
+    "v": "safety_short",
+    "o": "over",
+    "g": "fair_gap",
+}
+_TERM = {
+    "x": "transport",
+    "y": "transport",
+    "e": "holding",
+    "u": "shortage_penalty",
+    "v": "shortage_penalty",
+    "o": "overstock_penalty",
+    "g": "fair_share_penalty",
+}
+
+
+def _plan_decomposed(
+    inputs: ModelInputs, started: float, time_limit: float | None, workers: int
+) -> Plan:
+    arrays = build_arrays(inputs)
+    build_seconds = time.perf_counter() - started
+    lp, x, seconds = solve_decomposed(
+        arrays, gap=DECOMPOSE_GAP, time_limit=time_limit, workers=workers
+    )
+    solution = _from_arrays(inputs, arrays, x)
+    facts = SolverFacts(
+        status=OPTIMAL,
+        objective=lp,
+        build_seconds=build_seconds,
+        solve_seconds=seconds,
+        solver="highs",
+        detail=f"decomposed by SKU, LP proven within {DECOMPOSE_GAP:.2%} of its optimum",
+        lp_objective=lp,
+        method="decomposed",
+        gap=DECOMPOSE_GAP,
+    )
+    if not solution.supply:
+        return explain(inputs, solution, facts)
+    began = time.perf_counter()
+    rounded, lowered = _floor_packs(inputs, solution)
+    x = np.array([getattr(rounded, _FIELD[letter])[key] for letter, key in arrays.col_key])
+    exceeded = _check_floor(arrays, x)
+    solution = _from_arrays(inputs, arrays, x)
+    objective = float(arrays.cost @ x) + arrays.offset
+    over = (
+        "warehouse capacity EXCEEDED after rounding down (the units not shipped stay there): "
+        + ", ".join(f"{w} by {excess:,.1f}" for w, excess in exceeded.items())
+        if exceeded
+        else "every row holds, warehouse capacity included"
+    )
+    note = (
+        f"{lowered} suggestion(s) rounded down to whole packs / MOQ (floor; decomposed LP, "
+        f"no greedy repair, transfers as the LP chose them); objective {objective:,.2f} vs LP "
+        f"{lp:,.2f} (+{_share(objective - lp, lp)}); {over}"
+    )
+    return explain(
+        inputs,
+        solution,
+        replace(
+            facts,
+            objective=objective,
+            repair=note,
+            rounding="floor",
+            repair_seconds=time.perf_counter() - began,
+            capacity_exceeded=exceeded,
+        ),
+    )
+
+
+def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Solution:
+    """The array LP's solution by `build_problem`'s keys (`LpArrays.col_key`); the rows that
+    explain names bind when they are at a bound (cross_region: its x at its upper bound)."""
+    groups: dict[str, dict[Any, float]] = {name: {} for name in _FIELD.values()}
+    for (letter, key), value in zip(arrays.col_key, x.tolist(), strict=True):
+        groups[_FIELD[letter]][key] = value
+    letters = np.array([letter for letter, _ in arrays.col_key])
+    money = arrays.cost * x
+    terms = dict.fromkeys(_TERM.values(), 0.0)
+    for letter, term in _TERM.items():
+        terms[term] += float(money[letters == letter].sum())
+    names = list(arrays.row_name)
+    rows = np.array([arrays.row_name[name] for name in names], dtype=np.int64)
+    activity = arrays.matrix[rows] @ x if len(rows) else np.zeros(0)
+    upper, lower = arrays.row_upper[rows], arrays.row_lower[rows]
+    bound = np.where(np.isfinite(upper), upper, lower)
+    binding = {names[i] for i in np.nonzero(np.abs(activity - bound) < _BIND)[0]}
+    at_cap = (letters == "x") & np.isfinite(arrays.col_upper) & (x >= arrays.col_upper - _BIND)
+    for i in np.nonzero(at_cap)[0]:
+        s, a = arrays.col_key[i][1]
+        binding.add(f"cross_region[{s},{inputs.arcs[int(a)].name}]")
+    return Solution(**groups, cost_terms=terms, binding=binding)
+
+
+def _floor_packs(inputs: ModelInputs, solution: Solution) -> tuple[Solution, int]:
+    """Every suggestion rounded down to whole packs (nothing below the MOQ); returns the plan
+    that follows and how many suggestions changed.
+
+    Transfers stay as the LP chose them: a unit not suggested stays at its warehouse (ending
+    stock), and the uncovered demand, overstock and fair-share gaps are the least the rows allow
+    for that stock (`_Demand`). Only the shared warehouse capacity can break (more stock left);
+    `_check_floor` measures it."""
+    distributors = {d.id: d for d in inputs.network.distributors}
+    needs = inputs.needs
+    keys = list(solution.supply)
+    lp = np.array([solution.supply[k] for k in keys])
+    pack = np.array([distributors[d].pack_size for _, d, _ in keys], dtype=float)
+    moq = np.array([distributors[d].moq for _, d, _ in keys], dtype=float)
+    caps = _by_key(needs, LOCATION, "cap")
+    cap = np.array([caps[(s, d)] for s, d, _ in keys])
+    low, _ = _pack_grid(lp, pack, moq, cap)
+    supply = dict(zip(keys, low.tolist(), strict=True))
+    ending = dict(solution.ending)
+    supplied: dict[tuple[str, str], float] = defaultdict(float)
+    for (s, d, w), before, after in zip(keys, lp.tolist(), low.tolist(), strict=True):
+        ending[(s, w)] += before - after
+        supplied[(s, d)] += after
+    short: dict[tuple[str, str], float] = {}
+    safety_short: dict[tuple[str, str], float] = {}
+    served: dict[tuple[str, str], float] = defaultdict(float)
+    columns = [SKU, LOCATION, "kind", "tier", "mean", "safety", "position", "need"]
+    for s, j, kind, tier, mean, safety, position, need in needs[columns].itertuples(index=False):
+        forward = kind == "forward"
+        if (s, j) in solution.short:
+            cover = ending[(s, j)] if forward else float(position) + supplied[(s, j)]
+            uncovered = _Demand(float(mean), float(safety), 0.0, 0.0).uncovered(cover)
+            short[(s, j)], safety_short[(s, j)] = uncovered
+            if forward:
+                served[(s, tier)] += float(need) - sum(uncovered)
+        if not forward:
+            served[(s, tier)] += supplied.get((s, j), 0.0)
+    days = inputs.policy.overstock_days
+    over = {
+        key: max(0.0, ending[key] - days * inputs.node_daily.get(key, 0.0)) for key in solution.over
+    }
+    fair_gap = {key: max(0.0, inputs.fair_targets[key] - served[key]) for key in solution.fair_gap}
+    lowered = int(np.sum(lp - low > _EPS))
+    rounded = replace(
+        solution,
+        supply=supply,
+        ending=ending,
+        short=short,
+        safety_short=safety_short,
+        over=over,
+        fair_gap=fair_gap,
+    )
+    return rounded, lowered
+
+
+def _check_floor(arrays: LpArrays, x: np.ndarray) -> dict[str, float]:
+    """Warehouse -> capacity above its bound at x (volume or units); every other row and bound
+    of the LP must hold (a SolverError if not: rounding down cannot break them)."""
+    capacity = {
+        name[len("capacity[") : -1]: row
+        for name, row in arrays.row_name.items()
+        if name.startswith("capacity[")
+    }
+    rows = np.fromiter(capacity.values(), dtype=np.int64, count=len(capacity))
+    upper = arrays.row_upper.copy()
+    upper[rows] = np.inf
+    broken = max_violation(replace(arrays, row_upper=upper), x)
+    if broken > _CHECK:
+        raise SolverError(
+            f"the suggestions rounded down to whole packs break a row of the LP by {broken:.2e} "
+            "(relative); plan with --integer-packs instead",
+            status="infeasible",
+            solver="highs",
+        )
+    activity = arrays.matrix[rows] @ x
+    excess = activity - arrays.row_upper[rows]
+    limit = _CHECK * np.maximum(1.0, np.abs(arrays.row_upper[rows]))
+    return {w: float(e) for w, e, tol in zip(capacity, excess, limit, strict=True) if e > tol}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -581,19 +778,52 @@ def _value(item: Any) -> float:
     return float(pulp.value(item) or 0.0)
 
 
-def _binding(variables: Variables, name: str) -> bool:
-    row = variables.constraints.get(name)
-    return row is not None and row.slack is not None and abs(row.slack) < 1e-6
+@dataclass
+class Solution:
+    """A solved LP as plain numbers, whichever way it was built: the values of `Variables`
+    (units, by the same keys), the cost split (money) and the names of the binding rows."""
+
+    flow: dict[tuple[str, int], float]
+    supply: dict[SupplyKey, float]
+    ending: dict[tuple[str, str], float]
+    short: dict[tuple[str, str], float]
+    safety_short: dict[tuple[str, str], float]
+    over: dict[tuple[str, str], float]
+    fair_gap: dict[tuple[str, str], float]
+    cost_terms: dict[str, float]
+    binding: set[str]
 
 
-def explain(inputs: ModelInputs, variables: Variables, facts: SolverFacts) -> Plan:
+def _from_variables(variables: Variables) -> Solution:
+    """The PuLP problem's solution; a row binds when its slack is (solver) zero."""
+
+    def values(group: dict[Any, Any]) -> dict[Any, float]:
+        return {key: _value(item) for key, item in group.items()}
+
+    return Solution(
+        flow=values(variables.flow),
+        supply=values(variables.supply),
+        ending=values(variables.ending),
+        short=values(variables.short),
+        safety_short=values(variables.safety_short),
+        over=values(variables.over),
+        fair_gap=values(variables.fair_gap),
+        cost_terms=values(variables.cost_terms),
+        binding={
+            name
+            for name, row in variables.constraints.items()
+            if row.slack is not None and abs(row.slack) < _BIND
+        },
+    )
+
+
+def explain(inputs: ModelInputs, solution: Solution, facts: SolverFacts) -> Plan:
     """Turn a solved problem into the plan's frames, alerts and KPIs."""
-    transfers = _transfers(inputs, variables)
-    replenishment = _replenishment(inputs, variables)
-    unmet = _unmet(inputs, variables)
-    ending = {key: _value(e) for key, e in variables.ending.items()}
-    alerts = _alerts(inputs, variables, ending)
-    kpis = _kpis(inputs, variables, transfers, replenishment, unmet, ending)
+    transfers = _transfers(inputs, solution)
+    replenishment = _replenishment(inputs, solution)
+    unmet = _unmet(inputs, solution)
+    alerts = _alerts(inputs, solution)
+    kpis = _kpis(inputs, solution, transfers, replenishment, unmet)
     return Plan(
         transfers=transfers,
         replenishment=replenishment,
@@ -612,14 +842,13 @@ def _by_key(frame: pd.DataFrame, location: str, column: str) -> dict[tuple[str, 
     return dict(zip(keys, frame[column].astype(float), strict=True))
 
 
-def _transfers(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
+def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     means = _by_key(inputs.needs, LOCATION, "mean")
     safeties = _by_key(inputs.needs, LOCATION, "safety")
     on_hands = _by_key(inputs.stock, "node", ON_HAND)
     in_times = _by_key(inputs.stock, "node", "in_time")
     rows = []
-    for (s, i), x in variables.flow.items():
-        quantity = _value(x)
+    for (s, i), quantity in solution.flow.items():
         if quantity <= _EPS:
             continue
         arc = inputs.arcs[i]
@@ -635,7 +864,7 @@ def _transfers(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
                 f"capacity[{arc.destination}]",
                 f"cross_region[{s},{arc.name}]",
             )
-            if _binding(variables, name)
+            if name in solution.binding
         ]
         if arc.kind == "lane":
             why = "supply down the chain"
@@ -670,20 +899,20 @@ def _transfers(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
 
 
-def _supply_binding(variables: Variables, distributor: Distributor, s: str, w: str) -> str:
+def _supply_binding(solution: Solution, distributor: Distributor, s: str, w: str) -> str:
     d = distributor.id
-    if _binding(variables, f"order_up_to[{s},{d}]"):
+    if f"order_up_to[{s},{d}]" in solution.binding:
         return "need covered (order-up-to level)"
-    if distributor.credit == "yellow" and _binding(variables, f"credit[{d}]"):
+    if distributor.credit == "yellow" and f"credit[{d}]" in solution.binding:
         return f"credit limit (yellow, guaranteed {distributor.guaranteed_amount:g})"
-    if _value(variables.ending[(s, w)]) <= _EPS:
+    if solution.ending[(s, w)] <= _EPS:
         return f"stock at {w} exhausted"
-    if _binding(variables, f"fair_share[{s},{distributor.tier}]"):
+    if f"fair_share[{s},{distributor.tier}]" in solution.binding:
         return f"fair share of tier {distributor.tier}"
     return "pack / MOQ rounding or cost trade-off"
 
 
-def _replenishment(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
+def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
     lead = {(d.distributor, d.warehouse): d.lead_time_days for d in inputs.deliveries}
     needs = inputs.needs
@@ -696,13 +925,13 @@ def _replenishment(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
         )
     )
     rows = []
-    for (s, d, w), y in variables.supply.items():
+    for (s, d, w), y in solution.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
-        quantity = float(round(_value(y)))
+        quantity = float(round(y))
         if quantity <= _EPS:
             continue
         row = need_of[(s, d)]
-        binding = _supply_binding(variables, distributors[d], s, w)
+        binding = _supply_binding(solution, distributors[d], s, w)
         rows.append(
             {
                 "distributor": d,
@@ -731,12 +960,11 @@ def _replenishment(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=REPLENISHMENT_COLUMNS)
 
 
-def _unmet(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
+def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
     rows = []
-    for (s, j), u in variables.short.items():
-        short = _value(u)
-        uncovered = _value(variables.safety_short[(s, j)])
+    for (s, j), short in solution.short.items():
+        uncovered = solution.safety_short[(s, j)]
         if short <= _SMALL and uncovered <= _SMALL:
             continue
         if j in distributors:
@@ -745,7 +973,7 @@ def _unmet(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
             tier: str = d.tier
             if d.credit == "red":
                 cause = "red credit: no supply"
-            elif d.credit == "yellow" and _binding(variables, f"credit[{j}]"):
+            elif d.credit == "yellow" and f"credit[{j}]" in solution.binding:
                 cause = "yellow credit: guaranteed amount reached"
             else:
                 cause = "stock or reach: not enough stock that arrives in time"
@@ -766,17 +994,15 @@ def _unmet(inputs: ModelInputs, variables: Variables) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=UNMET_COLUMNS)
 
 
-def _alerts(
-    inputs: ModelInputs, variables: Variables, ending: dict[tuple[str, str], float]
-) -> pd.DataFrame:
+def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     policy = inputs.policy
     rows: list[dict[str, Any]] = []
     for rec in inputs.needs[[SKU, LOCATION, "mean", "daily", "cover_days"]].to_dict("records"):
         s, j = str(rec[SKU]), str(rec[LOCATION])
         mean, rate, cover_days = float(rec["mean"]), float(rec["daily"]), int(rec["cover_days"])
-        if (s, j) not in variables.short or mean <= 0:
+        if (s, j) not in solution.short or mean <= 0:
             continue
-        short = _value(variables.short[(s, j)])
+        short = solution.short[(s, j)]
         cover = (mean - short) / mean
         if cover < policy.stockout_risk_cover - 1e-9:
             stock = mean - short
@@ -799,7 +1025,7 @@ def _alerts(
         for s in inputs.skus:
             daily = inputs.node_daily.get((s, w.id), 0.0)
             start = inputs.available[(s, w.id)]
-            end = ending[(s, w.id)]
+            end = solution.ending[(s, w.id)]
             days_end = end / daily if daily > 0 else (math.inf if end > 0 else 0.0)
             days_start = start / daily if daily > 0 else (math.inf if start > 0 else 0.0)
             if w.kind == "forward" and end > _EPS and days_end > policy.overstock_days:
@@ -846,11 +1072,10 @@ def _days_text(days: float) -> str:
 
 def _kpis(
     inputs: ModelInputs,
-    variables: Variables,
+    solution: Solution,
     transfers: pd.DataFrame,
     replenishment: pd.DataFrame,
     unmet: pd.DataFrame,
-    ending: dict[tuple[str, str], float],
 ) -> dict[str, Any]:
     """Expected fill rate (share of mean demand covered) by tier, days of supply, cost split."""
     needs = inputs.needs
@@ -860,8 +1085,8 @@ def _kpis(
         tier = str(rec["tier"])
         demand_by_tier[tier] += float(rec["mean"])
         key = (str(rec[SKU]), str(rec[LOCATION]))
-        if key in variables.short:
-            short_by_tier[tier] += _value(variables.short[key])
+        if key in solution.short:
+            short_by_tier[tier] += solution.short[key]
     fill = {
         tier: (1.0 - short_by_tier[tier] / total) if total > 0 else None
         for tier, total in demand_by_tier.items()
@@ -869,7 +1094,7 @@ def _kpis(
     total_demand = sum(demand_by_tier.values())
     total_short = sum(short_by_tier.values())
     daily_total = float(needs["daily"].sum())
-    stock_total = sum(ending.values())
+    stock_total = sum(solution.ending.values())
     return {
         "fill_rate": (1.0 - total_short / total_demand) if total_demand > 0 else None,
         "fill_rate_by_tier": fill,
@@ -880,5 +1105,5 @@ def _kpis(
         "units_unmet": float(unmet["quantity"].sum()),
         "transfers": len(transfers),
         "replenishment_lines": len(replenishment),
-        "cost": {name: _value(term) for name, term in variables.cost_terms.items()},
+        "cost": dict(solution.cost_terms),
     }

@@ -17,6 +17,7 @@ for its full size in every simplex iteration (63 s at 1,000 SKUs x 50 locations)
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,11 +27,13 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from allocation.errors import SolverError
+from allocation.highs import quiet_highs
 from allocation.model import ModelInputs
 
 __all__ = ["LpArrays", "build_arrays", "solve_arrays"]
 
 Method = Literal["ipm", "simplex", "pdlp"]
+ColKey = tuple[str, tuple[str | int, ...]]
 
 
 @dataclass
@@ -46,6 +49,12 @@ class LpArrays:
     offset: float  # constant of the objective (money)
     col_sku: np.ndarray  # index into inputs.skus of each column's SKU
     row_sku: np.ndarray  # index of each row's SKU; -1 for a row shared by SKUs (linking)
+    # Each column's variable in `build_problem`: (letter, key) with letter x, e, y, u, v, o, g
+    # and key as in `Variables` (x: (sku, arc index), y: (sku, distributor, warehouse), ...).
+    col_key: list[ColKey]
+    # Rows `planner.explain` reads (capacity, lane_capacity, order_up_to, credit, fair_share),
+    # by their `build_problem` name. cross_region[s,a] is the upper bound of that x column.
+    row_name: dict[str, int]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -61,6 +70,8 @@ class _Builder:
         self.lower: list[np.ndarray] = []
         self.upper: list[np.ndarray] = []
         self.col_sku: list[np.ndarray] = []
+        self.col_key: list[ColKey] = []
+        self.row_name: dict[str, int] = {}
         self.n_cols = 0
         self.rows: list[np.ndarray] = []
         self.cols: list[np.ndarray] = []
@@ -71,10 +82,19 @@ class _Builder:
         self.n_rows = 0
 
     def columns(
-        self, cost: ArrayLike, lower: ArrayLike, upper: ArrayLike, sku: ArrayLike
+        self,
+        letter: str,
+        keys: Iterable[tuple[str | int, ...]],
+        cost: ArrayLike,
+        lower: ArrayLike,
+        upper: ArrayLike,
+        sku: ArrayLike,
     ) -> np.ndarray:
         cost = np.asarray(cost, dtype=float)
         n = len(cost)
+        self.col_key.extend((letter, key) for key in keys)
+        if len(self.col_key) != self.n_cols + n:
+            raise ValueError(f"{letter} columns: {n} costs but a different number of keys")
         self.col_sku.append(np.broadcast_to(np.asarray(sku, dtype=np.int64), (n,)).copy())
         ids = np.arange(self.n_cols, self.n_cols + n)
         self.cost.append(np.asarray(cost, dtype=float))
@@ -83,9 +103,13 @@ class _Builder:
         self.n_cols += n
         return ids
 
-    def row_block(self, lower: ArrayLike, upper: ArrayLike, sku: ArrayLike) -> int:
-        """Reserve len(lower) rows of SKU `sku` (-1: shared); returns the first row id."""
+    def row_block(
+        self, lower: ArrayLike, upper: ArrayLike, sku: ArrayLike, names: Iterable[str] = ()
+    ) -> int:
+        """Reserve len(lower) rows of SKU `sku` (-1: shared), named `names` when explain reads
+        them; returns the first row id."""
         first = self.n_rows
+        self.row_name.update((name, first + i) for i, name in enumerate(names))
         lower = np.asarray(lower, dtype=float)
         self.row_sku.append(np.broadcast_to(np.asarray(sku, dtype=np.int64), lower.shape).copy())
         self.row_lower.append(lower)
@@ -115,6 +139,8 @@ class _Builder:
             offset=offset,
             col_sku=np.concatenate(self.col_sku),
             row_sku=np.concatenate(self.row_sku),
+            col_key=self.col_key,
+            row_name=self.row_name,
         )
 
 
@@ -156,6 +182,8 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     arc_origin = np.array([w_of[a.origin] for a in inputs.arcs], dtype=np.int64)
     arc_dest = np.array([w_of[a.destination] for a in inputs.arcs], dtype=np.int64)
     flow_ids = b.columns(
+        "x",
+        ((skus[i], int(k)) for i, k in zip(fs, fa, strict=True)),
         arc_cost[fa] if len(fa) else np.zeros(0),
         0.0,
         np.concatenate(cross_ub) if cross_ub else np.zeros(0),
@@ -164,7 +192,12 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
 
     # Ending stock e[s,w] (holding over the review period).
     ending_ids = b.columns(
-        np.repeat(holding * policy.review_period_days, n_w), 0.0, np.inf, np.repeat(sku_ids, n_w)
+        "e",
+        ((s, w) for s in skus for w in warehouses),
+        np.repeat(holding * policy.review_period_days, n_w),
+        0.0,
+        np.inf,
+        np.repeat(sku_ids, n_w),
     )  # id = first + s * n_w + w
 
     # Suggestions y[s,d,w].
@@ -181,7 +214,12 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     )
     sup_s = supply["sku"].map(s_of).to_numpy(np.int64)
     supply_ids = b.columns(
-        supply["delivery_cost"].to_numpy(float), 0.0, supply["cap"].to_numpy(float), sup_s
+        "y",
+        zip(supply["sku"], supply["location"], supply["warehouse"], strict=True),
+        supply["delivery_cost"].to_numpy(float),
+        0.0,
+        supply["cap"].to_numpy(float),
+        sup_s,
     )
     sup_w = supply["warehouse"].map(w_of).to_numpy(np.int64)
 
@@ -196,7 +234,9 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     # Warehouse capacity (shared by all SKUs).
     caps = np.array([w.capacity for w in network.warehouses])
     already = (volume[:, None] * available).sum(axis=0)
-    first = b.row_block(np.full(n_w, -np.inf), np.maximum(caps, already), -1)
+    first = b.row_block(
+        np.full(n_w, -np.inf), np.maximum(caps, already), -1, (f"capacity[{w}]" for w in warehouses)
+    )
     b.entries(first + np.tile(np.arange(n_w), n_s), ending_ids, np.repeat(volume, n_w))
 
     # Lane capacity (shared by all SKUs).
@@ -206,6 +246,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
             np.full(len(limited), -np.inf),
             [float(inputs.arcs[k].capacity or 0.0) for k in limited],
             -1,
+            (f"lane_capacity[{inputs.arcs[k].name}]" for k in limited),
         )
         row_of_arc = np.full(len(inputs.arcs), -1, dtype=np.int64)
         row_of_arc[limited] = first + np.arange(len(limited))
@@ -219,8 +260,12 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     n_act = len(active)
     act_s = needs["sku"].map(s_of).to_numpy(np.int64)[active]
     penalty = needs["penalty"].to_numpy(float)[active]
-    u_ids = b.columns(penalty, 0.0, mean[active], act_s)
-    v_ids = b.columns(penalty * policy.safety_penalty_share, 0.0, safety[active], act_s)
+    sku_col, location_col = needs["sku"].to_numpy(), needs["location"].to_numpy()
+    act_keys = list(zip(sku_col[active], location_col[active], strict=True))
+    u_ids = b.columns("u", act_keys, penalty, 0.0, mean[active], act_s)
+    v_ids = b.columns(
+        "v", act_keys, penalty * policy.safety_penalty_share, 0.0, safety[active], act_s
+    )
     is_dist = (needs["kind"] == "distributor").to_numpy()[active]
     position = np.where(is_dist, needs["position"].to_numpy(float)[active], 0.0)
     d_first = b.row_block(mean[active] - position, np.full(n_act, np.inf), act_s)
@@ -243,7 +288,12 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     # Order-up-to: sum_w y[s,d,w] <= cap, one row per (s,d) with suggestions.
     pairs, pair_index = np.unique(supply["need_row"].to_numpy(np.int64), return_inverse=True)
     pair_s = needs["sku"].map(s_of).to_numpy(np.int64)[pairs]
-    first = b.row_block(np.full(len(pairs), -np.inf), needs["cap"].to_numpy(float)[pairs], pair_s)
+    first = b.row_block(
+        np.full(len(pairs), -np.inf),
+        needs["cap"].to_numpy(float)[pairs],
+        pair_s,
+        (f"order_up_to[{s},{d}]" for s, d in zip(sku_col[pairs], location_col[pairs], strict=True)),
+    )
     b.entries(first + pair_index, supply_ids, 1.0)
 
     # Overstock at forward warehouses: e - o <= B * daily served.
@@ -260,7 +310,14 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         o_w.append(np.full(len(keep), j))
     os_ = np.concatenate(o_s) if o_s else np.zeros(0, dtype=np.int64)
     ow = np.concatenate(o_w) if o_w else np.zeros(0, dtype=np.int64)
-    over_ids = b.columns(holding[os_] * policy.overstock_cost_days, 0.0, np.inf, os_)
+    over_ids = b.columns(
+        "o",
+        ((skus[i], warehouses[j]) for i, j in zip(os_, ow, strict=True)),
+        holding[os_] * policy.overstock_cost_days,
+        0.0,
+        np.inf,
+        os_,
+    )
     first = b.row_block(np.full(len(os_), -np.inf), bound[os_, ow], os_)
     b.entries(first + np.arange(len(os_)), ending_ids[0] + os_ * n_w + ow, 1.0)
     b.entries(first + np.arange(len(os_)), over_ids, -1.0)
@@ -271,7 +328,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     for d in yellow:
         mask = sup_d == d.id
         if mask.any():
-            row = b.row_block([-np.inf], [d.guaranteed_amount], -1)
+            row = b.row_block([-np.inf], [d.guaranteed_amount], -1, [f"credit[{d.id}]"])
             b.entries(np.full(int(mask.sum()), row), supply_ids[mask], unit_cost[sup_s[mask]])
 
     # Fair share under shortage: served by tier + g >= target.
@@ -280,7 +337,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         key_row = {k: i for i, k in enumerate(keys)}
         targets = np.array([inputs.fair_targets[k] for k in keys])
         g_s = np.array([s_of[k[0]] for k in keys], dtype=np.int64)
-        g_ids = b.columns(policy.fair_share_penalty * unit_cost[g_s], 0.0, np.inf, g_s)
+        g_ids = b.columns("g", keys, policy.fair_share_penalty * unit_cost[g_s], 0.0, np.inf, g_s)
         tiers = needs["tier"].to_numpy()
         # Forward catchment rows served = need - u - v move their constant to the right side.
         constant = np.zeros(len(keys))
@@ -288,7 +345,12 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         fw_rows = np.array(fw_keys, dtype=np.int64)
         ok = fw_rows >= 0
         np.add.at(constant, fw_rows[ok], needs["need"].to_numpy(float)[active][fw_act][ok])
-        first = b.row_block(targets - constant, np.full(len(keys), np.inf), g_s)
+        first = b.row_block(
+            targets - constant,
+            np.full(len(keys), np.inf),
+            g_s,
+            (f"fair_share[{s},{t}]" for s, t in keys),
+        )
         b.entries(first + fw_rows[ok], u_ids[fw_act][ok], -1.0)
         b.entries(first + fw_rows[ok], v_ids[fw_act][ok], -1.0)
         sup_keys = np.array(
@@ -311,9 +373,7 @@ def solve_arrays(
     optimum is a SolverError naming HiGHS's status."""
     import highspy
 
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("threads", threads)
+    highs = quiet_highs(threads)
     highs.setOptionValue("solver", method)
     if method == "ipm":
         highs.setOptionValue("run_crossover", "on")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import allocation as al
+from allocation.decompose import max_violation
 from allocation.generate import example_network
-from allocation.model import build_problem, prepare_inputs
+from allocation.model import ModelInputs, build_problem, prepare_inputs
+from allocation.plan import SolverFacts
+from allocation.planner import _from_arrays, _from_variables, explain
 from allocation.scale import build_arrays, solve_arrays
 from allocation.solve import solve_problem
 
@@ -56,3 +61,51 @@ def test_sku_tags_split_the_matrix_into_blocks_and_shared_rows() -> None:
     shared = np.unique(entries.row[~own])
     assert len(shared) >= len(network.warehouses)  # at least one capacity row per warehouse
     assert (np.isinf(arrays.row_lower[shared]) & np.isfinite(arrays.row_upper[shared])).all()
+
+
+def _inputs(skus: int, locations: int, distributors: int, seed: int) -> ModelInputs:
+    instance = example_network(skus, locations, distributors, seed=seed, horizon_days=14)
+    network = instance.network
+    return prepare_inputs(
+        network,
+        al.validate_stock(instance.stock, network),
+        al.validate_demand(instance.demand, network),
+        instance.policy,
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 4, 7])
+def test_col_key_maps_the_array_solution_onto_the_pulp_variables(seed: int) -> None:
+    inputs = _inputs(12, 6, 6, seed)
+    problem, variables = build_problem(inputs)
+    expected = solve_problem(problem).objective
+    arrays = build_arrays(inputs)
+    groups: dict[str, dict[Any, Any]] = {
+        "x": variables.flow,
+        "y": variables.supply,
+        "e": variables.ending,
+        "u": variables.short,
+        "v": variables.safety_short,
+        "o": variables.over,
+        "g": variables.fair_gap,
+    }
+    # One column per PuLP variable, and the rows explain names exist in the PuLP problem.
+    assert len(arrays.col_key) == arrays.shape[1] == len(set(arrays.col_key))
+    assert set(arrays.col_key) == {(letter, k) for letter, g in groups.items() for k in g}
+    assert set(arrays.row_name) <= set(variables.constraints)
+    # The PuLP optimum written into the columns by col_key keeps every row and has its cost.
+    pulp_x = np.array([groups[letter][key].varValue or 0.0 for letter, key in arrays.col_key])
+    assert max_violation(arrays, pulp_x) <= 1e-7
+    assert float(arrays.cost @ pulp_x) == pytest.approx(expected, rel=1e-7, abs=1e-7)
+    # explain reads the array optimum like the PuLP one: same objective, totals, binding rows.
+    objective, x, _ = solve_arrays(arrays, "simplex")
+    facts = SolverFacts("optimal", objective, 0.0, 0.0, "highs")
+    ours = explain(inputs, _from_arrays(inputs, arrays, x), facts)
+    theirs = explain(inputs, _from_variables(variables), facts)
+    assert sum(ours.kpis["cost"].values()) == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    for kpi in ("units_transferred", "units_unmet", "stock_after_plan", "fill_rate"):
+        assert ours.kpis[kpi] == pytest.approx(theirs.kpis[kpi], rel=1e-5, abs=1e-5), kpi
+    lines = len(theirs.replenishment)  # each line's quantity is rounded to whole units
+    assert ours.kpis["units_replenished"] == pytest.approx(
+        theirs.kpis["units_replenished"], abs=lines * 0.5 + 1e-6
+    )
