@@ -76,7 +76,9 @@ Rounding = Literal["none", "greedy", "milp", "floor"]
 """How suggestions became whole packs / MOQ: "milp" exact integer variables (--integer-packs);
 "greedy" the LP optimum rounded by the greedy repair, then the LP re-solved (warm, still an LP)
 with the rounded suggestions fixed; "floor" every suggestion rounded down to whole packs (nothing
-below the MOQ), transfers as the LP chose them (the decomposed path); "none" nothing to round."""
+below the MOQ), then raised to the packs above where the stock that left at its own warehouse
+covers it and that pays, transfers as the LP chose them (the decomposed path); "none" nothing to
+round."""
 
 Method = Literal["pulp", "decomposed"]
 """How the LP was built and solved: "pulp" one PuLP problem (`allocation.model`); "decomposed"

@@ -68,9 +68,10 @@ def plan(
     decompose_above: in LP mode with HiGHS, an instance with more SKUs than this is built as
     arrays (`allocation.scale`, no PuLP object per variable) and solved by SKU
     (`allocation.decompose`, proven within DECOMPOSE_GAP of the LP optimum, `workers`
-    processes pricing SKUs); its suggestions are rounded down to whole packs / MOQ
-    (`_floor_packs`, rounding "floor") instead of by the greedy repair, which reads the PuLP
-    problem. SolverFacts.method says which path ran.
+    processes pricing SKUs); its suggestions are rounded down to whole packs / MOQ, then raised
+    back from the stock left at their own warehouse where that pays (`_floor_packs`, rounding
+    "floor"), instead of by the greedy repair, which reads the PuLP problem. SolverFacts.method
+    says which path ran.
     """
     policy = policy or Policy()
     started = time.perf_counter()
@@ -153,7 +154,7 @@ def _plan_decomposed(
     if not solution.supply:
         return explain(inputs, solution, facts)
     began = time.perf_counter()
-    rounded, lowered = _floor_packs(inputs, solution)
+    rounded, lowered, raised = _floor_packs(inputs, solution, _by_field(arrays, arrays.cost))
     x = np.array([getattr(rounded, _FIELD[letter])[key] for letter, key in arrays.col_key])
     exceeded = _check_floor(arrays, x)
     solution = _from_arrays(inputs, arrays, x)
@@ -165,8 +166,9 @@ def _plan_decomposed(
         else "every row holds, warehouse capacity included"
     )
     note = (
-        f"{lowered} suggestion(s) rounded down to whole packs / MOQ (floor; decomposed LP, "
-        f"no greedy repair, transfers as the LP chose them); objective {objective:,.2f} vs LP "
+        f"{lowered + raised} suggestion(s) rounded to whole packs / MOQ by floor ({lowered} down; "
+        f"{raised} up, each from the stock left at its own warehouse where that pays; decomposed "
+        f"LP, no greedy repair, transfers as the LP chose them); objective {objective:,.2f} vs LP "
         f"{lp:,.2f} (+{_share(objective - lp, lp)}); {over}"
     )
     return explain(
@@ -183,12 +185,18 @@ def _plan_decomposed(
     )
 
 
+def _by_field(arrays: LpArrays, values: np.ndarray) -> dict[str, dict[Any, float]]:
+    """Column values (a solution, or the costs) as {`Solution` field: {model key: value}}."""
+    groups: dict[str, dict[Any, float]] = {name: {} for name in _FIELD.values()}
+    for (letter, key), value in zip(arrays.col_key, values.tolist(), strict=True):
+        groups[_FIELD[letter]][key] = value
+    return groups
+
+
 def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Solution:
     """The array LP's solution by `build_problem`'s keys (`LpArrays.col_key`); the rows that
     explain names bind when they are at a bound (cross_region: its x at its upper bound)."""
-    groups: dict[str, dict[Any, float]] = {name: {} for name in _FIELD.values()}
-    for (letter, key), value in zip(arrays.col_key, x.tolist(), strict=True):
-        groups[_FIELD[letter]][key] = value
+    groups = _by_field(arrays, x)
     letters = np.array([letter for letter, _ in arrays.col_key])
     money = arrays.cost * x
     terms = dict.fromkeys(_TERM.values(), 0.0)
@@ -207,59 +215,188 @@ def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Soluti
     return Solution(**groups, cost_terms=terms, binding=binding)
 
 
-def _floor_packs(inputs: ModelInputs, solution: Solution) -> tuple[Solution, int]:
-    """Every suggestion rounded down to whole packs (nothing below the MOQ); returns the plan
-    that follows and how many suggestions changed.
+def _floor_packs(
+    inputs: ModelInputs, solution: Solution, price: dict[str, dict[Any, float]]
+) -> tuple[Solution, int, int]:
+    """Every suggestion rounded down to whole packs (nothing below the MOQ), then raised back
+    to the whole packs just above its LP value where the stock left at its own warehouse covers
+    the step and that lowers the objective (`_Floor.raise_back`). Returns the plan that follows
+    and how many suggestions were lowered and raised (against the LP).
 
     Transfers stay as the LP chose them: a unit not suggested stays at its warehouse (ending
     stock), and the uncovered demand, overstock and fair-share gaps are the least the rows allow
     for that stock (`_Demand`). Only the shared warehouse capacity can break (more stock left);
-    `_check_floor` measures it."""
-    distributors = {d.id: d for d in inputs.network.distributors}
-    needs = inputs.needs
-    keys = list(solution.supply)
-    lp = np.array([solution.supply[k] for k in keys])
-    pack = np.array([distributors[d].pack_size for _, d, _ in keys], dtype=float)
-    moq = np.array([distributors[d].moq for _, d, _ in keys], dtype=float)
-    caps = _by_key(needs, LOCATION, "cap")
-    cap = np.array([caps[(s, d)] for s, d, _ in keys])
-    low, _ = _pack_grid(lp, pack, moq, cap)
-    supply = dict(zip(keys, low.tolist(), strict=True))
-    ending = dict(solution.ending)
-    supplied: dict[tuple[str, str], float] = defaultdict(float)
-    for (s, d, w), before, after in zip(keys, lp.tolist(), low.tolist(), strict=True):
-        ending[(s, w)] += before - after
-        supplied[(s, d)] += after
-    short: dict[tuple[str, str], float] = {}
-    safety_short: dict[tuple[str, str], float] = {}
-    served: dict[tuple[str, str], float] = defaultdict(float)
-    columns = [SKU, LOCATION, "kind", "tier", "mean", "safety", "position", "need"]
-    for s, j, kind, tier, mean, safety, position, need in needs[columns].itertuples(index=False):
-        forward = kind == "forward"
-        if (s, j) in solution.short:
-            cover = ending[(s, j)] if forward else float(position) + supplied[(s, j)]
-            uncovered = _Demand(float(mean), float(safety), 0.0, 0.0).uncovered(cover)
-            short[(s, j)], safety_short[(s, j)] = uncovered
-            if forward:
-                served[(s, tier)] += float(need) - sum(uncovered)
-        if not forward:
-            served[(s, tier)] += supplied.get((s, j), 0.0)
+    `_check_floor` measures it. price: the objective's money per unit by `Solution` field."""
+    floor = _Floor(inputs, solution, price)
+    floor.raise_back()
+    uncovered = {key: floor.demand[key].uncovered(floor.cover(key)) for key in solution.short}
     days = inputs.policy.overstock_days
-    over = {
-        key: max(0.0, ending[key] - days * inputs.node_daily.get(key, 0.0)) for key in solution.over
-    }
-    fair_gap = {key: max(0.0, inputs.fair_targets[key] - served[key]) for key in solution.fair_gap}
-    lowered = int(np.sum(lp - low > _EPS))
     rounded = replace(
         solution,
-        supply=supply,
-        ending=ending,
-        short=short,
-        safety_short=safety_short,
-        over=over,
-        fair_gap=fair_gap,
+        supply=floor.supply,
+        ending=floor.ending,
+        short={key: u for key, (u, _v) in uncovered.items()},
+        safety_short={key: v for key, (_u, v) in uncovered.items()},
+        over={
+            key: max(0.0, floor.ending[key] - days * inputs.node_daily.get(key, 0.0))
+            for key in solution.over
+        },
+        fair_gap={
+            key: max(0.0, inputs.fair_targets[key] - floor.served[key]) for key in solution.fair_gap
+        },
     )
-    return rounded, lowered
+    moved = [(floor.supply[k] - y) for k, y in solution.supply.items()]
+    return rounded, sum(m < -_EPS for m in moved), sum(m > _EPS for m in moved)
+
+
+class _Floor:
+    """Suggestions on the whole-pack grid with the stock, cover and fair share that follow."""
+
+    def __init__(
+        self, inputs: ModelInputs, solution: Solution, price: dict[str, dict[Any, float]]
+    ) -> None:
+        distributors = {d.id: d for d in inputs.network.distributors}
+        needs = inputs.needs
+        self.keys = list(solution.supply)
+        lp = np.array([solution.supply[k] for k in self.keys])
+        pack = np.array([distributors[d].pack_size for _, d, _ in self.keys], dtype=float)
+        moq = np.array([distributors[d].moq for _, d, _ in self.keys], dtype=float)
+        self.cap = _by_key(needs, LOCATION, "cap")
+        cap = np.array([self.cap[(s, d)] for s, d, _ in self.keys])
+        low, high = _pack_grid(lp, pack, moq, cap)
+        self.high = dict(zip(self.keys, high.tolist(), strict=True))
+        self.supply = dict(zip(self.keys, low.tolist(), strict=True))
+        self.ending = dict(solution.ending)
+        self.supplied: dict[tuple[str, str], float] = defaultdict(float)
+        for (s, d, w), before, after in zip(self.keys, lp.tolist(), low.tolist(), strict=True):
+            self.ending[(s, w)] += before - after
+            self.supplied[(s, d)] += after
+        self.price = price
+        self.tier = {d.id: d.tier for d in inputs.network.distributors}
+        self.unit_cost = {s: info.unit_cost for s, info in inputs.sku_info.items()}
+        self.budget = {
+            d.id: d.guaranteed_amount for d in inputs.network.distributors if d.credit == "yellow"
+        }
+        for s, d, _w in self.keys:
+            if d in self.budget:
+                self.budget[d] -= self.unit_cost[s] * self.supply[(s, d, _w)]
+        self.targets = inputs.fair_targets
+        unit = inputs.network.capacity_unit == "volume"
+        self.volume = {
+            s: (info.unit_volume if unit else 1.0) for s, info in inputs.sku_info.items()
+        }
+        # Capacity left at each warehouse (negative: over it), bounds as in build_problem.
+        self.room = {
+            w.id: max(
+                w.capacity, sum(self.volume[s] * inputs.available[(s, w.id)] for s in inputs.skus)
+            )
+            for w in inputs.network.warehouses
+        }
+        for (s, w), stock in self.ending.items():
+            self.room[w] -= self.volume[s] * stock
+        self.bound = {
+            key: inputs.policy.overstock_days * inputs.node_daily.get(key, 0.0)
+            for key in solution.over
+        }
+        self.demand: dict[tuple[str, str], _Demand] = {}
+        self.position: dict[tuple[str, str], float] = {}
+        self.forward: set[tuple[str, str]] = set()
+        self.served: dict[tuple[str, str], float] = defaultdict(float)
+        columns = [SKU, LOCATION, "kind", "tier", "mean", "safety", "position", "need"]
+        for s, j, kind, tier, mean, safety, position, need in needs[columns].itertuples(
+            index=False
+        ):
+            key = (s, j)
+            if kind == "forward":
+                self.forward.add(key)
+            else:
+                self.position[key] = float(position)
+                self.served[(s, tier)] += self.supplied.get(key, 0.0)
+            if key in solution.short:
+                self.demand[key] = _Demand(
+                    float(mean), float(safety), price["short"][key], price["safety_short"][key]
+                )
+                if kind == "forward":
+                    self.served[(s, tier)] += (
+                        float(need) - self.demand[key].cost(self.cover(key))[1]
+                    )
+
+    def cover(self, key: tuple[str, str]) -> float:
+        """Units covering demand location key: a forward warehouse's stock, a distributor's
+        own position plus what is suggested to it."""
+        if key in self.forward:
+            return self.ending[key]
+        return self.position[key] + self.supplied[key]
+
+    def _raise(self, k: SupplyKey) -> tuple[float, float, float] | None:
+        """(objective change, step, catchment units lost) of raising k to its upper packs from
+        the stock at its warehouse; None when a row forbids it."""
+        s, d, w = k
+        step = self.high[k] - self.supply[k]
+        if step <= _EPS or step > self.ending[(s, w)] + _FIT:
+            return None
+        if step > self.cap[(s, d)] - self.supplied[(s, d)] + _FIT:
+            return None  # order-up-to, over all the warehouses serving d
+        if d in self.budget and self.unit_cost[s] * step > self.budget[d] + _FIT:
+            return None
+        change = (self.price["supply"][k] - self.price["ending"][(s, w)]) * step
+        ours = self.demand.get((s, d))
+        if ours is not None:
+            cover = self.cover((s, d))
+            change += ours.cost(cover + step)[0] - ours.cost(cover)[0]
+        change += self._fair((s, self.tier[d]), step)
+        stock, lost = self.ending[(s, w)], 0.0
+        theirs = self.demand.get((s, w))  # a forward warehouse's own catchment
+        if theirs is not None:
+            (before, lost_before), (after, lost_after) = (
+                theirs.cost(stock),
+                theirs.cost(stock - step),
+            )
+            change += after - before
+            lost = lost_after - lost_before
+            change += self._fair((s, CATCHMENT), -lost)
+        if (s, w) in self.bound:
+            bound = self.bound[(s, w)]
+            over = max(0.0, stock - step - bound) - max(0.0, stock - bound)
+            change += self.price["over"][(s, w)] * over
+        return change, step, lost
+
+    def _fair(self, key: tuple[str, str], more: float) -> float:
+        """Change in fair-share penalty when (sku, tier) is served `more` units."""
+        if key not in self.targets or more == 0.0:
+            return 0.0
+        below = self.targets[key] - self.served[key]
+        return self.price["fair_gap"][key] * (max(0.0, below - more) - max(0.0, below))
+
+    def raise_back(self) -> None:
+        """Relieve warehouses that rounding down left over capacity (their cheapest raises
+        first, whatever they cost), then raise suggestions, largest gain first as priced on the
+        floor; each is priced again (and its rows checked) just before it is applied."""
+        for w in [w for w, room in self.room.items() if room < -_FIT]:
+            ours = [(move[0], k) for k in self.keys if k[2] == w and (move := self._raise(k))]
+            for _cost, k in sorted(ours):
+                if self.room[w] >= -_FIT:
+                    break
+                if (move := self._raise(k)) is not None:
+                    self._apply(k, move[1], move[2])
+        priced = [(move[0], k) for k in self.keys if (move := self._raise(k)) is not None]
+        for gain, k in sorted(priced):
+            if gain >= -_EPS:
+                break
+            move = self._raise(k)
+            if move is not None and move[0] < -_EPS:
+                self._apply(k, move[1], move[2])
+
+    def _apply(self, k: SupplyKey, step: float, lost: float) -> None:
+        s, d, w = k
+        self.supply[k] += step
+        self.supplied[(s, d)] += step
+        self.ending[(s, w)] -= step
+        self.room[w] += self.volume[s] * step
+        if d in self.budget:
+            self.budget[d] -= self.unit_cost[s] * step
+        self.served[(s, self.tier[d])] += step
+        self.served[(s, CATCHMENT)] -= lost
 
 
 def _check_floor(arrays: LpArrays, x: np.ndarray) -> dict[str, float]:

@@ -303,3 +303,25 @@ def test_rounding_down_says_when_it_leaves_a_warehouse_over_capacity(
     assert result.replenishment.empty
     assert facts.capacity_exceeded == {"FW": pytest.approx(3.0)}
     assert "capacity EXCEEDED" in (facts.repair or "") and "FW by 3.0" in (facts.repair or "")
+
+
+def test_rounding_down_raises_back_a_suggestion_its_warehouse_has_the_stock_for(
+    two_tiers: dict[str, Any],
+) -> None:
+    # Need 8, pack 10: the LP suggests 8, the floor 0; CW keeps 92 more, so 10 is raised back
+    # (its shortage penalty is worth far more than delivering two more units).
+    two_tiers["distributors"] = [
+        {**two_tiers["distributors"][0], "pack_size": 10, "cost_per_unit": 1.0}
+    ]
+    network = al.Network.model_validate(two_tiers)
+    result = al.plan(
+        network,
+        stock_frame([("S", "CW", 100)]),
+        demand_frame({("S", "D-A"): 1.0}),
+        decompose_above=0,
+    )
+    facts = result.solver
+    assert (facts.method, facts.rounding) == ("decomposed", "floor")
+    assert result.replenishment["quantity"].tolist() == [10.0]
+    assert "(0 down; 1 up" in (facts.repair or "") and not facts.capacity_exceeded
+    assert facts.lp_objective is not None and facts.objective >= facts.lp_objective
