@@ -157,6 +157,15 @@ def _plan_decomposed(
     rounded, lowered, raised = _floor_packs(inputs, solution, _by_field(arrays, arrays.cost))
     x = np.array([getattr(rounded, _FIELD[letter])[key] for letter, key in arrays.col_key])
     exceeded = _check_floor(arrays, x)
+    transfers = "transfers as the LP chose them"
+    resolve_seconds = 0.0
+    if exceeded:  # ship less into those warehouses: the LP again, the suggestions fixed
+        try:
+            x, resolve_seconds = _resolve_fixed(arrays, x, time_limit, workers)
+            exceeded = _check_floor(arrays, x)
+            transfers = "transfers re-optimised around them, as capacity was exceeded"
+        except SolverError as exc:
+            transfers = f"transfers as the LP chose them (re-optimising them failed: {exc})"
     solution = _from_arrays(inputs, arrays, x)
     objective = float(arrays.cost @ x) + arrays.offset
     over = (
@@ -168,7 +177,7 @@ def _plan_decomposed(
     note = (
         f"{lowered + raised} suggestion(s) rounded to whole packs / MOQ by floor ({lowered} down; "
         f"{raised} up, each from the stock left at its own warehouse where that pays; decomposed "
-        f"LP, no greedy repair, transfers as the LP chose them); objective {objective:,.2f} vs LP "
+        f"LP, no greedy repair), {transfers}; objective {objective:,.2f} vs LP "
         f"{lp:,.2f} (+{_share(objective - lp, lp)}); {over}"
     )
     return explain(
@@ -177,12 +186,30 @@ def _plan_decomposed(
         replace(
             facts,
             objective=objective,
+            solve_seconds=seconds + resolve_seconds,
             repair=note,
             rounding="floor",
-            repair_seconds=time.perf_counter() - began,
+            repair_seconds=time.perf_counter() - began - resolve_seconds,
             capacity_exceeded=exceeded,
         ),
     )
+
+
+def _resolve_fixed(
+    arrays: LpArrays, x: np.ndarray, time_limit: float | None, workers: int
+) -> tuple[np.ndarray, float]:
+    """The LP again by SKU decomposition with the suggestions fixed at x: transfers, stock left
+    and gaps re-optimised around them. Returns (x, seconds); a SolverError when it fails."""
+    fixed = np.array([letter == "y" for letter, _ in arrays.col_key])
+    around = replace(
+        arrays,
+        col_lower=np.where(fixed, x, arrays.col_lower),
+        col_upper=np.where(fixed, x, arrays.col_upper),
+    )
+    _, solved, seconds = solve_decomposed(
+        around, gap=DECOMPOSE_GAP, time_limit=time_limit, workers=workers
+    )
+    return solved, seconds
 
 
 def _by_field(arrays: LpArrays, values: np.ndarray) -> dict[str, dict[Any, float]]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 
 import allocation as al
 from allocation.plan import write_plan
+from allocation.planner import _FIELD
+from allocation.policy import Policy
 from tests.allocation.conftest import demand_frame, stock_frame
 
 SOLVERS = ["highs", "cbc"]
@@ -279,11 +282,16 @@ def test_above_the_threshold_the_plan_is_decomposed_rounded_down_and_keeps_every
         assert d.credit != "yellow" or spend.get(d.id, 0.0) <= d.guaranteed_amount + 1e-6
 
 
-def test_rounding_down_says_when_it_leaves_a_warehouse_over_capacity(
+def test_rounding_down_past_a_warehouse_capacity_re_optimises_the_transfers(
     two_tiers: dict[str, Any],
 ) -> None:
+    from allocation.model import prepare_inputs
+    from allocation.planner import _by_field, _check_floor, _floor_packs, _from_arrays
+    from allocation.scale import build_arrays, solve_arrays
+
     # D-A (pack 10) is served from the forward FW (capacity 5), which gets its stock from CW:
-    # the LP ships 8 to FW and suggests 8; rounded down to 0 packs, the 8 stay at FW (3 over).
+    # the LP ships 8 to FW and suggests 8; rounded down to 0 packs, the 8 stay at FW (3 over),
+    # so the transfers are re-optimised around the suggestion: nothing goes to FW.
     two_tiers["warehouses"].append({"id": "FW", "kind": "forward", "region": "r", "capacity": 5})
     two_tiers["lanes"] = [
         {"origin": "CW", "destination": "FW", "cost_per_unit": 0.1, "lead_time_days": 1}
@@ -292,17 +300,23 @@ def test_rounding_down_says_when_it_leaves_a_warehouse_over_capacity(
         {**two_tiers["distributors"][0], "served_by": ["FW"], "pack_size": 10}
     ]
     network = al.Network.model_validate(two_tiers)
-    result = al.plan(
-        network,
-        stock_frame([("S", "CW", 100)]),
-        demand_frame({("S", "D-A"): 1.0}),
-        decompose_above=0,
-    )
+    stock, demand = stock_frame([("S", "CW", 100)]), demand_frame({("S", "D-A"): 1.0})
+    result = al.plan(network, stock, demand, decompose_above=0)
     facts = result.solver
     assert facts.method == "decomposed" and facts.rounding == "floor"
-    assert result.replenishment.empty
-    assert facts.capacity_exceeded == {"FW": pytest.approx(3.0)}
-    assert "capacity EXCEEDED" in (facts.repair or "") and "FW by 3.0" in (facts.repair or "")
+    assert result.replenishment.empty and result.transfers.empty
+    assert not facts.capacity_exceeded and "re-optimised" in (facts.repair or "")
+    # Before that re-solve, the rounded plan is 3 over FW's capacity, and says so.
+    inputs = prepare_inputs(
+        network, al.validate_stock(stock, network), al.validate_demand(demand, network), Policy()
+    )
+    arrays = build_arrays(inputs)
+    _, x, _ = solve_arrays(arrays, "simplex")
+    solution = _from_arrays(inputs, arrays, x)
+    rounded, lowered, raised = _floor_packs(inputs, solution, _by_field(arrays, arrays.cost))
+    assert (lowered, raised) == (1, 0) and rounded.ending[("S", "FW")] == pytest.approx(8.0)
+    floored = np.array([getattr(rounded, _FIELD[letter])[key] for letter, key in arrays.col_key])
+    assert _check_floor(arrays, floored) == {"FW": pytest.approx(3.0)}
 
 
 def test_rounding_down_raises_back_a_suggestion_its_warehouse_has_the_stock_for(
