@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["ForecastingError", "NotFittedError", "SalesValidationError"]
+__all__ = ["ForecastingError", "ModelFormatError", "NotFittedError", "SalesValidationError"]
 
 
 class ForecastingError(Exception):
@@ -13,6 +13,10 @@ class ForecastingError(Exception):
 
 class NotFittedError(ForecastingError, RuntimeError):
     """A forecaster was asked to predict before `fit` ran."""
+
+
+class ModelFormatError(ForecastingError):
+    """A stored forecaster was fitted by a release whose fitted state has another shape."""
 
 
 class SalesValidationError(ForecastingError, ValueError):

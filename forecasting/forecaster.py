@@ -39,7 +39,12 @@ from forecasting.columns import (
     UNITS,
     quantile_column,
 )
-from forecasting.errors import ForecastingError, NotFittedError, SalesValidationError
+from forecasting.errors import (
+    ForecastingError,
+    ModelFormatError,
+    NotFittedError,
+    SalesValidationError,
+)
 from forecasting.metrics import evaluate, quantile_name
 from forecasting.models import (
     FALLBACK,
@@ -61,9 +66,11 @@ from forecasting.selection import Selection, choose, classify_series, combine
 
 __all__ = [
     "ENSEMBLE",
+    "FORMAT",
     "ForecastConfig",
     "Forecaster",
     "SeriesFallbackWarning",
+    "check_format",
     "choose_and_calibrate",
     "ensemble_forecast",
 ]
@@ -133,11 +140,18 @@ def _lookback_periods(freq: str) -> int:
     return {"D": 364, "W": 52}.get(base, 12 if base in {"M", "MS", "ME"} else 4)
 
 
+# The shape of a fitted Forecaster's state. A registered model is this object pickled, and the
+# service unpickles it with the installed code: bump this whenever fitted attributes change shape
+# (2: the direct LightGBM became a two-part model), so an older model fails at load, saying why.
+FORMAT = 2
+
+
 class Forecaster:
     """Backtested, segment-ensembled, calibrated SKU-location forecaster (see module doc)."""
 
     def __init__(self, config: ForecastConfig | None = None) -> None:
         self.config = config or ForecastConfig()
+        self.format_ = FORMAT
 
     # --- fit ---------------------------------------------------------------------------------
 
@@ -391,3 +405,15 @@ def backtest_summary(forecaster: Forecaster) -> pd.DataFrame:
     return metrics.sort_values(
         ["level", "model"], key=lambda s: s.map(order).fillna(1) if s.name == "model" else s
     ).reset_index(drop=True)
+
+
+def check_format(forecaster: Forecaster, name: str) -> Forecaster:
+    """`forecaster` if this code can run it, else ModelFormatError naming `name` and the fix."""
+    found = getattr(forecaster, "format_", 1)  # format 1 predates the stamp
+    if found != FORMAT:
+        raise ModelFormatError(
+            f"{name} holds a forecaster of format {found}, this allocast runs format {FORMAT}: "
+            "retrain it (`allocast train`, or POST /v1/models/retrain) or forecast with the "
+            "allocast release that trained it"
+        )
+    return forecaster

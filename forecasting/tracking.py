@@ -50,8 +50,8 @@ from mlflow.tracking._tracking_service import utils as mlflow_tracking_state
 from pandas.tseries.offsets import BaseOffset
 
 from forecasting.columns import CUTOFF, DATE, DS, LOCATION, SKU, UNIQUE_ID, UNITS, Y
-from forecasting.errors import ForecastingError
-from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster
+from forecasting.errors import ForecastingError, ModelFormatError
+from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster, check_format
 from forecasting.metrics import SERIES_LEVEL
 
 __all__ = [
@@ -184,8 +184,10 @@ class ForecasterModel(PythonModel):
     _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
-        with open(context.artifacts[MODEL_ARTIFACT], "rb") as handle:
-            self.forecaster: Forecaster = pickle.load(handle)
+        path = context.artifacts[MODEL_ARTIFACT]
+        with open(path, "rb") as handle:
+            stored = pickle.load(handle)
+        self.forecaster: Forecaster = check_format(stored, f"the model file {path}")
 
     # Unannotated on purpose: mlflow would derive a (wrong) schema from the annotations.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
@@ -653,7 +655,10 @@ def load_model(
     model_version = client.get_model_version(model_name, version_id)
     with _using(uri), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_MLFLOW_NAGS, category=UserWarning)
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}/{version_id}")
+        try:
+            pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}/{version_id}")
+        except ModelFormatError as error:
+            raise ModelFormatError(f"model {model_name!r} version {version_id}: {error}") from None
     return LoadedForecaster(
         version=version_id,
         run_id=str(model_version.run_id),

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from forecasting import forecaster as forecaster_module
 from forecasting import tracking
 from forecasting.columns import DATE, LOCATION, SKU
 from forecasting.data import load_sales
-from forecasting.errors import ForecastingError
+from forecasting.errors import ForecastingError, ModelFormatError
 from forecasting.forecaster import ForecastConfig
 
 SKUS = ["SKU-001", "SKU-002", "SKU-007"]  # a fast, a medium and an intermittent seller
@@ -170,3 +173,24 @@ def test_unknown_alias_is_one_clear_error(tmp_path: Path) -> None:
         tracking.load_model(store)
     with pytest.raises(ForecastingError, match="no version '7'"):
         tracking.promote(store, tracking.DEFAULT_MODEL_NAME, "7")
+
+
+def test_a_model_of_another_format_fails_at_load_saying_to_retrain(
+    first: tracking.TrainOutcome, store: str, tmp_path: Path
+) -> None:
+    loaded = tracking.load_model(store, alias=first.version)
+    forecaster = loaded.pyfunc.unwrap_python_model().forecaster
+    del forecaster.format_  # what a model pickled before the format stamp looks like
+    old = tmp_path / tracking.PICKLE_NAME
+    old.write_bytes(pickle.dumps(forecaster))
+    context = SimpleNamespace(artifacts={tracking.MODEL_ARTIFACT: str(old)})
+    with pytest.raises(ModelFormatError, match=r"format 1, this allocast runs format 2.*retrain"):
+        tracking.ForecasterModel().load_context(context)
+
+
+def test_loading_a_registered_model_of_another_format_names_the_version(
+    first: tracking.TrainOutcome, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forecaster_module, "FORMAT", forecaster_module.FORMAT + 1)
+    with pytest.raises(ModelFormatError, match=rf"version {first.version}: .*retrain"):
+        tracking.load_model(store, alias=first.version)
