@@ -13,7 +13,7 @@ from allocation.generate import example_network, write_instance
 from allocation.inputs import load_demand, load_stock
 from allocation.network import load_network
 from allocation.plan import Plan, write_plan
-from allocation.planner import plan
+from allocation.planner import DECOMPOSE_ABOVE_SERIES, plan
 from allocation.policy import Policy, load_policy
 from allocation.solve import SolverName
 
@@ -36,8 +36,9 @@ def _summary(result: Plan, out: Path) -> str:
     alerts = result.alerts["kind"].value_counts().to_dict() if len(result.alerts) else {}
     days = kpis["days_of_supply"]
     facts = result.solver
+    method = "" if facts.method == "pulp" else f", {facts.method} within {facts.gap:.2%}"
     lines = [
-        f"plan {facts.status} ({facts.solver}): objective {facts.objective:,.2f}, "
+        f"plan {facts.status} ({facts.solver}{method}): objective {facts.objective:,.2f}, "
         f"build {facts.build_seconds:.2f} s, solve {facts.solve_seconds:.2f} s",
         f"  {kpis['transfers']} transfers ({kpis['units_transferred']:,.0f} units), "
         f"{kpis['replenishment_lines']} replenishment lines "
@@ -81,6 +82,17 @@ def allocate(
     fmt: Annotated[
         str, typer.Option("--format", help="csv or parquet for the plan tables.")
     ] = "csv",
+    decompose_above: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="SKU-location series past which the LP is solved by SKU (arrays, no PuLP), "
+            "LP mode with HiGHS only.",
+        ),
+    ] = DECOMPOSE_ABOVE_SERIES,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes pricing SKUs when the LP is solved by SKU.")
+    ] = 1,
 ) -> None:
     """Plan transfers and distributor replenishment from a forecast, a network and stock."""
     if solver not in ("highs", "cbc"):
@@ -99,6 +111,8 @@ def allocate(
             solver=solver_name(solver),
             time_limit=time_limit,
             integer_packs=integer_packs,
+            decompose_above=decompose_above,
+            workers=workers,
         )
     except AllocationError as exc:
         raise _fail(str(exc)) from None

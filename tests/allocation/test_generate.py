@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import allocation as al
@@ -24,7 +26,13 @@ def test_generator_is_seeded_and_consistent() -> None:
     al.validate_demand(first.demand, first.network)
 
 
-def test_written_instance_plans_through_the_cli(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("extra", "method"),
+    [([], "pulp"), (["--decompose-above", "0", "--workers", "1"], "decomposed")],
+)
+def test_written_instance_plans_through_the_cli(
+    tmp_path: Path, extra: list[str], method: str
+) -> None:
     runner = CliRunner()
     made = runner.invoke(
         app,
@@ -57,11 +65,14 @@ def test_written_instance_plans_through_the_cli(tmp_path: Path) -> None:
             str(tmp_path / "inst/policy.yaml"),
             "--out",
             str(tmp_path / "plan"),
+            *extra,
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "plan optimal" in result.output
-    assert (tmp_path / "plan/plan.json").exists()
+    assert "plan optimal (highs" in result.output
+    assert ("decomposed within" in result.output) == (method == "decomposed")
+    facts = json.loads((tmp_path / "plan/plan.json").read_text())["solver"]
+    assert facts["method"] == method
 
 
 def test_cli_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
