@@ -7,6 +7,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+import allocation as al
+from allocation.generate import example_network
+from allocation.model import ModelInputs, prepare_inputs
+
 TODAY = pd.Timestamp("2026-01-01")
 
 
@@ -28,6 +32,18 @@ def demand_frame(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def example_inputs(skus: int, locations: int, distributors: int, seed: int) -> ModelInputs:
+    """The LP inputs of a seeded `example_network` instance (two weeks of demand)."""
+    instance = example_network(skus, locations, distributors, seed=seed, horizon_days=14)
+    network = instance.network
+    return prepare_inputs(
+        network,
+        al.validate_stock(instance.stock, network),
+        al.validate_demand(instance.demand, network),
+        instance.policy,
+    )
 
 
 def stock_frame(rows: list[tuple[str, str, float]]) -> pd.DataFrame:

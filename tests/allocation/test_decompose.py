@@ -7,24 +7,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-import allocation as al
 import allocation.decompose as decompose_module
 from allocation.decompose import decompose, max_violation, solve_decomposed
-from allocation.generate import example_network
-from allocation.model import prepare_inputs
 from allocation.scale import LpArrays, build_arrays, solve_arrays
+from tests.allocation.conftest import example_inputs
 
 
 def _arrays(skus: int, locations: int, distributors: int, seed: int) -> LpArrays:
-    instance = example_network(skus, locations, distributors, seed=seed, horizon_days=14)
-    network = instance.network
-    inputs = prepare_inputs(
-        network,
-        al.validate_stock(instance.stock, network),
-        al.validate_demand(instance.demand, network),
-        instance.policy,
-    )
-    return build_arrays(inputs)
+    return build_arrays(example_inputs(skus, locations, distributors, seed))
 
 
 def _without_shared_rows(arrays: LpArrays) -> LpArrays:

@@ -9,14 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import allocation as al
 from allocation.decompose import max_violation
-from allocation.generate import example_network
-from allocation.model import ModelInputs, build_problem, prepare_inputs
+from allocation.model import build_problem
 from allocation.plan import SolverFacts
 from allocation.planner import _from_arrays, _from_variables, explain
 from allocation.scale import build_arrays, solve_arrays
 from allocation.solve import solve_problem
+from tests.allocation.conftest import example_inputs
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -24,14 +23,7 @@ from allocation.solve import solve_problem
 def test_array_build_matches_the_pulp_build(
     seed: int, skus: int, locations: int, distributors: int
 ) -> None:
-    instance = example_network(skus, locations, distributors, seed=seed, horizon_days=14)
-    network = instance.network
-    inputs = prepare_inputs(
-        network,
-        al.validate_stock(instance.stock, network),
-        al.validate_demand(instance.demand, network),
-        instance.policy,
-    )
+    inputs = example_inputs(skus, locations, distributors, seed)
     problem, _ = build_problem(inputs)
     expected = solve_problem(problem).objective
     for method in ("simplex", "ipm"):
@@ -41,14 +33,8 @@ def test_array_build_matches_the_pulp_build(
 
 
 def test_sku_tags_split_the_matrix_into_blocks_and_shared_rows() -> None:
-    instance = example_network(9, 5, 4, seed=2, horizon_days=14)
-    network = instance.network
-    inputs = prepare_inputs(
-        network,
-        al.validate_stock(instance.stock, network),
-        al.validate_demand(instance.demand, network),
-        instance.policy,
-    )
+    inputs = example_inputs(9, 5, 4, seed=2)
+    network = inputs.network
     arrays = build_arrays(inputs)
     rows, cols = arrays.shape
     assert arrays.row_sku.shape == (rows,) and arrays.col_sku.shape == (cols,)
@@ -63,20 +49,9 @@ def test_sku_tags_split_the_matrix_into_blocks_and_shared_rows() -> None:
     assert (np.isinf(arrays.row_lower[shared]) & np.isfinite(arrays.row_upper[shared])).all()
 
 
-def _inputs(skus: int, locations: int, distributors: int, seed: int) -> ModelInputs:
-    instance = example_network(skus, locations, distributors, seed=seed, horizon_days=14)
-    network = instance.network
-    return prepare_inputs(
-        network,
-        al.validate_stock(instance.stock, network),
-        al.validate_demand(instance.demand, network),
-        instance.policy,
-    )
-
-
 @pytest.mark.parametrize("seed", [1, 4, 7])
 def test_col_key_maps_the_array_solution_onto_the_pulp_variables(seed: int) -> None:
-    inputs = _inputs(12, 6, 6, seed)
+    inputs = example_inputs(12, 6, 6, seed)
     problem, variables = build_problem(inputs)
     expected = solve_problem(problem).objective
     arrays = build_arrays(inputs)
