@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -86,9 +87,12 @@ class KeyCache:
     at most `ttl` more seconds. `ttl` 0 keeps nothing. Used from the event loop only.
     """
 
-    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+    def __init__(
+        self, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
+        self.clock = clock  # seconds, only ever compared with itself
         self._found: dict[str, tuple[Principal, float]] = {}
 
     def get(self, key_hash: str) -> Principal | None:
@@ -96,7 +100,7 @@ class KeyCache:
         if entry is None:
             return None
         principal, expires = entry
-        if time.monotonic() >= expires:
+        if self.clock() >= expires:
             del self._found[key_hash]
             return None
         return principal
@@ -106,4 +110,4 @@ class KeyCache:
             return
         if len(self._found) >= self.max_entries:
             self._found.clear()  # many live keys at once: start over rather than track ages
-        self._found[key_hash] = (principal, time.monotonic() + self.ttl)
+        self._found[key_hash] = (principal, self.clock() + self.ttl)
