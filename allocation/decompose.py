@@ -500,6 +500,7 @@ def _decompose(
                 master.add_plans(entering, x)
         tick = time.perf_counter()
         objective, weights, master_duals, convexity = master.solve()
+        master_duals = _signed(master_duals, link_lower, link_upper)
         timer["master"] += time.perf_counter() - tick
         artificial_use = float(weights[master.artificial].sum()) if len(master.artificial) else 0.0
         if artificial_use <= tolerance:
@@ -619,9 +620,15 @@ def _sample_prices(
     highs.run()  # type: ignore[attr-defined]
     _check_optimal(highs, "the sample LP")
     duals = np.asarray(highs.getSolution().row_dual)[len(rows) :]  # type: ignore[attr-defined]
-    # Keep the sign a bound allows (a row without an upper bound takes no negative price).
-    duals = np.where(np.isfinite(arrays.row_upper[blocks.link_rows]), duals, np.maximum(duals, 0))
-    return np.where(np.isfinite(arrays.row_lower[blocks.link_rows]), duals, np.minimum(duals, 0))
+    return _signed(duals, link_lower, link_upper)
+
+
+def _signed(duals: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Shared-row prices with the sign their bounds allow: a row without an upper bound takes no
+    negative price, one without a lower bound no positive one. A wrong-sign dual, even solver
+    dust of 1e-15, makes the Lagrangian bound of that round minus infinity."""
+    duals = np.where(np.isfinite(upper), duals, np.maximum(duals, 0))
+    return np.where(np.isfinite(lower), duals, np.minimum(duals, 0))
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
