@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-__all__ = ["Database", "DatabaseBusyError", "begin_write", "connect", "upgrade"]
+__all__ = ["BusyError", "Database", "DatabaseBusyError", "begin_write", "connect", "upgrade"]
 
 _UPGRADE_LOCK = threading.Lock()
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -36,8 +36,8 @@ WRITER_WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000  # ... and as long for the i
 BUSY_RETRY_AFTER_SECONDS = 5  # what a writer that waited too long is told (Retry-After)
 
 
-class DatabaseBusyError(RuntimeError):
-    """The database's write lock was not free in time: the service is busy, try again later.
+class BusyError(RuntimeError):
+    """The service has no room for the request now (503 with Retry-After): try again later.
 
     retry_after: seconds the client is told to wait before it repeats the request.
     """
@@ -45,6 +45,10 @@ class DatabaseBusyError(RuntimeError):
     def __init__(self, message: str, retry_after: int = BUSY_RETRY_AFTER_SECONDS) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class DatabaseBusyError(BusyError):
+    """The database's write lock was not free in time."""
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forecasting.errors import ForecastingError, NotFittedError, SalesValidationError
-from serving.db import BUSY_RETRY_AFTER_SECONDS, DatabaseBusyError
+from serving.db import BUSY_RETRY_AFTER_SECONDS, BusyError
 
 __all__ = [
     "BodySizeLimitMiddleware",
@@ -44,15 +44,8 @@ class ServiceUnavailableError(RuntimeError):
     """Something the service needs is missing (no champion model): 503, not the client's fault."""
 
 
-class ServiceBusyError(RuntimeError):
-    """Too much work queued (solves waiting for a slot): 503 with Retry-After, try again later.
-
-    retry_after: seconds the client is told to wait before it repeats the request.
-    """
-
-    def __init__(self, message: str, retry_after: int = BUSY_RETRY_AFTER_SECONDS) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+class ServiceBusyError(BusyError):
+    """Too much work queued (solves waiting for a slot)."""
 
 
 def busy_answer(message: str, retry_after: int) -> JSONResponse:
@@ -65,7 +58,7 @@ def busy_answer(message: str, retry_after: int) -> JSONResponse:
 
 
 def _busy(_request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, DatabaseBusyError | ServiceBusyError)
+    assert isinstance(error, BusyError)
     return busy_answer(str(error), error.retry_after)
 
 
@@ -168,8 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFittedError, _not_fitted)
     app.add_exception_handler(ForecastingError, _forecasting_error)
     app.add_exception_handler(ServiceUnavailableError, _unavailable)
-    app.add_exception_handler(DatabaseBusyError, _busy)
-    app.add_exception_handler(ServiceBusyError, _busy)
+    app.add_exception_handler(BusyError, _busy)  # the database's write lock, the solve slots
     app.add_exception_handler(OperationalError, _operational)
     for error_type, handler in _allocation_handlers().items():
         app.add_exception_handler(error_type, handler)
