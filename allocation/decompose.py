@@ -45,7 +45,6 @@ _log = logging.getLogger(__name__)
 
 SPREAD = (0.85, 1.2)  # price factors of the extra plans around the sampled prices
 DIRECT_SKUS = 300  # up to this many SKUs solve_decomposed makes one HiGHS call
-PRUNE = True
 SMOOTHING = 0.5  # weight of the best-bound prices in the prices of the next round
 
 __all__ = ["Decomposed", "decompose", "max_violation", "solve_decomposed"]
@@ -334,7 +333,7 @@ class _Master:
         info = self.highs.getInfo()  # type: ignore[attr-defined]
         objective = self.reference_cost + float(info.objective_function_value)
         weights = np.asarray(solution.col_value)
-        if PRUNE and len(self.sku) > 1:
+        if len(self.sku) > 1:
             weights = self._prune(weights, np.asarray(solution.col_dual))
         return objective, weights, duals[: self.n_link], duals[self.n_link :]
 

@@ -400,8 +400,7 @@ class _Floor:
         """Change in fair-share penalty when (sku, tier) is served `more` units."""
         if key not in self.targets or more == 0.0:
             return 0.0
-        below = self.targets[key] - self.served[key]
-        return self.price["fair_gap"][key] * (max(0.0, below - more) - max(0.0, below))
+        return _fair_change(self.price["fair_gap"][key], self.targets[key] - self.served[key], more)
 
     def raise_back(self) -> None:
         """Relieve warehouses that rounding down left over capacity (their cheapest raises
@@ -737,8 +736,7 @@ class _PackRepair:
         """Change in fair-share penalty when (sku, tier) is served `more` units."""
         if key not in self.below or more == 0.0:
             return 0.0
-        below = self.below[key]
-        return self.fair_price[key] * (max(0.0, below - more) - max(0.0, below))
+        return _fair_change(self.fair_price[key], self.below[key], more)
 
     # -- what a move costs -----------------------------------------------------------------------
 
@@ -942,6 +940,12 @@ def _activity(rows: dict[str, pulp.LpConstraint], name: str) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # Explanation: frames with the numbers behind every line.
+
+
+def _fair_change(price: float, below: float, more: float) -> float:
+    """Change in a tier's fair-share penalty when it is served `more` units while `below` short
+    of its share (only the part of the gap that remains is charged)."""
+    return price * (max(0.0, below - more) - max(0.0, below))
 
 
 def _value(item: Any) -> float:
