@@ -36,7 +36,8 @@ def _summary(result: Plan, out: Path) -> str:
     alerts = result.alerts["kind"].value_counts().to_dict() if len(result.alerts) else {}
     days = kpis["days_of_supply"]
     facts = result.solver
-    method = "" if facts.method == "pulp" else f", {facts.method} within {facts.gap:.2%}"
+    proven = "no gap proven" if facts.gap is None else f"within {facts.gap:.2%}"
+    method = "" if facts.method == "pulp" else f", {facts.method} {proven}"
     lines = [
         f"plan {facts.status} ({facts.solver}{method}): objective {facts.objective:,.2f}, "
         f"build {facts.build_seconds:.2f} s, solve {facts.solve_seconds:.2f} s",

@@ -39,7 +39,8 @@ import scipy.sparse as sp
 
 from allocation.errors import SolverError
 from allocation.highs import quiet_highs
-from allocation.scale import LpArrays, solve_arrays
+from allocation.scale import ArraySolution, LpArrays, solve_arrays
+from allocation.solve import OPTIMAL, TIME_LIMITED
 
 _log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Decomposed:
     columns: int  # SKU plans in the master
     max_violation: float  # worst relative row / column bound violation of x
     timing: dict[str, float]  # wall seconds in pricing, master and sample LP
+    status: str = OPTIMAL  # "time_limited": time_limit stopped it before the target gap
 
 
 def _highs(presolve: bool = True) -> object:
@@ -409,9 +411,11 @@ def decompose(
 
     batch_skus: SKUs per pricing model. sample_skus: SKUs of the LP that prices the shared rows
     first (0: start from zero prices). workers: processes that price (1: this one).
+    time_limit: seconds after which the best plan so far is returned, labelled "time_limited"
+    with the gap it proves, once the master has one within every shared row.
     Raises SolverError when a subproblem or the master fails, when the gap is not reached in
-    `max_rounds` rounds or `time_limit` seconds (saying the gap reached), or when the primal
-    violates a bound of the LP by more than `tolerance` (relative)."""
+    `max_rounds` rounds (or by `time_limit` without any such plan; saying the gap reached), or
+    when the primal violates a bound of the LP by more than `tolerance` (relative)."""
     started = time.perf_counter()
     blocks = _Blocks(arrays, batch_skus)
     pricer = _Pricing(blocks, workers)  # forks before this process holds any HiGHS model
@@ -451,6 +455,7 @@ def _decompose(
     has_reference = False
     referenced = 0  # round whose plans are the references
     start_from: np.ndarray | None = None
+    status = OPTIMAL
     while True:
         rounds += 1
         duals = smoothing * center + (1 - smoothing) * master_duals
@@ -527,11 +532,19 @@ def _decompose(
         if not len(entering) and rounds > referenced:
             break  # no plan improves the master: it is the optimum
         elapsed = time.perf_counter() - started
-        if rounds >= max_rounds or (time_limit is not None and elapsed > time_limit):
+        out_of_time = time_limit is not None and elapsed > time_limit
+        if out_of_time and artificial_use <= tolerance:
+            status = TIME_LIMITED  # asked for: the best plan so far, its gap proven
+            break
+        if rounds >= max_rounds or out_of_time:
+            found = (
+                f"a proven gap of {relative:.2e} (target {gap:.0e})"
+                if np.isfinite(relative)
+                else "no plan yet within every shared row (warehouse, lane capacity, credit)"
+            )
             raise SolverError(
-                f"decomposition stopped after {rounds} rounds, {elapsed:.1f} s with a proven gap "
-                f"of {relative:.2e} (target {gap:.0e})",
-                status=f"gap {relative:.2e}",
+                f"decomposition stopped after {rounds} rounds, {elapsed:.1f} s with {found}",
+                status=f"gap {relative:.2e}" if np.isfinite(relative) else "no feasible plan",
                 solver="highs",
             )
     x_full = np.empty(len(x))
@@ -555,6 +568,7 @@ def _decompose(
         columns=master.n_plans,
         max_violation=violation,
         timing=timer,
+        status=status,
     )
 
 
@@ -659,12 +673,19 @@ def _lagrangian(
 
 def solve_decomposed(
     arrays: LpArrays, *, gap: float = 1e-4, time_limit: float | None = None, workers: int = 1
-) -> tuple[float, np.ndarray, float]:
-    """`solve_arrays`'s shape: (objective, x, seconds), x feasible for every row and bound and
-    within `gap` of the optimum (proven). Up to DIRECT_SKUS SKUs the whole LP is one HiGHS dual
-    simplex call (faster there: 1.1 s vs 2.9 s at 100 SKUs x 50 locations); above, decomposed."""
+) -> ArraySolution:
+    """Like `solve_arrays`: x feasible for every row and bound and within `gap` of the optimum
+    (proven), or with `time_limit` the best x when it ran out, labelled "time_limited" with its
+    proven gap. Up to DIRECT_SKUS SKUs the whole LP is one HiGHS dual simplex call (faster
+    there: 1.1 s vs 2.9 s at 100 SKUs x 50 locations); above, decomposed."""
     n_skus = int(arrays.col_sku.max()) + 1 if len(arrays.col_sku) else 0
     if n_skus <= DIRECT_SKUS:
         return solve_arrays(arrays, "simplex", time_limit=time_limit)
     result = decompose(arrays, gap=gap, time_limit=time_limit, workers=workers)
-    return result.objective, result.x, result.seconds
+    return ArraySolution(
+        objective=result.objective,
+        x=result.x,
+        seconds=result.seconds,
+        status=result.status,
+        gap=result.gap,
+    )

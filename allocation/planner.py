@@ -28,7 +28,7 @@ from allocation.plan import (
     SolverFacts,
 )
 from allocation.policy import CATCHMENT, Policy
-from allocation.scale import LpArrays, build_arrays
+from allocation.scale import ArraySolution, LpArrays, build_arrays
 from allocation.solve import OPTIMAL, SolverName, resolve_fixed, solve_problem
 
 __all__ = ["plan"]
@@ -144,20 +144,19 @@ def _plan_decomposed(
 ) -> Plan:
     arrays = build_arrays(inputs)
     build_seconds = time.perf_counter() - started
-    lp, x, seconds = solve_decomposed(
-        arrays, gap=DECOMPOSE_GAP, time_limit=time_limit, workers=workers
-    )
+    solved = solve_decomposed(arrays, gap=DECOMPOSE_GAP, time_limit=time_limit, workers=workers)
+    lp, x, seconds = solved.objective, solved.x, solved.seconds
     solution = _from_arrays(inputs, arrays, x)
     facts = SolverFacts(
-        status=OPTIMAL,
+        status=solved.status,
         objective=lp,
         build_seconds=build_seconds,
         solve_seconds=seconds,
         solver="highs",
-        detail=f"decomposed by SKU, LP proven within {DECOMPOSE_GAP:.2%} of its optimum",
+        detail=_decomposed_detail(solved, time_limit),
         lp_objective=lp,
         method="decomposed",
-        gap=DECOMPOSE_GAP,
+        gap=solved.gap,
     )
     if not solution.supply:
         return explain(inputs, solution, facts)
@@ -169,7 +168,10 @@ def _plan_decomposed(
     resolve_seconds = 0.0
     if exceeded:  # ship less into those warehouses: the LP again, the suggestions fixed
         try:
-            x, resolve_seconds = _resolve_fixed(arrays, x, time_limit, workers)
+            resolved = _resolve_fixed(arrays, x, _left(time_limit, seconds), workers)
+            x, resolve_seconds = resolved.x, resolved.seconds
+            if resolved.status != OPTIMAL:
+                facts = replace(facts, status=resolved.status)
             exceeded = _check_floor(arrays, x)
             transfers = "transfers re-optimised around them, as capacity was exceeded"
         except SolverError as exc:
@@ -203,21 +205,32 @@ def _plan_decomposed(
     )
 
 
+def _decomposed_detail(solved: ArraySolution, time_limit: float | None) -> str:
+    if solved.status == OPTIMAL:
+        return f"decomposed by SKU, LP proven within {DECOMPOSE_GAP:.2%} of its optimum"
+    proven = "no gap proven" if solved.gap is None else f"proven within {solved.gap:.2%}"
+    return f"decomposed by SKU, stopped by the {time_limit:g} s time limit: LP {proven}"
+
+
+def _left(time_limit: float | None, spent: float) -> float | None:
+    """The time limit of the re-solve around whole packs after the LP took `spent` seconds:
+    what is left of the limit, and at least a tenth of it (a re-solve with no time could only
+    fail), so a plan takes at most 1.1 x the limit in the solver."""
+    return None if time_limit is None else max(0.1 * time_limit, time_limit - spent)
+
+
 def _resolve_fixed(
     arrays: LpArrays, x: np.ndarray, time_limit: float | None, workers: int
-) -> tuple[np.ndarray, float]:
+) -> ArraySolution:
     """The LP again by SKU decomposition with the suggestions fixed at x: transfers, stock left
-    and gaps re-optimised around them. Returns (x, seconds); a SolverError when it fails."""
+    and gaps re-optimised around them; a SolverError when it fails."""
     fixed = np.array([letter == "y" for letter, _ in arrays.col_key])
     around = replace(
         arrays,
         col_lower=np.where(fixed, x, arrays.col_lower),
         col_upper=np.where(fixed, x, arrays.col_upper),
     )
-    _, solved, seconds = solve_decomposed(
-        around, gap=DECOMPOSE_GAP, time_limit=time_limit, workers=workers
-    )
-    return solved, seconds
+    return solve_decomposed(around, gap=DECOMPOSE_GAP, time_limit=time_limit, workers=workers)
 
 
 def _by_field(arrays: LpArrays, values: np.ndarray) -> dict[str, dict[Any, float]]:
@@ -488,7 +501,7 @@ def _round_packs(
     # Whole packs of whole units: drop the float dust the greedy's steps leave.
     fixed = {y: float(round(repair.y[k])) for k, y in variables.supply_free.items()}
     try:
-        outcome = resolve_fixed(problem, fixed, solver, time_limit)
+        outcome = resolve_fixed(problem, fixed, solver, _left(time_limit, facts.solve_seconds))
     except SolverError as exc:
         raise SolverError(
             f"re-solving the LP around the suggestions rounded to whole packs failed ({exc}); "

@@ -29,8 +29,9 @@ from numpy.typing import ArrayLike
 from allocation.errors import SolverError
 from allocation.highs import quiet_highs
 from allocation.model import ModelInputs
+from allocation.solve import OPTIMAL, TIME_LIMITED
 
-__all__ = ["LpArrays", "build_arrays", "solve_arrays"]
+__all__ = ["ArraySolution", "LpArrays", "build_arrays", "solve_arrays"]
 
 Method = Literal["ipm", "simplex", "pdlp"]
 ColKey = tuple[str, tuple[str | int, ...]]
@@ -366,11 +367,25 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     return b.finish(offset=0.0)
 
 
+@dataclass(frozen=True)
+class ArraySolution:
+    """x of an `LpArrays` LP and its objective (money). status: "optimal", or "time_limited"
+    when `time_limit` stopped the solve at a primal feasible x; gap: the relative gap to the LP
+    optimum proven at the stop (0 when optimal, None when the solver proves none)."""
+
+    objective: float
+    x: np.ndarray
+    seconds: float
+    status: str = OPTIMAL
+    gap: float | None = 0.0
+
+
 def solve_arrays(
     arrays: LpArrays, method: Method = "ipm", time_limit: float | None = None, threads: int = 1
-) -> tuple[float, np.ndarray, float]:
-    """Solve with HiGHS (highspy). Returns (objective, x, seconds); anything but a proven
-    optimum is a SolverError naming HiGHS's status."""
+) -> ArraySolution:
+    """Solve with HiGHS (highspy). Anything but a proven optimum, or with `time_limit` a primal
+    feasible x when the limit stopped it (status "time_limited"), is a SolverError naming
+    HiGHS's status."""
     import highspy
 
     highs = quiet_highs(threads)
@@ -397,10 +412,21 @@ def solve_arrays(
     highs.run()
     seconds = time.perf_counter() - started
     status = highs.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
+    info = highs.getInfo()
+    stopped_feasible = (
+        status == highspy.HighsModelStatus.kTimeLimit
+        and time_limit is not None
+        and info.primal_solution_status == 2  # kSolutionStatusFeasible
+    )
+    if status != highspy.HighsModelStatus.kOptimal and not stopped_feasible:
         text = highs.modelStatusToString(status)
         raise SolverError(
             f"highs ({method}) did not prove an optimum: {text!r}", status=text, solver="highs"
         )
-    x = np.asarray(highs.getSolution().col_value)
-    return float(highs.getInfo().objective_function_value) + arrays.offset, x, seconds
+    return ArraySolution(
+        objective=float(info.objective_function_value) + arrays.offset,
+        x=np.asarray(highs.getSolution().col_value),
+        seconds=seconds,
+        status=TIME_LIMITED if stopped_feasible else OPTIMAL,
+        gap=None if stopped_feasible else 0.0,
+    )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
 
 import allocation.decompose as decompose_module
 from allocation.decompose import decompose, max_violation, solve_decomposed
+from allocation.errors import SolverError
 from allocation.scale import LpArrays, build_arrays, solve_arrays
 from tests.allocation.conftest import example_inputs
 
@@ -40,8 +42,8 @@ def test_decomposition_matches_the_monolithic_optimum_where_capacity_binds(
     skus: int, sample: int
 ) -> None:
     arrays = _arrays(skus, 8, 6, seed=3)
-    expected, _, _ = solve_arrays(arrays, "simplex")
-    uncoupled, _, _ = solve_arrays(_without_shared_rows(arrays), "simplex")
+    expected = solve_arrays(arrays, "simplex").objective
+    uncoupled = solve_arrays(_without_shared_rows(arrays), "simplex").objective
     # The shared rows (warehouse / lane capacity, credit) bind: without them it is much cheaper.
     assert uncoupled < expected * (1 - 1e-3)
     result = decompose(arrays, gap=1e-9, batch_skus=7, sample_skus=sample)
@@ -60,7 +62,7 @@ def test_decomposition_with_slack_capacity_takes_each_skus_own_optimum() -> None
     roomy = dataclasses.replace(
         arrays, row_upper=np.where(shared, arrays.row_upper * 1e3 + 1e6, arrays.row_upper)
     )
-    expected, _, _ = solve_arrays(roomy, "simplex")
+    expected = solve_arrays(roomy, "simplex").objective
     result = decompose(roomy, gap=1e-9)
     assert result.objective == pytest.approx(expected, rel=1e-6)
     _assert_feasible(roomy, result.x)
@@ -73,16 +75,17 @@ def test_solve_decomposed_has_solve_arrays_shape_on_either_route(
 ) -> None:
     monkeypatch.setattr(decompose_module, "DIRECT_SKUS", direct_skus)  # 20 SKUs: both routes
     arrays = _arrays(20, 6, 5, seed=8)
-    expected, _, _ = solve_arrays(arrays, "simplex")
-    objective, x, seconds = solve_decomposed(arrays, gap=1e-9)
-    assert objective == pytest.approx(expected, rel=1e-6)
-    assert x.shape == arrays.cost.shape and seconds >= 0
-    _assert_feasible(arrays, x)
+    expected = solve_arrays(arrays, "simplex").objective
+    solved = solve_decomposed(arrays, gap=1e-9)
+    assert solved.objective == pytest.approx(expected, rel=1e-6)
+    assert solved.x.shape == arrays.cost.shape and solved.seconds >= 0
+    assert solved.status == "optimal" and solved.gap is not None and solved.gap <= 1e-6
+    _assert_feasible(arrays, solved.x)
 
 
 def test_pricing_in_two_worker_processes_reaches_the_same_optimum() -> None:
     arrays = _arrays(40, 6, 5, seed=5)
-    expected, _, _ = solve_arrays(arrays, "simplex")
+    expected = solve_arrays(arrays, "simplex").objective
     result = decompose(arrays, gap=1e-9, batch_skus=6, sample_skus=10, workers=2)
     assert result.objective == pytest.approx(expected, rel=1e-6)
     _assert_feasible(arrays, result.x)
@@ -90,8 +93,40 @@ def test_pricing_in_two_worker_processes_reaches_the_same_optimum() -> None:
 
 def test_max_violation_names_the_worst_relative_breach() -> None:
     arrays = _arrays(3, 3, 2, seed=0)
-    _, x, _ = solve_arrays(arrays, "simplex")
+    x = solve_arrays(arrays, "simplex").x
     assert max_violation(arrays, x) <= 1e-9
     bad = x.copy()
     bad[0] = arrays.col_upper[0] + 5.0 if np.isfinite(arrays.col_upper[0]) else -5.0
     assert max_violation(arrays, bad) >= 5.0 / max(1.0, abs(arrays.col_upper[0]))
+
+
+def test_a_time_limit_returns_the_best_plan_so_far_with_its_proven_gap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    arrays = _arrays(60, 8, 6, seed=3)
+    expected = solve_arrays(arrays, "simplex").objective
+    exact = decompose(arrays, gap=1e-9, batch_skus=7, sample_skus=0)
+    # A clock that ticks one second per reading makes the cut deterministic.
+    ticks = itertools.count()
+    monkeypatch.setattr(decompose_module.time, "perf_counter", lambda: float(next(ticks)))
+    statuses = []
+    for limit in range(0, 20 * exact.rounds, 3):
+        try:
+            result = decompose(arrays, gap=1e-9, batch_skus=7, sample_skus=0, time_limit=limit)
+        except SolverError as exc:  # no plan within every shared row yet: nothing to return
+            assert exc.status == "no feasible plan" and not statuses
+            continue
+        statuses.append(result.status)
+        _assert_feasible(arrays, result.x)
+        assert result.lower_bound <= expected * (1 + 1e-9) <= result.objective * (1 + 2e-9)
+        if result.status == "time_limited":  # stopped early, and says how far from the optimum
+            assert result.rounds < exact.rounds and result.gap > 1e-9
+    assert "time_limited" in statuses and statuses[-1] == "optimal"
+
+
+def test_a_time_limit_that_stops_the_dual_simplex_early_is_a_solver_error() -> None:
+    # The direct route's dual simplex has no primal feasible x when stopped: nothing to return.
+    arrays = _arrays(60, 8, 6, seed=3)
+    with pytest.raises(SolverError) as caught:
+        solve_arrays(arrays, "simplex", time_limit=0.0)
+    assert caught.value.status == "Time limit reached"

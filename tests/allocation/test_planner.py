@@ -135,6 +135,38 @@ def test_time_limit_without_a_plan_is_a_solver_error_with_the_real_status() -> N
     assert caught.value.status == "Time limit reached"
 
 
+def test_a_time_limit_on_the_decomposed_path_gives_the_best_plan_labelled_time_limited(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    import itertools
+
+    import allocation.decompose as decompose_module
+    from allocation.generate import example_network
+    from allocation.planner import DECOMPOSE_GAP
+
+    monkeypatch.setattr(decompose_module, "DIRECT_SKUS", 0)  # the real decomposition
+    instance = example_network(24, 6, 8, seed=3)
+    args = (instance.network, instance.stock, instance.demand, instance.policy)
+    # A clock that ticks one second per reading: the limit cuts at the same place every run.
+    ticks = itertools.count()
+    monkeypatch.setattr(decompose_module.time, "perf_counter", lambda: float(next(ticks)))
+    plans = []
+    for limit in range(0, 400, 10):
+        try:
+            plans.append(al.plan(*args, decompose_above=0, time_limit=limit))
+        except al.SolverError as exc:
+            assert exc.status == "no feasible plan" and not plans
+    limited = [p for p in plans if p.solver.status == "time_limited"]
+    assert limited and plans[-1].solver.status == "optimal"
+    result = limited[0]
+    facts = result.solver
+    assert facts.method == "decomposed" and facts.gap is not None and facts.gap > DECOMPOSE_GAP
+    assert "time limit" in facts.detail and f"{facts.gap:.2%}" in facts.detail
+    assert _whole_packs(instance.network, result) and not facts.capacity_exceeded
+    paths = write_plan(result, tmp_path)
+    assert json.loads(paths["plan"].read_text())["status"] == "time_limited"
+
+
 def _solver_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     """Record (function, whether the problem had integer variables) for every solver call
     plan() makes; the real functions still run."""
@@ -234,7 +266,8 @@ def test_above_the_threshold_the_plan_is_decomposed_rounded_down_and_keeps_every
     result = al.plan(network, instance.stock, instance.demand, policy, decompose_above=1)
     facts = result.solver
     assert reference.solver.method == "pulp" and reference.solver.gap is None
-    assert (facts.method, facts.gap, facts.rounding) == ("decomposed", DECOMPOSE_GAP, "floor")
+    assert (facts.method, facts.rounding, facts.status) == ("decomposed", "floor", "optimal")
+    assert facts.gap is not None and facts.gap <= DECOMPOSE_GAP
     assert facts.lp_objective is not None and reference.solver.lp_objective is not None
     assert facts.lp_objective == pytest.approx(reference.solver.lp_objective, rel=1e-3)
     assert facts.objective >= facts.lp_objective - 1e-6 * (1 + abs(facts.lp_objective))
@@ -311,7 +344,7 @@ def test_rounding_down_past_a_warehouse_capacity_re_optimises_the_transfers(
         network, al.validate_stock(stock, network), al.validate_demand(demand, network), Policy()
     )
     arrays = build_arrays(inputs)
-    _, x, _ = solve_arrays(arrays, "simplex")
+    x = solve_arrays(arrays, "simplex").x
     solution = _from_arrays(inputs, arrays, x)
     rounded, lowered, raised = _floor_packs(inputs, solution, _by_field(arrays, arrays.cost))
     assert (lowered, raised) == (1, 0) and rounded.ending[("S", "FW")] == pytest.approx(8.0)

@@ -27,9 +27,10 @@ def test_array_build_matches_the_pulp_build(
     problem, _ = build_problem(inputs)
     expected = solve_problem(problem).objective
     for method in ("simplex", "ipm"):
-        objective, x, _ = solve_arrays(build_arrays(inputs), method)
-        assert objective == pytest.approx(expected, rel=1e-6, abs=1e-6)
-        assert (x >= -1e-7).all()
+        solved = solve_arrays(build_arrays(inputs), method)
+        assert solved.status == "optimal" and solved.gap == 0.0
+        assert solved.objective == pytest.approx(expected, rel=1e-6, abs=1e-6)
+        assert (solved.x >= -1e-7).all()
 
 
 def test_sku_tags_split_the_matrix_into_blocks_and_shared_rows() -> None:
@@ -73,7 +74,8 @@ def test_col_key_maps_the_array_solution_onto_the_pulp_variables(seed: int) -> N
     assert max_violation(arrays, pulp_x) <= 1e-7
     assert float(arrays.cost @ pulp_x) == pytest.approx(expected, rel=1e-7, abs=1e-7)
     # explain reads the array optimum like the PuLP one: same objective, totals, binding rows.
-    objective, x, _ = solve_arrays(arrays, "simplex")
+    solved = solve_arrays(arrays, "simplex")
+    objective, x = solved.objective, solved.x
     facts = SolverFacts("optimal", objective, 0.0, 0.0, "highs")
     ours = explain(inputs, _from_arrays(inputs, arrays, x), facts)
     theirs = explain(inputs, _from_variables(variables), facts)
