@@ -36,6 +36,7 @@ Shortage is never infeasible: it is u and v, reported with the distributor (tier
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -209,20 +210,17 @@ def prepare_inputs(
     arcs = _arcs(network, policy)
     window = _windows(network, policy, arcs)
     positions = _stock_positions(stock, today, window)
-    # Plain dicts: a MultiIndex lookup per key costs tens of microseconds, far too slow at scale.
-    keys_pos = list(zip(positions[SKU], positions[NODE], strict=True))
-    on_hand = dict(zip(keys_pos, positions[ON_HAND].astype(float), strict=True))
-    in_time = dict(zip(keys_pos, positions["in_time"].astype(float), strict=True))
     warehouses = {w.id: w for w in network.warehouses}
     distributors = {d.id: d for d in network.distributors}
     skus = network.sku_ids
     sku_info = {s.id: s for s in network.skus}
 
-    available = {
-        (s, w): on_hand.get((s, w), 0.0) + in_time.get((s, w), 0.0)
-        for s in skus
-        for w in warehouses
-    }
+    # Plain dicts: a MultiIndex lookup per key costs tens of microseconds, far too slow at scale.
+    available = dict.fromkeys(itertools.product(skus, warehouses), 0.0)
+    keys_pos = zip(positions[SKU], positions[NODE], strict=True)
+    for key, units in zip(keys_pos, positions[ON_HAND] + positions["in_time"], strict=True):
+        if key in available:  # a warehouse's stock (not a distributor's)
+            available[key] = float(units)
 
     cover_days = pd.Series(window)
     needs = cover_demand(demand, today, cover_days)
@@ -361,16 +359,21 @@ def _fair_targets(
     """Under shortage (network stock below total need), each tier's least share (units)."""
     red = {d.id for d in network.distributors if d.credit == "red"}
     eligible = needs[~needs[LOCATION].isin(red)]
-    supply = pd.Series({s: sum(available[(s, w.id)] for w in network.warehouses) for s in skus})
-    total_need = eligible.groupby(SKU)["need"].sum()
     tier_need = eligible.groupby([SKU, "tier"])["need"].sum()
-    targets: dict[tuple[str, str], float] = {}
-    for key, need in tier_need.items():
-        sku, tier = str(key[0]), str(key[1])  # type: ignore[index]
-        ratio = supply.get(sku, 0.0) / total_need[sku] if total_need[sku] > 0 else 1.0
-        if ratio < 1.0 and need > 0:
-            targets[(sku, tier)] = policy.fair_share[tier] * float(need) * ratio
-    return targets
+    total_need = tier_need.groupby(level=SKU).sum()
+    supply = pd.Series(
+        [sum(available[(s, w.id)] for w in network.warehouses) for s in total_need.index],
+        index=total_need.index,
+    )
+    ratio = (supply / total_need.where(total_need > 0)).fillna(1.0)
+    ratio_of_row = ratio.reindex(tier_need.index.get_level_values(SKU)).to_numpy()
+    share = tier_need.index.get_level_values("tier").map(policy.fair_share).to_numpy(float)
+    short = (ratio_of_row < 1.0) & (tier_need.to_numpy() > 0)
+    least = share * tier_need.to_numpy() * ratio_of_row
+    return {
+        (str(key[0]), str(key[1])): float(units)
+        for key, units in zip(tier_need.index[short], least[short], strict=True)
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,34 +51,40 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
 
     demand: forecast-contract frame. today: first day of the plan. cover_days: days of cover per
     demand location (L + R), indexed by location.
-    Returns one row per (sku, location) with `mean` (units over the cover period), `sigma`
-    (units, standard deviation over the cover period), `daily` (mean units per day), `cover_days`
-    and `forecast_days` (days of forecast found inside the cover period).
+    Returns one row per (sku, location), sorted, with `mean` (units over the cover period),
+    `sigma` (units, standard deviation over the cover period), `daily` (mean units per day),
+    `cover_days` and `forecast_days` (days of forecast found inside the cover period).
+
+    Integer codes and bincounts instead of a groupby on two string columns: the frame has a row
+    per SKU, location and day, 14 million at 10,000 SKUs x 100 locations.
     """
-    frame = demand[[SKU, LOCATION, DATE, FORECAST]].copy()
-    frame["var"] = daily_sigma(demand) ** 2
-    frame["offset"] = (frame[DATE] - today).dt.days
-    frame["window"] = frame[LOCATION].map(cover_days).to_numpy(dtype=float)
-    inside = frame[(frame["offset"] >= 0) & (frame["offset"] < frame["window"])]
-    grouped = inside.groupby([SKU, LOCATION], sort=True).agg(
-        mean=(FORECAST, "sum"), var=("var", "sum"), forecast_days=("offset", "nunique")
-    )
-    # Keys with no forecast inside the window still get a row: zero demand, said so.
-    keys = frame[[SKU, LOCATION]].drop_duplicates().set_index([SKU, LOCATION]).index
-    grouped = grouped.reindex(keys.sort_values(), fill_value=0.0)
-    window = (
-        grouped.index.get_level_values(LOCATION).map(cover_days.to_dict()).to_numpy(dtype=float)
-    )
-    days = grouped["forecast_days"].to_numpy(dtype=float)
+    sku_code, sku_names = pd.factorize(demand[SKU], sort=True)
+    location_code, location_names = pd.factorize(demand[LOCATION], sort=True)
+    # One id per (sku, location) present, in sorted order (codes are sorted, so is the pair).
+    pair = sku_code.astype(np.int64) * len(location_names) + location_code
+    keys, key = np.unique(pair, return_inverse=True)
+    offset = (demand[DATE].to_numpy() - np.datetime64(today)) // np.timedelta64(1, "D")
+    window_of = cover_days.reindex(location_names).to_numpy(dtype=float)
+    inside = (offset >= 0) & (offset < window_of[location_code])
+    n = len(keys)
+    total = np.bincount(key[inside], demand[FORECAST].to_numpy(dtype=float)[inside], minlength=n)
+    variance = np.bincount(key[inside], daily_sigma(demand)[inside] ** 2, minlength=n)
+    # Days of forecast in the window: distinct (key, day) pairs (a day may hold two rows).
+    span = int(offset[inside].max()) + 1 if inside.any() else 1
+    days_seen = np.unique(key[inside] * span + offset[inside])
+    days = np.bincount(days_seen // span, minlength=n).astype(float)
+    window = window_of[keys % len(location_names)]
+    window = np.where(np.isnan(window), 0.0, window)
     scale = np.where(days > 0, window / np.maximum(days, 1.0), 0.0)
-    result = pd.DataFrame(
+    mean = total * scale
+    return pd.DataFrame(
         {
-            "mean": grouped["mean"].to_numpy() * scale,
-            "sigma": np.sqrt(grouped["var"].to_numpy() * scale),
+            SKU: sku_names[keys // len(location_names)],
+            LOCATION: location_names[keys % len(location_names)],
+            "mean": mean,
+            "sigma": np.sqrt(variance * scale),
             "cover_days": window,
             "forecast_days": days,
-        },
-        index=grouped.index,
+            "daily": np.where(window > 0, mean / np.maximum(window, 1.0), 0.0),
+        }
     )
-    result["daily"] = np.where(window > 0, result["mean"] / np.maximum(window, 1.0), 0.0)
-    return result.reset_index()
