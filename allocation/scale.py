@@ -17,9 +17,9 @@ for its full size in every simplex iteration (63 s at 1,000 SKUs x 50 locations)
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -52,7 +52,7 @@ class LpArrays:
     row_sku: np.ndarray  # index of each row's SKU; -1 for a row shared by SKUs (linking)
     # Each column's variable in `build_problem`: (letter, key) with letter x, e, y, u, v, o, g
     # and key as in `Variables` (x: (sku, arc index), y: (sku, distributor, warehouse), ...).
-    col_key: list[ColKey]
+    col_key: ColumnKeys
     # Rows `planner.explain` reads (capacity, lane_capacity, order_up_to, credit, fair_share),
     # by their `build_problem` name. cross_region[s,a] is the upper bound of that x column.
     row_name: dict[str, int]
@@ -63,6 +63,49 @@ class LpArrays:
         return int(rows), int(cols)
 
 
+class ColumnKeys(Sequence[ColKey]):
+    """Each column's (letter, key), made on first use.
+
+    At 10,000 SKUs x 50 locations the keys are 4.4 million tuples, half the build's time, and
+    only reading a plan back needs them (the solve does not). Each block of columns keeps the
+    iterable its keys come from until then; `build_arrays` passes iterables over arrays and
+    names it never rebinds, so they give the same keys later as at the build."""
+
+    def __init__(self) -> None:
+        self._blocks: list[tuple[str, int, Iterable[tuple[str | int, ...]]]] = []
+        self._size = 0
+        self._keys: list[ColKey] | None = None
+
+    def add(self, letter: str, n: int, keys: Iterable[tuple[str | int, ...]]) -> None:
+        self._blocks.append((letter, n, keys))
+        self._size += n
+
+    def _made(self) -> list[ColKey]:
+        if self._keys is None:
+            made: list[ColKey] = []
+            expected = 0
+            for letter, n, keys in self._blocks:
+                made.extend((letter, key) for key in keys)
+                expected += n
+                if len(made) != expected:
+                    raise ValueError(f"{letter} columns: {n} costs but a different number of keys")
+            self._keys, self._blocks = made, []
+        return self._keys
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> ColKey: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ColKey]: ...
+    def __getitem__(self, index: int | slice) -> ColKey | list[ColKey]:
+        return self._made()[index]
+
+    def __iter__(self) -> Iterator[ColKey]:
+        return iter(self._made())
+
+
 class _Builder:
     """Collects columns and COO entries; rows are added in blocks."""
 
@@ -71,7 +114,7 @@ class _Builder:
         self.lower: list[np.ndarray] = []
         self.upper: list[np.ndarray] = []
         self.col_sku: list[np.ndarray] = []
-        self.col_key: list[ColKey] = []
+        self.col_key = ColumnKeys()
         self.row_name: dict[str, int] = {}
         self.n_cols = 0
         self.rows: list[np.ndarray] = []
@@ -93,9 +136,7 @@ class _Builder:
     ) -> np.ndarray:
         cost = np.asarray(cost, dtype=float)
         n = len(cost)
-        self.col_key.extend((letter, key) for key in keys)
-        if len(self.col_key) != self.n_cols + n:
-            raise ValueError(f"{letter} columns: {n} costs but a different number of keys")
+        self.col_key.add(letter, n, keys)
         self.col_sku.append(np.broadcast_to(np.asarray(sku, dtype=np.int64), (n,)).copy())
         ids = np.arange(self.n_cols, self.n_cols + n)
         self.cost.append(np.asarray(cost, dtype=float))
