@@ -215,6 +215,23 @@ def cascade_orders(
     return rows
 
 
+def review_orders(
+    review: Review, topology: Topology, skus: list[str], low: np.ndarray, high: np.ndarray
+) -> pd.DataFrame:
+    """The orders of one review of (min, max) levels (node x SKU) over the replay's network:
+    `cascade_orders` from the review's positions, stock and supply cap."""
+    rows = cascade_orders(
+        low,
+        high,
+        inventory_position(review, topology, skus),
+        whole_on_hand(review, topology, skus),
+        topology,
+        skus,
+        review.network.skus[SUPPLY_CAP].to_numpy(dtype=float),
+    )
+    return orders_frame(rows)
+
+
 class PushPolicy:
     """Reorder last period's sales from the supplier and push all upstream stock down, split by
     last period's sales of the locations each child feeds (equally when nothing sold)."""
@@ -377,13 +394,6 @@ class MinMaxPolicy:
         table = self.levels_.table
         low = table.pivot(index=NODE, columns=SKU, values="min").loc[topology.nodes, skus]
         high = table.pivot(index=NODE, columns=SKU, values="max").loc[topology.nodes, skus]
-        rows = cascade_orders(
-            low.to_numpy(dtype=float),
-            high.to_numpy(dtype=float),
-            inventory_position(review, topology, skus),
-            whole_on_hand(review, topology, skus),
-            topology,
-            skus,
-            network.skus[SUPPLY_CAP].to_numpy(dtype=float),
+        return review_orders(
+            review, topology, skus, low.to_numpy(dtype=float), high.to_numpy(dtype=float)
         )
-        return orders_frame(rows)

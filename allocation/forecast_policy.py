@@ -25,20 +25,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from allocation.baselines import (
-    Topology,
-    cascade_orders,
-    inventory_position,
-    orders_frame,
-    whole_on_hand,
-)
+from allocation.baselines import Topology, review_orders
 from allocation.safety import cover_demand, safety_stock, z_value
 from allocation.simulate import (
     DATE,
     LOCATION,
     ORIGIN_DATE,
     SKU,
-    SUPPLY_CAP,
     UNITS,
     ReplayNetwork,
     Review,
@@ -52,6 +45,7 @@ __all__ = [
     "cover_quantile",
     "forecast_targets",
     "pooled_cover_demand",
+    "require_forecast",
     "review_targets",
     "target_matrix",
 ]
@@ -198,6 +192,17 @@ def _backtest_cover_sums(
     return actual, predicted
 
 
+def require_forecast(review: Review, policy: str) -> pd.DataFrame:
+    """The review's forecast; a policy that plans from a forecast cannot run without one."""
+    if review.forecast is None:
+        raise SimulationError(
+            f"policy {policy!r} needs a forecast: give the replay a forecast_fn",
+            source=policy,
+            item="forecast",
+        )
+    return review.forecast
+
+
 def check_forecast(forecast: pd.DataFrame, *, today: pd.Timestamp, days_needed: int) -> None:
     """The forecast has the contract's columns and reaches `days_needed` days from today."""
     for needed in (SKU, LOCATION, DATE, FORECAST):
@@ -310,23 +315,10 @@ class ForecastOrderUpToPolicy:
         self.name = name
 
     def decide(self, review: Review) -> pd.DataFrame:
-        if review.forecast is None:
-            raise SimulationError(
-                f"policy {self.name!r} needs a forecast: give the replay a forecast_fn",
-                source=self.name,
-                item="forecast",
-            )
+        require_forecast(review, self.name)
         network = review.network
         topology = Topology.of(network)
         skus = list(network.skus[SKU])
         high = target_matrix(review, self.service_target, topology, skus)
-        rows = cascade_orders(
-            high - 1.0,  # order whenever at least one unit short of the level
-            high,
-            inventory_position(review, topology, skus),
-            whole_on_hand(review, topology, skus),
-            topology,
-            skus,
-            network.skus[SUPPLY_CAP].to_numpy(dtype=float),
-        )
-        return orders_frame(rows)
+        # Order whenever at least one unit short of the level.
+        return review_orders(review, topology, skus, high - 1.0, high)

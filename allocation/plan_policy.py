@@ -41,6 +41,7 @@ from allocation.forecast_policy import (
     check_forecast,
     forecast_targets,
     pooled_cover_demand,
+    require_forecast,
     review_targets,
     target_matrix,
 )
@@ -67,7 +68,6 @@ from allocation.simulate import (
     VIA,
     ReplayNetwork,
     Review,
-    SimulationError,
 )
 
 __all__ = ["PlanPolicy", "echelon_supplier_order", "to_plan_network", "to_plan_stock"]
@@ -268,12 +268,7 @@ class PlanPolicy:
     statuses: list[str] = field(default_factory=list)
 
     def decide(self, review: Review) -> pd.DataFrame:
-        if review.forecast is None:
-            raise SimulationError(
-                f"policy {self.name!r} needs a forecast: give the replay a forecast_fn",
-                source=self.name,
-                item="forecast",
-            )
+        require_forecast(review, self.name)
         network = review.network
         topology = Topology.of(network)
         supplier = echelon_supplier_order(
