@@ -95,6 +95,10 @@ class ColumnKeys(Sequence[ColKey]):
     def __len__(self) -> int:
         return self._size
 
+    def __getstate__(self) -> dict[str, object]:
+        self._made()  # a pickle holds the keys, not the iterables they come from
+        return self.__dict__
+
     @overload
     def __getitem__(self, index: int) -> ColKey: ...
     @overload

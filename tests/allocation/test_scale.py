@@ -86,3 +86,16 @@ def test_col_key_maps_the_array_solution_onto_the_pulp_variables(seed: int) -> N
     assert ours.kpis["units_replenished"] == pytest.approx(
         theirs.kpis["units_replenished"], abs=lines * 0.5 + 1e-6
     )
+
+
+def test_column_keys_are_made_on_first_use_and_pickle() -> None:
+    import pickle
+
+    arrays = build_arrays(example_inputs(4, 3, 2, seed=1))
+    keys = arrays.col_key
+    assert len(keys) == arrays.shape[1]  # known before any key is made
+    made = list(keys)
+    assert len(made) == len(set(made)) == arrays.shape[1]
+    assert {letter for letter, _ in made} >= {"x", "e", "y", "u"}
+    assert (keys[0], keys[-1]) == (made[0], made[-1])
+    assert list(pickle.loads(pickle.dumps(arrays)).col_key) == made
