@@ -46,7 +46,7 @@ _log = logging.getLogger(__name__)
 
 SPREAD = (0.85, 1.2)  # price factors of the extra plans around the sampled prices
 DIRECT_SKUS = 300  # up to this many SKUs solve_decomposed makes one HiGHS call
-SMOOTHING = 0.5  # weight of the best-bound prices in the prices of the next round
+SMOOTHING = 0.7  # weight of the best-bound prices in the prices of the next round
 
 __all__ = ["Decomposed", "decompose", "max_violation", "solve_decomposed"]
 
@@ -443,7 +443,9 @@ def _decompose(
     link_upper = arrays.row_upper[blocks.link_rows]
     master = _Master(blocks, arrays, big_m=_big_m(arrays))
     # Prices: the master's duals, smoothed towards the prices of the best lower bound so far
-    # (Wentges): raw master duals swing from round to round and waste pricing passes.
+    # (Wentges): raw master duals swing from round to round and waste pricing passes. Weight
+    # 0.7 on the best-bound prices, not 0.5: at 10,000 SKUs fewer plans enter each round and
+    # the serial master shrinks by a third, for the same or one more round (BENCHMARKS.md).
     master_duals = np.zeros(len(blocks.link_rows))
     center = master_duals.copy()
     convexity = np.zeros(blocks.n_skus)
