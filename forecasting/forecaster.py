@@ -4,8 +4,8 @@
     forecast = forecaster.predict()          # the periods right after the history
     forecaster.metrics_                      # per model and level: wape, rmsse, bias, ...
 
-`fit` runs the rolling-origin backtest of all models (`backtest_`), picks an inverse-error
-weighted ensemble per demand segment (`choice_`, with the reason), calibrates the quantiles on
+`fit` runs the rolling-origin backtest of all models (`backtest_`), picks a weighted ensemble
+of the best models per demand segment (`choice_`, with the reason), calibrates the quantiles on
 the backtest residuals, measures everything (`metrics_`) and fits the final models. `predict`
 gives the forecast contract `sku, location, date, forecast, q0.5, q0.9, q0.95`.
 

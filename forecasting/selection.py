@@ -1,12 +1,15 @@
-"""Choose what forecasts each series: an inverse-error weighted ensemble per demand segment.
+"""Choose what forecasts each series: a weighted ensemble of the best models per demand segment.
 
 Series are put in segments by the Syntetos-Boylan-Croston classification of their recent demand
 (average inter-demand interval ADI and squared coefficient of variation CV² of the non-zero
 sizes): `smooth`, `erratic`, `intermittent`, `lumpy`, plus `inactive` for series without a sale
 in the look-back. Per segment the models are scored on the rolling-origin backtest by their
 sales-weighted RMSSE (M5's measure, so the series that carry the revenue count most). The best
-`top_k` models within `tolerance` of the best score make the candidate ensembles (weights
-proportional to 1 / score), and the best candidate on the backtest wins. Per-segment rather
+`top_k` models within `tolerance` of the best score make the candidate ensembles: every convex
+combination of them with weights in steps of a quarter (0, 1/4, 1/2, 3/4, 1; 15 candidates for
+three models, the best model alone among them), and the best candidate on the backtest wins. A
+coarse grid lets a clearly better model carry more weight than an even split without fitting
+weights to the noise of a few windows. Per-segment rather
 than per-series choice: a series' 3 x 28 backtest points are too few
 to pick a winner reliably, a segment's thousands are not, and averaging good models is the most
 robust gain the M4 / M5 competitions found.
@@ -14,6 +17,7 @@ robust gain the M4 / M5 competitions found.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +36,7 @@ __all__ = [
     "classify_series",
     "combine",
     "demand_class",
+    "weight_grid",
 ]
 
 ADI_CUTOFF = 1.32  # Syntetos-Boylan: mean interval between sales above this -> intermittent
@@ -115,25 +120,33 @@ def _scores(
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _inverse_weights(scores: pd.Series) -> dict[str, float]:
-    inverse = 1.0 / scores.clip(lower=1e-9)
-    return {str(m): float(w) for m, w in (inverse / inverse.sum()).items()}
+def weight_grid(n_models: int, steps: int) -> list[tuple[int, ...]]:
+    """Every way to share `steps` equal parts among `n_models` models (a convex weight grid
+    with step 1 / `steps`), fewest models first, then most weight on the first models."""
+    shares = [c for c in itertools.product(range(steps + 1), repeat=n_models) if sum(c) == steps]
+    return sorted(shares, key=lambda c: (sum(1 for x in c if x > 0), [-x for x in c]))
 
 
-def _candidate_plans(row: pd.Series, top_k: int, tolerance: float) -> list[dict[str, float]]:
-    """Ensembles of the best 1, 2, ... `top_k` models (within `tolerance` of the best)."""
+def _candidate_plans(
+    row: pd.Series, top_k: int, tolerance: float, steps: int
+) -> list[dict[str, float]]:
+    """Convex combinations of the best `top_k` models within `tolerance` of the best (scores
+    in `row`, lower is better), weights in multiples of 1 / `steps`."""
     valid = row.dropna().sort_values()
     if valid.empty:
         return []
-    pool = valid[valid <= valid.iloc[0] * (1 + tolerance)].head(top_k)
-    return [_inverse_weights(pool.head(k)) for k in range(1, len(pool) + 1)]
+    pool = [str(m) for m in valid[valid <= valid.iloc[0] * (1 + tolerance)].head(top_k).index]
+    return [
+        {m: share / steps for m, share in zip(pool, shares, strict=True) if share > 0}
+        for shares in weight_grid(len(pool), steps)
+    ]
 
 
 def _apply_plans(
     backtest: pd.DataFrame, segments: np.ndarray, plans: Mapping[str, list[dict[str, float]]]
 ) -> pd.DataFrame:
-    """Backtest with one column per candidate size `k1`, `k2`, ... (a segment's largest plan
-    stands in where it has fewer candidates)."""
+    """Backtest with one column per candidate `k1`, `k2`, ... (a segment's last candidate
+    stands in where it has fewer)."""
     size = max((len(p) for p in plans.values()), default=0)
     frame = backtest[[UNIQUE_ID, DS, CUTOFF, Y]].copy()
     for k in range(size):
@@ -159,16 +172,20 @@ def choose(
     top_k: int = 3,
     tolerance: float = 0.15,
     fallback: str = "MA28",
+    weight_steps: int = 4,
 ) -> Selection:
     """Pick and weight models per segment from the backtest (see the module docstring).
 
-    Per segment the candidates are the best model alone and the 1/score-weighted ensembles of
-    the best 2 .. `top_k` models whose score is within `tolerance` of the best (0.15 = at most
-    15 % worse, so weak models never dilute strong ones); the candidate with the lowest
-    backtest score wins (ties go to the smaller ensemble).
+    Per segment the candidates are the convex combinations, weights in multiples of
+    1 / `weight_steps`, of the best `top_k` models whose score is within `tolerance` of the
+    best (0.15 = at most 15 % worse, so weak models never dilute strong ones); the candidate
+    with the lowest backtest score wins (ties go to the smaller ensemble).
     """
     scores = _scores(backtest, history, models, segment_of, horizon)
-    plans = {str(seg): _candidate_plans(row, top_k, tolerance) for seg, row in scores.iterrows()}
+    plans = {
+        str(seg): _candidate_plans(row, top_k, tolerance, weight_steps)
+        for seg, row in scores.iterrows()
+    }
     segments = pd.Series(backtest[UNIQUE_ID].map(segment_of)).fillna(INACTIVE).to_numpy()
     per_segment = {seg: p for seg, p in plans.items() if seg != "all"}
     candidates = _apply_plans(backtest, segments, per_segment)
@@ -182,21 +199,22 @@ def choose(
         segment = str(segment)
         table = pooled_scores if segment == "all" else candidate_scores
         options = plans.get(segment, [])
-        by_size = (
+        by_candidate = (
             table.loc[segment, [f"k{k + 1}" for k in range(len(options))]] if options else None
         )
-        if by_size is not None and by_size.notna().any():
-            best = int(np.nanargmin(by_size.round(6).to_numpy()))
+        if by_candidate is not None and by_candidate.notna().any():
+            values = by_candidate.round(6).to_numpy()
+            best = int(np.nanargmin(values))
             weights = options[best]
             valid = row.dropna().sort_values()
             reason = (
                 f"segment {segment}: weighted RMSSE "
                 + ", ".join(f"{m} {s:.3f}" for m, s in valid.head(top_k + 2).items())
-                + "; ensembles of the best 1.."
-                + f"{len(options)}: "
-                + ", ".join(f"{v:.3f}" for v in by_size.to_numpy())
-                + f"; chosen {' + '.join(weights)}"
-                + (" weighted by 1/RMSSE" if len(weights) > 1 else "")
+                + f"; best of {len(options)} weightings of the top {len(set().union(*options))}"
+                + " in steps "
+                + f"of 1/{weight_steps}: {values[best]:.3f} (best model alone {values[0]:.3f})"
+                + "; chosen "
+                + " + ".join(f"{m} {w:.2f}" for m, w in weights.items())
             )
         else:
             weights = {}
