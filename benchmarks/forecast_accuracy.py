@@ -17,6 +17,9 @@ known ahead in M5. The peers (SeasonalNaive, the 28-day moving average, AutoETS 
 mlforecast LightGBM of the quick start) forecast the same windows from the same, untrimmed
 history. Measures come from `forecasting.metrics.evaluate` at SKU-store-day and SKU-state-week.
 
+`--until YYYY-MM-DD` drops the sales after that date first, so the same nested benchmark runs on
+an earlier set of outer windows (a check on windows a design was not chosen on).
+
 Targets (issue 2): >= 5 % lower RMSSE-weighted error and >= 10 % lower SKU-state-week WAPE than
 the best peer, and 90 % intervals [q0.05, q0.95] covering 85-95 % of the outcomes.
 """
@@ -34,7 +37,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pandas as pd
 
 from forecasting.backtest import run_backtest
-from forecasting.columns import CUTOFF, DS, FORECAST, UNIQUE_ID, Y, quantile_column
+from forecasting.columns import CUTOFF, DATE, DS, FORECAST, UNIQUE_ID, Y, quantile_column
 from forecasting.data import load_sales, parse_mapping
 from forecasting.forecaster import (
     ENSEMBLE,
@@ -44,8 +47,10 @@ from forecasting.forecaster import (
 )
 from forecasting.metrics import evaluate, quantile_name
 from forecasting.models import (
+    FALLBACK,
     LIGHTGBM_PLAIN,
     PEERS,
+    min_history,
     ml_cross_validation,
     stat_cross_validation,
     to_long,
@@ -61,6 +66,13 @@ QUANTILES = (0.05, 0.5, 0.9, 0.95)
 LOOKBACK = 364  # the Forecaster's default for daily data: one year
 
 
+def sales_until(sales: pd.DataFrame, until: str | None) -> pd.DataFrame:
+    """The sales up to and including `until` (all of them when it is None)."""
+    if until is None:
+        return sales
+    return sales[sales[DATE] <= pd.Timestamp(until)].reset_index(drop=True)
+
+
 def peer_backtest(long: pd.DataFrame) -> pd.DataFrame:
     """The peers on the outer windows, from the untrimmed history, as a user would run them."""
     stat_peers = [p for p in PEERS if p != LIGHTGBM_PLAIN]
@@ -69,11 +81,22 @@ def peer_backtest(long: pd.DataFrame) -> pd.DataFrame:
     return peers.merge(plain.drop(columns=[Y]), on=[UNIQUE_ID, DS, CUTOFF])
 
 
-def champion_backtest(long: pd.DataFrame, config: ForecastConfig) -> tuple[pd.DataFrame, list]:
-    """Out-of-sample champion forecasts for the outer windows (see the module docstring)."""
+def champion_backtest(
+    long: pd.DataFrame, config: ForecastConfig, peers: pd.DataFrame
+) -> tuple[pd.DataFrame, list]:
+    """Out-of-sample champion forecasts for the outer windows (see the module docstring).
+
+    A series too young for the 6-window backtest gets the fallback (the peers' MA28) in every
+    outer window, as `Forecaster.fit` gives it to a series too young for its backtest.
+    """
     trimmed = trim_leading_zeros(long)
+    lengths = trimmed.groupby(UNIQUE_ID).size()
+    short = set(lengths.index[lengths < min_history("D", HORIZON, 2 * WINDOWS)])
+    if short:
+        print(f"  {len(short)} series too young for the backtest get {FALLBACK}: {sorted(short)}")
+    usable = trimmed[~trimmed[UNIQUE_ID].isin(short)]
     result = run_backtest(
-        trimmed,
+        usable,
         config.models,
         HORIZON,
         2 * WINDOWS,
@@ -92,10 +115,14 @@ def champion_backtest(long: pd.DataFrame, config: ForecastConfig) -> tuple[pd.Da
         history = trimmed[trimmed[DS] <= outer_cutoff]
         inner = table[table[CUTOFF].isin(cutoffs[k : k + WINDOWS])].copy()
         selection, calibration = choose_and_calibrate(
-            inner, history, result.models, config, LOOKBACK
+            inner, history[~history[UNIQUE_ID].isin(short)], result.models, config, LOOKBACK
         )
-        outer = table[table[CUTOFF] == outer_cutoff].copy()
-        outer = ensemble_forecast(outer, history, selection, calibration, LOOKBACK)
+        young = peers[(peers[CUTOFF] == outer_cutoff) & peers[UNIQUE_ID].isin(short)]
+        outer = pd.concat(
+            [table[table[CUTOFF] == outer_cutoff], young[[UNIQUE_ID, DS, CUTOFF, FALLBACK]]],
+            ignore_index=True,
+        )
+        outer = ensemble_forecast(outer, history, selection, calibration, LOOKBACK, short)
         renamed = outer.rename(
             columns={
                 FORECAST: ENSEMBLE,
@@ -124,18 +151,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sales", type=Path, default=M5)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/forecast_accuracy.json"))
+    parser.add_argument(
+        "--until",
+        help="drop the sales after this date (YYYY-MM-DD): earlier outer windows; default: none",
+    )
     args = parser.parse_args()
-    sales = load_sales(args.sales, parse_mapping(MAPPING))
+    sales = sales_until(load_sales(args.sales, parse_mapping(MAPPING)), args.until)
     long = to_long(sales)
     config = ForecastConfig(horizon=HORIZON, n_windows=WINDOWS, quantiles=QUANTILES)
-    print(f"{long[UNIQUE_ID].nunique()} series, {len(long)} rows, models {config.models}")
+    print(
+        f"{long[UNIQUE_ID].nunique()} series, {len(long)} rows, {long[DS].min().date()} .. "
+        f"{long[DS].max().date()}, models {config.models}"
+    )
 
     started = time.perf_counter()
     peers = peer_backtest(long)
     peer_seconds = time.perf_counter() - started
     print(f"peers: {peer_seconds:.0f} s", flush=True)
     started = time.perf_counter()
-    champion, choices = champion_backtest(long, config)
+    champion, choices = champion_backtest(long, config, peers)
     champion_seconds = time.perf_counter() - started
     print(f"champion: {champion_seconds:.0f} s", flush=True)
 
@@ -157,7 +191,9 @@ def main() -> None:
     best_rmsse_peer = str(series.loc[list(PEERS), "rmsse_weighted"].idxmin())
     best_wape_peer = str(weekly.loc[list(PEERS), "wape"].idxmin())
     result = {
-        "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/forecast_accuracy.py",
+        "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/forecast_accuracy.py"
+        + (f" --until {args.until}" if args.until else ""),
+        "last_day": str(long[DS].max().date()),
         "outer_cutoffs": [c["outer_cutoff"] for c in choices],
         "series": int(long[UNIQUE_ID].nunique()),
         "metrics": {

@@ -93,9 +93,11 @@ def test_global_lightgbm_backtests_fits_and_predicts(long: pd.DataFrame, name: s
     assert forecast[DS].min() == long[DS].max() + pd.Timedelta(days=1)
 
 
-def test_direct_model_has_a_part_for_the_first_season_and_one_for_the_rest() -> None:
-    assert horizon_groups(LIGHTGBM_DIRECT, "D", 28) == [7, 28]
+def test_direct_model_has_one_part_per_week_of_the_horizon() -> None:
+    assert horizon_groups(LIGHTGBM_DIRECT, "D", 28) == [7, 14, 21, 28]
+    assert horizon_groups(LIGHTGBM_DIRECT, "D", 10) == [7, 10]
     assert horizon_groups(LIGHTGBM_DIRECT, "D", 7) == [7]
+    assert horizon_groups(LIGHTGBM_DIRECT, "D", 90) == [23, 46, 69, 90]  # at most four parts
     assert horizon_groups(LIGHTGBM_DIRECT, "W", 8) == [8]  # a year of weeks: one part
     assert horizon_groups(LIGHTGBM, "D", 28) == [28]  # recursive: one model
 
