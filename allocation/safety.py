@@ -66,12 +66,13 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
     offset = (demand[DATE].to_numpy() - np.datetime64(today)) // np.timedelta64(1, "D")
     window_of = cover_days.reindex(location_names).to_numpy(dtype=float)
     inside = (offset >= 0) & (offset < window_of[location_code])
+    key_in, offset_in = key[inside], offset[inside]
     n = len(keys)
-    total = np.bincount(key[inside], demand[FORECAST].to_numpy(dtype=float)[inside], minlength=n)
-    variance = np.bincount(key[inside], daily_sigma(demand)[inside] ** 2, minlength=n)
+    total = np.bincount(key_in, demand[FORECAST].to_numpy(dtype=float)[inside], minlength=n)
+    variance = np.bincount(key_in, daily_sigma(demand)[inside] ** 2, minlength=n)
     # Days of forecast in the window: distinct (key, day) pairs (a day may hold two rows).
-    span = int(offset[inside].max()) + 1 if inside.any() else 1
-    days_seen = np.unique(key[inside] * span + offset[inside])
+    span = int(offset_in.max()) + 1 if len(offset_in) else 1
+    days_seen = np.unique(key_in * span + offset_in)
     days = np.bincount(days_seen // span, minlength=n).astype(float)
     window = window_of[keys % len(location_names)]
     window = np.where(np.isnan(window), 0.0, window)

@@ -32,3 +32,31 @@ def test_short_forecast_is_scaled_to_the_cover_period() -> None:
 def test_higher_service_target_needs_more_safety_stock() -> None:
     low, high = safety_stock(np.array([3.0, 3.0]), np.array([0.90, 0.98]))
     assert 0 < low < high
+
+
+def test_cover_demand_has_one_sorted_row_per_key_even_without_days_in_its_window() -> None:
+    frame = demand_frame({("S2", "L"): 3.0, ("S1", "L"): 2.0, ("S1", "M"): 1.0}, days=4)
+    # S1 at M: its two days fall after its 1-day window, so no forecast day counts.
+    frame = frame[
+        ~(
+            (frame["sku"] == "S1")
+            & (frame["location"] == "M")
+            & (frame["date"] < TODAY + pd.Timedelta(days=2))
+        )
+    ]
+    result = cover_demand(frame, TODAY, pd.Series({"L": 2, "M": 1}))
+    assert list(zip(result["sku"], result["location"], strict=True)) == [
+        ("S1", "L"),
+        ("S1", "M"),
+        ("S2", "L"),
+    ]
+    assert result["mean"].tolist() == pytest.approx([4.0, 0.0, 6.0])
+    assert result["forecast_days"].tolist() == [2.0, 0.0, 2.0]
+
+
+def test_two_rows_on_one_day_count_as_one_forecast_day() -> None:
+    frame = demand_frame({("S", "L"): 5.0}, days=2)
+    later = frame.assign(date=frame["date"] + pd.Timedelta(hours=12))  # same days, noon
+    result = cover_demand(pd.concat([frame, later]), TODAY, pd.Series({"L": 4})).iloc[0]
+    # 2 days found in a 4-day window, 20 units in them: scaled to the whole window.
+    assert result["forecast_days"] == 2 and result["mean"] == pytest.approx(40.0)
