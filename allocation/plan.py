@@ -72,13 +72,11 @@ ALERT_COLUMNS = [
 ]
 
 
-Rounding = Literal["none", "greedy", "milp", "floor"]
+Rounding = Literal["none", "greedy", "milp"]
 """How suggestions became whole packs / MOQ: "milp" exact integer variables (--integer-packs);
-"greedy" the LP optimum rounded by the greedy repair, then the LP re-solved (warm, still an LP)
-with the rounded suggestions fixed; "floor" every suggestion rounded down to whole packs (nothing
-below the MOQ), then raised to the packs above where the stock that left at its own warehouse
-covers it and that pays, transfers as the LP chose them (the decomposed path); "none" nothing to
-round."""
+"greedy" the LP optimum rounded by the greedy repair (`allocation.packs`), then on the PuLP path
+the LP re-solved (warm, still an LP) with the rounded suggestions fixed, on the decomposed path
+the transfers as the repair left them; "none" nothing to round."""
 
 Method = Literal["pulp", "decomposed"]
 """How the LP was built and solved: "pulp" one PuLP problem (`allocation.model`); "decomposed"
@@ -93,9 +91,7 @@ class SolverFacts:
     rounded, in words; rounding: which method (`Rounding`); lp_objective: the LP optimum before
     rounding (money), a lower bound on any whole-pack plan, None in exact mode. method: which
     build and solve ran (`Method`); gap: the relative gap to the LP optimum the decomposed solve
-    proved (None: solved to optimality); capacity_exceeded: warehouse -> capacity (units or
-    volume) above its bound after rounding down (floor rounding leaves the units it removes at
-    the warehouse; empty when every row holds)."""
+    proved (None: solved to optimality)."""
 
     status: str
     objective: float
@@ -109,7 +105,6 @@ class SolverFacts:
     repair_seconds: float = 0.0
     method: Method = "pulp"
     gap: float | None = None
-    capacity_exceeded: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

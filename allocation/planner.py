@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 import math
 import time
 from collections import defaultdict
@@ -19,6 +18,7 @@ from allocation.errors import SolverError
 from allocation.inputs import IN_TRANSIT, LOCATION, ON_HAND, SKU, validate_demand, validate_stock
 from allocation.model import ModelInputs, Variables, build_problem, prepare_inputs
 from allocation.network import Distributor, Network
+from allocation.packs import PackRepair, SupplyKey, view_of_arrays, view_of_problem
 from allocation.plan import (
     ALERT_COLUMNS,
     REPLENISHMENT_COLUMNS,
@@ -45,8 +45,8 @@ _BIND = 1e-6  # a row whose slack is this close to zero binds (names the constra
 
 # Past this many SKU-location series the PuLP build no longer fits comfortably (5.2 GB and
 # 201 s at 3,000 SKUs x 50 locations; about 14 GiB at 10,000): only then is the LP decomposed.
-# Below it the PuLP path's greedy pack repair makes markedly better whole-pack plans (+28.8 %
-# over the LP bound against +72.7 % for the decomposed path's floor rounding at 3,000 x 50).
+# Below it the PuLP path's warm re-solve around the rounded packs makes better whole-pack plans
+# (+52.3 % over the LP bound against +64.1 % for the repair's own transfers at 1,000 x 50).
 DECOMPOSE_ABOVE_SERIES = 250_000
 
 
@@ -70,16 +70,16 @@ def plan(
     solver: "highs" or "cbc". time_limit: seconds; when given, a feasible solution found within
     it is accepted and labelled "time_limited". integer_packs: exact pack sizes and MOQs with
     integer variables (a MILP); otherwise the LP optimum is rounded to whole packs by a greedy
-    repair (`_PackRepair`) and the LP is re-solved warm with them fixed (no MILP).
+    repair (`allocation.packs.PackRepair`) and the LP is re-solved warm with them fixed (no
+    MILP).
 
     decompose_above: in LP mode with HiGHS, an instance with more SKU-location demand series
     (rows of `needs`) than this is built as arrays (`allocation.scale`, no PuLP object per
     variable) and solved by SKU
     (`allocation.decompose`, proven within DECOMPOSE_GAP of the LP optimum, `workers`
-    processes pricing SKUs); its suggestions are rounded down to whole packs / MOQ, then raised
-    back from the stock left at their own warehouse where that pays (`_floor_packs`, rounding
-    "floor"), instead of by the greedy repair, which reads the PuLP problem. SolverFacts.method
-    says which path ran.
+    processes pricing SKUs); the same greedy repair rounds its suggestions, reading the arrays
+    instead of a PuLP problem, and its transfers stand (no re-solve: at that size one would cost
+    as much as the solve). SolverFacts.method says which path ran.
     """
     policy = policy or Policy()
     started = time.perf_counter()
@@ -116,7 +116,7 @@ def plan(
 
 
 # ---------------------------------------------------------------------------------------------
-# Large instances: the LP as arrays, solved by SKU, suggestions rounded down to whole packs.
+# Large instances: the LP as arrays, solved by SKU, the suggestions rounded by the same repair.
 
 # Column letter of `LpArrays.col_key` -> the `Solution` field and the cost term it belongs to.
 _FIELD = {
@@ -145,8 +145,7 @@ def _plan_decomposed(
     arrays = build_arrays(inputs)
     build_seconds = time.perf_counter() - started
     solved = solve_decomposed(arrays, gap=DECOMPOSE_GAP, time_limit=time_limit, workers=workers)
-    lp, x, seconds = solved.objective, solved.x, solved.seconds
-    solution = _from_arrays(inputs, arrays, x)
+    lp, seconds = solved.objective, solved.seconds
     facts = SolverFacts(
         status=solved.status,
         objective=lp,
@@ -158,49 +157,31 @@ def _plan_decomposed(
         method="decomposed",
         gap=solved.gap,
     )
-    if not solution.supply:
-        return explain(inputs, solution, facts)
     began = time.perf_counter()
-    rounded, lowered, raised = _floor_packs(inputs, solution, _by_field(arrays, arrays.cost))
-    x = np.array([getattr(rounded, _FIELD[letter])[key] for letter, key in arrays.col_key])
-    exceeded = _check_floor(arrays, x)
-    transfers = "transfers as the LP chose them"
-    resolve_seconds = 0.0
-    if exceeded:  # ship less into those warehouses: the LP again, the suggestions fixed
-        try:
-            resolved = _resolve_fixed(arrays, x, _left(time_limit, seconds), workers)
-            x, resolve_seconds = resolved.x, resolved.seconds
-            if resolved.status != OPTIMAL:
-                facts = replace(facts, status=resolved.status)
-            exceeded = _check_floor(arrays, x)
-            transfers = "transfers re-optimised around them, as capacity was exceeded"
-        except SolverError as exc:
-            transfers = f"transfers as the LP chose them (re-optimising them failed: {exc})"
-    solution = _from_arrays(inputs, arrays, x)
+    repair = PackRepair(inputs, view_of_arrays(inputs, arrays, solved.x))
+    if not repair.keys:
+        return explain(inputs, _from_arrays(inputs, arrays, solved.x), facts)
+    repair.run()
+    rounded = repair.plan()
+    x = np.array([rounded[_FIELD[letter]][key] for letter, key in arrays.col_key])
+    broken = max_violation(arrays, x)
+    if broken > _CHECK:
+        raise SolverError(
+            f"the suggestions rounded to whole packs break a row of the LP by {broken:.2e} "
+            "(relative); plan with --integer-packs instead",
+            status="infeasible",
+            solver="highs",
+        )
     objective = float(arrays.cost @ x) + arrays.offset
-    over = (
-        "warehouse capacity EXCEEDED after rounding down (the units not shipped stay there): "
-        + ", ".join(f"{w} by {excess:,.1f}" for w, excess in exceeded.items())
-        if exceeded
-        else "every row holds, warehouse capacity included"
-    )
-    note = (
-        f"{lowered + raised} suggestion(s) rounded to whole packs / MOQ by floor ({lowered} down; "
-        f"{raised} up, each from the stock left at its own warehouse where that pays; decomposed "
-        f"LP, no greedy repair), {transfers}; objective {objective:,.2f} vs LP "
-        f"{lp:,.2f} (+{_share(objective - lp, lp)}); {over}"
-    )
     return explain(
         inputs,
-        solution,
+        _from_arrays(inputs, arrays, x),
         replace(
             facts,
             objective=objective,
-            solve_seconds=seconds + resolve_seconds,
-            repair=note,
-            rounding="floor",
-            repair_seconds=time.perf_counter() - began - resolve_seconds,
-            capacity_exceeded=exceeded,
+            repair=_packs_note(repair, "transfers as the repair left them", objective, lp),
+            rounding="greedy",
+            repair_seconds=time.perf_counter() - began,
         ),
     )
 
@@ -217,20 +198,6 @@ def _left(time_limit: float | None, spent: float) -> float | None:
     what is left of the limit, and at least a tenth of it (a re-solve with no time could only
     fail), so a plan takes at most 1.1 x the limit in the solver."""
     return None if time_limit is None else max(0.1 * time_limit, time_limit - spent)
-
-
-def _resolve_fixed(
-    arrays: LpArrays, x: np.ndarray, time_limit: float | None, workers: int
-) -> ArraySolution:
-    """The LP again by SKU decomposition with the suggestions fixed at x: transfers, stock left
-    and gaps re-optimised around them; a SolverError when it fails."""
-    fixed = np.array([letter == "y" for letter, _ in arrays.col_key])
-    around = replace(
-        arrays,
-        col_lower=np.where(fixed, x, arrays.col_lower),
-        col_upper=np.where(fixed, x, arrays.col_upper),
-    )
-    return solve_decomposed(around, gap=DECOMPOSE_GAP, time_limit=time_limit, workers=workers)
 
 
 def _by_field(arrays: LpArrays, values: np.ndarray) -> dict[str, dict[Any, float]]:
@@ -263,219 +230,8 @@ def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Soluti
     return Solution(**groups, cost_terms=terms, binding=binding)
 
 
-def _floor_packs(
-    inputs: ModelInputs, solution: Solution, price: dict[str, dict[Any, float]]
-) -> tuple[Solution, int, int]:
-    """Every suggestion rounded down to whole packs (nothing below the MOQ), then raised back
-    to the whole packs just above its LP value where the stock left at its own warehouse covers
-    the step and that lowers the objective (`_Floor.raise_back`). Returns the plan that follows
-    and how many suggestions were lowered and raised (against the LP).
-
-    Transfers stay as the LP chose them: a unit not suggested stays at its warehouse (ending
-    stock), and the uncovered demand, overstock and fair-share gaps are the least the rows allow
-    for that stock (`_Demand`). Only the shared warehouse capacity can break (more stock left);
-    `_check_floor` measures it. price: the objective's money per unit by `Solution` field."""
-    floor = _Floor(inputs, solution, price)
-    floor.raise_back()
-    uncovered = {key: floor.demand[key].uncovered(floor.cover(key)) for key in solution.short}
-    days = inputs.policy.overstock_days
-    rounded = replace(
-        solution,
-        supply=floor.supply,
-        ending=floor.ending,
-        short={key: u for key, (u, _v) in uncovered.items()},
-        safety_short={key: v for key, (_u, v) in uncovered.items()},
-        over={
-            key: max(0.0, floor.ending[key] - days * inputs.node_daily.get(key, 0.0))
-            for key in solution.over
-        },
-        fair_gap={
-            key: max(0.0, inputs.fair_targets[key] - floor.served[key]) for key in solution.fair_gap
-        },
-    )
-    moved = [(floor.supply[k] - y) for k, y in solution.supply.items()]
-    return rounded, sum(m < -_EPS for m in moved), sum(m > _EPS for m in moved)
-
-
-class _Floor:
-    """Suggestions on the whole-pack grid with the stock, cover and fair share that follow."""
-
-    def __init__(
-        self, inputs: ModelInputs, solution: Solution, price: dict[str, dict[Any, float]]
-    ) -> None:
-        distributors = {d.id: d for d in inputs.network.distributors}
-        needs = inputs.needs
-        self.keys = list(solution.supply)
-        lp = np.array([solution.supply[k] for k in self.keys])
-        pack = np.array([distributors[d].pack_size for _, d, _ in self.keys], dtype=float)
-        moq = np.array([distributors[d].moq for _, d, _ in self.keys], dtype=float)
-        self.cap = _by_key(needs, LOCATION, "cap")
-        cap = np.array([self.cap[(s, d)] for s, d, _ in self.keys])
-        low, high = _pack_grid(lp, pack, moq, cap)
-        self.high = dict(zip(self.keys, high.tolist(), strict=True))
-        self.supply = dict(zip(self.keys, low.tolist(), strict=True))
-        self.ending = dict(solution.ending)
-        self.supplied: dict[tuple[str, str], float] = defaultdict(float)
-        for (s, d, w), before, after in zip(self.keys, lp.tolist(), low.tolist(), strict=True):
-            self.ending[(s, w)] += before - after
-            self.supplied[(s, d)] += after
-        self.price = price
-        self.tier = {d.id: d.tier for d in inputs.network.distributors}
-        self.unit_cost = {s: info.unit_cost for s, info in inputs.sku_info.items()}
-        self.budget = {
-            d.id: d.guaranteed_amount for d in inputs.network.distributors if d.credit == "yellow"
-        }
-        for s, d, _w in self.keys:
-            if d in self.budget:
-                self.budget[d] -= self.unit_cost[s] * self.supply[(s, d, _w)]
-        self.targets = inputs.fair_targets
-        unit = inputs.network.capacity_unit == "volume"
-        self.volume = {
-            s: (info.unit_volume if unit else 1.0) for s, info in inputs.sku_info.items()
-        }
-        # Capacity left at each warehouse (negative: over it), bounds as in build_problem.
-        self.room = {
-            w.id: max(
-                w.capacity, sum(self.volume[s] * inputs.available[(s, w.id)] for s in inputs.skus)
-            )
-            for w in inputs.network.warehouses
-        }
-        for (s, w), stock in self.ending.items():
-            self.room[w] -= self.volume[s] * stock
-        self.bound = {
-            key: inputs.policy.overstock_days * inputs.node_daily.get(key, 0.0)
-            for key in solution.over
-        }
-        self.demand: dict[tuple[str, str], _Demand] = {}
-        self.position: dict[tuple[str, str], float] = {}
-        self.forward: set[tuple[str, str]] = set()
-        self.served: dict[tuple[str, str], float] = defaultdict(float)
-        columns = [SKU, LOCATION, "kind", "tier", "mean", "safety", "position", "need"]
-        for s, j, kind, tier, mean, safety, position, need in needs[columns].itertuples(
-            index=False
-        ):
-            key = (s, j)
-            if kind == "forward":
-                self.forward.add(key)
-            else:
-                self.position[key] = float(position)
-                self.served[(s, tier)] += self.supplied.get(key, 0.0)
-            if key in solution.short:
-                self.demand[key] = _Demand(
-                    float(mean), float(safety), price["short"][key], price["safety_short"][key]
-                )
-                if kind == "forward":
-                    self.served[(s, tier)] += (
-                        float(need) - self.demand[key].cost(self.cover(key))[1]
-                    )
-
-    def cover(self, key: tuple[str, str]) -> float:
-        """Units covering demand location key: a forward warehouse's stock, a distributor's
-        own position plus what is suggested to it."""
-        if key in self.forward:
-            return self.ending[key]
-        return self.position[key] + self.supplied[key]
-
-    def _raise(self, k: SupplyKey) -> tuple[float, float, float] | None:
-        """(objective change, step, catchment units lost) of raising k to its upper packs from
-        the stock at its warehouse; None when a row forbids it."""
-        s, d, w = k
-        step = self.high[k] - self.supply[k]
-        if step <= _EPS or step > self.ending[(s, w)] + _FIT:
-            return None
-        if step > self.cap[(s, d)] - self.supplied[(s, d)] + _FIT:
-            return None  # order-up-to, over all the warehouses serving d
-        if d in self.budget and self.unit_cost[s] * step > self.budget[d] + _FIT:
-            return None
-        change = (self.price["supply"][k] - self.price["ending"][(s, w)]) * step
-        ours = self.demand.get((s, d))
-        if ours is not None:
-            cover = self.cover((s, d))
-            change += ours.cost(cover + step)[0] - ours.cost(cover)[0]
-        change += self._fair((s, self.tier[d]), step)
-        stock, lost = self.ending[(s, w)], 0.0
-        theirs = self.demand.get((s, w))  # a forward warehouse's own catchment
-        if theirs is not None:
-            (before, lost_before), (after, lost_after) = (
-                theirs.cost(stock),
-                theirs.cost(stock - step),
-            )
-            change += after - before
-            lost = lost_after - lost_before
-            change += self._fair((s, CATCHMENT), -lost)
-        if (s, w) in self.bound:
-            bound = self.bound[(s, w)]
-            over = max(0.0, stock - step - bound) - max(0.0, stock - bound)
-            change += self.price["over"][(s, w)] * over
-        return change, step, lost
-
-    def _fair(self, key: tuple[str, str], more: float) -> float:
-        """Change in fair-share penalty when (sku, tier) is served `more` units."""
-        if key not in self.targets or more == 0.0:
-            return 0.0
-        return _fair_change(self.price["fair_gap"][key], self.targets[key] - self.served[key], more)
-
-    def raise_back(self) -> None:
-        """Relieve warehouses that rounding down left over capacity (their cheapest raises
-        first, whatever they cost), then raise suggestions, largest gain first as priced on the
-        floor; each is priced again (and its rows checked) just before it is applied."""
-        for w in [w for w, room in self.room.items() if room < -_FIT]:
-            ours = [(move[0], k) for k in self.keys if k[2] == w and (move := self._raise(k))]
-            for _cost, k in sorted(ours):
-                if self.room[w] >= -_FIT:
-                    break
-                if (move := self._raise(k)) is not None:
-                    self._apply(k, move[1], move[2])
-        priced = [(move[0], k) for k in self.keys if (move := self._raise(k)) is not None]
-        for gain, k in sorted(priced):
-            if gain >= -_EPS:
-                break
-            move = self._raise(k)
-            if move is not None and move[0] < -_EPS:
-                self._apply(k, move[1], move[2])
-
-    def _apply(self, k: SupplyKey, step: float, lost: float) -> None:
-        s, d, w = k
-        self.supply[k] += step
-        self.supplied[(s, d)] += step
-        self.ending[(s, w)] -= step
-        self.room[w] += self.volume[s] * step
-        if d in self.budget:
-            self.budget[d] -= self.unit_cost[s] * step
-        self.served[(s, self.tier[d])] += step
-        self.served[(s, CATCHMENT)] -= lost
-
-
-def _check_floor(arrays: LpArrays, x: np.ndarray) -> dict[str, float]:
-    """Warehouse -> capacity above its bound at x (volume or units); every other row and bound
-    of the LP must hold (a SolverError if not: rounding down cannot break them)."""
-    capacity = {
-        name[len("capacity[") : -1]: row
-        for name, row in arrays.row_name.items()
-        if name.startswith("capacity[")
-    }
-    rows = np.fromiter(capacity.values(), dtype=np.int64, count=len(capacity))
-    upper = arrays.row_upper.copy()
-    upper[rows] = np.inf
-    broken = max_violation(replace(arrays, row_upper=upper), x)
-    if broken > _CHECK:
-        raise SolverError(
-            f"the suggestions rounded down to whole packs break a row of the LP by {broken:.2e} "
-            "(relative); plan with --integer-packs instead",
-            status="infeasible",
-            solver="highs",
-        )
-    activity = arrays.matrix[rows] @ x
-    excess = activity - arrays.row_upper[rows]
-    limit = _CHECK * np.maximum(1.0, np.abs(arrays.row_upper[rows]))
-    return {w: float(e) for w, e, tol in zip(capacity, excess, limit, strict=True) if e > tol}
-
-
 # ---------------------------------------------------------------------------------------------
 # Pack rounding (LP mode): a greedy over the LP optimum, then a warm LP re-solve around it.
-
-
-SupplyKey = tuple[str, str, str]
 
 
 def _round_packs(
@@ -495,7 +251,7 @@ def _round_packs(
     rounding down filled past its capacity is relieved first), so the re-solve is feasible in
     practice; should it fail all the same, the error says so and points to exact mode."""
     started = time.perf_counter()
-    repair = _PackRepair(inputs, variables, problem)
+    repair = PackRepair(inputs, view_of_problem(inputs, variables, problem))
     repair.run()
     greedy_seconds = time.perf_counter() - started
     # Whole packs of whole units: drop the float dust the greedy's steps leave.
@@ -509,14 +265,8 @@ def _round_packs(
             status=exc.status,
             solver=solver,
         ) from exc
-    changed = sum(abs(repair.y[k] - repair.lp[k]) > _EPS for k in repair.keys)
-    raised = sum(repair.y[k] - repair.lp[k] > _EPS for k in repair.keys)
-    lp = facts.objective
-    note = (
-        f"{changed} suggestion(s) rounded to whole packs / MOQ by greedy repair "
-        f"({raised} up, {changed - raised} down; no MILP), transfers re-optimised around them; "
-        f"objective {outcome.objective:,.2f} vs LP bound {lp:,.2f} "
-        f"(+{_share(outcome.objective - lp, lp)})"
+    note = _packs_note(
+        repair, "transfers re-optimised around them", outcome.objective, facts.objective
     )
     return replace(
         facts,
@@ -530,435 +280,21 @@ def _round_packs(
     )
 
 
+def _packs_note(repair: PackRepair, transfers: str, objective: float, lp: float) -> str:
+    raised, lowered = repair.changes()
+    return (
+        f"{raised + lowered} suggestion(s) rounded to whole packs / MOQ by greedy repair "
+        f"({raised} up, {lowered} down; no MILP), {transfers}; objective {objective:,.2f} vs LP "
+        f"bound {lp:,.2f} (+{_share(objective - lp, lp)})"
+    )
+
+
 def _share(part: float, whole: float) -> str:
     return f"{part / abs(whole):.1%}" if whole else f"{part:,.2f}"
 
 
-def _pack_grid(
-    value: np.ndarray, pack: np.ndarray, moq: np.ndarray, cap: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Whole-pack quantities (units) just below and just above each LP value: (low, high).
-
-    Never above the order-up-to cap; below the MOQ a suggestion is nothing or exactly the MOQ
-    (when the LP suggested anything and the MOQ fits under the cap)."""
-    most = np.floor(cap / pack + _GRID)
-    moq_packs = np.ceil(moq / pack - _GRID)
-    low = np.minimum(np.floor(value / pack + _GRID), most)
-    high = np.minimum(np.ceil(value / pack - _GRID), most)
-    below = low < moq_packs
-    opened = (value > _EPS) & (moq_packs <= most)
-    high = np.where(below, np.where(opened, moq_packs, 0.0), high)
-    low = np.where(below, 0.0, low)
-    return low * pack, high * pack
-
-
-@dataclass(frozen=True)
-class _Demand:
-    """One demand row: mean (D) and safety stock (SS) in units, money per unit uncovered."""
-
-    mean: float
-    safety: float
-    price_mean: float
-    price_safety: float
-
-    def uncovered(self, cover: float) -> tuple[float, float]:
-        """The least (u, v) the demand and safety rows allow at `cover` units (u <= D, v <= SS;
-        kappa <= 1 makes safety stock the cheaper of the two to leave short)."""
-        u = min(self.mean, max(0.0, self.mean - cover))
-        return u, min(self.safety, max(0.0, self.mean + self.safety - cover - u))
-
-    def cost(self, cover: float) -> tuple[float, float]:
-        """(penalty money, units uncovered) at `cover` units."""
-        u, v = self.uncovered(cover)
-        return self.price_mean * u + self.price_safety * v, u + v
-
-
-@dataclass(frozen=True)
-class _Move:
-    """One step of the repair: `step` more units on suggestion `key` (if any) and, for each
-    (flow, amount) in `flows`, `amount` more units on that flow = (sku, arc index) (negative:
-    less)."""
-
-    sku: str
-    key: SupplyKey | None = None
-    step: float = 0.0
-    flows: tuple[tuple[tuple[str, int], float], ...] = ()
-
-
-class _PackRepair:
-    """Greedy pack rounding on top of the LP optimum: decides each suggestion's whole packs.
-
-    Every suggestion starts at the whole packs just below its LP value (nothing under the MOQ),
-    which only leaves stock at its warehouse. Then, largest objective gain first, a suggestion
-    is raised to the whole packs just above its LP value when that lowers the objective
-    (delivery, transport, holding, shortage, safety, overstock and fair-share terms, all read
-    off the problem) and the stock, order-up-to room, credit, lane capacity and cross-region
-    bound allow it. Stock its warehouse lacks is pulled over the links into it (ship more over
-    an inbound arc, up to two arcs deep, or less over an outbound one), which is how stock left
-    by rounding one suggestion down reaches another. A warehouse that rounding down filled past
-    its capacity is relieved first, whatever that costs: its own suggestions are raised, then
-    less is shipped into it. Gains only shrink as stock is handed out, so a lazy heap gives the
-    greedy order without re-sorting. Uncovered demand, overstock and fair-share gaps follow
-    from suggestions and stock in closed form (`_Demand`), so each move is priced exactly for
-    the transfers the repair holds; the LP re-solve afterwards only improves on them.
-    """
-
-    def __init__(self, inputs: ModelInputs, variables: Variables, problem: pulp.LpProblem) -> None:
-        price = problem.objective
-        rows = variables.constraints
-        distributors = {d.id: d for d in inputs.network.distributors}
-        self.keys: list[SupplyKey] = list(variables.supply_free)
-        ys = [variables.supply_free[k] for k in self.keys]
-        lp = np.array([float(y.varValue or 0.0) for y in ys])
-        pack = np.array([distributors[d].pack_size for _, d, _ in self.keys], dtype=float)
-        moq = np.array([distributors[d].moq for _, d, _ in self.keys], dtype=float)
-        cap = np.array([float(y.upBound or 0.0) for y in ys])
-        low, high = _pack_grid(lp, pack, moq, cap)
-        self.lp = dict(zip(self.keys, lp.tolist(), strict=True))
-        self.y = dict(self.lp)
-        self.high = dict(zip(self.keys, high.tolist(), strict=True))
-        self.arcs = inputs.arcs
-
-        # Money per unit (objective coefficients) and row use per unit of each decision.
-        self.demand = {
-            key: _Demand(
-                float(u.upBound or 0.0),
-                float(variables.safety_short[key].upBound or 0.0),
-                float(price.get(u, 0.0)),
-                float(price.get(variables.safety_short[key], 0.0)),
-            )
-            for key, u in variables.short.items()
-        }
-        self.price = {k: float(price.get(y, 0.0)) for k, y in variables.supply_free.items()}
-        self.hold = {key: float(price.get(e, 0.0)) for key, e in variables.ending.items()}
-        self.flow_price = {key: float(price.get(x, 0.0)) for key, x in variables.flow.items()}
-        self.credit_use = {
-            k: float(rows[f"credit[{k[1]}]"].get(y, 0.0) or 0.0)
-            for k, y in variables.supply_free.items()
-            if f"credit[{k[1]}]" in rows
-        }
-        self.lane_use = {
-            (s, i): float(rows[f"lane_capacity[{self.arcs[i].name}]"].get(x, 0.0) or 0.0)
-            for (s, i), x in variables.flow.items()
-            if f"lane_capacity[{self.arcs[i].name}]" in rows
-        }
-        self.volume = {
-            (s, w): float(rows[f"capacity[{w}]"].get(e, 0.0) or 0.0)
-            for (s, w), e in variables.ending.items()
-        }
-        self.over = {
-            key: (-rows[f"overstock[{key[0]},{key[1]}]"].constant, float(price.get(o, 0.0)))
-            for key, o in variables.over.items()
-        }
-        self.fair_price = {key: float(price.get(g, 0.0)) for key, g in variables.fair_gap.items()}
-        self.tier = {k: (k[0], distributors[k[1]].tier) for k in self.keys}
-        self.inbound: dict[tuple[str, str], list[int]] = defaultdict(list)
-        self.outbound: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for s, i in variables.flow:
-            self.inbound[(s, self.arcs[i].destination)].append(i)
-            self.outbound[(s, self.arcs[i].origin)].append(i)
-
-        # What is left at the LP optimum (units, money, volume), updated by every move.
-        self.moved: dict[str, int] = defaultdict(int)  # moves applied per SKU so far
-        self.x = {key: float(x.varValue or 0.0) for key, x in variables.flow.items()}
-        self.stock = {key: float(e.varValue or 0.0) for key, e in variables.ending.items()}
-        needs = inputs.needs
-        self.position = dict(
-            zip(zip(needs[SKU], needs[LOCATION], strict=True), needs["position"], strict=True)
-        )
-        self.supplied: dict[tuple[str, str], float] = defaultdict(float)
-        for (s, d, _w), value in self.lp.items():
-            self.supplied[(s, d)] += value
-        self.room = {
-            key: -_activity(rows, f"order_up_to[{key[0]},{key[1]}]") for key in self.supplied
-        }
-        self.credit = {
-            d: -_activity(rows, f"credit[{d}]") for d in {d for _s, d, _w in self.credit_use}
-        }
-        self.capacity = {
-            w.id: -_activity(rows, f"capacity[{w.id}]") for w in inputs.network.warehouses
-        }
-        self.lane = {
-            arc.name: -_activity(rows, f"lane_capacity[{arc.name}]")
-            for arc in self.arcs
-            if f"lane_capacity[{arc.name}]" in rows
-        }
-        self.cross = {
-            (s, i): -_activity(rows, f"cross_region[{s},{self.arcs[i].name}]")
-            for s, i in variables.flow
-            if self.arcs[i].kind == "cross_region"
-        }
-        # Units below each fair-share target (negative: above it): target - served.
-        self.below = {
-            key: float(g.varValue or 0.0) - _activity(rows, f"fair_share[{key[0]},{key[1]}]")
-            for key, g in variables.fair_gap.items()
-        }
-        for k, low_k in zip(self.keys, low.tolist(), strict=True):
-            self._apply(_Move(k[0], key=k, step=low_k - self.lp[k]))
-
-    # -- the state -------------------------------------------------------------------------------
-
-    def _cover(self, key: tuple[str, str]) -> float:
-        """Units covering demand row (sku, location): stock left at a forward warehouse, or a
-        distributor's own position plus its suggestions."""
-        if key in self.stock:
-            return self.stock[key]
-        return float(self.position.get(key, 0.0)) + self.supplied.get(key, 0.0)
-
-    def _stock_changes(self, move: _Move) -> dict[str, float]:
-        """Units more (less, when negative) left at each warehouse the move touches."""
-        changes: dict[str, float] = defaultdict(float)
-        if move.key is not None:
-            changes[move.key[2]] -= move.step
-        for (_s, i), amount in move.flows:
-            changes[self.arcs[i].origin] -= amount
-            changes[self.arcs[i].destination] += amount
-        return changes
-
-    def _apply(self, move: _Move) -> None:
-        s = move.sku
-        self.moved[s] += 1
-        if move.key is not None:
-            k = move.key
-            self.y[k] += move.step
-            self.supplied[(s, k[1])] += move.step
-            self.room[(s, k[1])] -= move.step
-            if k in self.credit_use:
-                self.credit[k[1]] -= self.credit_use[k] * move.step
-            if self.tier[k] in self.below:
-                self.below[self.tier[k]] -= move.step
-        for flow, amount in move.flows:
-            name = self.arcs[flow[1]].name
-            self.x[flow] += amount
-            if name in self.lane:
-                self.lane[name] -= self.lane_use[flow] * amount
-            if flow in self.cross:
-                self.cross[flow] -= amount
-        for w, change in self._stock_changes(move).items():
-            lost = self._lost((s, w))
-            self.stock[(s, w)] += change
-            self.capacity[w] -= self.volume[(s, w)] * change
-            if (s, CATCHMENT) in self.below:
-                self.below[(s, CATCHMENT)] += self._lost((s, w)) - lost
-
-    def _lost(self, key: tuple[str, str]) -> float:
-        demand = self.demand.get(key)
-        return demand.cost(self._cover(key))[1] if demand is not None else 0.0
-
-    def _fair(self, key: tuple[str, str], more: float) -> float:
-        """Change in fair-share penalty when (sku, tier) is served `more` units."""
-        if key not in self.below or more == 0.0:
-            return 0.0
-        return _fair_change(self.fair_price[key], self.below[key], more)
-
-    # -- what a move costs -----------------------------------------------------------------------
-
-    def _allowed(self, move: _Move) -> bool:
-        """Stock never below zero, and the order-up-to, credit, lane, cross-region and
-        warehouse capacity rows keep holding (a warehouse already over capacity may not grow)."""
-        s = move.sku
-        if move.key is not None and move.step > 0:
-            k = move.key
-            if move.step > self.room[(s, k[1])] + _FIT:
-                return False
-            if k in self.credit_use and self.credit_use[k] * move.step > self.credit[k[1]] + _FIT:
-                return False
-        for flow, amount in move.flows:
-            if self.x[flow] + amount < -_FIT or amount > self.cross.get(flow, math.inf) + _FIT:
-                return False
-            use = self.lane_use.get(flow, 0.0) * amount
-            if amount > 0 and use > self.lane.get(self.arcs[flow[1]].name, math.inf) + _FIT:
-                return False
-        for w, change in self._stock_changes(move).items():
-            if self.stock[(s, w)] + change < -_FIT:
-                return False
-            if change > 0 and self.volume[(s, w)] * change > self.capacity[w] + _FIT:
-                return False
-        return True
-
-    def _cost(self, move: _Move) -> float:
-        """Objective change (money) of the move."""
-        s = move.sku
-        change = 0.0
-        if move.key is not None:
-            k = move.key
-            change += self.price[k] * move.step
-            ours = self.demand.get((s, k[1]))
-            if ours is not None:
-                cover = self._cover((s, k[1]))
-                change += ours.cost(cover + move.step)[0] - ours.cost(cover)[0]
-            change += self._fair(self.tier[k], move.step)
-        change += sum(self.flow_price[flow] * amount for flow, amount in move.flows)
-        lost_more = 0.0
-        for w, more in self._stock_changes(move).items():
-            here = (s, w)
-            stock = self.stock[here]
-            change += self.hold[here] * more
-            demand = self.demand.get(here)
-            if demand is not None:
-                (before, lost_before), (after, lost_after) = (
-                    demand.cost(stock),
-                    demand.cost(stock + more),
-                )
-                change += after - before
-                lost_more += lost_after - lost_before
-            if here in self.over:
-                bound, price = self.over[here]
-                change += price * (max(0.0, stock + more - bound) - max(0.0, stock - bound))
-        return change + self._fair((s, CATCHMENT), -lost_more)
-
-    def _best_raise(self, k: SupplyKey) -> tuple[float, _Move] | None:
-        """The cheapest allowed way to raise k to its upper whole packs: from the stock at its
-        warehouse, pulling what is missing over one inbound arc."""
-        s, _d, w = k
-        step = self.high[k] - self.y[k]
-        if step <= _EPS:
-            return None
-        missing = step - max(0.0, self.stock[(s, w)])
-        if missing <= _FIT:
-            moves = [_Move(s, key=k, step=step)]
-        else:  # each link alone, and all of them cheapest first
-            links = self._links(s, w)
-            moves = []
-            for chosen in [*([link] for link in links), links]:
-                flows: dict[tuple[str, int], float] = defaultdict(float)
-                if self._gather(s, w, missing, chosen, flows, {w}) >= missing - _FIT:
-                    moves.append(_Move(s, key=k, step=step, flows=tuple(flows.items())))
-        priced = [(self._cost(m), m) for m in moves if self._allowed(m)]
-        return min(priced, key=lambda pair: pair[0]) if priced else None
-
-    def _links(self, s: str, w: str) -> list[tuple[int, int]]:
-        """Ways to bring more of s to w, cheapest first, as (arc index, sign): +1 ships more
-        over an arc into w, -1 ships less over an arc out of w (stock stays at w)."""
-        links = [(i, 1) for i in self.inbound.get((s, w), [])]
-        links += [(i, -1) for i in self.outbound.get((s, w), []) if self.x[(s, i)] > _EPS]
-        return sorted(links, key=lambda link: self._pull_price(s, link))
-
-    def _pull_price(self, s: str, link: tuple[int, int]) -> float:
-        """Rough money per unit over a link: transport (saved when shipping less), plus the
-        shortage penalty at the node the units leave when its own catchment needs them."""
-        i, sign = link
-        source = self.arcs[i].origin if sign > 0 else self.arcs[i].destination
-        price = sign * self.flow_price.get((s, i), 0.0)
-        demand = self.demand.get((s, source))
-        if demand is not None:
-            stock = self.stock[(s, source)]
-            if stock <= demand.mean + demand.safety:
-                price += demand.price_mean if stock <= demand.mean else demand.price_safety
-        return price
-
-    def _gather(
-        self,
-        s: str,
-        w: str,
-        missing: float,
-        links: list[tuple[int, int]],
-        flows: dict[tuple[str, int], float],
-        seen: set[str],
-    ) -> float:
-        """Add to `flows` what brings up to `missing` units of s to w over `links`: from the
-        stock at each source node, and what a source lacks over one more arc into it. Returns
-        the units brought."""
-        got = 0.0
-        for i, sign in links:
-            arc, flow = self.arcs[i], (s, i)
-            source = arc.origin if sign > 0 else arc.destination
-            if got >= missing - _EPS or source in seen:
-                continue
-            room = missing - got
-            if sign > 0:
-                room = min(room, self.cross.get(flow, math.inf))
-                use = self.lane_use.get(flow, 0.0)
-                if use > 0:
-                    room = min(room, max(0.0, self.lane.get(arc.name, math.inf)) / use)
-            else:
-                room = min(room, self.x[flow] + flows.get(flow, 0.0))
-            left = self.stock[(s, source)] + self._net(flows, source)
-            take = min(room, max(0.0, left))
-            if sign > 0 and take < room - _EPS and len(seen) < 2:  # one more arc upstream
-                upstream = [link for link in self._links(s, source) if link[1] > 0]
-                take += self._gather(s, source, room - take, upstream, flows, seen | {source})
-            if take > _EPS:
-                flows[flow] += sign * take
-                got += take
-        return got
-
-    def _net(self, flows: dict[tuple[str, int], float], node: str) -> float:
-        """Units `flows` add to (remove from, when negative) a node's stock."""
-        net = 0.0
-        for (_s, i), amount in flows.items():
-            if self.arcs[i].destination == node:
-                net += amount
-            if self.arcs[i].origin == node:
-                net -= amount
-        return net
-
-    # -- the greedy ------------------------------------------------------------------------------
-
-    def run(self) -> None:
-        """Relieve over-full warehouses first, then raise suggestions while that pays.
-
-        A move's cost depends on its SKU's state only (credit, capacity and lanes only allow
-        or forbid it), so a heap entry whose SKU has not moved since it was priced is exact and
-        only its feasibility is checked again."""
-        for w in [w for w, left in self.capacity.items() if left < -_EPS]:
-            self._relieve(w)
-        heap: list[tuple[float, int, int, _Move]] = []
-        for i, k in enumerate(self.keys):
-            best = self._best_raise(k)
-            if best is not None and best[0] < 0:
-                heap.append((best[0], i, self.moved[k[0]], best[1]))
-        heapq.heapify(heap)
-        while heap:
-            cost, i, seen, move = heapq.heappop(heap)
-            if seen != self.moved[move.sku] or not self._allowed(move):
-                best = self._best_raise(self.keys[i])
-                if best is None or best[0] >= 0:
-                    continue  # gains only shrink: this raise will not pay later either
-                cost, move = best
-                if heap and cost > heap[0][0] + _EPS:  # another raise now gains more
-                    heapq.heappush(heap, (cost, i, self.moved[move.sku], move))
-                    continue
-            self._apply(move)
-
-    def _relieve(self, w: str) -> None:
-        """Bring warehouse w back within capacity: raise its suggestions, then ship less in."""
-        for k in [k for k in self.keys if k[2] == w]:
-            if self.capacity[w] >= -_FIT:
-                return
-            best = self._best_raise(k)
-            if best is not None:
-                self._apply(best[1])
-        cuts = [
-            _Move(s, flows=(((s, i), -min(self.x[(s, i)], max(0.0, self.stock[(s, w)]))),))
-            for (s, node), arcs in self.inbound.items()
-            if node == w
-            for i in arcs
-        ]
-        for cut in sorted(cuts, key=self._cost):
-            if self.capacity[w] >= -_FIT:
-                return
-            volume = self.volume[(cut.sku, w)]
-            needed = -self.capacity[w] / volume if volume > 0 else 0.0
-            ((flow, amount),) = cut.flows
-            move = _Move(cut.sku, flows=((flow, max(amount, -needed)),))
-            if amount < 0 and self._allowed(move):
-                self._apply(move)
-
-
-def _activity(rows: dict[str, pulp.LpConstraint], name: str) -> float:
-    """Row value at the current variable values, as `expression - right-hand side`."""
-    return float(rows[name].value() or 0.0)
-
-
 # ---------------------------------------------------------------------------------------------
 # Explanation: frames with the numbers behind every line.
-
-
-def _fair_change(price: float, below: float, more: float) -> float:
-    """Change in a tier's fair-share penalty when it is served `more` units while `below` short
-    of its share (only the part of the gap that remains is charged)."""
-    return price * (max(0.0, below - more) - max(0.0, below))
 
 
 def _value(item: Any) -> float:

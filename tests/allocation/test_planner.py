@@ -10,8 +10,6 @@ import pytest
 
 import allocation as al
 from allocation.plan import write_plan
-from allocation.planner import _FIELD
-from allocation.policy import Policy
 from tests.allocation.conftest import demand_frame, stock_frame
 
 SOLVERS = ["highs", "cbc"]
@@ -162,7 +160,7 @@ def test_a_time_limit_on_the_decomposed_path_gives_the_best_plan_labelled_time_l
     facts = result.solver
     assert facts.method == "decomposed" and facts.gap is not None and facts.gap > DECOMPOSE_GAP
     assert "time limit" in facts.detail and f"{facts.gap:.2%}" in facts.detail
-    assert _whole_packs(instance.network, result) and not facts.capacity_exceeded
+    assert _whole_packs(instance.network, result)
     paths = write_plan(result, tmp_path)
     assert json.loads(paths["plan"].read_text())["status"] == "time_limited"
 
@@ -234,9 +232,8 @@ def test_integer_packs_mode_is_an_exact_milp(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_pack_grid_rounds_to_whole_packs_within_the_cap_and_moq() -> None:
-    import numpy as np
 
-    from allocation.planner import _pack_grid
+    from allocation.packs import pack_grid
 
     # pack 5, MOQ 10, cap 20: 3 -> nothing or the MOQ; 12 -> 10 or 15; 19.9 -> 15 or 20;
     # 0 -> nothing; 12.0000001 is 12 within solver dust; cap 8 < MOQ -> nothing at all.
@@ -244,13 +241,13 @@ def test_pack_grid_rounds_to_whole_packs_within_the_cap_and_moq() -> None:
     pack = np.full(6, 5.0)
     moq = np.full(6, 10.0)
     cap = np.array([20.0, 20.0, 20.0, 20.0, 20.0, 8.0])
-    low, high = _pack_grid(value, pack, moq, cap)
+    low, high = pack_grid(value, pack, moq, cap)
     assert low.tolist() == [0.0, 10.0, 15.0, 0.0, 10.0, 0.0]
     assert high.tolist() == [10.0, 15.0, 20.0, 0.0, 10.0, 0.0]
 
 
 @pytest.mark.parametrize(("seed", "direct_skus"), [(3, 300), (9, 0)])
-def test_above_the_threshold_the_plan_is_decomposed_rounded_down_and_keeps_every_rule(
+def test_above_the_threshold_the_plan_is_decomposed_rounded_by_the_greedy_and_keeps_every_rule(
     seed: int, direct_skus: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import allocation.decompose as decompose_module
@@ -266,13 +263,13 @@ def test_above_the_threshold_the_plan_is_decomposed_rounded_down_and_keeps_every
     result = al.plan(network, instance.stock, instance.demand, policy, decompose_above=1)
     facts = result.solver
     assert reference.solver.method == "pulp" and reference.solver.gap is None
-    assert (facts.method, facts.rounding, facts.status) == ("decomposed", "floor", "optimal")
+    assert (facts.method, facts.rounding, facts.status) == ("decomposed", "greedy", "optimal")
     assert facts.gap is not None and facts.gap <= DECOMPOSE_GAP
     assert facts.lp_objective is not None and reference.solver.lp_objective is not None
     assert facts.lp_objective == pytest.approx(reference.solver.lp_objective, rel=1e-3)
     assert facts.objective >= facts.lp_objective - 1e-6 * (1 + abs(facts.lp_objective))
     assert sum(result.kpis["cost"].values()) == pytest.approx(facts.objective, rel=1e-6)
-    assert "floor" in (facts.repair or "") and _whole_packs(network, result)
+    assert "greedy repair" in (facts.repair or "") and _whole_packs(network, result)
 
     inputs = prepare_inputs(
         network,
@@ -292,11 +289,7 @@ def test_above_the_threshold_the_plan_is_decomposed_rounded_down_and_keeps_every
     for w in network.warehouses:
         start = sum(volume[s] * q for (s, node), q in inputs.available.items() if node == w.id)
         used = sum(volume[s] * q for (s, node), q in ending.items() if node == w.id)
-        bound = max(w.capacity, start)
-        # Rounding down may leave a warehouse over capacity; the facts then say by how much.
-        assert used == pytest.approx(bound + facts.capacity_exceeded.get(w.id, 0.0), rel=1e-6) or (
-            w.id not in facts.capacity_exceeded and used <= bound + 1e-6
-        )
+        assert used <= max(w.capacity, start) * (1 + 1e-6) + 1e-6
     lane_caps = {(ln.origin, ln.destination): ln.capacity for ln in network.lanes}
     for (origin, destination), group in result.transfers.groupby(["origin", "destination"]):
         cap = lane_caps.get((origin, destination))
@@ -315,16 +308,14 @@ def test_above_the_threshold_the_plan_is_decomposed_rounded_down_and_keeps_every
         assert d.credit != "yellow" or spend.get(d.id, 0.0) <= d.guaranteed_amount + 1e-6
 
 
-def test_rounding_down_past_a_warehouse_capacity_re_optimises_the_transfers(
+def test_a_warehouse_rounding_down_would_overfill_is_relieved_alike_on_both_paths(
     two_tiers: dict[str, Any],
 ) -> None:
-    from allocation.model import prepare_inputs
-    from allocation.planner import _by_field, _check_floor, _floor_packs, _from_arrays
-    from allocation.scale import build_arrays, solve_arrays
-
     # D-A (pack 10) is served from the forward FW (capacity 5), which gets its stock from CW:
-    # the LP ships 8 to FW and suggests 8; rounded down to 0 packs, the 8 stay at FW (3 over),
-    # so the transfers are re-optimised around the suggestion: nothing goes to FW.
+    # the LP ships 8 to FW and suggests 8. Rounded down to 0 packs, the 8 would stay at FW (3
+    # over its capacity), so the repair relieves FW first: it raises D-A to one pack, pulling
+    # the 2 more units from CW. The PuLP path and the decomposed one (the same repair on the
+    # arrays' view of the LP) must plan the same.
     two_tiers["warehouses"].append({"id": "FW", "kind": "forward", "region": "r", "capacity": 5})
     two_tiers["lanes"] = [
         {"origin": "CW", "destination": "FW", "cost_per_unit": 0.1, "lead_time_days": 1}
@@ -334,28 +325,21 @@ def test_rounding_down_past_a_warehouse_capacity_re_optimises_the_transfers(
     ]
     network = al.Network.model_validate(two_tiers)
     stock, demand = stock_frame([("S", "CW", 100)]), demand_frame({("S", "D-A"): 1.0})
-    result = al.plan(network, stock, demand, decompose_above=0)
-    facts = result.solver
-    assert facts.method == "decomposed" and facts.rounding == "floor"
-    assert result.replenishment.empty and result.transfers.empty
-    assert not facts.capacity_exceeded and "re-optimised" in (facts.repair or "")
-    # Before that re-solve, the rounded plan is 3 over FW's capacity, and says so.
-    inputs = prepare_inputs(
-        network, al.validate_stock(stock, network), al.validate_demand(demand, network), Policy()
-    )
-    arrays = build_arrays(inputs)
-    x = solve_arrays(arrays, "simplex").x
-    solution = _from_arrays(inputs, arrays, x)
-    rounded, lowered, raised = _floor_packs(inputs, solution, _by_field(arrays, arrays.cost))
-    assert (lowered, raised) == (1, 0) and rounded.ending[("S", "FW")] == pytest.approx(8.0)
-    floored = np.array([getattr(rounded, _FIELD[letter])[key] for letter, key in arrays.col_key])
-    assert _check_floor(arrays, floored) == {"FW": pytest.approx(3.0)}
+    plans = {above: al.plan(network, stock, demand, decompose_above=above) for above in (0, 10)}
+    assert {above: p.solver.method for above, p in plans.items()} == {0: "decomposed", 10: "pulp"}
+    for result in plans.values():
+        assert result.solver.rounding == "greedy"
+        assert result.replenishment[["source", "quantity"]].values.tolist() == [["FW", 10.0]]
+        assert result.transfers[["origin", "destination", "quantity"]].values.tolist() == [
+            ["CW", "FW", 10.0]
+        ]
+    assert plans[0].solver.objective == pytest.approx(plans[10].solver.objective, rel=1e-9)
 
 
-def test_rounding_down_raises_back_a_suggestion_its_warehouse_has_the_stock_for(
+def test_the_decomposed_path_raises_a_suggestion_its_warehouse_has_the_stock_for(
     two_tiers: dict[str, Any],
 ) -> None:
-    # Need 8, pack 10: the LP suggests 8, the floor 0; CW keeps 92 more, so 10 is raised back
+    # Need 8, pack 10: the LP suggests 8, rounded down 0; CW keeps 92 more, so it is raised to 10
     # (its shortage penalty is worth far more than delivering two more units).
     two_tiers["distributors"] = [
         {**two_tiers["distributors"][0], "pack_size": 10, "cost_per_unit": 1.0}
@@ -368,7 +352,7 @@ def test_rounding_down_raises_back_a_suggestion_its_warehouse_has_the_stock_for(
         decompose_above=0,
     )
     facts = result.solver
-    assert (facts.method, facts.rounding) == ("decomposed", "floor")
+    assert (facts.method, facts.rounding) == ("decomposed", "greedy")
     assert result.replenishment["quantity"].tolist() == [10.0]
-    assert "(0 down; 1 up" in (facts.repair or "") and not facts.capacity_exceeded
+    assert "(1 up, 0 down" in (facts.repair or "")
     assert facts.lp_objective is not None and facts.objective >= facts.lp_objective

@@ -13,7 +13,7 @@ import allocation as al
 from allocation.generate import Instance, example_network
 from allocation.model import build_problem, prepare_inputs
 from allocation.network import Network
-from allocation.planner import _PackRepair
+from allocation.packs import PackRepair, view_of_problem
 from allocation.solve import resolve_fixed, solve_problem
 from tests.allocation.conftest import demand_frame
 
@@ -194,11 +194,11 @@ def test_warm_resolve_around_rounded_packs_matches_a_cold_solve(
     network = instance.network
     stock = al.validate_stock(instance.stock, network)
     demand = al.validate_demand(instance.demand, network)
-    for rounding in ("greedy", "floor"):
+    for rounding in ("greedy", "down"):
         inputs = prepare_inputs(network, stock, demand, instance.policy)
         problem, variables = build_problem(inputs)
         solve_problem(problem)
-        repair = _PackRepair(inputs, variables, problem)
+        repair = PackRepair(inputs, view_of_problem(inputs, variables, problem))
         if rounding == "greedy":
             repair.run()
         fixed = {y: repair.y[k] for k, y in variables.supply_free.items()}
