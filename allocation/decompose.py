@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
 import numpy as np
@@ -48,7 +48,7 @@ SPREAD = (0.85, 1.2)  # price factors of the extra plans around the sampled pric
 DIRECT_SKUS = 300  # up to this many SKUs solve_decomposed makes one HiGHS call
 SMOOTHING = 0.7  # weight of the best-bound prices in the prices of the next round
 
-__all__ = ["Decomposed", "decompose", "max_violation", "solve_decomposed"]
+__all__ = ["Decomposed", "Decomposition", "decompose", "max_violation", "solve_decomposed"]
 
 
 @dataclass
@@ -66,6 +66,7 @@ class Decomposed:
     max_violation: float  # worst relative row / column bound violation of x
     timing: dict[str, float]  # wall seconds in pricing, master and sample LP
     status: str = OPTIMAL  # "time_limited": time_limit stopped it before the target gap
+    prices: np.ndarray | None = None  # shared-row prices of the best lower bound (a warm start)
 
 
 def _highs(presolve: bool = True) -> object:
@@ -154,6 +155,20 @@ class _Pricer:
         highs.passModel(lp)  # type: ignore[attr-defined]
         return highs
 
+    def rebound(self, lower: np.ndarray, upper: np.ndarray) -> None:
+        """New column bounds for these batches' columns (lower, upper: their columns); each
+        model keeps its basis, so the next solve restarts from there."""
+        b = self.blocks
+        b.col_lower[self.first_col : self.end_col] = lower
+        b.col_upper[self.first_col : self.end_col] = upper
+        for batch, highs in self.models.items():
+            lo, hi = b.batches[batch]
+            c0, c1 = b.col_start[lo] - self.first_col, b.col_start[hi] - self.first_col
+            n = int(c1 - c0)
+            highs.changeColsBounds(  # type: ignore[attr-defined]
+                n, np.arange(n, dtype=np.int32), lower[c0:c1], _finite(upper[c0:c1], 1.0)
+            )
+
     def solve(self, priced: np.ndarray) -> np.ndarray:
         """min priced x over the SKU blocks of these batches (priced, x: their columns)."""
         b = self.blocks
@@ -175,11 +190,15 @@ class _Pricer:
 
 
 def _serve(blocks: _Blocks, batches: range, conn: Connection) -> None:
-    """A pricing worker: keeps its batches' models, prices whatever costs arrive."""
+    """A pricing worker: keeps its batches' models, prices whatever costs arrive and takes
+    new column bounds (a tuple (lower, upper), no answer)."""
     pricer = _Pricer(blocks, batches)
-    while (priced := conn.recv()) is not None:
+    while (message := conn.recv()) is not None:
+        if isinstance(message, tuple):
+            pricer.rebound(*message)
+            continue
         try:
-            conn.send(("ok", pricer.solve(priced)))
+            conn.send(("ok", pricer.solve(message)))
         except SolverError as exc:
             conn.send(("error", str(exc), exc.status))
 
@@ -216,6 +235,13 @@ class _Pricing:
                 raise SolverError(answer[1], status=answer[2], solver="highs")
             x[first:end] = answer[1]
         return x
+
+    def rebound(self, lower: np.ndarray, upper: np.ndarray) -> None:
+        """New column bounds (SKU order) for every pricing model."""
+        if self.local is not None:
+            self.local.rebound(lower, upper)
+        for _, conn, first, end in self.workers:
+            conn.send((lower[first:end], upper[first:end]))
 
     def close(self) -> None:
         for process, conn, _, _ in self.workers:
@@ -396,6 +422,112 @@ def max_violation(arrays: LpArrays, x: np.ndarray) -> float:
     )
 
 
+class Decomposition:
+    """The SKU blocks of one LP and their pricing models (in `workers` processes), kept open
+    between solves: a solve with new column bounds restarts from the prices the last solve
+    ended at and from each pricing model's basis, where a new decomposition would price every
+    SKU from scratch and solve the sample LP again. Up to `direct_skus` SKUs (default
+    DIRECT_SKUS) `solution` makes one HiGHS call instead (faster there: 1.1 s vs 2.9 s at 100
+    SKUs x 50 locations). Close it (or use it in a `with`)."""
+
+    def __init__(
+        self,
+        arrays: LpArrays,
+        *,
+        batch_skus: int = 50,
+        workers: int = 1,
+        direct_skus: int | None = None,
+    ) -> None:
+        self.arrays = arrays
+        n_skus = int(arrays.col_sku.max()) + 1 if len(arrays.col_sku) else 0
+        self.direct = n_skus <= (DIRECT_SKUS if direct_skus is None else direct_skus)
+        self.blocks = _Blocks(arrays, batch_skus)
+        # Forks before this process holds any HiGHS model.
+        self.pricer = None if self.direct else _Pricing(self.blocks, workers)
+        self.prices: np.ndarray | None = None
+
+    def __enter__(self) -> Decomposition:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.pricer is not None:
+            self.pricer.close()
+
+    def solution(
+        self,
+        *,
+        gap: float = 1e-4,
+        time_limit: float | None = None,
+        col_lower: np.ndarray | None = None,
+        col_upper: np.ndarray | None = None,
+    ) -> ArraySolution:
+        """Like `solve_arrays`: x feasible for every row and bound and within `gap` of the
+        optimum (proven), or with `time_limit` the best x when it ran out, labelled
+        "time_limited" with its proven gap; under col_lower / col_upper when given."""
+        if self.direct:
+            self._rebound(col_lower, col_upper)
+            return solve_arrays(self.arrays, "simplex", time_limit=time_limit)
+        result = self.solve(
+            gap=gap, time_limit=time_limit, col_lower=col_lower, col_upper=col_upper
+        )
+        return ArraySolution(
+            objective=result.objective,
+            x=result.x,
+            seconds=result.seconds,
+            status=result.status,
+            gap=result.gap,
+        )
+
+    def _rebound(self, col_lower: np.ndarray | None, col_upper: np.ndarray | None) -> None:
+        if col_lower is None and col_upper is None:
+            return
+        self.arrays = replace(
+            self.arrays,
+            col_lower=self.arrays.col_lower if col_lower is None else col_lower,
+            col_upper=self.arrays.col_upper if col_upper is None else col_upper,
+        )
+        order = self.blocks.col_order
+        self.blocks.col_lower[:] = self.arrays.col_lower[order]
+        self.blocks.col_upper[:] = self.arrays.col_upper[order]
+        if self.pricer is not None:
+            self.pricer.rebound(self.blocks.col_lower, self.blocks.col_upper)
+
+    def solve(
+        self,
+        *,
+        gap: float = 1e-4,
+        max_rounds: int = 200,
+        time_limit: float | None = None,
+        tolerance: float = 1e-6,
+        sample_skus: int = 600,
+        col_lower: np.ndarray | None = None,
+        col_upper: np.ndarray | None = None,
+    ) -> Decomposed:
+        """Solve to a proven relative `gap` (see `decompose`); with col_lower / col_upper
+        (arrays order) the LP under those column bounds instead, warm from the last solve."""
+        started = time.perf_counter()
+        if self.pricer is None:
+            raise ValueError("a Decomposition of at most direct_skus SKUs only gives solution()")
+        self._rebound(col_lower, col_upper)
+        result = _decompose(
+            self.arrays,
+            self.blocks,
+            self.pricer,
+            started,
+            gap,
+            max_rounds,
+            time_limit,
+            tolerance,
+            sample_skus,
+            self.prices,
+        )
+        self.prices = result.prices
+        return result
+
+
 def decompose(
     arrays: LpArrays,
     *,
@@ -416,15 +548,16 @@ def decompose(
     Raises SolverError when a subproblem or the master fails, when the gap is not reached in
     `max_rounds` rounds (or by `time_limit` without any such plan; saying the gap reached), or
     when the primal violates a bound of the LP by more than `tolerance` (relative)."""
-    started = time.perf_counter()
-    blocks = _Blocks(arrays, batch_skus)
-    pricer = _Pricing(blocks, workers)  # forks before this process holds any HiGHS model
-    try:
-        return _decompose(
-            arrays, blocks, pricer, started, gap, max_rounds, time_limit, tolerance, sample_skus
+    with Decomposition(
+        arrays, batch_skus=batch_skus, workers=workers, direct_skus=0
+    ) as decomposition:
+        return decomposition.solve(
+            gap=gap,
+            max_rounds=max_rounds,
+            time_limit=time_limit,
+            tolerance=tolerance,
+            sample_skus=sample_skus,
         )
-    finally:
-        pricer.close()
 
 
 def _decompose(
@@ -437,7 +570,9 @@ def _decompose(
     time_limit: float | None,
     tolerance: float,
     sample_skus: int,
+    start: np.ndarray | None = None,
 ) -> Decomposed:
+    """The rounds; from the prices `start` when given (a warm re-solve: no sample LP)."""
     link = blocks.link
     link_lower = arrays.row_lower[blocks.link_rows]
     link_upper = arrays.row_upper[blocks.link_rows]
@@ -456,7 +591,7 @@ def _decompose(
     timer = {"pricing": 0.0, "master": 0.0, "sample": 0.0}
     has_reference = False
     referenced = 0  # round whose plans are the references
-    start_from: np.ndarray | None = None
+    start_from = start
     status = OPTIMAL
     while True:
         rounds += 1
@@ -474,7 +609,7 @@ def _decompose(
         if not has_reference:
             used = link @ x
             overrun = np.any(used > link_upper + tolerance * np.maximum(1.0, np.abs(link_upper)))
-            if rounds == 1 and overrun and 0 < sample_skus < blocks.n_skus:
+            if rounds == 1 and start is None and overrun and 0 < sample_skus < blocks.n_skus:
                 # Unpriced plans overrun shared rows: price them from a sample first, and take
                 # the plans at those prices (closer to the optimum) as the references.
                 tick = time.perf_counter()
@@ -571,6 +706,7 @@ def _decompose(
         max_violation=violation,
         timing=timer,
         status=status,
+        prices=center,
     )
 
 
@@ -676,18 +812,6 @@ def _lagrangian(
 def solve_decomposed(
     arrays: LpArrays, *, gap: float = 1e-4, time_limit: float | None = None, workers: int = 1
 ) -> ArraySolution:
-    """Like `solve_arrays`: x feasible for every row and bound and within `gap` of the optimum
-    (proven), or with `time_limit` the best x when it ran out, labelled "time_limited" with its
-    proven gap. Up to DIRECT_SKUS SKUs the whole LP is one HiGHS dual simplex call (faster
-    there: 1.1 s vs 2.9 s at 100 SKUs x 50 locations); above, decomposed."""
-    n_skus = int(arrays.col_sku.max()) + 1 if len(arrays.col_sku) else 0
-    if n_skus <= DIRECT_SKUS:
-        return solve_arrays(arrays, "simplex", time_limit=time_limit)
-    result = decompose(arrays, gap=gap, time_limit=time_limit, workers=workers)
-    return ArraySolution(
-        objective=result.objective,
-        x=result.x,
-        seconds=result.seconds,
-        status=result.status,
-        gap=result.gap,
-    )
+    """One `Decomposition.solution` of `arrays` (one HiGHS call up to DIRECT_SKUS SKUs)."""
+    with Decomposition(arrays, workers=workers) as decomposition:
+        return decomposition.solution(gap=gap, time_limit=time_limit)

@@ -74,9 +74,8 @@ ALERT_COLUMNS = [
 
 Rounding = Literal["none", "greedy", "milp"]
 """How suggestions became whole packs / MOQ: "milp" exact integer variables (--integer-packs);
-"greedy" the LP optimum rounded by the greedy repair (`allocation.packs`), then on the PuLP path
-the LP re-solved (warm, still an LP) with the rounded suggestions fixed, on the decomposed path
-the transfers as the repair left them; "none" nothing to round."""
+"greedy" the LP optimum rounded by the greedy repair (`allocation.packs`), then the LP re-solved
+(warm, still an LP) with the rounded suggestions fixed; "none" nothing to round."""
 
 Method = Literal["pulp", "decomposed"]
 """How the LP was built and solved: "pulp" one PuLP problem (`allocation.model`); "decomposed"
