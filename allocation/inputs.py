@@ -66,7 +66,9 @@ def _read_frame(path: str | Path, source: str) -> pd.DataFrame:
         if suffix == ".parquet":
             return pd.read_parquet(path)
         if suffix in (".csv", ".txt"):
-            return pd.read_csv(path)
+            # One pass for the types: chunked inference gives a mostly empty column (a stock
+            # file's arrival_date) mixed types and a DtypeWarning on large files.
+            return pd.read_csv(path, low_memory=False)
         if suffix == ".json":
             return pd.read_json(path, orient="records")
     except (ValueError, OSError) as exc:
