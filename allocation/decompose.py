@@ -463,6 +463,7 @@ class Decomposition:
         time_limit: float | None = None,
         col_lower: np.ndarray | None = None,
         col_upper: np.ndarray | None = None,
+        start_plan: np.ndarray | None = None,
     ) -> ArraySolution:
         """Like `solve_arrays`: x feasible for every row and bound and within `gap` of the
         optimum (proven), or with `time_limit` the best x when it ran out, labelled
@@ -471,7 +472,11 @@ class Decomposition:
             self._rebound(col_lower, col_upper)
             return solve_arrays(self.arrays, "simplex", time_limit=time_limit)
         result = self.solve(
-            gap=gap, time_limit=time_limit, col_lower=col_lower, col_upper=col_upper
+            gap=gap,
+            time_limit=time_limit,
+            col_lower=col_lower,
+            col_upper=col_upper,
+            start_plan=start_plan,
         )
         return ArraySolution(
             objective=result.objective,
@@ -505,9 +510,11 @@ class Decomposition:
         sample_skus: int = 600,
         col_lower: np.ndarray | None = None,
         col_upper: np.ndarray | None = None,
+        start_plan: np.ndarray | None = None,
     ) -> Decomposed:
         """Solve to a proven relative `gap` (see `decompose`); with col_lower / col_upper
-        (arrays order) the LP under those column bounds instead, warm from the last solve."""
+        (arrays order) the LP under those column bounds instead, warm from the last solve;
+        start_plan: a plan feasible for that LP (arrays order) to start the master from."""
         started = time.perf_counter()
         if self.pricer is None:
             raise ValueError("a Decomposition of at most direct_skus SKUs only gives solution()")
@@ -523,6 +530,7 @@ class Decomposition:
             tolerance,
             sample_skus,
             self.prices,
+            start_plan,
         )
         self.prices = result.prices
         return result
@@ -571,8 +579,11 @@ def _decompose(
     tolerance: float,
     sample_skus: int,
     start: np.ndarray | None = None,
+    start_plan: np.ndarray | None = None,
 ) -> Decomposed:
-    """The rounds; from the prices `start` when given (a warm re-solve: no sample LP)."""
+    """The rounds; from the prices `start` when given (a warm re-solve: no sample LP), and
+    with `start_plan` (x feasible for the LP, arrays order) that plan as every SKU's reference:
+    the master then has a plan within every shared row from its first solve."""
     link = blocks.link
     link_lower = arrays.row_lower[blocks.link_rows]
     link_upper = arrays.row_upper[blocks.link_rows]
@@ -589,8 +600,10 @@ def _decompose(
     rounds = 0
     smoothing = SMOOTHING
     timer = {"pricing": 0.0, "master": 0.0, "sample": 0.0}
-    has_reference = False
+    has_reference = start_plan is not None
     referenced = 0  # round whose plans are the references
+    if start_plan is not None:
+        master.set_reference(start_plan[blocks.col_order])
     start_from = start
     status = OPTIMAL
     while True:
@@ -628,11 +641,15 @@ def _decompose(
                     differs = _per_sku(np.abs(around - x), blocks.col_start) > 1e-9
                     master.add_plans(np.nonzero(differs)[0], around)
         else:
-            # Reduced cost of each SKU's new plan against the master's own duals.
+            # Reduced cost of each SKU's new plan against the master's own duals (none yet in
+            # the first round from a start plan: every plan that differs from it enters).
             at_master = blocks.cost - link.T @ master_duals
             reduced = _per_sku(at_master * (x - master.reference), blocks.col_start) - convexity
             scale = np.maximum(1.0, np.abs(_per_sku(at_master * x, blocks.col_start)))
             entering = np.nonzero(reduced < -tolerance * scale)[0]
+            if rounds == 1:
+                moved = _per_sku(np.abs(x - master.reference), blocks.col_start)
+                entering = np.nonzero(moved > 1e-9)[0]
             if not len(entering) and smoothing > 0 and np.any(duals != master_duals):
                 smoothing = 0.0  # smoothed prices found nothing: price at the master's duals
                 continue

@@ -165,7 +165,8 @@ def _plan_decomposed(
         rounded = repair.plan()
         packs = np.array([rounded[_FIELD[letter]][key] for letter, key in arrays.col_key])
         # The transfers, stock left and gaps again around the whole packs, warm from the LP's
-        # prices and bases (every row the solver's to keep, as on the PuLP path).
+        # prices and bases and from the repair's own plan (every row the solver's to keep, as
+        # on the PuLP path).
         fixed = np.array([letter == "y" for letter, _ in arrays.col_key])
         try:
             resolved = decomposition.solution(
@@ -173,6 +174,7 @@ def _plan_decomposed(
                 time_limit=_left(time_limit, seconds),
                 col_lower=np.where(fixed, packs, arrays.col_lower),
                 col_upper=np.where(fixed, packs, arrays.col_upper),
+                start_plan=packs,
             )
         except SolverError as exc:
             raise SolverError(

@@ -118,6 +118,27 @@ def test_a_warm_re_solve_under_new_bounds_reaches_the_cold_optimum_in_fewer_roun
     assert np.allclose(warm.x[suggestions], packs[suggestions])
 
 
+def test_a_re_solve_from_a_feasible_start_plan_reaches_the_optimum_under_its_bounds() -> None:
+    # The planner starts the re-solve from the pack repair's own plan: the master holds a plan
+    # within every shared row from its first solve. Here the start is a plan feasible for the
+    # re-bounded LP but far from its optimum (every cost zero, so HiGHS stops at any vertex).
+    arrays = _arrays(40, 6, 5, seed=5)
+    suggestions = np.array([letter == "y" for letter, _ in arrays.col_key])
+    with Decomposition(arrays, batch_skus=6, direct_skus=0) as decomposition:
+        first = decomposition.solve(gap=1e-9, sample_skus=10)
+        packs = np.floor(first.x / 5.0 + 1e-9) * 5.0
+        lower = np.where(suggestions, packs, arrays.col_lower)
+        upper = np.where(suggestions, packs, arrays.col_upper)
+        fixed = dataclasses.replace(arrays, col_lower=lower, col_upper=upper)
+        start = solve_arrays(dataclasses.replace(fixed, cost=np.zeros_like(fixed.cost)), "simplex")
+        started = float(fixed.cost @ start.x) + fixed.offset
+        result = decomposition.solve(gap=1e-9, col_lower=lower, col_upper=upper, start_plan=start.x)
+    expected = solve_arrays(fixed, "simplex").objective
+    assert started > expected * (1 + 1e-3)  # the start plan is feasible, not optimal
+    assert result.objective == pytest.approx(expected, rel=1e-6)
+    _assert_feasible(fixed, result.x)
+
+
 def test_max_violation_names_the_worst_relative_breach() -> None:
     arrays = _arrays(3, 3, 2, seed=0)
     x = solve_arrays(arrays, "simplex").x
