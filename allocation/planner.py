@@ -77,7 +77,7 @@ def plan(
     (`allocation.decompose`, proven within DECOMPOSE_GAP of the LP optimum, `workers`
     processes pricing SKUs); the same greedy repair rounds its suggestions, reading the arrays
     instead of a PuLP problem, and the decomposition, kept open, re-solves the LP around them
-    warm from its last prices. SolverFacts.method says which path ran.
+    warm from its last prices and from the repair's plan. SolverFacts.method says which path ran.
     """
     policy = policy or Policy()
     started = time.perf_counter()
