@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -100,7 +101,13 @@ def allocate(
         raise _fail(f"--solver {solver!r}: expected highs or cbc")
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format {fmt!r}: expected csv or parquet")
+    started = time.perf_counter()
+
+    def step(message: str) -> None:  # progress on stderr; the summary goes to stdout
+        typer.echo(f"{time.perf_counter() - started:7.1f} s  {message}", err=True)
+
     try:
+        step("loading the network, stock and forecast")
         net = load_network(network)
         chosen = load_policy(policy) if policy is not None else Policy()
         result = plan(
@@ -114,9 +121,11 @@ def allocate(
             integer_packs=integer_packs,
             decompose_above=decompose_above,
             workers=workers,
+            progress=step,
         )
     except AllocationError as exc:
         raise _fail(str(exc)) from None
+    step(f"writing the plan to {out}/")
     write_plan(result, out, fmt="parquet" if fmt == "parquet" else "csv")
     typer.echo(_summary(result, out))
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
@@ -43,6 +44,7 @@ from allocation.scale import ArraySolution, LpArrays, solve_arrays
 from allocation.solve import OPTIMAL, TIME_LIMITED
 
 _log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
 
 SPREAD = (0.85, 1.2)  # price factors of the extra plans around the sampled prices
 DIRECT_SKUS = 300  # up to this many SKUs solve_decomposed makes one HiGHS call
@@ -464,6 +466,7 @@ class Decomposition:
         col_lower: np.ndarray | None = None,
         col_upper: np.ndarray | None = None,
         start_plan: np.ndarray | None = None,
+        progress: Progress | None = None,
     ) -> ArraySolution:
         """Like `solve_arrays`: x feasible for every row and bound and within `gap` of the
         optimum (proven), or with `time_limit` the best x when it ran out, labelled
@@ -477,6 +480,7 @@ class Decomposition:
             col_lower=col_lower,
             col_upper=col_upper,
             start_plan=start_plan,
+            progress=progress,
         )
         return ArraySolution(
             objective=result.objective,
@@ -511,10 +515,12 @@ class Decomposition:
         col_lower: np.ndarray | None = None,
         col_upper: np.ndarray | None = None,
         start_plan: np.ndarray | None = None,
+        progress: Progress | None = None,
     ) -> Decomposed:
         """Solve to a proven relative `gap` (see `decompose`); with col_lower / col_upper
         (arrays order) the LP under those column bounds instead, warm from the last solve;
-        start_plan: a plan feasible for that LP (arrays order) to start the master from."""
+        start_plan: a plan feasible for that LP (arrays order) to start the master from;
+        progress: told each round's proven gap."""
         started = time.perf_counter()
         if self.pricer is None:
             raise ValueError("a Decomposition of at most direct_skus SKUs only gives solution()")
@@ -531,6 +537,7 @@ class Decomposition:
             sample_skus,
             self.prices,
             start_plan,
+            progress,
         )
         self.prices = result.prices
         return result
@@ -580,6 +587,7 @@ def _decompose(
     sample_skus: int,
     start: np.ndarray | None = None,
     start_plan: np.ndarray | None = None,
+    progress: Progress | None = None,
 ) -> Decomposed:
     """The rounds; from the prices `start` when given (a warm re-solve: no sample LP), and
     with `start_plan` (x feasible for the LP, arrays order) that plan as every SKU's reference:
@@ -625,6 +633,8 @@ def _decompose(
             if rounds == 1 and start is None and overrun and 0 < sample_skus < blocks.n_skus:
                 # Unpriced plans overrun shared rows: price them from a sample first, and take
                 # the plans at those prices (closer to the optimum) as the references.
+                if progress is not None:
+                    progress(f"pricing the shared rows from an LP over {sample_skus} SKUs")
                 tick = time.perf_counter()
                 start_from = _sample_prices(blocks, arrays, x, sample_skus)
                 timer["sample"] += time.perf_counter() - tick
@@ -678,6 +688,9 @@ def _decompose(
             timer["master"],
             timer["sample"],
         )
+        if progress is not None:
+            proven = f"proven gap {relative:.2e}" if np.isfinite(relative) else "no plan yet"
+            progress(f"round {rounds}: {proven} (target {gap:.0e}), {len(entering)} plans in")
         if relative <= gap:
             break
         if not len(entering) and rounds > referenced and artificial_use > tolerance:

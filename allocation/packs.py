@@ -490,10 +490,12 @@ class PackRepair:
         else:  # each link alone, and all of them cheapest first
             links = self._links(s, w)
             moves = []
-            for chosen in [*([link] for link in links), links]:
+            for chosen in [*([link] for link in links), *([links] if len(links) > 1 else [])]:
                 flows: dict[tuple[str, int], float] = defaultdict(float)
                 if self._gather(s, w, missing, chosen, flows, {w}) >= missing - _FIT:
-                    moves.append(_Move(s, key=k, step=step, flows=tuple(flows.items())))
+                    move = _Move(s, key=k, step=step, flows=tuple(flows.items()))
+                    if all(move.flows != other.flows for other in moves):  # priced once
+                        moves.append(move)
         priced = [(self._cost(m), m) for m in moves if self._allowed(m)]
         return min(priced, key=lambda pair: pair[0]) if priced else None
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pulp
 
-from allocation.decompose import Decomposition
+from allocation.decompose import Decomposition, Progress
 from allocation.errors import SolverError
 from allocation.inputs import IN_TRANSIT, LOCATION, ON_HAND, SKU, validate_demand, validate_stock
 from allocation.model import ModelInputs, Variables, build_problem, prepare_inputs
@@ -60,6 +60,7 @@ def plan(
     integer_packs: bool = False,
     decompose_above: int = DECOMPOSE_ABOVE_SERIES,
     workers: int = 1,
+    progress: Progress | None = None,
 ) -> Plan:
     """Plan transfers and distributor replenishment for one review period.
 
@@ -78,9 +79,12 @@ def plan(
     processes pricing SKUs); the same greedy repair rounds its suggestions, reading the arrays
     instead of a PuLP problem, and the decomposition, kept open, re-solves the LP around them
     warm from its last prices and from the repair's plan. SolverFacts.method says which path ran.
+    progress: told each step (and each round of the decomposition) in words, as it starts.
     """
+    say = progress or _quiet
     policy = policy or Policy()
     started = time.perf_counter()
+    say("validating the stock and forecast, demand over each cover period")
     stock = validate_stock(stock, network)
     demand = validate_demand(demand, network)
     inputs = prepare_inputs(
@@ -91,10 +95,16 @@ def plan(
         today=None if today is None else pd.Timestamp(today),
         integer_packs=integer_packs,
     )
-    if not integer_packs and solver == "highs" and len(inputs.needs) > decompose_above:
-        return _plan_decomposed(inputs, started, time_limit, workers)
+    decomposed = not integer_packs and solver == "highs" and len(inputs.needs) > decompose_above
+    say(
+        f"{len(inputs.skus):,} SKUs, {len(inputs.needs):,} demand series: building the LP "
+        + ("as arrays, to solve by SKU" if decomposed else "(PuLP)")
+    )
+    if decomposed:
+        return _plan_decomposed(inputs, started, time_limit, workers, say)
     problem, variables = build_problem(inputs)
     build_seconds = time.perf_counter() - started
+    say(f"solving the {'MILP' if integer_packs else 'LP'} with {solver}")
     outcome = solve_problem(
         problem, solver, time_limit, mip_gap=MILP_GAP if integer_packs else None
     )
@@ -109,8 +119,13 @@ def plan(
         lp_objective=None if integer_packs else outcome.objective,
     )
     if not integer_packs and variables.supply_free:
-        facts = _round_packs(problem, variables, inputs, facts, solver, time_limit)
+        facts = _round_packs(problem, variables, inputs, facts, solver, time_limit, say)
+    say("explaining the plan")
     return explain(inputs, _from_variables(variables), facts)
+
+
+def _quiet(_message: str) -> None:
+    """The progress of a plan nobody watches."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,12 +153,13 @@ _TERM = {
 
 
 def _plan_decomposed(
-    inputs: ModelInputs, started: float, time_limit: float | None, workers: int
+    inputs: ModelInputs, started: float, time_limit: float | None, workers: int, say: Progress
 ) -> Plan:
     arrays = build_arrays(inputs)
     build_seconds = time.perf_counter() - started
     with Decomposition(arrays, workers=workers) as decomposition:
-        solved = decomposition.solution(gap=DECOMPOSE_GAP, time_limit=time_limit)
+        say(f"solving the LP by SKU ({arrays.shape[0]:,} rows x {arrays.shape[1]:,} columns)")
+        solved = decomposition.solution(gap=DECOMPOSE_GAP, time_limit=time_limit, progress=say)
         lp, seconds = solved.objective, solved.seconds
         facts = SolverFacts(
             status=solved.status,
@@ -159,7 +175,9 @@ def _plan_decomposed(
         began = time.perf_counter()
         repair = PackRepair(inputs, view_of_arrays(inputs, arrays, solved.x))
         if not repair.keys:
+            say("explaining the plan")
             return explain(inputs, _from_arrays(inputs, arrays, solved.x), facts)
+        say(f"rounding {len(repair.keys):,} suggestions to whole packs")
         repair.run()
         greedy_seconds = time.perf_counter() - began
         rounded = repair.plan()
@@ -168,6 +186,7 @@ def _plan_decomposed(
         # prices and bases and from the repair's own plan (every row the solver's to keep, as
         # on the PuLP path).
         fixed = np.array([letter == "y" for letter, _ in arrays.col_key])
+        say("re-solving the LP around the whole packs")
         try:
             resolved = decomposition.solution(
                 gap=DECOMPOSE_GAP,
@@ -175,6 +194,7 @@ def _plan_decomposed(
                 col_lower=np.where(fixed, packs, arrays.col_lower),
                 col_upper=np.where(fixed, packs, arrays.col_upper),
                 start_plan=packs,
+                progress=say,
             )
         except SolverError as exc:
             raise SolverError(
@@ -185,6 +205,7 @@ def _plan_decomposed(
             ) from exc
     objective = resolved.objective
     status = resolved.status if resolved.status != OPTIMAL else facts.status
+    say("explaining the plan")
     return explain(
         inputs,
         _from_arrays(inputs, arrays, resolved.x),
@@ -255,6 +276,7 @@ def _round_packs(
     facts: SolverFacts,
     solver: SolverName,
     time_limit: float | None,
+    say: Progress,
 ) -> SolverFacts:
     """Round the LP's suggestions to whole packs / MOQ, then re-solve the LP around them.
 
@@ -266,10 +288,12 @@ def _round_packs(
     practice; should it fail all the same, the error says so and points to exact mode."""
     started = time.perf_counter()
     repair = PackRepair(inputs, view_of_problem(inputs, variables, problem))
+    say(f"rounding {len(repair.keys):,} suggestions to whole packs")
     repair.run()
     greedy_seconds = time.perf_counter() - started
     # Whole packs of whole units: drop the float dust the greedy's steps leave.
     fixed = {y: float(round(repair.y[k])) for k, y in variables.supply_free.items()}
+    say("re-solving the LP around the whole packs")
     try:
         outcome = resolve_fixed(problem, fixed, solver, _left(time_limit, facts.solve_seconds))
     except SolverError as exc:

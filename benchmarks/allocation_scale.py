@@ -69,7 +69,13 @@ def _children_cpu() -> float:
 
 
 def run_ours(
-    skus: int, locations: int, distributors: int, seed: int, gap: float, workers: int
+    skus: int,
+    locations: int,
+    distributors: int,
+    seed: int,
+    gap: float,
+    workers: int,
+    sample_skus: int = 600,
 ) -> dict[str, Any]:
     args, generate = _instance_args(skus, locations, distributors, seed)
     load = os.getloadavg()[0]
@@ -80,7 +86,7 @@ def run_ours(
     arrays = build_arrays(inputs)
     built = time.perf_counter()
     workers_before, main_before = _children_cpu(), time.process_time()
-    result = decompose(arrays, gap=gap, workers=workers)
+    result = decompose(arrays, gap=gap, workers=workers, sample_skus=sample_skus)
     main_cpu, workers_cpu = time.process_time() - main_before, _children_cpu() - workers_before
     rows, cols = arrays.shape
     usage = _usage()
@@ -167,6 +173,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gap", type=float, default=1e-3, help="proven relative gap of ours")
     parser.add_argument("--workers", type=int, default=2, help="pricing processes of ours")
+    parser.add_argument(
+        "--sample-skus", type=int, default=600, help="SKUs of the LP that prices ours first"
+    )
     parser.add_argument("--monolithic-limit", type=float, default=900.0)
     parser.add_argument(
         "--skip-monolithic-above",
@@ -184,7 +193,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for skus in args.sizes:
         size = (skus, args.locations, args.distributors, args.seed)
-        ours = _in_fresh_process(run_ours, *size, args.gap, args.workers)
+        ours = _in_fresh_process(run_ours, *size, args.gap, args.workers, args.sample_skus)
         mono: dict[str, Any] | None = None
         if skus <= args.skip_monolithic_above:
             mono = _in_fresh_process(run_monolithic, *size, args.monolithic_limit)

@@ -232,7 +232,6 @@ def test_integer_packs_mode_is_an_exact_milp(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_pack_grid_rounds_to_whole_packs_within_the_cap_and_moq() -> None:
-
     from allocation.packs import pack_grid
 
     # pack 5, MOQ 10, cap 20: 3 -> nothing or the MOQ; 12 -> 10 or 15; 19.9 -> 15 or 20;
@@ -260,8 +259,17 @@ def test_above_the_threshold_the_plan_is_decomposed_rounded_by_the_greedy_and_ke
     instance = example_network(24, 6, 8, seed=seed)
     network, policy = instance.network, instance.policy
     reference = al.plan(network, instance.stock, instance.demand, policy)
-    result = al.plan(network, instance.stock, instance.demand, policy, decompose_above=1)
+    said: list[str] = []
+    result = al.plan(
+        network, instance.stock, instance.demand, policy, decompose_above=1, progress=said.append
+    )
     facts = result.solver
+    # Progress in the order the steps run; the decomposition reports each of its rounds.
+    steps = ["validating", "24 SKUs", "solving the LP by SKU", "rounding", "re-solving"]
+    at = [next(i for i, m in enumerate(said) if m.startswith(step)) for step in steps]
+    assert at == sorted(at) and said[-1] == "explaining the plan"
+    assert "building the LP as arrays" in said[1]
+    assert any(m.startswith("round ") for m in said) == (direct_skus == 0)
     assert reference.solver.method == "pulp" and reference.solver.gap is None
     assert (facts.method, facts.rounding, facts.status) == ("decomposed", "greedy", "optimal")
     assert facts.gap is not None and facts.gap <= DECOMPOSE_GAP
