@@ -23,7 +23,10 @@ SKU rows). One HiGHS solve of the whole LP pays for that size in every simplex i
   own feasible plans that meets the shared rows, is feasible for every row of the LP and its
   objective is an upper bound. The solve stops when (upper - lower) / |upper| <= `gap`, so the
   gap to the true optimum is proven, not estimated; the primal is checked against every row and
-  column bound of the arrays before it is returned.
+  column bound of the arrays before it is returned;
+- re-solves (`Decomposition`, kept open): new column bounds reach the pricing models in place
+  (their bases kept), the rounds restart from the last best-bound prices, and a plan feasible
+  for the new bounds may serve as every SKU's reference (the planner's pack repair gives one).
 """
 
 from __future__ import annotations

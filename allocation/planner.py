@@ -35,8 +35,6 @@ __all__ = ["plan"]
 
 _EPS = 1e-6
 MILP_GAP = 1e-3  # relative gap at which the exact-packs MILP stops
-_GRID = 1e-6  # packs; an LP value this close to a whole pack is that pack (solver dust)
-_FIT = 1e-9  # units, money, volume: how far a row may look broken from float rounding alone
 _SMALL = 0.01  # units; less unmet than this is rounding noise, not a shortage worth a line
 DECOMPOSE_GAP = 1e-4  # relative gap to the LP optimum the decomposed path proves
 _BIND = 1e-6  # a row whose slack is this close to zero binds (names the constraint in a line)
