@@ -75,7 +75,7 @@ def run_ours(
     seed: int,
     gap: float,
     workers: int,
-    sample_skus: int = 600,
+    sample_skus: int | None = None,
 ) -> dict[str, Any]:
     args, generate = _instance_args(skus, locations, distributors, seed)
     load = os.getloadavg()[0]
@@ -174,7 +174,10 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=1e-3, help="proven relative gap of ours")
     parser.add_argument("--workers", type=int, default=2, help="pricing processes of ours")
     parser.add_argument(
-        "--sample-skus", type=int, default=600, help="SKUs of the LP that prices ours first"
+        "--sample-skus",
+        type=int,
+        default=None,
+        help="SKUs of the LP that prices ours first (default: allocation.decompose.sample_size)",
     )
     parser.add_argument("--monolithic-limit", type=float, default=900.0)
     parser.add_argument(

@@ -178,3 +178,15 @@ def test_a_time_limit_that_stops_the_dual_simplex_early_is_a_solver_error() -> N
     with pytest.raises(SolverError) as caught:
         solve_arrays(arrays, "simplex", time_limit=0.0)
     assert caught.value.status == "Time limit reached"
+
+
+def test_the_sample_lp_takes_a_share_of_the_skus_within_its_bounds() -> None:
+    from allocation.decompose import sample_size
+
+    assert [sample_size(n) for n in (301, 1_000, 3_000, 10_000, 100_000)] == [
+        100,
+        150,
+        450,
+        600,
+        600,
+    ]
