@@ -18,7 +18,9 @@ SKU rows). One HiGHS solve of the whole LP pays for that size in every simplex i
   reference in a few places), warm-started by the primal simplex as plans enter, plans it prices
   out dropped after each round; its duals, smoothed towards those of the best bound so far, are
   the next prices. Artificial columns at cost `big_m` on the shared rows keep it feasible from
-  the first round (raised if the optimum still uses them);
+  the first round (raised if the optimum still uses them); while it uses them, its duals are
+  capped at the best bound's largest price, the cap doubled each such round: a dual of big M
+  would price the row thousands of times too high and the next plans would empty it at any cost;
 - bounds: each round's pricing gives the Lagrangian lower bound sum_s min (c - L^T y) x_s + y b,
   valid for any y of the right sign; the master's optimum, a convex combination of each SKU's
   own feasible plans that meets the shared rows, is feasible for every row of the LP and its
@@ -53,6 +55,7 @@ Progress = Callable[[str], None]
 SPREAD = (0.85, 1.2)  # price factors of the extra plans around the sampled prices
 DIRECT_SKUS = 300  # up to this many SKUs solve_decomposed makes one HiGHS call
 SMOOTHING = 0.7  # weight of the best-bound prices in the prices of the next round
+OVERRUN_CAP = 1.0  # prices while the master overruns a shared row: at most this x the best's
 SAMPLE_SHARE, SAMPLE_MIN, SAMPLE_MAX = 0.15, 100, 600  # SKUs of the sample LP (`sample_size`)
 
 __all__ = ["Decomposed", "Decomposition", "decompose", "max_violation", "solve_decomposed"]
@@ -620,6 +623,7 @@ def _decompose(
         master.set_reference(start_plan[blocks.col_order])
     start_from = start
     status = OPTIMAL
+    overrun_rounds = 0  # consecutive rounds whose master uses artificials
     while True:
         rounds += 1
         duals = smoothing * center + (1 - smoothing) * master_duals
@@ -681,6 +685,14 @@ def _decompose(
         artificial_use = float(weights[master.artificial].sum()) if len(master.artificial) else 0.0
         if artificial_use <= tolerance:
             upper = objective
+            overrun_rounds = 0
+        else:
+            # The master still runs over a shared row: its dual there is the artificial's big M,
+            # thousands of times any real price, and plans priced at it empty the row at any
+            # cost. Cap the prices at a multiple of the best bound's, doubled every round the
+            # overrun lasts (so a row that needs more gets it).
+            overrun_rounds += 1
+            master_duals = _capped(master_duals, center, OVERRUN_CAP * 2.0 ** (overrun_rounds - 1))
         relative = (upper - best_lower) / max(1.0, abs(upper))
         _log.debug(
             "round %d: lower %.8g upper %.8g gap %.2e, %d plans in, artificials %.3g, %.1f s "
@@ -818,6 +830,12 @@ def _sample_prices(
     _check_optimal(highs, "the sample LP")
     duals = np.asarray(highs.getSolution().row_dual)[len(rows) :]  # type: ignore[attr-defined]
     return _signed(duals, link_lower, link_upper)
+
+
+def _capped(duals: np.ndarray, center: np.ndarray, factor: float) -> np.ndarray:
+    """duals cut to factor x the largest price of `center` (unchanged when center is zero)."""
+    cap = factor * float(np.abs(center).max(initial=0.0))
+    return np.clip(duals, -cap, cap) if cap > 0 else duals
 
 
 def _signed(duals: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:

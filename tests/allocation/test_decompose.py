@@ -190,3 +190,29 @@ def test_the_sample_lp_takes_a_share_of_the_skus_within_its_bounds() -> None:
         600,
         600,
     ]
+
+
+def test_an_overrunning_master_is_priced_at_most_a_multiple_of_the_best_bounds_prices() -> None:
+    from allocation.decompose import _capped
+
+    duals = np.array([-96_460.0, -2.0, 0.0, 5.0])  # -96,460: an artificial's big M
+    center = np.array([-3.0, -1.0, 0.0, 0.5])
+    np.testing.assert_array_equal(_capped(duals, center, 1.0), [-3.0, -2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(_capped(duals, center, 2.0), [-6.0, -2.0, 0.0, 5.0])
+    # No best-bound prices yet (a start from zero prices): nothing to scale a cap by.
+    np.testing.assert_array_equal(_capped(duals, np.zeros(4), 1.0), duals)
+
+
+def test_a_master_that_first_overruns_a_shared_row_still_proves_the_optimum() -> None:
+    arrays = _arrays(60, 8, 6, seed=3)
+    said: list[str] = []
+    with Decomposition(arrays, batch_skus=7, direct_skus=0) as decomposition:
+        result = decomposition.solve(gap=1e-9, sample_skus=15, progress=said.append)
+    rounds = [line for line in said if line.startswith("round ")]
+    # The first masters need the artificials (no plan within every shared row yet) ...
+    assert "no plan yet" in rounds[0]
+    assert sum("no plan yet" in line for line in rounds) >= 2
+    # ... and the capped prices still lead to the proven optimum.
+    assert "no plan yet" not in rounds[-1]
+    assert result.objective == pytest.approx(solve_arrays(arrays, "simplex").objective, rel=1e-6)
+    assert result.gap <= 1e-6
