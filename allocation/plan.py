@@ -170,5 +170,22 @@ def write_plan(
             frame.to_csv(path, index=False)
         paths[name] = path
     paths["plan"] = out / "plan.json"
-    paths["plan"].write_text(json.dumps(plan.to_dict(), indent=2, default=str))
+    paths["plan"].write_text(_plan_json(plan.to_dict()))
     return paths
+
+
+def _plan_json(document: dict[str, Any]) -> str:
+    """plan.json text: the facts and KPIs indented, each table row on a line of its own.
+
+    `json.dumps(..., indent=2)` of the whole document runs Python's own encoder (the C one only
+    writes without indent) and puts every field on a line of its own: a 3,000-SKU plan (300,000
+    rows) took twice as long and 20 % more bytes. One line per row stays readable and greppable."""
+    parts = []
+    for key, value in document.items():
+        if isinstance(value, list) and value:
+            rows = ",\n".join(f"    {json.dumps(row, default=str)}" for row in value)
+            text = f"[\n{rows}\n  ]"
+        else:
+            text = json.dumps(value, indent=2, default=str).replace("\n", "\n  ")
+        parts.append(f"  {json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"

@@ -116,6 +116,21 @@ def test_plan_json_carries_status_objective_and_timings(one_lane: dict[str, Any]
     assert (tmp_path / "transfers.csv").exists()
 
 
+def test_plan_json_holds_the_whole_plan_one_table_row_per_line(tmp_path) -> None:
+    from allocation.generate import example_network
+
+    instance = example_network(12, 4, 6, seed=2)
+    result = al.plan(instance.network, instance.stock, instance.demand, instance.policy)
+    assert len(result.transfers) and len(result.replenishment)
+    text = write_plan(result, tmp_path)["plan"].read_text()
+    assert json.loads(text) == json.loads(json.dumps(result.to_dict(), default=str))
+    lines = text.splitlines()
+    rows = len(result.transfers) + len(result.replenishment) + len(result.unmet)
+    rows += len(result.alerts)
+    assert sum(line.lstrip().startswith('{"') for line in lines) == rows
+    assert lines[1] == f'  "status": "{result.solver.status}",'
+
+
 def test_time_limit_without_a_plan_is_a_solver_error_with_the_real_status() -> None:
     # PuLP maps this HiGHS run to "Optimal"; the plan must not.
     from allocation.generate import example_network
