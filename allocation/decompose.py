@@ -55,7 +55,7 @@ Progress = Callable[[str], None]
 SPREAD = (0.85, 1.2)  # price factors of the extra plans around the sampled prices
 BATCH_SKUS = 25  # SKUs per pricing model: 50 cold-solves 20 % slower, 10 pays per-call overhead
 DIRECT_SKUS = 300  # up to this many SKUs solve_decomposed makes one HiGHS call
-SMOOTHING = 0.7  # weight of the best-bound prices in the prices of the next round
+SMOOTHING = 0.85  # weight of the best-bound prices in the prices of the next round
 OVERRUN_CAP = 1.0  # prices while the master overruns a shared row: at most this x the best's
 SAMPLE_SHARE, SAMPLE_MIN, SAMPLE_MAX = 0.15, 100, 600  # SKUs of the sample LP (`sample_size`)
 
@@ -608,8 +608,9 @@ def _decompose(
     master = _Master(blocks, arrays, big_m=_big_m(arrays))
     # Prices: the master's duals, smoothed towards the prices of the best lower bound so far
     # (Wentges): raw master duals swing from round to round and waste pricing passes. Weight
-    # 0.7 on the best-bound prices, not 0.5: at 10,000 SKUs fewer plans enter each round and
-    # the serial master shrinks by a third, for the same or one more round (BENCHMARKS.md).
+    # SMOOTHING = 0.85 on the best-bound prices: at 10,000 SKUs fewer plans enter each round and
+    # the serial master takes half the time of 0.5 and two thirds of 0.7, in as many rounds
+    # or up to three more (0.95: many more; BENCHMARKS.md).
     master_duals = np.zeros(len(blocks.link_rows))
     center = master_duals.copy()
     convexity = np.zeros(blocks.n_skus)
