@@ -110,10 +110,11 @@ def allocate(
         step("loading the network, stock and forecast")
         net = load_network(network)
         chosen = load_policy(policy) if policy is not None else Policy()
+        # plan() checks the frames against the network, once, naming the files.
         result = plan(
             net,
-            load_stock(stock, net),
-            load_demand(forecast, net),
+            load_stock(stock),
+            load_demand(forecast),
             chosen,
             today=today,
             solver=solver_name(solver),
@@ -122,6 +123,8 @@ def allocate(
             decompose_above=decompose_above,
             workers=workers,
             progress=step,
+            stock_source=str(stock),
+            demand_source=str(forecast),
         )
     except AllocationError as exc:
         raise _fail(str(exc)) from None

@@ -59,6 +59,8 @@ def plan(
     decompose_above: int = DECOMPOSE_ABOVE_SERIES,
     workers: int = 1,
     progress: Progress | None = None,
+    stock_source: str = "stock",
+    demand_source: str = "demand",
 ) -> Plan:
     """Plan transfers and distributor replenishment for one review period.
 
@@ -78,13 +80,14 @@ def plan(
     instead of a PuLP problem, and the decomposition, kept open, re-solves the LP around them
     warm from its last prices and from the repair's plan. SolverFacts.method says which path ran.
     progress: told each step (and each round of the decomposition) in words, as it starts.
+    stock_source, demand_source: what input errors name the frames by (a file's path).
     """
     say = progress or _quiet
     policy = policy or Policy()
     started = time.perf_counter()
     say("validating the stock and forecast, demand over each cover period")
-    stock = validate_stock(stock, network)
-    demand = validate_demand(demand, network)
+    stock = validate_stock(stock, network, source=stock_source)
+    demand = validate_demand(demand, network, source=demand_source)
     inputs = prepare_inputs(
         network,
         stock,

@@ -75,12 +75,16 @@ def test_written_instance_plans_through_the_cli(
     assert facts["method"] == method
 
 
-def test_cli_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("broken", "column"), [("stock", "node"), ("forecast", "location")])
+def test_cli_bad_input_is_one_line_naming_the_file_and_non_zero(
+    tmp_path: Path, broken: str, column: str
+) -> None:
     instance = example_network(3, 2, 2, seed=1)
     paths = write_instance(instance, tmp_path)
-    stock = pd.read_csv(paths["stock"])
-    stock.loc[0, "node"] = "NOWHERE"
-    stock.to_csv(paths["stock"], index=False)
+    path = paths[broken]
+    frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    frame.loc[0, column] = "NOWHERE"
+    frame.to_csv(path, index=False) if path.suffix == ".csv" else frame.to_parquet(path)
     result = CliRunner().invoke(
         app,
         [
@@ -97,6 +101,7 @@ def test_cli_bad_input_is_one_line_and_non_zero(tmp_path: Path) -> None:
     )
     assert result.exit_code != 0
     assert "NOWHERE" in result.output and "Traceback" not in result.output
+    assert str(path) in result.output.replace("\n", "")
 
 
 def test_sample_stock_is_regenerated_from_the_sales_sample(repo_root: Path) -> None:
