@@ -55,7 +55,9 @@ Progress = Callable[[str], None]
 SPREAD = (0.85, 1.2)  # price factors of the extra plans around the sampled prices
 BATCH_SKUS = 25  # SKUs per pricing model: 50 cold-solves 20 % slower, 10 pays per-call overhead
 DIRECT_SKUS = 300  # up to this many SKUs solve_decomposed makes one HiGHS call
-SMOOTHING = 0.85  # weight of the best-bound prices in the prices of the next round
+# Weight of the best-bound prices in the prices of the next round: SMOOTHING while the proven
+# gap is above TAIL_GAP (or none is proven yet), TAIL_SMOOTHING once it is below.
+SMOOTHING, TAIL_SMOOTHING, TAIL_GAP = 0.85, 0.5, 1e-3
 OVERRUN_CAP = 1.0  # prices while the master overruns a shared row: at most this x the best's
 SAMPLE_SHARE, SAMPLE_MIN, SAMPLE_MAX = 0.15, 100, 600  # SKUs of the sample LP (`sample_size`)
 
@@ -610,7 +612,8 @@ def _decompose(
     # (Wentges): raw master duals swing from round to round and waste pricing passes. Weight
     # SMOOTHING = 0.85 on the best-bound prices: at 10,000 SKUs fewer plans enter each round and
     # the serial master takes half the time of 0.5 and two thirds of 0.7, in as many rounds
-    # or up to three more (0.95: many more; BENCHMARKS.md).
+    # or up to three more (0.95: many more). Below a gap of TAIL_GAP the master's duals are
+    # close and 0.85 only slows them: 20 rounds instead of 15 from there to 1e-4 (BENCHMARKS.md).
     master_duals = np.zeros(len(blocks.link_rows))
     center = master_duals.copy()
     convexity = np.zeros(blocks.n_skus)
@@ -626,6 +629,7 @@ def _decompose(
     start_from = start
     status = OPTIMAL
     overrun_rounds = 0  # consecutive rounds whose master uses artificials
+    relative = np.inf  # the proven gap of the last round (none yet)
     while True:
         rounds += 1
         duals = smoothing * center + (1 - smoothing) * master_duals
@@ -677,7 +681,7 @@ def _decompose(
             if not len(entering) and smoothing > 0 and np.any(duals != master_duals):
                 smoothing = 0.0  # smoothed prices found nothing: price at the master's duals
                 continue
-            smoothing = SMOOTHING
+            smoothing = _smoothing(relative)
             if len(entering):
                 master.add_plans(entering, x)
         tick = time.perf_counter()
@@ -832,6 +836,11 @@ def _sample_prices(
     _check_optimal(highs, "the sample LP")
     duals = np.asarray(highs.getSolution().row_dual)[len(rows) :]  # type: ignore[attr-defined]
     return _signed(duals, link_lower, link_upper)
+
+
+def _smoothing(relative: float) -> float:
+    """Weight of the best-bound prices after a round that proved the gap `relative`."""
+    return TAIL_SMOOTHING if relative <= TAIL_GAP else SMOOTHING
 
 
 def _capped(duals: np.ndarray, center: np.ndarray, factor: float) -> np.ndarray:

@@ -216,3 +216,12 @@ def test_a_master_that_first_overruns_a_shared_row_still_proves_the_optimum() ->
     assert "no plan yet" not in rounds[-1]
     assert result.objective == pytest.approx(solve_arrays(arrays, "simplex").objective, rel=1e-6)
     assert result.gap <= 1e-6
+
+
+def test_prices_lean_on_the_best_bound_until_the_gap_is_small_then_on_the_master() -> None:
+    from allocation.decompose import SMOOTHING, TAIL_GAP, TAIL_SMOOTHING, _smoothing
+
+    assert TAIL_SMOOTHING < SMOOTHING
+    assert _smoothing(np.inf) == SMOOTHING  # no plan within every shared row yet
+    assert _smoothing(10 * TAIL_GAP) == SMOOTHING
+    assert _smoothing(TAIL_GAP) == _smoothing(TAIL_GAP / 10) == TAIL_SMOOTHING
