@@ -53,7 +53,7 @@ _log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 SPREAD = (0.85, 1.2)  # price factors of the extra plans around the sampled prices
-BATCH_SKUS = 25  # SKUs per pricing model: 50 cold-solves 20 % slower, 10 pays per-call overhead
+BATCH_SKUS = 25  # SKUs per pricing model: 50 cold-solve slower, 10 pay more per-call overhead
 DIRECT_SKUS = 300  # up to this many SKUs solve_decomposed makes one HiGHS call
 # Weight of the best-bound prices in the prices of the next round: SMOOTHING while the proven
 # gap is above TAIL_GAP (or none is proven yet), TAIL_SMOOTHING once it is below.
@@ -611,9 +611,9 @@ def _decompose(
     # Prices: the master's duals, smoothed towards the prices of the best lower bound so far
     # (Wentges): raw master duals swing from round to round and waste pricing passes. Weight
     # SMOOTHING = 0.85 on the best-bound prices: at 10,000 SKUs fewer plans enter each round and
-    # the serial master takes half the time of 0.5 and two thirds of 0.7, in as many rounds
-    # or up to three more (0.95: many more). Below a gap of TAIL_GAP the master's duals are
-    # close and 0.85 only slows them: 20 rounds instead of 15 from there to 1e-4 (BENCHMARKS.md).
+    # the serial master takes about two thirds of its time with 0.7, in as many rounds or up to
+    # three more. Below a gap of TAIL_GAP the master's duals are close and 0.85 only holds them
+    # back: 20 rounds instead of 15 from there to 1e-4 at seed 1 (BENCHMARKS.md).
     master_duals = np.zeros(len(blocks.link_rows))
     center = master_duals.copy()
     convexity = np.zeros(blocks.n_skus)
