@@ -237,12 +237,9 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
 
 def _columns(arrays: LpArrays) -> dict[str, tuple[list[Any], np.ndarray]]:
     """Model keys and column indices of each variable letter of `LpArrays.col_key`."""
-    keys: dict[str, list[Any]] = {letter: [] for letter in "xyeuvog"}
-    index: dict[str, list[int]] = {letter: [] for letter in "xyeuvog"}
-    for i, (letter, key) in enumerate(arrays.col_key):
-        keys[letter].append(key)
-        index[letter].append(i)
-    return {letter: (keys[letter], np.array(index[letter], dtype=np.int64)) for letter in keys}
+    made = arrays.col_key.by_letter()
+    none: tuple[list[Any], np.ndarray] = ([], np.zeros(0, dtype=np.int64))
+    return {letter: made.get(letter, none) for letter in "xyeuvog"}
 
 
 def pack_grid(

@@ -182,11 +182,14 @@ def _plan_decomposed(
         repair.run()
         greedy_seconds = time.perf_counter() - began
         rounded = repair.plan()
-        packs = np.array([rounded[_FIELD[letter]][key] for letter, key in arrays.col_key])
+        packs = np.empty(arrays.shape[1])
+        for letter, (keys, index) in arrays.col_key.by_letter().items():
+            chosen = rounded[_FIELD[letter]]
+            packs[index] = [chosen[key] for key in keys]
         # The transfers, stock left and gaps again around the whole packs, warm from the LP's
         # prices and bases and from the repair's own plan (every row the solver's to keep, as
         # on the PuLP path).
-        fixed = np.array([letter == "y" for letter, _ in arrays.col_key])
+        fixed = arrays.col_key.letters() == "y"
         say("re-solving the LP around the whole packs")
         try:
             resolved = decomposition.solution(
@@ -239,8 +242,8 @@ def _left(time_limit: float | None, spent: float) -> float | None:
 def _by_field(arrays: LpArrays, values: np.ndarray) -> dict[str, dict[Any, float]]:
     """Column values (a solution, or the costs) as {`Solution` field: {model key: value}}."""
     groups: dict[str, dict[Any, float]] = {name: {} for name in _FIELD.values()}
-    for (letter, key), value in zip(arrays.col_key, values.tolist(), strict=True):
-        groups[_FIELD[letter]][key] = value
+    for letter, (keys, index) in arrays.col_key.by_letter().items():
+        groups[_FIELD[letter]].update(zip(keys, values[index].tolist(), strict=True))
     return groups
 
 
@@ -248,7 +251,7 @@ def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Soluti
     """The array LP's solution by `build_problem`'s keys (`LpArrays.col_key`); the rows that
     explain names bind when they are at a bound (cross_region: its x at its upper bound)."""
     groups = _by_field(arrays, x)
-    letters = np.array([letter for letter, _ in arrays.col_key])
+    letters = arrays.col_key.letters()
     money = arrays.cost * x
     terms = dict.fromkeys(_TERM.values(), 0.0)
     for letter, term in _TERM.items():
@@ -259,9 +262,10 @@ def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Soluti
     upper, lower = arrays.row_upper[rows], arrays.row_lower[rows]
     bound = np.where(np.isfinite(upper), upper, lower)
     binding = {names[i] for i in np.nonzero(np.abs(activity - bound) < _BIND)[0]}
-    at_cap = (letters == "x") & np.isfinite(arrays.col_upper) & (x >= arrays.col_upper - _BIND)
-    for i in np.nonzero(at_cap)[0]:
-        s, a = arrays.col_key[i][1]
+    flow_keys, flows = arrays.col_key.by_letter().get("x", ([], np.zeros(0, dtype=np.int64)))
+    cap = arrays.col_upper[flows]
+    for j in np.nonzero(np.isfinite(cap) & (x[flows] >= cap - _BIND))[0]:
+        s, a = flow_keys[j]
         binding.add(f"cross_region[{s},{inputs.arcs[int(a)].name}]")
     return Solution(**groups, cost_terms=terms, binding=binding)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -74,29 +74,52 @@ class ColumnKeys(Sequence[ColKey]):
     def __init__(self) -> None:
         self._blocks: list[tuple[str, int, Iterable[tuple[str | int, ...]]]] = []
         self._size = 0
+        self._lists: list[tuple[str, list[Any]]] | None = None
         self._keys: list[ColKey] | None = None
 
     def add(self, letter: str, n: int, keys: Iterable[tuple[str | int, ...]]) -> None:
         self._blocks.append((letter, n, keys))
         self._size += n
 
+    def _materialised(self) -> list[tuple[str, list[Any]]]:
+        """Each block's letter and keys, read from its iterable once."""
+        if self._lists is None:
+            lists = []
+            for letter, n, block in self._blocks:
+                made = list(block)
+                if len(made) != n:
+                    raise ValueError(f"{letter} columns: {n} costs but {len(made)} keys")
+                lists.append((letter, made))
+            self._lists, self._blocks = lists, []
+        return self._lists
+
+    def by_letter(self) -> dict[str, tuple[list[Any], np.ndarray]]:
+        """{letter: (its columns' keys, their column indices)}, with no (letter, key) tuple per
+        column: what reading a plan back loops over (4.4 million columns at 10,000 SKUs)."""
+        keys: dict[str, list[Any]] = {}
+        index: dict[str, list[np.ndarray]] = {}
+        start = 0
+        for letter, made in self._materialised():
+            keys.setdefault(letter, []).extend(made)
+            index.setdefault(letter, []).append(np.arange(start, start + len(made)))
+            start += len(made)
+        return {letter: (keys[letter], np.concatenate(index[letter])) for letter in keys}
+
+    def letters(self) -> np.ndarray:
+        """Each column's letter (one-character strings)."""
+        parts = [np.full(len(made), letter) for letter, made in self._materialised()]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype="<U1")
+
     def _made(self) -> list[ColKey]:
         if self._keys is None:
-            made: list[ColKey] = []
-            expected = 0
-            for letter, n, keys in self._blocks:
-                made.extend((letter, key) for key in keys)
-                expected += n
-                if len(made) != expected:
-                    raise ValueError(f"{letter} columns: {n} costs but a different number of keys")
-            self._keys, self._blocks = made, []
+            self._keys = [(letter, key) for letter, made in self._materialised() for key in made]
         return self._keys
 
     def __len__(self) -> int:
         return self._size
 
     def __getstate__(self) -> dict[str, object]:
-        self._made()  # a pickle holds the keys, not the iterables they come from
+        self._materialised()  # a pickle holds the keys, not the iterables they come from
         return self.__dict__
 
     @overload

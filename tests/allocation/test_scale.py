@@ -99,3 +99,15 @@ def test_column_keys_are_made_on_first_use_and_pickle() -> None:
     assert {letter for letter, _ in made} >= {"x", "e", "y", "u"}
     assert (keys[0], keys[-1]) == (made[0], made[-1])
     assert list(pickle.loads(pickle.dumps(arrays)).col_key) == made
+
+
+def test_column_keys_by_letter_index_the_same_columns_as_the_flat_keys() -> None:
+    arrays = build_arrays(example_inputs(4, 3, 2, seed=1))
+    by_letter = arrays.col_key.by_letter()  # before the flat keys are made
+    letters = arrays.col_key.letters()
+    made = list(arrays.col_key)
+    assert len(letters) == len(made) == arrays.shape[1]
+    assert [letter for letter, _ in made] == letters.tolist()
+    for letter, (keys, index) in by_letter.items():
+        assert [made[i] for i in index.tolist()] == [(letter, key) for key in keys]
+    assert sum(len(index) for _, index in by_letter.values()) == arrays.shape[1]
