@@ -142,11 +142,11 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
 
     The rows the repair reads by name are in `arrays.row_name`; a cross-region row is the
     upper bound of its flow column, and an overstock row is the one row of its `o` column."""
-    columns = _columns(arrays)
+    columns = arrays.col_key
     cost, upper = arrays.cost, arrays.col_upper
 
     def by_key(letter: str, values: np.ndarray) -> dict[Any, float]:
-        keys, index = columns[letter]
+        keys, index = columns.of(letter)
         return dict(zip(keys, values[index].tolist(), strict=True))
 
     def row_use(names: dict[str, str], letter: str) -> tuple[dict[Any, float], dict[str, float]]:
@@ -156,7 +156,7 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
         made = {
             key: arrays.row_name[name] for key, name in names.items() if name in arrays.row_name
         }
-        keys, index = columns[letter]
+        keys, index = columns.of(letter)
         if not made:
             return dict.fromkeys(keys, 0.0), {}
         rows = np.fromiter(made.values(), dtype=np.int64, count=len(made))
@@ -173,15 +173,15 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
     credit_use, credit = row_use({d: f"credit[{d}]" for d in yellow}, "y")
     lane_use, lane = row_use({a.name: f"lane_capacity[{a.name}]" for a in arcs}, "x")
     volume, capacity = row_use({w: f"capacity[{w}]" for w in warehouses}, "e")
-    flow_keys, flow_index = columns["x"]
+    flow_keys, flow_index = columns.of("x")
     limited = np.isfinite(upper[flow_index])
-    short_keys, short_index = columns["u"]
-    _, safety_index = columns["v"]
-    over_keys, over_index = columns["o"]
+    short_keys, short_index = columns.of("u")
+    _, safety_index = columns.of("v")
+    over_keys, over_index = columns.of("o")
     if not np.all(np.diff(arrays.matrix.indptr)[over_index] == 1):
         raise ValueError("an overstock column of the arrays is not in exactly one row")
     over_rows = arrays.matrix.indices[arrays.matrix.indptr[over_index]]
-    fair_keys, fair_index = columns["g"]
+    fair_keys, fair_index = columns.of("g")
     fair_rows = np.array(
         [arrays.row_name[f"fair_share[{s},{t}]"] for s, t in fair_keys], dtype=np.int64
     )
@@ -233,13 +233,6 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
         # fair_share rows are served + g >= target (the catchments' needs moved to the bound).
         below=dict(zip(fair_keys, (arrays.row_lower[fair_rows] - served).tolist(), strict=True)),
     )
-
-
-def _columns(arrays: LpArrays) -> dict[str, tuple[list[Any], np.ndarray]]:
-    """Model keys and column indices of each variable letter of `LpArrays.col_key`."""
-    made = arrays.col_key.by_letter()
-    none: tuple[list[Any], np.ndarray] = ([], np.zeros(0, dtype=np.int64))
-    return {letter: made.get(letter, none) for letter in "xyeuvog"}
 
 
 def pack_grid(

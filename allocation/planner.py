@@ -262,7 +262,7 @@ def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Soluti
     upper, lower = arrays.row_upper[rows], arrays.row_lower[rows]
     bound = np.where(np.isfinite(upper), upper, lower)
     binding = {names[i] for i in np.nonzero(np.abs(activity - bound) < _BIND)[0]}
-    flow_keys, flows = arrays.col_key.by_letter().get("x", ([], np.zeros(0, dtype=np.int64)))
+    flow_keys, flows = arrays.col_key.of("x")
     cap = arrays.col_upper[flows]
     for j in np.nonzero(np.isfinite(cap) & (x[flows] >= cap - _BIND))[0]:
         s, a = flow_keys[j]

@@ -111,3 +111,7 @@ def test_column_keys_by_letter_index_the_same_columns_as_the_flat_keys() -> None
     for letter, (keys, index) in by_letter.items():
         assert [made[i] for i in index.tolist()] == [(letter, key) for key in keys]
     assert sum(len(index) for _, index in by_letter.values()) == arrays.shape[1]
+    keys, index = arrays.col_key.of("x")
+    assert keys == by_letter["x"][0] and index.tolist() == by_letter["x"][1].tolist()
+    absent_keys, absent_index = arrays.col_key.of("z")  # no column of that letter
+    assert absent_keys == [] and len(absent_index) == 0
