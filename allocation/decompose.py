@@ -779,8 +779,8 @@ def _big_m(arrays: LpArrays) -> float:
 def sample_size(n_skus: int) -> int:
     """SKUs of the sample LP: 15 % of them, at least 100 and at most 600. Its simplex costs more
     than linearly in its size while the rounds it saves level off: at 1,000 SKUs x 50 locations
-    150 SKUs solve in 10.9 s against 19.1 s with 600 (17 and 15 rounds), at 3,000 450 or 600
-    take about the same, at 10,000 600 beats 300 and 1,000 (112 s against 178 s and 201 s)."""
+    the benchmark's solve took 12.0 s with 150 against 18.6 s with 600 (`--sample-skus`); at
+    10,000 smaller and larger samples than 600 took more rounds (BENCHMARKS.md)."""
     return min(SAMPLE_MAX, max(SAMPLE_MIN, round(SAMPLE_SHARE * n_skus)))
 
 
