@@ -9,10 +9,11 @@ SKU rows). One HiGHS solve of the whole LP pays for that size in every simplex i
   costs more in overhead than the solve); each batch keeps its HiGHS model so the next round,
   which only changes costs, restarts from the last optimal basis. With `workers` > 1 the batches
   are split over processes forked once (each keeps its models; only costs and plans cross);
-- first prices: the blocks at zero prices, then one LP over an evenly spaced sample of
-  `sample_skus` SKUs (`sample_size`) with each shared row cut to the sample's share of what
-  those unpriced plans put on it; its duals price the first real round, whose plans become the
-  references;
+- first prices: the blocks at zero prices, then LPs over an evenly spaced sample of
+  `sample_skus` SKUs (`sample_size`), dealt into LPs of at most SAMPLE_LP_MAX SKUs solved side
+  by side in the workers, each with every shared row cut to its SKUs' share of what those
+  unpriced plans put on it; the mean of their duals prices the first real round, whose plans
+  become the references;
 - master: one HiGHS LP over the shared rows and one convexity row per SKU, its columns the plans
   priced so far as differences from the SKU's reference plan (sparse: a plan differs from its
   reference in a few places), warm-started by the primal simplex as plans enter, plans it prices
@@ -40,6 +41,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -59,7 +61,8 @@ DIRECT_SKUS = 300  # up to this many SKUs solve_decomposed makes one HiGHS call
 # gap is above TAIL_GAP (or none is proven yet), TAIL_SMOOTHING once it is below.
 SMOOTHING, TAIL_SMOOTHING, TAIL_GAP = 0.85, 0.5, 1e-3
 OVERRUN_CAP = 1.0  # prices while the master overruns a shared row: at most this x the best's
-SAMPLE_SHARE, SAMPLE_MIN, SAMPLE_MAX = 0.15, 100, 600  # SKUs of the sample LP (`sample_size`)
+SAMPLE_SHARE, SAMPLE_MIN, SAMPLE_MAX = 0.15, 100, 1200  # SKUs of the sample LPs (`sample_size`)
+SAMPLE_LP_MAX = 600  # SKUs of one sample LP: a larger sample is dealt into several LPs
 
 __all__ = ["Decomposed", "Decomposition", "decompose", "max_violation", "solve_decomposed"]
 
@@ -203,17 +206,28 @@ class _Pricer:
 
 
 def _serve(blocks: _Blocks, batches: range, conn: Connection) -> None:
-    """A pricing worker: keeps its batches' models, prices whatever costs arrive and takes
-    new column bounds (a tuple (lower, upper), no answer)."""
+    """A pricing worker: keeps its batches' models, prices whatever costs arrive, solves sample
+    LPs (a list of `_SampleLp`) and takes new column bounds (a tuple (lower, upper), no answer)."""
     pricer = _Pricer(blocks, batches)
     while (message := conn.recv()) is not None:
         if isinstance(message, tuple):
             pricer.rebound(*message)
             continue
         try:
-            conn.send(("ok", pricer.solve(message)))
+            if isinstance(message, list):
+                conn.send(("ok", [_sample_duals(blocks, sample) for sample in message]))
+            else:
+                conn.send(("ok", pricer.solve(message)))
         except SolverError as exc:
             conn.send(("error", str(exc), exc.status))
+
+
+def _answer(conn: Connection) -> Any:
+    """A worker's answer, or its SolverError raised here."""
+    answer = conn.recv()
+    if answer[0] == "error":
+        raise SolverError(answer[1], status=answer[2], solver="highs")
+    return answer[1]
 
 
 class _Pricing:
@@ -221,6 +235,7 @@ class _Pricing:
     its own HiGHS models, so only costs and plans cross the pipes); 1 worker: in process."""
 
     def __init__(self, blocks: _Blocks, workers: int) -> None:
+        self.blocks = blocks
         groups = [g for g in np.array_split(np.arange(len(blocks.batches)), workers) if len(g)]
         spans = [range(int(g[0]), int(g[-1]) + 1) for g in groups]
         self.local = _Pricer(blocks, spans[0]) if len(spans) == 1 else None
@@ -243,11 +258,20 @@ class _Pricing:
             conn.send(priced[first:end])
         x = np.empty(len(priced))
         for _, conn, first, end in self.workers:
-            answer = conn.recv()
-            if answer[0] == "error":
-                raise SolverError(answer[1], status=answer[2], solver="highs")
-            x[first:end] = answer[1]
+            x[first:end] = _answer(conn)
         return x
+
+    def sample(self, samples: list[_SampleLp]) -> list[np.ndarray]:
+        """The shared-row duals of each sample LP, solved side by side in the workers."""
+        if self.local is not None:
+            return [_sample_duals(self.blocks, sample) for sample in samples]
+        n = len(self.workers)
+        for i, (_, conn, _, _) in enumerate(self.workers):
+            conn.send(samples[i::n])
+        duals: list[np.ndarray] = [np.empty(0)] * len(samples)
+        for i, (_, conn, _, _) in enumerate(self.workers):
+            duals[i::n] = _answer(conn)
+        return duals
 
     def rebound(self, lower: np.ndarray, upper: np.ndarray) -> None:
         """New column bounds (SKU order) for every pricing model."""
@@ -567,9 +591,9 @@ def decompose(
 ) -> Decomposed:
     """Solve the LP of `arrays` by Dantzig-Wolfe over SKUs to a proven relative `gap`.
 
-    batch_skus: SKUs per pricing model. sample_skus: SKUs of the LP that prices the shared rows
-    first (0: start from zero prices; None: `sample_size` of the SKU count). workers:
-    processes that price (1: this one).
+    batch_skus: SKUs per pricing model. sample_skus: SKUs of the LPs that price the shared rows
+    first, at most SAMPLE_LP_MAX per LP (0: start from zero prices; None: `sample_size` of the
+    SKU count). workers: processes that price and solve those LPs (1: this one).
     time_limit: seconds after which the best plan so far is returned, labelled "time_limited"
     with the gap it proves, once the master has one within every shared row.
     Raises SolverError when a subproblem or the master fails, when the gap is not reached in
@@ -651,10 +675,16 @@ def _decompose(
             if rounds == 1 and start is None and overrun and 0 < sample_skus < blocks.n_skus:
                 # Unpriced plans overrun shared rows: price them from a sample first, and take
                 # the plans at those prices (closer to the optimum) as the references.
+                samples = _sample_lps(blocks, arrays, x, sample_skus)
                 if progress is not None:
-                    progress(f"pricing the shared rows from an LP over {sample_skus} SKUs")
+                    progress(
+                        f"pricing the shared rows from {len(samples)} LPs over {sample_skus} SKUs"
+                    )
                 tick = time.perf_counter()
-                start_from = _sample_prices(blocks, arrays, x, sample_skus)
+                # Their mean: one LP's duals are a vertex of its dual polytope, picked among
+                # ties; the mean of disjoint samples' duals lies between such vertices, as the
+                # smoothed prices of the rounds do, and prices fewer plans over a row at once.
+                start_from = np.mean(pricer.sample(samples), axis=0)
                 timer["sample"] += time.perf_counter() - tick
                 continue
             master.set_reference(x)
@@ -777,55 +807,91 @@ def _big_m(arrays: LpArrays) -> float:
 
 
 def sample_size(n_skus: int) -> int:
-    """SKUs of the sample LP: 15 % of them, at least 100 and at most 600. Its simplex costs more
-    than linearly in its size while the rounds it saves level off: at 1,000 SKUs x 50 locations
-    the benchmark's solve took 12.0 s with 150 against 18.6 s with 600 (`--sample-skus`); at
-    10,000 smaller and larger samples than 600 took more rounds (BENCHMARKS.md)."""
+    """SKUs of the sample LPs together: 15 % of them, at least 100 and at most 1,200. One
+    LP's simplex costs more than linearly in its size while the rounds it saves level off: at
+    1,000 SKUs x 50 locations the benchmark's solve took 12.0 s with 150 against 18.6 s with
+    one LP of 600 (`--sample-skus`). At 10,000, 1,200 SKUs in two LPs of 600 (side by side in
+    the two workers) took 28 rounds over seeds 0-3 where one LP of 600 took 35, and at most 8
+    instead of 12; four LPs of 300 took 34 (BENCHMARKS.md)."""
     return min(SAMPLE_MAX, max(SAMPLE_MIN, round(SAMPLE_SHARE * n_skus)))
 
 
-def _sample_prices(
-    blocks: _Blocks, arrays: LpArrays, x: np.ndarray, sample_skus: int
-) -> np.ndarray:
-    """Prices of the shared rows from one LP over an evenly spaced sample of SKUs, each shared
-    row's bounds cut to the sample's share of what all unpriced plans put on it.
+@dataclass(frozen=True)
+class _SampleLp:
+    """One sample LP: its SKUs (SKU order), their columns' bounds, and the shared rows' bounds
+    cut to those SKUs' share."""
 
-    The shared rows see many SKUs, so a sample of a few hundred, held to its share of each row,
-    prices them close to the whole LP's duals; the decomposition then starts from there instead
-    of from zero (and proves its gap whatever these prices are)."""
+    skus: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    link_lower: np.ndarray
+    link_upper: np.ndarray
+    big_m: float
+
+
+def _sample_lps(
+    blocks: _Blocks, arrays: LpArrays, x: np.ndarray, sample_skus: int
+) -> list[_SampleLp]:
+    """An evenly spaced sample of `sample_skus` SKUs, dealt round-robin into LPs of at most
+    SAMPLE_LP_MAX SKUs (each still spread over all SKUs), each shared row of each LP cut to its
+    SKUs' share of what all unpriced plans (x) put on that row."""
+    skus = np.unique(np.linspace(0, blocks.n_skus - 1, sample_skus).round().astype(np.int64))
+    count = -(-len(skus) // SAMPLE_LP_MAX)
+    total = blocks.link @ x
+    link_lower = arrays.row_lower[blocks.link_rows]
+    link_upper = arrays.row_upper[blocks.link_rows]
+    big_m = _big_m(arrays)
+    lps = []
+    for k in range(count):
+        part_skus = skus[k::count]
+        cols = _ranges(blocks.col_start[part_skus], blocks.col_start[part_skus + 1])
+        part = blocks.link[:, cols] @ x[cols]
+        default = len(part_skus) / blocks.n_skus
+        share = np.where(total > 0, part / np.where(total > 0, total, 1.0), default)
+        lps.append(
+            _SampleLp(
+                part_skus,
+                blocks.col_lower[cols],
+                blocks.col_upper[cols],
+                _scaled(link_lower, share),
+                _scaled(link_upper, share),
+                big_m,
+            )
+        )
+    return lps
+
+
+def _scaled(bound: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """bound x share where the bound is finite (an infinite bound stays one)."""
+    scaled = bound.copy()
+    finite = np.isfinite(bound)
+    scaled[finite] *= share[finite]
+    return scaled
+
+
+def _sample_duals(blocks: _Blocks, sample: _SampleLp) -> np.ndarray:
+    """The shared rows' duals of one sample LP, with the sign their bounds allow. Its shared
+    rows are elastic (cost big M per unit over or under), so it is never infeasible."""
     import highspy
 
-    skus = np.linspace(0, blocks.n_skus - 1, sample_skus).round().astype(np.int64)
-    skus = np.unique(skus)
+    skus = sample.skus
     cols = _ranges(blocks.col_start[skus], blocks.col_start[skus + 1])
     rows = _ranges(blocks.row_start[skus], blocks.row_start[skus + 1])
-    total = blocks.link @ x
-    part = blocks.link[:, cols] @ x[cols]
-    share = np.where(total > 0, part / np.where(total > 0, total, 1.0), len(skus) / blocks.n_skus)
-    link_lower = arrays.row_lower[blocks.link_rows].copy()
-    link_upper = arrays.row_upper[blocks.link_rows].copy()
-    for bound in (link_lower, link_upper):
-        finite = np.isfinite(bound)
-        bound[finite] *= share[finite]
     n_link = len(blocks.link_rows)
-    # Elastic shared rows (cost big M), so the sample LP is never infeasible.
     elastic = sp.vstack(
         [sp.csc_matrix((len(rows), 2 * n_link)), sp.hstack([-sp.eye(n_link), sp.eye(n_link)])]
     )
     matrix = sp.hstack(
         [sp.vstack([blocks.own[rows][:, cols], blocks.link[:, cols]]), elastic], format="csc"
     )
-    big_m = _big_m(arrays)
     lp = highspy.HighsLp()
     lp.num_col_ = matrix.shape[1]
     lp.num_row_ = matrix.shape[0]
-    lp.col_cost_ = np.concatenate([blocks.cost[cols], np.full(2 * n_link, big_m)])
-    lp.col_lower_ = np.concatenate([blocks.col_lower[cols], np.zeros(2 * n_link)])
-    lp.col_upper_ = _finite(
-        np.concatenate([blocks.col_upper[cols], np.full(2 * n_link, np.inf)]), 1.0
-    )
-    lp.row_lower_ = _finite(np.concatenate([blocks.row_lower[rows], link_lower]), -1.0)
-    lp.row_upper_ = _finite(np.concatenate([blocks.row_upper[rows], link_upper]), 1.0)
+    lp.col_cost_ = np.concatenate([blocks.cost[cols], np.full(2 * n_link, sample.big_m)])
+    lp.col_lower_ = np.concatenate([sample.col_lower, np.zeros(2 * n_link)])
+    lp.col_upper_ = _finite(np.concatenate([sample.col_upper, np.full(2 * n_link, np.inf)]), 1.0)
+    lp.row_lower_ = _finite(np.concatenate([blocks.row_lower[rows], sample.link_lower]), -1.0)
+    lp.row_upper_ = _finite(np.concatenate([blocks.row_upper[rows], sample.link_upper]), 1.0)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = matrix.indptr
     lp.a_matrix_.index_ = matrix.indices
@@ -833,9 +899,9 @@ def _sample_prices(
     highs = _highs()
     highs.passModel(lp)  # type: ignore[attr-defined]
     highs.run()  # type: ignore[attr-defined]
-    _check_optimal(highs, "the sample LP")
+    _check_optimal(highs, f"the sample LP over {len(skus)} SKUs")
     duals = np.asarray(highs.getSolution().row_dual)[len(rows) :]  # type: ignore[attr-defined]
-    return _signed(duals, link_lower, link_upper)
+    return _signed(duals, sample.link_lower, sample.link_upper)
 
 
 def _smoothing(relative: float) -> float:

@@ -177,7 +177,8 @@ def main() -> None:
         "--sample-skus",
         type=int,
         default=None,
-        help="SKUs of the LP that prices ours first (default: allocation.decompose.sample_size)",
+        help="SKUs of the LPs that price ours first, dealt into LPs of at most "
+        "allocation.decompose.SAMPLE_LP_MAX (default: allocation.decompose.sample_size)",
     )
     parser.add_argument("--monolithic-limit", type=float, default=900.0)
     parser.add_argument(

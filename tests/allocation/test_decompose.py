@@ -180,16 +180,66 @@ def test_a_time_limit_that_stops_the_dual_simplex_early_is_a_solver_error() -> N
     assert caught.value.status == "Time limit reached"
 
 
-def test_the_sample_lp_takes_a_share_of_the_skus_within_its_bounds() -> None:
+def test_the_sample_lps_take_a_share_of_the_skus_within_their_bounds() -> None:
     from allocation.decompose import sample_size
 
     assert [sample_size(n) for n in (301, 1_000, 3_000, 10_000, 100_000)] == [
         100,
         150,
         450,
-        600,
-        600,
+        1_200,
+        1_200,
     ]
+
+
+def test_a_sample_is_dealt_into_small_lps_each_spread_over_the_skus_and_its_share_of_the_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from allocation.decompose import _Blocks, _Pricing, _sample_lps
+
+    monkeypatch.setattr(decompose_module, "SAMPLE_LP_MAX", 4)
+    arrays = _arrays(40, 6, 5, seed=5)
+    blocks = _Blocks(arrays, batch_skus=7)
+    unpriced = _Pricing(blocks, workers=1).solve(blocks.cost)
+    lps = _sample_lps(blocks, arrays, unpriced, sample_skus=10)
+    assert [len(lp.skus) for lp in lps] == [4, 3, 3]
+    skus = np.concatenate([lp.skus for lp in lps])
+    assert sorted(skus) == [0, 4, 9, 13, 17, 22, 26, 30, 35, 39]  # evenly spaced, each once
+    assert [lp.skus[0] for lp in lps] == [0, 4, 9]  # dealt round-robin: each spans the SKUs
+    assert all(lp.skus[-1] >= 30 for lp in lps)
+    # Together the LPs hold the sample's share of each row that the unpriced plans use, each
+    # LP its own SKUs' share of it.
+    total = blocks.link @ unpriced
+    used = total > 0
+    upper = arrays.row_upper[blocks.link_rows]
+    capped = used & np.isfinite(upper)
+    assert capped.any()
+    sample_cols = np.concatenate(
+        [np.arange(blocks.col_start[s], blocks.col_start[s + 1]) for s in sorted(skus)]
+    )
+    share = (blocks.link[:, sample_cols] @ unpriced[sample_cols])[capped] / total[capped]
+    np.testing.assert_allclose(
+        sum(lp.link_upper[capped] for lp in lps), share * upper[capped], rtol=1e-9
+    )
+    for lp in lps:
+        cols = np.concatenate(
+            [np.arange(blocks.col_start[s], blocks.col_start[s + 1]) for s in lp.skus]
+        )
+        np.testing.assert_array_equal(lp.col_upper, blocks.col_upper[cols])
+
+
+def test_sample_lps_solved_in_two_workers_price_the_rounds_to_the_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(decompose_module, "SAMPLE_LP_MAX", 5)
+    arrays = _arrays(60, 8, 6, seed=3)
+    said: list[str] = []
+    with Decomposition(arrays, batch_skus=7, workers=2, direct_skus=0) as decomposition:
+        result = decomposition.solve(gap=1e-9, sample_skus=15, progress=said.append)
+    assert "pricing the shared rows from 3 LPs over 15 SKUs" in said
+    assert result.objective == pytest.approx(solve_arrays(arrays, "simplex").objective, rel=1e-6)
+    assert result.gap <= 1e-6
+    _assert_feasible(arrays, result.x)
 
 
 def test_an_overrunning_master_is_priced_at_most_a_multiple_of_the_best_bounds_prices() -> None:
