@@ -683,7 +683,7 @@ def _decompose(
                 tick = time.perf_counter()
                 # Their mean: one LP's duals are a vertex of its dual polytope, picked among
                 # ties; the mean of disjoint samples' duals lies between such vertices, as the
-                # smoothed prices of the rounds do, and prices fewer plans over a row at once.
+                # smoothed prices of the rounds do (`sample_size` has the rounds it saves).
                 start_from = np.mean(pricer.sample(samples), axis=0)
                 timer["sample"] += time.perf_counter() - tick
                 continue
