@@ -898,7 +898,11 @@ def _sample_duals(blocks: _Blocks, sample: _SampleLp) -> np.ndarray:
     lp.a_matrix_.start_ = matrix.indptr
     lp.a_matrix_.index_ = matrix.indices
     lp.a_matrix_.value_ = matrix.data
-    highs = _highs()
+    # Without presolve and with Dantzig pricing in the dual simplex: its SKU blocks are small
+    # flow LPs, which presolve barely shrinks, and the duals came out the same in a third to
+    # half less time (BENCHMARKS.md, Allocation).
+    highs = _highs(presolve=False)
+    highs.setOptionValue("simplex_dual_edge_weight_strategy", 0)  # type: ignore[attr-defined]
     highs.passModel(lp)  # type: ignore[attr-defined]
     highs.run()  # type: ignore[attr-defined]
     _check_optimal(highs, f"the sample LP over {len(skus)} SKUs")
