@@ -85,11 +85,22 @@ class Decomposed:
     prices: np.ndarray | None = None  # shared-row prices of the best lower bound (a warm start)
 
 
-def _highs(presolve: bool = True) -> object:
+def _highs() -> object:
+    """HiGHS by the simplex without presolve: every LP here is warm-started from its last
+    basis or made of small SKU blocks, which presolve barely shrinks."""
     highs = quiet_highs()
     highs.setOptionValue("solver", "simplex")
-    if not presolve:
-        highs.setOptionValue("presolve", "off")
+    highs.setOptionValue("presolve", "off")
+    return highs
+
+
+def _blocks_highs() -> object:
+    """HiGHS for LPs of whole SKU blocks (pricing batches, sample LPs), with Dantzig pricing in
+    the dual simplex: on these small flow LPs it takes less time than the default steepest edge
+    for the cold pass and the sample LPs, the same for warm passes, in the same rounds
+    (BENCHMARKS.md, Allocation)."""
+    highs = _highs()
+    highs.setOptionValue("simplex_dual_edge_weight_strategy", 0)  # type: ignore[attr-defined]
     return highs
 
 
@@ -169,7 +180,7 @@ class _Pricer:
         lp.a_matrix_.start_ = block.indptr
         lp.a_matrix_.index_ = block.indices
         lp.a_matrix_.value_ = block.data
-        highs = _highs(presolve=False)  # a third faster on these small blocks, cold or warm
+        highs = _blocks_highs()
         highs.passModel(lp)  # type: ignore[attr-defined]
         return highs
 
@@ -302,7 +313,7 @@ class _Master:
     bound at `big_m` per unit, so the master is feasible from the first round."""
 
     def __init__(self, blocks: _Blocks, arrays: LpArrays, big_m: float) -> None:
-        self.highs = _highs(presolve=False)
+        self.highs = _highs()
         # New columns keep the last basis primal feasible: the primal simplex restarts there.
         self.highs.setOptionValue("simplex_strategy", 4)  # type: ignore[attr-defined]
         self.blocks = blocks
@@ -898,11 +909,7 @@ def _sample_duals(blocks: _Blocks, sample: _SampleLp) -> np.ndarray:
     lp.a_matrix_.start_ = matrix.indptr
     lp.a_matrix_.index_ = matrix.indices
     lp.a_matrix_.value_ = matrix.data
-    # Without presolve and with Dantzig pricing in the dual simplex: its SKU blocks are small
-    # flow LPs, which presolve barely shrinks, and the duals came out the same in a third to
-    # half less time (BENCHMARKS.md, Allocation).
-    highs = _highs(presolve=False)
-    highs.setOptionValue("simplex_dual_edge_weight_strategy", 0)  # type: ignore[attr-defined]
+    highs = _blocks_highs()
     highs.passModel(lp)  # type: ignore[attr-defined]
     highs.run()  # type: ignore[attr-defined]
     _check_optimal(highs, f"the sample LP over {len(skus)} SKUs")
