@@ -690,9 +690,8 @@ def _decompose(
                 # the plans at those prices (closer to the optimum) as the references.
                 samples = _sample_lps(blocks, arrays, x, sample_skus)
                 if progress is not None:
-                    progress(
-                        f"pricing the shared rows from {len(samples)} LPs over {sample_skus} SKUs"
-                    )
+                    lps = "an LP" if len(samples) == 1 else f"{len(samples)} LPs"
+                    progress(f"pricing the shared rows from {lps} over {sample_skus} SKUs")
                 tick = time.perf_counter()
                 # Their mean: one LP's duals are a vertex of its dual polytope, picked among
                 # ties; the mean of disjoint samples' duals lies between such vertices, as the
@@ -847,7 +846,11 @@ def _sample_lps(
 ) -> list[_SampleLp]:
     """An evenly spaced sample of `sample_skus` SKUs, dealt round-robin into LPs of at most
     SAMPLE_LP_MAX SKUs (each still spread over all SKUs), each shared row of each LP cut to its
-    SKUs' share of what all unpriced plans (x) put on that row."""
+    SKUs' share of what all unpriced plans (x) put on that row.
+
+    The shared rows see many SKUs, so a few hundred of them, held to their share of each row,
+    price the rows close to the whole LP's duals; the decomposition then starts from there
+    instead of from zero (and proves its gap whatever these prices are)."""
     skus = np.unique(np.linspace(0, blocks.n_skus - 1, sample_skus).round().astype(np.int64))
     count = -(-len(skus) // SAMPLE_LP_MAX)
     total = blocks.link @ x

@@ -228,13 +228,14 @@ def test_a_sample_is_dealt_into_small_lps_each_spread_over_the_skus_and_its_shar
         np.testing.assert_array_equal(lp.col_upper, blocks.col_upper[cols])
 
 
-def test_sample_lps_solved_in_two_workers_price_the_rounds_to_the_optimum(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("workers", [1, 2])
+def test_several_sample_lps_in_process_or_in_workers_price_the_rounds_to_the_optimum(
+    workers: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(decompose_module, "SAMPLE_LP_MAX", 5)
     arrays = _arrays(60, 8, 6, seed=3)
     said: list[str] = []
-    with Decomposition(arrays, batch_skus=7, workers=2, direct_skus=0) as decomposition:
+    with Decomposition(arrays, batch_skus=7, workers=workers, direct_skus=0) as decomposition:
         result = decomposition.solve(gap=1e-9, sample_skus=15, progress=said.append)
     assert "pricing the shared rows from 3 LPs over 15 SKUs" in said
     assert result.objective == pytest.approx(solve_arrays(arrays, "simplex").objective, rel=1e-6)
@@ -258,6 +259,7 @@ def test_a_master_that_first_overruns_a_shared_row_still_proves_the_optimum() ->
     said: list[str] = []
     with Decomposition(arrays, batch_skus=7, direct_skus=0) as decomposition:
         result = decomposition.solve(gap=1e-9, sample_skus=15, progress=said.append)
+    assert "pricing the shared rows from an LP over 15 SKUs" in said
     rounds = [line for line in said if line.startswith("round ")]
     # The first masters need the artificials (no plan within every shared row yet) ...
     assert "no plan yet" in rounds[0]
