@@ -133,8 +133,8 @@ class _Blocks:
         # First column / row of every SKU in that order (and one past the last).
         self.col_start = np.searchsorted(arrays.col_sku[self.col_order], np.arange(n_skus + 1))
         self.row_start = np.searchsorted(arrays.row_sku[self.row_order], np.arange(n_skus + 1))
-        # Columns first (a gather of whole columns in CSC), then rows of that in CSR: at 10,000
-        # SKUs half the time of indexing rows and then columns of one CSR matrix.
+        # Columns first (a gather of whole columns in CSC), then rows of that in CSR: faster at
+        # 10,000 SKUs than indexing rows and then columns of one CSR matrix (BENCHMARKS.md).
         ordered = arrays.matrix.tocsc()[:, self.col_order].tocsr()
         self.own = ordered[self.row_order]  # block diagonal
         self.link = ordered[self.link_rows].tocsc()  # shared rows x columns
