@@ -151,7 +151,27 @@ def _clean(value: Any) -> Any:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [_clean(record) for record in frame.to_dict(orient="records")]
+    """The rows as `_clean` dicts, cleaned a column at a time: `to_dict` and `_clean` of every
+    value took 24 s for the 800,000 rows of the 10,000-SKU plan."""
+    names = [str(name) for name in frame.columns]
+    columns = [_plain(frame[name]) for name in frame.columns]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _plain(column: pd.Series) -> list[Any]:
+    """`_clean` of each value of a column: numbers and text as they are (`tolist` gives Python
+    numbers), NaN / inf as None; any other column value by value."""
+    if pd.api.types.is_float_dtype(column):
+        values = column.to_numpy(dtype=float)
+        plain = values.tolist()
+        for i in np.flatnonzero(~np.isfinite(values)):
+            plain[i] = None
+        return plain
+    if pd.api.types.is_integer_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return column.tolist()
+    if pd.api.types.infer_dtype(column, skipna=False) == "string":
+        return column.tolist()
+    return [_clean(value) for value in column.tolist()]
 
 
 def write_plan(

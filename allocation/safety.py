@@ -12,21 +12,18 @@ has are scaled up to the full period (the plan says so in its reason columns).
 
 from __future__ import annotations
 
-from statistics import NormalDist
-
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from allocation.inputs import DATE, FORECAST, LOCATION, SKU, quantile_levels
 
 __all__ = ["cover_demand", "daily_sigma", "safety_stock", "z_value"]
 
-_NORMAL = NormalDist()
-
 
 def z_value(level: float) -> float:
     """Standard normal quantile of a probability level (0 < level < 1)."""
-    return _NORMAL.inv_cdf(level)
+    return float(ndtri(level))
 
 
 def daily_sigma(frame: pd.DataFrame) -> np.ndarray:
@@ -42,7 +39,7 @@ def daily_sigma(frame: pd.DataFrame) -> np.ndarray:
 
 def safety_stock(sigma_cover: np.ndarray | float, service_target: np.ndarray | float) -> np.ndarray:
     """Safety stock (units) = z(service target) * spread of demand over the cover period."""
-    z = np.vectorize(z_value)(np.asarray(service_target, dtype=float))
+    z = ndtri(np.asarray(service_target, dtype=float))  # vectorised: a target per row at scale
     return np.clip(z, 0.0, None) * np.asarray(sigma_cover, dtype=float)
 
 
@@ -62,7 +59,7 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
     location_code, location_names = pd.factorize(demand[LOCATION], sort=True)
     # One id per (sku, location) present, in sorted order (codes are sorted, so is the pair).
     pair = sku_code.astype(np.int64) * len(location_names) + location_code
-    keys, key = np.unique(pair, return_inverse=True)
+    keys, key = _unique_codes(pair, len(sku_names) * len(location_names))
     offset = (demand[DATE].to_numpy() - np.datetime64(today)) // np.timedelta64(1, "D")
     window_of = cover_days.reindex(location_names).to_numpy(dtype=float)
     inside = (offset >= 0) & (offset < window_of[location_code])
@@ -72,7 +69,7 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
     variance = np.bincount(key_in, daily_sigma(demand)[inside] ** 2, minlength=n)
     # Days of forecast in the window: distinct (key, day) pairs (a day may hold two rows).
     span = int(offset_in.max()) + 1 if len(offset_in) else 1
-    days_seen = np.unique(key_in * span + offset_in)
+    days_seen, _ = _unique_codes(key_in * span + offset_in, n * span)
     days = np.bincount(days_seen // span, minlength=n).astype(float)
     window = window_of[keys % len(location_names)]
     window = np.where(np.isnan(window), 0.0, window)
@@ -89,3 +86,15 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
             "daily": np.where(window > 0, mean / np.maximum(window, 1.0), 0.0),
         }
     )
+
+
+def _unique_codes(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(codes, return_inverse=True) for integer codes in [0, size): a table of `size`
+    flags instead of a sort where the table is no larger than the codes (a sort of 14 million
+    codes takes about a second at 10,000 SKUs x 100 locations, the table a tenth of that)."""
+    if size > max(len(codes), 1_000_000):
+        return np.unique(codes, return_inverse=True)
+    present = np.zeros(size, dtype=bool)
+    present[codes] = True
+    index = np.cumsum(present) - 1
+    return np.flatnonzero(present), index[codes]

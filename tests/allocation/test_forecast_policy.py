@@ -42,7 +42,9 @@ def test_targets_worked_by_hand() -> None:
     # RW covers 1 + 2 days of both: mean 9, safety pooled sqrt(3), target 11.
     assert targets.loc["RW", "target"] == 11
     # CW covers 2 + 2 days: mean 12, safety sqrt(4) = 2, target 14.
-    assert targets.loc["CW", ["mean", "safety_stock", "target"]].tolist() == [12, 2, 14]
+    assert targets.loc["CW", ["mean", "safety_stock", "target"]].tolist() == pytest.approx(
+        [12, 2, 14]
+    )
 
 
 def test_policy_orders_up_to_the_targets_from_the_stores_up() -> None:

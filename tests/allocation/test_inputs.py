@@ -60,6 +60,33 @@ def test_unknown_demand_location_is_named(network: al.Network) -> None:
     assert caught.value.item == "CW" and caught.value.field == "location"
 
 
+def test_numeric_keys_become_the_network_s_text_ids(one_lane: dict[str, Any]) -> None:
+    network = al.Network.model_validate({**one_lane, "skus": [{"id": "7"}]})
+    stock = al.validate_stock(stock_frame([(7, "CW", 1)]), network)  # type: ignore[list-item]
+    demand = al.validate_demand(demand_frame({(7, "FW"): 1.0}, days=2), network)  # type: ignore[dict-item]
+    assert stock["sku"].tolist() == ["7"] and demand["sku"].tolist() == ["7", "7"]
+
+
+def test_an_empty_key_names_its_rows(network: al.Network) -> None:
+    demand = demand_frame({("S", "FW"): 1.0}, days=3)
+    demand.loc[[0, 2], "location"] = None
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_demand(demand, network)
+    assert caught.value.field == "location" and "row(s) [0, 2]" in str(caught.value)
+    stock = stock_frame([("S", "CW", 1), ("S", "FW", 1)])
+    stock.loc[1, "sku"] = None
+    with pytest.raises(AllocationInputError, match=r"empty 'sku' at row\(s\) \[1\]"):
+        al.validate_stock(stock, network)
+
+
+def test_validation_leaves_the_caller_s_frame_as_it_was(network: al.Network) -> None:
+    demand = demand_frame({("S", "FW"): 1.0}, days=3).set_axis([10, 11, 12])
+    before = demand.copy()
+    checked = al.validate_demand(demand, network)
+    pd.testing.assert_frame_equal(demand, before)
+    assert checked.index.tolist() == [0, 1, 2]
+
+
 def test_stock_file_round_trip(network: al.Network, tmp_path) -> None:
     path = tmp_path / "stock.csv"
     pd.DataFrame({"sku": ["S"], "node": ["CW"], "on_hand": [4]}).to_csv(path, index=False)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import allocation as al
@@ -129,6 +130,28 @@ def test_plan_json_holds_the_whole_plan_one_table_row_per_line(tmp_path) -> None
     rows += len(result.alerts)
     assert sum(line.lstrip().startswith('{"') for line in lines) == rows
     assert lines[1] == f'  "status": "{result.solver.status}",'
+
+
+def test_plan_rows_are_clean_json_values_column_by_column() -> None:
+    from allocation.plan import _clean, _records
+
+    frame = pd.DataFrame(
+        {
+            "text": ["a", "b", None],
+            "number": [1.5, np.nan, np.inf],
+            "count": np.array([1, 2, 3], dtype=np.int64),
+            "flag": [True, False, True],
+            "day": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03"]),
+            "date": [pd.Timestamp("2026-01-05").date()] * 3,
+        }
+    )
+    records = _records(frame)
+    assert records == [_clean(row) for row in frame.to_dict(orient="records")]
+    assert records[1] == {
+        "text": "b", "number": None, "count": 2, "flag": False, "day": "2026-01-02",
+        "date": pd.Timestamp("2026-01-05").date(),
+    }  # fmt: skip
+    assert type(records[0]["count"]) is int and records[2]["number"] is None
 
 
 def test_time_limit_without_a_plan_is_a_solver_error_with_the_real_status() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allocation.safety import cover_demand, daily_sigma, safety_stock, z_value
+from allocation.safety import _unique_codes, cover_demand, daily_sigma, safety_stock, z_value
 from tests.allocation.conftest import TODAY, demand_frame
 
 
@@ -60,3 +60,19 @@ def test_two_rows_on_one_day_count_as_one_forecast_day() -> None:
     result = cover_demand(pd.concat([frame, later]), TODAY, pd.Series({"L": 4})).iloc[0]
     # 2 days found in a 4-day window, 20 units in them: scaled to the whole window.
     assert result["forecast_days"] == 2 and result["mean"] == pytest.approx(40.0)
+
+
+@pytest.mark.parametrize("size", [50, 10**7])  # a table of flags, and a sort beyond the codes
+def test_unique_codes_are_numpy_s_unique(size: int) -> None:
+    codes = np.random.default_rng(3).integers(0, min(size, 50), 200) * (size // 50)
+    keys, inverse = _unique_codes(codes, size)
+    expected_keys, expected_inverse = np.unique(codes, return_inverse=True)
+    assert keys.tolist() == expected_keys.tolist()
+    assert inverse.tolist() == expected_inverse.tolist()
+
+
+def test_safety_stock_z_is_the_normal_quantile() -> None:
+    assert z_value(0.5) == 0.0 and z_value(0.975) == pytest.approx(1.959963984540054, abs=1e-12)
+    assert safety_stock(np.array([2.0, 2.0]), np.array([0.5, 0.975])).tolist() == pytest.approx(
+        [0.0, 2 * 1.959963984540054]
+    )
