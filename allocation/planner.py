@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -410,11 +410,17 @@ def _by_key(frame: pd.DataFrame, location: str, column: str) -> dict[tuple[str, 
     return dict(zip(keys, frame[column].astype(float), strict=True))
 
 
+def _arrival_days(today: pd.Timestamp, lead_times: Iterable[int]) -> dict[int, pd.Timestamp]:
+    """The arrival day of each lead time: one Timestamp sum per lead time, not per plan line."""
+    return {days: today + pd.Timedelta(days=days) for days in set(lead_times)}
+
+
 def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     means = _by_key(inputs.needs, LOCATION, "mean")
     safeties = _by_key(inputs.needs, LOCATION, "safety")
     on_hands = _by_key(inputs.stock, "node", ON_HAND)
     in_times = _by_key(inputs.stock, "node", "in_time")
+    arrives = _arrival_days(inputs.today, (arc.lead_time_days for arc in inputs.arcs))
     rows = []
     for (s, i), quantity in solution.flow.items():
         if quantity <= _EPS:
@@ -449,7 +455,7 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                 "origin": arc.origin,
                 "destination": arc.destination,
                 "quantity": quantity,
-                "arrives": inputs.today + pd.Timedelta(days=arc.lead_time_days),
+                "arrives": arrives[arc.lead_time_days],
                 "kind": arc.kind,
                 "cost_per_unit": arc.cost_per_unit,
                 "dest_forecast": forecast,
@@ -483,22 +489,25 @@ def _supply_binding(solution: Solution, distributor: Distributor, s: str, w: str
 def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
     lead = {(d.distributor, d.warehouse): d.lead_time_days for d in inputs.deliveries}
+    arrives = _arrival_days(inputs.today, lead.values())
     needs = inputs.needs
-    columns = ["mean", "safety", ON_HAND, IN_TRANSIT, "need", "cover_days", "service_target"]
-    need_of: dict[tuple[str, str], dict[Hashable, Any]] = dict(
-        zip(
-            zip(needs[SKU], needs[LOCATION], strict=True),
-            needs[columns].to_dict("records"),
-            strict=True,
-        )
+    # The need row of each (sku, location) by position in column lists: `to_dict("records")`
+    # boxes every value of 600,000 rows through pandas, seconds at 10,000 SKUs.
+    row_of = dict(
+        zip(zip(needs[SKU], needs[LOCATION], strict=True), range(len(needs)), strict=True)
     )
+    means, safeties, on_hands, in_transits, need_units, targets = (
+        needs[column].astype(float).tolist()
+        for column in ("mean", "safety", ON_HAND, IN_TRANSIT, "need", "service_target")
+    )
+    cover = needs["cover_days"].astype(int).tolist()
     rows = []
     for (s, d, w), y in solution.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
         quantity = float(round(y))
         if quantity <= _EPS:
             continue
-        row = need_of[(s, d)]
+        i = row_of[(s, d)]
         binding = _supply_binding(solution, distributors[d], s, w)
         rows.append(
             {
@@ -506,21 +515,21 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                 "sku": s,
                 "quantity": quantity,
                 "source": w,
-                "arrives": inputs.today + pd.Timedelta(days=lead[(d, w)]),
+                "arrives": arrives[lead[(d, w)]],
                 "tier": distributors[d].tier,
                 "credit": distributors[d].credit,
-                "forecast": float(row["mean"]),
-                "safety_stock": float(row["safety"]),
-                "on_hand": float(row[ON_HAND]),
-                "in_transit": float(row[IN_TRANSIT]),
-                "need": float(row["need"]),
-                "cover_days": int(row["cover_days"]),
+                "forecast": means[i],
+                "safety_stock": safeties[i],
+                "on_hand": on_hands[i],
+                "in_transit": in_transits[i],
+                "need": need_units[i],
+                "cover_days": cover[i],
                 "binding": binding,
                 "reason": (
-                    f"forecast {row['mean']:.1f} over {int(row['cover_days'])} days + safety stock "
-                    f"{row['safety']:.1f} (service {row['service_target']:.0%}) - on hand "
-                    f"{row[ON_HAND]:.1f} - in transit {row[IN_TRANSIT]:.1f} = "
-                    f"need {row['need']:.1f}; "
+                    f"forecast {means[i]:.1f} over {cover[i]} days + safety stock "
+                    f"{safeties[i]:.1f} (service {targets[i]:.0%}) - on hand "
+                    f"{on_hands[i]:.1f} - in transit {in_transits[i]:.1f} = "
+                    f"need {need_units[i]:.1f}; "
                     f"{binding}"
                 ),
             }
@@ -565,9 +574,15 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
 def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     policy = inputs.policy
     rows: list[dict[str, Any]] = []
-    for rec in inputs.needs[[SKU, LOCATION, "mean", "daily", "cover_days"]].to_dict("records"):
-        s, j = str(rec[SKU]), str(rec[LOCATION])
-        mean, rate, cover_days = float(rec["mean"]), float(rec["daily"]), int(rec["cover_days"])
+    needs = inputs.needs
+    for s, j, mean, rate, cover_days in zip(
+        needs[SKU].astype(str).tolist(),
+        needs[LOCATION].astype(str).tolist(),
+        needs["mean"].astype(float).tolist(),
+        needs["daily"].astype(float).tolist(),
+        needs["cover_days"].astype(int).tolist(),
+        strict=True,
+    ):
         if (s, j) not in solution.short or mean <= 0:
             continue
         short = solution.short[(s, j)]
@@ -649,10 +664,15 @@ def _kpis(
     needs = inputs.needs
     demand_by_tier: dict[str, float] = defaultdict(float)
     short_by_tier: dict[str, float] = defaultdict(float)
-    for rec in needs[[SKU, LOCATION, "tier", "mean"]].to_dict("records"):
-        tier = str(rec["tier"])
-        demand_by_tier[tier] += float(rec["mean"])
-        key = (str(rec[SKU]), str(rec[LOCATION]))
+    for s, j, tier, mean in zip(
+        needs[SKU].astype(str).tolist(),
+        needs[LOCATION].astype(str).tolist(),
+        needs["tier"].astype(str).tolist(),
+        needs["mean"].astype(float).tolist(),
+        strict=True,
+    ):
+        demand_by_tier[tier] += mean
+        key = (s, j)
         if key in solution.short:
             short_by_tier[tier] += solution.short[key]
     fill = {
