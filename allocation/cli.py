@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -56,6 +57,17 @@ def _summary(result: Plan, out: Path) -> str:
     return "\n".join(line for line in lines if line)
 
 
+MAX_DEFAULT_WORKERS = 8  # each one holds its batches' HiGHS models in a process of its own
+
+
+def default_workers() -> int:
+    """Pricing processes when --workers is not given: one per CPU this process may run on (a
+    container's or taskset's share, not the host's count), at most MAX_DEFAULT_WORKERS. With
+    one, pricing runs in this process."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_DEFAULT_WORKERS, usable or 1))
+
+
 def allocate(
     network: Annotated[
         Path, typer.Option(help="Network YAML/JSON (warehouses, lanes, distributors, SKUs).")
@@ -93,8 +105,13 @@ def allocate(
         ),
     ] = DECOMPOSE_ABOVE_SERIES,
     workers: Annotated[
-        int, typer.Option(min=1, help="Processes pricing SKUs when the LP is solved by SKU.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes pricing SKUs when the LP is solved by SKU "
+            f"(default: the CPUs this process may use, at most {MAX_DEFAULT_WORKERS}).",
+        ),
+    ] = None,
 ) -> None:
     """Plan transfers and distributor replenishment from a forecast, a network and stock."""
     if solver not in ("highs", "cbc"):
@@ -121,7 +138,7 @@ def allocate(
             time_limit=time_limit,
             integer_packs=integer_packs,
             decompose_above=decompose_above,
-            workers=workers,
+            workers=workers or default_workers(),
             progress=step,
             stock_source=str(stock),
             demand_source=str(forecast),

@@ -116,3 +116,13 @@ def test_sample_stock_is_regenerated_from_the_sales_sample(repo_root: Path) -> N
     )
     network = al.load_network(repo_root / "data/samples/network.yaml")
     al.validate_stock(committed, network)
+
+
+@pytest.mark.parametrize(("usable", "expected"), [({0}, 1), ({0, 1}, 2), (set(range(64)), 8)])
+def test_allocate_prices_in_a_worker_per_usable_cpu_up_to_eight(
+    monkeypatch: pytest.MonkeyPatch, usable: set[int], expected: int
+) -> None:
+    from allocation import cli
+
+    monkeypatch.setattr(cli.os, "sched_getaffinity", lambda _pid: usable, raising=False)
+    assert cli.default_workers() == expected
