@@ -62,7 +62,7 @@ def test_two_rows_on_one_day_count_as_one_forecast_day() -> None:
     assert result["forecast_days"] == 2 and result["mean"] == pytest.approx(40.0)
 
 
-@pytest.mark.parametrize("size", [50, 10**7])  # a table of flags, and a sort beyond the codes
+@pytest.mark.parametrize("size", [50, 10**7])  # a table of flags; a sort past 4 x the codes
 def test_unique_codes_are_numpy_s_unique(size: int) -> None:
     codes = np.random.default_rng(3).integers(0, min(size, 50), 200) * (size // 50)
     keys, inverse = _unique_codes(codes, size)
