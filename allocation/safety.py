@@ -23,7 +23,17 @@ __all__ = ["cover_demand", "daily_sigma", "safety_stock", "z_value"]
 
 def z_value(level: float) -> float:
     """Standard normal quantile of a probability level (0 < level < 1)."""
-    return float(ndtri(level))
+    return float(_z(np.asarray(level, dtype=float)))
+
+
+def _z(levels: np.ndarray) -> np.ndarray:
+    """Standard normal quantiles of probability levels, all at once (a target per row at
+    scale); a level outside (0, 1) is an error, not an infinite safety stock."""
+    outside = ~((levels > 0.0) & (levels < 1.0))
+    if np.any(outside):
+        level = float(np.ravel(levels)[np.ravel(outside)][0])
+        raise ValueError(f"probability level {level:g}: expected 0 < level < 1")
+    return ndtri(levels)
 
 
 def daily_sigma(frame: pd.DataFrame) -> np.ndarray:
@@ -39,7 +49,7 @@ def daily_sigma(frame: pd.DataFrame) -> np.ndarray:
 
 def safety_stock(sigma_cover: np.ndarray | float, service_target: np.ndarray | float) -> np.ndarray:
     """Safety stock (units) = z(service target) * spread of demand over the cover period."""
-    z = ndtri(np.asarray(service_target, dtype=float))  # vectorised: a target per row at scale
+    z = _z(np.asarray(service_target, dtype=float))
     return np.clip(z, 0.0, None) * np.asarray(sigma_cover, dtype=float)
 
 

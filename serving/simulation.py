@@ -452,6 +452,12 @@ def simulate(
     from forecasting.errors import ForecastingError
 
     targets = tuple(service_target or [0.95])
+    outside = [target for target in targets if not 0.0 < target < 1.0]
+    if outside:
+        typer.echo(
+            f"error: --service-target {outside[0]:g}: expected a level between 0 and 1", err=True
+        )
+        raise typer.Exit(code=2)
     try:
         frame = load_sales(sales, mapping=parse_mapping(mapping))
         if "region" not in frame.columns:

@@ -76,3 +76,11 @@ def test_safety_stock_z_is_the_normal_quantile() -> None:
     assert safety_stock(np.array([2.0, 2.0]), np.array([0.5, 0.975])).tolist() == pytest.approx(
         [0.0, 2 * 1.959963984540054]
     )
+
+
+@pytest.mark.parametrize("level", [0.0, 1.0, 1.5])
+def test_a_level_outside_zero_one_is_an_error_not_an_infinite_safety_stock(level: float) -> None:
+    with pytest.raises(ValueError, match="expected 0 < level < 1"):
+        safety_stock(np.array([1.0, 1.0]), np.array([0.9, level]))
+    with pytest.raises(ValueError, match="expected 0 < level < 1"):
+        z_value(level)

@@ -168,3 +168,16 @@ def test_cli_names_what_is_missing(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "region" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_refuses_a_service_target_outside_zero_one(tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    path = tmp_path / "sales.csv"
+    weekly_sales(days=60).to_csv(path, index=False)
+    args = ["simulate", "--sales", str(path), "--service-target", "0.9", "--service-target", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--service-target 1: expected a level between 0 and 1" in result.output
+    assert "Traceback" not in result.output
