@@ -688,7 +688,7 @@ def _decompose(
             if rounds == 1 and start is None and overrun and 0 < sample_skus < blocks.n_skus:
                 # Unpriced plans overrun shared rows: price them from a sample first, and take
                 # the plans at those prices (closer to the optimum) as the references.
-                samples = _sample_lps(blocks, arrays, x, sample_skus)
+                samples = _sample_lps(blocks, arrays, x, used, sample_skus, master.big_m)
                 if progress is not None:
                     lps = "an LP" if len(samples) == 1 else f"{len(samples)} LPs"
                     progress(f"pricing the shared rows from {lps} over {sample_skus} SKUs")
@@ -842,21 +842,25 @@ class _SampleLp:
 
 
 def _sample_lps(
-    blocks: _Blocks, arrays: LpArrays, x: np.ndarray, sample_skus: int
+    blocks: _Blocks,
+    arrays: LpArrays,
+    x: np.ndarray,
+    total: np.ndarray,
+    sample_skus: int,
+    big_m: float,
 ) -> list[_SampleLp]:
     """An evenly spaced sample of `sample_skus` SKUs, dealt round-robin into LPs of at most
     SAMPLE_LP_MAX SKUs (each still spread over all SKUs), each shared row of each LP cut to its
-    SKUs' share of what all unpriced plans (x) put on that row.
+    SKUs' share of what all unpriced plans (x) put on that row (total: all of them, link @ x);
+    big_m: the price per unit of running over a shared row, as in the master.
 
     The shared rows see many SKUs, so a few hundred of them, held to their share of each row,
     price the rows close to the whole LP's duals; the decomposition then starts from there
     instead of from zero (and proves its gap whatever these prices are)."""
     skus = np.unique(np.linspace(0, blocks.n_skus - 1, sample_skus).round().astype(np.int64))
     count = -(-len(skus) // SAMPLE_LP_MAX)
-    total = blocks.link @ x
     link_lower = arrays.row_lower[blocks.link_rows]
     link_upper = arrays.row_upper[blocks.link_rows]
-    big_m = _big_m(arrays)
     lps = []
     for k in range(count):
         part_skus = skus[k::count]

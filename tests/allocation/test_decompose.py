@@ -199,13 +199,13 @@ def test_the_sample_lps_take_a_share_of_the_skus_within_their_bounds() -> None:
 def test_a_sample_is_dealt_into_small_lps_each_spread_over_the_skus_and_its_share_of_the_rows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from allocation.decompose import _Blocks, _Pricing, _sample_lps
+    from allocation.decompose import _big_m, _Blocks, _Pricing, _sample_lps
 
     monkeypatch.setattr(decompose_module, "SAMPLE_LP_MAX", 4)
     arrays = _arrays(40, 6, 5, seed=5)
     blocks = _Blocks(arrays, batch_skus=7)
     unpriced = _Pricing(blocks, workers=1).solve(blocks.cost)
-    lps = _sample_lps(blocks, arrays, unpriced, sample_skus=10)
+    lps = _sample_lps(blocks, arrays, unpriced, blocks.link @ unpriced, 10, _big_m(arrays))
     assert [len(lp.skus) for lp in lps] == [4, 3, 3]
     skus = np.concatenate([lp.skus for lp in lps])
     assert sorted(skus) == [0, 4, 9, 13, 17, 22, 26, 30, 35, 39]  # evenly spaced, each once
