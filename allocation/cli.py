@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from allocation.errors import AllocationError
@@ -118,6 +119,12 @@ def allocate(
         raise _fail(f"--solver {solver!r}: expected highs or cbc")
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format {fmt!r}: expected csv or parquet")
+    if time_limit is not None and not time_limit > 0:
+        raise _fail(f"--time-limit {time_limit:g}: expected a number of seconds above 0")
+    first_day = _first_day(today)
+    if out.exists() and not out.is_dir():
+        # Checked now, not after a solve of minutes: the plan could not be written there.
+        raise _fail(f"--out {out}: a file is there; expected a directory (or a new path)")
     started = time.perf_counter()
 
     def step(message: str) -> None:  # progress on stderr; the summary goes to stdout
@@ -133,7 +140,7 @@ def allocate(
             load_stock(stock),
             load_demand(forecast),
             chosen,
-            today=today,
+            today=first_day,
             solver=solver_name(solver),
             time_limit=time_limit,
             integer_packs=integer_packs,
@@ -148,6 +155,19 @@ def allocate(
     step(f"writing the plan to {out}/")
     write_plan(result, out, fmt="parquet" if fmt == "parquet" else "csv")
     typer.echo(_summary(result, out))
+
+
+def _first_day(today: str | None) -> pd.Timestamp | None:
+    """--today as a day, or a one-line error (not a parser's traceback)."""
+    if today is None:
+        return None
+    try:
+        day = pd.Timestamp(today)
+    except ValueError:
+        day = None
+    if day is None or pd.isna(day):
+        raise _fail(f"--today {today!r}: expected a date such as 2026-01-05")
+    return day
 
 
 def solver_name(value: str) -> SolverName:

@@ -12,11 +12,13 @@ catchment) and distributors.
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pandas.api.types import infer_dtype
+from pandas.api.types import infer_dtype, is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
 from allocation.errors import AllocationInputError
 from allocation.network import Network
@@ -58,6 +60,24 @@ def quantile_levels(frame: pd.DataFrame) -> dict[float, str]:
     return dict(sorted(levels.items()))
 
 
+_KEYS_AS_TEXT = {SKU: str, NODE: str, LOCATION: str}
+
+
+def _one_column_check(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """A CSV read as one column whose name holds another separator is a file written with ';'
+    or tabs: say so, rather than that every expected column is missing."""
+    if len(frame.columns) == 1:
+        header = str(frame.columns[0])
+        for separator, name in ((";", "semicolons"), ("\t", "tabs")):
+            if separator in header:
+                raise AllocationInputError(
+                    f"{path}: the header {header!r} is one column separated by {name}; "
+                    "expected comma-separated values",
+                    source=str(path),
+                )
+    return frame
+
+
 def _read_frame(path: str | Path, source: str) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
@@ -68,10 +88,11 @@ def _read_frame(path: str | Path, source: str) -> pd.DataFrame:
             return pd.read_parquet(path)
         if suffix in (".csv", ".txt"):
             # One pass for the types: chunked inference gives a mostly empty column (a stock
-            # file's arrival_date) mixed types and a DtypeWarning on large files.
-            return pd.read_csv(path, low_memory=False)
+            # file's arrival_date) mixed types and a DtypeWarning on large files. Keys as text:
+            # SKU "001" is not the number 1.
+            return _one_column_check(pd.read_csv(path, low_memory=False, dtype=_KEYS_AS_TEXT), path)
         if suffix == ".json":
-            return pd.read_json(path, orient="records")
+            return pd.read_json(path, orient="records", dtype=_KEYS_AS_TEXT)
     except (ValueError, OSError) as exc:
         raise AllocationInputError(
             f"{path}: cannot read {source} ({exc})", source=str(path)
@@ -99,8 +120,10 @@ def _validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> p
         cases = errors.failure_cases
         first = cases.iloc[0]
         column = None if pd.isna(first["column"]) else str(first["column"])
-        rows = cases.loc[cases["column"] == first["column"], "index"].dropna().head(5).tolist()
-        row_text = f" at row(s) {[int(r) for r in rows]}" if rows else ""
+        rows = sorted(
+            {int(r) for r in cases.loc[cases["column"] == first["column"], "index"].dropna()}
+        )
+        row_text = f" at row(s) {rows[:5]}" if rows else ""
         raise AllocationInputError(
             f"{source}: column {column!r} fails {first['check']}{row_text} "
             f"(value {first['failure_case']!r})",
@@ -136,6 +159,46 @@ def _keys_as_text(frame: pd.DataFrame, columns: tuple[str, ...], source: str) ->
             frame[key] = column.astype(str).astype(object)
 
 
+def _as_dates(frame: pd.DataFrame, column: str, source: str) -> None:
+    """A date column as datetimes, in place: ISO dates (2026-01-05, 2026/01/05, with a time or
+    an offset) or YYYYMMDD as text or as a number. A number is never read as nanoseconds since
+    1970, and a day-first text (05.01.2026) is never guessed at: either is an error naming the
+    rows. A time-zone offset is dropped, keeping the local date and time as written."""
+    if column not in frame:
+        return
+    values = frame[column]
+    if is_datetime64_any_dtype(values):
+        if getattr(values.dt, "tz", None) is not None:
+            frame[column] = values.dt.tz_localize(None)
+        return
+    if infer_dtype(values, skipna=True) in ("date", "datetime", "datetime64", "empty"):
+        return  # date objects: the schema's coercion reads them
+    present = values.notna()
+    text = values.astype(object)
+    if is_numeric_dtype(values) and not is_bool_dtype(values):
+        numbers = values[present].to_numpy(dtype=float)
+        whole = np.isfinite(numbers) & (numbers == np.round(numbers))
+        text[present] = np.where(whole, np.round(numbers).astype(np.int64).astype(str), "?")
+    text = text.astype(str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # mixed offsets: handled below
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if not is_datetime64_any_dtype(parsed) or getattr(parsed.dt, "tz", None) is not None:
+        # With offsets: the local date and time as written (+08:00 midnight stays that day).
+        local = text.str.replace(r"(?:Z|[+-]\d\d(?::?\d\d)?)$", "", regex=True)
+        parsed = pd.to_datetime(local, errors="coerce", format="ISO8601")
+    bad = present & parsed.isna()
+    if bad.any():
+        rows = frame.index[bad][:5].tolist()
+        raise AllocationInputError(
+            f"{source}: column {column!r} holds {str(values[bad].iloc[0])!r} at row(s) {rows}, "
+            "not a date; expected YYYY-MM-DD (or YYYYMMDD)",
+            source=source,
+            field=column,
+        )
+    frame[column] = parsed
+
+
 def _check_known(frame: pd.DataFrame, column: str, known: set[str], source: str, what: str) -> None:
     unknown = frame.loc[~frame[column].isin(known), column]
     if len(unknown):
@@ -150,14 +213,15 @@ def _check_known(frame: pd.DataFrame, column: str, known: set[str], source: str,
         )
 
 
+# Units: a number, never negative, never infinite (inf would reach the solver as a bound).
+_QUANTITY = pa.Check(lambda values: np.isfinite(values) & (values >= 0), name="finite and >= 0")
+
 _STOCK_SCHEMA = pa.DataFrameSchema(
     {
         SKU: pa.Column(object, nullable=True),  # text, never empty: `_keys_as_text`
         NODE: pa.Column(object, nullable=True),
-        ON_HAND: pa.Column("float64", pa.Check.ge(0), nullable=False, coerce=True),
-        IN_TRANSIT: pa.Column(
-            "float64", pa.Check.ge(0), nullable=False, coerce=True, required=False
-        ),
+        ON_HAND: pa.Column("float64", _QUANTITY, nullable=False, coerce=True),
+        IN_TRANSIT: pa.Column("float64", _QUANTITY, nullable=False, coerce=True, required=False),
         ARRIVAL_DATE: pa.Column("datetime64[ns]", nullable=True, coerce=True, required=False),
     },
     unique=[SKU, NODE],
@@ -174,6 +238,7 @@ def validate_stock(frame: pd.DataFrame, network: Network, source: str = "stock")
     if ARRIVAL_DATE not in frame:
         frame[ARRIVAL_DATE] = pd.NaT
     frame[IN_TRANSIT] = frame[IN_TRANSIT].fillna(0.0)
+    _as_dates(frame, ARRIVAL_DATE, source)
     frame = _validate(frame, _STOCK_SCHEMA, source)
     _check_known(frame, SKU, set(network.sku_ids), source, "SKU")
     _check_known(frame, NODE, network.node_ids, source, "node")
@@ -200,15 +265,16 @@ def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand
         )
     frame = _own_copy(frame)
     _keys_as_text(frame, (SKU, LOCATION), source)
+    _as_dates(frame, DATE, source)
     levels = quantile_levels(frame)
     columns = {
         SKU: pa.Column(object, nullable=True),  # text, never empty: `_keys_as_text`
         LOCATION: pa.Column(object, nullable=True),
         DATE: pa.Column("datetime64[ns]", nullable=False, coerce=True),
-        FORECAST: pa.Column("float64", pa.Check.ge(0), nullable=False, coerce=True),
+        FORECAST: pa.Column("float64", _QUANTITY, nullable=False, coerce=True),
     }
     for name in levels.values():
-        columns[name] = pa.Column("float64", pa.Check.ge(0), nullable=False, coerce=True)
+        columns[name] = pa.Column("float64", _QUANTITY, nullable=False, coerce=True)
     frame = _validate(frame, pa.DataFrameSchema(columns, unique=[SKU, LOCATION, DATE]), source)
     _check_known(frame, SKU, set(network.sku_ids), source, "SKU")
     locations = {w.id for w in network.warehouses if w.kind == "forward"}

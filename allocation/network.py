@@ -55,7 +55,7 @@ _KIND_RANK = {"central": 0, "regional": 1, "forward": 2}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Warehouse(_Strict):
@@ -64,7 +64,7 @@ class Warehouse(_Strict):
     id: str = Field(min_length=1)
     kind: WarehouseKind
     region: str = Field(min_length=1)
-    capacity: float = Field(gt=0)
+    capacity: float = Field(ge=0)  # 0: closed, holds nothing beyond what is there
 
 
 class Lane(_Strict):

@@ -14,8 +14,16 @@ import pandas as pd
 import pulp
 
 from allocation.decompose import Decomposition, Progress
-from allocation.errors import SolverError
-from allocation.inputs import IN_TRANSIT, LOCATION, ON_HAND, SKU, validate_demand, validate_stock
+from allocation.errors import AllocationInputError, SolverError
+from allocation.inputs import (
+    DATE,
+    IN_TRANSIT,
+    LOCATION,
+    ON_HAND,
+    SKU,
+    validate_demand,
+    validate_stock,
+)
 from allocation.model import ModelInputs, Variables, build_problem, prepare_inputs
 from allocation.network import Distributor, Network
 from allocation.packs import PackRepair, SupplyKey, view_of_arrays, view_of_problem
@@ -96,6 +104,7 @@ def plan(
         today=None if today is None else pd.Timestamp(today),
         integer_packs=integer_packs,
     )
+    _check_horizon(inputs, demand, demand_source)
     # The inputs hold what the plan reads: let the validated forecast go before the solve
     # (0.9 GB off the peak of a 10,000-SKU plan when the caller keeps no frame; BENCHMARKS.md).
     del stock, demand
@@ -126,6 +135,21 @@ def plan(
         facts = _round_packs(problem, variables, inputs, facts, solver, time_limit, say)
     say("explaining the plan")
     return explain(inputs, _from_variables(variables), facts)
+
+
+def _check_horizon(inputs: ModelInputs, demand: pd.DataFrame, source: str) -> None:
+    """A plan whose cover periods hold no forecast day would plan for no demand at all and call
+    that optimal: an error instead, with the dates the forecast does cover."""
+    if len(inputs.needs) and not (inputs.needs["forecast_days"] > 0).any():
+        first, last = demand[DATE].min(), demand[DATE].max()
+        longest = int(inputs.needs["cover_days"].max())
+        raise AllocationInputError(
+            f"{source}: no forecast date inside the cover periods starting "
+            f"{inputs.today.date()} (up to {longest} days); the forecast covers "
+            f"{first.date()} to {last.date()}",
+            source=source,
+            field=DATE,
+        )
 
 
 def _quiet(_message: str) -> None:
@@ -504,6 +528,7 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
         for column in ("mean", "safety", ON_HAND, IN_TRANSIT, "need", "service_target")
     )
     cover = needs["cover_days"].astype(int).tolist()
+    seen = needs["forecast_days"].tolist()
     rows = []
     for (s, d, w), y in solution.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
@@ -529,7 +554,8 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                 "cover_days": cover[i],
                 "binding": binding,
                 "reason": (
-                    f"forecast {means[i]:.1f} over {cover[i]} days + safety stock "
+                    f"forecast {means[i]:.1f} over {cover[i]} days{_scaled_from(seen[i], cover[i])}"
+                    " + safety stock "
                     f"{safeties[i]:.1f} (service {targets[i]:.0%}) - on hand "
                     f"{on_hands[i]:.1f} - in transit {in_transits[i]:.1f} = "
                     f"need {need_units[i]:.1f}; "
@@ -538,6 +564,14 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=REPLENISHMENT_COLUMNS)
+
+
+def _scaled_from(forecast_days: float, cover_days: int) -> str:
+    """What a reason adds when the forecast held fewer days of the cover period than it has:
+    the mean was scaled up from those days (`allocation.safety.cover_demand`)."""
+    if forecast_days >= cover_days - 1e-9:
+        return ""
+    return f" (scaled up from {forecast_days:g} forecast days)"
 
 
 def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:

@@ -7,7 +7,7 @@ standard normal quantile of level a (a Poisson spread sqrt(forecast) where the f
 quantile columns). Days are taken as independent, so the spread over the cover period is
 sqrt(sum sigma_d^2) and the safety stock at service target alpha is z_alpha times that spread.
 Where the forecast horizon is shorter than the cover period, the mean and variance of the days it
-has are scaled up to the full period (the plan says so in its reason columns).
+has are scaled up to the full period (each replenishment line's reason says so).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from scipy.special import ndtri
 from allocation.inputs import DATE, FORECAST, LOCATION, SKU, quantile_levels
 
 __all__ = ["cover_demand", "daily_sigma", "safety_stock", "z_value"]
+
+PERIOD_MIN_DAYS = 7  # dates this many days apart or more are periods (weeks, months), not days
 
 
 def z_value(level: float) -> float:
@@ -62,6 +64,11 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
     `sigma` (units, standard deviation over the cover period), `daily` (mean units per day),
     `cover_days` and `forecast_days` (days of forecast found inside the cover period).
 
+    Daily forecasts count each day inside the window. Forecasts whose dates are a week or more
+    apart (weekly, monthly: PERIOD_MIN_DAYS) are periods: a row stands for the days from its
+    date to the next period's, so a weekly row's units are spread over its seven days instead
+    of being read as one day's demand.
+
     Integer codes and bincounts instead of a groupby on two string columns: the frame has a row
     per SKU, location and day, 14 million at 10,000 SKUs x 100 locations.
     """
@@ -72,15 +79,32 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
     keys, key = _unique_codes(pair, len(sku_names) * len(location_names))
     offset = (demand[DATE].to_numpy() - np.datetime64(today)) // np.timedelta64(1, "D")
     window_of = cover_days.reindex(location_names).to_numpy(dtype=float)
-    inside = (offset >= 0) & (offset < window_of[location_code])
-    key_in, offset_in = key[inside], offset[inside]
+    row_window = window_of[location_code]
     n = len(keys)
-    total = np.bincount(key_in, demand[FORECAST].to_numpy(dtype=float)[inside], minlength=n)
-    variance = np.bincount(key_in, daily_sigma(demand)[inside] ** 2, minlength=n)
-    # Days of forecast in the window: distinct (key, day) pairs (a day may hold two rows).
-    span = int(offset_in.max()) + 1 if len(offset_in) else 1
-    days_seen, _ = _unique_codes(key_in * span + offset_in, n * span)
-    days = np.bincount(days_seen // span, minlength=n).astype(float)
+    forecast, variance_of_row = demand[FORECAST].to_numpy(dtype=float), daily_sigma(demand) ** 2
+    step = _date_step(offset)
+    if step < PERIOD_MIN_DAYS:
+        # Daily rows: a day inside the window counts whole; days without a row are scaled.
+        inside = (offset >= 0) & (offset < row_window)
+        key_in, offset_in = key[inside], offset[inside]
+        total = np.bincount(key_in, forecast[inside], minlength=n)
+        variance = np.bincount(key_in, variance_of_row[inside], minlength=n)
+        # Days of forecast in the window: distinct (key, day) pairs (a day may hold two rows).
+        span = int(offset_in.max()) + 1 if len(offset_in) else 1
+        days_seen, _ = _unique_codes(key_in * span + offset_in, n * span)
+        days = np.bincount(days_seen // span, minlength=n).astype(float)
+    else:
+        # Rows a week or more apart: each stands for the days from its date to the next period
+        # (a calendar month for monthly dates), its units spread evenly over them; a row counts
+        # by the share of its days inside the window.
+        length = _period_lengths(demand[DATE], step)
+        start = offset.astype(float)
+        overlap = np.clip(np.minimum(start + length, row_window) - np.maximum(start, 0.0), 0, None)
+        overlap = np.where(np.isnan(overlap), 0.0, overlap)
+        share = overlap / length
+        total = np.bincount(key, forecast * share, minlength=n)
+        variance = np.bincount(key, variance_of_row * share, minlength=n)
+        days = np.bincount(key, overlap, minlength=n)
     window = window_of[keys % len(location_names)]
     window = np.where(np.isnan(window), 0.0, window)
     scale = np.where(days > 0, window / np.maximum(days, 1.0), 0.0)
@@ -96,6 +120,28 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
             "daily": np.where(window > 0, mean / np.maximum(window, 1.0), 0.0),
         }
     )
+
+
+def _date_step(offset: np.ndarray) -> int:
+    """Smallest number of days between two distinct forecast dates (1 for a single date): 7
+    for weekly forecasts, 28-31 for monthly ones, 1 for daily ones even with missing days."""
+    if not len(offset):
+        return 1
+    low = int(offset.min())
+    span = int(offset.max()) - low + 1
+    if span > max(4 * len(offset), 1_000_000):
+        days = np.unique(offset)
+    else:
+        days = np.flatnonzero(np.bincount(offset - low, minlength=span)) + low
+    return int(np.diff(days).min()) if len(days) > 1 else 1
+
+
+def _period_lengths(dates: pd.Series, step: int) -> np.ndarray:
+    """Days each row of a periodic forecast stands for: its calendar month where the dates are
+    about a month apart, the step between dates otherwise (a week, two weeks)."""
+    if 28 <= step <= 31:
+        return dates.dt.days_in_month.to_numpy(dtype=float)
+    return np.full(len(dates), float(step))
 
 
 def _unique_codes(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

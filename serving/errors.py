@@ -11,9 +11,11 @@ A busy service (the SQLite write lock or the queue of solves not free in time) i
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -89,6 +91,27 @@ def body_validation_error(error: ValidationError) -> RequestValidationError:
     return RequestValidationError(items)
 
 
+def _finite_json(value: Any) -> Any:
+    """value with every infinite or NaN float as its text ("inf", "nan"): JSON has no such
+    numbers, and echoing one back in a 422 must not turn the answer into a 500."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_json(item) for item in value]
+    return value
+
+
+def _request_validation(_request: Request, error: Exception) -> JSONResponse:
+    """FastAPI's 422 for a body it could not validate, its inputs made JSON-safe."""
+    assert isinstance(error, RequestValidationError)
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={"detail": _finite_json(jsonable_encoder(error.errors()))},
+    )
+
+
 def validation_error(loc: list[str | int], message: str, kind: str, **extra: Any) -> JSONResponse:
     """A 422 answer in FastAPI's validation-error shape, with extra keys for the named fields."""
     item: dict[str, Any] = {"loc": loc, "msg": message, "type": kind, **extra}
@@ -157,6 +180,7 @@ def _allocation_handlers() -> dict[type[Exception], Any]:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Map every typed library error to its answer (the most specific class wins)."""
+    app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(SalesValidationError, _sales_error)
     app.add_exception_handler(NotFittedError, _not_fitted)
     app.add_exception_handler(ForecastingError, _forecasting_error)

@@ -104,6 +104,43 @@ def test_cli_bad_input_is_one_line_naming_the_file_and_non_zero(
     assert str(path) in result.output.replace("\n", "")
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--today", "2026-13-01"], "--today '2026-13-01': expected a date"),
+        (["--today", "tomorrow"], "--today 'tomorrow': expected a date"),
+        (["--time-limit", "-5"], "--time-limit -5: expected a number of seconds above 0"),
+        (["--out-is-a-file"], "a file is there; expected a directory"),
+    ],
+)
+def test_cli_bad_options_are_one_line_errors_before_any_solve(
+    tmp_path: Path, option: list[str], message: str
+) -> None:
+    paths = write_instance(example_network(3, 2, 2, seed=1), tmp_path)
+    out = tmp_path / "plan"
+    if option == ["--out-is-a-file"]:
+        out.write_text("not a directory")
+        option = []
+    result = CliRunner().invoke(
+        app,
+        [
+            "allocate",
+            "--network",
+            str(paths["network"]),
+            "--stock",
+            str(paths["stock"]),
+            "--forecast",
+            str(paths["forecast"]),
+            "--out",
+            str(out),
+            *option,
+        ],
+    )
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert "solving" not in result.output
+
+
 def test_sample_stock_is_regenerated_from_the_sales_sample(repo_root: Path) -> None:
     from allocation.generate import sample_stock
 

@@ -110,3 +110,80 @@ def test_a_large_stock_file_with_late_arrival_dates_reads_without_a_dtype_warnin
         warnings.simplefilter("error", pd.errors.DtypeWarning)
         stock = al.load_stock(path)
     assert len(stock) == rows and stock["arrival_date"].notna().sum() == 1
+
+
+def test_sku_ids_with_leading_zeros_stay_text_in_csv_files(
+    one_lane: dict[str, Any], tmp_path
+) -> None:
+    network = al.Network.model_validate({**one_lane, "skus": [{"id": "001"}]})
+    path = tmp_path / "stock.csv"
+    path.write_text("sku,node,on_hand\n001,CW,4\n")
+    assert al.load_stock(path, network)["sku"].tolist() == ["001"]
+    forecast = tmp_path / "forecast.csv"
+    demand_frame({("001", "FW"): 1.0}, days=2).to_csv(forecast, index=False)
+    assert al.load_demand(forecast, network)["sku"].tolist() == ["001", "001"]
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        [20260101, 20260102],  # a number, as a CSV reader types it
+        ["20260101", "20260102"],
+        ["2026-01-01", "2026/01/02"],
+        ["2026-01-01T00:00:00+08:00", "2026-01-02T00:00:00-05:00"],  # the local day as written
+    ],
+)
+def test_forecast_dates_in_iso_or_yyyymmdd_are_read_as_those_days(
+    network: al.Network, dates: list[Any]
+) -> None:
+    demand = demand_frame({("S", "FW"): 1.0}, days=2).assign(date=dates)
+    checked = al.validate_demand(demand, network)
+    assert checked["date"].tolist() == [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02")]
+
+
+@pytest.mark.parametrize("bad", ["05.01.2026", 5, "soon"])
+def test_a_forecast_date_that_is_not_iso_names_the_rows(network: al.Network, bad: Any) -> None:
+    demand = demand_frame({("S", "FW"): 1.0}, days=3)
+    demand["date"] = demand["date"].astype(object)
+    demand.loc[[2, 1], "date"] = bad
+    if isinstance(bad, int):
+        demand["date"] = [20260101, bad, bad]
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_demand(demand, network)
+    assert caught.value.field == "date" and "row(s) [1, 2]" in str(caught.value)
+    assert str(bad) in str(caught.value)
+
+
+def test_an_integer_arrival_date_is_a_day_not_nanoseconds(network: al.Network) -> None:
+    stock = stock_frame([("S", "CW", 1)]).assign(in_transit=[5.0], arrival_date=[20260103.0])
+    checked = al.validate_stock(stock, network)
+    assert checked["arrival_date"].tolist() == [pd.Timestamp("2026-01-03")]
+
+
+@pytest.mark.parametrize("column", ["forecast", "q0.9"])
+def test_an_infinite_forecast_names_column_and_row(network: al.Network, column: str) -> None:
+    demand = demand_frame({("S", "FW"): 1.0}, days=3)
+    demand.loc[1, column] = float("inf")
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_demand(demand, network)
+    assert caught.value.field == column and "row(s) [1]" in str(caught.value)
+
+
+def test_infinite_stock_names_the_row(network: al.Network) -> None:
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_stock(stock_frame([("S", "CW", 1), ("S", "FW", float("inf"))]), network)
+    assert caught.value.field == "on_hand" and "row(s) [1]" in str(caught.value)
+
+
+def test_rows_in_an_error_are_sorted_and_named_once(network: al.Network) -> None:
+    demand = demand_frame({("S", "FW"): 1.0}, days=6)
+    demand.loc[[5, 0, 3], "forecast"] = -1.0
+    with pytest.raises(AllocationInputError, match=r"row\(s\) \[0, 3, 5\]"):
+        al.validate_demand(demand, network)
+
+
+def test_a_semicolon_separated_csv_is_named_as_such(network: al.Network, tmp_path) -> None:
+    path = tmp_path / "stock.csv"
+    path.write_text("sku;node;on_hand\nS;CW;4\n")
+    with pytest.raises(AllocationInputError, match="separated by semicolons"):
+        al.load_stock(path, network)

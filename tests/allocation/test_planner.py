@@ -402,3 +402,42 @@ def test_the_decomposed_path_raises_a_suggestion_its_warehouse_has_the_stock_for
     assert result.replenishment["quantity"].tolist() == [10.0]
     assert "(1 up, 0 down" in (facts.repair or "")
     assert facts.lp_objective is not None and facts.objective >= facts.lp_objective
+
+
+@pytest.mark.parametrize("today", ["2027-01-01", "2025-11-01"])
+def test_a_plan_whose_cover_periods_hold_no_forecast_is_an_error(
+    one_lane: dict[str, Any], today: str
+) -> None:
+    network = al.Network.model_validate(one_lane)
+    with pytest.raises(al.AllocationInputError) as caught:
+        al.plan(
+            network, stock_frame([("S", "CW", 10)]), demand_frame({("S", "FW"): 1.0}), today=today
+        )
+    assert caught.value.field == "date"
+    assert "covers 2026-01-01 to 2026-01-28" in str(caught.value)
+
+
+def test_a_weekly_forecast_plans_what_the_same_daily_one_does(one_lane: dict[str, Any]) -> None:
+    network = al.Network.model_validate(one_lane)
+    daily = demand_frame({("S", "FW"): 1.0})
+    weekly = demand_frame({("S", "FW"): 7.0}).iloc[::7]
+    stock = stock_frame([("S", "CW", 10)])
+    shipped = [al.plan(network, stock, d).transfers["quantity"].sum() for d in (daily, weekly)]
+    assert shipped == pytest.approx([8.0, 8.0])
+
+
+def test_a_closed_warehouse_of_capacity_zero_is_planned_empty(one_lane: dict[str, Any]) -> None:
+    one_lane["warehouses"][1]["capacity"] = 0
+    network = al.Network.model_validate(one_lane)
+    result = al.plan(network, stock_frame([("S", "CW", 10)]), demand_frame({("S", "FW"): 1.0}))
+    assert result.transfers.empty and result.solver.status == "optimal"
+
+
+def test_a_reason_says_when_a_short_forecast_was_scaled_up(two_tiers: dict[str, Any]) -> None:
+    network = al.Network.model_validate(two_tiers)
+    stock = stock_frame([("S", "CW", 100)])
+    short = al.plan(network, stock, demand_frame({("S", "D-A"): 1.0}, days=2))
+    reason = short.replenishment.set_index("distributor").loc["D-A", "reason"]
+    assert "forecast 8.0 over 8 days (scaled up from 2 forecast days)" in reason
+    full = al.plan(network, stock, demand_frame({("S", "D-A"): 1.0}))
+    assert "scaled" not in full.replenishment.set_index("distributor").loc["D-A", "reason"]

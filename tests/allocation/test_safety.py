@@ -84,3 +84,32 @@ def test_a_level_outside_zero_one_is_an_error_not_an_infinite_safety_stock(level
         safety_stock(np.array([1.0, 1.0]), np.array([0.9, level]))
     with pytest.raises(ValueError, match="expected 0 < level < 1"):
         z_value(level)
+
+
+def test_a_weekly_forecast_spreads_each_week_over_its_seven_days() -> None:
+    # 70 units a week (10 a day), as a weekly forecaster writes it: one row per week.
+    weekly = demand_frame({("S", "L"): 70.0}, days=28, spread=z_value(0.9) * 14.0)
+    weekly = weekly.iloc[::7].reset_index(drop=True)
+    result = cover_demand(weekly, TODAY, pd.Series({"L": 10})).iloc[0]
+    daily = cover_demand(demand_frame({("S", "L"): 10.0}, days=28), TODAY, pd.Series({"L": 10}))
+    assert result["mean"] == pytest.approx(100.0) == daily.iloc[0]["mean"]
+    assert result["forecast_days"] == 10 and result["daily"] == pytest.approx(10.0)
+    # A week's variance 14^2 spread over its days: 10 of them carry 10/7 of it.
+    assert result["sigma"] == pytest.approx(np.sqrt(14.0**2 * 10 / 7))
+
+
+def test_a_monthly_forecast_counts_the_days_of_each_month() -> None:
+    months = pd.to_datetime(["2026-01-01", "2026-02-01", "2026-03-01"])
+    frame = pd.DataFrame(
+        {"sku": "S", "location": "L", "date": months, "forecast": [310.0, 280.0, 310.0]}
+    )
+    # 10 units a day in every month: 45 days from 20 January hold 450 units.
+    start = pd.Timestamp("2026-01-20")
+    result = cover_demand(frame, start, pd.Series({"L": 45})).iloc[0]
+    assert result["mean"] == pytest.approx(450.0) and result["forecast_days"] == 45
+
+
+def test_a_daily_forecast_with_missing_days_stays_daily() -> None:
+    frame = demand_frame({("S", "L"): 10.0}, days=10).drop(index=[3, 4])
+    result = cover_demand(frame, TODAY, pd.Series({"L": 10})).iloc[0]
+    assert result["forecast_days"] == 8 and result["mean"] == pytest.approx(100.0)

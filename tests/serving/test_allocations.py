@@ -213,3 +213,40 @@ def test_a_bad_allocation_body_is_422_in_fastapis_shape(client: TestClient, keys
     # the key is checked before the body is read
     anonymous = client.post("/v1/allocations", content=b"not json")
     assert anonymous.status_code == 401
+
+
+_ROW = '{"sku": "SKU-001", "location": "FW-E1", "date": "2026-01-01", "forecast": %s}'
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ('{"demand": [%s]}' % (_ROW % "1e400"), "forecast"),
+        ('{"demand": [%s]}' % (_ROW % "NaN"), "forecast"),
+        ('{"demand": [%s], "policy": {"overstock_days": Infinity}}' % (_ROW % 1), "overstock_days"),
+        (
+            '{"demand": [%s], "policy": {"overstock_days": "Infinity"}}' % (_ROW % 1),
+            "overstock_days",
+        ),
+    ],
+)
+def test_a_non_finite_number_is_422_not_500(
+    seeded: TestClient, keys: Keys, body: str, where: str
+) -> None:
+    response = seeded.post(
+        "/v1/allocations",
+        content=body.encode(),
+        headers={**keys.headers("planner"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()["detail"][0]
+    assert problem["loc"][-1] == where
+
+
+def test_a_plan_day_outside_the_forecast_is_422_naming_its_dates(
+    seeded: TestClient, keys: Keys
+) -> None:
+    body = {**allocation_body(), "today": "2030-01-01"}
+    response = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
+    assert response.status_code == 422
+    assert "no forecast date inside the cover periods" in response.json()["detail"][0]["msg"]
