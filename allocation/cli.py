@@ -51,6 +51,12 @@ def _summary(result: Plan, out: Path) -> str:
         f"  by tier: {tiers}",
         f"  days of supply after the plan: {days:.1f}" if days is not None else "",
         f"  alerts: {alerts}" if alerts else "  alerts: none",
+        (
+            f"  late: {kpis['late_lines']} line(s) arrive after their cover period once their "
+            "stock is at the origin (binding 'late', the reason says when)"
+            if kpis.get("late_lines")
+            else ""
+        ),
         f"  written to {out}/ (plan.json, transfers, replenishment, unmet, alerts)",
     ]
     if result.solver.repair:

@@ -184,14 +184,17 @@ def _windows(network: Network, policy: Policy, arcs: list[Arc]) -> dict[str, int
 def _stock_positions(
     stock: pd.DataFrame, today: pd.Timestamp, window: dict[str, int]
 ) -> pd.DataFrame:
-    """Per (sku, node): on hand, in transit arriving in time, and arriving too late (units)."""
+    """Per (sku, node): on hand, in transit arriving in time, arriving too late (units), and
+    `in_time_day`: the day (from today, at least 0) the last in-time unit arrives."""
     frame = stock.copy()
     days = (frame[ARRIVAL_DATE] - today).dt.days
     limit = frame[NODE].map(window).to_numpy(dtype=float)
     in_time = frame[IN_TRANSIT].where(days.isna() | (days < limit), 0.0)
     frame["in_time"] = in_time.fillna(0.0)
     frame["late"] = frame[IN_TRANSIT] - frame["in_time"]
-    return frame.groupby([SKU, NODE], as_index=False)[[ON_HAND, "in_time", "late"]].sum()
+    frame["in_time_day"] = days.clip(lower=0).where(frame["in_time"] > 0)
+    grouped = frame.groupby([SKU, NODE], as_index=False)
+    return grouped.agg({ON_HAND: "sum", "in_time": "sum", "late": "sum", "in_time_day": "max"})
 
 
 def prepare_inputs(

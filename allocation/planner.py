@@ -7,6 +7,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from graphlib import TopologicalSorter
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from allocation.inputs import (
     DATE,
     IN_TRANSIT,
     LOCATION,
+    NODE,
     ON_HAND,
     SKU,
     validate_demand,
@@ -37,6 +39,7 @@ from allocation.plan import (
 )
 from allocation.policy import CATCHMENT, Policy
 from allocation.scale import ArraySolution, LpArrays, build_arrays
+from allocation.schedule import Line, departures
 from allocation.solve import OPTIMAL, SolverName, resolve_fixed, solve_problem
 
 __all__ = ["plan"]
@@ -414,8 +417,9 @@ def _from_variables(variables: Variables) -> Solution:
 
 def explain(inputs: ModelInputs, solution: Solution, facts: SolverFacts) -> Plan:
     """Turn a solved problem into the plan's frames, alerts and KPIs."""
-    transfers = _transfers(inputs, solution)
-    replenishment = _replenishment(inputs, solution)
+    transfers, replenishment = _scheduled(
+        inputs, _transfers(inputs, solution), _replenishment(inputs, solution)
+    )
     unmet = _unmet(inputs, solution)
     alerts = _alerts(inputs, solution)
     kpis = _kpis(inputs, solution, transfers, replenishment, unmet)
@@ -429,6 +433,85 @@ def explain(inputs: ModelInputs, solution: Solution, facts: SolverFacts) -> Plan
         today=inputs.today,
         needs=inputs.needs,
     )
+
+
+def _scheduled(
+    inputs: ModelInputs, transfers: pd.DataFrame, replenishment: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both tables with the day each line can leave (`departs`) and arrive (`arrives`) once the
+    stock it carries is at its origin (`allocation.schedule`); a line that then arrives after
+    its destination's cover period says so in `binding` and `reason` (the LP checks each lane
+    on its own, README: known limits)."""
+    lead = {(a.origin, a.destination, a.kind): a.lead_time_days for a in inputs.arcs}
+    delivery = {(d.warehouse, d.distributor): d.lead_time_days for d in inputs.deliveries}
+    window = inputs.window
+    lines = [
+        Line(s, o, d, q, lead[(o, d, k)], window[d])
+        for s, o, d, q, k in zip(
+            transfers[SKU],
+            transfers["origin"],
+            transfers["destination"],
+            transfers["quantity"].astype(float),
+            transfers["kind"],
+            strict=True,
+        )
+    ] + [
+        Line(s, w, d, q, delivery[(w, d)], window[d])
+        for s, w, d, q in zip(
+            replenishment[SKU],
+            replenishment["source"],
+            replenishment["distributor"],
+            replenishment["quantity"].astype(float),
+            strict=True,
+        )
+    ]
+    stock = inputs.stock
+    keys = list(zip(stock[SKU], stock[NODE], strict=True))
+    on_hand = dict(zip(keys, stock[ON_HAND].astype(float), strict=True))
+    arriving = stock["in_time"] > 0
+    in_transit = {
+        key: (float(units), int(day))
+        for key, units, day, there in zip(
+            keys, stock["in_time"], stock["in_time_day"].fillna(0), arriving, strict=True
+        )
+        if there
+    }
+    order = TopologicalSorter(
+        {w.id: set() for w in inputs.network.warehouses}
+        | {
+            w.id: {lane.origin for lane in inputs.network.lanes if lane.destination == w.id}
+            for w in inputs.network.warehouses
+        }
+    ).static_order()
+    leave = departures(lines, on_hand, in_transit, order)
+    n = len(transfers)
+    return _dated(transfers, lines[:n], leave[:n], inputs.today), _dated(
+        replenishment, lines[n:], leave[n:], inputs.today
+    )
+
+
+def _dated(
+    frame: pd.DataFrame, lines: list[Line], leave: np.ndarray, today: pd.Timestamp
+) -> pd.DataFrame:
+    """frame with `departs` and `arrives` from the schedule, late lines marked."""
+    frame = frame.copy()
+    lead = np.array([line.lead for line in lines], dtype=int)
+    window = np.array([line.window for line in lines], dtype=int)
+    arrival = leave.astype(int) + lead
+    days = _arrival_days(today, set(leave.astype(int).tolist()) | set(arrival.tolist()))
+    frame["departs"] = [days[int(day)] for day in leave]
+    frame["arrives"] = [days[int(day)] for day in arrival]
+    late = np.flatnonzero(arrival >= window)
+    if len(late):
+        binding, reason = frame["binding"].tolist(), frame["reason"].tolist()
+        for i in late.tolist():
+            binding[i] = ";".join(part for part in (binding[i], "late") if part)
+            reason[i] += (
+                f"; late: its stock is at {lines[i].origin} on day {int(leave[i])}, so it "
+                f"arrives on day {int(arrival[i])}, after the {window[i]}-day cover period"
+            )
+        frame["binding"], frame["reason"] = binding, reason
+    return frame
 
 
 def _by_key(frame: pd.DataFrame, location: str, column: str) -> dict[tuple[str, str], float]:
@@ -730,5 +813,9 @@ def _kpis(
         "units_unmet": float(unmet["quantity"].sum()),
         "transfers": len(transfers),
         "replenishment_lines": len(replenishment),
+        "late_lines": int(
+            transfers["binding"].str.contains("late").sum()
+            + replenishment["binding"].str.contains("late").sum()
+        ),
         "cost": dict(solution.cost_terms),
     }

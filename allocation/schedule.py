@@ -1,0 +1,106 @@
+"""When each line of a plan can leave and arrive: stock leaves a node only once it is there.
+
+The LP checks each lane's lead time against its destination's cover period on its own
+(`allocation.model`): it counts a transfer or a delivery as in time when today + that lane's lead
+time falls inside the cover period, whether or not the units it carries are at the origin today.
+Units that reach the origin later (in transit, or by a transfer of the same plan) leave later.
+This schedules the plan as solved: at each node, the lines leaving it take its stock earliest
+deadline first (a line's deadline: the last day it may leave and still arrive inside its
+destination's cover period), from what is there soonest: on hand (day 0), then in-transit stock
+(on the day the last of it in time arrives), then the plan's transfers into the node (on their
+arrival days). A line leaves on the day the last unit it takes is there and arrives its lead time
+later; one that arrives after its destination's cover period is late, and the plan says so.
+
+Nodes are scheduled in lane order (central, regional, forward), twice, so a lateral transfer's
+arrival reaches the node it feeds whichever of the two comes first.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Line", "departures"]
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of the plan as the schedule reads it: `quantity` of `sku` from `origin` to
+    `destination` (a warehouse, or a distributor), `lead` days on the way, and `window`: days from
+    today within which it must arrive (its destination's cover period)."""
+
+    sku: str
+    origin: str
+    destination: str
+    quantity: float
+    lead: int
+    window: int
+
+
+def departures(
+    lines: list[Line],
+    on_hand: dict[tuple[str, str], float],
+    in_transit: dict[tuple[str, str], tuple[float, int]],
+    order: Iterable[str],
+) -> np.ndarray:
+    """The day (from today) each line can leave, in the order of `lines`.
+
+    on_hand: units at (sku, node) today; in_transit: (units, the day the last of them arrives)
+    at (sku, node), counting only what arrives inside the node's cover period; order: the
+    warehouses, upstream first (lanes form no cycle). Lines from a node whose on hand covers
+    them all leave today, as the LP assumes; only the others are scheduled."""
+    leave = np.zeros(len(lines))
+    outgoing: dict[tuple[str, str], list[int]] = defaultdict(list)
+    incoming: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for index, line in enumerate(lines):
+        outgoing[(line.sku, line.origin)].append(index)
+        incoming[(line.sku, line.destination)].append(index)
+    short = [
+        key
+        for key, out in outgoing.items()
+        if sum(lines[i].quantity for i in out) > on_hand.get(key, 0.0) + _EPS
+    ]
+    rank = {node: position for position, node in enumerate(order)}
+    short.sort(key=lambda key: rank.get(key[1], len(rank)))
+    for _ in range(2):  # a lateral's arrival may come from a node scheduled after it
+        for key in short:
+            _schedule_node(
+                key, lines, outgoing[key], incoming.get(key, []), on_hand, in_transit, leave
+            )
+    return leave
+
+
+def _schedule_node(
+    key: tuple[str, str],
+    lines: list[Line],
+    out: list[int],
+    into: list[int],
+    on_hand: dict[tuple[str, str], float],
+    in_transit: dict[tuple[str, str], tuple[float, int]],
+    leave: np.ndarray,
+) -> None:
+    """Earliest deadline first: each outbound line leaves when the last unit it takes is there."""
+    supplies = [(0, on_hand.get(key, 0.0))]
+    if key in in_transit:
+        units, day = in_transit[key]
+        supplies.append((day, units))
+    supplies += [(int(leave[i]) + lines[i].lead, lines[i].quantity) for i in into]
+    supplies = sorted((day, units) for day, units in supplies if units > _EPS)
+    position, left = 0, supplies[0][1] if supplies else 0.0
+    for i in sorted(out, key=lambda i: lines[i].window - lines[i].lead):
+        needed = lines[i].quantity
+        day = 0
+        while needed > _EPS and position < len(supplies):
+            day = supplies[position][0]
+            taken = min(needed, left)
+            needed -= taken
+            left -= taken
+            if left <= _EPS:
+                position += 1
+                left = supplies[position][1] if position < len(supplies) else 0.0
+        leave[i] = day
