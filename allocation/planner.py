@@ -659,6 +659,7 @@ def _scaled_from(forecast_days: float, cover_days: int) -> str:
 
 def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
+    needs = _by_key(inputs.needs, LOCATION, "need")
     rows = []
     for (s, j), short in solution.short.items():
         uncovered = solution.safety_short[(s, j)]
@@ -673,7 +674,7 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             elif d.credit == "yellow" and f"credit[{j}]" in solution.binding:
                 cause = "yellow credit: guaranteed amount reached"
             else:
-                cause = "stock or reach: not enough stock that arrives in time"
+                cause = _distributor_cause(d, s, needs.get((s, j), 0.0), solution)
         else:
             bearer, tier = f"forward catchment {j}", CATCHMENT
             cause = "stock or reach: not enough stock that arrives in time"
@@ -689,6 +690,24 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=UNMET_COLUMNS)
+
+
+def _distributor_cause(d: Distributor, s: str, need: float, solution: Solution) -> str:
+    """Why a distributor with credit is left short: its smallest order (MOQ, one pack) is above
+    what it needs, or whole packs left stock at a warehouse serving it, or no stock reached it."""
+    smallest = max(d.moq, d.pack_size)
+    if smallest > need + _SMALL:
+        return (
+            f"MOQ / pack size: its smallest order, {smallest:g} units, is above its need of "
+            f"{need:.1f}"
+        )
+    left = [w for w in d.served_by if solution.ending.get((s, w), 0.0) > _SMALL]
+    if left:
+        return (
+            f"whole packs of {d.pack_size:g}: stock is left at {left[0]} (for its own catchment, "
+            "or another whole pack did not pay)"
+        )
+    return "stock or reach: not enough stock that arrives in time"
 
 
 def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:

@@ -441,3 +441,13 @@ def test_a_reason_says_when_a_short_forecast_was_scaled_up(two_tiers: dict[str, 
     assert "forecast 8.0 over 8 days (scaled up from 2 forecast days)" in reason
     full = al.plan(network, stock, demand_frame({("S", "D-A"): 1.0}))
     assert "scaled" not in full.replenishment.set_index("distributor").loc["D-A", "reason"]
+
+
+def test_unmet_demand_names_an_moq_above_the_need(two_tiers: dict[str, Any]) -> None:
+    two_tiers["distributors"][0].update(moq=500)
+    network = al.Network.model_validate(two_tiers)
+    demand = demand_frame({("S", "D-A"): 1.0, ("S", "D-B"): 1.0})
+    result = al.plan(network, stock_frame([("S", "CW", 100)]), demand)
+    causes = result.unmet.set_index("location")["cause"].to_dict()
+    assert causes["D-A"].startswith("MOQ / pack size: its smallest order, 500 units")
+    assert "D-B" not in causes  # served in full
