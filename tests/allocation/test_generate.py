@@ -75,6 +75,12 @@ def test_written_instance_plans_through_the_cli(
     assert facts["method"] == method
 
 
+def _allocate(paths: dict[str, Path], out: Path, *options: str) -> list[str]:
+    """`allocast allocate` on a written instance (no policy file), plan to `out`."""
+    files = [f"--{name}={paths[name]}" for name in ("network", "stock", "forecast")]
+    return ["allocate", *files, f"--out={out}", *options]
+
+
 @pytest.mark.parametrize(("broken", "column"), [("stock", "node"), ("forecast", "location")])
 def test_cli_bad_input_is_one_line_naming_the_file_and_non_zero(
     tmp_path: Path, broken: str, column: str
@@ -85,20 +91,7 @@ def test_cli_bad_input_is_one_line_naming_the_file_and_non_zero(
     frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
     frame.loc[0, column] = "NOWHERE"
     frame.to_csv(path, index=False) if path.suffix == ".csv" else frame.to_parquet(path)
-    result = CliRunner().invoke(
-        app,
-        [
-            "allocate",
-            "--network",
-            str(paths["network"]),
-            "--stock",
-            str(paths["stock"]),
-            "--forecast",
-            str(paths["forecast"]),
-            "--out",
-            str(tmp_path / "plan"),
-        ],
-    )
+    result = CliRunner().invoke(app, _allocate(paths, tmp_path / "plan"))
     assert result.exit_code != 0
     assert "NOWHERE" in result.output and "Traceback" not in result.output
     assert str(path) in result.output.replace("\n", "")
@@ -121,21 +114,7 @@ def test_cli_bad_options_are_one_line_errors_before_any_solve(
     if option == ["--out-is-a-file"]:
         out.write_text("not a directory")
         option = []
-    result = CliRunner().invoke(
-        app,
-        [
-            "allocate",
-            "--network",
-            str(paths["network"]),
-            "--stock",
-            str(paths["stock"]),
-            "--forecast",
-            str(paths["forecast"]),
-            "--out",
-            str(out),
-            *option,
-        ],
-    )
+    result = CliRunner().invoke(app, _allocate(paths, out, *option))
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
     assert "solving" not in result.output
