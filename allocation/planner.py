@@ -476,10 +476,10 @@ def _scheduled(
         )
         if there
     }
-    order = TopologicalSorter(
-        {w.id: set() for w in inputs.network.warehouses}
-        | {
-            w.id: {lane.origin for lane in inputs.network.lanes if lane.destination == w.id}
+    lanes = inputs.network.lanes
+    order = TopologicalSorter(  # upstream first: each warehouse after its lanes' origins
+        {
+            w.id: {lane.origin for lane in lanes if lane.destination == w.id}
             for w in inputs.network.warehouses
         }
     ).static_order()
@@ -498,7 +498,7 @@ def _dated(
     lead = np.array([line.lead for line in lines], dtype=int)
     window = np.array([line.window for line in lines], dtype=int)
     arrival = leave.astype(int) + lead
-    days = _arrival_days(today, set(leave.astype(int).tolist()) | set(arrival.tolist()))
+    days = _dates(today, set(leave.astype(int).tolist()) | set(arrival.tolist()))
     frame["departs"] = [days[int(day)] for day in leave]
     frame["arrives"] = [days[int(day)] for day in arrival]
     late = np.flatnonzero(arrival >= window)
@@ -520,9 +520,9 @@ def _by_key(frame: pd.DataFrame, location: str, column: str) -> dict[tuple[str, 
     return dict(zip(keys, frame[column].astype(float), strict=True))
 
 
-def _arrival_days(today: pd.Timestamp, lead_times: Iterable[int]) -> dict[int, pd.Timestamp]:
-    """The arrival day of each lead time: one Timestamp sum per lead time, not per plan line."""
-    return {days: today + pd.Timedelta(days=days) for days in set(lead_times)}
+def _dates(today: pd.Timestamp, offsets: Iterable[int]) -> dict[int, pd.Timestamp]:
+    """The date of each day offset from today: one Timestamp sum per offset, not per plan line."""
+    return {days: today + pd.Timedelta(days=days) for days in set(offsets)}
 
 
 def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
@@ -530,7 +530,6 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     safeties = _by_key(inputs.needs, LOCATION, "safety")
     on_hands = _by_key(inputs.stock, "node", ON_HAND)
     in_times = _by_key(inputs.stock, "node", "in_time")
-    arrives = _arrival_days(inputs.today, (arc.lead_time_days for arc in inputs.arcs))
     rows = []
     for (s, i), quantity in solution.flow.items():
         if quantity <= _EPS:
@@ -565,7 +564,6 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                 "origin": arc.origin,
                 "destination": arc.destination,
                 "quantity": quantity,
-                "arrives": arrives[arc.lead_time_days],
                 "kind": arc.kind,
                 "cost_per_unit": arc.cost_per_unit,
                 "dest_forecast": forecast,
@@ -598,8 +596,6 @@ def _supply_binding(solution: Solution, distributor: Distributor, s: str, w: str
 
 def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
-    lead = {(d.distributor, d.warehouse): d.lead_time_days for d in inputs.deliveries}
-    arrives = _arrival_days(inputs.today, lead.values())
     needs = inputs.needs
     # The need row of each (sku, location) by position in column lists: `to_dict("records")`
     # boxes every value of 600,000 rows through pandas, seconds at 10,000 SKUs.
@@ -626,7 +622,6 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                 "sku": s,
                 "quantity": quantity,
                 "source": w,
-                "arrives": arrives[lead[(d, w)]],
                 "tier": distributors[d].tier,
                 "credit": distributors[d].credit,
                 "forecast": means[i],
