@@ -124,9 +124,10 @@ def _validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> p
             {int(r) for r in cases.loc[cases["column"] == first["column"], "index"].dropna()}
         )
         row_text = f" at row(s) {rows[:5]}" if rows else ""
+        value = first["failure_case"]
+        value = value.item() if hasattr(value, "item") else value  # inf, not np.float64(inf)
         raise AllocationInputError(
-            f"{source}: column {column!r} fails {first['check']}{row_text} "
-            f"(value {first['failure_case']!r})",
+            f"{source}: column {column!r} fails {first['check']}{row_text} (value {value!r})",
             source=source,
             field=column,
         ) from errors

@@ -172,7 +172,7 @@ def test_an_infinite_forecast_names_column_and_row(network: al.Network, column: 
 def test_infinite_stock_names_the_row(network: al.Network) -> None:
     with pytest.raises(AllocationInputError) as caught:
         al.validate_stock(stock_frame([("S", "CW", 1), ("S", "FW", float("inf"))]), network)
-    assert caught.value.field == "on_hand" and "row(s) [1]" in str(caught.value)
+    assert caught.value.field == "on_hand" and "row(s) [1] (value inf)" in str(caught.value)
 
 
 def test_rows_in_an_error_are_sorted_and_named_once(network: al.Network) -> None:
