@@ -3,7 +3,9 @@
 One plan covers, for each demand location j, the cover period C_j = L_j + R days from today (L_j
 its inbound lead time, R the review period). Stock counts where it will be in time: on hand plus
 in transit arriving inside the node's window; a lane whose lead time ends after the destination's
-window is not offered. For every SKU s (symbols as in `allocation.policy.Policy`):
+window is not offered, and stock that reaches a node too late (by a slow lane in, or in transit)
+does not leave it on a line due earlier (timing rows). For every SKU s (symbols as in
+`allocation.policy.Policy`):
 
 Decisions
     x[s,a] >= 0     units moved on arc a (supply lane or one direction of a lateral link)
@@ -25,6 +27,9 @@ Constraints (names as in the problem, so a person can read a binding row or a du
     credit[d]             sum_s,w c_s y[s,d,w] <= G_d          (yellow credit; red gets no y)
     overstock[s,f]        e[s,f] - o[s,f] <= B * daily demand served from f
     cross_region[s,a]     x[s,a] <= stock at the origin above its overstock bound
+    timing[s,w,tau]       sum of x, y leaving w due before day tau - sum of x into w arriving
+                          before tau <= on hand + in transit arriving before tau (`TimingRow`:
+                          only where some stock reaches w too late for such lines)
     fair_share[s,t]       served by tier t + g[s,t] >= phi_t * need_t * min(1, supply_s / need_s)
     packs / moq           y = pack * k (k integer), y >= moq * z, y <= need * z (exact mode)
 
@@ -90,6 +95,31 @@ class Delivery:
     lead_time_days: int
 
 
+@dataclass(frozen=True)
+class TimingRow:
+    """Stock that reaches a node late cannot leave it early (row `timing[sku,node,tau]`).
+
+    The lines leaving `node` that must leave before day `tau` to arrive inside their
+    destination's cover period (transfers on `arcs_out`, deliveries to `distributors`) take no
+    more than what is there before `tau`: `rhs` (on hand, plus in-transit stock arriving before
+    tau) and the transfers of the plan into it over `arcs_in` (lead time below tau). Made only
+    where some supply comes too late for such lines (an inbound lane of `tau` days or more, or
+    in-transit stock arriving on day `tau` or later), where lane-by-lane lead times would count
+    it."""
+
+    sku: str
+    node: str
+    tau: int
+    arcs_out: tuple[int, ...]
+    distributors: tuple[str, ...]
+    arcs_in: tuple[int, ...]
+    rhs: float
+
+    @property
+    def name(self) -> str:
+        return f"timing[{self.sku},{self.node},{self.tau}]"
+
+
 @dataclass
 class ModelInputs:
     """Everything the LP needs, computed once from network, stock, demand and policy.
@@ -116,6 +146,7 @@ class ModelInputs:
     window: dict[str, int]
     cross_region_cap: dict[tuple[str, str], float]
     fair_targets: dict[tuple[str, str], float]
+    timing: list[TimingRow] = field(default_factory=list)
 
 
 @dataclass
@@ -267,6 +298,8 @@ def prepare_inputs(
     node_daily = _node_daily(network, needs)
     cross_cap = _cross_region_caps(arcs, available, node_daily, policy, skus)
     fair = _fair_targets(needs, available, network, policy, skus)
+    offered = [a for a in arcs if a.lead_time_days < window[a.destination]]
+    timing = _timing_rows(offered, deliveries, window, positions, skus)
     return ModelInputs(
         network=network,
         policy=policy,
@@ -277,13 +310,59 @@ def prepare_inputs(
         available=available,
         stock=positions,
         needs=needs,
-        arcs=[a for a in arcs if a.lead_time_days < window[a.destination]],
+        arcs=offered,
         deliveries=deliveries,
         node_daily=node_daily,
         window=window,
         cross_region_cap=cross_cap,
         fair_targets=fair,
+        timing=timing,
     )
+
+
+def _timing_rows(
+    arcs: list[Arc],
+    deliveries: list[Delivery],
+    window: dict[str, int],
+    positions: pd.DataFrame,
+    skus: list[str],
+) -> list[TimingRow]:
+    """The `TimingRow`s of the plan: for each warehouse and each deadline of the lines leaving
+    it (the last day a line may leave: its destination's cover period minus its lead time), a
+    row for every SKU where an inbound lane is that slow, and for the SKUs whose in-transit
+    stock there arrives that late. None in a network whose chains of lanes fit."""
+    deadlines: dict[str, dict[int, tuple[list[int], list[str]]]] = defaultdict(dict)
+    for i, arc in enumerate(arcs):
+        due = window[arc.destination] - arc.lead_time_days
+        deadlines[arc.origin].setdefault(due, ([], []))[0].append(i)
+    for d in deliveries:
+        due = window[d.distributor] - d.lead_time_days
+        deadlines[d.warehouse].setdefault(due, ([], []))[1].append(d.distributor)
+    by_node = {node: frame for node, frame in positions.groupby(NODE)}
+    rows: list[TimingRow] = []
+    for node, by_due in deadlines.items():
+        inbound = [(i, a.lead_time_days) for i, a in enumerate(arcs) if a.destination == node]
+        here = by_node.get(node, positions.iloc[0:0])
+        held = here[SKU].to_numpy()
+        on_hand = here[ON_HAND].to_numpy(dtype=float)
+        in_time = here["in_time"].to_numpy(dtype=float)
+        day = here["in_time_day"].fillna(-1.0).to_numpy(dtype=float)
+        for tau in sorted(by_due):
+            arcs_out = tuple(i for due, (out, _) in by_due.items() if due <= tau for i in out)
+            buyers = tuple(d for due, (_, ds) in by_due.items() if due <= tau for d in ds)
+            arcs_in = tuple(i for i, lead in inbound if lead < tau)
+            late = (in_time > 0) & (day >= tau)
+            rhs = on_hand + np.where(late, 0.0, in_time)
+            if len(arcs_in) < len(inbound):  # a slow lane in: a row for every SKU
+                there = dict(zip(held.tolist(), rhs.tolist(), strict=True))
+                chosen = [(sku, there.get(sku, 0.0)) for sku in skus]
+            else:  # only where in-transit stock arrives too late
+                chosen = list(zip(held[late].tolist(), rhs[late].tolist(), strict=True))
+            rows += [
+                TimingRow(str(sku), node, tau, arcs_out, buyers, arcs_in, units)
+                for sku, units in chosen
+            ]
+    return rows
 
 
 def _order_caps(needs: pd.DataFrame, distributors: dict[str, Distributor]) -> np.ndarray:
@@ -500,6 +579,16 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
         if arc.kind == "cross_region":
             for s, x in flows:
                 add(x <= inputs.cross_region_cap[(s, arc.origin)], f"cross_region[{s},{arc.name}]")
+
+    # Timing: what leaves a node early comes from what is there early (`TimingRow`).
+    for timing in inputs.timing:
+        s, o = timing.sku, timing.node
+        leaving = [var.flow[(s, i)] for i in timing.arcs_out if (s, i) in var.flow]
+        leaving += [var.supply[(s, d, o)] for d in timing.distributors if (s, d, o) in var.supply]
+        if not leaving:
+            continue
+        arriving = [var.flow[(s, i)] for i in timing.arcs_in if (s, i) in var.flow]
+        add(pulp.lpSum(leaving) - pulp.lpSum(arriving) <= timing.rhs, timing.name)
 
     # Demand cover, safety stock, overstock at every demand location.
     supplied: dict[tuple[str, str], list[pulp.LpVariable | pulp.LpAffineExpression]] = defaultdict(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,6 +66,11 @@ class LpView:
     lane: dict[str, float]
     cross: dict[FlowKey, float]
     below: dict[Key, float]
+    # Timing rows (`allocation.model.TimingRow`): slack by row name, and the rows each flow
+    # ("x", (sku, arc)) or suggestion ("y", (sku, distributor, warehouse)) is in, with its
+    # coefficient there. Empty where every chain of lanes fits its cover period.
+    timing: dict[str, float] = field(default_factory=dict)
+    timing_use: dict[tuple[str, Any], list[tuple[str, float]]] = field(default_factory=dict)
 
 
 def view_of_problem(inputs: ModelInputs, variables: Variables, problem: pulp.LpProblem) -> LpView:
@@ -134,7 +139,23 @@ def view_of_problem(inputs: ModelInputs, variables: Variables, problem: pulp.LpP
             key: value(g) + slack(f"fair_share[{key[0]},{key[1]}]")
             for key, g in variables.fair_gap.items()
         },
+        **_timing_of_problem(variables),
     )
+
+
+def _timing_of_problem(variables: Variables) -> dict[str, Any]:
+    """LpView's timing fields from the solved PuLP rows named timing[...]."""
+    names = [name for name in variables.constraints if name.startswith("timing[")]
+    if not names:
+        return {}
+    key_of: dict[str, tuple[str, Any]] = {x.name: ("x", k) for k, x in variables.flow.items()}
+    key_of.update({y.name: ("y", k) for k, y in variables.supply_free.items()})
+    use: dict[tuple[str, Any], list[tuple[str, float]]] = defaultdict(list)
+    for name in names:
+        for item, coefficient in variables.constraints[name].items():
+            use[key_of[item.name]].append((name, float(coefficient)))
+    slack = {name: -float(variables.constraints[name].value() or 0.0) for name in names}
+    return {"timing": slack, "timing_use": dict(use)}
 
 
 def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpView:
@@ -232,7 +253,32 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
         },
         # fair_share rows are served + g >= target (the catchments' needs moved to the bound).
         below=dict(zip(fair_keys, (arrays.row_lower[fair_rows] - served).tolist(), strict=True)),
+        **_timing_of_arrays(arrays, x),
     )
+
+
+def _timing_of_arrays(arrays: LpArrays, x: np.ndarray) -> dict[str, Any]:
+    """LpView's timing fields from the rows of `arrays` named timing[...], at x."""
+    names = [name for name in arrays.row_name if name.startswith("timing[")]
+    if not names:
+        return {}
+    rows = np.array([arrays.row_name[name] for name in names], dtype=np.int64)
+    block = arrays.matrix[rows].tocsr()
+    key_of: dict[int, tuple[str, Any]] = {}
+    for letter in ("x", "y"):
+        keys, index = arrays.col_key.of(letter)
+        wanted = np.intersect1d(block.indices, index)
+        for column, position in zip(wanted, np.searchsorted(index, wanted), strict=True):
+            key_of[int(column)] = (letter, keys[int(position)])
+    use: dict[tuple[str, Any], list[tuple[str, float]]] = defaultdict(list)
+    for r, name in enumerate(names):
+        start, end = block.indptr[r], block.indptr[r + 1]
+        for column, coefficient in zip(
+            block.indices[start:end], block.data[start:end], strict=True
+        ):
+            use[key_of[int(column)]].append((name, float(coefficient)))
+    slack = arrays.row_upper[rows] - block @ x
+    return {"timing": dict(zip(names, slack.tolist(), strict=True)), "timing_use": dict(use)}
 
 
 def pack_grid(
@@ -353,6 +399,8 @@ class PackRepair:
         self.lane = dict(lp.lane)
         self.cross = dict(lp.cross)
         self.below = dict(lp.below)
+        self.timing = dict(lp.timing)
+        self.timing_use = lp.timing_use
         for k, low_k in zip(self.keys, low.tolist(), strict=True):
             self._apply(_Move(k[0], key=k, step=low_k - self.lp[k]))
 
@@ -375,6 +423,19 @@ class PackRepair:
             changes[self.arcs[i].destination] += amount
         return changes
 
+    def _timing_changes(self, move: _Move) -> dict[str, float]:
+        """How much more of each timing row the move uses (less, when negative)."""
+        changes: dict[str, float] = defaultdict(float)
+        if not self.timing_use:
+            return changes
+        if move.key is not None:
+            for row, coefficient in self.timing_use.get(("y", move.key), ()):
+                changes[row] += coefficient * move.step
+        for flow, amount in move.flows:
+            for row, coefficient in self.timing_use.get(("x", flow), ()):
+                changes[row] += coefficient * amount
+        return changes
+
     def _apply(self, move: _Move) -> None:
         s = move.sku
         self.moved[s] += 1
@@ -387,6 +448,8 @@ class PackRepair:
                 self.credit[k[1]] -= self.credit_use[k] * move.step
             if self.tier[k] in self.below:
                 self.below[self.tier[k]] -= move.step
+        for row, change in self._timing_changes(move).items():
+            self.timing[row] -= change
         for flow, amount in move.flows:
             name = self.arcs[flow[1]].name
             self.x[flow] += amount
@@ -428,6 +491,9 @@ class PackRepair:
                 return False
             use = self.lane_use.get(flow, 0.0) * amount
             if amount > 0 and use > self.lane.get(self.arcs[flow[1]].name, math.inf) + _FIT:
+                return False
+        for row, change in self._timing_changes(move).items():
+            if change > self.timing[row] + _FIT:
                 return False
         for w, change in self._stock_changes(move).items():
             if self.stock[(s, w)] + change < -_FIT:

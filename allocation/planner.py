@@ -440,8 +440,8 @@ def _scheduled(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both tables with the day each line can leave (`departs`) and arrive (`arrives`) once the
     stock it carries is at its origin (`allocation.schedule`); a line that then arrives after
-    its destination's cover period says so in `binding` and `reason` (the LP checks each lane
-    on its own, README: known limits)."""
+    its destination's cover period says so in `binding` and `reason` (README: chains of
+    lanes)."""
     lead = {(a.origin, a.destination, a.kind): a.lead_time_days for a in inputs.arcs}
     delivery = {(d.warehouse, d.distributor): d.lead_time_days for d in inputs.deliveries}
     window = inputs.window

@@ -409,6 +409,10 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
             row = b.row_block([-np.inf], [d.guaranteed_amount], -1, [f"credit[{d.id}]"])
             b.entries(np.full(int(mask.sum()), row), supply_ids[mask], unit_cost[sup_s[mask]])
 
+    # Timing: what leaves a node early comes from what is there early (`TimingRow`).
+    if inputs.timing:
+        _timing_rows(b, inputs, s_of, fs, fa, flow_ids, supply, supply_ids)
+
     # Fair share under shortage: served by tier + g >= target.
     if inputs.fair_targets:
         keys = list(inputs.fair_targets)
@@ -442,6 +446,46 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         b.entries(first + sup_keys[ok], supply_ids[ok], 1.0)
         b.entries(first + np.arange(len(keys)), g_ids, 1.0)
     return b.finish(offset=0.0)
+
+
+def _timing_rows(
+    b: _Builder,
+    inputs: ModelInputs,
+    s_of: dict[str, int],
+    fs: np.ndarray,
+    fa: np.ndarray,
+    flow_ids: np.ndarray,
+    supply: pd.DataFrame,
+    supply_ids: np.ndarray,
+) -> None:
+    """The `allocation.model.TimingRow`s as rows: leaving - arriving <= rhs, named as in PuLP.
+    Only networks whose chains of lanes do not fit their cover periods have them."""
+    flow_col = dict(zip(zip(fs.tolist(), fa.tolist(), strict=True), flow_ids.tolist(), strict=True))
+    keys = zip(supply["sku"], supply["location"], supply["warehouse"], strict=True)
+    supply_col = dict(zip(keys, supply_ids.tolist(), strict=True))
+    made: list[tuple[str, int, float, list[int], list[int]]] = []
+    for row in inputs.timing:
+        sku = s_of[row.sku]
+        leaving = [flow_col[(sku, i)] for i in row.arcs_out if (sku, i) in flow_col]
+        leaving += [
+            supply_col[(row.sku, d, row.node)]
+            for d in row.distributors
+            if (row.sku, d, row.node) in supply_col
+        ]
+        if leaving:
+            arriving = [flow_col[(sku, i)] for i in row.arcs_in if (sku, i) in flow_col]
+            made.append((row.name, sku, row.rhs, leaving, arriving))
+    if not made:
+        return
+    first = b.row_block(
+        np.full(len(made), -np.inf),
+        [rhs for _, _, rhs, _, _ in made],
+        [sku for _, sku, _, _, _ in made],
+        (name for name, _, _, _, _ in made),
+    )
+    for offset, (_, _, _, leaving, arriving) in enumerate(made):
+        b.entries(np.full(len(leaving), first + offset), leaving, 1.0)
+        b.entries(np.full(len(arriving), first + offset), arriving, -1.0)
 
 
 @dataclass(frozen=True)

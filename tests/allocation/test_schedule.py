@@ -54,17 +54,41 @@ def long_chain() -> dict[str, Any]:
     }
 
 
-def test_a_two_hop_transfer_that_arrives_after_the_cover_period_is_marked_late(
+def test_a_chain_of_lanes_slower_than_the_cover_period_is_not_planned(
     long_chain: dict[str, Any],
 ) -> None:
+    # Lane by lane each fits (9 < 16 at RW, 8 < 15 at FW), the chain does not (17 days): the
+    # timing row at RW keeps units that reach it on day 9 from leaving on a line due by day 7.
     network = al.Network.model_validate(long_chain)
     result = al.plan(network, stock_frame([("S", "CW", 100)]), demand_frame({("S", "FW"): 1.0}))
-    onward = result.transfers.set_index("origin").loc["RW"]
-    assert onward["departs"] == pd.Timestamp("2026-01-10")  # when the units reach RW (day 9)
-    assert onward["arrives"] == pd.Timestamp("2026-01-18")  # day 17, after 15 days
-    assert "late" in onward["binding"] and "after the 15-day cover period" in onward["reason"]
+    assert "RW" not in set(result.transfers["origin"])
+    assert result.kpis["late_lines"] == 0
+    assert result.unmet.set_index("location").loc["FW", "quantity"] == pytest.approx(15.0)
+    # Stock already at RW goes: what is there on day 0 is not late.
+    stocked = al.plan(
+        network, stock_frame([("S", "CW", 100), ("S", "RW", 20)]), demand_frame({("S", "FW"): 1.0})
+    )
+    onward = stocked.transfers.set_index("origin").loc["RW"]
+    assert onward["quantity"] == pytest.approx(15.0) and "late" not in onward["binding"]
+
+
+def test_in_transit_stock_upstream_of_a_chain_is_dated_and_marked_late(
+    long_chain: dict[str, Any],
+) -> None:
+    # Lanes of 2 days each; CW's stock is in transit until day 5, so what it sends on reaches
+    # RW on day 7 and FW on day 9, the end of FW's 9-day cover period: late. The LP's rows see
+    # each node's own stock, not when the units of an inbound transfer left upstream.
+    long_chain["lanes"][0]["lead_time_days"] = 2
+    long_chain["lanes"][1]["lead_time_days"] = 2
+    network = al.Network.model_validate(long_chain)
+    stock = stock_frame([("S", "CW", 0)]).assign(in_transit=[100.0], arrival_date=["2026-01-06"])
+    result = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}))
     first = result.transfers.set_index("origin").loc["CW"]
-    assert first["departs"] == pd.Timestamp("2026-01-01") and "late" not in first["binding"]
+    assert first["departs"] == pd.Timestamp("2026-01-06")  # day 5, when it reaches CW
+    onward = result.transfers.set_index("origin").loc["RW"]
+    assert onward["departs"] == pd.Timestamp("2026-01-08")  # day 7
+    assert onward["arrives"] == pd.Timestamp("2026-01-10")  # day 9: after the 9-day period
+    assert "late" in onward["binding"] and "after the 9-day cover period" in onward["reason"]
     assert result.kpis["late_lines"] == 1
 
 
@@ -77,3 +101,35 @@ def test_stock_on_hand_upstream_of_a_short_chain_is_never_late(long_chain: dict[
     onward = result.transfers.set_index("origin").loc["RW"]
     assert onward["departs"] == pd.Timestamp("2026-01-03")  # after the 2 days from CW
     assert onward["arrives"] == pd.Timestamp("2026-01-04")
+
+
+@pytest.mark.parametrize("decompose_above", [10**9, 0])
+def test_pack_rounding_keeps_what_reaches_a_warehouse_late_from_leaving_early(
+    long_chain: dict[str, Any], decompose_above: int
+) -> None:
+    # D is served by RW in 1 day (due to leave by day 7); CW's units reach RW on day 9. Only
+    # RW's own 3 units can go: the LP sends 3, and whole packs of 5 cannot be raised from
+    # stock that arrives too late (the re-solve with such a pack fixed would be infeasible).
+    long_chain["distributors"] = [
+        {
+            "id": "D",
+            "region": "r",
+            "tier": "strategic",
+            "served_by": ["RW"],
+            "lead_time_days": 1,
+            "pack_size": 5,
+        }
+    ]
+    network = al.Network.model_validate(long_chain)
+    stock = stock_frame([("S", "CW", 100), ("S", "RW", 3)])
+    result = al.plan(
+        network,
+        stock,
+        demand_frame({("S", "D"): 1.0}),
+        decompose_above=decompose_above,
+        workers=1,
+    )
+    assert result.solver.lp_objective is not None
+    supplied = result.replenishment["quantity"].sum()
+    assert supplied == 0.0 and result.kpis["late_lines"] == 0
+    assert "RW" not in set(result.transfers["origin"])
