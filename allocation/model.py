@@ -27,9 +27,10 @@ Constraints (names as in the problem, so a person can read a binding row or a du
     credit[d]             sum_s,w c_s y[s,d,w] <= G_d          (yellow credit; red gets no y)
     overstock[s,f]        e[s,f] - o[s,f] <= B * daily demand served from f
     cross_region[s,a]     x[s,a] <= stock at the origin above its overstock bound
-    timing[s,w,tau]       sum of x, y leaving w due before day tau - sum of x into w arriving
+    timing[s,w,tau(,v)]   sum of x, y leaving w due before day tau - sum of x into w arriving
                           before tau <= on hand + in transit arriving before tau (`TimingRow`:
-                          only where some stock reaches w too late for such lines)
+                          only where some stock reaches w too late for such lines; with v, over
+                          w and the warehouse v one lane upstream)
     fair_share[s,t]       served by tier t + g[s,t] >= phi_t * need_t * min(1, supply_s / need_s)
     packs / moq           y = pack * k (k integer), y >= moq * z, y <= need * z (exact mode)
 
@@ -100,24 +101,29 @@ class TimingRow:
     """Stock that reaches a node late cannot leave it early (row `timing[sku,node,tau]`).
 
     The lines leaving `node` that must leave before day `tau` to arrive inside their
-    destination's cover period (transfers on `arcs_out`, deliveries to `distributors`) take no
-    more than what is there before `tau`: `rhs` (on hand, plus in-transit stock arriving before
-    tau) and the transfers of the plan into it over `arcs_in` (lead time below tau). Made only
+    destination's cover period (transfers on `arcs_out`, `deliveries` (distributor, warehouse))
+    take no more than what is there before `tau`: `rhs` (on hand, plus in-transit stock arriving
+    before tau) and the plan's transfers into it over `arcs_in` (lead time below tau). Made only
     where some supply comes too late for such lines (an inbound lane of `tau` days or more, or
     in-transit stock arriving on day `tau` or later), where lane-by-lane lead times would count
-    it."""
+    it. With `via` (a warehouse with a lane into `node`), the same over both nodes: what leaves
+    `node` by `tau`, and what leaves `via` by the day a transfer must leave it to reach `node`
+    before `tau` (other than to `node`), comes from what both have early, so that stock reaching
+    `via` late does not reach `node` in time either."""
 
     sku: str
     node: str
     tau: int
     arcs_out: tuple[int, ...]
-    distributors: tuple[str, ...]
+    deliveries: tuple[tuple[str, str], ...]
     arcs_in: tuple[int, ...]
     rhs: float
+    via: str = ""
 
     @property
     def name(self) -> str:
-        return f"timing[{self.sku},{self.node},{self.tau}]"
+        hop = f",{self.via}" if self.via else ""
+        return f"timing[{self.sku},{self.node},{self.tau}{hop}]"
 
 
 @dataclass
@@ -299,7 +305,7 @@ def prepare_inputs(
     cross_cap = _cross_region_caps(arcs, available, node_daily, policy, skus)
     fair = _fair_targets(needs, available, network, policy, skus)
     offered = [a for a in arcs if a.lead_time_days < window[a.destination]]
-    timing = _timing_rows(offered, deliveries, window, positions, skus)
+    timing = _timing_rows(offered, deliveries, window, positions, skus, cross_cap)
     return ModelInputs(
         network=network,
         policy=policy,
@@ -320,48 +326,92 @@ def prepare_inputs(
     )
 
 
+@dataclass(frozen=True)
+class _Early:
+    """What can leave a warehouse before day tau and what is there before it (`TimingRow`):
+    rhs by SKU where it holds stock, `late` the SKUs whose in-transit stock comes too late."""
+
+    arcs_out: tuple[int, ...]
+    deliveries: tuple[tuple[str, str], ...]
+    arcs_in: tuple[int, ...]
+    slow_lane: bool
+    rhs: dict[str, float]
+    late: list[str]
+
+
 def _timing_rows(
     arcs: list[Arc],
     deliveries: list[Delivery],
     window: dict[str, int],
     positions: pd.DataFrame,
     skus: list[str],
+    cross_cap: dict[tuple[str, str], float],
 ) -> list[TimingRow]:
     """The `TimingRow`s of the plan: for each warehouse and each deadline of the lines leaving
     it (the last day a line may leave: its destination's cover period minus its lead time), a
     row for every SKU where an inbound lane is that slow, and for the SKUs whose in-transit
-    stock there arrives that late. None in a network whose chains of lanes fit."""
-    deadlines: dict[str, dict[int, tuple[list[int], list[str]]]] = defaultdict(dict)
+    stock there arrives that late; and the same one lane upstream (`via`). None in a network
+    whose chains of lanes fit and whose stock in transit arrives early enough."""
+    due_out: dict[str, list[tuple[int, int | None, tuple[str, str] | None]]] = defaultdict(list)
     for i, arc in enumerate(arcs):
-        due = window[arc.destination] - arc.lead_time_days
-        deadlines[arc.origin].setdefault(due, ([], []))[0].append(i)
+        due_out[arc.origin].append((window[arc.destination] - arc.lead_time_days, i, None))
     for d in deliveries:
-        due = window[d.distributor] - d.lead_time_days
-        deadlines[d.warehouse].setdefault(due, ([], []))[1].append(d.distributor)
+        pair = (d.distributor, d.warehouse)
+        due_out[d.warehouse].append((window[d.distributor] - d.lead_time_days, None, pair))
     by_node = {node: frame for node, frame in positions.groupby(NODE)}
-    rows: list[TimingRow] = []
-    for node, by_due in deadlines.items():
+
+    def early(node: str, tau: int, skip: int | None = None) -> _Early:
+        out = [
+            (i, pair) for due, i, pair in due_out[node] if due <= tau and (i is None or i != skip)
+        ]
         inbound = [(i, a.lead_time_days) for i, a in enumerate(arcs) if a.destination == node]
         here = by_node.get(node, positions.iloc[0:0])
-        held = here[SKU].to_numpy()
-        on_hand = here[ON_HAND].to_numpy(dtype=float)
         in_time = here["in_time"].to_numpy(dtype=float)
-        day = here["in_time_day"].fillna(-1.0).to_numpy(dtype=float)
-        for tau in sorted(by_due):
-            arcs_out = tuple(i for due, (out, _) in by_due.items() if due <= tau for i in out)
-            buyers = tuple(d for due, (_, ds) in by_due.items() if due <= tau for d in ds)
-            arcs_in = tuple(i for i, lead in inbound if lead < tau)
-            late = (in_time > 0) & (day >= tau)
-            rhs = on_hand + np.where(late, 0.0, in_time)
-            if len(arcs_in) < len(inbound):  # a slow lane in: a row for every SKU
-                there = dict(zip(held.tolist(), rhs.tolist(), strict=True))
-                chosen = [(sku, there.get(sku, 0.0)) for sku in skus]
-            else:  # only where in-transit stock arrives too late
-                chosen = list(zip(held[late].tolist(), rhs[late].tolist(), strict=True))
+        late = (in_time > 0) & (here["in_time_day"].fillna(-1.0).to_numpy(dtype=float) >= tau)
+        rhs = here[ON_HAND].to_numpy(dtype=float) + np.where(late, 0.0, in_time)
+        held = here[SKU].astype(str).to_numpy()
+        return _Early(
+            arcs_out=tuple(i for i, _ in out if i is not None),
+            deliveries=tuple(pair for _, pair in out if pair is not None),
+            arcs_in=tuple(i for i, lead in inbound if lead < tau),
+            slow_lane=any(lead >= tau for _, lead in inbound),
+            rhs=dict(zip(held.tolist(), rhs.tolist(), strict=True)),
+            late=held[late].tolist(),
+        )
+
+    rows: list[TimingRow] = []
+    for node, uses in due_out.items():
+        for tau in sorted({due for due, _, _ in uses}):
+            here = early(node, tau)
+            chosen = skus if here.slow_lane else here.late
             rows += [
-                TimingRow(str(sku), node, tau, arcs_out, buyers, arcs_in, units)
-                for sku, units in chosen
+                TimingRow(
+                    s, node, tau, here.arcs_out, here.deliveries, here.arcs_in, here.rhs.get(s, 0.0)
+                )
+                for s in chosen
             ]
+            for b in here.arcs_in:  # one lane upstream: stock reaching its origin late
+                via = arcs[b].origin
+                there = early(via, tau - arcs[b].lead_time_days, skip=b)
+                chosen = skus if there.slow_lane else there.late
+                if arcs[b].kind == "cross_region":  # a flow only where `via` has overstock
+                    chosen = [s for s in chosen if cross_cap.get((s, via), 0.0) > 0]
+                if not chosen:
+                    continue
+                both = [i for i in here.arcs_in if i != b]
+                rows += [
+                    TimingRow(
+                        s,
+                        node,
+                        tau,
+                        here.arcs_out + there.arcs_out,
+                        here.deliveries + there.deliveries,
+                        tuple(both) + there.arcs_in,
+                        here.rhs.get(s, 0.0) + there.rhs.get(s, 0.0),
+                        via,
+                    )
+                    for s in chosen
+                ]
     return rows
 
 
@@ -582,9 +632,9 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
 
     # Timing: what leaves a node early comes from what is there early (`TimingRow`).
     for timing in inputs.timing:
-        s, o = timing.sku, timing.node
+        s = timing.sku
         leaving = [var.flow[(s, i)] for i in timing.arcs_out if (s, i) in var.flow]
-        leaving += [var.supply[(s, d, o)] for d in timing.distributors if (s, d, o) in var.supply]
+        leaving += [var.supply[(s, d, w)] for d, w in timing.deliveries if (s, d, w) in var.supply]
         if not leaving:
             continue
         arriving = [var.flow[(s, i)] for i in timing.arcs_in if (s, i) in var.flow]

@@ -459,22 +459,32 @@ def _timing_rows(
     supply_ids: np.ndarray,
 ) -> None:
     """The `allocation.model.TimingRow`s as rows: leaving - arriving <= rhs, named as in PuLP.
-    Only networks whose chains of lanes do not fit their cover periods have them."""
-    flow_col = dict(zip(zip(fs.tolist(), fa.tolist(), strict=True), flow_ids.tolist(), strict=True))
-    keys = zip(supply["sku"], supply["location"], supply["warehouse"], strict=True)
-    supply_col = dict(zip(keys, supply_ids.tolist(), strict=True))
+    Only networks where some stock reaches a warehouse too late for a line leaving it have
+    them (45,400 rows in the 10,000-SKU benchmark instance: a table of flow columns by SKU and
+    arc, and suggestions looked up only for the deliveries the rows name)."""
+    flow_col = np.full((len(s_of), len(inputs.arcs)), -1, dtype=np.int64)
+    flow_col[fs, fa] = flow_ids
+    named = {pair for row in inputs.timing for pair in row.deliveries}
+    pairs = list(zip(supply["location"], supply["warehouse"], strict=True))
+    wanted = np.array([pair in named for pair in pairs], dtype=bool)
+    keys = zip(
+        supply["sku"].to_numpy()[wanted],
+        supply["location"].to_numpy()[wanted],
+        supply["warehouse"].to_numpy()[wanted],
+        strict=True,
+    )
+    supply_col = dict(zip(keys, supply_ids[wanted].tolist(), strict=True))
     made: list[tuple[str, int, float, list[int], list[int]]] = []
     for row in inputs.timing:
         sku = s_of[row.sku]
-        leaving = [flow_col[(sku, i)] for i in row.arcs_out if (sku, i) in flow_col]
+        out = flow_col[sku, list(row.arcs_out)] if row.arcs_out else np.zeros(0, dtype=np.int64)
+        leaving = out[out >= 0].tolist()
         leaving += [
-            supply_col[(row.sku, d, row.node)]
-            for d in row.distributors
-            if (row.sku, d, row.node) in supply_col
+            supply_col[(row.sku, d, w)] for d, w in row.deliveries if (row.sku, d, w) in supply_col
         ]
         if leaving:
-            arriving = [flow_col[(sku, i)] for i in row.arcs_in if (sku, i) in flow_col]
-            made.append((row.name, sku, row.rhs, leaving, arriving))
+            into = flow_col[sku, list(row.arcs_in)] if row.arcs_in else np.zeros(0, dtype=np.int64)
+            made.append((row.name, sku, row.rhs, leaving, into[into >= 0].tolist()))
     if not made:
         return
     first = b.row_block(
@@ -483,9 +493,19 @@ def _timing_rows(
         [sku for _, sku, _, _, _ in made],
         (name for name, _, _, _, _ in made),
     )
-    for offset, (_, _, _, leaving, arriving) in enumerate(made):
-        b.entries(np.full(len(leaving), first + offset), leaving, 1.0)
-        b.entries(np.full(len(arriving), first + offset), arriving, -1.0)
+    sizes = np.array([len(leaving) for _, _, _, leaving, _ in made])
+    b.entries(
+        np.repeat(first + np.arange(len(made)), sizes),
+        np.concatenate([leaving for _, _, _, leaving, _ in made]),
+        1.0,
+    )
+    sizes = np.array([len(arriving) for _, _, _, _, arriving in made])
+    if sizes.sum():
+        b.entries(
+            np.repeat(first + np.arange(len(made)), sizes),
+            np.concatenate([arriving for _, _, _, _, arriving in made]),
+            -1.0,
+        )
 
 
 @dataclass(frozen=True)

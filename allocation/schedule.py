@@ -1,15 +1,14 @@
 """When each line of a plan can leave and arrive: stock leaves a node only once it is there.
 
-The LP keeps stock that reaches a node too late from leaving it on a line due earlier
-(`allocation.model.TimingRow`), but it counts a transfer into a node as there after its own
-lane's lead time, as if it left its origin today: units in transit upstream that leave their
-origin later reach the end of a chain later than the LP assumes. This schedules the plan as
-solved: at each node, the lines leaving it take its stock earliest deadline first (a line's
-deadline: the last day it may leave and still arrive inside its destination's cover period), from
-what is there soonest: on hand (day 0), then in-transit stock (on the day the last of it in time
-arrives), then the plan's transfers into the node (on their arrival days). A line leaves on the
-day the last unit it takes is there and arrives its lead time later; one that arrives after its
-destination's cover period is late, and the plan says so.
+The LP bounds what leaves a node early by what reaches it early, at the node and one lane
+upstream (`allocation.model.TimingRow`), in total: not which units go where, and not further up
+a chain, so units can still reach the end of a chain later than the LP counts them. This
+schedules the plan as solved: at each node, the lines leaving it take its stock earliest
+deadline first (a line's deadline: the last day it may leave and still arrive inside its
+destination's cover period), from what is there soonest: on hand (day 0), then in-transit stock
+(on the day the last of it in time arrives), then the plan's transfers into the node (on their
+arrival days). A line leaves on the day the last unit it takes is there and arrives its lead
+time later; one that arrives after its destination's cover period is late, and the plan says so.
 
 Nodes are scheduled in lane order (central, regional, forward), twice, so a lateral transfer's
 arrival reaches the node it feeds whichever of the two comes first.

@@ -115,3 +115,17 @@ def test_column_keys_by_letter_index_the_same_columns_as_the_flat_keys() -> None
     assert keys == by_letter["x"][0] and index.tolist() == by_letter["x"][1].tolist()
     absent_keys, absent_index = arrays.col_key.of("z")  # no column of that letter
     assert absent_keys == [] and len(absent_index) == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_timing_rows_are_the_same_in_both_builds(seed: int) -> None:
+    # These instances have rows for stock that reaches a warehouse too late (some one lane
+    # upstream, `via`): both builds name the same rows and reach the same optimum.
+    inputs = example_inputs(20, 6, 8, seed)
+    assert inputs.timing and any(row.via for row in inputs.timing)
+    problem, variables = build_problem(inputs)
+    arrays = build_arrays(inputs)
+    pulp_rows = {name for name in variables.constraints if name.startswith("timing[")}
+    assert pulp_rows == {name for name in arrays.row_name if name.startswith("timing[")}
+    expected = solve_problem(problem).objective
+    assert solve_arrays(arrays, "simplex").objective == pytest.approx(expected, rel=1e-9)

@@ -72,35 +72,40 @@ def test_a_chain_of_lanes_slower_than_the_cover_period_is_not_planned(
     assert onward["quantity"] == pytest.approx(15.0) and "late" not in onward["binding"]
 
 
-def test_in_transit_stock_upstream_of_a_chain_is_dated_and_marked_late(
+def test_stock_reaching_the_start_of_a_chain_late_is_not_planned_through_it(
     long_chain: dict[str, Any],
 ) -> None:
-    # Lanes of 2 days each; CW's stock is in transit until day 5, so what it sends on reaches
-    # RW on day 7 and FW on day 9, the end of FW's 9-day cover period: late. The LP's rows see
-    # each node's own stock, not when the units of an inbound transfer left upstream.
+    # Lanes of 2 days each; CW's stock is in transit until day 5, so what it sends on would
+    # reach RW on day 7 and FW on day 9, the end of FW's 9-day cover period. The timing row
+    # over RW and CW (`via`) keeps it from being planned through.
     long_chain["lanes"][0]["lead_time_days"] = 2
     long_chain["lanes"][1]["lead_time_days"] = 2
     network = al.Network.model_validate(long_chain)
     stock = stock_frame([("S", "CW", 0)]).assign(in_transit=[100.0], arrival_date=["2026-01-06"])
     result = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}))
-    first = result.transfers.set_index("origin").loc["CW"]
-    assert first["departs"] == pd.Timestamp("2026-01-06")  # day 5, when it reaches CW
-    onward = result.transfers.set_index("origin").loc["RW"]
-    assert onward["departs"] == pd.Timestamp("2026-01-08")  # day 7
-    assert onward["arrives"] == pd.Timestamp("2026-01-10")  # day 9: after the 9-day period
-    assert "late" in onward["binding"] and "after the 9-day cover period" in onward["reason"]
-    assert result.kpis["late_lines"] == 1
+    assert "RW" not in set(result.transfers["origin"]) and result.kpis["late_lines"] == 0
 
 
-def test_stock_on_hand_upstream_of_a_short_chain_is_never_late(long_chain: dict[str, Any]) -> None:
+def test_stock_late_three_lanes_up_is_dated_and_marked_late(long_chain: dict[str, Any]) -> None:
+    # CW -> RW -> FW in 2 days each, FW -> D in 1. CW's stock is in transit until day 4: it
+    # reaches FW on day 8 and D on day 9, after D's 8-day cover period. The LP's rows look one
+    # lane upstream, so the plan counts it; the schedule dates it and marks it late.
     long_chain["lanes"][0]["lead_time_days"] = 2
-    long_chain["lanes"][1]["lead_time_days"] = 1
+    long_chain["lanes"][1]["lead_time_days"] = 2
+    long_chain["distributors"] = [
+        {"id": "D", "region": "r", "tier": "strategic", "served_by": ["FW"], "lead_time_days": 1}
+    ]
     network = al.Network.model_validate(long_chain)
-    result = al.plan(network, stock_frame([("S", "CW", 100)]), demand_frame({("S", "FW"): 1.0}))
-    assert result.kpis["late_lines"] == 0
-    onward = result.transfers.set_index("origin").loc["RW"]
-    assert onward["departs"] == pd.Timestamp("2026-01-03")  # after the 2 days from CW
-    assert onward["arrives"] == pd.Timestamp("2026-01-04")
+    stock = stock_frame([("S", "CW", 0)]).assign(in_transit=[100.0], arrival_date=["2026-01-05"])
+    result = al.plan(network, stock, demand_frame({("S", "D"): 1.0}))
+    transfers = result.transfers.set_index("origin")
+    assert transfers.loc["CW", "departs"] == pd.Timestamp("2026-01-05")  # day 4
+    assert transfers.loc["RW", "departs"] == pd.Timestamp("2026-01-07")  # day 6
+    line = result.replenishment.iloc[0]
+    assert line["departs"] == pd.Timestamp("2026-01-09")  # day 8, when it reaches FW
+    assert line["arrives"] == pd.Timestamp("2026-01-10")  # day 9
+    assert "late" in line["binding"] and "after the 8-day cover period" in line["reason"]
+    assert result.kpis["late_lines"] == 1
 
 
 @pytest.mark.parametrize("decompose_above", [10**9, 0])
