@@ -5,7 +5,8 @@ upstream (`allocation.model.TimingRow`), in total: not which units go where, and
 a chain, so units can still reach the end of a chain later than the LP counts them. This
 schedules the plan as solved: at each node, the lines leaving it take its stock earliest
 deadline first (a line's deadline: the last day it may leave and still arrive inside its
-destination's cover period), from what is there soonest: on hand (day 0), then in-transit stock
+destination's cover period, or earlier for a transfer that feeds such a line at its
+destination), from what is there soonest: on hand (day 0), then in-transit stock
 (on the day the last of it in time arrives), then the plan's transfers into the node (on their
 arrival days). A line leaves on the day the last unit it takes is there and arrives its lead
 time later; one that arrives after its destination's cover period is late, and the plan says so.
@@ -66,12 +67,35 @@ def departures(
     ]
     rank = {node: position for position, node in enumerate(order)}
     short.sort(key=lambda key: rank.get(key[1], len(rank)))
+    due = np.array([line.window - line.lead for line in lines], dtype=float)
+    for key in reversed(short):  # downstream first: a transfer in is due when what it feeds is
+        _pass_deadlines_up(key, lines, outgoing[key], incoming.get(key, []), on_hand, due)
     for _ in range(2):  # a lateral's arrival may come from a node scheduled after it
         for key in short:
             _schedule_node(
-                key, lines, outgoing[key], incoming.get(key, []), on_hand, in_transit, leave
+                key, lines, outgoing[key], incoming.get(key, []), on_hand, in_transit, due, leave
             )
     return leave
+
+
+def _pass_deadlines_up(
+    key: tuple[str, str],
+    lines: list[Line],
+    out: list[int],
+    into: list[int],
+    on_hand: dict[tuple[str, str], float],
+    due: np.ndarray,
+) -> None:
+    """A transfer into a node whose on hand does not cover the lines leaving it must leave its
+    own origin in time for the earliest of the lines it feeds: its deadline there becomes that
+    line's deadline minus its lead time, if earlier (so the origin sends it early stock first)."""
+    covered = on_hand.get(key, 0.0)
+    for i in sorted(out, key=lambda i: due[i]):
+        covered -= lines[i].quantity
+        if covered < -_EPS:  # the first line that needs stock from upstream
+            for j in into:
+                due[j] = min(due[j], due[i] - lines[j].lead)
+            return
 
 
 def _schedule_node(
@@ -81,9 +105,11 @@ def _schedule_node(
     into: list[int],
     on_hand: dict[tuple[str, str], float],
     in_transit: dict[tuple[str, str], tuple[float, int]],
+    due: np.ndarray,
     leave: np.ndarray,
 ) -> None:
-    """Earliest deadline first: each outbound line leaves when the last unit it takes is there."""
+    """Earliest deadline first (`due`): each outbound line leaves when the last unit it takes is
+    there."""
     supplies = [(0, on_hand.get(key, 0.0))]
     if key in in_transit:
         units, day = in_transit[key]
@@ -91,7 +117,7 @@ def _schedule_node(
     supplies += [(int(leave[i]) + lines[i].lead, lines[i].quantity) for i in into]
     supplies = sorted((day, units) for day, units in supplies if units > _EPS)
     position, left = 0, supplies[0][1] if supplies else 0.0
-    for i in sorted(out, key=lambda i: lines[i].window - lines[i].lead):
+    for i in sorted(out, key=lambda i: due[i]):
         needed = lines[i].quantity
         day = 0
         while needed > _EPS and position < len(supplies):

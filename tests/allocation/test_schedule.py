@@ -37,6 +37,19 @@ def test_lines_covered_by_on_hand_leave_today() -> None:
     assert departures(lines, {("S", "W"): 5.0}, {("S", "W"): (9.0, 6)}, ["W"]).tolist() == [0, 0]
 
 
+def test_a_transfer_feeding_an_early_line_downstream_takes_the_early_stock() -> None:
+    # CW has 5 units now and 5 on day 3. RW1 holds nothing and must send on to FW by day 5,
+    # so CW's transfer to RW1 is due by day 3 there (5 - 2 days), before the one to RW2 (due by
+    # day 8): it takes the 5 units on hand, and RW2's waits for day 3.
+    lines = [
+        Line("S", "CW", "RW1", 5.0, lead=2, window=20),
+        Line("S", "RW1", "FW", 5.0, lead=2, window=7),
+        Line("S", "CW", "RW2", 5.0, lead=2, window=10),
+    ]
+    leave = departures(lines, {("S", "CW"): 5.0}, {("S", "CW"): (5.0, 3)}, ["CW", "RW1", "RW2"])
+    assert leave.tolist() == [0, 2, 3]
+
+
 @pytest.fixture
 def long_chain() -> dict[str, Any]:
     """CW -> RW -> FW with lead times of 9 and 8 days: 17 days to FW, whose cover period is 15."""
