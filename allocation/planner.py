@@ -44,6 +44,8 @@ from allocation.solve import OPTIMAL, SolverName, resolve_fixed, solve_problem
 
 __all__ = ["plan"]
 
+LATE = "late"  # in a line's binding: it arrives after its destination's cover period
+
 _EPS = 1e-6
 MILP_GAP = 1e-3  # relative gap at which the exact-packs MILP stops
 _SMALL = 0.01  # units; less unmet than this is rounding noise, not a shortage worth a line
@@ -505,13 +507,19 @@ def _dated(
     if len(late):
         binding, reason = frame["binding"].tolist(), frame["reason"].tolist()
         for i in late.tolist():
-            binding[i] = ";".join(part for part in (binding[i], "late") if part)
+            binding[i] = ";".join(part for part in (binding[i], LATE) if part)
             reason[i] += (
                 f"; late: its stock is at {lines[i].origin} on day {int(leave[i])}, so it "
                 f"arrives on day {int(arrival[i])}, after the {window[i]}-day cover period"
             )
         frame["binding"], frame["reason"] = binding, reason
     return frame
+
+
+def _is_late(frame: pd.DataFrame) -> pd.Series:
+    """Lines whose binding holds the word `late` the schedule adds (`_dated`), not a row name
+    that happens to contain it (capacity[plate-1])."""
+    return frame["binding"].astype(str).str.split(";").map(lambda parts: LATE in parts)
 
 
 def _by_key(frame: pd.DataFrame, location: str, column: str) -> dict[tuple[str, str], float]:
@@ -827,9 +835,6 @@ def _kpis(
         "units_unmet": float(unmet["quantity"].sum()),
         "transfers": len(transfers),
         "replenishment_lines": len(replenishment),
-        "late_lines": int(
-            transfers["binding"].str.contains("late").sum()
-            + replenishment["binding"].str.contains("late").sum()
-        ),
+        "late_lines": int(_is_late(transfers).sum() + _is_late(replenishment).sum()),
         "cost": dict(solution.cost_terms),
     }

@@ -151,3 +151,16 @@ def test_pack_rounding_keeps_what_reaches_a_warehouse_late_from_leaving_early(
     supplied = result.replenishment["quantity"].sum()
     assert supplied == 0.0 and result.kpis["late_lines"] == 0
     assert "RW" not in set(result.transfers["origin"])
+
+
+def test_late_lines_are_counted_by_the_word_the_schedule_adds_not_by_a_name() -> None:
+    from allocation.planner import _is_late
+
+    binding = ["capacity[plate-1]", "late", "lane_capacity[A->B];late", "", "lateral"]
+    assert _is_late(pd.DataFrame({"binding": binding})).tolist() == [
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
