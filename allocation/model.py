@@ -358,18 +358,26 @@ def _timing_rows(
     for d in deliveries:
         pair = (d.distributor, d.warehouse)
         due_out[d.warehouse].append((window[d.distributor] - d.lead_time_days, None, pair))
-    by_node = {node: frame for node, frame in positions.groupby(NODE)}
+    # Per warehouse, once: its SKUs, on hand, in-time in transit and the day that arrives.
+    held_at = {
+        str(node): (
+            frame[SKU].astype(str).to_numpy(),
+            frame[ON_HAND].to_numpy(dtype=float),
+            frame["in_time"].to_numpy(dtype=float),
+            frame["in_time_day"].fillna(-1.0).to_numpy(dtype=float),
+        )
+        for node, frame in positions.groupby(NODE)
+    }
+    nothing = (np.zeros(0, dtype=object), np.zeros(0), np.zeros(0), np.zeros(0))
 
     def early(node: str, tau: int, skip: int | None = None) -> _Early:
         out = [
             (i, pair) for due, i, pair in due_out[node] if due <= tau and (i is None or i != skip)
         ]
         inbound = [(i, a.lead_time_days) for i, a in enumerate(arcs) if a.destination == node]
-        here = by_node.get(node, positions.iloc[0:0])
-        in_time = here["in_time"].to_numpy(dtype=float)
-        late = (in_time > 0) & (here["in_time_day"].fillna(-1.0).to_numpy(dtype=float) >= tau)
-        rhs = here[ON_HAND].to_numpy(dtype=float) + np.where(late, 0.0, in_time)
-        held = here[SKU].astype(str).to_numpy()
+        held, on_hand, in_time, day = held_at.get(node, nothing)
+        late = (in_time > 0) & (day >= tau)
+        rhs = on_hand + np.where(late, 0.0, in_time)
         return _Early(
             arcs_out=tuple(i for i, _ in out if i is not None),
             deliveries=tuple(pair for _, pair in out if pair is not None),
