@@ -59,6 +59,8 @@ def _summary(result: Plan, out: Path) -> str:
         ),
         f"  written to {out}/ (plan.json, transfers, replenishment, unmet, alerts)",
     ]
+    if result.solver.whole_units:
+        lines.insert(1, f"  units: {result.solver.whole_units}")
     if result.solver.repair:
         lines.insert(1, f"  packs: {result.solver.repair}")
     return "\n".join(line for line in lines if line)

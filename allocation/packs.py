@@ -153,7 +153,8 @@ def _timing_of_problem(variables: Variables) -> dict[str, Any]:
     use: dict[tuple[str, Any], list[tuple[str, float]]] = defaultdict(list)
     for name in names:
         for item, coefficient in variables.constraints[name].items():
-            use[key_of[item.name]].append((name, float(coefficient)))
+            if item.name in key_of:  # exact packs: a y is whole packs k, fixed by then
+                use[key_of[item.name]].append((name, float(coefficient)))
     slack = {name: -float(variables.constraints[name].value() or 0.0) for name in names}
     return {"timing": slack, "timing_use": dict(use)}
 

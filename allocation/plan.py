@@ -92,7 +92,8 @@ class SolverFacts:
     rounded, in words; rounding: which method (`Rounding`); lp_objective: the LP optimum before
     rounding (money), a lower bound on any whole-pack plan, None in exact mode. method: which
     build and solve ran (`Method`); gap: the relative gap to the LP optimum the decomposed solve
-    proved (None: solved to optimality)."""
+    proved (None: solved to optimality). whole_units: how the transfers were rounded to whole
+    units, in words (None: the LP's transfers were whole already)."""
 
     status: str
     objective: float
@@ -106,6 +107,7 @@ class SolverFacts:
     repair_seconds: float = 0.0
     method: Method = "pulp"
     gap: float | None = None
+    whole_units: str | None = None
 
 
 @dataclass

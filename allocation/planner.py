@@ -41,6 +41,7 @@ from allocation.policy import CATCHMENT, Policy
 from allocation.scale import ArraySolution, LpArrays, build_arrays
 from allocation.schedule import Line, departures
 from allocation.solve import OPTIMAL, SolverName, resolve_fixed, solve_problem
+from allocation.whole_units import WholeUnits, whole_units
 
 __all__ = ["plan"]
 
@@ -138,6 +139,7 @@ def plan(
     )
     if not integer_packs and variables.supply_free:
         facts = _round_packs(problem, variables, inputs, facts, solver, time_limit, say)
+    facts = _whole_transfers(problem, variables, inputs, facts, solver, time_limit, say)
     say("explaining the plan")
     return explain(inputs, _from_variables(variables), facts)
 
@@ -193,68 +195,97 @@ def _plan_decomposed(
     with Decomposition(arrays, workers=workers) as decomposition:
         say(f"solving the LP by SKU ({arrays.shape[0]:,} rows x {arrays.shape[1]:,} columns)")
         solved = decomposition.solution(gap=DECOMPOSE_GAP, time_limit=time_limit, progress=say)
-        lp, seconds = solved.objective, solved.seconds
+        lp = solved.objective
         facts = SolverFacts(
             status=solved.status,
             objective=lp,
             build_seconds=build_seconds,
-            solve_seconds=seconds,
+            solve_seconds=solved.seconds,
             solver="highs",
             detail=_decomposed_detail(solved, time_limit),
             lp_objective=lp,
             method="decomposed",
             gap=solved.gap,
         )
+        # Each rounding fixes its columns at whole values and the decomposition, kept open,
+        # solves the LP again around them, warm from its last prices and bases and from the
+        # rounded plan: the rest follows, every row the solver's to keep (as on the PuLP path).
+        fixed = np.zeros(arrays.shape[1], dtype=bool)
+        plan = np.array(solved.x)
+
+        def resolve(letter: str, what: str) -> ArraySolution:
+            fixed[arrays.col_key.letters() == letter] = True
+            say(f"re-solving the LP around the {what}")
+            try:
+                return decomposition.solution(
+                    gap=DECOMPOSE_GAP,
+                    time_limit=_left(time_limit, facts.solve_seconds),
+                    col_lower=np.where(fixed, plan, arrays.col_lower),
+                    col_upper=np.where(fixed, plan, arrays.col_upper),
+                    start_plan=plan,
+                    progress=say,
+                )
+            except SolverError as exc:
+                hint = "; plan with --integer-packs instead" if letter == "y" else ""
+                raise SolverError(
+                    f"re-solving the LP around the {what} failed ({exc}){hint}",
+                    status=exc.status,
+                    solver="highs",
+                ) from exc
+
         began = time.perf_counter()
         repair = PackRepair(inputs, view_of_arrays(inputs, arrays, solved.x))
-        if not repair.keys:
-            say("explaining the plan")
-            return explain(inputs, _from_arrays(inputs, arrays, solved.x), facts)
-        say(f"rounding {len(repair.keys):,} suggestions to whole packs")
-        repair.run()
-        greedy_seconds = time.perf_counter() - began
-        rounded = repair.plan()
-        packs = np.empty(arrays.shape[1])
-        for letter, (keys, index) in arrays.col_key.by_letter().items():
-            chosen = rounded[_FIELD[letter]]
-            packs[index] = [chosen[key] for key in keys]
-        # The transfers, stock left and gaps again around the whole packs, warm from the LP's
-        # prices and bases and from the repair's own plan (every row the solver's to keep, as
-        # on the PuLP path).
-        fixed = arrays.col_key.letters() == "y"
-        say("re-solving the LP around the whole packs")
-        try:
-            resolved = decomposition.solution(
-                gap=DECOMPOSE_GAP,
-                time_limit=_left(time_limit, seconds),
-                col_lower=np.where(fixed, packs, arrays.col_lower),
-                col_upper=np.where(fixed, packs, arrays.col_upper),
-                start_plan=packs,
-                progress=say,
+        if repair.keys:
+            say(f"rounding {len(repair.keys):,} suggestions to whole packs")
+            repair.run()
+            greedy_seconds = time.perf_counter() - began
+            rounded = repair.plan()
+            for letter, (keys, index) in arrays.col_key.by_letter().items():
+                chosen = rounded[_FIELD[letter]]
+                plan[index] = [chosen[key] for key in keys]
+            solved = resolve("y", "suggestions rounded to whole packs")
+            facts = replace(
+                facts,
+                status=_worst(solved.status, facts.status),
+                objective=solved.objective,
+                solve_seconds=facts.solve_seconds + solved.seconds,
+                repair=_packs_note(
+                    repair, "transfers re-optimised around them", solved.objective, lp
+                ),
+                rounding="greedy",
+                repair_seconds=greedy_seconds,
             )
-        except SolverError as exc:
-            raise SolverError(
-                f"re-solving the LP around the suggestions rounded to whole packs failed ({exc});"
-                " plan with --integer-packs instead",
-                status=exc.status,
-                solver="highs",
-            ) from exc
-    objective = resolved.objective
-    status = resolved.status if resolved.status != OPTIMAL else facts.status
+        say("rounding the transfers to whole units")
+        whole = whole_units(
+            view_of_arrays(inputs, arrays, solved.x), inputs.arcs, MILP_GAP * abs(facts.objective)
+        )
+        if whole.flows:
+            # The start plan: the LP's, with the whole flows and what follows from them.
+            plan = np.array(solved.x)
+            changes = {"flow": whole.flows, **whole.changes}
+            for letter, (keys, index) in arrays.col_key.by_letter().items():
+                changed = changes.get(_FIELD[letter], {})
+                if changed:
+                    values = plan[index]
+                    for n, key in enumerate(keys):
+                        if key in changed:
+                            values[n] = changed[key]
+                    plan[index] = values
+            solved = resolve("x", "transfers rounded to whole units")
+            facts = replace(
+                facts,
+                status=_worst(solved.status, facts.status),
+                objective=solved.objective,
+                solve_seconds=facts.solve_seconds + solved.seconds,
+                whole_units=_units_note(whole, facts.objective, solved.objective),
+            )
     say("explaining the plan")
-    return explain(
-        inputs,
-        _from_arrays(inputs, arrays, resolved.x),
-        replace(
-            facts,
-            status=status,
-            objective=objective,
-            solve_seconds=seconds + resolved.seconds,
-            repair=_packs_note(repair, "transfers re-optimised around them", objective, lp),
-            rounding="greedy",
-            repair_seconds=greedy_seconds,
-        ),
-    )
+    return explain(inputs, _from_arrays(inputs, arrays, solved.x), facts)
+
+
+def _worst(status: str, before: str) -> str:
+    """A plan's status after another solve: time-limited when either was."""
+    return status if status != OPTIMAL else before
 
 
 def _decomposed_detail(solved: ArraySolution, time_limit: float | None) -> str:
@@ -352,6 +383,56 @@ def _round_packs(
         repair=note,
         rounding="greedy",
         repair_seconds=greedy_seconds,
+    )
+
+
+def _whole_transfers(
+    problem: pulp.LpProblem,
+    variables: Variables,
+    inputs: ModelInputs,
+    facts: SolverFacts,
+    solver: SolverName,
+    time_limit: float | None,
+    say: Progress,
+) -> SolverFacts:
+    """Round the transfers to whole units (`allocation.whole_units`), then solve the LP again
+    with them and the suggestions fixed, so the stock left, shortage and gaps are the solver's
+    for those transfers and every row is checked by it once more."""
+    say("rounding the transfers to whole units")
+    whole = whole_units(
+        view_of_problem(inputs, variables, problem), inputs.arcs, MILP_GAP * abs(facts.objective)
+    )
+    if not whole.flows:
+        return facts
+    fixed = {variables.flow[key]: units for key, units in whole.flows.items()}
+    # Exact packs: the packs and MOQ switches as the MILP chose them.
+    fixed.update(
+        {v: float(round(v.varValue or 0.0)) for v in problem.variables() if v.cat == pulp.LpInteger}
+    )
+    say("re-solving the LP around the whole transfers")
+    try:
+        outcome = resolve_fixed(problem, fixed, solver, _left(time_limit, facts.solve_seconds))
+    except SolverError as exc:
+        raise SolverError(
+            f"re-solving the LP around the transfers rounded to whole units failed ({exc})",
+            status=exc.status,
+            solver=solver,
+        ) from exc
+    return replace(
+        facts,
+        status=_worst(outcome.status, facts.status),
+        objective=outcome.objective,
+        solve_seconds=facts.solve_seconds + outcome.seconds,
+        whole_units=_units_note(whole, facts.objective, outcome.objective),
+    )
+
+
+def _units_note(whole: WholeUnits, before: float, after: float) -> str:
+    return (
+        f"{whole.rounded:,} transfer(s) rounded to whole units by a MILP ({whole.seconds:.1f} "
+        f"s, at most {whole.above / abs(after) if after else 0.0:.2%} above the best rounding); "
+        "objective "
+        f"{before:,.2f} -> {after:,.2f} (+{_share(after - before, before)})"
     )
 
 

@@ -224,6 +224,11 @@ def _solver_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
     return calls
 
 
+def _whole_transfers(result: al.Plan) -> bool:
+    quantity = result.transfers["quantity"].to_numpy(float)
+    return bool(np.all(np.abs(quantity - np.round(quantity)) < 1e-6))
+
+
 def _whole_packs(network: al.Network, result: al.Plan) -> bool:
     distributors = {d.id: d for d in network.distributors}
     return all(
@@ -246,8 +251,15 @@ def test_default_mode_rounds_packs_without_a_milp(
     )
     facts = result.solver
     assert facts.rounding == "greedy" and "no MILP" in (facts.repair or "")
-    # One LP, then the same LP warm-started with the rounded suggestions fixed; no MILP ever.
-    assert calls == [("solve_problem", False), ("resolve_fixed", False)]
+    # One LP, then the same LP warm-started with the rounded suggestions fixed, then with the
+    # transfers rounded to whole units fixed too; the plan's own problem is never a MILP.
+    assert calls == [
+        ("solve_problem", False),
+        ("resolve_fixed", False),
+        ("resolve_fixed", False),
+    ]
+    assert "whole units" in (facts.whole_units or "")
+    assert _whole_transfers(result)
     assert facts.lp_objective is not None
     assert facts.lp_objective <= facts.objective * (1 + 1e-9) + 1e-9  # LP is a lower bound
     assert facts.repair_seconds >= 0
@@ -264,8 +276,11 @@ def test_integer_packs_mode_is_an_exact_milp(monkeypatch: pytest.MonkeyPatch) ->
         instance.network, instance.stock, instance.demand, instance.policy, integer_packs=True
     )
     assert result.solver.rounding == "milp" and result.solver.lp_objective is None
-    assert calls == [("solve_problem", True)]
+    # The MILP, then the same problem with its packs and the whole transfers fixed (when the
+    # MILP left a fraction to round).
+    assert calls[0] == ("solve_problem", True) and len(calls) <= 2
     assert _whole_packs(instance.network, result)
+    assert _whole_transfers(result)
     assert len(result.replenishment) > 0
 
 
@@ -316,6 +331,7 @@ def test_above_the_threshold_the_plan_is_decomposed_rounded_by_the_greedy_and_ke
     assert facts.objective >= facts.lp_objective - 1e-6 * (1 + abs(facts.lp_objective))
     assert sum(result.kpis["cost"].values()) == pytest.approx(facts.objective, rel=1e-6)
     assert "greedy repair" in (facts.repair or "") and _whole_packs(network, result)
+    assert "whole units" in (facts.whole_units or "") and _whole_transfers(result)
 
     inputs = prepare_inputs(
         network,

@@ -63,6 +63,9 @@ def test_plans_keep_stock_capacity_credit_and_territory(params: tuple[int, int, 
     assert result.solver.rounding in ("greedy", "none")
     bound = result.solver.lp_objective
     assert bound is not None and result.solver.objective >= bound - 1e-6 * (1 + abs(bound))
+    # Transfers in whole units: the LP's fractions rounded (`allocation.whole_units`).
+    quantity = result.transfers["quantity"]
+    assert bool(((quantity - quantity.round()).abs() < 1e-6).all())
     ending = _ending_stock(instance, result)
     # Never ships more than is available (nothing goes below zero anywhere).
     assert min(ending.values()) >= -TOL

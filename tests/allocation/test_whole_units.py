@@ -1,0 +1,99 @@
+"""Transfers in whole units (`allocation.whole_units`): known answers solved by hand.
+
+One lane CW -> FW, cover period 8 days (lead time 1 + review 7). A demand of 0.3125 units a day
+is 2.5 units over the cover period, no spread (no safety stock): the LP ships 2.5 units.
+Catchment shortage penalty 3 x unit cost 1 (the default policy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import allocation as al
+from tests.allocation.conftest import demand_frame, stock_frame
+
+HOLDING_PER_UNIT_WEEK = 0.25 / 365 * 7  # default holding rate, unit cost 1, 7-day review
+RATE = 2.5 / 8  # units a day: 2.5 over the cover period
+
+
+@pytest.mark.parametrize("decompose_above", [10**9, 0])
+def test_a_fraction_is_rounded_up_when_its_shortage_costs_more_than_shipping(
+    one_lane: dict[str, Any], decompose_above: int
+) -> None:
+    # 3 units: transport 3; 2 units: transport 2 + 0.5 unmet x 3 = 3.5. Ship 3.
+    network = al.Network.model_validate(one_lane)
+    result = al.plan(
+        network,
+        stock_frame([("S", "CW", 10)]),
+        demand_frame({("S", "FW"): RATE}),
+        decompose_above=decompose_above,
+    )
+    assert result.transfers["quantity"].tolist() == [3.0]
+    assert result.unmet.empty
+    facts = result.solver
+    assert facts.lp_objective == pytest.approx(2.5 + 10 * HOLDING_PER_UNIT_WEEK, rel=1e-6)
+    assert facts.objective == pytest.approx(3 + 10 * HOLDING_PER_UNIT_WEEK, rel=1e-6)
+    assert "1 transfer(s) rounded to whole units" in (facts.whole_units or "")
+    assert sum(result.kpis["cost"].values()) == pytest.approx(facts.objective, rel=1e-6)
+
+
+def test_a_fraction_is_rounded_down_when_shipping_costs_more_than_its_shortage(
+    one_lane: dict[str, Any],
+) -> None:
+    # Lane cost 2.5: 3 units cost 7.5; 2 units 5 + 0.5 unmet x 3 = 6.5. Ship 2, 0.5 unmet.
+    one_lane["lanes"][0]["cost_per_unit"] = 2.5
+    network = al.Network.model_validate(one_lane)
+    result = al.plan(network, stock_frame([("S", "CW", 10)]), demand_frame({("S", "FW"): RATE}))
+    assert result.transfers["quantity"].tolist() == [2.0]
+    assert result.unmet["quantity"].sum() == pytest.approx(0.5)
+    assert result.solver.objective == pytest.approx(6.5 + 10 * HOLDING_PER_UNIT_WEEK, rel=1e-6)
+
+
+@pytest.mark.parametrize("decompose_above", [10**9, 0])
+def test_rounding_keeps_a_shared_warehouse_capacity(
+    one_lane: dict[str, Any], decompose_above: int
+) -> None:
+    # Two SKUs, 2.5 units each to an FW that holds 5: the LP fills it exactly. Both would round
+    # up alone; together only one may, the other goes down to 2 (0.5 unmet).
+    one_lane["warehouses"][1]["capacity"] = 5
+    one_lane["skus"] = [{"id": "S"}, {"id": "T"}]
+    network = al.Network.model_validate(one_lane)
+    result = al.plan(
+        network,
+        stock_frame([("S", "CW", 10), ("T", "CW", 10)]),
+        demand_frame({("S", "FW"): RATE, ("T", "FW"): RATE}),
+        decompose_above=decompose_above,
+    )
+    assert sorted(result.transfers["quantity"].tolist()) == [2.0, 3.0]
+    assert result.unmet["quantity"].sum() == pytest.approx(0.5)
+
+
+def test_a_chain_of_fractions_never_leaves_a_warehouse_below_zero() -> None:
+    # CW -> RW -> FW1, FW2 with 2.5 units of demand each and nothing at RW: what RW sends on
+    # must reach it first, so RW's inflow is the sum of its outflows, each whole.
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
+                {"id": "FW1", "kind": "forward", "region": "r", "capacity": 1000},
+                {"id": "FW2", "kind": "forward", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": "RW", "cost_per_unit": 0.1, "lead_time_days": 1},
+                {"origin": "RW", "destination": "FW1", "cost_per_unit": 0.1, "lead_time_days": 1},
+                {"origin": "RW", "destination": "FW2", "cost_per_unit": 0.1, "lead_time_days": 1},
+            ],
+            "skus": [{"id": "S"}],
+        }
+    )
+    result = al.plan(
+        network,
+        stock_frame([("S", "CW", 20)]),
+        demand_frame({("S", "FW1"): 2.5 / 9, ("S", "FW2"): 2.5 / 9}),
+    )
+    moved = result.transfers.set_index(["origin", "destination"])["quantity"].to_dict()
+    assert moved == {("CW", "RW"): 6.0, ("RW", "FW1"): 3.0, ("RW", "FW2"): 3.0}
+    assert result.unmet.empty
