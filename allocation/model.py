@@ -8,7 +8,8 @@ does not leave it on a line due earlier (timing rows). For every SKU s (symbols 
 `allocation.policy.Policy`):
 
 Decisions
-    x[s,a] >= 0     units moved on arc a (supply lane or one direction of a lateral link)
+    x[s,a] >= 0     units moved on arc a (supply lane or one direction of a lateral link;
+                    rounded to whole units after the solve by `allocation.whole_units`)
     y[s,d,w] >= 0   units suggested to distributor d from warehouse w (its `served_by`)
     e[s,w] >= 0     units kept at warehouse w after the plan (serves a forward catchment)
     u[s,j], v[s,j]  units of mean demand / of safety stock left uncovered at demand location j

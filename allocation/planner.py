@@ -93,6 +93,8 @@ def plan(
     processes pricing SKUs); the same greedy repair rounds its suggestions, reading the arrays
     instead of a PuLP problem, and the decomposition, kept open, re-solves the LP around them
     warm from its last prices and from the repair's plan. SolverFacts.method says which path ran.
+    On either path the transfers are then rounded to whole units (`allocation.whole_units`) and
+    the LP re-solved once more with them fixed (SolverFacts.whole_units says how).
     progress: told each step (and each round of the decomposition) in words, as it starts.
     stock_source, demand_source: what input errors name the frames by (a file's path).
     """

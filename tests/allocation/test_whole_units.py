@@ -97,3 +97,35 @@ def test_a_chain_of_fractions_never_leaves_a_warehouse_below_zero() -> None:
     moved = result.transfers.set_index(["origin", "destination"])["quantity"].to_dict()
     assert moved == {("CW", "RW"): 6.0, ("RW", "FW1"): 3.0, ("RW", "FW2"): 3.0}
     assert result.unmet.empty
+
+
+def test_two_full_warehouses_sharing_a_fraction_still_get_whole_units() -> None:
+    # Found by the property tests: a flow of 3.5 units between two warehouses that are both
+    # full to within half a unit's volume. Neither 3 nor 4 keeps both capacities, so the
+    # rounding frees every flow by one more unit and another SKU makes the room.
+    from allocation.generate import example_network
+
+    instance = example_network(3, 3, 2, seed=5478, horizon_days=14)
+    network = instance.network
+    result = al.plan(network, instance.stock, instance.demand, instance.policy)
+    quantity = result.transfers["quantity"]
+    assert bool(((quantity - quantity.round()).abs() < 1e-6).all())
+    volume = {s.id: s.unit_volume for s in network.skus}
+    unit = network.capacity_unit == "volume"
+    stock = instance.stock.assign(units=instance.stock["on_hand"] + instance.stock["in_transit"])
+    level = stock.groupby(["sku", "node"])["units"].sum().to_dict()
+    for row in result.transfers.itertuples():
+        level[(row.sku, row.origin)] = level.get((row.sku, row.origin), 0.0) - row.quantity
+        level[(row.sku, row.destination)] = (
+            level.get((row.sku, row.destination), 0.0) + row.quantity
+        )
+    for row in result.replenishment.itertuples():
+        level[(row.sku, row.source)] -= row.quantity
+    before = stock.assign(v=stock["units"] * stock["sku"].map(volume if unit else lambda _s: 1.0))
+    start = before.groupby("node")["v"].sum()
+    for w in network.warehouses:
+        used = sum(
+            (volume[s] if unit else 1.0) * q for (s, node), q in level.items() if node == w.id
+        )
+        assert min(q for (s, node), q in level.items() if node == w.id) >= -1e-6
+        assert used <= max(w.capacity, float(start.get(w.id, 0.0))) + 1e-6
