@@ -93,7 +93,9 @@ class SolverFacts:
     rounding (money), a lower bound on any whole-pack plan, None in exact mode. method: which
     build and solve ran (`Method`); gap: the relative gap to the LP optimum the decomposed solve
     proved (None: solved to optimality). whole_units: how the transfers were rounded to whole
-    units, in words (None: the LP's transfers were whole already)."""
+    units, in words (None: the LP's transfers were whole already); whole_units_seconds: the
+    rounding MILP's wall time; fractional_objective: the objective before it (transfers still
+    fractional, packs already whole), None when there was nothing to round."""
 
     status: str
     objective: float
@@ -108,6 +110,8 @@ class SolverFacts:
     method: Method = "pulp"
     gap: float | None = None
     whole_units: str | None = None
+    whole_units_seconds: float = 0.0
+    fractional_objective: float | None = None
 
 
 @dataclass

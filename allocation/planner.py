@@ -280,6 +280,8 @@ def _plan_decomposed(
                 objective=solved.objective,
                 solve_seconds=facts.solve_seconds + solved.seconds,
                 whole_units=_units_note(whole, facts.objective, solved.objective),
+                whole_units_seconds=whole.seconds,
+                fractional_objective=facts.objective,
             )
     say("explaining the plan")
     return explain(inputs, _from_arrays(inputs, arrays, solved.x), facts)
@@ -426,6 +428,8 @@ def _whole_transfers(
         objective=outcome.objective,
         solve_seconds=facts.solve_seconds + outcome.seconds,
         whole_units=_units_note(whole, facts.objective, outcome.objective),
+        whole_units_seconds=whole.seconds,
+        fractional_objective=facts.objective,
     )
 
 

@@ -2,7 +2,8 @@
 
 Seeded `example_network(skus, locations, distributors, seed)` instances, validated before the
 clock starts; per instance: plan() wall and CPU seconds, the solver facts' build / solve / repair
-seconds, the LP bound and the whole-pack objective (BENCHMARKS.md, "Planning time").
+seconds, the whole-unit rounding's seconds, the LP bound, the objective of the plan in whole
+packs and whole units, and what the whole units added to it (BENCHMARKS.md, "Planning time").
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/planning_time.py \
         --cases 100:7 100:1 100:2 100:3 100:4 300:1 300:2 1000:7
@@ -33,6 +34,8 @@ def measure(skus: int, seed: int, locations: int, distributors: int) -> dict[str
         "repair": facts.repair_seconds,
         "lp": facts.lp_objective or float("nan"),
         "objective": facts.objective,
+        "units": facts.whole_units_seconds,
+        "fractional": facts.fractional_objective or facts.objective,
     }
 
 
@@ -43,17 +46,19 @@ def main() -> None:
     parser.add_argument("--distributors", type=int, default=6)
     args = parser.parse_args()
     print(
-        "| SKUs x locations, seed | plan() wall (s) | CPU (s) | build / solve / repair (s) "
-        "| LP bound | objective (vs LP) |"
+        "| SKUs x locations, seed | plan() wall (s) | CPU (s) | build / solve / repair / "
+        "whole units (s) | LP bound | objective (vs LP) | whole units' share |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for case in args.cases:
         skus, seed = (int(part) for part in case.split(":"))
         r = measure(skus, seed, args.locations, args.distributors)
         print(
             f"| {skus:,} x {args.locations + args.distributors}, {seed} | {r['wall']:.2f} "
-            f"| {r['cpu']:.2f} | {r['build']:.2f} / {r['solve']:.2f} / {r['repair']:.2f} "
-            f"| {r['lp']:,.0f} | {r['objective']:,.0f} ({r['objective'] / r['lp'] - 1:+.1%}) |",
+            f"| {r['cpu']:.2f} | {r['build']:.2f} / {r['solve']:.2f} / {r['repair']:.2f} / "
+            f"{r['units']:.2f} | {r['lp']:,.0f} | {r['objective']:,.0f} "
+            f"({r['objective'] / r['lp'] - 1:+.1%}) "
+            f"| {r['objective'] / r['fractional'] - 1:+.1%} |",
             flush=True,
         )
 
