@@ -40,7 +40,7 @@ from allocation.plan import (
 from allocation.policy import CATCHMENT, Policy
 from allocation.scale import ArraySolution, LpArrays, build_arrays
 from allocation.schedule import Line, departures
-from allocation.solve import OPTIMAL, SolverName, resolve_fixed, solve_problem
+from allocation.solve import OPTIMAL, SolveOutcome, SolverName, resolve_fixed, solve_problem
 from allocation.whole_units import WholeUnits, whole_units
 
 __all__ = ["plan"]
@@ -366,21 +366,20 @@ def _round_packs(
     # Whole packs of whole units: drop the float dust the greedy's steps leave.
     fixed = {y: float(round(repair.y[k])) for k, y in variables.supply_free.items()}
     say("re-solving the LP around the whole packs")
-    try:
-        outcome = resolve_fixed(problem, fixed, solver, _left(time_limit, facts.solve_seconds))
-    except SolverError as exc:
-        raise SolverError(
-            f"re-solving the LP around the suggestions rounded to whole packs failed ({exc}); "
-            "plan with --integer-packs instead",
-            status=exc.status,
-            solver=solver,
-        ) from exc
+    outcome = _resolve(
+        problem,
+        fixed,
+        solver,
+        _left(time_limit, facts.solve_seconds),
+        "suggestions rounded to whole packs",
+        advice="plan with --integer-packs instead",
+    )
     note = _packs_note(
         repair, "transfers re-optimised around them", outcome.objective, facts.objective
     )
     return replace(
         facts,
-        status=outcome.status if outcome.status != OPTIMAL else facts.status,
+        status=_worst(outcome.status, facts.status),
         objective=outcome.objective,
         solve_seconds=facts.solve_seconds + outcome.seconds,
         detail=outcome.detail,
@@ -388,6 +387,26 @@ def _round_packs(
         rounding="greedy",
         repair_seconds=greedy_seconds,
     )
+
+
+def _resolve(
+    problem: pulp.LpProblem,
+    fixed: dict[pulp.LpVariable, float],
+    solver: SolverName,
+    time_limit: float | None,
+    what: str,
+    advice: str = "",
+) -> SolveOutcome:
+    """`resolve_fixed`, its failure saying what was fixed and, when given, what to do."""
+    try:
+        return resolve_fixed(problem, fixed, solver, time_limit)
+    except SolverError as exc:
+        raise SolverError(
+            f"re-solving the LP around the {what} failed ({exc})"
+            + (f"; {advice}" if advice else ""),
+            status=exc.status,
+            solver=solver,
+        ) from exc
 
 
 def _whole_transfers(
@@ -414,14 +433,13 @@ def _whole_transfers(
         {v: float(round(v.varValue or 0.0)) for v in problem.variables() if v.cat == pulp.LpInteger}
     )
     say("re-solving the LP around the whole transfers")
-    try:
-        outcome = resolve_fixed(problem, fixed, solver, _left(time_limit, facts.solve_seconds))
-    except SolverError as exc:
-        raise SolverError(
-            f"re-solving the LP around the transfers rounded to whole units failed ({exc})",
-            status=exc.status,
-            solver=solver,
-        ) from exc
+    outcome = _resolve(
+        problem,
+        fixed,
+        solver,
+        _left(time_limit, facts.solve_seconds),
+        "transfers rounded to whole units",
+    )
     return replace(
         facts,
         status=_worst(outcome.status, facts.status),
