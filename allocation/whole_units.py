@@ -119,10 +119,9 @@ def _whole_units(
     inflow: dict[Key, list[FlowKey]] = defaultdict(list)
     outflow: dict[Key, list[FlowKey]] = defaultdict(list)
     fractional = [flow for flow, value in lp.flow.items() if abs(value - round(value)) > WHOLE]
-    if every_flow:
-        fractional = list(lp.flow)
-    further = _downstream(fractional, arcs)
-    for flow in fractional:
+    chosen = list(lp.flow) if every_flow else fractional
+    further = _downstream(chosen, arcs)
+    for flow in chosen:
         s, i = flow
         value = lp.flow[flow]
         low = max(0, math.floor(value + WHOLE) - further[flow] - every_flow)
@@ -195,7 +194,7 @@ def _whole_units(
     return WholeUnits(
         flows,
         _changes(lp, stocks, x),
-        len(column),
+        len(fractional),
         time.perf_counter() - started,
         above,
     )
