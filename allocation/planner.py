@@ -245,6 +245,7 @@ def _plan_decomposed(
             for letter, (keys, index) in arrays.col_key.by_letter().items():
                 chosen = rounded[_FIELD[letter]]
                 plan[index] = [chosen[key] for key in keys]
+            del rounded
             solved = resolve("y", "suggestions rounded to whole packs")
             facts = replace(
                 facts,
@@ -257,6 +258,9 @@ def _plan_decomposed(
                 rounding="greedy",
                 repair_seconds=greedy_seconds,
             )
+        # The greedy's copy of the LP (a dict per variable kind) is done with: let it go before
+        # the whole-unit rounding reads the LP again (the peak of a 10,000-SKU plan).
+        del repair
         say("rounding the transfers to whole units")
         whole = whole_units(
             view_of_arrays(inputs, arrays, solved.x), inputs.arcs, MILP_GAP * abs(facts.objective)
