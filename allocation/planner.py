@@ -263,7 +263,10 @@ def _plan_decomposed(
         del repair
         say("rounding the transfers to whole units")
         whole = whole_units(
-            view_of_arrays(inputs, arrays, solved.x), inputs.arcs, MILP_GAP * abs(facts.objective)
+            view_of_arrays(inputs, arrays, solved.x),
+            inputs.arcs,
+            MILP_GAP * abs(facts.objective),
+            _left(time_limit, facts.solve_seconds),
         )
         if whole.flows:
             # The start plan: the LP's, with the whole flows and what follows from them.
@@ -280,7 +283,7 @@ def _plan_decomposed(
             solved = resolve("x", "transfers rounded to whole units")
             facts = replace(
                 facts,
-                status=_worst(solved.status, facts.status),
+                status=_worst(whole.status, _worst(solved.status, facts.status)),
                 objective=solved.objective,
                 solve_seconds=facts.solve_seconds + solved.seconds,
                 whole_units=_units_note(whole, facts.objective, solved.objective),
@@ -427,7 +430,10 @@ def _whole_transfers(
     for those transfers and every row is checked by it once more."""
     say("rounding the transfers to whole units")
     whole = whole_units(
-        view_of_problem(inputs, variables, problem), inputs.arcs, MILP_GAP * abs(facts.objective)
+        view_of_problem(inputs, variables, problem),
+        inputs.arcs,
+        MILP_GAP * abs(facts.objective),
+        _left(time_limit, facts.solve_seconds),
     )
     if not whole.flows:
         return facts
@@ -446,7 +452,7 @@ def _whole_transfers(
     )
     return replace(
         facts,
-        status=_worst(outcome.status, facts.status),
+        status=_worst(whole.status, _worst(outcome.status, facts.status)),
         objective=outcome.objective,
         solve_seconds=facts.solve_seconds + outcome.seconds,
         whole_units=_units_note(whole, facts.objective, outcome.objective),

@@ -36,6 +36,7 @@ from allocation.highs import quiet_highs
 from allocation.model import Arc
 from allocation.packs import LpView
 from allocation.policy import CATCHMENT
+from allocation.solve import OPTIMAL, TIME_LIMITED
 
 __all__ = ["WHOLE", "WholeUnits", "whole_units"]
 
@@ -50,13 +51,15 @@ class WholeUnits:
     """flows: every flow of the LP, (sku, arc index), at its whole number of units (none when
     all were whole already); changes: what follows from them (`_changes`); rounded: how many
     flows were fractional; seconds of wall time; above: money above the MILP's relaxation, at
-    most what a better rounding could save."""
+    most what a better rounding could save; status: "optimal", or "time_limited" when the time
+    limit stopped the search at a whole rounding."""
 
     flows: dict[FlowKey, float]
     changes: dict[str, dict[Any, float]]
     rounded: int
     seconds: float
     above: float
+    status: str = OPTIMAL
 
 
 class _Model:
@@ -85,10 +88,14 @@ class _Model:
         self.row_upper.append(upper)
 
 
-def whole_units(lp: LpView, arcs: list[Arc], tolerance: float) -> WholeUnits:
+def whole_units(
+    lp: LpView, arcs: list[Arc], tolerance: float, time_limit: float | None = None
+) -> WholeUnits:
     """Every fractional flow of the LP's point `lp` (suggestions already whole packs) at a whole
     number near its value, chosen by the MILP described above. tolerance: money the MILP may
-    stay above its best rounding when it has to search (`_solve`).
+    stay above its best rounding when it has to search (`_solve`). time_limit: seconds for its
+    searches; when it stops one at a whole rounding, that rounding is kept, status
+    "time_limited" (the relaxation before them is not cut short).
 
     Where two full warehouses share a fraction of a unit (capacity slack below one unit's
     volume at both ends of a flow), no rounding of the fractional flows alone keeps both
@@ -97,11 +104,11 @@ def whole_units(lp: LpView, arcs: list[Arc], tolerance: float) -> WholeUnits:
     rows still do not allow is a SolverError naming the SKUs."""
     started = time.perf_counter()
     try:
-        return _whole_units(lp, arcs, tolerance, started, every_flow=False)
+        return _whole_units(lp, arcs, tolerance, time_limit, started, every_flow=False)
     except _NoRounding:
         pass
     try:
-        return _whole_units(lp, arcs, tolerance, started, every_flow=True)
+        return _whole_units(lp, arcs, tolerance, time_limit, started, every_flow=True)
     except _NoRounding as exc:
         raise SolverError(str(exc), status=exc.status, solver=exc.solver) from None
 
@@ -111,7 +118,12 @@ class _NoRounding(SolverError):
 
 
 def _whole_units(
-    lp: LpView, arcs: list[Arc], tolerance: float, started: float, every_flow: bool
+    lp: LpView,
+    arcs: list[Arc],
+    tolerance: float,
+    time_limit: float | None,
+    started: float,
+    every_flow: bool,
 ) -> WholeUnits:
     model = _Model()
     column: dict[FlowKey, int] = {}
@@ -188,7 +200,8 @@ def _whole_units(
                 [(g, 1.0), *[(c, -a) for c, a in terms]], lp.below[key] + lost_shift[s], math.inf
             )
 
-    x, above = _solve(model, tolerance, {c: s for (s, _i), c in column.items()})
+    deadline = None if time_limit is None else started + time_limit
+    x, above, status = _solve(model, tolerance, {c: s for (s, _i), c in column.items()}, deadline)
     flows = {flow: float(round(value)) for flow, value in lp.flow.items()}
     flows.update({flow: float(round(x[c])) for flow, c in column.items()})
     return WholeUnits(
@@ -197,6 +210,7 @@ def _whole_units(
         len(fractional),
         time.perf_counter() - started,
         above,
+        status,
     )
 
 
@@ -318,9 +332,12 @@ class _Stock:
         return cls(terms, first, fixed, lost_terms, lost(first) - lost(ending))
 
 
-def _solve(model: _Model, tolerance: float, sku_of: dict[int, str]) -> tuple[np.ndarray, float]:
-    """The MILP's x and its money above the relaxation's (at most what a better rounding could
-    save). sku_of: the SKU of each flow column (the integer ones).
+def _solve(
+    model: _Model, tolerance: float, sku_of: dict[int, str], deadline: float | None
+) -> tuple[np.ndarray, float, str]:
+    """The MILP's x, its money above the relaxation's (at most what a better rounding could
+    save) and its status. sku_of: the SKU of each flow column (the integer ones); deadline:
+    `time.perf_counter()` by which the searches stop.
 
     The relaxation is nearly whole (the flows of 49 of 1,000 SKUs had a fraction left at 1,000
     SKUs), so the flows of the SKUs it leaves whole are fixed there and the MILP decides the
@@ -348,15 +365,24 @@ def _solve(model: _Model, tolerance: float, sku_of: dict[int, str]) -> tuple[np.
     highs.setOptionValue("mip_abs_gap", float(tolerance))
     highs.changeColsIntegrality(len(free), free, np.full(len(free), kind))
     highs.changeColsBounds(len(fixed), fixed, np.round(values[settled]), np.round(values[settled]))
+    _limit(highs, deadline)
     highs.run()
     if highs.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
         lower, upper = np.array(model.lower), np.array(model.upper)
         highs.changeColsBounds(len(fixed), fixed, lower[fixed], upper[fixed])
         highs.changeColsIntegrality(len(fixed), fixed, np.full(len(fixed), kind))
+        _limit(highs, deadline)
         highs.run()
-    _check(highs, skus)
+    stopped = _check(highs, skus, limited=deadline is not None)
     objective = float(highs.getInfo().objective_function_value)
-    return np.asarray(highs.getSolution().col_value), objective - bound
+    status = TIME_LIMITED if stopped else OPTIMAL
+    return np.asarray(highs.getSolution().col_value), objective - bound, status
+
+
+def _limit(highs: highspy.Highs, deadline: float | None) -> None:
+    """The time left to `deadline` as HiGHS's limit (a tenth of a second at least)."""
+    if deadline is not None:
+        highs.setOptionValue("time_limit", max(0.1, deadline - time.perf_counter()))
 
 
 def _passed(model: _Model) -> highspy.Highs:
@@ -389,10 +415,13 @@ def _passed(model: _Model) -> highspy.Highs:
     return highs
 
 
-def _check(highs: highspy.Highs, skus: list[str]) -> None:
-    import highspy
-
+def _check(highs: highspy.Highs, skus: list[str], limited: bool = False) -> bool:
+    """Whether a time limit stopped the run at a whole rounding (with `limited`); a
+    SolverError naming the SKUs for anything else but an optimum."""
     status = highs.getModelStatus()
+    feasible = highs.getInfo().primal_solution_status == 2  # kSolutionStatusFeasible
+    if limited and status == highspy.HighsModelStatus.kTimeLimit and feasible:
+        return True
     if status != highspy.HighsModelStatus.kOptimal:
         words = highs.modelStatusToString(status)
         shown = ", ".join(skus[:5]) + (f" and {len(skus) - 5} more" if len(skus) > 5 else "")
@@ -403,3 +432,4 @@ def _check(highs: highspy.Highs, skus: list[str]) -> None:
             status=words,
             solver="highs",
         )
+    return False
