@@ -52,13 +52,21 @@ instances = st.tuples(
 )
 
 
+# Both planner paths: the PuLP model, and the arrays (decomposed) path whose roundings read the
+# arrays and re-solve from start plans of their own.
+@pytest.mark.parametrize("decompose_above", [10**9, 0])
 @SETTINGS
 @given(instances)
-def test_plans_keep_stock_capacity_credit_and_territory(params: tuple[int, int, int, int]) -> None:
+def test_plans_keep_stock_capacity_credit_and_territory(
+    decompose_above: int, params: tuple[int, int, int, int]
+) -> None:
     instance = _instance(*params)
     network = instance.network
-    result = al.plan(network, instance.stock, instance.demand, instance.policy)
+    result = al.plan(
+        network, instance.stock, instance.demand, instance.policy, decompose_above=decompose_above
+    )
     assert result.solver.status == "optimal"
+    assert result.solver.method == ("decomposed" if decompose_above == 0 else "pulp")
     # Rounded to whole packs by the greedy repair (no MILP), never below the LP bound.
     assert result.solver.rounding in ("greedy", "none")
     bound = result.solver.lp_objective
