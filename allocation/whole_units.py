@@ -21,6 +21,7 @@ point less what the changes use, so anything the model allows, the LP's rows all
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import defaultdict
@@ -301,16 +302,15 @@ class _Stock:
         if demand is None and over is None:  # money linear in the stock: one column
             return cls([(model.column(hold, 0.0, math.inf), 1.0)], 0.0, fixed, [], 0.0)
 
-        def money(stock: float) -> float:
-            total = hold * stock
+        def priced(stock: float) -> tuple[float, float]:
+            """(money, units uncovered) with `stock` left here."""
+            money, uncovered = hold * stock, 0.0
             if demand is not None:
-                total += demand.cost(stock)[0]
+                penalty, uncovered = demand.cost(stock)
+                money += penalty
             if over is not None:
-                total += over[1] * max(0.0, stock - over[0])
-            return total
-
-        def lost(stock: float) -> float:
-            return demand.cost(stock)[1] if demand is not None else 0.0
+                money += over[1] * max(0.0, stock - over[0])
+            return money, uncovered
 
         lowest = (
             fixed + sum(model.lower[c] for c, _v in ins) - sum(model.upper[c] for c, _v in outs)
@@ -323,13 +323,13 @@ class _Stock:
         offset = 0.0 if min(offset, 1.0 - offset) <= WHOLE else offset
         first = offset + math.ceil(max(lowest, 0.0) - offset - WHOLE)
         steps = max(0, math.floor(highest - offset + WHOLE) - round(first - offset))
+        levels = [priced(first + k) for k in range(steps + 1)]
         terms, lost_terms = [], []
-        for k in range(steps):
-            level = first + k
-            c = model.column(money(level + 1) - money(level), 0.0, 1.0)
+        for (money, lost), (money_up, lost_up) in itertools.pairwise(levels):
+            c = model.column(money_up - money, 0.0, 1.0)
             terms.append((c, 1.0))
-            lost_terms.append((c, lost(level + 1) - lost(level)))
-        return cls(terms, first, fixed, lost_terms, lost(first) - lost(ending))
+            lost_terms.append((c, lost_up - lost))
+        return cls(terms, first, fixed, lost_terms, levels[0][1] - priced(ending)[1])
 
 
 def _solve(
