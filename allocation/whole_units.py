@@ -344,8 +344,6 @@ def _solve(
     others: a small model. Should that leave none feasible (the SKUs meet in the shared rows),
     the whole MILP runs, to `tolerance` (money). A SolverError names the SKUs when HiGHS proves
     no whole-unit rounding."""
-    import highspy
-
     highs = _passed(model)
     # The relaxation is a near network LP the simplex solves at once (0.6 s at 1,000 SKUs);
     # HiGHS's presolve spent 19 s on it. The MILP keeps its presolve (25 s without).
@@ -387,8 +385,6 @@ def _limit(highs: highspy.Highs, deadline: float | None) -> None:
 
 def _passed(model: _Model) -> highspy.Highs:
     """A HiGHS instance holding the model, every column continuous (the relaxation)."""
-    import highspy
-
     rows, cols, values = zip(*model.entries, strict=True) if model.entries else ((), (), ())
     matrix = sp.csc_matrix(
         (
