@@ -241,11 +241,7 @@ def _plan_decomposed(
             say(f"rounding {len(repair.keys):,} suggestions to whole packs")
             repair.run()
             greedy_seconds = time.perf_counter() - began
-            rounded = repair.plan()
-            for letter, (keys, index) in arrays.col_key.by_letter().items():
-                chosen = rounded[_FIELD[letter]]
-                plan[index] = [chosen[key] for key in keys]
-            del rounded
+            _write(plan, arrays, repair.plan())
             solved = resolve("y", "suggestions rounded to whole packs")
             facts = replace(
                 facts,
@@ -271,15 +267,7 @@ def _plan_decomposed(
         if whole.flows:
             # The start plan: the LP's, with the whole flows and what follows from them.
             plan = np.array(solved.x)
-            changes = {"flow": whole.flows, **whole.changes}
-            for letter, (keys, index) in arrays.col_key.by_letter().items():
-                changed = changes.get(_FIELD[letter], {})
-                if changed:
-                    values = plan[index]
-                    for n, key in enumerate(keys):
-                        if key in changed:
-                            values[n] = changed[key]
-                    plan[index] = values
+            _write(plan, arrays, {"flow": whole.flows, **whole.changes})
             solved = resolve("x", "transfers rounded to whole units")
             facts = replace(
                 facts,
@@ -319,6 +307,16 @@ def _by_field(arrays: LpArrays, values: np.ndarray) -> dict[str, dict[Any, float
     for letter, (keys, index) in arrays.col_key.by_letter().items():
         groups[_FIELD[letter]].update(zip(keys, values[index].tolist(), strict=True))
     return groups
+
+
+def _write(plan: np.ndarray, arrays: LpArrays, values: dict[str, dict[Any, float]]) -> None:
+    """Write into `plan` (a column vector of `arrays`) the values given by `Solution` field and
+    model key (the inverse of `_by_field`); a column whose key is not given keeps its value."""
+    for letter, (keys, index) in arrays.col_key.by_letter().items():
+        given = values.get(_FIELD[letter], {})
+        if given:
+            kept = plan[index].tolist()
+            plan[index] = [given.get(key, old) for key, old in zip(keys, kept, strict=True)]
 
 
 def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Solution:
