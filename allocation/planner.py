@@ -228,12 +228,8 @@ def _plan_decomposed(
                     progress=say,
                 )
             except SolverError as exc:
-                hint = "; plan with --integer-packs instead" if letter == "y" else ""
-                raise SolverError(
-                    f"re-solving the LP around the {what} failed ({exc}){hint}",
-                    status=exc.status,
-                    solver="highs",
-                ) from exc
+                advice = "plan with --integer-packs instead" if letter == "y" else ""
+                raise _resolve_failed(exc, what, "highs", advice) from exc
 
         began = time.perf_counter()
         repair = PackRepair(inputs, view_of_arrays(inputs, arrays, solved.x))
@@ -406,12 +402,17 @@ def _resolve(
     try:
         return resolve_fixed(problem, fixed, solver, time_limit)
     except SolverError as exc:
-        raise SolverError(
-            f"re-solving the LP around the {what} failed ({exc})"
-            + (f"; {advice}" if advice else ""),
-            status=exc.status,
-            solver=solver,
-        ) from exc
+        raise _resolve_failed(exc, what, solver, advice) from exc
+
+
+def _resolve_failed(exc: SolverError, what: str, solver: str, advice: str) -> SolverError:
+    """The error of a re-solve around fixed columns: what was fixed, why it failed, and what
+    to do when there is advice."""
+    return SolverError(
+        f"re-solving the LP around the {what} failed ({exc})" + (f"; {advice}" if advice else ""),
+        status=exc.status,
+        solver=solver,
+    )
 
 
 def _whole_transfers(
