@@ -101,7 +101,7 @@ def whole_units(
     Where two full warehouses share a fraction of a unit (capacity slack below one unit's
     volume at both ends of a flow), no rounding of the fractional flows alone keeps both
     capacities: then every flow may move one unit more, whole ones included, so that another
-    SKU's unit can make the room (1 instance in about 300 small random ones). A rounding the
+    SKU's unit can make the room (the property tests found such an instance). A rounding the
     rows still do not allow is a SolverError naming the SKUs."""
     started = time.perf_counter()
     try:
