@@ -165,6 +165,8 @@ class Variables:
         default_factory=dict
     )
     supply_free: dict[tuple[str, str, str], pulp.LpVariable] = field(default_factory=dict)
+    packs: dict[tuple[str, str, str], pulp.LpVariable] = field(default_factory=dict)
+    opened: dict[tuple[str, str, str], pulp.LpVariable] = field(default_factory=dict)
     ending: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     short: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     safety_short: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
@@ -763,8 +765,9 @@ def _add_supply(
     )
     y_expr = pack * packs
     var.supply[key] = y_expr
+    var.packs[key] = packs
     if moq > pack:
         name = f"{s},{delivery.distributor},{delivery.warehouse}"
-        opened = problem.add_variable(f"z{n}", cat="Binary")
+        opened = var.opened[key] = problem.add_variable(f"z{n}", cat="Binary")
         add(y_expr >= moq * opened, f"moq[{name}]")
         add(y_expr <= cap * opened, f"moq_open[{name}]")

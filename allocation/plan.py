@@ -91,11 +91,14 @@ class SolverFacts:
     greedy pack rounding alone); detail: the solver's own status words; repair: how packs were
     rounded, in words; rounding: which method (`Rounding`); lp_objective: the LP optimum before
     rounding (money), a lower bound on any whole-pack plan, None in exact mode. method: which
-    build and solve ran (`Method`); gap: the relative gap to the LP optimum the decomposed solve
-    proved (None: solved to optimality). whole_units: how the transfers were rounded to whole
-    units, in words (None: the LP's transfers were whole already); whole_units_seconds: the
-    rounding MILP's wall time; fractional_objective: the objective before it (transfers still
-    fractional, packs already whole), None when there was nothing to round."""
+    build and solve ran (`Method`); gap: the relative gap to the optimum the solver proved: the
+    decomposed LP's, or the exact-packs MILP's between its plan and its bound (HiGHS; None: an
+    LP solved to optimality, or CBC, which reports none). whole_units: how the transfers were
+    rounded to whole units, in words (None: the LP's transfers were whole already);
+    whole_units_seconds: the rounding MILP's wall time; fractional_objective: the objective
+    before it (transfers still fractional, packs already whole), None when there was nothing to
+    round. start_objective: in exact mode, the objective of the plan the MILP started from (LP
+    mode's), which its own is never above."""
 
     status: str
     objective: float
@@ -112,6 +115,7 @@ class SolverFacts:
     whole_units: str | None = None
     whole_units_seconds: float = 0.0
     fractional_objective: float | None = None
+    start_objective: float | None = None
 
 
 @dataclass

@@ -49,6 +49,8 @@ LATE = "late"  # in a line's binding: it arrives after its destination's cover p
 
 _EPS = 1e-6
 MILP_GAP = 1e-3  # relative gap at which the exact-packs MILP stops
+# Money the whole-unit rounding may stay above its best rounding, relative to the plan's objective.
+WHOLE_UNITS_GAP = 1e-3
 _SMALL = 0.01  # units; less unmet than this is rounding noise, not a shortage worth a line
 DECOMPOSE_GAP = 1e-4  # relative gap to the LP optimum the decomposed path proves
 _BIND = 1e-6  # a row whose slack is this close to zero binds (names the constraint in a line)
@@ -82,9 +84,9 @@ def plan(
     policy (defaults when None). today: first day of the plan (default: first forecast date).
     solver: "highs" or "cbc". time_limit: seconds; when given, a feasible solution found within
     it is accepted and labelled "time_limited". integer_packs: exact pack sizes and MOQs with
-    integer variables (a MILP); otherwise the LP optimum is rounded to whole packs by a greedy
-    repair (`allocation.packs.PackRepair`) and the LP is re-solved warm with them fixed (no
-    MILP).
+    integer variables (a MILP, started from the plan LP mode makes: `_plan_exact`); otherwise
+    the LP optimum is rounded to whole packs by a greedy repair (`allocation.packs.PackRepair`)
+    and the LP is re-solved warm with them fixed (no MILP).
 
     decompose_above: in LP mode with HiGHS, an instance with more SKU-location demand series
     (rows of `needs`) than this is built as arrays (`allocation.scale`, no PuLP object per
@@ -123,11 +125,35 @@ def plan(
     )
     if decomposed:
         return _plan_decomposed(inputs, started, time_limit, workers, say)
+    if not integer_packs:
+        solution, facts = _plan_pulp(inputs, solver, time_limit, started, say)
+    else:
+        solution, facts = _plan_exact(inputs, solver, time_limit, started, say)
+    say("explaining the plan")
+    return explain(inputs, solution, facts)
+
+
+def _plan_pulp(
+    inputs: ModelInputs,
+    solver: SolverName,
+    time_limit: float | None,
+    started: float,
+    say: Progress,
+    start: Solution | None = None,
+) -> tuple[Solution, SolverFacts]:
+    """Build the problem with PuLP and solve it: the LP, its suggestions rounded to whole packs
+    and its transfers to whole units (LP mode), or the exact-packs MILP (from `start`, a plan
+    of the same instance, when given). started: when the build began, as `time.perf_counter()`."""
+    exact = inputs.integer_packs
     problem, variables = build_problem(inputs)
     build_seconds = time.perf_counter() - started
-    say(f"solving the {'MILP' if integer_packs else 'LP'} with {solver}")
+    say(f"solving the {'MILP' if exact else 'LP'} with {solver}" + (" from it" if start else ""))
     outcome = solve_problem(
-        problem, solver, time_limit, mip_gap=MILP_GAP if integer_packs else None
+        problem,
+        solver,
+        time_limit,
+        mip_gap=MILP_GAP if exact else None,
+        start=None if start is None else _start(variables, start),
     )
     facts = SolverFacts(
         status=outcome.status,
@@ -136,14 +162,65 @@ def plan(
         solve_seconds=outcome.seconds,
         solver=solver,
         detail=outcome.detail,
-        rounding="milp" if integer_packs else "none",
-        lp_objective=None if integer_packs else outcome.objective,
+        rounding="milp" if exact else "none",
+        lp_objective=None if exact else outcome.objective,
+        gap=outcome.gap,
     )
-    if not integer_packs and variables.supply_free:
+    if not exact and variables.supply_free:
         facts = _round_packs(problem, variables, inputs, facts, solver, time_limit, say)
     facts = _whole_transfers(problem, variables, inputs, facts, solver, time_limit, say)
-    say("explaining the plan")
-    return explain(inputs, _from_variables(variables), facts)
+    return _from_variables(variables), facts
+
+
+def _plan_exact(
+    inputs: ModelInputs,
+    solver: SolverName,
+    time_limit: float | None,
+    started: float,
+    say: Progress,
+) -> tuple[Solution, SolverFacts]:
+    """Exact packs: the MILP, started from the plan LP mode makes (whole packs by the greedy
+    repair, whole units). The MILP checks that plan and searches from it, so a time limit stops
+    it at a plan at least as good, where on its own it may hold a far worse one or none (100 x
+    10, seed 1, 10 s: 74,031 alone, 10,672 started; BENCHMARKS.md, "Exact packs", also for what
+    the start costs where HiGHS's own root heuristic would have done better). The MILP gets
+    what is left of the time limit, at least a tenth of it."""
+    say("planning with the greedy pack repair first, as the MILP's starting plan")
+    first, first_facts = _plan_pulp(
+        replace(inputs, integer_packs=False), solver, time_limit, started, say
+    )
+    spent = time.perf_counter() - started
+    solution, facts = _plan_pulp(
+        inputs, solver, _left(time_limit, spent), time.perf_counter(), say, start=first
+    )
+    return solution, replace(
+        facts,
+        repair=(
+            f"packs exact by MILP ({_proven(facts.gap)}), started from the greedy repair's plan "
+            f"(objective {first_facts.objective:,.2f}, {spent:.1f} s)"
+        ),
+        start_objective=first_facts.objective,
+    )
+
+
+def _proven(gap: float | None) -> str:
+    return "no gap reported" if gap is None else f"within {gap:.2%} of its bound"
+
+
+def _start(variables: Variables, solution: Solution) -> dict[pulp.LpVariable, float]:
+    """The exact-packs MILP's columns at `solution`, a plan of the same instance: its packs
+    (k = units / pack) and MOQ switches from the suggestions, every other column as it is."""
+    start: dict[pulp.LpVariable, float] = {}
+    for name in ("flow", "ending", "short", "safety_short", "over", "fair_gap"):
+        values = getattr(solution, name)
+        start.update({var: values[key] for key, var in getattr(variables, name).items()})
+    for key, packs in variables.packs.items():
+        units = solution.supply[key]
+        (_var, pack), *_ = variables.supply[key].items()
+        start[packs] = float(round(units / pack))
+        if key in variables.opened:
+            start[variables.opened[key]] = float(units > _EPS)
+    return start
 
 
 def _check_horizon(inputs: ModelInputs, demand: pd.DataFrame, source: str) -> None:
@@ -257,7 +334,7 @@ def _plan_decomposed(
         whole = whole_units(
             view_of_arrays(inputs, arrays, solved.x),
             inputs.arcs,
-            MILP_GAP * abs(facts.objective),
+            WHOLE_UNITS_GAP * abs(facts.objective),
             _left(time_limit, facts.solve_seconds),
         )
         if whole.flows:
@@ -431,7 +508,7 @@ def _whole_transfers(
     whole = whole_units(
         view_of_problem(inputs, variables, problem),
         inputs.arcs,
-        MILP_GAP * abs(facts.objective),
+        WHOLE_UNITS_GAP * abs(facts.objective),
         _left(time_limit, facts.solve_seconds),
     )
     if not whole.flows:

@@ -38,22 +38,26 @@ TIME_LIMITED = "time_limited"
 @dataclass(frozen=True)
 class SolveOutcome:
     """status: "optimal" or "time_limited"; objective in money; seconds of wall time;
-    detail: the solver's own status words."""
+    detail: the solver's own status words; gap: a MILP's relative gap between its solution and
+    its proven bound, where the solver reports one (HiGHS; None for an LP and for CBC)."""
 
     status: str
     solver: SolverName
     objective: float
     seconds: float
     detail: str
+    gap: float | None = None
 
 
 def _make_solver(
-    name: SolverName, time_limit: float | None, mip_gap: float | None
+    name: SolverName, time_limit: float | None, mip_gap: float | None, warm_start: bool = False
 ) -> pulp.LpSolver:
     if name == "highs":
         return pulp.HiGHS(msg=False, timeLimit=time_limit, threads=1, gapRel=mip_gap)
     if name == "cbc":
-        return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, threads=1, gapRel=mip_gap)
+        return pulp.PULP_CBC_CMD(
+            msg=False, timeLimit=time_limit, threads=1, gapRel=mip_gap, warmStart=warm_start
+        )
     raise ValueError(f"unknown solver {name!r}; expected one of {SOLVERS}")
 
 
@@ -85,21 +89,34 @@ def solve_problem(
     solver: SolverName = "highs",
     time_limit: float | None = None,
     mip_gap: float | None = None,
+    start: Mapping[pulp.LpVariable, float] | None = None,
 ) -> SolveOutcome:
     """Solve and verify. time_limit (seconds): when given, a feasible best solution found within
     it is accepted and labelled "time_limited"; without it only a proven optimum passes.
-    mip_gap: relative gap at which a MILP counts as solved (the solver's default when None)."""
+    mip_gap: relative gap at which a MILP counts as solved (the solver's default when None).
+    start: a MILP's starting solution, a value for every variable; the solver checks it and,
+    when it is feasible, searches from it, so a time-limited result is never worse."""
     started = time.perf_counter()
+    if start is not None:  # inside the bounds: another solve's values carry its tolerances
+        start = {var: _clipped(var, value) for var, value in start.items()}
     if solver == "highs":
-        _run_highs(problem, time_limit, mip_gap)
+        _run_highs(problem, time_limit, mip_gap, start)
     else:
+        for var, value in (start or {}).items():
+            var.setInitialValue(value)
         try:
-            problem.solve(_make_solver(solver, time_limit, mip_gap))
+            problem.solve(_make_solver(solver, time_limit, mip_gap, warm_start=start is not None))
         except pulp.PulpSolverError as exc:
             raise SolverError(
                 f"{solver} failed to run: {exc}", status="error", solver=solver
             ) from exc
     return _verified(problem, solver, time_limit, time.perf_counter() - started)
+
+
+def _clipped(var: pulp.LpVariable, value: float) -> float:
+    low = -np.inf if var.lowBound is None else var.lowBound
+    high = np.inf if var.upBound is None else var.upBound
+    return float(min(max(value, low), high))
 
 
 def resolve_fixed(
@@ -128,7 +145,12 @@ def resolve_fixed(
     return _verified(problem, solver, time_limit, time.perf_counter() - started)
 
 
-def _run_highs(problem: pulp.LpProblem, time_limit: float | None, mip_gap: float | None) -> None:
+def _run_highs(
+    problem: pulp.LpProblem,
+    time_limit: float | None,
+    mip_gap: float | None,
+    start: Mapping[pulp.LpVariable, float] | None,
+) -> None:
     """Hand the problem to HiGHS as arrays in one call, run it, read the solution back.
 
     PuLP's own HiGHS interface adds one column and one row per call into highspy and lists the
@@ -184,6 +206,11 @@ def _run_highs(problem: pulp.LpProblem, time_limit: float | None, mip_gap: float
     if mip_gap is not None:
         highs.setOptionValue("mip_rel_gap", float(mip_gap))
     highs.passModel(lp)
+    if start is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = [start[var] for var in columns]
+        solution.value_valid = True
+        highs.setSolution(solution)
     problem.solverModel, problem.highs_columns = highs, columns
     highs.run()
     _read_highs(problem)
@@ -219,4 +246,7 @@ def _verified(
             solver=solver,
         )
     objective = float(pulp.value(problem.objective) or 0.0)
-    return SolveOutcome(status, solver, objective, seconds, detail)
+    gap = None
+    if solver == "highs" and problem.isMIP():
+        gap = float(problem.solverModel.getInfo().mip_gap)
+    return SolveOutcome(status, solver, objective, seconds, detail, gap)
