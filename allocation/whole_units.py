@@ -151,7 +151,8 @@ def _whole_units(
     # Each warehouse a fractional flow touches: its stock left, and the capacity rows on it.
     stocks: dict[Key, _Stock] = {}
     capacity: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    room = dict(lp.capacity)
+    # Slack at the LP's point; a row it breaks by solver dust holds, with none to spare.
+    room = {w: max(0.0, slack) for w, slack in lp.capacity.items()}
     lost: dict[str, list[tuple[int, float]]] = defaultdict(list)
     lost_shift: dict[str, float] = defaultdict(float)
     for node in sorted(set(inflow) | set(outflow)):
@@ -187,7 +188,7 @@ def _whole_units(
         for row, coefficient in uses:
             if coefficient:
                 used[row].append((c, coefficient))
-                slack[row] = slack.get(row, lp.lane.get(row, lp.timing.get(row, 0.0)))
+                slack[row] = slack.get(row, max(0.0, lp.lane.get(row, lp.timing.get(row, 0.0))))
                 slack[row] += coefficient * lp.flow[flow]
     for row, terms in used.items():
         model.row(terms, -math.inf, slack[row])
@@ -319,8 +320,12 @@ class _Stock:
             fixed + sum(model.upper[c] for c, _v in ins) - sum(model.lower[c] for c, _v in outs)
         )
         # With whole flows the stock is `fixed` plus a whole number: levels on that lattice.
+        # A fixed part within WHOLE of a whole number is that number (solver dust: CBC's values
+        # come through a text file with 8 digits), or the dust left in the balance row makes
+        # the MILP fix nothing whole (BENCHMARKS.md, "Whole-unit transfers").
         offset = fixed - math.floor(fixed)
-        offset = 0.0 if min(offset, 1.0 - offset) <= WHOLE else offset
+        if min(offset, 1.0 - offset) <= WHOLE:
+            offset, fixed = 0.0, float(round(fixed))
         first = offset + math.ceil(max(lowest, 0.0) - offset - WHOLE)
         steps = max(0, math.floor(highest - offset + WHOLE) - round(first - offset))
         levels = [priced(first + k) for k in range(steps + 1)]
