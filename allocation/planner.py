@@ -204,7 +204,9 @@ def _plan_exact(
 
 
 def _proven(gap: float | None) -> str:
-    return "no gap reported" if gap is None else f"within {gap:.2%} of its bound"
+    if gap is None:
+        return "no gap reported"
+    return f"within {gap:.2%} of its bound" if math.isfinite(gap) else "no bound proven yet"
 
 
 def _start(variables: Variables, solution: Solution) -> dict[pulp.LpVariable, float]:
