@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 __all__ = [
     "MAX_PAGE",
@@ -187,8 +187,27 @@ class AllocationCreate(BaseModel):
     time_limit: float | None = Field(
         default=None, gt=0, le=600, description="solver limit, seconds"
     )
-    integer_packs: bool = False
+    integer_packs: bool = Field(
+        default=False,
+        description="exact packs and MOQs by a MILP; needs time_limit (a MILP has no bound on "
+        "its run time), and is never worse than the default mode's plan within it",
+    )
     today: Day | None = Field(default=None, description="first day of the plan (default: today)")
+
+    @field_validator("integer_packs")
+    @classmethod
+    def _exact_packs_have_a_time_limit(cls, exact: bool, info: ValidationInfo) -> bool:
+        # The exact MILP may search for hours (minutes at 30 SKUs with CBC) while it holds one of
+        # the process's solve slots; under a limit it stops at a plan at least as good as the
+        # default mode's (it starts from that plan). time_limit is declared first, so it is in
+        # info.data when it was valid.
+        if exact and info.data.get("time_limit") is None:
+            raise ValueError(
+                "integer_packs needs time_limit (seconds, up to 600): the exact MILP has no "
+                "bound on its run time; within the limit its plan is never worse than the "
+                "default mode's"
+            )
+        return exact
 
 
 class PlanSummary(_Public):

@@ -67,6 +67,23 @@ def test_idempotency_key_replays_the_first_answer(
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
 
 
+def test_exact_packs_need_a_time_limit_and_get_a_labelled_plan_within_it(
+    seeded: TestClient, keys: Keys
+) -> None:
+    planner = keys.headers("planner")
+    refused = seeded.post(
+        "/v1/allocations", json=allocation_body(integer_packs=True), headers=planner
+    )
+    assert refused.status_code == 422
+    problem = refused.json()["detail"][0]
+    assert problem["loc"] == ["body", "integer_packs"]
+    assert "integer_packs needs time_limit" in problem["msg"]
+    plan = create_plan(seeded, keys, integer_packs=True, time_limit=30)
+    solver = plan["solver"]
+    assert solver["rounding"] == "milp" and solver["status"] in ("optimal", "time_limited")
+    assert solver["objective"] <= solver["start_objective"] * (1 + 1e-9)
+
+
 def test_without_a_key_every_request_makes_a_plan(seeded: TestClient, keys: Keys) -> None:
     first, second = create_plan(seeded, keys), create_plan(seeded, keys)
     assert first["id"] != second["id"]
