@@ -180,25 +180,41 @@ def _plan_exact(
     say: Progress,
 ) -> tuple[Solution, SolverFacts]:
     """Exact packs: the MILP, started from the plan LP mode makes (whole packs by the greedy
-    repair, whole units). The MILP checks that plan and searches from it, so a time limit stops
-    it at a plan at least as good, where on its own it may hold a far worse one or none (100 x
-    10, seed 1, 10 s: 74,031 alone, 10,672 started; BENCHMARKS.md, "Exact packs", also for what
-    the start costs where HiGHS's own root heuristic would have done better). The MILP gets
-    what is left of the time limit, at least a tenth of it."""
+    repair, whole units). The solver checks that plan and, when it takes it (HiGHS and CBC did
+    in every run here), searches from it, so a time limit stops it at a plan at least as good,
+    where on its own it may hold a far worse one or none (100 x 10, seed 1, 10 s: 74,031
+    alone, 10,672 started; BENCHMARKS.md, "Exact packs", also for what the start costs where
+    HiGHS's own root heuristic would have done better).
+
+    LP mode's plan comes out of the same time limit; the MILP gets what is left of it, at least
+    a tenth. Should LP mode fail (a re-solve its greedy cannot satisfy, its share of the limit),
+    the MILP runs without a start and the plan says why. The facts count both passes' seconds,
+    and LP mode's LP optimum is the MILP's lower bound too (its relaxation, packs continuous)."""
     say("planning with the greedy pack repair first, as the MILP's starting plan")
-    first, first_facts = _plan_pulp(
-        replace(inputs, integer_packs=False), solver, time_limit, started, say
-    )
+    first: Solution | None = None
+    try:
+        first, first_facts = _plan_pulp(
+            replace(inputs, integer_packs=False), solver, time_limit, started, say
+        )
+        began = f"started from the greedy repair's plan (objective {first_facts.objective:,.2f}"
+    except SolverError as exc:
+        began = f"no start: LP mode's plan failed ({exc}"
     spent = time.perf_counter() - started
     solution, facts = _plan_pulp(
         inputs, solver, _left(time_limit, spent), time.perf_counter(), say, start=first
     )
+    facts = replace(
+        facts, repair=f"packs exact by MILP ({_proven(facts.gap)}), {began}, {spent:.1f} s)"
+    )
+    if first is None:
+        return solution, facts
     return solution, replace(
         facts,
-        repair=(
-            f"packs exact by MILP ({_proven(facts.gap)}), started from the greedy repair's plan "
-            f"(objective {first_facts.objective:,.2f}, {spent:.1f} s)"
-        ),
+        build_seconds=first_facts.build_seconds + facts.build_seconds,
+        solve_seconds=first_facts.solve_seconds + facts.solve_seconds,
+        lp_objective=first_facts.lp_objective,
+        repair_seconds=first_facts.repair_seconds,
+        whole_units_seconds=first_facts.whole_units_seconds + facts.whole_units_seconds,
         start_objective=first_facts.objective,
     )
 
@@ -211,9 +227,10 @@ def _proven(gap: float | None) -> str:
 
 def _start(variables: Variables, solution: Solution) -> dict[pulp.LpVariable, float]:
     """The exact-packs MILP's columns at `solution`, a plan of the same instance: its packs
-    (k = units / pack) and MOQ switches from the suggestions, every other column as it is."""
-    start: dict[pulp.LpVariable, float] = {}
-    for name in ("flow", "ending", "short", "safety_short", "over", "fair_gap"):
+    (k = units / pack) and MOQ switches from the suggestions, its whole flows without their
+    solver dust (integer columns), every other column as it is."""
+    start = {var: float(round(solution.flow[key])) for key, var in variables.flow.items()}
+    for name in ("ending", "short", "safety_short", "over", "fair_gap"):
         values = getattr(solution, name)
         start.update({var: values[key] for key, var in getattr(variables, name).items()})
     for key, packs in variables.packs.items():

@@ -95,7 +95,8 @@ def solve_problem(
     it is accepted and labelled "time_limited"; without it only a proven optimum passes.
     mip_gap: relative gap at which a MILP counts as solved (the solver's default when None).
     start: a MILP's starting solution, a value for every variable; the solver checks it and,
-    when it is feasible, searches from it, so a time-limited result is never worse."""
+    when it takes it (feasible within its tolerances), searches from it, so a time-limited
+    result is no worse."""
     started = time.perf_counter()
     if start is not None:  # inside the bounds: another solve's values carry its tolerances
         start = {var: _clipped(var, value) for var, value in start.items()}

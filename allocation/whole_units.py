@@ -151,7 +151,9 @@ def _whole_units(
     # Each warehouse a fractional flow touches: its stock left, and the capacity rows on it.
     stocks: dict[Key, _Stock] = {}
     capacity: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    # Slack at the LP's point; a row it breaks by solver dust holds, with none to spare.
+    # Slack at the LP's point, below zero only by solver dust (CBC's 8 digits on a row of a
+    # million units): such a row holds with none to spare. The re-solve after the rounding
+    # checks every row again, so a real break would still stop the plan there.
     room = {w: max(0.0, slack) for w, slack in lp.capacity.items()}
     lost: dict[str, list[tuple[int, float]]] = defaultdict(list)
     lost_shift: dict[str, float] = defaultdict(float)
@@ -322,7 +324,8 @@ class _Stock:
         # With whole flows the stock is `fixed` plus a whole number: levels on that lattice.
         # A fixed part within WHOLE of a whole number is that number (solver dust: CBC's values
         # come through a text file with 8 digits), or the dust left in the balance row makes
-        # the MILP fix nothing whole (BENCHMARKS.md, "Whole-unit transfers").
+        # the MILP fix nothing whole (BENCHMARKS.md, "Whole-unit transfers"). A stock really
+        # that close to whole moves by at most WHOLE, which the re-solve after it takes up.
         offset = fixed - math.floor(fixed)
         if min(offset, 1.0 - offset) <= WHOLE:
             offset, fixed = 0.0, float(round(fixed))
