@@ -91,16 +91,15 @@ class SolverFacts:
     greedy pack rounding alone); detail: the solver's own status words; repair: how packs were
     rounded, in words; rounding: which method (`Rounding`); lp_objective: the LP optimum before
     rounding (money), a lower bound on any whole-pack plan (in exact mode LP mode's, its start's;
-    None when that failed). method: which
-    build and solve ran (`Method`); gap: the relative gap to the optimum the solver proved: the
-    decomposed LP's, or the exact-packs MILP's between its plan and its bound (HiGHS; None: an
-    LP solved to optimality, or CBC, which reports none). whole_units: how the transfers were
-    rounded to whole units, in words (None: the LP's transfers were whole already);
-    whole_units_seconds: the rounding MILP's wall time; fractional_objective: the objective
-    before it (transfers still fractional, packs already whole), None when there was nothing to
-    round. start_objective: in exact mode, the objective of the plan the MILP started from (LP
-    mode's), which its own is not above when the solver took the start. In exact mode the
-    seconds count LP mode's pass and the MILP's."""
+    None when that failed). method: which build and solve ran (`Method`); gap: the relative gap
+    to the optimum the solver proved: the decomposed LP's, or the exact-packs MILP's between its
+    plan and its bound (HiGHS; None: an LP solved to optimality, or CBC, which reports none).
+    whole_units: how the transfers were rounded to whole units, in words (None: the LP's
+    transfers were whole already); whole_units_seconds: the rounding MILP's wall time;
+    fractional_objective: the objective before it (transfers still fractional, packs already
+    whole), None when there was nothing to round. start_objective: in exact mode, the objective
+    of the plan the MILP started from (LP mode's), which its own is not above when the solver
+    took the start. In exact mode the seconds count LP mode's pass and the MILP's."""
 
     status: str
     objective: float
