@@ -300,8 +300,9 @@ def test_the_exact_milp_starts_from_the_lp_mode_plan(
     monkeypatch: pytest.MonkeyPatch, solver: str
 ) -> None:
     # A MILP that may stop at any plan within 99 % of its bound stops at its first: the start,
-    # when the solver took it, in about a second. Without the start, HiGHS stops at a plan of
-    # 15,547 (8.9 times the start's 1,750) and CBC finds none in 10 s (67 s to its first).
+    # when the solver took it, in about a second. With the start switched off (measured once,
+    # 2026-12-01), HiGHS stopped at a plan of 15,547 (8.9 times the start's 1,750) and CBC found
+    # none in 10 s (67 s to its first), so both assertions below failed.
     import allocation.planner as planner
     from allocation.generate import example_network
 
