@@ -534,9 +534,8 @@ def _whole_transfers(
         return facts
     fixed = {variables.flow[key]: units for key, units in whole.flows.items()}
     # Exact packs: the packs and MOQ switches as the MILP chose them.
-    fixed.update(
-        {v: float(round(v.varValue or 0.0)) for v in problem.variables() if v.cat == pulp.LpInteger}
-    )
+    switches = [*variables.packs.values(), *variables.opened.values()]
+    fixed.update({v: float(round(v.varValue or 0.0)) for v in switches})
     say("re-solving the LP around the whole transfers")
     outcome = _resolve(
         problem,
