@@ -70,21 +70,26 @@ class _Model:
         self.cost: list[float] = []
         self.lower: list[float] = []
         self.upper: list[float] = []
-        self.integer: list[bool] = []
-        self.entries: list[tuple[int, int, float]] = []  # (row, column, coefficient)
+        self.start: list[float] = []  # the LP's point, where the relaxation starts
+        # The matrix's entries as three lists (row, column, coefficient), ready for numpy.
+        self.entry_row: list[int] = []
+        self.entry_column: list[int] = []
+        self.entry_value: list[float] = []
         self.row_lower: list[float] = []
         self.row_upper: list[float] = []
 
-    def column(self, cost: float, lower: float, upper: float, integer: bool = False) -> int:
+    def column(self, cost: float, lower: float, upper: float, start: float) -> int:
         self.cost.append(cost)
+        self.start.append(start)
         self.lower.append(lower)
         self.upper.append(upper)
-        self.integer.append(integer)
         return len(self.cost) - 1
 
     def row(self, terms: list[tuple[int, float]], lower: float, upper: float) -> None:
         r = len(self.row_lower)
-        self.entries.extend((r, c, a) for c, a in terms)
+        self.entry_row.extend([r] * len(terms))
+        self.entry_column.extend(c for c, _a in terms)
+        self.entry_value.extend(a for _c, a in terms)
         self.row_lower.append(lower)
         self.row_upper.append(upper)
 
@@ -126,6 +131,38 @@ def _whole_units(
     started: float,
     every_flow: bool,
 ) -> WholeUnits:
+    rounding = _rounding_model(lp, arcs, every_flow)
+    if not rounding.column:
+        return WholeUnits({}, {}, 0, time.perf_counter() - started, 0.0)
+    deadline = None if time_limit is None else started + time_limit
+    sku_of = {c: s for (s, _i), c in rounding.column.items()}
+    x, above, status = _solve(rounding.model, tolerance, sku_of, deadline)
+    flows = {flow: float(round(value)) for flow, value in lp.flow.items()}
+    flows.update({flow: float(round(x[c])) for flow, c in rounding.column.items()})
+    return WholeUnits(
+        flows,
+        _changes(lp, rounding.stocks, x),
+        rounding.fractional,
+        time.perf_counter() - started,
+        above,
+        status,
+    )
+
+
+@dataclass(frozen=True)
+class _Rounding:
+    """The rounding MILP around the LP's point (its relaxation starts there: `_Model.start`);
+    column: the model's column of each flow it decides; stocks: each warehouse those flows
+    touch; fractional: how many of the LP's flows were fractional."""
+
+    model: _Model
+    column: dict[FlowKey, int]
+    stocks: dict[Key, _Stock]
+    fractional: int
+
+
+def _rounding_model(lp: LpView, arcs: list[Arc], every_flow: bool) -> _Rounding:
+    """The rounding MILP over the LP's fractional flows (`every_flow`: over all of them)."""
     model = _Model()
     column: dict[FlowKey, int] = {}
     value_of: dict[int, float] = {}  # the LP's value of each flow column
@@ -141,12 +178,12 @@ def _whole_units(
         high = math.ceil(value - WHOLE) + further[flow] + every_flow
         if flow in lp.cross:  # a cross-region bound, which may be fractional
             high = max(low, min(high, math.floor(value + lp.cross[flow] + WHOLE)))
-        column[flow] = model.column(lp.flow_price[flow], low, high, integer=True)
+        column[flow] = model.column(lp.flow_price[flow], low, high, value)
         value_of[column[flow]] = value
         inflow[(s, arcs[i].destination)].append(flow)
         outflow[(s, arcs[i].origin)].append(flow)
     if not column:
-        return WholeUnits({}, {}, 0, time.perf_counter() - started, 0.0)
+        return _Rounding(model, column, {}, len(fractional))
 
     # Each warehouse a fractional flow touches: its stock left, and the capacity rows on it.
     stocks: dict[Key, _Stock] = {}
@@ -199,23 +236,11 @@ def _whole_units(
     for s, terms in lost.items():
         key = (s, CATCHMENT)
         if key in lp.below and terms:
-            g = model.column(lp.fair_price[key], 0.0, math.inf)
-            model.row(
-                [(g, 1.0), *[(c, -a) for c, a in terms]], lp.below[key] + lost_shift[s], math.inf
-            )
-
-    deadline = None if time_limit is None else started + time_limit
-    x, above, status = _solve(model, tolerance, {c: s for (s, _i), c in column.items()}, deadline)
-    flows = {flow: float(round(value)) for flow, value in lp.flow.items()}
-    flows.update({flow: float(round(x[c])) for flow, c in column.items()})
-    return WholeUnits(
-        flows,
-        _changes(lp, stocks, x),
-        len(fractional),
-        time.perf_counter() - started,
-        above,
-        status,
-    )
+            gap = lp.below[key] + lost_shift[s]
+            at_lp = max(0.0, gap - sum(a * model.start[c] for c, a in terms))
+            g = model.column(lp.fair_price[key], 0.0, math.inf, at_lp)
+            model.row([(g, 1.0), *[(c, -a) for c, a in terms]], gap, math.inf)
+    return _Rounding(model, column, stocks, len(fractional))
 
 
 def _changes(lp: LpView, stocks: dict[Key, _Stock], x: np.ndarray) -> dict[str, dict[Any, float]]:
@@ -303,7 +328,7 @@ class _Stock:
         demand, over = lp.demand.get(node), lp.over.get(node)
         hold = lp.hold.get(node, 0.0)
         if demand is None and over is None:  # money linear in the stock: one column
-            return cls([(model.column(hold, 0.0, math.inf), 1.0)], 0.0, fixed, [], 0.0)
+            return cls([(model.column(hold, 0.0, math.inf, ending), 1.0)], 0.0, fixed, [], 0.0)
 
         def priced(stock: float) -> tuple[float, float]:
             """(money, units uncovered) with `stock` left here."""
@@ -333,8 +358,9 @@ class _Stock:
         steps = max(0, math.floor(highest - offset + WHOLE) - round(first - offset))
         levels = [priced(first + k) for k in range(steps + 1)]
         terms, lost_terms = [], []
-        for (money, lost), (money_up, lost_up) in itertools.pairwise(levels):
-            c = model.column(money_up - money, 0.0, 1.0)
+        for step, ((money, lost), (money_up, lost_up)) in enumerate(itertools.pairwise(levels)):
+            # At the LP's stock the segments below it are full, the one it falls in partly.
+            c = model.column(money_up - money, 0.0, 1.0, min(1.0, max(0.0, ending - first - step)))
             terms.append((c, 1.0))
             lost_terms.append((c, lost_up - lost))
         return cls(terms, first, fixed, lost_terms, levels[0][1] - priced(ending)[1])
@@ -354,8 +380,14 @@ def _solve(
     no whole-unit rounding."""
     highs = _passed(model)
     # The relaxation is a near network LP the simplex solves at once (0.6 s at 1,000 SKUs);
-    # HiGHS's presolve spent 19 s on it. The MILP keeps its presolve (25 s without).
+    # HiGHS's presolve spent 19 s on it. The MILP keeps its presolve (25 s without). Started
+    # from the LP's point (HiGHS makes a basis of it), the simplex has little left to do: 4.8 s
+    # instead of 24.9 s at 10,000 SKUs (BENCHMARKS.md, "Whole-unit transfers").
     highs.setOptionValue("presolve", "off")
+    start = highspy.HighsSolution()
+    start.col_value = np.asarray(model.start, dtype=float)
+    start.value_valid = True
+    highs.setSolution(start)
     highs.run()
     highs.setOptionValue("presolve", "choose")
     skus = sorted(set(sku_of.values()))
@@ -393,11 +425,13 @@ def _limit(highs: highspy.Highs, deadline: float | None) -> None:
 
 def _passed(model: _Model) -> highspy.Highs:
     """A HiGHS instance holding the model, every column continuous (the relaxation)."""
-    rows, cols, values = zip(*model.entries, strict=True) if model.entries else ((), (), ())
     matrix = sp.csc_matrix(
         (
-            np.array(values, dtype=float),
-            (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)),
+            np.array(model.entry_value, dtype=float),
+            (
+                np.array(model.entry_row, dtype=np.int64),
+                np.array(model.entry_column, dtype=np.int64),
+            ),
         ),
         shape=(len(model.row_lower), len(model.cost)),
     )
