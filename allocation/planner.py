@@ -556,11 +556,12 @@ def _whole_transfers(
 
 
 def _units_note(whole: WholeUnits, before: float, after: float) -> str:
+    above = whole.above / abs(after) if after else 0.0
     return (
-        f"{whole.rounded:,} transfer(s) rounded to whole units by a MILP ({whole.seconds:.1f} "
-        f"s, at most {whole.above / abs(after) if after else 0.0:.2%} above the best rounding); "
-        "objective "
-        f"{before:,.2f} -> {after:,.2f} (+{_share(after - before, before)})"
+        f"{whole.rounded:,} transfer(s) of {whole.skus:,} SKU(s) rounded to whole units by a "
+        f"MILP (searching {whole.searched:,} of the SKUs; {whole.seconds:.1f} s, at most "
+        f"{above:.2%} above the best rounding); objective {before:,.2f} -> {after:,.2f} "
+        f"(+{_share(after - before, before)})"
     )
 
 

@@ -42,6 +42,7 @@ from allocation.solve import OPTIMAL, TIME_LIMITED
 __all__ = ["WHOLE", "WholeUnits", "whole_units"]
 
 WHOLE = 1e-6  # units: a flow this close to a whole number is that number (solver dust)
+PRINTED = 1e-7  # relative precision of values a solver prints (CBC, via PuLP: 8 digits)
 
 Key = tuple[str, str]
 FlowKey = tuple[str, int]
@@ -53,7 +54,8 @@ class WholeUnits:
     all were whole already); changes: what follows from them (`_changes`); rounded: how many
     flows were fractional; seconds of wall time; above: money above the MILP's relaxation, at
     most what a better rounding could save; status: "optimal", or "time_limited" when the time
-    limit stopped the search at a whole rounding."""
+    limit stopped the search at a whole rounding; skus: the SKUs with a fractional flow, of
+    which the MILP searched `searched` (the others kept the relaxation's whole flows)."""
 
     flows: dict[FlowKey, float]
     changes: dict[str, dict[Any, float]]
@@ -61,6 +63,8 @@ class WholeUnits:
     seconds: float
     above: float
     status: str = OPTIMAL
+    skus: int = 0
+    searched: int = 0
 
 
 class _Model:
@@ -136,7 +140,7 @@ def _whole_units(
         return WholeUnits({}, {}, 0, time.perf_counter() - started, 0.0)
     deadline = None if time_limit is None else started + time_limit
     sku_of = {c: s for (s, _i), c in rounding.column.items()}
-    x, above, status = _solve(rounding.model, tolerance, sku_of, deadline)
+    x, above, status, searched = _solve(rounding.model, tolerance, sku_of, deadline)
     flows = {flow: float(round(value)) for flow, value in lp.flow.items()}
     flows.update({flow: float(round(x[c])) for flow, c in rounding.column.items()})
     return WholeUnits(
@@ -146,6 +150,8 @@ def _whole_units(
         time.perf_counter() - started,
         above,
         status,
+        skus=len(set(sku_of.values())),
+        searched=searched,
     )
 
 
@@ -325,6 +331,16 @@ class _Stock:
         the fractional flows into and out of it."""
         ending = lp.ending[node]
         fixed = ending - sum(v for _c, v in ins) + sum(v for _c, v in outs)
+        # With whole flows the stock is `fixed` plus a whole number. A fixed part that close to
+        # a whole number is that number: solver dust, or whole flows would leave a stock of
+        # -3e-7 (or keep a unit where the LP kept none) and the MILP could fix nothing whole
+        # (BENCHMARKS.md, "Whole-unit transfers"). CBC's values come through a text file with 8
+        # significant digits, so the dust grows with the numbers summed (106.98603 in, 3e-6
+        # off). A stock really that close to whole moves by that much; the re-solve takes it up.
+        summed = abs(ending) + sum(abs(v) for _c, v in ins) + sum(abs(v) for _c, v in outs)
+        offset = fixed - math.floor(fixed)
+        if min(offset, 1.0 - offset) <= max(WHOLE, PRINTED * summed):
+            offset, fixed = 0.0, float(round(fixed))
         demand, over = lp.demand.get(node), lp.over.get(node)
         hold = lp.hold.get(node, 0.0)
         if demand is None and over is None:  # money linear in the stock: one column
@@ -346,14 +362,7 @@ class _Stock:
         highest = (
             fixed + sum(model.upper[c] for c, _v in ins) - sum(model.lower[c] for c, _v in outs)
         )
-        # With whole flows the stock is `fixed` plus a whole number: levels on that lattice.
-        # A fixed part within WHOLE of a whole number is that number (solver dust: CBC's values
-        # come through a text file with 8 digits), or the dust left in the balance row makes
-        # the MILP fix nothing whole (BENCHMARKS.md, "Whole-unit transfers"). A stock really
-        # that close to whole moves by at most WHOLE, which the re-solve after it takes up.
-        offset = fixed - math.floor(fixed)
-        if min(offset, 1.0 - offset) <= WHOLE:
-            offset, fixed = 0.0, float(round(fixed))
+        # Its levels on that lattice, from the lowest the flows' boxes allow to the highest.
         first = offset + math.ceil(max(lowest, 0.0) - offset - WHOLE)
         steps = max(0, math.floor(highest - offset + WHOLE) - round(first - offset))
         levels = [priced(first + k) for k in range(steps + 1)]
@@ -368,10 +377,10 @@ class _Stock:
 
 def _solve(
     model: _Model, tolerance: float, sku_of: dict[int, str], deadline: float | None
-) -> tuple[np.ndarray, float, str]:
+) -> tuple[np.ndarray, float, str, int]:
     """The MILP's x, its money above the relaxation's (at most what a better rounding could
-    save) and its status. sku_of: the SKU of each flow column (the integer ones); deadline:
-    `time.perf_counter()` by which the searches stop.
+    save), its status and how many SKUs it searched. sku_of: the SKU of each flow column (the
+    integer ones); deadline: `time.perf_counter()` by which the searches stop.
 
     The relaxation is nearly whole (the flows of 49 of 1,000 SKUs had a fraction left at 1,000
     SKUs), so the flows of the SKUs it leaves whole are fixed there and the MILP decides the
@@ -405,7 +414,9 @@ def _solve(
     highs.changeColsBounds(len(fixed), fixed, np.round(values[settled]), np.round(values[settled]))
     _limit(highs, deadline)
     highs.run()
+    searched = len(left)
     if highs.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+        searched = len(skus)
         lower, upper = np.array(model.lower), np.array(model.upper)
         highs.changeColsBounds(len(fixed), fixed, lower[fixed], upper[fixed])
         highs.changeColsIntegrality(len(fixed), fixed, np.full(len(fixed), kind))
@@ -414,7 +425,7 @@ def _solve(
     stopped = _check(highs, skus, limited=deadline is not None)
     objective = float(highs.getInfo().objective_function_value)
     status = TIME_LIMITED if stopped else OPTIMAL
-    return np.asarray(highs.getSolution().col_value), objective - bound, status
+    return np.asarray(highs.getSolution().col_value), objective - bound, status, searched
 
 
 def _limit(highs: highspy.Highs, deadline: float | None) -> None:
