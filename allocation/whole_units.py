@@ -43,6 +43,7 @@ __all__ = ["WHOLE", "WholeUnits", "whole_units"]
 
 WHOLE = 1e-6  # units: a flow this close to a whole number is that number (solver dust)
 PRINTED = 1e-7  # relative precision of values a solver prints (CBC, via PuLP: 8 digits)
+DUST = 1e-4  # units: the most a stock is moved to read printed values as whole
 
 Key = tuple[str, str]
 FlowKey = tuple[str, int]
@@ -336,10 +337,11 @@ class _Stock:
         # -3e-7 (or keep a unit where the LP kept none) and the MILP could fix nothing whole
         # (BENCHMARKS.md, "Whole-unit transfers"). CBC's values come through a text file with 8
         # significant digits, so the dust grows with the numbers summed (106.98603 in, 3e-6
-        # off). A stock really that close to whole moves by that much; the re-solve takes it up.
+        # off), up to DUST: a stock really that close to whole moves by that much, which the
+        # re-solve takes up (a tenth of a unit, 8 digits of a million, it might not).
         summed = abs(ending) + sum(abs(v) for _c, v in ins) + sum(abs(v) for _c, v in outs)
         offset = fixed - math.floor(fixed)
-        if min(offset, 1.0 - offset) <= max(WHOLE, PRINTED * summed):
+        if min(offset, 1.0 - offset) <= max(WHOLE, min(DUST, PRINTED * summed)):
             offset, fixed = 0.0, float(round(fixed))
         demand, over = lp.demand.get(node), lp.over.get(node)
         hold = lp.hold.get(node, 0.0)
