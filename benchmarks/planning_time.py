@@ -16,15 +16,18 @@ import time
 
 import allocation as al
 from allocation.generate import example_network
+from allocation.planner import DECOMPOSE_ABOVE_SERIES
 
 
-def measure(skus: int, seed: int, locations: int, distributors: int) -> dict[str, float]:
+def measure(
+    skus: int, seed: int, locations: int, distributors: int, decompose_above: int
+) -> dict[str, float]:
     instance = example_network(skus, locations, distributors, seed=seed)
     network = instance.network
     stock = al.validate_stock(instance.stock, network)
     demand = al.validate_demand(instance.demand, network)
     wall, cpu = time.perf_counter(), time.process_time()
-    result = al.plan(network, stock, demand, instance.policy)
+    result = al.plan(network, stock, demand, instance.policy, decompose_above=decompose_above)
     facts = result.solver
     return {
         "wall": time.perf_counter() - wall,
@@ -44,6 +47,12 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=["100:7", "1000:7"], help="SKUS:SEED")
     parser.add_argument("--locations", type=int, default=4, help="forward warehouses")
     parser.add_argument("--distributors", type=int, default=6)
+    parser.add_argument(
+        "--decompose-above",
+        type=int,
+        default=DECOMPOSE_ABOVE_SERIES,
+        help="SKU-location series past which plan() takes the arrays path (0: always)",
+    )
     args = parser.parse_args()
     print(
         "| SKUs x locations, seed | plan() wall (s) | CPU (s) | build / solve / repair / "
@@ -52,7 +61,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for case in args.cases:
         skus, seed = (int(part) for part in case.split(":"))
-        r = measure(skus, seed, args.locations, args.distributors)
+        r = measure(skus, seed, args.locations, args.distributors, args.decompose_above)
         print(
             f"| {skus:,} x {args.locations + args.distributors}, {seed} | {r['wall']:.2f} "
             f"| {r['cpu']:.2f} | {r['build']:.2f} / {r['solve']:.2f} / {r['repair']:.2f} / "
