@@ -167,7 +167,10 @@ def network_around(
     )
 
     lead_into = {node: network.lead_time(network.parent(node), node) for node in nodes[NODE]}
-    recent_by = recent.unstack(SKU).reindex(index=locations, columns=skus, fill_value=0.0)
+    # A location that never sold a SKU (not in its range) has no row: no stock of it either.
+    recent_by = (
+        recent.unstack(SKU).reindex(index=locations, columns=skus, fill_value=0.0).fillna(0.0)
+    )
     stock_rows: list[tuple[str, str, float]] = []
     spread = rng.uniform(1 - stock_spread, 1 + stock_spread, size=recent_by.shape)
     forward_stock = np.round(

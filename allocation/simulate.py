@@ -330,9 +330,10 @@ def compute_kpis(
         "stockout_rate": float(np.mean(lost > 1e-9)) if lost.size else 0.0,
         "avg_inventory": avg_inventory,
         "avg_inventory_value": float(np.mean(inventory_value)) if days else 0.0,
+        # Nothing sold turns nothing over, however little is held (not inf on an empty shelf).
         "turnover": (total_served / avg_inventory * 365.0 / days)
         if avg_inventory > 0
-        else math.inf,
+        else (math.inf if total_served > 0 else 0.0),
         "days_of_supply": avg_inventory / daily_served if daily_served > 0 else math.inf,
         "holding_cost": holding_cost,
         "transport_cost": transport_cost,
@@ -512,7 +513,7 @@ def replay(
 
     on_hand = np.zeros((len(nodes), len(skus)))
     stock = start_stock[start_stock[ON_HAND] != 0]
-    bad_stock = stock[~stock[NODE].isin(nodes) | ~stock[SKU].isin(skus) | (stock[ON_HAND] < 0)]
+    bad_stock = stock[~stock[NODE].isin(nodes) | ~stock[SKU].isin(skus) | ~(stock[ON_HAND] >= 0)]
     if len(bad_stock):
         row = bad_stock.iloc[0]
         raise SimulationError(

@@ -27,6 +27,7 @@ import pandas as pd
 import typer
 
 from allocation.baselines import MinMaxPolicy, PushPolicy
+from allocation.errors import AllocationError
 from allocation.forecast_policy import ForecastOrderUpToPolicy
 from allocation.plan_policy import PlanPolicy
 from allocation.replay_network import network_around
@@ -169,6 +170,7 @@ def run_simulation(
     forecast_fn: defaults to the forecaster (`ForecastCache`), refitted every `refit_every`
         reviews; pass another callable to replay a different forecast.
     """
+    service_targets = tuple(dict.fromkeys(service_targets))  # a target given twice runs once
     for target in service_targets:
         if not 0 < target < 1:
             raise SimulationError(
@@ -294,17 +296,17 @@ def compare_to_min_max(summary: pd.DataFrame) -> pd.DataFrame:
         if target not in base.index:
             continue
         ref = base.loc[target]
-        stockout_change = row["stockout_rate"] / ref["stockout_rate"] - 1
-        turnover_change = row["turnover"] / ref["turnover"] - 1
-        inventory_ratio = row["avg_inventory"] / ref["avg_inventory"]
+        stockout_change = _change(row["stockout_rate"], ref["stockout_rate"])
+        turnover_change = _change(row["turnover"], ref["turnover"])
+        inventory_ratio = 1 + _change(row["avg_inventory"], ref["avg_inventory"])
         rows.append(
             {
                 "policy": row["policy"],
                 "service_target": target,
                 "stockout_rate_change": stockout_change,
-                "stockout_rate_supplied_change": row["stockout_rate_supplied"]
-                / ref["stockout_rate_supplied"]
-                - 1,
+                "stockout_rate_supplied_change": _change(
+                    row["stockout_rate_supplied"], ref["stockout_rate_supplied"]
+                ),
                 "turnover_change": turnover_change,
                 "avg_inventory_ratio": inventory_ratio,
                 "fill_rate_change": row["fill_rate"] - ref["fill_rate"],
@@ -314,6 +316,14 @@ def compare_to_min_max(summary: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _change(value: float, reference: float) -> float:
+    """value / reference - 1; against a reference of 0 (min-max with no stockout at all): no
+    change when the value is 0 too, else +inf, never NaN."""
+    if reference == 0:
+        return 0.0 if value == 0 else math.inf
+    return value / reference - 1
 
 
 def best_at_equal_inventory(summary: pd.DataFrame) -> pd.DataFrame:
@@ -339,12 +349,12 @@ def best_at_equal_inventory(summary: pd.DataFrame) -> pd.DataFrame:
                     "policy": family,
                     "min_max_target": ref["service_target"],
                     "service_target": best["service_target"],
-                    "stockout_rate_change": best["stockout_rate"] / ref["stockout_rate"] - 1,
-                    "stockout_rate_supplied_change": best["stockout_rate_supplied"]
-                    / ref["stockout_rate_supplied"]
-                    - 1,
-                    "turnover_change": best["turnover"] / ref["turnover"] - 1,
-                    "avg_inventory_ratio": best["avg_inventory"] / ref["avg_inventory"],
+                    "stockout_rate_change": _change(best["stockout_rate"], ref["stockout_rate"]),
+                    "stockout_rate_supplied_change": _change(
+                        best["stockout_rate_supplied"], ref["stockout_rate_supplied"]
+                    ),
+                    "turnover_change": _change(best["turnover"], ref["turnover"]),
+                    "avg_inventory_ratio": 1 + _change(best["avg_inventory"], ref["avg_inventory"]),
                     "fill_rate_change": best["fill_rate"] - ref["fill_rate"],
                 }
             )
@@ -444,7 +454,7 @@ def simulate(
     refit_every: Annotated[
         int, typer.Option(min=1, help="Refit the forecaster every N reviews.")
     ] = 4,
-    seed: Annotated[int, typer.Option(help="Seed of the network around the data.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the network around the data.")] = 0,
     out: Annotated[Path | None, typer.Option("--out", help="Directory for the results.")] = None,
 ) -> None:
     """Replay held-out demand through our policy, push and min-max; print and write the results."""
@@ -457,6 +467,10 @@ def simulate(
         typer.echo(
             f"error: --service-target {outside[0]:g}: expected a level between 0 and 1", err=True
         )
+        raise typer.Exit(code=2)
+    if out is not None and out.exists() and not out.is_dir():
+        # Checked now, not after minutes of replays: the results could not be written there.
+        typer.echo(f"error: --out {out}: a file is there; expected a directory", err=True)
         raise typer.Exit(code=2)
     try:
         frame = load_sales(sales, mapping=parse_mapping(mapping))
@@ -475,7 +489,7 @@ def simulate(
             seed=seed,
             on_progress=lambda message: typer.echo(message, err=True),
         )
-    except (SimulationError, ForecastingError, OSError) as error:
+    except (AllocationError, ForecastingError, OSError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=2) from None
     _print_outcome(outcome)

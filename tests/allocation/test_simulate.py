@@ -309,7 +309,17 @@ def test_compute_kpis_by_hand() -> None:
         lost_sale_cost=0.0,
     )
     assert empty["fill_rate"] == 1.0
-    assert math.isinf(empty["turnover"])
+    assert empty["turnover"] == 0.0  # nothing sold turns nothing over, not +inf
+    sold_out = compute_kpis(  # everything sold every day: nothing left at night
+        demand=np.ones((1, 1, 1)),
+        served=np.ones((1, 1, 1)),
+        inventory_units=np.zeros(1),
+        inventory_value=np.zeros(1),
+        holding_cost=0.0,
+        transport_cost=0.0,
+        lost_sale_cost=0.0,
+    )
+    assert math.isinf(sold_out["turnover"])
 
 
 def test_cross_docked_orders_take_both_lanes() -> None:

@@ -4,6 +4,7 @@ reads the source's bar, results are written, and bad input exits with one clear 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,29 @@ def test_compare_to_min_max_reads_the_bar() -> None:
     assert versus["meets_bar"].tolist() == [True, False]
 
 
+def test_changes_against_a_min_max_without_stockouts_are_numbers() -> None:
+    # Small replays often leave min-max without a stockout: x / 0 printed "+nan%" and wrote
+    # empty cells. No change where both are 0, +inf where only ours has some.
+    summary = pd.DataFrame(
+        {
+            "policy": ["min-max", "ours", "ours"],
+            "service_target": [0.9, 0.9, 0.9],
+            "stockout_rate": [0.0, 0.0, 0.01],
+            "stockout_rate_supplied": [0.0, 0.0, 0.01],
+            "turnover": [0.0, 0.0, 3.0],
+            "avg_inventory": [0.0, 0.0, 5.0],
+            "fill_rate": [1.0, 1.0, 0.99],
+        }
+    )
+    for frame in (compare_to_min_max(summary), best_at_equal_inventory(summary)):
+        assert not frame.isna().any().any()
+    versus = compare_to_min_max(summary)
+    assert versus["stockout_rate_change"].tolist() == [0.0, math.inf]
+    assert versus["turnover_change"].tolist() == [0.0, math.inf]
+    assert versus["avg_inventory_ratio"].tolist() == [1.0, math.inf]
+    assert versus["meets_bar"].tolist() == [False, False]
+
+
 def test_best_at_equal_inventory_prefers_a_point_that_meets_the_bar() -> None:
     summary = pd.DataFrame(
         {
@@ -180,4 +204,48 @@ def test_cli_refuses_a_service_target_outside_zero_one(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "--service-target 1: expected a level between 0 and 1" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_location_that_does_not_carry_a_sku_holds_none_of_it() -> None:
+    # No rows at all for (B, S3): a store's range, not missing data. It starts with no stock
+    # of B, and every policy replays; before, its starting stock was NaN, the baselines' KPIs
+    # NaN and the plan refused the stock.
+    sales = weekly_sales()
+    sales = sales[~((sales["sku"] == "B") & (sales["location"] == "S3"))]
+    outcome = run_simulation(sales, weeks=2, forecast_fn=moving_average_forecast)
+    summary = outcome.summary
+    assert len(summary) == 5
+    kpis = summary[["fill_rate", "stockout_rate", "avg_inventory", "turnover", "total_cost"]]
+    assert np.isfinite(kpis.to_numpy()).all()
+    assert summary["fill_rate"].between(0, 1).all()
+
+
+def test_a_service_target_given_twice_is_replayed_once() -> None:
+    outcome = run_simulation(
+        weekly_sales(), weeks=2, service_targets=(0.9, 0.9), forecast_fn=moving_average_forecast
+    )
+    assert outcome.summary["service_target"].dropna().tolist() == [0.9] * 4
+    assert len(outcome.versus_min_max) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--seed", "-1"], "greater than or equal to 0"),
+        (["--out", "{file}"], "a file is there; expected a directory"),
+    ],
+)
+def test_cli_refuses_a_negative_seed_and_an_out_path_that_is_a_file(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    path = tmp_path / "sales.csv"
+    weekly_sales(days=60).to_csv(path, index=False)
+    args = [arg.replace("{file}", str(path)) for arg in args]
+    result = CliRunner().invoke(app, ["simulate", "--sales", str(path), *args])
+    assert result.exit_code == 2
+    assert expected in result.output
     assert "Traceback" not in result.output
