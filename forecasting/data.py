@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, REGION, SKU, UNITS
+from forecasting.columns import DATE, EVENT, KEY_SEP, LOCATION, PRICE, PROMO, REGION, SKU, UNITS
 from forecasting.errors import SalesValidationError
 
 __all__ = [
@@ -114,8 +114,10 @@ def prepare_sales(
         )
     mapped = _apply_mapping(frame, mapping or {}, source)
     mapped = _derive_event(mapped)
+    mapped = _parsed_dates(mapped, source)
     validated = _validate(mapped, source)
-    if level == "region":
+    _check_days_and_keys(validated, source)
+    if level == "region" or REGION in validated.columns:
         _check_regions(validated, source)
     kept = validated[[c for c in validated.columns if c in _kept_columns(validated)]]
     if level == "region":
@@ -215,6 +217,70 @@ _FIXES = {
 }
 
 
+def _parsed_dates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The date column as datetimes, or an error naming the rows that are not dates.
+
+    Numbers are refused (20160411 or a spreadsheet serial would be read as nanoseconds since
+    1970); dates with a time zone keep their local day (not shifted to UTC)."""
+    column = frame[DATE]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        raise SalesValidationError(
+            f"{source}: column {DATE!r} holds numbers ({column.iloc[0]} in row 1), not dates; "
+            f"{_FIXES[DATE]}",
+            source=source,
+            column=DATE,
+            rows=[1],
+        )
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return frame.assign(**{DATE: column.dt.tz_localize(None)})
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return frame
+    parsed = pd.to_datetime(column, errors="coerce")  # in the format of the first rows
+    bad = np.flatnonzero((parsed.isna() & column.notna()).to_numpy())
+    if len(bad):  # ISO 8601 throughout, some with a time ("2024-01-01 09:30", "2024-01-02")?
+        iso = pd.to_datetime(column, errors="coerce", format="ISO8601")
+        if not (iso.isna() & column.notna()).any():
+            parsed, bad = iso, bad[:0]
+    if len(bad):
+        values = ", ".join(repr(v) for v in column.iloc[bad[:3]])
+        raise SalesValidationError(
+            f"{source}: column {DATE!r} has unparsable dates ({values}) in rows "
+            f"{_rows_text(list(bad + 1))}: not dates, or not in the format of the first rows; "
+            f"{_FIXES[DATE]}",
+            source=source,
+            column=DATE,
+            rows=[int(r) + 1 for r in bad[:MAX_ROWS_IN_MESSAGE]],
+        )
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # "2016-04-11T00:00:00+02:00"
+        parsed = parsed.dt.tz_localize(None)
+    return frame.assign(**{DATE: parsed})
+
+
+def _check_days_and_keys(frame: pd.DataFrame, source: str) -> None:
+    """One row per day (a time of day would make each timestamp a period of its own), and no
+    '|' in a sku (series are keyed "sku|location", split at the first '|')."""
+    timed = np.flatnonzero((frame[DATE] != frame[DATE].dt.normalize()).to_numpy())
+    if len(timed):
+        raise SalesValidationError(
+            f"{source}: column {DATE!r} has times of day ({frame[DATE].iloc[timed[0]]}) in rows "
+            f"{_rows_text(list(timed + 1))}; give one row per sku, location and day (sum a "
+            "day's transactions first)",
+            source=source,
+            column=DATE,
+            rows=[int(r) + 1 for r in timed[:MAX_ROWS_IN_MESSAGE]],
+        )
+    piped = np.flatnonzero(frame[SKU].astype(str).str.contains(KEY_SEP, regex=False).to_numpy())
+    if len(piped):
+        raise SalesValidationError(
+            f"{source}: column {SKU!r} has {KEY_SEP!r} in {frame[SKU].iloc[piped[0]]!r} (rows "
+            f"{_rows_text(list(piped + 1))}); allocast keys a series as sku{KEY_SEP}location, "
+            f"so a sku cannot contain {KEY_SEP!r}: replace it",
+            source=source,
+            column=SKU,
+            rows=[int(r) + 1 for r in piped[:MAX_ROWS_IN_MESSAGE]],
+        )
+
+
 def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     # Nulls in key columns first: pandera would coerce None to the string "None".
     for column in (SKU, LOCATION, DATE, UNITS) + ((REGION,) if REGION in frame.columns else ()):
@@ -281,9 +347,12 @@ def _check_regions(frame: pd.DataFrame, source: str) -> None:
     if not ambiguous.empty:
         location = ambiguous.index[0]
         rows = list(np.flatnonzero((frame[LOCATION] == location).to_numpy())[:5] + 1)
+        regions = ", ".join(
+            map(repr, sorted(frame.loc[frame[LOCATION] == location, REGION].unique()))
+        )
         raise SalesValidationError(
-            f"{source}: location {location!r} belongs to several regions; each location must "
-            "have one region",
+            f"{source}: location {location!r} belongs to several regions ({regions}); each "
+            "location must have one region, in every row",
             source=source,
             column=REGION,
             rows=[int(r) for r in rows],

@@ -110,6 +110,11 @@ class ForecastConfig(BaseModel):
     dask_address: str | None = None
     seed: int = 0
 
+    def backtest_periods(self) -> int:
+        """Periods a series needs for the backtest (its windows and two seasons before them);
+        shorter series get the fallback."""
+        return self.horizon * self.n_windows + 2 * season_length(self.freq)
+
     def local_history(self) -> int:
         """Periods the local (statsforecast) models fit on: `input_size`, else two years.
 
@@ -168,11 +173,16 @@ class Forecaster:
         say = progress or (lambda _message: None)
         config = self.config
         long = trim_leading_zeros(to_long(_checked(sales)))
+        if long.empty or not (long["y"] > 0).any():
+            raise ForecastingError(
+                "every series sold nothing in the history given: there is nothing to learn a "
+                "forecast from; give a history with sales"
+            )
         self.warnings_: list[str] = []
         self.region_of_ = _region_of(sales)
         self.lookback_ = config.segment_lookback or _lookback_periods(config.freq)
         lengths = long.groupby(UNIQUE_ID, sort=False).size()
-        needed = config.horizon * config.n_windows + 2 * season_length(config.freq)
+        needed = config.backtest_periods()
         short = lengths.index[lengths < needed].tolist()
         if short:
             self._warn(

@@ -32,7 +32,9 @@ from allocation.forecast_policy import ForecastOrderUpToPolicy
 from allocation.plan_policy import PlanPolicy
 from allocation.replay_network import network_around
 from allocation.simulate import (
+    DATE,
     ORIGIN_DATE,
+    UNITS,
     ForecastFn,
     ReplayForecast,
     ReplayResult,
@@ -50,7 +52,6 @@ __all__ = [
     "run_simulation",
 ]
 
-DATE = "date"
 MIN_MAX = "min-max"
 PUSH = "push"
 FORECAST_ORDER_UP_TO = "forecast order-up-to"
@@ -89,6 +90,12 @@ class ForecastCache:
     _backtest: pd.DataFrame | None = None
     _calls_since_fit: int = 0
     _memo: dict[tuple[pd.Timestamp, int], ReplayForecast] = field(default_factory=dict)
+
+    def history_needed(self, horizon: int) -> int:
+        """Days of history a fit for `horizon` days needs (its backtest's)."""
+        from forecasting.forecaster import ForecastConfig
+
+        return ForecastConfig(horizon=horizon, quantiles=self.quantiles).backtest_periods()
 
     def __call__(self, history: pd.DataFrame, horizon: int) -> ReplayForecast:
         key = (pd.Timestamp(history[DATE].max()), horizon)
@@ -190,6 +197,7 @@ def run_simulation(
         forecast_fn = ForecastCache(
             quantiles=tuple(sorted({0.5, *service_targets})), refit_every=refit_every, seed=seed
         )
+    _check_history(sales, train_end, weeks, forecast_fn, horizon)
     say = on_progress or (lambda _message: None)
 
     runs: list[tuple[str, str, float | None, ReplenishmentPolicy]] = []
@@ -276,6 +284,36 @@ def run_simulation(
         results=results,
         setup=setup,
     )
+
+
+def _check_history(
+    sales: pd.DataFrame,
+    train_end: pd.Timestamp,
+    weeks: int,
+    forecast_fn: ForecastFn,
+    horizon: int,
+) -> None:
+    """Before any replay: sales to learn from, and as many days as the forecaster's backtest
+    needs before the replay starts (else it fails after the baselines have replayed)."""
+    known = sales[sales[DATE] <= train_end]
+    if not (known[UNITS] > 0).any():
+        raise SimulationError(
+            f"sales: nothing sold on or before {train_end.date()}, the day before the {weeks} "
+            "replayed weeks: no policy has a history to learn from",
+            source="sales",
+            item=UNITS,
+        )
+    if isinstance(forecast_fn, ForecastCache):
+        needed = forecast_fn.history_needed(horizon)
+        days = (train_end - known[DATE].min()).days + 1
+        if days < needed:
+            raise SimulationError(
+                f"sales: {days} days of history before the replay starts ({train_end.date()}), "
+                f"but the forecaster's backtest needs {needed}: give a longer history or fewer "
+                f"--weeks (at most {max(0, (days + 7 * weeks - needed) // 7)})",
+                source="sales",
+                item=DATE,
+            )
 
 
 def _stockout_rate(daily: pd.DataFrame, excluding: list[str]) -> float:

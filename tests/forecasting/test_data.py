@@ -155,3 +155,44 @@ def test_m5_slice_maps_with_the_documented_map(m5_tiny_path: Path) -> None:
     assert set(sales[LOCATION]) == {"CA", "TX", "WI"}
     assert {"snap", EVENT, PRICE} <= set(sales.columns)
     assert sales.groupby([SKU, LOCATION]).size().nunique() == 1
+
+
+def test_dates_given_as_numbers_are_refused() -> None:
+    # 20240101 would be read as nanoseconds since 1970: "no history before 1969-12-18".
+    with pytest.raises(SalesValidationError, match=r"holds numbers \(20240101 in row 1\)"):
+        prepare_sales(_raw(day=[20240101, 20240102, 20240104, 20240102]), mapping=MAPPING)
+
+
+def test_day_first_dates_name_the_rows_that_do_not_parse() -> None:
+    # Read month-first from the first rows, 13/01 cannot be a date: the rows are named (the
+    # message used to read "(None, 'object') in rows ;").
+    day = ["01/01/2024", "02/01/2024", "13/01/2024", "14/01/2024"]
+    with pytest.raises(SalesValidationError, match=r"'13/01/2024', '14/01/2024'.*rows 3, 4"):
+        prepare_sales(_raw(day=day), mapping=MAPPING)
+
+
+def test_times_of_day_are_refused_rather_than_made_periods() -> None:
+    day = ["2024-01-01 09:30", "2024-01-02", "2024-01-04 17:00", "2024-01-02"]
+    with pytest.raises(SalesValidationError, match=r"times of day.*rows 1, 3.*one row per") as info:
+        prepare_sales(_raw(day=day), mapping=MAPPING)
+    assert info.value.rows == [1, 3]
+
+
+def test_dates_with_a_time_zone_keep_their_local_day() -> None:
+    raw = _raw()
+    raw["day"] = pd.to_datetime(raw["day"]).dt.tz_localize("US/Pacific")
+    sales = prepare_sales(raw, mapping=MAPPING)
+    assert sales[DATE].dt.strftime("%m-%d").tolist()[:4] == ["01-01", "01-02", "01-03", "01-04"]
+
+
+def test_a_sku_with_the_series_key_separator_is_refused() -> None:
+    with pytest.raises(SalesValidationError, match=r"'\|' in 'A\|1'.*rows 1, 2, 3"):
+        prepare_sales(_raw(item=["A|1", "A|1", "A|1", "B"]), mapping=MAPPING)
+
+
+def test_a_location_in_two_regions_is_refused_at_any_level() -> None:
+    raw = _raw(region=["north", "north", "south", "east"])
+    with pytest.raises(
+        SalesValidationError, match=r"'S1' belongs to several regions.*'north', 'south'"
+    ):
+        prepare_sales(raw, mapping=MAPPING)

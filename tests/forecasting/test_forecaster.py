@@ -11,7 +11,7 @@ import pytest
 
 from forecasting.columns import DATE, FORECAST, LOCATION, SKU, UNITS
 from forecasting.data import load_sales, parse_mapping
-from forecasting.errors import NotFittedError, SalesValidationError
+from forecasting.errors import ForecastingError, NotFittedError, SalesValidationError
 from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster, SeriesFallbackWarning
 from forecasting.sample import SampleSpec, generate_sales
 
@@ -130,3 +130,11 @@ def test_predict_covers_a_series_unseen_at_fit(fitted: Forecaster, sales: pd.Dat
     mine = forecast[forecast[LOCATION] == "D-N9"]
     assert len(mine) == 7 and np.isfinite(mine[["forecast", "q0.9"]].to_numpy()).all()
     assert (mine["q0.9"] >= mine["q0.5"]).all()
+
+
+def test_a_history_with_no_sales_at_all_is_refused(
+    sales: pd.DataFrame, config: ForecastConfig
+) -> None:
+    # Every series all zero used to end in a traceback from the RMSSE of an empty backtest.
+    with pytest.raises(ForecastingError, match="every series sold nothing"):
+        Forecaster(config).fit(sales.assign(**{UNITS: 0.0}))

@@ -13,6 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from allocation.simulate import SimulationError
 from serving.simulation import (
     backtest_rows,
     best_at_equal_inventory,
@@ -249,3 +250,17 @@ def test_cli_refuses_a_negative_seed_and_an_out_path_that_is_a_file(
     assert result.exit_code == 2
     assert expected in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_history_with_no_sales_is_refused_before_any_replay() -> None:
+    sales = weekly_sales(days=120)
+    sales.loc[sales["date"] < sales["date"].max() - pd.Timedelta(days=13), "units"] = 0.0
+    with pytest.raises(SimulationError, match=r"nothing sold on or before 2024-04-15"):
+        run_simulation(sales, weeks=2, forecast_fn=moving_average_forecast)
+
+
+def test_a_history_too_short_for_the_forecaster_is_refused_before_any_replay() -> None:
+    # 46 days before the replay; the forecaster's 3 x 28-day backtest needs 98. This used to
+    # fail only after push and min-max had replayed, naming options simulate does not have.
+    with pytest.raises(SimulationError, match=r"46 days of history.*needs 98.*fewer --weeks"):
+        run_simulation(weekly_sales(days=60), weeks=2, on_progress=pytest.fail)
