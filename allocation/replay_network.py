@@ -107,6 +107,16 @@ def network_around(
     location_region = {loc: regions_of[loc][0] for loc in locations}
     regions = sorted(set(location_region.values()))
     skus = sorted(training[SKU].unique())
+    reserved = {CENTRAL, SUPPLIER, *(regional_node(r) for r in regions)}
+    clash = [loc for loc in locations if loc in reserved]
+    if clash:
+        raise SimulationError(
+            f"sales: location {clash[0]!r} has the name of a node the replay network adds "
+            f"(the central warehouse {CENTRAL!r}, the supplier {SUPPLIER!r}, one regional "
+            f"warehouse {regional_node('<region>')!r} per region); rename it",
+            source="sales",
+            item=clash[0],
+        )
 
     nodes = pd.DataFrame(
         [(CENTRAL, "central", "all")]
@@ -146,8 +156,11 @@ def network_around(
     recent = _mean_daily(training, train_end, 28)
     quarter = _mean_daily(training, train_end, 91)
     network_daily_quarter = quarter.groupby(SKU).sum().reindex(skus, fill_value=0.0)
-    if PRICE in training.columns and training[PRICE].notna().any():
-        price = training.groupby(SKU)[PRICE].median().reindex(skus)
+    # A price of 0 is no price (free goods would cost nothing to lose and no policy would serve
+    # them): the SKU takes the others' median, as one without prices does.
+    priced = training[PRICE].where(training[PRICE] > 0) if PRICE in training.columns else None
+    if priced is not None and priced.notna().any():
+        price = priced.groupby(training[SKU]).median().reindex(skus)
         price = price.fillna(price.median() if price.notna().any() else 1.0)
     else:
         price = pd.Series(1.0, index=skus)

@@ -117,6 +117,8 @@ def prepare_sales(
     mapped = _parsed_dates(mapped, source)
     validated = _validate(mapped, source)
     _check_days_and_keys(validated, source)
+    if freq == "D":
+        _check_daily(validated, source)
     if level == "region" or REGION in validated.columns:
         _check_regions(validated, source)
     kept = validated[[c for c in validated.columns if c in _kept_columns(validated)]]
@@ -278,6 +280,27 @@ def _check_days_and_keys(frame: pd.DataFrame, source: str) -> None:
             source=source,
             column=SKU,
             rows=[int(r) + 1 for r in piped[:MAX_ROWS_IN_MESSAGE]],
+        )
+
+
+def _check_daily(frame: pd.DataFrame, source: str) -> None:
+    """Daily history, not weekly or monthly totals read as days: zero-filled, a week's sales
+    would all fall on its Sunday and six days in seven would be zero. Refused when the dates
+    (four or more) are all a whole number of weeks (or of 2, 3... days) apart, or 28 days or
+    more; sparse daily rows, with some dates a day or a few odd days apart, pass."""
+    days = np.sort(frame[DATE].unique())
+    if len(days) < 4:
+        return
+    gaps = np.diff(days).astype("timedelta64[D]").astype(np.int64)
+    step = int(np.gcd.reduce(gaps))
+    if step > 1 or gaps.min() >= 28:
+        raise SalesValidationError(
+            f"{source}: column {DATE!r} has dates {step if step > 1 else int(gaps.min())} or "
+            f"more days apart ({pd.Timestamp(days[0]).date()}, {pd.Timestamp(days[1]).date()}, "
+            "...), not daily; give one row per day (days without a row are zero sales), or "
+            "forecast weekly or monthly totals with --freq W or MS",
+            source=source,
+            column=DATE,
         )
 
 

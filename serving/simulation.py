@@ -33,10 +33,13 @@ from allocation.plan_policy import PlanPolicy
 from allocation.replay_network import network_around
 from allocation.simulate import (
     DATE,
+    LOCATION,
     ORIGIN_DATE,
+    SKU,
     UNITS,
     ForecastFn,
     ReplayForecast,
+    ReplayNetwork,
     ReplayResult,
     ReplenishmentPolicy,
     SimulationError,
@@ -199,6 +202,9 @@ def run_simulation(
         )
     _check_history(sales, train_end, weeks, forecast_fn, horizon)
     say = on_progress or (lambda _message: None)
+    sales, left_out = _without_newcomers(sales, network)
+    if left_out:
+        say(f"left out of the replay, no history before {start.date()}: {left_out}")
 
     runs: list[tuple[str, str, float | None, ReplenishmentPolicy]] = []
     if PUSH in policies:
@@ -269,6 +275,7 @@ def run_simulation(
         "stockout_floor": float(floor["unavoidable_days"].sum())
         / (days * len(network.forward_nodes) * len(network.skus)),
         "supply_constrained_skus": constrained,
+        "left_out": left_out,
     }
     if isinstance(forecast_fn, ForecastCache):
         setup.update(
@@ -284,6 +291,21 @@ def run_simulation(
         results=results,
         setup=setup,
     )
+
+
+def _without_newcomers(sales: pd.DataFrame, network: ReplayNetwork) -> tuple[pd.DataFrame, str]:
+    """The sales of the SKUs and locations the network was built with (those with history
+    before the replay), and which others were left out, in words ("" when none)."""
+    skus, locations = set(network.skus[SKU]), set(network.forward_nodes)
+    kept = sales[SKU].isin(skus) & sales[LOCATION].isin(locations)
+    new_skus = sorted(set(sales.loc[~sales[SKU].isin(skus), SKU]))
+    new_locations = sorted(set(sales.loc[~sales[LOCATION].isin(locations), LOCATION]))
+    words = [
+        f"{len(names)} {what} ({', '.join(map(str, names[:5]))}{', ...' if len(names) > 5 else ''})"
+        for what, names in (("SKU(s)", new_skus), ("location(s)", new_locations))
+        if names
+    ]
+    return sales[kept], "; ".join(words)
 
 
 def _check_history(

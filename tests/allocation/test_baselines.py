@@ -250,3 +250,22 @@ def test_baselines_replay_the_real_m5_slice(m5_tiny_path: Path) -> None:
         assert result.kpis["demand_units"] == sales.loc[sales["date"] >= start, "units"].sum()
         assert 0.5 < result.kpis["fill_rate"] < 1.0
         assert result.kpis["avg_inventory"] > 0
+
+
+def test_a_price_of_zero_is_no_price_in_the_replay_network() -> None:
+    # Priced at 0, a SKU cost nothing to lose and the plan stopped serving it (fill 0.63 against
+    # 0.99 for the baselines): it takes the other SKUs' median price, as one without prices.
+    dates = pd.date_range("2024-01-01", periods=40, freq="D")
+    sales = pd.DataFrame(
+        [
+            (sku, "S1", "north", day, 3.0, price)
+            for sku, price in (("A", 0.0), ("B", 4.0), ("C", 6.0))
+            for day in dates
+        ],
+        columns=["sku", "location", "region", "date", "units", "price"],
+    )
+    skus = network_around(sales, train_end=dates[-8]).network.skus.set_index("sku")
+    assert skus.loc["A", "lost_sale_cost"] == pytest.approx(
+        skus.loc[["B", "C"], "lost_sale_cost"].mean()
+    )
+    assert (skus["lost_sale_cost"] > 0).all()

@@ -196,3 +196,16 @@ def test_a_location_in_two_regions_is_refused_at_any_level() -> None:
         SalesValidationError, match=r"'S1' belongs to several regions.*'north', 'south'"
     ):
         prepare_sales(raw, mapping=MAPPING)
+
+
+@pytest.mark.parametrize(("step", "shown"), [("7D", "7 or more days apart"), ("MS", "29 or more")])
+def test_weekly_or_monthly_totals_are_not_read_as_days(step: str, shown: str) -> None:
+    day = pd.date_range("2024-01-07", periods=4, freq=step).strftime("%Y-%m-%d").tolist()
+    with pytest.raises(SalesValidationError, match=rf"{shown}.*not daily.*--freq W or MS"):
+        prepare_sales(_raw(day=day, item=["A"] * 4, store=["S1"] * 4), mapping=MAPPING)
+
+
+def test_sparse_daily_rows_are_still_daily() -> None:
+    day = ["2024-01-01", "2024-01-03", "2024-01-08", "2024-01-10"]
+    sales = prepare_sales(_raw(day=day, item=["A"] * 4, store=["S1"] * 4), mapping=MAPPING)
+    assert len(sales) == 10

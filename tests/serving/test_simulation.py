@@ -264,3 +264,30 @@ def test_a_history_too_short_for_the_forecaster_is_refused_before_any_replay() -
     # fail only after push and min-max had replayed, naming options simulate does not have.
     with pytest.raises(SimulationError, match=r"46 days of history.*needs 98.*fewer --weeks"):
         run_simulation(weekly_sales(days=60), weeks=2, on_progress=pytest.fail)
+
+
+def test_skus_and_locations_without_history_are_left_out_and_said() -> None:
+    sales = weekly_sales()
+    last = sales["date"].max()
+    late = pd.DataFrame(
+        [("NEW", "S1", "north", last, 4.0), ("A", "S9", "south", last, 2.0)],
+        columns=sales.columns,
+    )
+    said: list[str] = []
+    outcome = run_simulation(
+        pd.concat([sales, late], ignore_index=True),
+        weeks=2,
+        forecast_fn=moving_average_forecast,
+        on_progress=said.append,
+    )
+    assert outcome.setup["left_out"] == "1 SKU(s) (NEW); 1 location(s) (S9)"
+    assert any("left out of the replay" in line for line in said)
+    assert {result.kpis["demand_units"] for result in outcome.results.values()} == {
+        sales[sales["date"] > last - pd.Timedelta(days=14)]["units"].sum()
+    }
+
+
+def test_a_location_named_like_a_replay_node_is_refused() -> None:
+    sales = weekly_sales().replace({"location": {"S1": "CW"}})
+    with pytest.raises(SimulationError, match=r"location 'CW' has the name of a node"):
+        run_simulation(sales, weeks=2, forecast_fn=moving_average_forecast)
