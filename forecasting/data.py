@@ -63,11 +63,21 @@ def parse_mapping(text: str | None) -> dict[str, str]:
                 source="--map",
             )
         mapping[source.strip()] = target.strip()
+    targets = list(mapping.values())
+    twice = sorted({t for t in targets if targets.count(t) > 1})
+    if twice:
+        sources = [name for name, target in mapping.items() if target == twice[0]]
+        raise SalesValidationError(
+            f"--map maps {' and '.join(map(repr, sources))} both to {twice[0]!r}; map one "
+            "column to each name",
+            source="--map",
+        )
     return mapping
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file (chosen by its suffix) into a frame, as stored."""
+def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet file (chosen by its suffix) into a frame, as stored;
+    text_columns: CSV columns read as text (ids: "000" stays "000", not 0)."""
     path = Path(path)
     if not path.exists():
         raise SalesValidationError(f"{path}: no such file", source=str(path))
@@ -76,7 +86,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if suffix in {".parquet", ".pq"}:
             return pd.read_parquet(path)
         if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
-            return pd.read_csv(path)
+            return pd.read_csv(path, dtype=dict.fromkeys(text_columns, str))
     except (OSError, ValueError) as error:
         raise SalesValidationError(f"{path}: cannot be read ({error})", source=str(path)) from error
     raise SalesValidationError(
@@ -92,7 +102,9 @@ def load_sales(
     level: Level = "location",
 ) -> pd.DataFrame:
     """Read, map, validate, zero-fill and aggregate a sales file into the canonical frame."""
-    return prepare_sales(read_table(path), str(path), mapping, freq, level)
+    source_of = {canonical: name for name, canonical in (mapping or {}).items()}
+    ids = tuple(source_of.get(column, column) for column in (SKU, LOCATION, REGION))
+    return prepare_sales(read_table(path, ids), str(path), mapping, freq, level)
 
 
 def prepare_sales(
@@ -162,10 +174,16 @@ def _apply_mapping(frame: pd.DataFrame, mapping: Mapping[str, str], source: str)
     renamed = renamed.loc[:, ~renamed.columns.duplicated(keep="last")]
     missing = [name for name in REQUIRED if name not in renamed.columns]
     if missing:
+        cased = [str(c) for c in renamed.columns if str(c).lower() == missing[0]]
+        if cased:
+            hint = f"map {cased[0]!r} with --map {cased[0]}={missing[0]} (names are case-sensitive)"
+        elif len(renamed.columns) == 1 and ";" in str(renamed.columns[0]):
+            hint = "the file looks separated by ';': save it comma-separated"
+        else:
+            hint = "map yours with --map, e.g. 'store_id=location,sales=units'"
         raise SalesValidationError(
             f"{source}: required column {missing[0]!r} is missing (columns: "
-            f"{', '.join(map(str, renamed.columns))}); map yours with --map, e.g. "
-            f"'store_id=location,sales=units'",
+            f"{', '.join(map(str, renamed.columns))}); {hint}",
             source=source,
             column=missing[0],
         )

@@ -209,3 +209,34 @@ def test_sparse_daily_rows_are_still_daily() -> None:
     day = ["2024-01-01", "2024-01-03", "2024-01-08", "2024-01-10"]
     sales = prepare_sales(_raw(day=day, item=["A"] * 4, store=["S1"] * 4), mapping=MAPPING)
     assert len(sales) == 10
+
+
+def test_csv_ids_keep_their_leading_zeros(tmp_path: Path) -> None:
+    path = tmp_path / "sales.csv"
+    path.write_text("item,store,day,qty\n000,007,2024-01-01,3\n010,007,2024-01-01,1\n")
+    sales = load_sales(path, mapping=MAPPING)
+    assert sorted(sales[SKU]) == ["000", "010"]
+    assert set(sales[LOCATION]) == {"007"}
+
+
+def test_two_columns_mapped_to_one_name_are_refused() -> None:
+    with pytest.raises(SalesValidationError, match=r"'item_id' and 'dept_id' both to 'sku'"):
+        parse_mapping("item_id=sku,dept_id=sku,store_id=location")
+
+
+@pytest.mark.parametrize(
+    ("columns", "hint"),
+    [
+        (["SKU", "store", "day", "qty"], r"--map SKU=sku \(names are case-sensitive\)"),
+        (["sku;location;date;units"], "separated by ';'"),
+    ],
+)
+def test_a_missing_column_hints_at_case_or_separator(columns: list[str], hint: str) -> None:
+    frame = pd.DataFrame([["x"] * len(columns)], columns=columns)
+    with pytest.raises(SalesValidationError, match=hint):
+        prepare_sales(
+            frame,
+            mapping={"store": "location", "day": "date", "qty": "units"}
+            if len(columns) > 1
+            else None,
+        )
