@@ -263,13 +263,12 @@ def _parsed_dates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             parsed, bad = iso, bad[:0]
     if len(bad):
         values = ", ".join(repr(v) for v in column.iloc[bad[:3]])
-        raise SalesValidationError(
-            f"{source}: column {DATE!r} has unparsable dates ({values}) in rows "
-            f"{_rows_text(list(bad + 1))}: not dates, or not in the format of the first rows; "
-            f"{_FIXES[DATE]}",
-            source=source,
-            column=DATE,
-            rows=[int(r) + 1 for r in bad[:MAX_ROWS_IN_MESSAGE]],
+        raise _rows_error(
+            source,
+            DATE,
+            bad,
+            f"has unparsable dates ({values})",
+            f"not dates, or not in the format of the first rows: {_FIXES[DATE]}",
         )
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # "2016-04-11T00:00:00+02:00"
         parsed = parsed.dt.tz_localize(None)
@@ -281,24 +280,37 @@ def _check_days_and_keys(frame: pd.DataFrame, source: str) -> None:
     '|' in a sku (series are keyed "sku|location", split at the first '|')."""
     timed = np.flatnonzero((frame[DATE] != frame[DATE].dt.normalize()).to_numpy())
     if len(timed):
-        raise SalesValidationError(
-            f"{source}: column {DATE!r} has times of day ({frame[DATE].iloc[timed[0]]}) in rows "
-            f"{_rows_text(list(timed + 1))}; give one row per sku, location and day (sum a "
-            "day's transactions first)",
-            source=source,
-            column=DATE,
-            rows=[int(r) + 1 for r in timed[:MAX_ROWS_IN_MESSAGE]],
+        raise _rows_error(
+            source,
+            DATE,
+            timed,
+            f"has times of day ({frame[DATE].iloc[timed[0]]})",
+            "give one row per sku, location and day (sum a day's transactions first)",
         )
     piped = np.flatnonzero(frame[SKU].astype(str).str.contains(KEY_SEP, regex=False).to_numpy())
     if len(piped):
-        raise SalesValidationError(
-            f"{source}: column {SKU!r} has {KEY_SEP!r} in {frame[SKU].iloc[piped[0]]!r} (rows "
-            f"{_rows_text(list(piped + 1))}); allocast keys a series as sku{KEY_SEP}location, "
-            f"so a sku cannot contain {KEY_SEP!r}: replace it",
-            source=source,
-            column=SKU,
-            rows=[int(r) + 1 for r in piped[:MAX_ROWS_IN_MESSAGE]],
+        raise _rows_error(
+            source,
+            SKU,
+            piped,
+            f"has {KEY_SEP!r} in {frame[SKU].iloc[piped[0]]!r}",
+            f"allocast keys a series as sku{KEY_SEP}location, so a sku cannot contain "
+            f"{KEY_SEP!r}: replace it",
         )
+
+
+def _rows_error(
+    source: str, column: str, positions: np.ndarray, problem: str, fix: str
+) -> SalesValidationError:
+    """ "{source}: column {column} {problem} in rows ...; {fix}", naming the rows (from 1) at
+    the frame's `positions` (from 0)."""
+    rows = [int(p) + 1 for p in positions]
+    return SalesValidationError(
+        f"{source}: column {column!r} {problem} in rows {_rows_text(rows)}; {fix}",
+        source=source,
+        column=column,
+        rows=rows[:MAX_ROWS_IN_MESSAGE],
+    )
 
 
 def _check_daily(frame: pd.DataFrame, source: str) -> None:

@@ -280,6 +280,19 @@ def test_bad_inputs_name_the_item() -> None:
         )
 
 
+def _one_day_with_nothing_left(sold: float) -> dict[str, float]:
+    """KPIs of one SKU at one location for one day: `sold` units asked for and sold, no stock."""
+    return compute_kpis(
+        demand=np.full((1, 1, 1), sold),
+        served=np.full((1, 1, 1), sold),
+        inventory_units=np.zeros(1),
+        inventory_value=np.zeros(1),
+        holding_cost=0.0,
+        transport_cost=0.0,
+        lost_sale_cost=0.0,
+    )
+
+
 def test_compute_kpis_by_hand() -> None:
     demand = np.array([[[2.0, 0.0]], [[1.0, 3.0]]])  # 2 days x 1 location x 2 SKUs
     served = np.array([[[2.0, 0.0]], [[0.0, 3.0]]])
@@ -299,26 +312,10 @@ def test_compute_kpis_by_hand() -> None:
     assert kpis["turnover"] == pytest.approx(5 / 3 * 365 / 2)
     assert kpis["days_of_supply"] == pytest.approx(3 / 2.5)
     assert kpis["total_cost"] == pytest.approx(6.0)
-    empty = compute_kpis(
-        demand=np.zeros((1, 1, 1)),
-        served=np.zeros((1, 1, 1)),
-        inventory_units=np.zeros(1),
-        inventory_value=np.zeros(1),
-        holding_cost=0.0,
-        transport_cost=0.0,
-        lost_sale_cost=0.0,
-    )
+    empty = _one_day_with_nothing_left(sold=0.0)
     assert empty["fill_rate"] == 1.0
     assert empty["turnover"] == 0.0  # nothing sold turns nothing over, not +inf
-    sold_out = compute_kpis(  # everything sold every day: nothing left at night
-        demand=np.ones((1, 1, 1)),
-        served=np.ones((1, 1, 1)),
-        inventory_units=np.zeros(1),
-        inventory_value=np.zeros(1),
-        holding_cost=0.0,
-        transport_cost=0.0,
-        lost_sale_cost=0.0,
-    )
+    sold_out = _one_day_with_nothing_left(sold=1.0)  # everything sold, nothing left at night
     assert math.isinf(sold_out["turnover"])
 
 
