@@ -94,11 +94,15 @@ class ForecastCache:
     _calls_since_fit: int = 0
     _memo: dict[tuple[pd.Timestamp, int], ReplayForecast] = field(default_factory=dict)
 
-    def history_needed(self, horizon: int) -> int:
-        """Days of history a fit for `horizon` days needs (its backtest's)."""
+    def config(self, horizon: int) -> Any:
+        """The forecaster's `ForecastConfig` for a fit over `horizon` days."""
         from forecasting.forecaster import ForecastConfig
 
-        return ForecastConfig(horizon=horizon, quantiles=self.quantiles).backtest_periods()
+        return ForecastConfig(horizon=horizon, quantiles=self.quantiles, seed=self.seed)
+
+    def history_needed(self, horizon: int) -> int:
+        """Days of history a fit for `horizon` days needs (its backtest's)."""
+        return int(self.config(horizon).backtest_periods())
 
     def __call__(self, history: pd.DataFrame, horizon: int) -> ReplayForecast:
         key = (pd.Timestamp(history[DATE].max()), horizon)
@@ -107,11 +111,10 @@ class ForecastCache:
         if self.history_days is not None:
             history = history[history[DATE] > key[0] - pd.Timedelta(days=self.history_days)]
         if self._model is None or self._calls_since_fit >= self.refit_every:
-            from forecasting.forecaster import ForecastConfig, Forecaster
+            from forecasting.forecaster import Forecaster
 
             started = time.perf_counter()
-            config = ForecastConfig(horizon=horizon, quantiles=self.quantiles, seed=self.seed)
-            self._model = Forecaster(config).fit(history)
+            self._model = Forecaster(self.config(horizon)).fit(history)
             self._backtest = backtest_rows(self._model.backtest_)
             self.fit_seconds += time.perf_counter() - started
             self.fits += 1
