@@ -384,11 +384,11 @@ def _solve(
     save), its status and how many SKUs it searched. sku_of: the SKU of each flow column (the
     integer ones); deadline: `time.perf_counter()` by which the searches stop.
 
-    The relaxation is nearly whole (the flows of 49 of 1,000 SKUs had a fraction left at 1,000
-    SKUs), so the flows of the SKUs it leaves whole are fixed there and the MILP decides the
-    others: a small model. Should that leave none feasible (the SKUs meet in the shared rows),
-    the whole MILP runs, to `tolerance` (money). A SolverError names the SKUs when HiGHS proves
-    no whole-unit rounding."""
+    The relaxation is nearly whole (the flows of 57 of 1,000 SKUs had a fraction left at 1,000
+    SKUs x 50, `WholeUnits.searched`), so the flows of the SKUs it leaves whole are fixed
+    there and the MILP decides the others: a small model. Should that leave none feasible (the
+    SKUs meet in the shared rows), the whole MILP runs, to `tolerance` (money). A SolverError
+    names the SKUs when HiGHS proves no whole-unit rounding."""
     highs = _passed(model)
     # The relaxation is a near network LP the simplex solves at once (0.6 s at 1,000 SKUs);
     # HiGHS's presolve spent 19 s on it. The MILP keeps its presolve (25 s without). Started
