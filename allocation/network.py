@@ -52,6 +52,12 @@ Tier = Literal["strategic", "growth", "observation"]
 Credit = Literal["green", "yellow", "red"]
 TIERS: tuple[Tier, ...] = ("strategic", "growth", "observation")
 _KIND_RANK = {"central": 0, "regional": 1, "forward": 2}
+# Upper bounds far above any real network, low enough that every date and product the plan forms
+# stays finite (a lead time of 1e30 days overflowed the plan's dates, a unit cost of 1e308 made
+# the objective infinite).
+MAX_DAYS = 3660  # ten years
+MAX_UNIT_MONEY = 1e9  # money per unit
+MAX_AMOUNT = 1e15  # units, volume or money in total (a capacity, a credit line)
 
 
 class _Strict(BaseModel):
@@ -64,7 +70,7 @@ class Warehouse(_Strict):
     id: str = Field(min_length=1)
     kind: WarehouseKind
     region: str = Field(min_length=1)
-    capacity: float = Field(ge=0)  # 0: closed, holds nothing beyond what is there
+    capacity: float = Field(ge=0, le=MAX_AMOUNT)  # 0: closed, holds nothing beyond what is there
 
 
 class Lane(_Strict):
@@ -76,18 +82,18 @@ class Lane(_Strict):
 
     origin: str
     destination: str
-    cost_per_unit: float = Field(ge=0)
-    lead_time_days: int = Field(ge=0)
-    capacity: float | None = Field(default=None, ge=0)
+    cost_per_unit: float = Field(ge=0, le=MAX_UNIT_MONEY)
+    lead_time_days: int = Field(ge=0, le=MAX_DAYS)
+    capacity: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
 class Lateral(_Strict):
     """A lateral link between two warehouses, usable in both directions (each with `capacity`)."""
 
     between: tuple[str, str]
-    cost_per_unit: float = Field(ge=0)
-    lead_time_days: int = Field(ge=0)
-    capacity: float | None = Field(default=None, ge=0)
+    cost_per_unit: float = Field(ge=0, le=MAX_UNIT_MONEY)
+    lead_time_days: int = Field(ge=0, le=MAX_DAYS)
+    capacity: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
 class Distributor(_Strict):
@@ -105,12 +111,12 @@ class Distributor(_Strict):
     region: str = Field(min_length=1)
     tier: Tier
     credit: Credit = "green"
-    guaranteed_amount: float = Field(default=0.0, ge=0)
+    guaranteed_amount: float = Field(default=0.0, ge=0, le=MAX_AMOUNT)
     served_by: list[str] = Field(min_length=1)
-    moq: int = Field(default=0, ge=0)
-    pack_size: int = Field(default=1, ge=1)
-    lead_time_days: int = Field(default=2, ge=0)
-    cost_per_unit: float = Field(default=0.0, ge=0)
+    moq: int = Field(default=0, ge=0, le=int(MAX_AMOUNT))
+    pack_size: int = Field(default=1, ge=1, le=int(MAX_AMOUNT))
+    lead_time_days: int = Field(default=2, ge=0, le=MAX_DAYS)
+    cost_per_unit: float = Field(default=0.0, ge=0, le=MAX_UNIT_MONEY)
 
 
 class Sku(_Strict):
@@ -118,8 +124,8 @@ class Sku(_Strict):
     unit; hot: a hot SKU goes to strategic distributors first; abc: class by sales (A fastest)."""
 
     id: str = Field(min_length=1)
-    unit_volume: float = Field(default=1.0, gt=0)
-    unit_cost: float = Field(default=1.0, ge=0)
+    unit_volume: float = Field(default=1.0, gt=0, le=MAX_AMOUNT)
+    unit_cost: float = Field(default=1.0, ge=0, le=MAX_UNIT_MONEY)
     hot: bool = False
     abc: Literal["A", "B", "C"] | None = None
 
@@ -357,8 +363,15 @@ def validation_message(
         first_field = first_field or where
         first_item = first_item or item
         named = f"{where} ({item})" if item else where
-        lines.append(f"{named}: {problem['msg']} (got {problem.get('input')!r})")
+        lines.append(f"{named}: {problem['msg']} (got {_shown(problem.get('input'))})")
     return f"{source}: " + "; ".join(lines), first_field, first_item
+
+
+def _shown(value: Any, most: int = 80) -> str:
+    """A value as an error quotes it: its repr, cut to `most` characters (a problem with a
+    whole list or document would otherwise quote all of it)."""
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def parse_network(document: dict[str, Any], source: str = "network") -> Network:

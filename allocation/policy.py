@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from allocation.errors import AllocationInputError
-from allocation.network import TIERS, Tier, load_document, validation_message
+from allocation.network import MAX_DAYS, TIERS, Tier, load_document, validation_message
 
 __all__ = ["CATCHMENT", "Policy", "load_policy", "parse_policy"]
 
@@ -22,6 +22,9 @@ CATCHMENT = "catchment"
 """Pseudo-tier of a forward warehouse's own catchment demand (walk-in / retail demand)."""
 
 _TIER_KEYS = (*TIERS, CATCHMENT)
+# Multiples of a unit's cost (penalties, factors) above this are no policy but a typo, and they
+# turn the plan's objective infinite at the network's largest unit cost.
+MAX_MULTIPLE = 1e6
 
 
 def _per_tier(strategic: float, growth: float, observation: float, catchment: float) -> Any:
@@ -59,17 +62,17 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    review_period_days: int = Field(default=7, ge=1)
+    review_period_days: int = Field(default=7, ge=1, le=MAX_DAYS)
     service_target: dict[str, float] = _per_tier(0.98, 0.95, 0.90, 0.95)
     shortage_penalty: dict[str, float] = _per_tier(4.0, 3.0, 2.0, 3.0)
     safety_penalty_share: float = Field(default=0.3, ge=0, le=1)
-    hot_strategic_multiplier: float = Field(default=1.5, ge=1)
-    holding_rate_per_year: float = Field(default=0.25, ge=0)
-    overstock_days: float = Field(default=60.0, gt=0)
-    overstock_cost_days: float = Field(default=90.0, ge=0)
-    slow_mover_days: float = Field(default=120.0, gt=0)
+    hot_strategic_multiplier: float = Field(default=1.5, ge=1, le=MAX_MULTIPLE)
+    holding_rate_per_year: float = Field(default=0.25, ge=0, le=MAX_MULTIPLE)
+    overstock_days: float = Field(default=60.0, gt=0, le=MAX_DAYS)
+    overstock_cost_days: float = Field(default=90.0, ge=0, le=MAX_DAYS)
+    slow_mover_days: float = Field(default=120.0, gt=0, le=MAX_DAYS)
     fair_share: dict[str, float] = _per_tier(0.9, 0.7, 0.5, 0.7)
-    fair_share_penalty: float = Field(default=20.0, ge=0)
+    fair_share_penalty: float = Field(default=20.0, ge=0, le=MAX_MULTIPLE)
     allow_cross_region_lateral: bool = True
     stockout_risk_cover: float = Field(default=1.0, ge=0, le=1)
 
@@ -97,8 +100,10 @@ class Policy(BaseModel):
     @classmethod
     def _check_penalties(cls, value: dict[str, float]) -> dict[str, float]:
         for tier, penalty in value.items():
-            if penalty < 0:
-                raise ValueError(f"shortage_penalty[{tier}] = {penalty}; expected >= 0")
+            if not 0 <= penalty <= MAX_MULTIPLE:
+                raise ValueError(
+                    f"shortage_penalty[{tier}] = {penalty}; expected 0..{MAX_MULTIPLE:g}"
+                )
         return value
 
     @field_validator("fair_share")

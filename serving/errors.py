@@ -91,24 +91,40 @@ def body_validation_error(error: ValidationError) -> RequestValidationError:
     return RequestValidationError(items)
 
 
-def _finite_json(value: Any) -> Any:
-    """value with every infinite or NaN float as its text ("inf", "nan"): JSON has no such
-    numbers, and echoing one back in a 422 must not turn the answer into a 500."""
+ECHO_DEPTH = 4  # levels of a client's input a 422 echoes back
+ECHO_ITEMS = 20  # entries per list or object it echoes back
+
+
+def _echoed(value: Any, depth: int = 0) -> Any:
+    """What a 422 echoes back of a client's input: JSON-safe (an infinite or NaN float as its
+    text, "inf", "nan": JSON has no such numbers) and bounded (ECHO_DEPTH levels, ECHO_ITEMS
+    entries each, the rest named), so that a deeply nested or huge body can neither turn the
+    answer into a 500 nor into a copy of itself."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if not isinstance(value, dict | list | tuple):
+        return value
+    if depth >= ECHO_DEPTH:
+        return f"<{len(value)} entries, nested too deep to echo>"
+    entries = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
+    shown = {key: _echoed(item, depth + 1) for key, item in entries[:ECHO_ITEMS]}
+    more = len(entries) - ECHO_ITEMS
     if isinstance(value, dict):
-        return {key: _finite_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite_json(item) for item in value]
-    return value
+        return shown | ({"...": f"{more} more entries"} if more > 0 else {})
+    return list(shown.values()) + ([f"... {more} more entries"] if more > 0 else [])
 
 
 def _request_validation(_request: Request, error: Exception) -> JSONResponse:
-    """FastAPI's 422 for a body it could not validate, its inputs made JSON-safe."""
+    """FastAPI's 422 for a body it could not validate, the inputs it echoes JSON-safe and
+    bounded (`_echoed`)."""
     assert isinstance(error, RequestValidationError)
+    items = [
+        {key: _echoed(value) if key in ("input", "ctx") else value for key, value in item.items()}
+        for item in error.errors()
+    ]
     return JSONResponse(
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        content={"detail": _finite_json(jsonable_encoder(error.errors()))},
+        content={"detail": jsonable_encoder(items)},
     )
 
 

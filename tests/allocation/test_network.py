@@ -69,3 +69,45 @@ def test_bad_policy_names_the_field(tmp_path: Path) -> None:
     policy = al.load_policy(path)
     assert policy.review_period_days == 14 and policy.fair_share["growth"] == 0.6
     assert policy.fair_share["strategic"] == al.Policy().fair_share["strategic"]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("lanes", 0, "lead_time_days"), 10**30),  # overflowed the plan's dates: a 500 in the API
+        (("skus", 0, "unit_cost"), 1e308),  # made the objective infinite: PuLP refused it
+        (("warehouses", 1, "capacity"), 1e300),
+    ],
+)
+def test_absurdly_large_numbers_are_refused_naming_the_field(
+    one_lane: dict[str, Any], path: tuple[str, int, str], value: float
+) -> None:
+    group, index, field = path
+    one_lane[group][index][field] = value
+    error = _error(one_lane)
+    assert f"{group}.{index}.{field}" in str(error) and "less than or equal" in str(error)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"shortage_penalty": {"strategic": 1e308}},
+        {"overstock_days": 1e308},
+        {"review_period_days": 10**30},
+        {"fair_share_penalty": 1e300},
+    ],
+)
+def test_absurdly_large_policy_values_are_refused_naming_the_field(
+    override: dict[str, Any],
+) -> None:
+    with pytest.raises(AllocationInputError) as caught:
+        al.parse_policy(override)
+    assert next(iter(override)) in str(caught.value)
+
+
+def test_an_error_about_a_whole_list_quotes_a_bounded_part_of_it(
+    one_lane: dict[str, Any],
+) -> None:
+    one_lane["lanes"] = {"not": "a list", "padding": "x" * 10_000}
+    message = str(_error(one_lane))
+    assert "lanes" in message and len(message) < 300
