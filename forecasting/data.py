@@ -39,6 +39,7 @@ __all__ = [
     "parse_mapping",
     "prepare_sales",
     "read_table",
+    "rows_error",
 ]
 
 Level = Literal["location", "region"]
@@ -263,7 +264,7 @@ def _parsed_dates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             parsed, bad = iso, bad[:0]
     if len(bad):
         values = ", ".join(repr(v) for v in column.iloc[bad[:3]])
-        raise _rows_error(
+        raise rows_error(
             source,
             DATE,
             bad,
@@ -280,7 +281,7 @@ def _check_days_and_keys(frame: pd.DataFrame, source: str) -> None:
     '|' in a sku (series are keyed "sku|location", split at the first '|')."""
     timed = np.flatnonzero((frame[DATE] != frame[DATE].dt.normalize()).to_numpy())
     if len(timed):
-        raise _rows_error(
+        raise rows_error(
             source,
             DATE,
             timed,
@@ -289,7 +290,7 @@ def _check_days_and_keys(frame: pd.DataFrame, source: str) -> None:
         )
     piped = np.flatnonzero(frame[SKU].astype(str).str.contains(KEY_SEP, regex=False).to_numpy())
     if len(piped):
-        raise _rows_error(
+        raise rows_error(
             source,
             SKU,
             piped,
@@ -299,7 +300,7 @@ def _check_days_and_keys(frame: pd.DataFrame, source: str) -> None:
         )
 
 
-def _rows_error(
+def rows_error(
     source: str, column: str, positions: np.ndarray, problem: str, fix: str
 ) -> SalesValidationError:
     """ "{source}: column {column} {problem} in rows ...; {fix}", naming the rows (from 1) at

@@ -6,21 +6,25 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from allocation.errors import AllocationInputError
 from allocation.network import Network, parse_network
 from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, REGION, SKU, UNITS
-from forecasting.data import prepare_sales
+from forecasting.data import prepare_sales, rows_error
+from forecasting.errors import SalesValidationError
 from serving.models import NetworkVersion, SalesIngest, SalesRow, StockPosition, utcnow
 
 __all__ = [
     "SALES_COLUMNS",
     "current_network",
+    "ingest_rows",
     "replace_stock",
     "stock_frame",
     "store_network",
@@ -30,6 +34,10 @@ __all__ = [
 
 SALES_COLUMNS = (SKU, LOCATION, REGION, DATE, UNITS, PRICE, PROMO, EVENT)
 STOCK_COLUMNS = ("sku", "node", "on_hand", "in_transit", "arrival_date")
+# A daily history longer than this holds a mistyped date; zero-filling it would store millions of
+# rows (two rows dated 1900 and 2200 made 110,000 a series).
+MAX_HISTORY_DAYS = 20 * 366
+MAX_FILLED_ROWS = 5_000_000  # rows one ingest may store once its missing days are zeros
 
 
 def current_network(session: Session) -> tuple[NetworkVersion, Network] | None:
@@ -135,6 +143,128 @@ def stored_sales(
         return frame
     frame = frame.dropna(axis="columns", how="all")
     return prepare_sales(frame, source="stored sales")
+
+
+def ingest_rows(
+    session: Session, frame: pd.DataFrame, created_by: int | None, today: dt.date
+) -> SalesIngest:
+    """Validate and store the rows a client sent (`frame`, raw; errors name its rows from 1, as
+    "rows"), zero-filled (`prepare_sales`) and with their location's stored region where they
+    name none; refused whole, with nothing written, when they would leave the stored sales
+    unreadable (`_check_days`, `_check_stored_regions`). Not committed."""
+    _check_days(session, frame, today)
+    sales = prepare_sales(_with_stored_regions(session, frame), source="rows")
+    stored = store_sales(session, sales, created_by)
+    session.flush()
+    _check_stored_regions(session, frame, "rows")
+    return stored
+
+
+def _check_days(
+    session: Session, frame: pd.DataFrame, today: dt.date, source: str = "rows"
+) -> None:
+    """Before an ingest is zero-filled: no day after `today` (sales are days that have passed),
+    a history (stored and sent) of at most MAX_HISTORY_DAYS, and at most MAX_FILLED_ROWS rows
+    once the missing days between a series' first and last are filled."""
+    dates = pd.to_datetime(frame[DATE])
+    future = np.flatnonzero((dates > pd.Timestamp(today)).to_numpy())
+    if len(future):
+        raise rows_error(
+            source, DATE, future, f"is after today ({today})", "sales are days that have passed"
+        )
+    stored_first, stored_last = session.execute(
+        select(func.min(SalesRow.date), func.max(SalesRow.date))
+    ).one()
+    first = min(dates.min(), pd.Timestamp(stored_first or dates.min()))
+    last = max(dates.max(), pd.Timestamp(stored_last or dates.max()))
+    if (last - first).days + 1 > MAX_HISTORY_DAYS:
+        stored = f" with the stored sales ({stored_first}..{stored_last})" if stored_first else ""
+        # Name the end farther from the bulk of the history (the stored days, else the median
+        # day sent): that is the mistyped date.
+        middle = (
+            pd.Timestamp(stored_first)
+            + (pd.Timestamp(stored_last) - pd.Timestamp(stored_first)) / 2
+            if stored_first
+            else dates.median()
+        )
+        odd = first if middle - first > last - middle else last
+        edges = np.flatnonzero((dates == odd).to_numpy())
+        raise rows_error(
+            source,
+            DATE,
+            edges,
+            f"spans{stored} {first.date()}..{last.date()}, more than {MAX_HISTORY_DAYS:,} days",
+            "check the dates of these rows (a mistyped year?)",
+        )
+    spans = dates.groupby([frame[SKU], frame[LOCATION]]).agg(["min", "max"])
+    filled = int(((spans["max"] - spans["min"]).dt.days + 1).sum())
+    if filled > MAX_FILLED_ROWS:
+        raise SalesValidationError(
+            f"{source}: {len(frame):,} rows that make {filled:,} once the missing days of each "
+            f"series are filled with zeros; at most {MAX_FILLED_ROWS:,} per request: send the "
+            "history in parts (by date or by SKU)",
+            source=source,
+            column=DATE,
+        )
+
+
+def _with_stored_regions(session: Session, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with each one's region taken from its location's stored rows where it names
+    none (a location has one region; the read frame needs it on every row once any has it)."""
+    locations = sorted(set(frame[LOCATION]))
+    stored = dict(
+        session.execute(
+            select(SalesRow.location, func.max(SalesRow.region))
+            .where(SalesRow.location.in_(locations), SalesRow.region.is_not(None))
+            .group_by(SalesRow.location)
+        ).all()
+    )
+    if not stored:
+        return frame
+    known = frame[LOCATION].map(stored)
+    given = frame[REGION] if REGION in frame.columns else pd.Series(None, index=frame.index)
+    return frame.assign(**{REGION: given.where(given.notna(), known)})
+
+
+def _check_stored_regions(session: Session, frame: pd.DataFrame, source: str) -> None:
+    """After the rows `frame` are written (not committed): every location has one region, and
+    either every stored row names a region or none does; else an error naming the rows."""
+    several = session.execute(
+        select(SalesRow.location, func.min(SalesRow.region), func.max(SalesRow.region))
+        .group_by(SalesRow.location)
+        .having(func.count(func.distinct(SalesRow.region)) > 1)
+        .limit(1)
+    ).first()
+    if several is not None:
+        location, one, other = several
+        rows = np.flatnonzero((frame[LOCATION] == location).to_numpy())
+        raise rows_error(
+            source,
+            REGION,
+            rows,
+            f"gives location {location!r} a region other than its stored one "
+            f"({one!r} and {other!r})",
+            "a location has one region: send its stored one, or none",
+        )
+    with_region = select(SalesRow.location).where(SalesRow.region.is_not(None)).limit(1)
+    without = session.execute(
+        select(SalesRow.location).where(SalesRow.region.is_(None)).limit(1)
+    ).first()
+    if without is not None and session.execute(with_region).first() is not None:
+        location = without[0]
+        rows = np.flatnonzero(
+            (frame[LOCATION] == location).to_numpy()
+            if location in set(frame[LOCATION])
+            else np.ones(len(frame), dtype=bool)
+        )
+        raise rows_error(
+            source,
+            REGION,
+            rows,
+            f"leaves location {location!r} without a region where other stored sales have one",
+            "send a region on every row (or re-send the stored days of the locations that "
+            "lack one, with their region)",
+        )
 
 
 def store_sales(session: Session, sales: pd.DataFrame, created_by: int | None) -> SalesIngest:

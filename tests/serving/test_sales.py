@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -63,3 +64,70 @@ def test_negative_units_are_refused_at_the_edge(client: TestClient, keys: Keys) 
     response = client.post("/v1/sales", json={"rows": rows}, headers=keys.headers("planner"))
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "rows", 0, "units"]
+
+
+def _stored_rows(app: FastAPI) -> int:
+    with app.state.db.session() as session:
+        return session.scalar(select(func.count()).select_from(SalesRow)) or 0
+
+
+def test_a_day_after_today_or_a_mistyped_year_is_422_and_stores_nothing(
+    client: TestClient, keys: Keys, app: FastAPI
+) -> None:
+    planner = keys.headers("planner")
+    assert (
+        client.post("/v1/sales", json={"rows": _rows([1, 2])}, headers=planner).status_code == 201
+    )
+    future = [*_rows([3]), {**_rows([4])[0], "date": "2200-12-31"}]
+    response = client.post("/v1/sales", json={"rows": future}, headers=planner)
+    assert response.status_code == 422
+    problem = response.json()["detail"][0]
+    assert problem["rows"] == [2] and "after today" in problem["msg"]
+    # Two rows, 1900 and today: with zero fill they would have stored 46,000 rows.
+    old = [{**_rows([3])[0], "sku": "SKU-002", "date": "1900-01-01"}, *_rows([3])]
+    response = client.post("/v1/sales", json={"rows": old}, headers=planner)
+    assert response.status_code == 422
+    problem = response.json()["detail"][0]
+    assert problem["rows"] == [1] and "1900-01-01" in problem["msg"] and "2026" in problem["msg"]
+    assert _stored_rows(app) == 2
+
+
+def test_a_row_without_a_region_takes_its_locations_stored_one(
+    client: TestClient, keys: Keys, app: FastAPI
+) -> None:
+    planner = keys.headers("planner")
+    assert (
+        client.post("/v1/sales", json={"rows": _rows([1, 2])}, headers=planner).status_code == 201
+    )
+    bare = [{key: value for key, value in row.items() if key != "region"} for row in _rows([3])]
+    assert client.post("/v1/sales", json={"rows": bare}, headers=planner).status_code == 201
+    with app.state.db.session() as session:
+        assert stored_sales(session)["region"].tolist() == ["north"] * 3
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"region": "east"}, "other than its stored one"),  # FW-N1 is stored in the north
+        ({"location": "FW-X", "region": None}, "without a region"),  # a new location, no region
+    ],
+)
+def test_rows_that_would_break_the_stored_sales_are_422_and_store_nothing(
+    client: TestClient, keys: Keys, app: FastAPI, change: dict[str, Any], words: str
+) -> None:
+    planner = keys.headers("planner")
+    assert (
+        client.post("/v1/sales", json={"rows": _rows([1, 2])}, headers=planner).status_code == 201
+    )
+    rows = [
+        {key: value for key, value in {**row, **change}.items() if value is not None}
+        for row in _rows([3, 4])
+    ]
+    response = client.post("/v1/sales", json={"rows": rows}, headers=planner)
+    assert response.status_code == 422, response.text
+    problem = response.json()["detail"][0]
+    assert words in problem["msg"] and problem["rows"] == [1, 2]
+    assert problem["loc"][:2] == ["body", "rows"]
+    assert _stored_rows(app) == 2
+    forecastable = client.get("/v1/sales/ingests", headers=planner)
+    assert forecastable.status_code == 200 and forecastable.json()["count"] == 1

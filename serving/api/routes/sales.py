@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 from fastapi import APIRouter, status
 from sqlalchemy import func, select
 
-from forecasting.data import prepare_sales
 from serving import audit
-from serving.crud import store_sales
+from serving.crud import ingest_rows
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
 from serving.models import SalesIngest
@@ -29,13 +30,14 @@ def ingest_sales(
 ) -> SalesIngestPublic:
     """Validate and store sales rows; days already stored for a SKU and location are replaced.
 
-    Missing days inside a series are zero sales (filled); duplicate (sku, location, date) rows
-    are a 422 naming the rows (1-based positions in `rows`).
+    Missing days inside a series are zero sales (filled); a row without a region takes its
+    location's stored one. A 422 names the rows (1-based positions in `rows`) and stores none:
+    duplicate (sku, location, date) rows, a day after today (UTC), a history of more than 20
+    years or 5 million rows once filled, a region other than the location's stored one.
     """
     frame = pd.DataFrame([row.model_dump(exclude_none=True) for row in ingest.rows])
-    sales = prepare_sales(frame, source="rows")
     begin_write(session)
-    stored = store_sales(session, sales, principal.key_id)
+    stored = ingest_rows(session, frame, principal.key_id, dt.datetime.now(dt.UTC).date())
     audit.record(
         session,
         principal,
