@@ -11,6 +11,7 @@ catchment) and distributors.
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 from pathlib import Path
@@ -50,14 +51,53 @@ FORECAST = "forecast"
 _QUANTILE = re.compile(r"^q(0?\.\d+)$")
 
 
-def quantile_levels(frame: pd.DataFrame) -> dict[float, str]:
-    """Quantile columns of a forecast frame by level: {0.9: "q0.9", ...}."""
-    levels = {}
+def quantile_levels(frame: pd.DataFrame, source: str = "demand") -> dict[float, str]:
+    """Quantile columns of a forecast frame by level: {0.9: "q0.9", ...}; an error for a level
+    outside (0, 1) or two columns of one level ("q.9" and "q0.90"), which would leave one of
+    them unread."""
+    levels: dict[float, str] = {}
     for column in frame.columns:
         match = _QUANTILE.match(str(column))
-        if match:
-            levels[float(match.group(1))] = str(column)
+        if not match:
+            continue
+        level = float(match.group(1))
+        if level <= 0.0:
+            raise AllocationInputError(
+                f"{source}: quantile column {column!r} is level 0; expected levels between 0 "
+                "and 1, e.g. q0.1, q0.9",
+                source=source,
+                field=str(column),
+            )
+        if level in levels:
+            raise AllocationInputError(
+                f"{source}: quantile columns {levels[level]!r} and {column!r} are both level "
+                f"{level:g}; send one",
+                source=source,
+                field=str(column),
+            )
+        levels[level] = str(column)
     return dict(sorted(levels.items()))
+
+
+def _check_quantiles_ordered(frame: pd.DataFrame, levels: dict[float, str], source: str) -> None:
+    """Each row's quantiles rise with their level: a crossing (q0.9 below q0.5) is a broken
+    forecast, and the safety stock read from it would be wrong without a word."""
+    columns = list(levels.values())
+    for lower, upper in itertools.pairwise(columns):
+        low = frame[lower].to_numpy(dtype=float)
+        high = frame[upper].to_numpy(dtype=float)
+        # a relative tolerance for rounding in the file (written with a few decimals)
+        crossed = np.flatnonzero(low - high > 1e-6 * np.maximum(np.abs(low), 1.0))
+        if len(crossed):
+            row = int(crossed[0])
+            raise AllocationInputError(
+                f"{source}: {upper!r} is below {lower!r} at row(s) {crossed[:5].tolist()} "
+                f"(row {row}: {high[row]:g} < {low[row]:g}); quantiles must rise with their "
+                "level",
+                source=source,
+                field=upper,
+                item=f"{frame[SKU].iloc[row]}/{frame[LOCATION].iloc[row]}",
+            )
 
 
 _KEYS_AS_TEXT = {SKU: str, NODE: str, LOCATION: str}
@@ -124,6 +164,16 @@ def _validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> p
             {int(r) for r in cases.loc[cases["column"] == first["column"], "index"].dropna()}
         )
         row_text = f" at row(s) {rows[:5]}" if rows else ""
+        if first["check"] == "multiple_fields_uniqueness" and schema.unique and rows:
+            keys = [str(key) for key in schema.unique]
+            repeated = [str(value) for value in frame.loc[rows[0], keys]]
+            raise AllocationInputError(
+                f"{source}: rows {rows[:5]} repeat a ({', '.join(keys)}) key, e.g. "
+                f"{tuple(repeated)}: send one row per key",
+                source=source,
+                field=keys[0],
+                item="/".join(repeated),
+            ) from errors
         value = first["failure_case"]
         value = value.item() if hasattr(value, "item") else value  # inf, not np.float64(inf)
         raise AllocationInputError(
@@ -267,7 +317,7 @@ def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand
     frame = _own_copy(frame)
     _keys_as_text(frame, (SKU, LOCATION), source)
     _as_dates(frame, DATE, source)
-    levels = quantile_levels(frame)
+    levels = quantile_levels(frame, source)
     columns = {
         SKU: pa.Column(object, nullable=True),  # text, never empty: `_keys_as_text`
         LOCATION: pa.Column(object, nullable=True),
@@ -277,6 +327,7 @@ def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand
     for name in levels.values():
         columns[name] = pa.Column("float64", _QUANTITY, nullable=False, coerce=True)
     frame = _validate(frame, pa.DataFrameSchema(columns, unique=[SKU, LOCATION, DATE]), source)
+    _check_quantiles_ordered(frame, levels, source)
     _check_known(frame, SKU, set(network.sku_ids), source, "SKU")
     locations = {w.id for w in network.warehouses if w.kind == "forward"}
     locations |= {d.id for d in network.distributors}

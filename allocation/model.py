@@ -447,7 +447,7 @@ def _node_daily(network: Network, needs: pd.DataFrame) -> dict[tuple[str, str], 
     daily: dict[tuple[str, str], float] = defaultdict(float)
     distributors = {d.id: d for d in network.distributors}
     region_of = {w.id: w.region for w in network.warehouses}
-    regions: dict[str, float] = defaultdict(float)
+    regions: dict[tuple[str, str], float] = defaultdict(float)
     total: dict[str, float] = defaultdict(float)
     for sku, location, rate in zip(needs[SKU], needs[LOCATION], needs["daily"], strict=True):
         if location in distributors:
@@ -458,7 +458,7 @@ def _node_daily(network: Network, needs: pd.DataFrame) -> dict[tuple[str, str], 
         else:
             daily[(sku, location)] += rate
             region = region_of[location]
-        regions[f"{sku}|{region}"] += rate
+        regions[(sku, region)] += rate
         total[sku] += rate
     for warehouse in network.warehouses:
         if warehouse.kind == "regional":
@@ -468,7 +468,7 @@ def _node_daily(network: Network, needs: pd.DataFrame) -> dict[tuple[str, str], 
                 if w.kind == "regional" and w.region == warehouse.region
             ]
             for sku in network.sku_ids:
-                daily[(sku, warehouse.id)] += regions[f"{sku}|{warehouse.region}"] / len(peers)
+                daily[(sku, warehouse.id)] += regions[(sku, warehouse.region)] / len(peers)
         elif warehouse.kind == "central":
             peers = [w for w in network.warehouses if w.kind == "central"]
             for sku in network.sku_ids:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import HTTPException, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,10 +47,17 @@ def find(session: Session, api_key_id: int, key: str, digest: str) -> Replay | N
     if record is None:
         return None
     if record.request_hash != digest:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"{HEADER} {key!r} was used for a different request body; use a new key for a new "
-            "request",
+        # A 422 in FastAPI's validation shape, as the route documents its 422s.
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("header", HEADER),
+                    "msg": f"{HEADER} {key!r} was used for a different request body; use a new "
+                    "key for a new request",
+                    "type": "idempotency_key_reused",
+                    "input": key,
+                }
+            ]
         )
     assert record.status_code is not None and record.response is not None
     return Replay(record.status_code, record.response)

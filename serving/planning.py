@@ -89,13 +89,29 @@ def require_network(session: Session) -> tuple[int, Network]:
     return found[0].id, found[1]
 
 
+def requested_skus(request: AllocationCreate, network: Network) -> list[str]:
+    """The SKUs the request plans for (`skus`, else the network's); a 422 naming any `skus`
+    entry the network lacks."""
+    if not request.skus:
+        return list(network.sku_ids)
+    unknown = sorted(set(request.skus) - set(network.sku_ids))
+    if unknown:
+        raise AllocationInputError(
+            f"skus: {unknown[:5]} not in the network (PUT /v1/network to add them)",
+            source="skus",
+            field="skus",
+            item=unknown[0],
+        )
+    return list(request.skus)
+
+
 def series_count(session: Session, request: AllocationCreate, network: Network) -> int:
     """(SKU, location) demand series the request plans for: what decides sync or job."""
+    skus = requested_skus(request, network)
     if request.demand is not None:
         return len({(row.sku, row.location) for row in request.demand})
     pairs = select(SalesRow.sku, SalesRow.location).where(
-        SalesRow.location.in_(demand_locations(network)),
-        SalesRow.sku.in_(request.skus or network.sku_ids),
+        SalesRow.location.in_(demand_locations(network)), SalesRow.sku.in_(skus)
     )
     return session.scalar(select(func.count()).select_from(pairs.distinct().subquery())) or 0
 
@@ -170,7 +186,7 @@ def _forecast_demand(
     plan and `GET /v1/forecasts` share its cache and always agree.
     """
     locations = demand_locations(network)
-    skus = request.skus or network.sku_ids
+    skus = requested_skus(request, network)
     query = ForecastQuery(
         horizon=request.horizon, skus=tuple(sorted(skus)), locations=tuple(sorted(locations))
     )
@@ -197,16 +213,31 @@ def _pairs(frame: pd.DataFrame) -> set[str]:
     }
 
 
-def make_plan(
-    session: Session, model_store: ModelStore, cache: ForecastCache, request: AllocationCreate
-) -> PlanOutcome:
-    """Solve a plan for the request over the stored network and stock (nothing is written)."""
-    network_id, network = require_network(session)
+def _stored_stock(session: Session) -> pd.DataFrame:
     stock = stock_frame(session)
     if stock.empty:
         raise MissingInputError(
             "no stock positions stored yet: PUT /v1/stock first", source="stock", field=None
         )
+    return stock
+
+
+def check_request(session: Session, request: AllocationCreate, network: Network) -> None:
+    """What `make_plan` would refuse in the request, checked before it is queued as a job (a
+    client's mistake is a 422 now, not a failed job later): stored stock, the policy, the demand
+    rows sent (against the network)."""
+    _stored_stock(session)
+    allocation.parse_policy(request.policy or {}, source="policy")
+    if request.demand is not None:
+        allocation.validate_demand(_request_demand(request), network, source="demand")
+
+
+def make_plan(
+    session: Session, model_store: ModelStore, cache: ForecastCache, request: AllocationCreate
+) -> PlanOutcome:
+    """Solve a plan for the request over the stored network and stock (nothing is written)."""
+    network_id, network = require_network(session)
+    stock = _stored_stock(session)
     version: str | None = None
     note: str | None = None
     if request.demand is not None:

@@ -55,6 +55,9 @@ DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="database id")]
 # Days the data can name: pandas' nanosecond timestamps end in 2262, and plans add lead times.
 FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
 Day = Annotated[dt.date, Field(ge=FIRST_DAY, le=LAST_DAY)]
+# Units and shares as JSON numbers: strict, so that `true` or "5" is a 422, not 1.0 or 5.0.
+Quantity = Annotated[float, Field(strict=True, ge=0, le=1e12, allow_inf_nan=False)]
+Share = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 Note = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
 """Free text: no control characters (PostgreSQL text cannot hold NUL)."""
 OffsetQuery = Annotated[int, Query(ge=0, le=2**31 - 1, description="rows to skip")]
@@ -86,8 +89,8 @@ class StockPositionIn(BaseModel):
 
     sku: Id
     node: Id
-    on_hand: float = Field(ge=0, le=1e12, allow_inf_nan=False)
-    in_transit: float = Field(default=0.0, ge=0, le=1e12, allow_inf_nan=False)
+    on_hand: Quantity
+    in_transit: Quantity = 0.0
     arrival_date: Day | None = None
 
 
@@ -120,11 +123,11 @@ class SalesRowIn(BaseModel):
     sku: Id
     location: Id
     date: Day
-    units: float = Field(ge=0, le=1e12, allow_inf_nan=False)
+    units: Quantity
     region: Id | None = None
-    price: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
-    promo: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
-    event: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    price: Quantity | None = None
+    promo: Share | None = None
+    event: Share | None = None
 
 
 class SalesIngestCreate(BaseModel):
@@ -159,10 +162,10 @@ class DemandRow(BaseModel):
     sku: Id
     location: Id
     date: Day
-    forecast: float = Field(ge=0, le=1e12, allow_inf_nan=False)
+    forecast: Quantity
     quantiles: dict[
         Annotated[str, Field(pattern=r"^q0?\.\d{1,4}$")],
-        Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)],
+        Quantity,
     ] = Field(default_factory=dict, max_length=20)
 
 
@@ -175,7 +178,9 @@ class AllocationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    horizon: int = Field(default=28, ge=1, le=366, description="days of demand to plan for")
+    horizon: int = Field(
+        default=28, strict=True, ge=1, le=366, description="days of demand to plan for"
+    )
     skus: list[Id] | None = Field(
         default=None, max_length=10_000, description="plan only these SKUs"
     )
@@ -185,10 +190,11 @@ class AllocationCreate(BaseModel):
     )
     solver: Literal["highs", "cbc"] = "highs"
     time_limit: float | None = Field(
-        default=None, gt=0, le=600, description="solver limit, seconds"
+        default=None, strict=True, gt=0, le=600, description="solver limit, seconds"
     )
     integer_packs: bool = Field(
         default=False,
+        strict=True,
         description="exact packs and MOQs by a MILP; needs time_limit (a MILP has no bound on "
         "its run time), and is never worse than the default mode's plan within it",
     )
@@ -305,7 +311,7 @@ class SuggestionsPublic(BaseModel):
 class AcknowledgementCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    plan_id: int = Field(ge=1, le=2**31 - 1)
+    plan_id: int = Field(strict=True, ge=1, le=2**31 - 1)
     note: Note | None = None
 
 

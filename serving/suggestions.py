@@ -15,10 +15,16 @@ from pydantic import TypeAdapter
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from serving.models import Acknowledgement, LineKind, Plan, PlanLine, PlanStatus
+from serving.models import Acknowledgement, LineKind, NetworkVersion, Plan, PlanLine, PlanStatus
 from serving.schemas import SuggestionPublic, SuggestionsPublic
 
-__all__ = ["SuggestionCache", "suggestions_json"]
+__all__ = ["SuggestionCache", "UnknownDistributorError", "suggestions_json"]
+
+
+class UnknownDistributorError(LookupError):
+    """The distributor is not in the network of the latest approved plan (a mistyped id reads
+    as "no suggestions" otherwise)."""
+
 
 _SUGGESTIONS = TypeAdapter(list[SuggestionPublic])
 
@@ -75,6 +81,22 @@ def _suggestions(session: Session, plan_id: int, distributor_id: str) -> list[Su
     ]
 
 
+def _check_known(session: Session, plan_id: int, distributor_id: str) -> None:
+    """UnknownDistributorError unless the plan's network has the distributor."""
+    document = session.scalar(
+        select(NetworkVersion.document)
+        .join(Plan, Plan.network_id == NetworkVersion.id)
+        .where(Plan.id == plan_id)
+    )
+    if document is None:  # a plan stored without its network: nothing to check against
+        return
+    if distributor_id not in {d["id"] for d in document.get("distributors", [])}:
+        raise UnknownDistributorError(
+            f"no distributor {distributor_id!r} in the network of the latest approved plan "
+            f"({plan_id})"
+        )
+
+
 def suggestions_json(session: Session, cache: SuggestionCache, distributor_id: str) -> bytes:
     """The `SuggestionsPublic` answer for the distributor, as JSON bytes."""
     acknowledged = (
@@ -94,6 +116,8 @@ def suggestions_json(session: Session, cache: SuggestionCache, distributor_id: s
         cached = cache.get(plan.id, distributor_id)
         if cached is None:
             items = _suggestions(session, plan.id, distributor_id)
+            if not items:
+                _check_known(session, plan.id, distributor_id)
             cached = _SUGGESTIONS.dump_json(items), len(items)
             cache.put(plan.id, distributor_id, *cached)
         data, count = cached

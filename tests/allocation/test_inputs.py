@@ -175,6 +175,15 @@ def test_infinite_stock_names_the_row(network: al.Network) -> None:
     assert caught.value.field == "on_hand" and "row(s) [1] (value inf)" in str(caught.value)
 
 
+def test_a_repeated_demand_key_is_named_with_its_rows(network: al.Network) -> None:
+    demand = demand_frame({("S", "FW"): 1.0}, days=3)
+    demand = pd.concat([demand, demand.iloc[[1]]], ignore_index=True)
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_demand(demand, network)
+    assert "rows [1, 3] repeat a (sku, location, date) key" in str(caught.value)
+    assert caught.value.item.startswith("S/FW/")
+
+
 def test_rows_in_an_error_are_sorted_and_named_once(network: al.Network) -> None:
     demand = demand_frame({("S", "FW"): 1.0}, days=6)
     demand.loc[[5, 0, 3], "forecast"] = -1.0
@@ -187,3 +196,25 @@ def test_a_semicolon_separated_csv_is_named_as_such(network: al.Network, tmp_pat
     path.write_text("sku;node;on_hand\nS;CW;4\n")
     with pytest.raises(AllocationInputError, match="separated by semicolons"):
         al.load_stock(path, network)
+
+
+def test_crossing_quantiles_are_named_with_their_rows(network: al.Network) -> None:
+    demand = demand_frame({("S", "FW"): 4.0}, days=3, spread=2.0)
+    demand.loc[2, "q0.9"] = 3.0  # below q0.5 = 4
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_demand(demand, network)
+    assert caught.value.field == "q0.9" and caught.value.item == "S/FW"
+    assert "'q0.9' is below 'q0.5' at row(s) [2]" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [("q.50", "'q0.5' and 'q.50' are both level 0.5"), ("q0.0", "'q0.0' is level 0")],
+)
+def test_a_quantile_column_of_no_use_is_refused(
+    network: al.Network, extra: str, expected: str
+) -> None:
+    demand = demand_frame({("S", "FW"): 4.0}, days=3, spread=2.0).assign(**{extra: 4.0})
+    with pytest.raises(AllocationInputError, match=expected) as caught:
+        al.validate_demand(demand, network)
+    assert caught.value.field == extra

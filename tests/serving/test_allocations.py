@@ -10,11 +10,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from serving.config import Settings
 from serving.jobs import run_worker
-from serving.models import AuditEntry, Plan, PlanLine
+from serving.models import AuditEntry, Plan, PlanLine, StockPosition
 from tests.serving.conftest import Keys, allocation_body, create_plan, demand_rows
 from tests.serving.registry import registry_copy, sales_rows
 
@@ -57,7 +57,9 @@ def test_idempotency_key_replays_the_first_answer(
         assert session.scalar(select(func.count()).select_from(Plan)) == 1
     changed = seeded.post("/v1/allocations", json=allocation_body(solver="cbc"), headers=headers)
     assert changed.status_code == 422
-    assert "different request body" in changed.json()["detail"]
+    problem = changed.json()["detail"][0]  # FastAPI's shape, as the route documents its 422s
+    assert problem["loc"] == ["header", "Idempotency-Key"]
+    assert "different request body" in problem["msg"]
     # the key is per API key: another planner's key is another namespace
     other = seeded.post(
         "/v1/allocations",
@@ -108,6 +110,32 @@ def test_demand_for_an_unknown_location_is_422_naming_it(seeded: TestClient, key
     assert problem["item"] == "D-XX" and problem["field"] == "location"
 
 
+def test_crossing_or_repeated_quantiles_are_422_naming_them(seeded: TestClient, keys: Keys) -> None:
+    crossing = demand_rows(days=2)
+    crossing[3]["quantiles"]["q0.95"] = 1.0  # below q0.9
+    repeated = demand_rows(days=2)
+    for row in repeated:
+        row["quantiles"]["q.90"] = row["quantiles"]["q0.9"]
+    for rows, fields, text in (
+        (crossing, {"q0.95"}, "'q0.95' is below 'q0.9' at row(s) [3]"),
+        (repeated, {"q.90", "q0.9"}, "are both level 0.9"),
+    ):
+        response = seeded.post(
+            "/v1/allocations", json={"demand": rows}, headers=keys.headers("planner")
+        )
+        assert response.status_code == 422
+        problem = response.json()["detail"][0]
+        assert problem["field"] in fields and text in problem["msg"], problem
+
+
+def test_a_sku_the_network_lacks_is_422_naming_it(seeded: TestClient, keys: Keys) -> None:
+    for body in ({"horizon": 7, "skus": ["NOPE"]}, allocation_body(skus=["SKU-001", "NOPE"])):
+        response = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
+        assert response.status_code == 422  # was "no stored sales with sku in ['NOPE']"
+        problem = response.json()["detail"][0]
+        assert problem["item"] == "NOPE" and "not in the network" in problem["msg"]
+
+
 def test_champion_demand_without_a_model_is_503_saying_why(seeded: TestClient, keys: Keys) -> None:
     response = seeded.post("/v1/allocations", json={"horizon": 7}, headers=keys.headers("planner"))
     assert response.status_code == 503
@@ -146,17 +174,35 @@ def test_large_allocation_is_a_job_the_worker_runs(
         )
 
 
+def test_a_large_request_is_checked_before_it_is_queued(
+    seeded: TestClient, keys: Keys, app: FastAPI, settings: Settings
+) -> None:
+    planner = keys.headers("planner")
+    app.state.settings = settings.model_copy(update={"sync_allocation_limit": 0})
+    bad_policy = allocation_body(policy={"service_target": {"strategic": 7}})
+    response = seeded.post("/v1/allocations", json=bad_policy, headers=planner)
+    assert response.status_code == 422  # was a job that failed later
+    assert "service_target" in response.json()["detail"][0]["msg"]
+    unknown = allocation_body()
+    unknown["demand"][0]["location"] = "D-XX"
+    response = seeded.post("/v1/allocations", json=unknown, headers=planner)
+    assert response.status_code == 422 and response.json()["detail"][0]["item"] == "D-XX"
+    assert seeded.get("/v1/jobs", headers=planner).json()["count"] == 0
+
+
 def test_failed_job_records_why(
     seeded: TestClient, keys: Keys, app: FastAPI, settings: Settings
 ) -> None:
     planner = keys.headers("planner")
     app.state.settings = settings.model_copy(update={"sync_allocation_limit": 0})
-    body = allocation_body(policy={"service_target": {"strategic": 7}})
-    job = seeded.post("/v1/allocations", json=body, headers=planner).json()
+    job = seeded.post("/v1/allocations", json=allocation_body(), headers=planner).json()
+    # What the request was checked against changes before the worker takes the job.
+    with app.state.db.session() as session:
+        session.execute(delete(StockPosition))
     run_worker(settings, app.state.db, stop=threading.Event(), max_jobs=1)
     failed = seeded.get(f"/v1/jobs/{job['id']}", headers=planner).json()
     assert failed["status"] == "failed"
-    assert "AllocationInputError" in failed["error"] and "service_target" in failed["error"]
+    assert "MissingInputError" in failed["error"] and "PUT /v1/stock" in failed["error"]
     listed = seeded.get("/v1/jobs", params={"status": "failed"}, headers=planner).json()
     assert [j["id"] for j in listed["data"]] == [job["id"]]
 
@@ -258,6 +304,30 @@ def test_a_non_finite_number_is_422_not_500(
     assert response.status_code == 422, response.text
     problem = response.json()["detail"][0]
     assert problem["loc"][-1] == where
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "field"),
+    [
+        ("planner", "/v1/sales", "rows"),
+        ("planner", "/v1/plans/1/approve", "note"),
+        ("north", "/v1/distributors/D-N1/acknowledgements", "plan_id"),
+    ],
+)
+def test_a_deeply_nested_body_is_422_with_a_bounded_echo(
+    client: TestClient, keys: Keys, who: str, path: str, field: str
+) -> None:
+    deep = "[" * 600 + "]" * 600  # JSON parses it; echoing it whole took the 422 into a 500
+    response = client.post(
+        path,
+        content=f'{{"{field}": {deep}}}'.encode(),
+        headers={**keys.headers(who), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/json"
+    problem = response.json()["detail"][0]
+    assert problem["loc"][:2] == ["body", field]
+    assert len(response.content) < 5_000
 
 
 def test_a_plan_day_outside_the_forecast_is_422_naming_its_dates(

@@ -31,6 +31,9 @@ def test_distributor_reads_its_latest_approved_suggestions(seeded: TestClient, k
     # a planner may read what a distributor was sent
     as_planner = seeded.get("/v1/distributors/D-N1/suggestions", headers=planner).json()
     assert as_planner["data"] == body["data"]
+    # a mistyped id is not "no suggestions"
+    typo = seeded.get("/v1/distributors/D-n1/suggestions", headers=planner)
+    assert typo.status_code == 404 and "no distributor 'D-n1'" in typo.json()["detail"]
 
 
 def test_distributor_cannot_see_another_distributor(seeded: TestClient, keys: Keys) -> None:

@@ -122,12 +122,10 @@ def test_retrain_job_trains_on_the_stored_sales_and_registers_a_version(
     assert "model.retrain" in actions and "model.register" in actions
 
 
-def test_retrain_without_stored_sales_fails_the_job_saying_why(
-    client: TestClient, keys: Keys, registry: Registry, app: FastAPI, settings: Settings
+def test_retrain_without_stored_sales_is_409_saying_why(
+    client: TestClient, keys: Keys, app: FastAPI, settings: Settings
 ) -> None:
     response = client.post("/v1/models/retrain", json={}, headers=keys.headers("admin"))
-    assert response.status_code == 202
-    assert run_next(settings, app.state.db, "test-worker")
-    job = client.get(f"/v1/jobs/{response.json()['job_id']}", headers=keys.headers("admin"))
-    assert job.json()["status"] == "failed"
-    assert "POST /v1/sales" in job.json()["error"]
+    assert response.status_code == 409  # was a job that could only fail
+    assert "POST /v1/sales" in response.json()["detail"]
+    assert not run_next(settings, app.state.db, "test-worker")  # nothing was queued

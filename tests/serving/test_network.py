@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -90,6 +91,18 @@ def test_stock_for_an_unknown_node_is_422(
     assert response.json()["detail"][0]["loc"][-1] == "on_hand"
 
 
+@pytest.mark.parametrize("on_hand", [True, "5"])
+def test_a_quantity_that_is_not_a_json_number_is_422(
+    client: TestClient, keys: Keys, network_document: dict[str, Any], on_hand: object
+) -> None:
+    planner = keys.headers("planner")
+    client.put("/v1/network", json=network_document, headers=planner)
+    bad = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": on_hand}]}
+    response = client.put("/v1/stock", json=bad, headers=planner)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "positions", 0, "on_hand"]
+
+
 def test_oversized_body_is_413(client: TestClient, keys: Keys) -> None:
     big = {"positions": [{"sku": "S" * 60, "node": "CW", "on_hand": 1.0}] * 40_000}
     response = client.put("/v1/stock", json=big, headers=keys.headers("planner"))
@@ -129,3 +142,33 @@ def test_dates_beyond_what_pandas_holds_are_422(client: TestClient, keys: Keys) 
     response = client.post("/v1/sales", json={"rows": rows}, headers=keys.headers("planner"))
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "rows", 0, "date"]
+
+
+def test_stock_needs_a_network_and_a_network_must_hold_the_stored_stock(
+    client: TestClient,
+    keys: Keys,
+    network_document: dict[str, Any],
+    stock_rows: list[dict[str, Any]],
+) -> None:
+    planner = keys.headers("planner")
+    anything = {"positions": [{"sku": "ANY", "node": "WHATEVER", "on_hand": 1.0}]}
+    for method in ("PUT", "PATCH"):  # unchecked, it broke every later plan
+        response = client.request(method, "/v1/stock", json=anything, headers=planner)
+        assert response.status_code == 409 and "PUT /v1/network first" in response.json()["detail"]
+    assert client.put("/v1/network", json=network_document, headers=planner).status_code == 201
+    assert (
+        client.put("/v1/stock", json={"positions": stock_rows}, headers=planner).status_code == 201
+    )
+    without = {
+        **network_document,
+        "skus": [s for s in network_document["skus"] if s["id"] != "SKU-001"],
+    }
+    response = client.put("/v1/network", json=without, headers=planner)
+    assert response.status_code == 409
+    assert "SKU-001" in response.json()["detail"] and "PUT /v1/stock" in response.json()["detail"]
+    assert client.get("/v1/network", headers=planner).json()["skus"] == len(
+        network_document["skus"]
+    )
+    kept = [row for row in stock_rows if row["sku"] != "SKU-001"]
+    assert client.put("/v1/stock", json={"positions": kept}, headers=planner).status_code == 201
+    assert client.put("/v1/network", json=without, headers=planner).status_code == 201

@@ -83,3 +83,21 @@ def test_concurrent_approvals_cannot_both_apply(
             )
         ).all()
         assert sorted(decided) == sorted(str(p) for p in plan_ids)
+
+
+def test_alerts_of_the_newest_or_a_named_plan_filtered_by_kind(
+    seeded: TestClient, keys: Keys
+) -> None:
+    planner = keys.headers("planner")
+    plan = create_plan(seeded, keys)
+    newest = seeded.get("/v1/alerts", headers=planner).json()
+    assert newest["plan_id"] == plan["id"] and newest["count"] == len(newest["data"]) > 0
+    kind = newest["data"][0]["kind"]
+    only = seeded.get("/v1/alerts", params={"kind": kind}, headers=planner).json()
+    assert only["count"] > 0 and {a["kind"] for a in only["data"]} == {kind}
+    named = seeded.get("/v1/alerts", params={"plan_id": plan["id"]}, headers=planner).json()
+    assert named["count"] == newest["count"]
+    # A plan that does not exist, a kind that does not exist: not an empty 200.
+    assert seeded.get("/v1/alerts", params={"plan_id": 99999}, headers=planner).status_code == 404
+    bogus = seeded.get("/v1/alerts", params={"kind": "bogus"}, headers=planner)
+    assert bogus.status_code == 422 and bogus.json()["detail"][0]["loc"] == ["query", "kind"]

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select
 
 from serving.deps import PlannerDep, SessionDep
+from serving.errors import ErrorMessage
 from serving.models import Plan, PlanAlert
 from serving.schemas import AlertPublic, AlertsPublic, Id, LimitQuery, OffsetQuery
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 
-@router.get("", response_model=AlertsPublic)
+@router.get("", response_model=AlertsPublic, responses={404: {"model": ErrorMessage}})
 def read_alerts(
     session: SessionDep,
     _principal: PlannerDep,
@@ -22,14 +23,17 @@ def read_alerts(
         int | None, Query(ge=1, le=2**31 - 1, description="plan to read (default: the newest)")
     ] = None,
     kind: Annotated[
-        str | None, Query(max_length=32, description="stockout_risk, overstock or slow_mover")
+        Literal["stockout_risk", "overstock", "slow_mover"] | None, Query(description="kind")
     ] = None,
     sku: Annotated[Id | None, Query()] = None,
     node: Annotated[Id | None, Query()] = None,
     offset: OffsetQuery = 0,
     limit: LimitQuery = 100,
 ) -> AlertsPublic:
-    """Alerts with the numbers behind them (stock, daily demand, days of supply, threshold)."""
+    """Alerts with the numbers behind them (stock, daily demand, days of supply, threshold);
+    404 for a plan that does not exist."""
+    if plan_id is not None and session.get(Plan, plan_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plan {plan_id}")
     if plan_id is None:
         plan_id = session.scalar(select(func.max(Plan.id)))
     if plan_id is None:

@@ -30,6 +30,7 @@ from serving.planning import (
     ALLOCATION_JOB,
     PlanOutcome,
     SolveSlots,
+    check_request,
     make_plan,
     planned_days,
     require_network,
@@ -158,6 +159,8 @@ def _look_up(
             return _Answer(replay.status_code, replay.body, replayed=True)
     _network_id, network = require_network(session)
     large = series_count(session, request, network) > sync_limit
+    if large:
+        check_request(session, request, network)
     session.rollback()  # hold no read snapshot while waiting for a solve slot
     return _Checked(digest, large)
 

@@ -21,7 +21,7 @@ from serving.deps import CurrentKeyDep, DatabaseDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import Acknowledgement, Plan, PlanStatus, Role
 from serving.schemas import AcknowledgementCreate, AcknowledgementPublic, SuggestionsPublic
-from serving.suggestions import SuggestionCache, suggestions_json
+from serving.suggestions import SuggestionCache, UnknownDistributorError, suggestions_json
 
 router = APIRouter(prefix="/v1/distributors", tags=["distributors"])
 
@@ -38,14 +38,22 @@ def _check_scope(principal: Principal, distributor_id: str) -> None:
         )
 
 
-@router.get("/{distributor_id}/suggestions", response_model=SuggestionsPublic, responses=FORBIDDEN)
+@router.get(
+    "/{distributor_id}/suggestions",
+    response_model=SuggestionsPublic,
+    responses={**FORBIDDEN, status.HTTP_404_NOT_FOUND: {"model": ErrorMessage}},
+)
 async def read_suggestions(
     distributor_id: DistributorId, database: DatabaseDep, principal: CurrentKeyDep, request: Request
 ) -> Response:
-    """The distributor's suggestions from the most recently approved plan, each with its reason."""
+    """The distributor's suggestions from the most recently approved plan, each with its reason;
+    404 for a distributor that plan's network does not have."""
     _check_scope(principal, distributor_id)
     cache: SuggestionCache = request.app.state.suggestions
-    body = await run_in_threadpool(_read, database, cache, distributor_id)
+    try:
+        body = await run_in_threadpool(_read, database, cache, distributor_id)
+    except UnknownDistributorError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
     # Serialized once, in the shape of `SuggestionsPublic` (response_model is the documentation).
     return Response(body, media_type="application/json")
 

@@ -103,7 +103,7 @@ def read_forecasts(
     ] = None,
     horizon: Annotated[int, Query(ge=1, le=366, description="days to forecast")] = 28,
     quantile: Annotated[
-        list[Annotated[float, Field(gt=0, lt=1)]] | None,
+        list[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]] | None,
         Query(max_length=20, description="quantile levels, e.g. 0.9 (default: all the model has)"),
     ] = None,
     offset: OffsetQuery = 0,

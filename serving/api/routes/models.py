@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from forecasting.forecaster import ForecastConfig
 from forecasting.tracking import ModelVersionInfo, list_versions, promote, train_and_register
@@ -24,6 +25,7 @@ from serving.errors import ErrorMessage
 from serving.forecast_service import read_stored_sales
 from serving.jobs import JobContext, enqueue, register_handler
 from serving.model_store import CHAMPION, ModelStoreDep
+from serving.models import SalesRow
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -66,12 +68,14 @@ class RetrainCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    horizon: int = Field(28, ge=1, le=366, description="days to forecast")
-    quantiles: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+    horizon: int = Field(28, strict=True, ge=1, le=366, description="days to forecast")
+    quantiles: list[Annotated[float, Field(strict=True, gt=0, lt=1)]] = Field(
         default=[0.5, 0.9, 0.95], min_length=1, max_length=20, description="quantile levels"
     )
-    n_windows: int = Field(3, ge=1, le=20, description="rolling-origin backtest windows")
-    seed: int = Field(0, ge=0, le=2**31 - 1)
+    n_windows: int = Field(
+        3, strict=True, ge=1, le=20, description="rolling-origin backtest windows"
+    )
+    seed: int = Field(0, strict=True, ge=0, le=2**31 - 1)
 
 
 class RetrainAccepted(BaseModel):
@@ -176,9 +180,15 @@ def promote_model(
     "/retrain",
     response_model=RetrainAccepted,
     status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"model": ErrorMessage}},
 )
 def start_retrain(body: RetrainCreate, session: SessionDep, principal: AdminDep) -> RetrainAccepted:
-    """Queue a retrain on the stored sales; follow it with `GET /v1/jobs/{job_id}`."""
+    """Queue a retrain on the stored sales; follow it with `GET /v1/jobs/{job_id}`. 409 while
+    no sales are stored (the job could only fail)."""
+    if session.scalar(select(SalesRow.id).limit(1)) is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "no sales stored yet: POST /v1/sales first, then retrain"
+        )
     begin_write(session)
     job = enqueue(session, RETRAIN, body.model_dump(), created_by=principal.key_id)
     audit.record(session, principal, "model.retrain", "job", job.id, **body.model_dump())

@@ -6,9 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, status
 
+from allocation.errors import AllocationInputError
+from allocation.inputs import validate_stock
 from allocation.network import Network
 from serving import audit
-from serving.crud import current_network, store_network
+from serving.crud import current_network, stock_frame, store_network
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
@@ -41,7 +43,12 @@ def _public(row: NetworkVersion, network: Network) -> NetworkPublic:
     )
 
 
-@router.put("", response_model=NetworkPublic, status_code=status.HTTP_201_CREATED)
+@router.put(
+    "",
+    response_model=NetworkPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"model": ErrorMessage}},
+)
 def upload_network(
     session: SessionDep,
     principal: PlannerDep,
@@ -51,10 +58,24 @@ def upload_network(
         examples=[EXAMPLE],
     ),
 ) -> NetworkPublic:
-    """Replace the current network with a new version (earlier versions stay for old plans)."""
+    """Replace the current network with a new version (earlier versions stay for old plans).
+
+    409 when the stored stock names a SKU or node the new network lacks (every later plan would
+    fail on it): replace the stock first (PUT /v1/stock), then the network.
+    """
     begin_write(session)
     row = store_network(session, document, principal.key_id)
     network = Network.model_validate(row.document)
+    stock = stock_frame(session)
+    if len(stock):
+        try:
+            validate_stock(stock, network, source="stored stock")
+        except AllocationInputError as error:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"the new network does not hold the stored stock ({error}): replace the stock "
+                "first (PUT /v1/stock, without those positions), then the network",
+            ) from error
     audit.record(
         session,
         principal,

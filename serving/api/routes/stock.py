@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from fastapi import APIRouter, status
+from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from serving import audit
 from serving.crud import current_network
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
+from serving.errors import ErrorMessage
 from serving.models import StockPosition, utcnow
 from serving.schemas import (
     LimitQuery,
@@ -27,10 +28,14 @@ router = APIRouter(prefix="/v1/stock", tags=["stock"])
 
 
 def _check_against_network(session: Session, positions: list[StockPositionIn]) -> None:
-    """Positions must name SKUs and nodes of the current network (when there is one)."""
+    """Positions must name SKUs and nodes of the current network: 409 while there is none
+    (nothing to check them against; unchecked, they would fail every later plan)."""
     found = current_network(session)
     if found is None:
-        return
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "no network yet: PUT /v1/network first (stock positions name its SKUs and nodes)",
+        )
     frame = pd.DataFrame([p.model_dump() for p in positions])
     validate_stock(frame, found[1], source="stock")
 
@@ -69,7 +74,12 @@ def _duplicates_error(positions: list[StockPositionIn]) -> None:
         seen.add(key)
 
 
-@router.put("", response_model=StockPositionsPublic, status_code=status.HTTP_201_CREATED)
+@router.put(
+    "",
+    response_model=StockPositionsPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"model": ErrorMessage}},
+)
 def replace_stock(
     upload: StockUpload, session: SessionDep, principal: PlannerDep
 ) -> StockPositionsPublic:
@@ -84,7 +94,7 @@ def replace_stock(
     return _page(session, 0, 0)
 
 
-@router.patch("", response_model=StockPositionsPublic)
+@router.patch("", response_model=StockPositionsPublic, responses={409: {"model": ErrorMessage}})
 def update_stock(
     upload: StockUpload, session: SessionDep, principal: PlannerDep
 ) -> StockPositionsPublic:
