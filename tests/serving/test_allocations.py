@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -126,6 +128,17 @@ def test_crossing_or_repeated_quantiles_are_422_naming_them(seeded: TestClient, 
         assert response.status_code == 422
         problem = response.json()["detail"][0]
         assert problem["field"] in fields and text in problem["msg"], problem
+
+
+def test_the_body_is_json_with_or_without_a_byte_order_mark(seeded: TestClient, keys: Keys) -> None:
+    body = json.dumps(allocation_body()).encode()
+    planner = keys.headers("planner")
+    with_mark = {**planner, "Content-Type": "application/json; charset=utf-8"}
+    response = seeded.post("/v1/allocations", content=codecs.BOM_UTF8 + body, headers=with_mark)
+    assert response.status_code == 201, response.text
+    as_text = {**planner, "Content-Type": "text/plain"}
+    response = seeded.post("/v1/allocations", content=body, headers=as_text)
+    assert response.status_code == 415 and "application/json" in response.json()["detail"]
 
 
 def test_a_sku_the_network_lacks_is_422_naming_it(seeded: TestClient, keys: Keys) -> None:
