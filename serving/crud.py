@@ -151,12 +151,19 @@ def ingest_rows(
     """Validate and store the rows a client sent (`frame`, raw; errors name its rows from 1, as
     "rows"), zero-filled (`prepare_sales`) and with their location's stored region where they
     name none; refused whole, with nothing written, when they would leave the stored sales
-    unreadable (`_check_days`, `_check_stored_regions`). Not committed."""
+    unreadable (`_check_days`, `_with_stored_regions`). Not committed.
+
+    The stored sales keep two rules that every ingest checks against the rows it sends: a
+    location has one region, and either every row names a region or none does. Kept by every
+    ingest, they let one stored row stand for its location (and one for the whole store): each
+    check is an index lookup, not a scan of the stored history."""
     _check_days(session, frame, today)
-    sales = prepare_sales(_with_stored_regions(session, frame), source="rows")
+    sales = prepare_sales(_with_stored_regions(session, frame, "rows"), source="rows")
+    regions_arrive = REGION in sales.columns and _store_has_regions(session) is False
     stored = store_sales(session, sales, created_by)
-    session.flush()
-    _check_stored_regions(session, frame, "rows")
+    if regions_arrive:  # into a store without them: fine only where they replace every day
+        session.flush()
+        _check_every_row_has_a_region(session, frame, "rows")
     return stored
 
 
@@ -208,62 +215,72 @@ def _check_days(
         )
 
 
-def _with_stored_regions(session: Session, frame: pd.DataFrame) -> pd.DataFrame:
+def _with_stored_regions(session: Session, frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """The rows with each one's region taken from its location's stored rows where it names
-    none (a location has one region; the read frame needs it on every row once any has it)."""
-    locations = sorted(set(frame[LOCATION]))
-    stored = dict(
-        session.execute(
-            select(SalesRow.location, func.max(SalesRow.region))
-            .where(SalesRow.location.in_(locations), SalesRow.region.is_not(None))
-            .group_by(SalesRow.location)
-        ).all()
-    )
-    if not stored:
-        return frame
-    known = frame[LOCATION].map(stored)
+    none; an error naming the rows that give a location a region other than its stored one, or
+    that would store rows without a region beside stored rows with one."""
     given = frame[REGION] if REGION in frame.columns else pd.Series(None, index=frame.index)
-    return frame.assign(**{REGION: given.where(given.notna(), known)})
-
-
-def _check_stored_regions(session: Session, frame: pd.DataFrame, source: str) -> None:
-    """After the rows `frame` are written (not committed): every location has one region, and
-    either every stored row names a region or none does; else an error naming the rows."""
-    several = session.execute(
-        select(SalesRow.location, func.min(SalesRow.region), func.max(SalesRow.region))
-        .group_by(SalesRow.location)
-        .having(func.count(func.distinct(SalesRow.region)) > 1)
-        .limit(1)
-    ).first()
-    if several is not None:
-        location, one, other = several
-        rows = np.flatnonzero((frame[LOCATION] == location).to_numpy())
+    stored = _stored_regions(session, sorted(set(frame[LOCATION])))
+    known = frame[LOCATION].map(stored)
+    other = np.flatnonzero((given.notna() & known.notna() & (given != known)).to_numpy())
+    if len(other):
+        location = frame[LOCATION].iloc[other[0]]
         raise rows_error(
             source,
             REGION,
-            rows,
+            other,
             f"gives location {location!r} a region other than its stored one "
-            f"({one!r} and {other!r})",
+            f"({stored[location]!r})",
             "a location has one region: send its stored one, or none",
         )
-    with_region = select(SalesRow.location).where(SalesRow.region.is_not(None)).limit(1)
+    regions = given.where(given.notna(), known)
+    bare = np.flatnonzero(regions.isna().to_numpy())
+    if len(bare) and _store_has_regions(session):
+        raise rows_error(
+            source,
+            REGION,
+            bare,
+            f"leaves location {frame[LOCATION].iloc[bare[0]]!r} without a region where the "
+            "stored sales have one",
+            "send a region on every row of a location the stored sales do not have",
+        )
+    if regions.isna().all():  # no region anywhere: the store keeps none
+        return frame.drop(columns=REGION, errors="ignore")
+    return frame.assign(**{REGION: regions})
+
+
+def _stored_regions(session: Session, locations: list[str]) -> dict[str, str]:
+    """The stored region of each location that has one (a location has one region: any of
+    its rows tells it; an indexed lookup each)."""
+    one = (
+        select(SalesRow.region)
+        .where(SalesRow.location == bindparam("location"), SalesRow.region.is_not(None))
+        .limit(1)
+    )
+    found = {location: session.scalar(one, {"location": location}) for location in locations}
+    return {location: region for location, region in found.items() if region is not None}
+
+
+def _store_has_regions(session: Session) -> bool | None:
+    """Whether the stored sales name regions (None: nothing stored). Every stored row does or
+    none does, so any one tells."""
+    first = session.execute(select(SalesRow.region).limit(1)).first()
+    return None if first is None else first[0] is not None
+
+
+def _check_every_row_has_a_region(session: Session, frame: pd.DataFrame, source: str) -> None:
+    """After rows with regions are written (not committed) into a store that had none: an
+    error naming the rows unless they replaced every stored row without one."""
     without = session.execute(
         select(SalesRow.location).where(SalesRow.region.is_(None)).limit(1)
     ).first()
-    if without is not None and session.execute(with_region).first() is not None:
-        location = without[0]
-        rows = np.flatnonzero(
-            (frame[LOCATION] == location).to_numpy()
-            if location in set(frame[LOCATION])
-            else np.ones(len(frame), dtype=bool)
-        )
+    if without is not None:
         raise rows_error(
             source,
             REGION,
-            rows,
-            f"leaves location {location!r} without a region where other stored sales have one",
-            "send a region on every row (or re-send the stored days of the locations that "
-            "lack one, with their region)",
+            np.arange(len(frame)),
+            f"name regions where the stored sales have none (location {without[0]!r})",
+            "send no region, or re-send every stored day with its region",
         )
 
 

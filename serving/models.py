@@ -180,6 +180,10 @@ class SalesRow(Base):
     __tablename__ = "sales"
     __table_args__ = (
         UniqueConstraint("sku", "location", "date", name="uq_sales_sku_location_date"),
+        # An ingest reads a location's stored region and the first and last stored day: one
+        # index lookup each, not a scan of every stored day (crud.ingest_rows).
+        Index("ix_sales_location_region", "location", "region"),
+        Index("ix_sales_date", "date"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,20 +1,24 @@
-"""`allocast keys create` and `allocast db upgrade`: a key printed once, stored hashed, usable."""
+"""`allocast keys create` and `allocast db upgrade`: a key printed once, stored hashed, usable;
+the migrations make what the models declare."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from typer.testing import CliRunner
 
 from serving.auth import find_key, hash_key
 from serving.cli import app as cli
 from serving.config import Settings
-from serving.db import connect
+from serving.db import alembic_config, connect, upgrade
 from serving.main import create_app
-from serving.models import ApiKey, Role
+from serving.models import ApiKey, Base, Role
 from tests.serving.registry import registry_copy
 
 runner = CliRunner()
@@ -35,6 +39,20 @@ def test_db_upgrade_creates_the_tables(env: Settings) -> None:
     database = connect(env.database_url)
     with database.session() as session:
         assert session.scalars(select(ApiKey)).all() == []
+    database.dispose()
+
+
+def test_the_migrations_make_the_tables_the_models_declare(database_url: str) -> None:
+    database = connect(database_url)
+    upgrade(database.engine)
+    with database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []  # a model changed without its migration (or the other way)
+    config = alembic_config(database.engine)
+    with database.engine.begin() as connection:  # the newest migration goes back down
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+    assert "ix_sales_date" not in {i["name"] for i in inspect(database.engine).get_indexes("sales")}
     database.dispose()
 
 
