@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -127,12 +128,10 @@ def allocate(
         raise _fail(f"--solver {solver!r}: expected highs or cbc")
     if fmt not in ("csv", "parquet"):
         raise _fail(f"--format {fmt!r}: expected csv or parquet")
-    if time_limit is not None and not time_limit > 0:
+    if time_limit is not None and not 0 < time_limit < math.inf:  # nan and inf too
         raise _fail(f"--time-limit {time_limit:g}: expected a number of seconds above 0")
     first_day = _first_day(today)
-    if out.exists() and not out.is_dir():
-        # Checked now, not after a solve of minutes: the plan could not be written there.
-        raise _fail(f"--out {out}: a file is there; expected a directory (or a new path)")
+    _make_out(out)  # now, not after a solve of minutes: the plan could not be written there
     started = time.perf_counter()
 
     def step(message: str) -> None:  # progress on stderr; the summary goes to stdout
@@ -161,8 +160,21 @@ def allocate(
     except AllocationError as exc:
         raise _fail(str(exc)) from None
     step(f"writing the plan to {out}/")
-    write_plan(result, out, fmt="parquet" if fmt == "parquet" else "csv")
+    try:
+        write_plan(result, out, fmt="parquet" if fmt == "parquet" else "csv")
+    except OSError as exc:  # a full disk, a folder removed during the solve
+        raise _fail(f"--out {out}: the plan could not be written ({exc})") from None
     typer.echo(_summary(result, out))
+
+
+def _make_out(out: Path) -> None:
+    """The --out directory, made now; a one-line error where it cannot be."""
+    if out.exists() and not out.is_dir():
+        raise _fail(f"--out {out}: a file is there; expected a directory (or a new path)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where a parent folder should be, no permission
+        raise _fail(f"--out {out}: cannot make this directory ({exc.strerror})") from None
 
 
 def _first_day(today: str | None) -> pd.Timestamp | None:
@@ -193,6 +205,7 @@ def example_network_command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Write a seeded, realistic allocation instance of any size, ready for `allocate`."""
+    _make_out(out)
     instance = example_network(skus, locations, distributors, seed)
     paths = write_instance(instance, out)
     typer.echo(

@@ -27,8 +27,10 @@ from allocation.network import Network
 __all__ = [
     "ARRIVAL_DATE",
     "DATE",
+    "FIRST_DAY",
     "FORECAST",
     "IN_TRANSIT",
+    "LAST_DAY",
     "LOCATION",
     "NODE",
     "ON_HAND",
@@ -49,6 +51,9 @@ LOCATION = "location"
 DATE = "date"
 FORECAST = "forecast"
 _QUANTILE = re.compile(r"^q(0?\.\d+)$")
+# Days a plan can name: pandas' nanosecond timestamps end in 2262, and a plan adds lead times of
+# up to MAX_DAYS (ten years) to its inputs' days.
+FIRST_DAY, LAST_DAY = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31")
 
 
 def quantile_levels(frame: pd.DataFrame, source: str = "demand") -> dict[float, str]:
@@ -243,11 +248,29 @@ def _as_dates(frame: pd.DataFrame, column: str, source: str) -> None:
         rows = frame.index[bad][:5].tolist()
         raise AllocationInputError(
             f"{source}: column {column!r} holds {str(values[bad].iloc[0])!r} at row(s) {rows}, "
-            "not a date; expected YYYY-MM-DD (or YYYYMMDD)",
+            f"not a date; expected YYYY-MM-DD (or YYYYMMDD) from {FIRST_DAY.date()} to "
+            f"{LAST_DAY.date()}",
             source=source,
             field=column,
         )
     frame[column] = parsed
+
+
+def _check_day_range(frame: pd.DataFrame, column: str, source: str) -> None:
+    """Every day of a (datetime) column between FIRST_DAY and LAST_DAY; else an error naming
+    the rows (a plan from 2262 would overflow pandas' dates at its first lead time)."""
+    if column not in frame:
+        return
+    days = frame[column]
+    outside = days.notna() & ((days < FIRST_DAY) | (days > LAST_DAY))
+    if outside.any():
+        rows = frame.index[outside][:5].tolist()
+        raise AllocationInputError(
+            f"{source}: column {column!r} holds {days[outside].iloc[0].date()} at row(s) "
+            f"{rows}; expected days from {FIRST_DAY.date()} to {LAST_DAY.date()}",
+            source=source,
+            field=column,
+        )
 
 
 def _check_known(frame: pd.DataFrame, column: str, known: set[str], source: str, what: str) -> None:
@@ -291,6 +314,7 @@ def validate_stock(frame: pd.DataFrame, network: Network, source: str = "stock")
     frame[IN_TRANSIT] = frame[IN_TRANSIT].fillna(0.0)
     _as_dates(frame, ARRIVAL_DATE, source)
     frame = _validate(frame, _STOCK_SCHEMA, source)
+    _check_day_range(frame, ARRIVAL_DATE, source)
     _check_known(frame, SKU, set(network.sku_ids), source, "SKU")
     _check_known(frame, NODE, network.node_ids, source, "node")
     no_date = frame[(frame[IN_TRANSIT] > 0) & frame[ARRIVAL_DATE].isna()]
@@ -327,6 +351,7 @@ def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand
     for name in levels.values():
         columns[name] = pa.Column("float64", _QUANTITY, nullable=False, coerce=True)
     frame = _validate(frame, pa.DataFrameSchema(columns, unique=[SKU, LOCATION, DATE]), source)
+    _check_day_range(frame, DATE, source)
     _check_quantiles_ordered(frame, levels, source)
     _check_known(frame, SKU, set(network.sku_ids), source, "SKU")
     locations = {w.id for w in network.warehouses if w.kind == "forward"}

@@ -18,7 +18,9 @@ from allocation.decompose import Decomposition, Progress
 from allocation.errors import AllocationInputError, SolverError
 from allocation.inputs import (
     DATE,
+    FIRST_DAY,
     IN_TRANSIT,
+    LAST_DAY,
     LOCATION,
     NODE,
     ON_HAND,
@@ -102,6 +104,7 @@ def plan(
     """
     say = progress or _quiet
     policy = policy or Policy()
+    first_day = None if today is None else _checked_today(pd.Timestamp(today))
     started = time.perf_counter()
     say("validating the stock and forecast, demand over each cover period")
     stock = validate_stock(stock, network, source=stock_source)
@@ -111,7 +114,7 @@ def plan(
         stock,
         demand,
         policy,
-        today=None if today is None else pd.Timestamp(today),
+        today=first_day,
         integer_packs=integer_packs,
     )
     _check_horizon(inputs, demand, demand_source)
@@ -240,6 +243,17 @@ def _start(variables: Variables, solution: Solution) -> dict[pulp.LpVariable, fl
         if key in variables.opened:
             start[variables.opened[key]] = float(units > _EPS)
     return start
+
+
+def _checked_today(today: pd.Timestamp) -> pd.Timestamp:
+    """The plan's first day, within the days a plan can name (`allocation.inputs.LAST_DAY`)."""
+    if not FIRST_DAY <= today <= LAST_DAY:
+        raise AllocationInputError(
+            f"today {today.date()}: expected a day from {FIRST_DAY.date()} to {LAST_DAY.date()}",
+            source="today",
+            field="today",
+        )
+    return today
 
 
 def _check_horizon(inputs: ModelInputs, demand: pd.DataFrame, source: str) -> None:

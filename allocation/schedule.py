@@ -11,8 +11,8 @@ destination), from what is there soonest: on hand (day 0), then in-transit stock
 arrival days). A line leaves on the day the last unit it takes is there and arrives its lead
 time later; one that arrives after its destination's cover period is late, and the plan says so.
 
-Nodes are scheduled in lane order (central, regional, forward), twice, so a lateral transfer's
-arrival reaches the node it feeds whichever of the two comes first.
+Nodes are scheduled in lane order (central, regional, forward), again until no departure moves,
+so the arrivals of a chain of lateral transfers reach its end whatever order its nodes come in.
 """
 
 from __future__ import annotations
@@ -70,11 +70,17 @@ def departures(
     due = np.array([line.window - line.lead for line in lines], dtype=float)
     for key in reversed(short):  # downstream first: a transfer in is due when what it feeds is
         _pass_deadlines_up(key, lines, outgoing[key], incoming.get(key, []), on_hand, due)
-    for _ in range(2):  # a lateral's arrival may come from a node scheduled after it
+    # A lateral's arrival may come from a node scheduled after it: pass over the nodes until no
+    # departure moves (a chain of n laterals takes n passes). Departures only move later, so
+    # this settles; a cycle of transfers would not, and stops after a pass per node.
+    for _ in range(len(short) + 1):
+        before = leave.copy()
         for key in short:
             _schedule_node(
                 key, lines, outgoing[key], incoming.get(key, []), on_hand, in_transit, due, leave
             )
+        if np.array_equal(before, leave):
+            break
     return leave
 
 

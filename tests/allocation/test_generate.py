@@ -103,7 +103,9 @@ def test_cli_bad_input_is_one_line_naming_the_file_and_non_zero(
         (["--today", "2026-13-01"], "--today '2026-13-01': expected a date"),
         (["--today", "tomorrow"], "--today 'tomorrow': expected a date"),
         (["--time-limit", "-5"], "--time-limit -5: expected a number of seconds above 0"),
+        (["--time-limit", "inf"], "--time-limit inf: expected a number of seconds above 0"),
         (["--out-is-a-file"], "a file is there; expected a directory"),
+        (["--out-under-a-file"], "cannot make this directory (Not a directory)"),
     ],
 )
 def test_cli_bad_options_are_one_line_errors_before_any_solve(
@@ -114,6 +116,9 @@ def test_cli_bad_options_are_one_line_errors_before_any_solve(
     if option == ["--out-is-a-file"]:
         out.write_text("not a directory")
         option = []
+    if option == ["--out-under-a-file"]:  # was a traceback after the whole solve
+        out.write_text("not a directory")
+        out, option = out / "sub", []
     result = CliRunner().invoke(app, _allocate(paths, out, *option))
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output

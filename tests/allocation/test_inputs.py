@@ -218,3 +218,23 @@ def test_a_quantile_column_of_no_use_is_refused(
     with pytest.raises(AllocationInputError, match=expected) as caught:
         al.validate_demand(demand, network)
     assert caught.value.field == extra
+
+
+def test_a_day_past_what_a_plan_can_name_is_refused(network: al.Network) -> None:
+    demand = demand_frame({("S", "FW"): 1.0}, days=3)
+    demand["date"] = pd.to_datetime(["2262-03-01", "2262-03-02", "2262-03-03"])
+    with pytest.raises(AllocationInputError, match="expected days from 1900-01-01 to 2200-12-31"):
+        al.validate_demand(demand, network)  # a lead time from there overflowed pandas' dates
+    stock = stock_frame([("S", "CW", 1)]).assign(in_transit=[5.0], arrival_date=["1850-10-14"])
+    with pytest.raises(AllocationInputError, match="'arrival_date' holds 1850-10-14 at row"):
+        al.validate_stock(stock, network)
+    stock["arrival_date"] = "1066-10-14"  # before pandas' first day: not a date it can hold
+    with pytest.raises(AllocationInputError, match=r"not a date; .* from 1900-01-01 to 2200-12-31"):
+        al.validate_stock(stock, network)
+    with pytest.raises(AllocationInputError, match="today 2262-01-01: expected a day"):
+        al.plan(
+            network,
+            stock_frame([("S", "CW", 1)]),
+            demand_frame({("S", "FW"): 1.0}),
+            today="2262-01-01",
+        )

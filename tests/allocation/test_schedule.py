@@ -50,6 +50,20 @@ def test_a_transfer_feeding_an_early_line_downstream_takes_the_early_stock() -> 
     assert leave.tolist() == [0, 2, 3]
 
 
+def test_a_chain_of_laterals_carries_its_arrival_days_to_its_end() -> None:
+    # RW -> A -> B -> C -> D, one day each; the laterals' nodes share one rank, listed here
+    # from the end of the chain back: D's line leaves once the units are there (day 3), however
+    # many links the chain has (two passes over the nodes stopped at day 1).
+    lines = [
+        Line("S", "C", "D", 3.0, lead=1, window=30),
+        Line("S", "B", "C", 3.0, lead=1, window=30),
+        Line("S", "A", "B", 3.0, lead=1, window=30),
+        Line("S", "RW", "A", 3.0, lead=1, window=30),
+    ]
+    leave = departures(lines, {("S", "RW"): 3.0}, {}, ["RW", "D", "C", "B", "A"])
+    assert leave.tolist() == [3, 2, 1, 0]
+
+
 @pytest.fixture
 def long_chain() -> dict[str, Any]:
     """CW -> RW -> FW with lead times of 9 and 8 days: 17 days to FW, whose cover period is 15."""
