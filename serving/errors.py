@@ -11,6 +11,7 @@ A busy service (the SQLite write lock or the queue of solves not free in time) i
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -20,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forecasting.errors import ForecastingError, NotFittedError, SalesValidationError
@@ -28,6 +30,7 @@ from serving.db import BUSY_RETRY_AFTER_SECONDS, BusyError
 __all__ = [
     "BodySizeLimitMiddleware",
     "ErrorMessage",
+    "ErrorResponse",
     "ServiceBusyError",
     "ServiceUnavailableError",
     "body_validation_error",
@@ -42,6 +45,17 @@ class ErrorMessage(BaseModel):
     detail: str
 
 
+class ErrorResponse(JSONResponse):
+    """An error's JSON, ASCII only: text a client sent comes back in messages, and a lone
+    surrogate in it ("\\ud800", valid JSON) cannot be written as UTF-8 (it was a 500); escaped,
+    every character survives and clients decode it as they would the raw one."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
+        ).encode()
+
+
 class ServiceUnavailableError(RuntimeError):
     """Something the service needs is missing (no champion model): 503, not the client's fault."""
 
@@ -50,21 +64,21 @@ class ServiceBusyError(BusyError):
     """Too much work queued (solves waiting for a slot)."""
 
 
-def busy_answer(message: str, retry_after: int) -> JSONResponse:
+def busy_answer(message: str, retry_after: int) -> ErrorResponse:
     """503 with Retry-After: the request was fine, the service had no room for it now."""
-    return JSONResponse(
+    return ErrorResponse(
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         content={"detail": message},
         headers={"Retry-After": str(retry_after)},
     )
 
 
-def _busy(_request: Request, error: Exception) -> JSONResponse:
+def _busy(_request: Request, error: Exception) -> ErrorResponse:
     assert isinstance(error, BusyError)
     return busy_answer(str(error), error.retry_after)
 
 
-def _operational(request: Request, error: Exception) -> JSONResponse:
+def _operational(request: Request, error: Exception) -> ErrorResponse:
     # SQLite's own lock timed out (a writer of another process held it past the busy timeout).
     # Any other operational failure is ours to fix: let it be the 500 it is.
     assert isinstance(error, OperationalError)
@@ -114,7 +128,7 @@ def _echoed(value: Any, depth: int = 0) -> Any:
     return list(shown.values()) + ([f"... {more} more entries"] if more > 0 else [])
 
 
-def _request_validation(_request: Request, error: Exception) -> JSONResponse:
+def _request_validation(_request: Request, error: Exception) -> ErrorResponse:
     """FastAPI's 422 for a body it could not validate, the inputs it echoes JSON-safe and
     bounded (`_echoed`)."""
     assert isinstance(error, RequestValidationError)
@@ -122,21 +136,21 @@ def _request_validation(_request: Request, error: Exception) -> JSONResponse:
         {key: _echoed(value) if key in ("input", "ctx") else value for key, value in item.items()}
         for item in error.errors()
     ]
-    return JSONResponse(
+    return ErrorResponse(
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         content={"detail": jsonable_encoder(items)},
     )
 
 
-def validation_error(loc: list[str | int], message: str, kind: str, **extra: Any) -> JSONResponse:
+def validation_error(loc: list[str | int], message: str, kind: str, **extra: Any) -> ErrorResponse:
     """A 422 answer in FastAPI's validation-error shape, with extra keys for the named fields."""
     item: dict[str, Any] = {"loc": loc, "msg": message, "type": kind, **extra}
-    return JSONResponse(
+    return ErrorResponse(
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, content={"detail": [item]}
     )
 
 
-def _sales_error(_request: Request, error: Exception) -> JSONResponse:
+def _sales_error(_request: Request, error: Exception) -> ErrorResponse:
     assert isinstance(error, SalesValidationError)
     loc: list[str | int] = ["body", error.source]
     if error.rows:
@@ -153,22 +167,22 @@ def _sales_error(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
-def _forecasting_error(_request: Request, error: Exception) -> JSONResponse:
+def _forecasting_error(_request: Request, error: Exception) -> ErrorResponse:
     return validation_error(["body"], str(error), "forecasting")
 
 
-def _not_fitted(_request: Request, error: Exception) -> JSONResponse:
-    return JSONResponse(status_code=503, content={"detail": str(error)})
+def _not_fitted(_request: Request, error: Exception) -> ErrorResponse:
+    return ErrorResponse(status_code=503, content={"detail": str(error)})
 
 
-def _unavailable(_request: Request, error: Exception) -> JSONResponse:
-    return JSONResponse(status_code=503, content={"detail": str(error)})
+def _unavailable(_request: Request, error: Exception) -> ErrorResponse:
+    return ErrorResponse(status_code=503, content={"detail": str(error)})
 
 
 def _allocation_handlers() -> dict[type[Exception], Any]:
     from allocation.errors import AllocationError, AllocationInputError, SolverError
 
-    def input_error(_request: Request, error: Exception) -> JSONResponse:
+    def input_error(_request: Request, error: Exception) -> ErrorResponse:
         assert isinstance(error, AllocationInputError)
         loc: list[str | int] = ["body", error.source]
         if error.item:
@@ -184,18 +198,27 @@ def _allocation_handlers() -> dict[type[Exception], Any]:
             item=error.item,
         )
 
-    def solver_error(_request: Request, error: Exception) -> JSONResponse:
+    def solver_error(_request: Request, error: Exception) -> ErrorResponse:
         # The solver could not plan with what was sent (infeasible, time limit): the inputs say why.
         return validation_error(["body"], str(error), "allocation_solver")
 
-    def other(_request: Request, error: Exception) -> JSONResponse:
+    def other(_request: Request, error: Exception) -> ErrorResponse:
         return validation_error(["body"], str(error), "allocation")
 
     return {AllocationInputError: input_error, SolverError: solver_error, AllocationError: other}
 
 
+def _http_error(_request: Request, error: Exception) -> ErrorResponse:
+    """FastAPI's answer to an HTTPException (our 4xx, Starlette's 404 and 405), ASCII-safe."""
+    assert isinstance(error, StarletteHTTPException)
+    return ErrorResponse(
+        status_code=error.status_code, content={"detail": error.detail}, headers=error.headers
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every typed library error to its answer (the most specific class wins)."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(SalesValidationError, _sales_error)
     app.add_exception_handler(NotFittedError, _not_fitted)

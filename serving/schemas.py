@@ -95,6 +95,8 @@ class StockPositionIn(BaseModel):
 
 
 class StockUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a field we do not read ("mode") is a 422
+
     positions: list[StockPositionIn] = Field(min_length=1, max_length=MAX_ROWS)
 
 
@@ -131,6 +133,8 @@ class SalesRowIn(BaseModel):
 
 
 class SalesIngestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a field we do not read ("dry_run") is a 422
+
     rows: list[SalesRowIn] = Field(min_length=1, max_length=MAX_ROWS)
 
 

@@ -343,6 +343,24 @@ def test_a_deeply_nested_body_is_422_with_a_bounded_echo(
     assert len(response.content) < 5_000
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/v1/plans/1/approve", b'{"note": "\\ud800"}'),
+        ("POST", "/v1/sales", b'{"rows": [{"sku": "\\ud800"}]}'),
+        ("PATCH", "/v1/stock", b'{"positions": [], "\\ud800": 1}'),
+        ("PUT", "/v1/network", b'{"\\ud800": 1}'),
+    ],
+)
+def test_a_lone_surrogate_in_a_body_is_echoed_escaped_not_a_500(
+    client: TestClient, keys: Keys, method: str, path: str, body: bytes
+) -> None:
+    headers = {**keys.headers("planner"), "Content-Type": "application/json"}
+    response = client.request(method, path, content=body, headers=headers)
+    assert response.status_code == 422, response.text  # was a 500: not writable as UTF-8
+    assert response.content.isascii() and "\\ud800" in response.text
+
+
 def test_a_plan_day_outside_the_forecast_is_422_naming_its_dates(
     seeded: TestClient, keys: Keys
 ) -> None:

@@ -92,6 +92,15 @@ def test_bad_retrain_requests_are_422(client: TestClient, keys: Keys) -> None:
     bad_quantile = {"quantiles": [0.5, 1.2]}
     assert client.post("/v1/models/retrain", json=bad_quantile, headers=admin).status_code == 422
     assert client.post("/v1/models/retrain", json={"epochs": 3}, headers=admin).status_code == 422
+    # a level an allocation request could not name its column by (q0.123456)
+    finer = client.post("/v1/models/retrain", json={"quantiles": [0.123456]}, headers=admin)
+    assert finer.status_code == 422 and "at most 4 decimals" in finer.json()["detail"][0]["msg"]
+    nan = client.post(
+        "/v1/models/retrain",
+        content=b'{"quantiles": [NaN]}',
+        headers={**admin, "Content-Type": "application/json"},
+    )
+    assert nan.status_code == 422 and "finite" in nan.json()["detail"][0]["msg"]
 
 
 @pytest.mark.slow

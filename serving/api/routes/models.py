@@ -13,7 +13,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from forecasting.forecaster import ForecastConfig
@@ -69,13 +69,28 @@ class RetrainCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     horizon: int = Field(28, strict=True, ge=1, le=366, description="days to forecast")
-    quantiles: list[Annotated[float, Field(strict=True, gt=0, lt=1)]] = Field(
-        default=[0.5, 0.9, 0.95], min_length=1, max_length=20, description="quantile levels"
+    quantiles: list[Annotated[float, Field(strict=True, gt=0, lt=1, allow_inf_nan=False)]] = Field(
+        default=[0.5, 0.9, 0.95],
+        min_length=1,
+        max_length=20,
+        description="quantile levels, at most 4 decimals each",
     )
     n_windows: int = Field(
         3, strict=True, ge=1, le=20, description="rolling-origin backtest windows"
     )
     seed: int = Field(0, strict=True, ge=0, le=2**31 - 1)
+
+    @field_validator("quantiles")
+    @classmethod
+    def _named_by_four_decimals(cls, levels: list[float]) -> list[float]:
+        # The forecast's columns are named by their levels (q0.975); allocation requests take
+        # names with at most 4 decimals, so a model must not make others.
+        finer = [level for level in levels if round(level, 4) != level]
+        if finer:
+            raise ValueError(
+                f"quantile levels {finer}: at most 4 decimals each (0.9, 0.975, 0.9995)"
+            )
+        return levels
 
 
 class RetrainAccepted(BaseModel):
