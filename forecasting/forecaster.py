@@ -278,6 +278,10 @@ class Forecaster:
         `future` (canonical columns `sku, location, date` + exogenous, e.g. planned prices and
         promotions) overrides the default rule for future exogenous values: last price carried
         forward, flags 0. Returns `sku, location, date, forecast, q<τ>...` (units per period).
+
+        The global models' cross-series features (a SKU's mean over its locations, a location's
+        over its SKUs) are computed from the `sales` given: pass every series and filter the
+        result, or a series' forecast changes with what else was passed.
         """
         if not hasattr(self, "history_"):
             raise NotFittedError("this Forecaster is not fitted yet; call fit(sales) first")

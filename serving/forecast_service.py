@@ -6,9 +6,11 @@
 
 The history is the `sales` table (what planners ingested), read for the requested series only
 by `serving.crud.stored_sales`, which prepares it as training did (missing days are zero sales).
-Forecasting takes seconds, so results are kept in a small LRU cache keyed by the
-model version, the state of the sales table (newest ingest id, ingest count) and the request:
-a new ingest or a new champion makes fresh forecasts, repeated reads cost a lookup.
+Every stored series is forecast together (the global model's cross-series features need them
+all), and each query filters that forecast. Forecasting takes seconds, so results are kept in a
+small LRU cache keyed by the model version, the state of the sales table (newest ingest id,
+ingest count) and the horizon: a new ingest or a new champion makes fresh forecasts, repeated
+reads cost a lookup.
 Predictions run one at a time: a fitted model is not guaranteed to be safe to share across
 threads, and two requests missing the cache at once should not both spend the CPU.
 """
@@ -100,7 +102,8 @@ class ForecastResult:
 
 @dataclass
 class ForecastCache:
-    """LRU of full-quantile forecast frames, keyed by model version, sales state and series."""
+    """LRU of full-quantile forecasts of every stored series, keyed by model version, sales
+    state and horizon."""
 
     size: int = CACHE_SIZE
     _entries: OrderedDict[tuple[object, ...], tuple[pd.DataFrame, dt.date]] = field(
@@ -210,17 +213,18 @@ def _with_regions(forecast: pd.DataFrame, sales: pd.DataFrame) -> pd.DataFrame:
 
 
 def _predict(
-    store: ModelStore, cache: ForecastCache, session: Session, query: ForecastQuery
+    store: ModelStore, cache: ForecastCache, session: Session, horizon: int
 ) -> tuple[pd.DataFrame, dt.date, str, str, bool]:
+    """The champion's forecast of every stored series, `horizon` days ahead, and the last day
+    of the history.
+
+    Every series, whatever a query asks for: the global model's cross-series features (a SKU's
+    mean sales over its locations, a location's over its SKUs) are computed from the series
+    predicted together, so forecasting a query's own subset changed the numbers of the series
+    in it (one series read 9.4 or 10.6 by what else was asked), and a plan and a filtered read
+    disagreed. Queries filter this one forecast."""
     loaded = store.current()
-    key = (
-        loaded.version,
-        sales_state(session),
-        query.horizon,
-        tuple(sorted(query.skus)),
-        tuple(sorted(query.locations)),
-        tuple(sorted(query.regions)),
-    )
+    key = (loaded.version, sales_state(session), horizon)
     hit = cache.get(key)
     if hit is not None:
         return hit[0], hit[1], loaded.version, loaded.run_id, True
@@ -228,14 +232,25 @@ def _predict(
         hit = cache.get(key)  # another request may have made it while this one waited
         if hit is not None:
             return hit[0], hit[1], loaded.version, loaded.run_id, True
-        sales = read_stored_sales(session, query.skus, query.locations, query.regions)
+        sales = read_stored_sales(session)
         session.rollback()  # done reading: hold no snapshot open while the model works
-        forecast = loaded.model.predict(sales, horizon=query.horizon)
+        forecast = loaded.model.predict(sales, horizon=horizon)
         frame = _with_regions(forecast.copy(), sales)
         frame[DATE] = pd.to_datetime(frame[DATE]).dt.date
         history_end = pd.Timestamp(sales[DATE].max()).date()
         cache.put(key, frame, history_end)
     return frame, history_end, loaded.version, loaded.run_id, False
+
+
+def _matching(frame: pd.DataFrame, query: ForecastQuery) -> pd.DataFrame:
+    """The rows of the series the query names (every series where it names none)."""
+    keep = np.ones(len(frame), dtype=bool)
+    for column, values in ((SKU, query.skus), (LOCATION, query.locations), (REGION, query.regions)):
+        if values:
+            keep &= frame[column].isin(values).to_numpy()
+    if not keep.any():
+        raise NoSalesError(_no_sales_message(query.skus, query.locations, query.regions))
+    return frame[keep]
 
 
 def forecast_stored_sales(
@@ -246,7 +261,10 @@ def forecast_stored_sales(
     Raises ModelUnavailableError (no champion), NoSalesError (nothing stored for the series),
     UnknownQuantileError (a level the model does not forecast).
     """
-    frame, history_end, version, run_id, cached = _predict(store, cache, session, query)
+    everything, history_end, version, run_id, cached = _predict(
+        store, cache, session, query.horizon
+    )
+    frame = _matching(everything, query)
     available = _model_quantiles(frame)
     levels = available if query.quantiles is None else tuple(query.quantiles)
     missing = [q for q in levels if not any(np.isclose(q, a) for a in available)]

@@ -13,6 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
+from forecasting.forecaster import ForecastConfig
+from forecasting.models import LIGHTGBM
+from forecasting.tracking import train_and_register
 from serving.config import Settings
 from tests.serving.conftest import Keys
 from tests.serving.registry import (
@@ -82,6 +85,35 @@ def test_all_series_with_paging(client: TestClient, keys: Keys, ingested: Regist
     assert len(first["data"]) == 10 and len(rest["data"]) == 26
     keys_seen = [(r["sku"], r["location"], r["date"]) for r in first["data"] + rest["data"]]
     assert keys_seen == sorted(keys_seen) and len(set(keys_seen)) == 36
+
+
+@pytest.mark.slow
+def test_a_series_reads_the_same_whatever_else_the_query_names(
+    client: TestClient, keys: Keys, ingested: Registry
+) -> None:
+    # A LightGBM champion: its cross-series features (a SKU's mean over its locations, a
+    # location's over its SKUs) came from the series a query named, so one series read
+    # differently by filter, and a plan (all series) disagreed with a filtered read.
+    config = ForecastConfig(horizon=14, n_windows=1, models=(LIGHTGBM,))
+    version = train_and_register(
+        ingested.sales, config, tracking_uri=ingested.tracking_uri, model_name=ingested.model_name
+    )
+    promoted = client.post(f"/v1/models/{version.version}/promote", headers=keys.headers("admin"))
+    assert promoted.status_code == 200, promoted.text
+
+    def rows(**params: Any) -> dict[tuple[str, str, str], tuple[float, dict[str, float]]]:
+        body = forecasts(client, keys, horizon=5, **params).json()
+        assert body["model_version"] == str(version.version)
+        return {
+            (row["sku"], row["location"], row["date"]): (row["forecast"], row["quantiles"])
+            for row in body["data"]
+        }
+
+    everything = rows()
+    assert len(everything) == 9 * 5
+    for params in ({"location": "D-N1"}, {"sku": "SKU-001"}, {"location": ["D-N1", "D-E1"]}):
+        some = rows(**params)
+        assert some == {key: everything[key] for key in some}, params
 
 
 def test_a_new_ingest_moves_the_forecast_on(
