@@ -38,6 +38,9 @@ STOCK_COLUMNS = ("sku", "node", "on_hand", "in_transit", "arrival_date")
 # rows (two rows dated 1900 and 2200 made 110,000 a series).
 MAX_HISTORY_DAYS = 20 * 366
 MAX_FILLED_ROWS = 5_000_000  # rows one ingest may store once its missing days are zeros
+# Days sent after the stored history may leave out at most this many days in a row (a closure,
+# a late batch); more is a mistyped date or days missing from the upload.
+MAX_GAP_DAYS = 31
 
 
 def current_network(session: Session) -> tuple[NetworkVersion, Network] | None:
@@ -171,8 +174,9 @@ def _check_days(
     session: Session, frame: pd.DataFrame, today: dt.date, source: str = "rows"
 ) -> None:
     """Before an ingest is zero-filled: no day after `today` (sales are days that have passed),
-    a history (stored and sent) of at most MAX_HISTORY_DAYS, and at most MAX_FILLED_ROWS rows
-    once the missing days between a series' first and last are filled."""
+    a history (stored and sent) of at most MAX_HISTORY_DAYS, days after the stored history that
+    continue it (`_check_gap`), and at most MAX_FILLED_ROWS rows once the missing days between
+    a series' first and last are filled."""
     dates = pd.to_datetime(frame[DATE])
     future = np.flatnonzero((dates > pd.Timestamp(today)).to_numpy())
     if len(future):
@@ -182,27 +186,9 @@ def _check_days(
     stored_first, stored_last = session.execute(
         select(func.min(SalesRow.date), func.max(SalesRow.date))
     ).one()
-    first = min(dates.min(), pd.Timestamp(stored_first or dates.min()))
-    last = max(dates.max(), pd.Timestamp(stored_last or dates.max()))
-    if (last - first).days + 1 > MAX_HISTORY_DAYS:
-        stored = f" with the stored sales ({stored_first}..{stored_last})" if stored_first else ""
-        # Name the end farther from the bulk of the history (the stored days, else the median
-        # day sent): that is the mistyped date.
-        middle = (
-            pd.Timestamp(stored_first)
-            + (pd.Timestamp(stored_last) - pd.Timestamp(stored_first)) / 2
-            if stored_first
-            else dates.median()
-        )
-        odd = first if middle - first > last - middle else last
-        edges = np.flatnonzero((dates == odd).to_numpy())
-        raise rows_error(
-            source,
-            DATE,
-            edges,
-            f"spans{stored} {first.date()}..{last.date()}, more than {MAX_HISTORY_DAYS:,} days",
-            "check the dates of these rows (a mistyped year?)",
-        )
+    _check_span(dates, stored_first, stored_last, source)
+    if stored_last is not None:
+        _check_gap(dates, pd.Timestamp(stored_last), source)
     spans = dates.groupby([frame[SKU], frame[LOCATION]]).agg(["min", "max"])
     filled = int(((spans["max"] - spans["min"]).dt.days + 1).sum())
     if filled > MAX_FILLED_ROWS:
@@ -213,6 +199,57 @@ def _check_days(
             source=source,
             column=DATE,
         )
+
+
+def _check_span(
+    dates: pd.Series, stored_first: dt.date | None, stored_last: dt.date | None, source: str
+) -> None:
+    """The history, stored and sent, spans at most MAX_HISTORY_DAYS; else an error naming the
+    rows at the end farther from the bulk of it (the stored days, else the median day sent):
+    that is the mistyped date."""
+    first = min(dates.min(), pd.Timestamp(stored_first or dates.min()))
+    last = max(dates.max(), pd.Timestamp(stored_last or dates.max()))
+    if (last - first).days + 1 <= MAX_HISTORY_DAYS:
+        return
+    stored = f" with the stored sales ({stored_first}..{stored_last})" if stored_first else ""
+    middle = (
+        pd.Timestamp(stored_first) + (pd.Timestamp(stored_last) - pd.Timestamp(stored_first)) / 2
+        if stored_first is not None and stored_last is not None
+        else dates.median()
+    )
+    odd = first if middle - first > last - middle else last
+    raise rows_error(
+        source,
+        DATE,
+        np.flatnonzero((dates == odd).to_numpy()),
+        f"spans{stored} {first.date()}..{last.date()}, more than {MAX_HISTORY_DAYS:,} days",
+        "check the dates of these rows (a mistyped year?)",
+    )
+
+
+def _check_gap(dates: pd.Series, stored_last: pd.Timestamp, source: str) -> None:
+    """Days sent after the stored history continue it: no stretch of more than MAX_GAP_DAYS
+    without a day. One row a year after the rest (a mistyped date) zero-filled its series
+    back to the history, moved the forecasts' start past every other series and skewed the
+    next retrain's backtest onto that one series."""
+    later = np.unique(dates[dates > stored_last].to_numpy())
+    if not len(later):
+        return
+    days = np.concatenate([[stored_last.to_datetime64()], later])
+    steps = np.diff(days) // np.timedelta64(1, "D")
+    jumps = np.flatnonzero(steps > MAX_GAP_DAYS)
+    if not len(jumps):
+        return
+    before, after = pd.Timestamp(days[jumps[0]]), pd.Timestamp(days[jumps[0] + 1])
+    raise rows_error(
+        source,
+        DATE,
+        np.flatnonzero((dates >= after).to_numpy()),
+        f"starts {int(steps[jumps[0]])} days after the day before it ({before.date()}; the "
+        f"stored history ends {stored_last.date()}), more than {MAX_GAP_DAYS}",
+        "send the days in between (zeros where nothing sold), or check the dates (a "
+        "mistyped year?)",
+    )
 
 
 def _with_stored_regions(session: Session, frame: pd.DataFrame, source: str) -> pd.DataFrame:

@@ -227,9 +227,44 @@ def check_request(session: Session, request: AllocationCreate, network: Network)
     client's mistake is a 422 now, not a failed job later): stored stock, the policy, the demand
     rows sent (against the network)."""
     _stored_stock(session)
-    allocation.parse_policy(request.policy or {}, source="policy")
+    policy = allocation.parse_policy(request.policy or {}, source="policy")
     if request.demand is not None:
         allocation.validate_demand(_request_demand(request), network, source="demand")
+    _check_today(session, request, network, policy)
+
+
+MAX_PERIOD_DAYS = 31  # days one demand row may stand for (a monthly forecast)
+
+
+def _check_today(
+    session: Session, request: AllocationCreate, network: Network, policy: allocation.Policy
+) -> None:
+    """A `today` from which no demand day can fall inside any cover period: the 422 the plan
+    would give once out of the queue. Loose on purpose (the longest cover period any node could
+    have; a sent row may stand for a month), so it refuses only what cannot be planned."""
+    if request.today is None:
+        return
+    today = pd.Timestamp(request.today)
+    if request.demand is not None:
+        dates = pd.to_datetime([row.date for row in request.demand])
+        first, last, period = dates.min(), dates.max(), MAX_PERIOD_DAYS
+    else:  # the champion forecasts the days after the stored history
+        end = session.scalar(select(func.max(SalesRow.date)))
+        if end is None:
+            return  # the forecast says what is missing
+        first = pd.Timestamp(end) + pd.Timedelta(days=1)
+        last, period = pd.Timestamp(end) + pd.Timedelta(days=request.horizon), 1
+    leads = [lane.lead_time_days for lane in network.lanes]
+    leads += [lateral.lead_time_days for lateral in network.laterals]
+    leads += [d.lead_time_days for d in network.distributors]
+    longest = policy.review_period_days + max(leads, default=0)
+    if today >= last + pd.Timedelta(days=period) or today + pd.Timedelta(days=longest) <= first:
+        raise AllocationInputError(
+            f"today {today.date()}: no demand day ({first.date()}..{last.date()}) falls inside "
+            f"a cover period from it (at most {longest} days)",
+            source="today",
+            field="today",
+        )
 
 
 def make_plan(

@@ -200,6 +200,10 @@ def test_a_large_request_is_checked_before_it_is_queued(
     unknown["demand"][0]["location"] = "D-XX"
     response = seeded.post("/v1/allocations", json=unknown, headers=planner)
     assert response.status_code == 422 and response.json()["detail"][0]["item"] == "D-XX"
+    late = allocation_body(today="2030-01-01")
+    response = seeded.post("/v1/allocations", json=late, headers=planner)
+    assert response.status_code == 422, response.text  # was a job failing in the queue
+    assert "today 2030-01-01: no demand day" in response.json()["detail"][0]["msg"]
     assert seeded.get("/v1/jobs", headers=planner).json()["count"] == 0
 
 
@@ -263,6 +267,13 @@ def test_champion_plan_names_the_model_version_and_ready_turns_200(
     assert {line["sku"] for line in lines["data"]} <= {"SKU-001", "SKU-002"}
     ready = seeded.get("/ready")
     assert ready.status_code == 200 and ready.json()["model"]["version"] == "1"
+    # queued (large), a plan day after every forecast day is refused first, not in the queue
+    seeded.app.state.settings = settings.model_copy(update={"sync_allocation_limit": 0})
+    late = seeded.post(
+        "/v1/allocations", json={"horizon": 7, "today": "2030-01-01"}, headers=planner
+    )
+    assert late.status_code == 422 and "no demand day" in late.json()["detail"][0]["msg"]
+    assert seeded.get("/v1/jobs", headers=planner).json()["count"] == 0
 
 
 def test_a_bad_allocation_body_is_422_in_fastapis_shape(client: TestClient, keys: Keys) -> None:

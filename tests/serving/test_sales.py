@@ -92,6 +92,26 @@ def test_a_day_after_today_or_a_mistyped_year_is_422_and_stores_nothing(
     assert _stored_rows(app) == 2
 
 
+def test_days_after_the_stored_history_continue_it(
+    client: TestClient, keys: Keys, app: FastAPI
+) -> None:
+    planner = keys.headers("planner")
+    assert (
+        client.post("/v1/sales", json={"rows": _rows([1, 2])}, headers=planner).status_code == 201
+    )
+    # One row 11 months on (a mistyped date): its series would be zero-filled back to January
+    # and forecasts would start after it, every other series left behind.
+    far = [*_rows([3]), {**_rows([4])[0], "sku": "SKU-002", "date": "2026-12-01"}]
+    response = client.post("/v1/sales", json={"rows": far}, headers=planner)
+    assert response.status_code == 422
+    problem = response.json()["detail"][0]
+    assert problem["rows"] == [2] and "starts 332 days after the day before it" in problem["msg"]
+    assert _stored_rows(app) == 2
+    # A closure of up to 31 days without a row is a gap the history may have.
+    later = [{**_rows([1])[0], "date": "2026-02-02"}]
+    assert client.post("/v1/sales", json={"rows": later}, headers=planner).status_code == 201
+
+
 def test_a_row_without_a_region_takes_its_locations_stored_one(
     client: TestClient, keys: Keys, app: FastAPI
 ) -> None:
