@@ -18,7 +18,12 @@ from sqlalchemy.orm import Session
 from serving.models import Acknowledgement, LineKind, NetworkVersion, Plan, PlanLine, PlanStatus
 from serving.schemas import SuggestionPublic, SuggestionsPublic
 
-__all__ = ["SuggestionCache", "UnknownDistributorError", "suggestions_json"]
+__all__ = [
+    "SuggestionCache",
+    "UnknownDistributorError",
+    "check_known_distributor",
+    "suggestions_json",
+]
 
 
 class UnknownDistributorError(LookupError):
@@ -81,7 +86,7 @@ def _suggestions(session: Session, plan_id: int, distributor_id: str) -> list[Su
     ]
 
 
-def _check_known(session: Session, plan_id: int, distributor_id: str) -> None:
+def check_known_distributor(session: Session, plan_id: int, distributor_id: str) -> None:
     """UnknownDistributorError unless the plan's network has the distributor."""
     document = session.scalar(
         select(NetworkVersion.document)
@@ -92,8 +97,7 @@ def _check_known(session: Session, plan_id: int, distributor_id: str) -> None:
         return
     if distributor_id not in {d["id"] for d in document.get("distributors", [])}:
         raise UnknownDistributorError(
-            f"no distributor {distributor_id!r} in the network of the latest approved plan "
-            f"({plan_id})"
+            f"no distributor {distributor_id!r} in the network of plan {plan_id}"
         )
 
 
@@ -117,7 +121,7 @@ def suggestions_json(session: Session, cache: SuggestionCache, distributor_id: s
         if cached is None:
             items = _suggestions(session, plan.id, distributor_id)
             if not items:
-                _check_known(session, plan.id, distributor_id)
+                check_known_distributor(session, plan.id, distributor_id)
             cached = _SUGGESTIONS.dump_json(items), len(items)
             cache.put(plan.id, distributor_id, *cached)
         data, count = cached

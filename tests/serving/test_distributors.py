@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from serving.auth import create_key
+from serving.models import Role
 from serving.schemas import SuggestionsPublic
 from tests.serving.conftest import Keys, create_plan
 
@@ -81,6 +84,19 @@ def test_acknowledge_once(seeded: TestClient, keys: Keys) -> None:
         headers=keys.headers("planner"),
     )
     assert planner.status_code == 403
+
+
+def test_a_distributor_the_plan_lacks_neither_reads_nor_acknowledges_it(
+    seeded: TestClient, keys: Keys, app: FastAPI
+) -> None:
+    plan_id = create_plan(seeded, keys)["id"]
+    seeded.post(f"/v1/plans/{plan_id}/approve", headers=keys.headers("planner"))
+    with app.state.db.session() as session:  # a key made for an id the network does not have
+        stranger = {"X-API-Key": create_key(session, Role.distributor, "D-ZZ")[0]}
+    url = "/v1/distributors/D-ZZ"
+    assert seeded.get(f"{url}/suggestions", headers=stranger).status_code == 404
+    ack = seeded.post(f"{url}/acknowledgements", json={"plan_id": plan_id}, headers=stranger)
+    assert ack.status_code == 404 and f"network of plan {plan_id}" in ack.json()["detail"]
 
 
 def test_suggestions_follow_acknowledgement_and_the_next_approval(

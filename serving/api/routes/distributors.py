@@ -21,7 +21,12 @@ from serving.deps import CurrentKeyDep, DatabaseDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import Acknowledgement, Plan, PlanStatus, Role
 from serving.schemas import AcknowledgementCreate, AcknowledgementPublic, SuggestionsPublic
-from serving.suggestions import SuggestionCache, UnknownDistributorError, suggestions_json
+from serving.suggestions import (
+    SuggestionCache,
+    UnknownDistributorError,
+    check_known_distributor,
+    suggestions_json,
+)
 
 router = APIRouter(prefix="/v1/distributors", tags=["distributors"])
 
@@ -95,6 +100,10 @@ def acknowledge(
             status.HTTP_409_CONFLICT,
             f"plan {plan.id} is {plan.status}: only approved plans' suggestions are acknowledged",
         )
+    try:  # a distributor the plan's network lacks has no suggestions in it to acknowledge
+        check_known_distributor(session, plan.id, distributor_id)
+    except UnknownDistributorError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
     existing = _existing(session, plan.id, distributor_id)
     if existing is not None:
         response.status_code = status.HTTP_200_OK
