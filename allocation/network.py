@@ -23,12 +23,20 @@ freely, across regions only as the policy allows). Distributors are supplied by 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from allocation.errors import AllocationInputError
 
@@ -60,16 +68,44 @@ MAX_UNIT_MONEY = 1e9  # money per unit
 MAX_AMOUNT = 1e15  # units, volume or money in total (a capacity, a credit line)
 
 
+# Ids of SKUs, warehouses, distributors and regions: letters (any script: 华东仓), digits and
+# _ . : - |, at most 64: what the service's paths, queries and tables take. A SKU id has no '|':
+# forecasts key a series "sku|location".
+ID_PATTERN = r"^[\w.:\-|]+$"
+MAX_ID_LENGTH = 64
+_ID = re.compile(ID_PATTERN)
+
+
+def _identifier(value: str) -> str:
+    if not (len(value) <= MAX_ID_LENGTH and _ID.fullmatch(value)):
+        raise ValueError(
+            f"an id is 1 to {MAX_ID_LENGTH} letters, digits or _ . : - |, without spaces"
+        )
+    return value
+
+
+def _sku_identifier(value: str) -> str:
+    if "|" in _identifier(value):
+        raise ValueError("a SKU id has no '|' (forecasts key a series 'sku|location')")
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1), AfterValidator(_identifier)]
+SkuIdentifier = Annotated[str, Field(min_length=1), AfterValidator(_sku_identifier)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # strict: "5" or true for a number, "yes" for a flag is an error naming the field, not 5.0,
+    # 1.0 or True (numbers may still be whole for a float field)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class Warehouse(_Strict):
     """A stocking node. capacity: units (or volume when `capacity_unit: volume`) it can hold."""
 
-    id: str = Field(min_length=1)
+    id: Identifier
     kind: WarehouseKind
-    region: str = Field(min_length=1)
+    region: Identifier
     capacity: float = Field(ge=0, le=MAX_AMOUNT)  # 0: closed, holds nothing beyond what is there
 
 
@@ -90,7 +126,7 @@ class Lane(_Strict):
 class Lateral(_Strict):
     """A lateral link between two warehouses, usable in both directions (each with `capacity`)."""
 
-    between: tuple[str, str]
+    between: tuple[str, str] = Field(strict=False)  # a YAML or JSON list of two
     cost_per_unit: float = Field(ge=0, le=MAX_UNIT_MONEY)
     lead_time_days: int = Field(ge=0, le=MAX_DAYS)
     capacity: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
@@ -107,8 +143,8 @@ class Distributor(_Strict):
     cost_per_unit: money per unit delivered.
     """
 
-    id: str = Field(min_length=1)
-    region: str = Field(min_length=1)
+    id: Identifier
+    region: Identifier
     tier: Tier
     credit: Credit = "green"
     guaranteed_amount: float = Field(default=0.0, ge=0, le=MAX_AMOUNT)
@@ -123,7 +159,7 @@ class Sku(_Strict):
     """SKU attributes. unit_volume: volume per unit (capacity_unit "volume"); unit_cost: money per
     unit; hot: a hot SKU goes to strategic distributors first; abc: class by sales (A fastest)."""
 
-    id: str = Field(min_length=1)
+    id: SkuIdentifier
     unit_volume: float = Field(default=1.0, gt=0, le=MAX_AMOUNT)
     unit_cost: float = Field(default=1.0, ge=0, le=MAX_UNIT_MONEY)
     hot: bool = False

@@ -60,7 +60,7 @@ class Policy(BaseModel):
         its mean demand over the cover period raises a stockout-risk alert (0..1).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     review_period_days: int = Field(default=7, ge=1, le=MAX_DAYS)
     service_target: dict[str, float] = _per_tier(0.98, 0.95, 0.90, 0.95)

@@ -111,3 +111,49 @@ def test_an_error_about_a_whole_list_quotes_a_bounded_part_of_it(
     one_lane["lanes"] = {"not": "a list", "padding": "x" * 10_000}
     message = str(_error(one_lane))
     assert "lanes" in message and len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("warehouses", 1, "capacity"), "5"),  # were read as 5.0, 1.0, 2 and True
+        (("warehouses", 1, "capacity"), True),
+        (("lanes", 0, "lead_time_days"), "2"),
+        (("skus", 0, "hot"), "yes"),
+    ],
+)
+def test_a_number_or_flag_of_another_type_is_refused_naming_the_field(
+    one_lane: dict[str, Any], path: tuple[str, int, str], value: object
+) -> None:
+    group, index, field = path
+    one_lane[group][index][field] = value
+    assert f"{group}.{index}.{field}" in str(_error(one_lane))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "words"),
+    [
+        (("warehouses", 1, "id"), "FW 1", "without spaces"),  # no path or table took it
+        (("warehouses", 1, "region"), "x" * 65, "1 to 64"),
+        (("skus", 0, "id"), "A|B", "no '|'"),
+    ],
+)
+def test_an_id_the_service_could_not_take_is_refused(
+    one_lane: dict[str, Any], path: tuple[str, int, str], value: str, words: str
+) -> None:
+    group, index, field = path
+    one_lane[group][index][field] = value
+    error = _error(one_lane)
+    assert f"{group}.{index}.{field}" in str(error) and words in str(error)
+
+
+def test_ids_may_be_written_in_any_script(one_lane: dict[str, Any]) -> None:
+    one_lane["warehouses"][1]["region"] = "华东"
+    one_lane["skus"][0]["id"] = "饮料-001"
+    network = al.Network.model_validate(one_lane)
+    assert network.sku_ids == ["饮料-001"]
+
+
+def test_a_policy_number_of_another_type_is_refused() -> None:
+    with pytest.raises(AllocationInputError, match="overstock_days"):
+        al.parse_policy({"overstock_days": "60"})
