@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from allocation.network import ID_PATTERN, MAX_ID_LENGTH
+
 __all__ = [
     "MAX_PAGE",
     "AcknowledgementCreate",
@@ -49,7 +51,7 @@ __all__ = [
 
 MAX_PAGE = 500  # rows a list endpoint returns at most per page
 MAX_ROWS = 200_000  # rows one request may carry (the body size limit applies as well)
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-|]+$")]
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 
 DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="database id")]
 # Days the data can name: pandas' nanosecond timestamps end in 2262, and plans add lead times.

@@ -151,3 +151,19 @@ def test_rows_that_would_break_the_stored_sales_are_422_and_store_nothing(
     assert _stored_rows(app) == 2
     forecastable = client.get("/v1/sales/ingests", headers=planner)
     assert forecastable.status_code == 200 and forecastable.json()["count"] == 1
+
+
+def test_ids_may_be_written_in_any_script_but_without_spaces(
+    client: TestClient, keys: Keys, app: FastAPI
+) -> None:
+    planner = keys.headers("planner")
+    rows = [
+        {**row, "sku": "饮料-001", "location": "华东仓", "region": "华东"} for row in _rows([1])
+    ]
+    assert client.post("/v1/sales", json={"rows": rows}, headers=planner).status_code == 201
+    with app.state.db.session() as session:
+        assert stored_sales(session)["location"].tolist() == ["华东仓"]
+    spaced = [{**row, "location": "FW N1"} for row in _rows([2])]
+    response = client.post("/v1/sales", json={"rows": spaced}, headers=planner)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "rows", 0, "location"]

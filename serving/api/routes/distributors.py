@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from allocation.network import ID_PATTERN, MAX_ID_LENGTH
 from serving import audit
 from serving.auth import Principal
 from serving.db import Database, begin_write
@@ -30,7 +31,7 @@ from serving.suggestions import (
 
 router = APIRouter(prefix="/v1/distributors", tags=["distributors"])
 
-DistributorId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-|]+$")]
+DistributorId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 FORBIDDEN: dict[int | str, dict[str, Any]] = {status.HTTP_403_FORBIDDEN: {"model": ErrorMessage}}
 
 

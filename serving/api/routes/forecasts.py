@@ -9,6 +9,7 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
+from allocation.network import ID_PATTERN, MAX_ID_LENGTH
 from forecasting.columns import DATE, FORECAST, LOCATION, REGION, SKU, quantile_column
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
 
 MAX_FORECAST_PAGE = 20 * MAX_PAGE  # forecast rows per page (one series x horizon is many rows)
 MAX_FILTER_VALUES = 1000  # values one filter (sku, location, region) may list
-IdQuery = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-|]+$")]
+IdQuery = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 
 
 class ForecastRow(BaseModel):
