@@ -153,8 +153,8 @@ def validation_error(loc: list[str | int], message: str, kind: str, **extra: Any
 def _sales_error(_request: Request, error: Exception) -> ErrorResponse:
     assert isinstance(error, SalesValidationError)
     loc: list[str | int] = ["body", error.source]
-    if error.rows:
-        loc.append(error.rows[0])
+    if error.rows:  # an index from 0, as in FastAPI's locs; `rows` counts from 1, as the message
+        loc.append(error.rows[0] - 1)
     if error.column:
         loc.append(error.column)
     return validation_error(
