@@ -12,10 +12,12 @@ typical and worst series, LightGBM feature importance) and the fitted `Forecaste
 pyfunc model, registered under one name.
 
 The champion gate: each new version gets the alias `challenger`; it also becomes `champion`
-when there is no champion yet, or when its backtest `GATE_METRIC` (sales-weighted RMSSE of the
-chosen ensemble at SKU-location-period, M5's measure; lower is better) beats the champion's.
-The decision and the numbers behind it are recorded in the run (tags `gate.*`, metric
-`gate/champion_before`). A version can also be promoted by hand (`promote`).
+when there is no champion yet, or when its `GATE_METRIC` (sales-weighted RMSSE of the chosen
+ensemble at SKU-location-period, M5's measure; lower is better) beats the champion's on the
+same days: the new version's backtest windows, which the champion forecasts from the sales known
+at each cutoff (`_scores_on_the_same_windows`). The decision and the numbers behind it are
+recorded in the run (tags `gate.*`, metrics `gate/candidate` and `gate/champion_before`). A
+version can also be promoted by hand (`promote`).
 
 The embedded default store is SQLite at `.allocast/mlflow.db` with artifacts under
 `.allocast/mlartifacts`; any other tracking URI (another SQLite file, an MLflow server) works
@@ -49,10 +51,21 @@ from mlflow.tracking._model_registry import utils as mlflow_registry_state
 from mlflow.tracking._tracking_service import utils as mlflow_tracking_state
 from pandas.tseries.offsets import BaseOffset
 
-from forecasting.columns import CUTOFF, DATE, DS, LOCATION, SKU, UNIQUE_ID, UNITS, Y
+from forecasting.columns import (
+    CUTOFF,
+    DATE,
+    DS,
+    FORECAST,
+    KEY_SEP,
+    LOCATION,
+    SKU,
+    UNIQUE_ID,
+    UNITS,
+    Y,
+)
 from forecasting.errors import ForecastingError, ModelFormatError
 from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster, check_format
-from forecasting.metrics import SERIES_LEVEL
+from forecasting.metrics import SERIES_LEVEL, evaluate
 
 __all__ = [
     "CHALLENGER",
@@ -436,6 +449,64 @@ def gate_decision(candidate: float | None, champion: float | None) -> tuple[bool
     return False, f"{GATE_METRIC} {candidate:.4f} does not beat the champion's {champion:.4f}"
 
 
+CHAMPION_COLUMN = "Champion"
+
+
+def _scores_on_the_same_windows(
+    tracking_uri: str, model_name: str, candidate: Forecaster, sales: pd.DataFrame
+) -> tuple[float | None, float, str]:
+    """GATE_METRIC of the new version and of the champion on the same series, days and windows:
+    the new version's backtest, which the champion forecasts from the sales known at each
+    cutoff. Returns (new version's score, champion's score, a note on what was compared).
+
+    Each version's own score came from its own training data: a retrain on a quieter (or
+    harder) stretch of history won (or lost) for the data, not the model, and a champion scored
+    on easier days than every later history offered could never be replaced. The champion may
+    have trained on some of these days (a retrain on the same history): that favours it, so a
+    promotion still means the new version forecasts better."""
+    try:
+        champion = load_model(tracking_uri, model_name, CHAMPION).forecaster
+    except (ModelFormatError, MlflowException) as error:
+        return (
+            _metric_values(candidate.metrics_).get(GATE_METRIC),
+            math.inf,
+            f" (the champion could not be loaded to score it: {error})",
+        )
+    if champion.config.freq != candidate.config.freq:
+        return (
+            _metric_values(candidate.metrics_).get(GATE_METRIC),
+            math.inf,
+            f" (the champion forecasts {champion.config.freq!r} periods, this version "
+            f"{candidate.config.freq!r}: not comparable)",
+        )
+    table = candidate.backtest_
+    dates = pd.to_datetime(sales[DATE])
+    parts = []
+    for cutoff in sorted(table[CUTOFF].unique()):
+        forecast = champion.predict(sales[dates <= cutoff], horizon=candidate.config.horizon)
+        parts.append(
+            pd.DataFrame(
+                {
+                    UNIQUE_ID: forecast[SKU].astype(str) + KEY_SEP + forecast[LOCATION].astype(str),
+                    DS: pd.to_datetime(forecast[DATE]),
+                    CUTOFF: cutoff,
+                    CHAMPION_COLUMN: forecast[FORECAST].to_numpy(dtype=float),
+                }
+            )
+        )
+    both = table.merge(pd.concat(parts, ignore_index=True), on=[UNIQUE_ID, DS, CUTOFF])
+    both = both[both[CHAMPION_COLUMN].notna() & both[ENSEMBLE].notna()]
+    scores = evaluate(
+        both, candidate.history_, [CHAMPION_COLUMN, ENSEMBLE], candidate.config.horizon
+    ).set_index("model")["rmsse_weighted"]
+    windows = both[CUTOFF].nunique()
+    note = (
+        f" (both scored on this version's {windows} backtest window(s), "
+        f"{both[UNIQUE_ID].nunique():,} series)"
+    )
+    return float(scores[ENSEMBLE]), float(scores[CHAMPION_COLUMN]), note
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
@@ -447,11 +518,6 @@ def _champion(client: MlflowClient, model_name: str) -> Any | None:
         if error.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
             return None
         raise
-
-
-def _run_metric(client: MlflowClient, run_id: str, key: str) -> float | None:
-    value = client.get_run(run_id).data.metrics.get(key)
-    return None if value is None else float(value)
 
 
 # --- training, backtest ---------------------------------------------------------------------------
@@ -519,12 +585,14 @@ def train_and_register(
         client.set_registered_model_alias(model_name, CHALLENGER, version)
         metrics = _metric_values(fitted.metrics_)
         champion = _champion(client, model_name)
-        champion_score = (
-            _run_metric(client, champion.run_id, GATE_METRIC) if champion is not None else None
-        )
-        if champion is not None and champion_score is None:
-            champion_score = math.inf  # a champion without the metric cannot defend its title
-        promoted, reason = gate_decision(metrics.get(GATE_METRIC), champion_score)
+        candidate_score, champion_score, measured = metrics.get(GATE_METRIC), None, ""
+        if champion is not None:
+            say("scoring the champion on this version's backtest windows")
+            candidate_score, champion_score, measured = _scores_on_the_same_windows(
+                uri, model_name, fitted, sales
+            )
+        promoted, reason = gate_decision(candidate_score, champion_score)
+        reason += measured
         if promoted:
             client.set_registered_model_alias(model_name, CHAMPION, version)
         mlflow.set_tags(
@@ -539,6 +607,8 @@ def train_and_register(
         )
         if champion_score is not None and math.isfinite(champion_score):
             mlflow.log_metric("gate/champion_before", champion_score)
+        if champion is not None and candidate_score is not None:
+            mlflow.log_metric("gate/candidate", candidate_score)
         client.set_model_version_tag(model_name, version, "gate", reason)
     return TrainOutcome(
         run_id=run_id,

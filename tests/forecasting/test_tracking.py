@@ -153,16 +153,21 @@ def test_gate_both_ways(
     assert tracking.load_model(store, alias="challenger").version == worse.version
     run = MlflowClient(tracking_uri=store).get_run(worse.run_id)
     assert run.data.tags["gate.promoted"] == "false"
-    assert run.data.metrics["gate/champion_before"] == pytest.approx(
-        first.metrics[tracking.GATE_METRIC]
-    )
+    # both measured on the new version's backtest windows, the champion forecasting each
+    assert "backtest window(s)" in run.data.tags["gate.reason"]
+    champion_there = run.data.metrics["gate/champion_before"]
+    assert run.data.metrics["gate/candidate"] > champion_there
 
-    tracking.promote(store, tracking.DEFAULT_MODEL_NAME, worse.version)  # a weak champion
-    # the first version's forecaster, logged again, beats it (no refit needed)
+    client = MlflowClient(tracking_uri=store)
+    tracking.promote(store, tracking.DEFAULT_MODEL_NAME, worse.version)  # a weak champion...
+    # ...whose own score came from days far easier than any later history: it used to be
+    # compared as it was logged, and no version could ever beat it
+    client.log_metric(worse.run_id, tracking.GATE_METRIC, 1e-4)
+    # the first version's forecaster, logged again, beats it on the same days (no refit needed)
     better = tracking.train_and_register(
         small_sales, tracking_uri=store, forecaster=first.forecaster
     )
-    assert better.promoted
+    assert better.promoted, better.gate
     assert "beats" in better.gate
     assert tracking.load_model(store, alias="champion").version == better.version
 
