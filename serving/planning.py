@@ -170,6 +170,13 @@ def _request_demand(request: AllocationCreate) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
     if request.skus:
         frame = frame[frame["sku"].isin(request.skus)]
+        if frame.empty:  # else "demand is empty", of rows the client did send
+            raise AllocationInputError(
+                f"skus: {request.skus[:5]} match no `demand` row (its SKUs: "
+                f"{sorted({row.sku for row in rows})[:5]})",
+                source="skus",
+                field="skus",
+            )
     return frame
 
 
@@ -290,6 +297,8 @@ def make_plan(
         solver=request.solver,
         time_limit=request.time_limit,
         integer_packs=request.integer_packs,
+        # what a 422 about the demand names: the rows sent, or the champion's forecast
+        demand_source="demand" if source == "request" else "forecast of the stored sales",
     )
     return PlanOutcome(solved, network_id, version, source, note)
 

@@ -188,7 +188,7 @@ class AllocationCreate(BaseModel):
         default=28, strict=True, ge=1, le=366, description="days of demand to plan for"
     )
     skus: list[Id] | None = Field(
-        default=None, max_length=10_000, description="plan only these SKUs"
+        default=None, min_length=1, max_length=10_000, description="plan only these SKUs"
     )
     demand: list[DemandRow] | None = Field(default=None, min_length=1, max_length=MAX_ROWS)
     policy: dict[str, Any] | None = Field(

@@ -141,6 +141,19 @@ def test_the_body_is_json_with_or_without_a_byte_order_mark(seeded: TestClient, 
     assert response.status_code == 415 and "application/json" in response.json()["detail"]
 
 
+def test_skus_are_none_or_some_that_the_demand_rows_have(seeded: TestClient, keys: Keys) -> None:
+    planner = keys.headers("planner")
+    response = seeded.post("/v1/allocations", json=allocation_body(skus=[]), headers=planner)
+    assert response.status_code == 422  # planned every SKU
+    response = seeded.post(
+        "/v1/allocations",
+        json={**allocation_body(skus=["SKU-001"]), "demand": demand_rows(days=2)[-2:]},
+        headers=planner,
+    )
+    assert response.status_code == 422
+    assert "match no `demand` row" in response.json()["detail"][0]["msg"]
+
+
 def test_a_sku_the_network_lacks_is_422_naming_it(seeded: TestClient, keys: Keys) -> None:
     for body in ({"horizon": 7, "skus": ["NOPE"]}, allocation_body(skus=["SKU-001", "NOPE"])):
         response = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
@@ -267,6 +280,12 @@ def test_champion_plan_names_the_model_version_and_ready_turns_200(
     assert {line["sku"] for line in lines["data"]} <= {"SKU-001", "SKU-002"}
     ready = seeded.get("/ready")
     assert ready.status_code == 200 and ready.json()["model"]["version"] == "1"
+    # a plan day before every forecast day names the forecast, not `demand` the body lacks
+    early = seeded.post(
+        "/v1/allocations", json={"horizon": 7, "today": "2020-01-01"}, headers=planner
+    )
+    assert early.status_code == 422
+    assert early.json()["detail"][0]["loc"] == ["body", "forecast of the stored sales", "date"]
     # queued (large), a plan day after every forecast day is refused first, not in the queue
     seeded.app.state.settings = settings.model_copy(update={"sync_allocation_limit": 0})
     late = seeded.post(
