@@ -10,8 +10,16 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
+from allocation.inputs import FIRST_DAY, LAST_DAY
 from allocation.network import ID_PATTERN, MAX_ID_LENGTH
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "Note",
     "OffsetQuery",
     "PlanDecision",
+    "PlanIdQuery",
     "PlanLinePublic",
     "PlanLinesPublic",
     "PlanPublic",
@@ -53,17 +62,34 @@ MAX_PAGE = 500  # rows a list endpoint returns at most per page
 MAX_ROWS = 200_000  # rows one request may carry (the body size limit applies as well)
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 
-DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="database id")]
-# Days the data can name: pandas' nanosecond timestamps end in 2262, and plans add lead times.
-FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
-Day = Annotated[dt.date, Field(ge=FIRST_DAY, le=LAST_DAY)]
+
+def _digits(value: Any) -> Any:
+    """A whole number in a path or query as digits only: "1_0", "1.0", "+1" or " 1" were read
+    as 10 or 1 (Python's int() rules), so /v1/plans/1_1/reject rejected plan 11."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("expected a whole number written in digits, e.g. 12")
+    return value
+
+
+DbId = Annotated[int, BeforeValidator(_digits), Path(ge=1, le=2**31 - 1, description="database id")]
+# Days the data can name (allocation.inputs: plans add lead times to them).
+Day = Annotated[dt.date, Field(ge=FIRST_DAY.date(), le=LAST_DAY.date())]
 # Units and shares as JSON numbers: strict, so that `true` or "5" is a 422, not 1.0 or 5.0.
 Quantity = Annotated[float, Field(strict=True, ge=0, le=1e12, allow_inf_nan=False)]
 Share = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 Note = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
 """Free text: no control characters (PostgreSQL text cannot hold NUL)."""
-OffsetQuery = Annotated[int, Query(ge=0, le=2**31 - 1, description="rows to skip")]
-LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows to return at most")]
+OffsetQuery = Annotated[
+    int, BeforeValidator(_digits), Query(ge=0, le=2**31 - 1, description="rows to skip")
+]
+LimitQuery = Annotated[
+    int, BeforeValidator(_digits), Query(ge=1, le=MAX_PAGE, description="rows to return at most")
+]
+PlanIdQuery = Annotated[
+    int | None,
+    BeforeValidator(_digits),
+    Query(ge=1, le=2**31 - 1, description="plan to read (default: the newest)"),
+]
 
 
 class _Public(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -58,6 +59,20 @@ def test_unknown_plan_is_404(seeded: TestClient, keys: Keys) -> None:
     assert seeded.get("/v1/plans/999/lines", headers=planner).status_code == 404
     assert seeded.post("/v1/plans/999/approve", headers=planner).status_code == 404
     assert seeded.get("/v1/plans/99999999999", headers=planner).status_code == 422
+
+
+@pytest.mark.parametrize("written", ["1_0", "1.0", "+1", "%201"])
+def test_an_id_or_count_not_written_in_digits_is_422(
+    seeded: TestClient, keys: Keys, written: str
+) -> None:
+    planner = keys.headers("planner")
+    plans = [create_plan(seeded, keys)["id"] for _ in range(2)]
+    assert plans == [1, 2]
+    # int() reads "1_0" as 10: /v1/plans/1_1/reject rejected plan 11
+    assert seeded.post(f"/v1/plans/{written}/reject", headers=planner).status_code == 422
+    assert seeded.get(f"/v1/alerts?plan_id={written}", headers=planner).status_code == 422
+    assert seeded.get(f"/v1/plans?limit={written}", headers=planner).status_code == 422
+    assert seeded.get("/v1/plans/01", headers=planner).status_code == 200  # digits all the same
 
 
 def test_concurrent_approvals_cannot_both_apply(

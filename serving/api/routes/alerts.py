@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import Plan, PlanAlert
-from serving.schemas import AlertPublic, AlertsPublic, Id, LimitQuery, OffsetQuery
+from serving.schemas import AlertPublic, AlertsPublic, Id, LimitQuery, OffsetQuery, PlanIdQuery
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
@@ -19,9 +19,7 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 def read_alerts(
     session: SessionDep,
     _principal: PlannerDep,
-    plan_id: Annotated[
-        int | None, Query(ge=1, le=2**31 - 1, description="plan to read (default: the newest)")
-    ] = None,
+    plan_id: PlanIdQuery = None,
     kind: Annotated[
         Literal["stockout_risk", "overstock", "slow_mover"] | None, Query(description="kind")
     ] = None,
