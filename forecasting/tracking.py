@@ -496,6 +496,12 @@ def _scores_on_the_same_windows(
         )
     both = table.merge(pd.concat(parts, ignore_index=True), on=[UNIQUE_ID, DS, CUTOFF])
     both = both[both[CHAMPION_COLUMN].notna() & both[ENSEMBLE].notna()]
+    if both.empty:  # the champion forecast none of these series' days: it cannot defend them
+        return (
+            _metric_values(candidate.metrics_).get(GATE_METRIC),
+            math.inf,
+            " (the champion forecast none of this version's backtest days)",
+        )
     scores = evaluate(
         both, candidate.history_, [CHAMPION_COLUMN, ENSEMBLE], candidate.config.horizon
     ).set_index("model")["rmsse_weighted"]
@@ -607,7 +613,7 @@ def train_and_register(
         )
         if champion_score is not None and math.isfinite(champion_score):
             mlflow.log_metric("gate/champion_before", champion_score)
-        if champion is not None and candidate_score is not None:
+        if champion is not None and candidate_score is not None and math.isfinite(candidate_score):
             mlflow.log_metric("gate/candidate", candidate_score)
         client.set_model_version_tag(model_name, version, "gate", reason)
     return TrainOutcome(
