@@ -255,11 +255,12 @@ def _check_today(
     if request.demand is not None:
         dates = pd.to_datetime([row.date for row in request.demand])
         first, last, period = dates.min(), dates.max(), MAX_PERIOD_DAYS
-    else:  # the champion forecasts the days after the stored history
+    else:  # the champion forecasts `horizon` days after each series' last stored day
         end = session.scalar(select(func.max(SalesRow.date)))
         if end is None:
             return  # the forecast says what is missing
-        first = pd.Timestamp(end) + pd.Timedelta(days=1)
+        # a series that ended earlier starts earlier: only the last day is known here
+        first = pd.Timestamp.min
         last, period = pd.Timestamp(end) + pd.Timedelta(days=request.horizon), 1
     leads = [lane.lead_time_days for lane in network.lanes]
     leads += [lateral.lead_time_days for lateral in network.laterals]
@@ -267,7 +268,7 @@ def _check_today(
     longest = policy.review_period_days + max(leads, default=0)
     if today >= last + pd.Timedelta(days=period) or today + pd.Timedelta(days=longest) <= first:
         raise AllocationInputError(
-            f"today {today.date()}: no demand day ({first.date()}..{last.date()}) falls inside "
+            f"today {today.date()}: no demand day (the last is {last.date()}) falls inside "
             f"a cover period from it (at most {longest} days)",
             source="today",
             field="today",
