@@ -464,17 +464,14 @@ def _scores_on_the_same_windows(
     on easier days than every later history offered could never be replaced. The champion may
     have trained on some of these days (a retrain on the same history): that favours it, so a
     promotion still means the new version forecasts better."""
+    own = _metric_values(candidate.metrics_).get(GATE_METRIC)
     try:
         champion = load_model(tracking_uri, model_name, CHAMPION).forecaster
     except (ModelFormatError, MlflowException) as error:
-        return (
-            _metric_values(candidate.metrics_).get(GATE_METRIC),
-            math.inf,
-            f" (the champion could not be loaded to score it: {error})",
-        )
+        return own, math.inf, f" (the champion could not be loaded to score it: {error})"
     if champion.config.freq != candidate.config.freq:
         return (
-            _metric_values(candidate.metrics_).get(GATE_METRIC),
+            own,
             math.inf,
             f" (the champion forecasts {champion.config.freq!r} periods, this version "
             f"{candidate.config.freq!r}: not comparable)",
@@ -497,11 +494,7 @@ def _scores_on_the_same_windows(
     both = table.merge(pd.concat(parts, ignore_index=True), on=[UNIQUE_ID, DS, CUTOFF])
     both = both[both[CHAMPION_COLUMN].notna() & both[ENSEMBLE].notna()]
     if both.empty:  # the champion forecast none of these series' days: it cannot defend them
-        return (
-            _metric_values(candidate.metrics_).get(GATE_METRIC),
-            math.inf,
-            " (the champion forecast none of this version's backtest days)",
-        )
+        return own, math.inf, " (the champion forecast none of this version's backtest days)"
     scores = evaluate(
         both, candidate.history_, [CHAMPION_COLUMN, ENSEMBLE], candidate.config.horizon
     ).set_index("model")["rmsse_weighted"]
