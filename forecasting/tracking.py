@@ -13,9 +13,10 @@ pyfunc model, registered under one name.
 
 The champion gate: each new version gets the alias `challenger`; it also becomes `champion`
 when there is no champion yet, or when its `GATE_METRIC` (sales-weighted RMSSE of the chosen
-ensemble at SKU-location-period, M5's measure; lower is better) beats the champion's on the
-same days: the new version's backtest windows, which the champion forecasts from the sales known
-at each cutoff (`_scores_on_the_same_windows`). The decision and the numbers behind it are
+ensemble at SKU-location-period, M5's measure; lower is better) beats the champion's, both out
+of sample on the same days: the new version's backtest days after the champion's history, which
+the champion forecasts from the sales known at each cutoff, or, on the champion's own history,
+both backtests (`_scores_on_the_same_windows`). The decision and the numbers behind it are
 recorded in the run (tags `gate.*`, metrics `gate/candidate` and `gate/champion_before`). A
 version can also be promoted by hand (`promote`).
 
@@ -455,15 +456,18 @@ CHAMPION_COLUMN = "Champion"
 def _scores_on_the_same_windows(
     tracking_uri: str, model_name: str, candidate: Forecaster, sales: pd.DataFrame
 ) -> tuple[float | None, float, str]:
-    """GATE_METRIC of the new version and of the champion on the same series, days and windows:
-    the new version's backtest, which the champion forecasts from the sales known at each
-    cutoff. Returns (new version's score, champion's score, a note on what was compared).
+    """GATE_METRIC of the new version and of the champion, both out of sample on the same
+    days: the new version's backtest days after the last day the champion trained on, which the
+    champion forecasts from the sales known at each cutoff. Where the history brings no such day
+    (a retrain on the champion's own history), the two versions' own backtests, then made on the
+    same history, are compared. Returns (new version's score, champion's score, a note on what
+    was compared).
 
-    Each version's own score came from its own training data: a retrain on a quieter (or
-    harder) stretch of history won (or lost) for the data, not the model, and a champion scored
-    on easier days than every later history offered could never be replaced. The champion may
-    have trained on some of these days (a retrain on the same history): that favours it, so a
-    promotion still means the new version forecasts better."""
+    Each version's own backtest came from its own history: a retrain on a quieter (or harder)
+    stretch won (or lost) for the data, not the model, and a champion backtested on easier days
+    than any later history offered could never be replaced. Nor may the champion be scored on
+    days it trained on: in sample, it beat an honest backtest of itself (0.5648 against 0.5996
+    on the sample's own history)."""
     own = _metric_values(candidate.metrics_).get(GATE_METRIC)
     try:
         champion = load_model(tracking_uri, model_name, CHAMPION).forecaster
@@ -476,7 +480,13 @@ def _scores_on_the_same_windows(
             f" (the champion forecasts {champion.config.freq!r} periods, this version "
             f"{candidate.config.freq!r}: not comparable)",
         )
+    trained_to = champion.history_[DS].max()
     table = candidate.backtest_
+    table = table[table[DS] > trained_to]
+    if table.empty:
+        stored = _metric_values(champion.metrics_).get(GATE_METRIC, math.inf)
+        return own, stored, f" (no day after the champion's history, {trained_to.date()}: "
+        "both versions' own backtests, on this history)"
     dates = pd.to_datetime(sales[DATE])
     parts = []
     for cutoff in sorted(table[CUTOFF].unique()):
@@ -498,10 +508,9 @@ def _scores_on_the_same_windows(
     scores = evaluate(
         both, candidate.history_, [CHAMPION_COLUMN, ENSEMBLE], candidate.config.horizon
     ).set_index("model")["rmsse_weighted"]
-    windows = both[CUTOFF].nunique()
     note = (
-        f" (both scored on this version's {windows} backtest window(s), "
-        f"{both[UNIQUE_ID].nunique():,} series)"
+        f" (both scored on the {both[DS].nunique()} backtest days after the champion's history, "
+        f"{trained_to.date()}, {both[UNIQUE_ID].nunique():,} series)"
     )
     return float(scores[ENSEMBLE]), float(scores[CHAMPION_COLUMN]), note
 
@@ -586,7 +595,7 @@ def train_and_register(
         champion = _champion(client, model_name)
         candidate_score, champion_score, measured = metrics.get(GATE_METRIC), None, ""
         if champion is not None:
-            say("scoring the champion on this version's backtest windows")
+            say("scoring the champion on the backtest days after its history")
             candidate_score, champion_score, measured = _scores_on_the_same_windows(
                 uri, model_name, fitted, sales
             )
