@@ -33,7 +33,8 @@ def ingest_sales(
     Missing days inside a series are zero sales (filled); a row without a region takes its
     location's stored one. A 422 names the rows (1-based positions in `rows`) and stores none:
     duplicate (sku, location, date) rows, a day after today (UTC), a history of more than 20
-    years or 5 million rows once filled, a region other than the location's stored one.
+    years or 5 million rows once filled, a region other than the location's stored one, days
+    after the stored history that leave more than 31 days without a day.
     """
     frame = pd.DataFrame([row.model_dump(exclude_none=True) for row in ingest.rows])
     begin_write(session)
