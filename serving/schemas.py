@@ -23,6 +23,7 @@ from allocation.inputs import FIRST_DAY, LAST_DAY
 from allocation.network import ID_PATTERN, MAX_ID_LENGTH
 
 __all__ = [
+    "MAX_FILTER_VALUES",
     "MAX_PAGE",
     "AcknowledgementCreate",
     "AcknowledgementPublic",
@@ -60,6 +61,7 @@ __all__ = [
 
 MAX_PAGE = 500  # rows a list endpoint returns at most per page
 MAX_ROWS = 200_000  # rows one request may carry (the body size limit applies as well)
+MAX_FILTER_VALUES = 1000  # values one query filter (sku=..&sku=..) may list
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 
 

@@ -73,6 +73,13 @@ def test_stock_replace_update_and_read(
     assert client.patch("/v1/stock", json=patch, headers=planner).status_code == 200
     page = client.get("/v1/stock", params={"sku": "SKU-001", "node": "CW"}, headers=planner).json()
     assert page["count"] == 1 and page["data"][0]["on_hand"] == 7.0
+    # a repeated filter lists values (it took the last one alone)
+    both = client.get("/v1/stock?sku=SKU-001&sku=SKU-002&node=CW", headers=planner).json()
+    assert [(row["sku"], row["node"]) for row in both["data"]] == [
+        ("SKU-001", "CW"),
+        ("SKU-002", "CW"),
+    ]
+    assert client.get("/v1/stock?sku=bad%20sku", headers=planner).status_code == 422
     assert client.get("/v1/stock", headers=keys.headers("north")).status_code == 403
 
 

@@ -9,7 +9,6 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from allocation.network import ID_PATTERN, MAX_ID_LENGTH
 from forecasting.columns import DATE, FORECAST, LOCATION, REGION, SKU, quantile_column
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
@@ -21,13 +20,11 @@ from serving.forecast_service import (
     forecast_stored_sales,
 )
 from serving.model_store import ModelStoreDep
-from serving.schemas import MAX_PAGE, OffsetQuery
+from serving.schemas import MAX_FILTER_VALUES, MAX_PAGE, Id, OffsetQuery
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
 
 MAX_FORECAST_PAGE = 20 * MAX_PAGE  # forecast rows per page (one series x horizon is many rows)
-MAX_FILTER_VALUES = 1000  # values one filter (sku, location, region) may list
-IdQuery = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 
 
 class ForecastRow(BaseModel):
@@ -93,14 +90,14 @@ def read_forecasts(
     cache: ForecastCacheDep,
     _principal: PlannerDep,
     sku: Annotated[
-        list[IdQuery] | None, Query(max_length=MAX_FILTER_VALUES, description="SKUs to include")
+        list[Id] | None, Query(max_length=MAX_FILTER_VALUES, description="SKUs to include")
     ] = None,
     location: Annotated[
-        list[IdQuery] | None,
+        list[Id] | None,
         Query(max_length=MAX_FILTER_VALUES, description="locations to include"),
     ] = None,
     region: Annotated[
-        list[IdQuery] | None, Query(max_length=MAX_FILTER_VALUES, description="regions to include")
+        list[Id] | None, Query(max_length=MAX_FILTER_VALUES, description="regions to include")
     ] = None,
     horizon: Annotated[int, Query(ge=1, le=366, description="days to forecast")] = 28,
     quantile: Annotated[

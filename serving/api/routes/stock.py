@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pandas as pd
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,8 @@ from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import StockPosition, utcnow
 from serving.schemas import (
+    MAX_FILTER_VALUES,
+    Id,
     LimitQuery,
     OffsetQuery,
     StockPositionIn,
@@ -109,13 +113,17 @@ def update_stock(
 
 
 def _page(
-    session: Session, offset: int, limit: int, sku: str | None = None, node: str | None = None
+    session: Session,
+    offset: int,
+    limit: int,
+    skus: list[str] | None = None,
+    nodes: list[str] | None = None,
 ) -> StockPositionsPublic:
     query = select(StockPosition)
-    if sku:
-        query = query.where(StockPosition.sku == sku)
-    if node:
-        query = query.where(StockPosition.node == node)
+    if skus:
+        query = query.where(StockPosition.sku.in_(skus))
+    if nodes:
+        query = query.where(StockPosition.node.in_(nodes))
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
         query.order_by(StockPosition.sku, StockPosition.node).offset(offset).limit(limit)
@@ -129,10 +137,15 @@ def _page(
 def read_stock(
     session: SessionDep,
     _principal: PlannerDep,
-    sku: str | None = None,
-    node: str | None = None,
+    sku: Annotated[
+        list[Id] | None, Query(max_length=MAX_FILTER_VALUES, description="SKUs to include")
+    ] = None,
+    node: Annotated[
+        list[Id] | None, Query(max_length=MAX_FILTER_VALUES, description="nodes to include")
+    ] = None,
     offset: OffsetQuery = 0,
     limit: LimitQuery = 100,
 ) -> StockPositionsPublic:
-    """Stored positions, filtered by SKU and node, `count` = all that match."""
+    """Stored positions, filtered by SKUs and nodes (each may be repeated: `sku=A&sku=B`),
+    `count` = all that match."""
     return _page(session, offset, limit, sku, node)
