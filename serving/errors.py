@@ -31,6 +31,7 @@ __all__ = [
     "BodySizeLimitMiddleware",
     "ErrorMessage",
     "ErrorResponse",
+    "NotFoundError",
     "ServiceBusyError",
     "ServiceUnavailableError",
     "body_validation_error",
@@ -54,6 +55,10 @@ class ErrorResponse(JSONResponse):
         return json.dumps(
             content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
         ).encode()
+
+
+class NotFoundError(LookupError):
+    """What the request names does not exist: 404 with the message."""
 
 
 class ServiceUnavailableError(RuntimeError):
@@ -171,6 +176,10 @@ def _forecasting_error(_request: Request, error: Exception) -> ErrorResponse:
     return validation_error(["body"], str(error), "forecasting")
 
 
+def _not_found(_request: Request, error: Exception) -> ErrorResponse:
+    return ErrorResponse(status_code=status.HTTP_404_NOT_FOUND, content={"detail": str(error)})
+
+
 def _not_fitted(_request: Request, error: Exception) -> ErrorResponse:
     return ErrorResponse(status_code=503, content={"detail": str(error)})
 
@@ -224,6 +233,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFittedError, _not_fitted)
     app.add_exception_handler(ForecastingError, _forecasting_error)
     app.add_exception_handler(ServiceUnavailableError, _unavailable)
+    app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(BusyError, _busy)  # the database's write lock, the solve slots
     app.add_exception_handler(OperationalError, _operational)
     for error_type, handler in _allocation_handlers().items():

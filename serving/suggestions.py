@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from serving.errors import NotFoundError
 from serving.models import Acknowledgement, LineKind, NetworkVersion, Plan, PlanLine, PlanStatus
 from serving.schemas import SuggestionPublic, SuggestionsPublic
 
@@ -26,9 +27,9 @@ __all__ = [
 ]
 
 
-class UnknownDistributorError(LookupError):
-    """The distributor is not in the network of the latest approved plan (a mistyped id reads
-    as "no suggestions" otherwise)."""
+class UnknownDistributorError(NotFoundError):
+    """The distributor is not in the plan's network (a mistyped id read as "no suggestions"):
+    a 404, by `serving.errors`."""
 
 
 _SUGGESTIONS = TypeAdapter(list[SuggestionPublic])

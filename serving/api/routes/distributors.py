@@ -22,12 +22,7 @@ from serving.deps import CurrentKeyDep, DatabaseDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import Acknowledgement, Plan, PlanStatus, Role
 from serving.schemas import AcknowledgementCreate, AcknowledgementPublic, SuggestionsPublic
-from serving.suggestions import (
-    SuggestionCache,
-    UnknownDistributorError,
-    check_known_distributor,
-    suggestions_json,
-)
+from serving.suggestions import SuggestionCache, check_known_distributor, suggestions_json
 
 router = APIRouter(prefix="/v1/distributors", tags=["distributors"])
 
@@ -56,10 +51,7 @@ async def read_suggestions(
     404 for a distributor that plan's network does not have."""
     _check_scope(principal, distributor_id)
     cache: SuggestionCache = request.app.state.suggestions
-    try:
-        body = await run_in_threadpool(_read, database, cache, distributor_id)
-    except UnknownDistributorError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
+    body = await run_in_threadpool(_read, database, cache, distributor_id)
     # Serialized once, in the shape of `SuggestionsPublic` (response_model is the documentation).
     return Response(body, media_type="application/json")
 
@@ -101,10 +93,8 @@ def acknowledge(
             status.HTTP_409_CONFLICT,
             f"plan {plan.id} is {plan.status}: only approved plans' suggestions are acknowledged",
         )
-    try:  # a distributor the plan's network lacks has no suggestions in it to acknowledge
-        check_known_distributor(session, plan.id, distributor_id)
-    except UnknownDistributorError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
+    # a distributor the plan's network lacks has no suggestions in it to acknowledge: 404
+    check_known_distributor(session, plan.id, distributor_id)
     existing = _existing(session, plan.id, distributor_id)
     if existing is not None:
         response.status_code = status.HTTP_200_OK
