@@ -51,6 +51,7 @@ __all__ = [
     "Tier",
     "Warehouse",
     "WarehouseKind",
+    "check_id",
     "load_document",
     "load_network",
 ]
@@ -76,7 +77,9 @@ MAX_ID_LENGTH = 64
 _ID = re.compile(ID_PATTERN)
 
 
-def _identifier(value: str) -> str:
+def check_id(value: str) -> str:
+    """`value` when it is an id (ID_PATTERN, at most MAX_ID_LENGTH), else a ValueError saying
+    what an id is."""
     if not (len(value) <= MAX_ID_LENGTH and _ID.fullmatch(value)):
         raise ValueError(
             f"an id is 1 to {MAX_ID_LENGTH} letters, digits or _ . : - |, without spaces"
@@ -85,12 +88,12 @@ def _identifier(value: str) -> str:
 
 
 def _sku_identifier(value: str) -> str:
-    if "|" in _identifier(value):
+    if "|" in check_id(value):
         raise ValueError("a SKU id has no '|' (forecasts key a series 'sku|location')")
     return value
 
 
-Identifier = Annotated[str, Field(min_length=1), AfterValidator(_identifier)]
+Identifier = Annotated[str, Field(min_length=1), AfterValidator(check_id)]
 SkuIdentifier = Annotated[str, Field(min_length=1), AfterValidator(_sku_identifier)]
 
 

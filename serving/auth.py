@@ -12,7 +12,6 @@ The service keeps a found key for a few seconds (`KeyCache`, ALLOCAST_KEY_CACHE_
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from allocation.network import ID_PATTERN
+from allocation.network import check_id
 from serving.models import ApiKey, Role
 
 __all__ = ["KEY_PREFIX", "KeyCache", "Principal", "create_key", "find_key", "hash_key"]
@@ -56,12 +55,11 @@ def create_key(
         raise ValueError("a distributor key needs --distributor <distributor id>")
     if role is not Role.distributor and distributor_id:
         raise ValueError(f"--distributor applies only to distributor keys, not to {role.value}")
-    if distributor_id and not re.fullmatch(ID_PATTERN, distributor_id):
-        # no path could name it: the key would read nothing
-        raise ValueError(
-            f"--distributor {distributor_id!r}: an id is letters, digits or _ . : - |, without "
-            "spaces (as in the network)"
-        )
+    if distributor_id:
+        try:  # no path could name another: the key would read nothing
+            check_id(distributor_id)
+        except ValueError as error:
+            raise ValueError(f"--distributor {distributor_id!r}: {error}") from None
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         key_hash=hash_key(key),
