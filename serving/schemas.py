@@ -25,6 +25,7 @@ from allocation.network import ID_PATTERN, MAX_ID_LENGTH
 __all__ = [
     "MAX_FILTER_VALUES",
     "MAX_PAGE",
+    "QUANTILE_DECIMALS",
     "AcknowledgementCreate",
     "AcknowledgementPublic",
     "AlertPublic",
@@ -61,6 +62,8 @@ __all__ = [
 
 MAX_PAGE = 500  # rows a list endpoint returns at most per page
 MAX_ROWS = 200_000  # rows one request may carry (the body size limit applies as well)
+# Decimals of a quantile level: columns are named by it (q0.975), in requests and models alike.
+QUANTILE_DECIMALS = 4
 MAX_FILTER_VALUES = 1000  # values one query filter (sku=..&sku=..) may list
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 
@@ -198,7 +201,7 @@ class DemandRow(BaseModel):
     date: Day
     forecast: Quantity
     quantiles: dict[
-        Annotated[str, Field(pattern=r"^q0?\.\d{1,4}$")],
+        Annotated[str, Field(pattern=rf"^q0?\.\d{{1,{QUANTILE_DECIMALS}}}$")],
         Quantity,
     ] = Field(default_factory=dict, max_length=20)
 

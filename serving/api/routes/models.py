@@ -26,6 +26,7 @@ from serving.forecast_service import read_stored_sales
 from serving.jobs import JobContext, enqueue, register_handler
 from serving.model_store import CHAMPION, ModelStoreDep
 from serving.models import SalesRow
+from serving.schemas import QUANTILE_DECIMALS
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -73,7 +74,7 @@ class RetrainCreate(BaseModel):
         default=[0.5, 0.9, 0.95],
         min_length=1,
         max_length=20,
-        description="quantile levels, at most 4 decimals each",
+        description=f"quantile levels, at most {QUANTILE_DECIMALS} decimals each",
     )
     n_windows: int = Field(
         3, strict=True, ge=1, le=20, description="rolling-origin backtest windows"
@@ -84,11 +85,12 @@ class RetrainCreate(BaseModel):
     @classmethod
     def _named_by_four_decimals(cls, levels: list[float]) -> list[float]:
         # The forecast's columns are named by their levels (q0.975); allocation requests take
-        # names with at most 4 decimals, so a model must not make others.
-        finer = [level for level in levels if round(level, 4) != level]
+        # names with at most QUANTILE_DECIMALS decimals, so a model must not make others.
+        finer = [level for level in levels if round(level, QUANTILE_DECIMALS) != level]
         if finer:
             raise ValueError(
-                f"quantile levels {finer}: at most 4 decimals each (0.9, 0.975, 0.9995)"
+                f"quantile levels {finer}: at most {QUANTILE_DECIMALS} decimals each "
+                "(0.9, 0.975, 0.9995)"
             )
         return levels
 
