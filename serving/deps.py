@@ -7,11 +7,16 @@ The key lookup asks the database only on a `KeyCache` miss, in the thread pool.
 
 from __future__ import annotations
 
+import types
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.utils import get_flat_params
+from fastapi.exceptions import RequestValidationError
+from fastapi.params import Query
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
@@ -28,6 +33,7 @@ __all__ = [
     "PlannerDep",
     "SessionDep",
     "SettingsDep",
+    "check_request_form",
     "get_current_key",
     "get_session",
     "require_roles",
@@ -47,6 +53,82 @@ async def get_settings(request: Request) -> Settings:
 async def get_database(request: Request) -> Database:
     database: Database = request.app.state.db
     return database
+
+
+def is_json(content_type: str) -> bool:
+    """application/json or an application/*+json type, whatever its parameters (charset)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _route_form(route: APIRoute) -> tuple[bool, frozenset[str]]:
+    """Whether the route reads a JSON body (its own, or one it validates itself and declares in
+    `openapi_extra`), and the names of its query parameters that take one value; worked out
+    once per route and kept on it (an APIRoute is not hashable: no functools.cache)."""
+    known: tuple[bool, frozenset[str]] | None = getattr(route, _FORM_ATTRIBUTE, None)
+    if known is None:
+        known = _read_route_form(route)
+        setattr(route, _FORM_ATTRIBUTE, known)
+    return known
+
+
+_FORM_ATTRIBUTE = "_allocast_request_form"
+
+
+def _read_route_form(route: APIRoute) -> tuple[bool, frozenset[str]]:
+    takes_json = route.body_field is not None or "requestBody" in (route.openapi_extra or {})
+    single = frozenset(
+        field.alias
+        for field in get_flat_params(route.dependant)
+        if isinstance(field.field_info, Query) and not _takes_many(field.field_info.annotation)
+    )
+    return takes_json, single
+
+
+def _takes_many(annotation: Any) -> bool:
+    """A list, tuple or set, or an optional one: FastAPI reads a repeated query parameter into
+    it."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        return any(_takes_many(arg) for arg in get_args(annotation))
+    return (origin or annotation) in (list, tuple, set, frozenset)
+
+
+async def check_request_form(request: Request) -> None:
+    """Every route's first check: a body sent to a JSON route is declared as JSON (415;
+    FastAPI would read text/plain as a string and answer a 422 about its type), and a query
+    parameter that takes one value comes once (422; FastAPI keeps the last one silently, so
+    `status=draft&status=approved` listed approved plans alone)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    takes_json, single = _route_form(route)
+    content_type = request.headers.get("content-type")
+    sent_body = request.headers.get("content-length", "0") != "0" or (
+        "transfer-encoding" in request.headers
+    )
+    if takes_json and sent_body and not is_json(content_type or ""):
+        shown = "no content type" if content_type is None else f"content type {content_type!r}"
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"{shown}: send the body as application/json",
+        )
+    repeated = [name for name in single if len(request.query_params.getlist(name)) > 1]
+    if repeated:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "too_many_values",
+                    "loc": ("query", name),
+                    "msg": f"given {len(request.query_params.getlist(name))} times; this "
+                    "parameter takes one value",
+                    "input": request.query_params.getlist(name),
+                }
+                for name in sorted(repeated)
+            ]
+        )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -220,9 +220,26 @@ def _allocation_handlers() -> dict[type[Exception], Any]:
 def _http_error(_request: Request, error: Exception) -> ErrorResponse:
     """FastAPI's answer to an HTTPException (our 4xx, Starlette's 404 and 405), ASCII-safe."""
     assert isinstance(error, StarletteHTTPException)
+    detail = error.detail
+    if error.status_code == status.HTTP_400_BAD_REQUEST and error.__cause__ is not None:
+        detail = _unparsed_body(error.__cause__) or detail
     return ErrorResponse(
-        status_code=error.status_code, content={"detail": error.detail}, headers=error.headers
+        status_code=error.status_code, content={"detail": detail}, headers=error.headers
     )
+
+
+def _unparsed_body(cause: BaseException) -> str | None:
+    """What FastAPI's bare 400 "There was an error parsing the body" meant, where we can say:
+    bytes that are not UTF-8 (where), or JSON nested deeper than Python's parser recurses."""
+    if isinstance(cause, UnicodeDecodeError):
+        bad = cause.object[cause.start : cause.end]
+        return (
+            f"the body is not UTF-8: byte(s) {bad.hex(' ')} at position {cause.start} "
+            f"({cause.reason}); send JSON encoded as UTF-8"
+        )
+    if isinstance(cause, RecursionError):
+        return "the body's JSON is nested too deep to parse (over about 1,000 levels)"
+    return None
 
 
 def install_error_handlers(app: FastAPI) -> None:

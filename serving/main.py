@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
 from serving.api import ROUTERS
 from serving.auth import KeyCache
 from serving.config import Settings
 from serving.db import connect, upgrade
+from serving.deps import check_request_form
 from serving.errors import BodySizeLimitMiddleware, ErrorMessage, install_error_handlers
 from serving.metrics import Metrics, MetricsMiddleware
 from serving.model_store import ModelStore
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(check_request_form)],
     )
     app.state.settings = settings
     app.state.db = database

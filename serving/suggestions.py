@@ -112,7 +112,7 @@ def suggestions_json(session: Session, cache: SuggestionCache, distributor_id: s
     plan = session.execute(
         select(Plan.id, Plan.model_version, Plan.decided_at, acknowledged)
         .where(Plan.status == PlanStatus.approved.value)
-        .order_by(Plan.decided_at.desc(), Plan.id.desc())
+        .order_by(Plan.id.desc())  # the newest approved plan (approvals never go back)
         .limit(1)
     ).first()
     if plan is None:

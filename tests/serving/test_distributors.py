@@ -21,10 +21,15 @@ def test_distributor_reads_its_latest_approved_suggestions(seeded: TestClient, k
     planner = keys.headers("planner")
     older = create_plan(seeded, keys)["id"]
     newer = create_plan(seeded, keys)["id"]
-    seeded.post(f"/v1/plans/{newer}/approve", headers=planner)
-    seeded.post(f"/v1/plans/{older}/approve", headers=planner)  # approved last: the latest
+    assert seeded.post(f"/v1/plans/{newer}/approve", headers=planner).status_code == 200
+    # the older draft was planned on an older position: it cannot replace the newer plan
+    stale = seeded.post(f"/v1/plans/{older}/approve", headers=planner)
+    assert stale.status_code == 409
+    assert f"plan {older} is older than plan {newer}, which is approved" in stale.json()["detail"]
+    assert seeded.get(f"/v1/plans/{older}", headers=planner).json()["status"] == "draft"
+    assert seeded.post(f"/v1/plans/{older}/reject", headers=planner).status_code == 200
     body = seeded.get("/v1/distributors/D-N1/suggestions", headers=keys.headers("north")).json()
-    assert body["plan_id"] == older
+    assert body["plan_id"] == newer
     assert body["distributor"] == "D-N1" and body["count"] == len(body["data"]) > 0
     for suggestion in body["data"]:
         assert suggestion["quantity"] > 0

@@ -179,3 +179,57 @@ def test_stock_needs_a_network_and_a_network_must_hold_the_stored_stock(
     kept = [row for row in stock_rows if row["sku"] != "SKU-001"]
     assert client.put("/v1/stock", json={"positions": kept}, headers=planner).status_code == 201
     assert client.put("/v1/network", json=without, headers=planner).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PUT", "/v1/network"),
+        ("PUT", "/v1/stock"),
+        ("POST", "/v1/sales"),
+        ("POST", "/v1/allocations"),
+        ("POST", "/v1/models/retrain"),
+    ],
+)
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+def test_a_body_not_sent_as_json_is_415_on_every_json_route(
+    client: TestClient, keys: Keys, method: str, path: str, content_type: str | None
+) -> None:
+    headers = keys.headers("admin")
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    response = client.request(method, path, content=b'{"rows": []}', headers=headers)
+    assert response.status_code == 415, response.text
+    assert "send the body as application/json" in response.json()["detail"]
+    shown = "no content type" if content_type is None else f"content type '{content_type}'"
+    assert shown in response.json()["detail"]
+
+
+def test_a_query_parameter_that_takes_one_value_given_twice_is_422(
+    client: TestClient, keys: Keys
+) -> None:
+    planner = keys.headers("planner")
+    twice = client.get("/v1/plans?status=draft&status=approved&limit=5", headers=planner)
+    assert twice.status_code == 422
+    problem = twice.json()["detail"][0]
+    assert problem["loc"] == ["query", "status"] and problem["input"] == ["draft", "approved"]
+    assert "given 2 times" in problem["msg"]
+    assert client.get("/v1/plans?status=draft", headers=planner).status_code == 200
+    # a filter that takes a list takes it repeated
+    assert client.get("/v1/stock?sku=A&sku=B", headers=planner).status_code != 422
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        (b'{"note": "caf\xe9"}', "byte(s) e9 at position 13"),
+        (b'{"note": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deep"),
+    ],
+)
+def test_a_body_that_cannot_be_parsed_is_400_saying_why(
+    client: TestClient, keys: Keys, body: bytes, text: str
+) -> None:
+    headers = {**keys.headers("planner"), "Content-Type": "application/json"}
+    response = client.post("/v1/plans/1/approve", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert text in response.json()["detail"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Body, HTTPException, Query, status
-from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from serving import audit
 from serving.db import begin_write
@@ -113,15 +113,19 @@ def read_plan_lines(
 def _decide(
     session: Session, plan_id: int, decision: PlanStatus, principal: Any, note: str | None
 ) -> PlanPublic:
-    """Move a draft to `decision`; a plan already decided is a 409 (the first decision stands).
+    """Move a draft to `decision`; a plan already decided is a 409 (the first decision stands),
+    and so is approving a draft older than an approved plan (`_newer_approved`).
 
     The conditional UPDATE (… WHERE status = 'draft') changes the row for one request only,
     however many arrive at once: the others see no row changed.
     """
     begin_write(session)
+    conditions = [Plan.id == plan_id, Plan.status == PlanStatus.draft.value]
+    if decision is PlanStatus.approved:
+        conditions.append(~_newer_approved(plan_id))
     changed = session.execute(
         update(Plan)
-        .where(Plan.id == plan_id, Plan.status == PlanStatus.draft.value)
+        .where(*conditions)
         .values(
             status=decision.value,
             decided_at=utcnow(),
@@ -132,14 +136,32 @@ def _decide(
     )
     if cast(CursorResult[Any], changed).rowcount != 1:
         plan = _get_plan(session, plan_id)
+        if plan.status != PlanStatus.draft.value:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"plan {plan_id} is already {plan.status} (decided at {plan.decided_at}); "
+                "only a draft can be approved or rejected",
+            )
+        newer = session.scalar(
+            select(func.max(Plan.id)).where(Plan.status == PlanStatus.approved.value)
+        )
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"plan {plan_id} is already {plan.status} (decided at {plan.decided_at}); "
-            "only a draft can be approved or rejected",
+            f"plan {plan_id} is older than plan {newer}, which is approved: distributors read "
+            "the newest approved plan, so an older draft cannot replace it; ask for a new plan "
+            "or reject this one",
         )
     audit.record(session, principal, f"plan.{decision.value}", "plan", plan_id, note=note)
     session.commit()
     return _read(session, plan_id)
+
+
+def _newer_approved(plan_id: int) -> Any:
+    """EXISTS an approved plan made after `plan_id`. A draft was planned on the stock and
+    forecast of its day; once a newer plan is approved, approving the older one would send
+    distributors quantities from a stale position."""
+    other = aliased(Plan)  # not the UPDATE's own row: its alias would correlate with it
+    return exists().where(other.status == PlanStatus.approved.value, other.id > plan_id)
 
 
 DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {
