@@ -16,7 +16,8 @@ when there is no champion yet, or when its `GATE_METRIC` (sales-weighted RMSSE o
 ensemble at SKU-location-period, M5's measure; lower is better) beats the champion's, both out
 of sample on the same days: the new version's backtest days after the champion's history, which
 the champion forecasts from the sales known at each cutoff, or, on the champion's own history,
-both backtests (`_scores_on_the_same_windows`). The decision and the numbers behind it are
+both backtests (`_scores_on_the_same_windows`); a version whose history ends before the
+champion's is not compared and stays challenger. The decision and the numbers behind it are
 recorded in the run (tags `gate.*`, metrics `gate/candidate` and `gate/champion_before`). A
 version can also be promoted by hand (`promote`).
 
@@ -435,7 +436,8 @@ def _log_run_contents(forecaster: Forecaster, sales: pd.DataFrame, workdir: Path
 def gate_decision(candidate: float | None, champion: float | None) -> tuple[bool, str]:
     """Does a new version with backtest `candidate` replace the champion scoring `champion`?
 
-    Both are `GATE_METRIC` values (lower is better); None = not measured / no champion.
+    Both are `GATE_METRIC` values (lower is better); None = not measured (or, for `candidate`,
+    not comparable) / no champion.
     Returns (promote, reason).
     """
     if champion is None:
@@ -461,7 +463,8 @@ def _scores_on_the_same_windows(
     champion forecasts from the sales known at each cutoff. Where the history brings no such day
     (a retrain on the champion's own history), the two versions' own backtests, then made on the
     same history, are compared. Returns (new version's score, champion's score, a note on what
-    was compared).
+    was compared). A version whose history ends before the champion's is not compared (its
+    score is None: it stays challenger).
 
     Each version's own backtest came from its own history: a retrain on a quieter (or harder)
     stretch won (or lost) for the data, not the model, and a champion backtested on easier days
@@ -481,6 +484,19 @@ def _scores_on_the_same_windows(
             f"{candidate.config.freq!r}: not comparable)",
         )
     trained_to = champion.history_[DS].max()
+    known_to = candidate.history_[DS].max()
+    if known_to < trained_to:
+        # its backtest days are days the champion trained on: no fair score exists, and a
+        # version that knows less recent sales is no replacement unless a person says so
+        return (
+            None,
+            math.inf,
+            (
+                f" (its history ends {known_to.date()}, before the champion's, "
+                f"{trained_to.date()}: not compared; `allocast models promote` makes it the "
+                "champion if that is meant)"
+            ),
+        )
     table = candidate.backtest_
     table = table[table[DS] > trained_to]
     if table.empty:

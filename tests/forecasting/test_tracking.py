@@ -163,6 +163,9 @@ def test_gate_both_ways(
     # than any later history offered (faked): it used to be compared as logged, unbeatable
     earlier = small_sales[small_sales[DATE] <= small_sales[DATE].max() - pd.Timedelta(days=28)]
     weak = tracking.train_and_register(earlier, worse_config, store)
+    # it knows four weeks less than the champion: kept out whatever it scores, and told why
+    assert not weak.promoted
+    assert "before the champion's" in weak.gate and "allocast models promote" in weak.gate
     tracking.promote(store, tracking.DEFAULT_MODEL_NAME, weak.version)
     MlflowClient(tracking_uri=store).log_metric(weak.run_id, tracking.GATE_METRIC, 1e-4)
     # the first version's forecaster, logged again, beats it on the days after its history,
