@@ -64,9 +64,9 @@ def is_json(content_type: str) -> bool:
 
 
 def _route_form(route: APIRoute) -> tuple[bool, frozenset[str]]:
-    """Whether the route reads a JSON body (its own, or one it validates itself and declares in
-    `openapi_extra`), and the names of its query parameters that take one value; worked out
-    once per route and kept on it (an APIRoute is not hashable: no functools.cache)."""
+    """Whether the route reads a JSON body (`_takes_json_body`), and the names of its query
+    parameters that take one value; worked out once per route and kept on it (an APIRoute is
+    not hashable: no functools.cache)."""
     known: tuple[bool, frozenset[str]] | None = getattr(route, _FORM_ATTRIBUTE, None)
     if known is None:
         known = _read_route_form(route)
@@ -77,8 +77,14 @@ def _route_form(route: APIRoute) -> tuple[bool, frozenset[str]]:
 _FORM_ATTRIBUTE = "_allocast_request_form"
 
 
+def _takes_json_body(route: APIRoute) -> bool:
+    """The route reads a JSON body: its own, or one it validates itself and declares in
+    `openapi_extra`."""
+    return route.body_field is not None or "requestBody" in (route.openapi_extra or {})
+
+
 def _read_route_form(route: APIRoute) -> tuple[bool, frozenset[str]]:
-    takes_json = route.body_field is not None or "requestBody" in (route.openapi_extra or {})
+    takes_json = _takes_json_body(route)
     single = frozenset(
         field.alias
         for field in get_flat_params(route.dependant)

@@ -95,9 +95,20 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+UNSUPPORTED_MEDIA: dict[str, Any] = {
+    "description": "a body not sent as application/json",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}},
+}
+
+
+def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [operation for path in schema["paths"].values() for operation in path.values()]
+
+
 def _declare_bodies(app: FastAPI, models: list[type[BaseModel]]) -> None:
     """Add the schemas of bodies a route validates itself (`openapi_extra` names them) to the
-    OpenAPI components, with the models they use, as FastAPI does for the bodies it parses."""
+    OpenAPI components, with the models they use, as FastAPI does for the bodies it parses, and
+    the 415 to every operation that takes a body."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -110,6 +121,9 @@ def _declare_bodies(app: FastAPI, models: list[type[BaseModel]]) -> None:
             for name, used in definition.pop("$defs", {}).items():
                 components.setdefault(name, used)
             components.setdefault(model.__name__, definition)
+        for operation in _operations(schema):  # deps.check_request_form's answer
+            if "requestBody" in operation:
+                operation["responses"].setdefault("415", UNSUPPORTED_MEDIA)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -82,7 +82,6 @@ class _Answer:
     status_code=status.HTTP_201_CREATED,
     responses={
         status.HTTP_202_ACCEPTED: {"model": JobPublic, "description": "large: queued as a job"},
-        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE: {"model": ErrorMessage},
         status.HTTP_503_SERVICE_UNAVAILABLE: {
             "model": ErrorMessage,
             "description": "no champion model; or busy (solves queued, database locked): "
