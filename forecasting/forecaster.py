@@ -391,6 +391,18 @@ def _checked(sales: pd.DataFrame) -> pd.DataFrame:
         )
     if sales.empty:
         raise SalesValidationError("the sales frame is empty", source="<frame>")
+    ends = pd.to_datetime(sales[DATE]).groupby([sales[SKU], sales[LOCATION]]).max()
+    if ends.nunique() > 1:
+        # each series' forecast starts after its own last row: a series whose missing last
+        # days mean "sold nothing" would be forecast for days that have passed
+        sku, location = ends.index[int(np.argmin(ends.to_numpy()))]
+        raise SalesValidationError(
+            f"sales frame: the series end on different days ({sku} at {location} on "
+            f"{ends.min().date()}, the last on {ends.max().date()}); prepare it with "
+            "forecasting.data.prepare_sales, which fills each series' missing days with zeros",
+            source="<frame>",
+            column=DATE,
+        )
     return sales
 
 

@@ -65,6 +65,7 @@ from forecasting.columns import (
     UNITS,
     Y,
 )
+from forecasting.data import prepare_sales
 from forecasting.errors import ForecastingError, ModelFormatError
 from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster, check_format
 from forecasting.metrics import SERIES_LEVEL, evaluate
@@ -191,8 +192,10 @@ def _quiet_store_logs() -> None:
 class ForecasterModel(PythonModel):
     """The fitted `Forecaster` as an MLflow pyfunc model.
 
-    Input: a canonical sales frame (`forecasting.data.prepare_sales`), the history to forecast
-    from. Params: `horizon` (periods). Output: the forecast contract.
+    Input: the sales history to forecast from, in the canonical columns; it is validated and
+    zero-filled here (`forecasting.data.prepare_sales`, at the model's period), as a generic
+    client (`mlflow models serve`) sends rows as they come: text dates, days without sales left
+    out. Params: `horizon` (periods). Output: the forecast contract.
     """
 
     # No type-hint validation: the schema is the signature given when logging.
@@ -207,9 +210,10 @@ class ForecasterModel(PythonModel):
     # Unannotated on purpose: mlflow would derive a (wrong) schema from the annotations.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         horizon = (params or {}).get("horizon")
-        return self.forecaster.predict(
-            pd.DataFrame(model_input), horizon=int(horizon) if horizon else None
+        sales = prepare_sales(
+            pd.DataFrame(model_input), source="model input", freq=self.forecaster.config.freq
         )
+        return self.forecaster.predict(sales, horizon=int(horizon) if horizon else None)
 
 
 def _requirements() -> list[str]:

@@ -100,6 +100,25 @@ def test_predict_before_fit_and_bad_frames_are_refused(config: ForecastConfig) -
         Forecaster(config).fit(pd.DataFrame({SKU: ["a"], LOCATION: ["b"], DATE: ["2024-01-01"]}))
 
 
+def test_a_frame_whose_series_end_on_different_days_is_refused_naming_one(
+    fitted: Forecaster, sales: pd.DataFrame
+) -> None:
+    last = sales[DATE].max()
+    first_sku = sales[SKU].iloc[0]
+    first_location = sales[LOCATION].iloc[0]
+    ragged = sales[
+        ~(
+            (sales[SKU] == first_sku)
+            & (sales[LOCATION] == first_location)
+            & (sales[DATE] > last - pd.Timedelta(days=5))
+        )
+    ]
+    # its forecast would have started five days before the others', on days that have passed
+    expected = f"{first_sku} at {first_location} on {(last - pd.Timedelta(days=5)).date()}"
+    with pytest.raises(SalesValidationError, match=expected):
+        fitted.predict(ragged, horizon=3)
+
+
 def test_fitted_forecaster_pickles_to_the_same_forecast(fitted: Forecaster) -> None:
     clone = pickle.loads(pickle.dumps(fitted))
     pd.testing.assert_frame_equal(clone.predict(horizon=5), fitted.predict(horizon=5))

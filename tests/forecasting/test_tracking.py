@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from forecasting import forecaster as forecaster_module
 from forecasting import tracking
-from forecasting.columns import DATE, LOCATION, SKU
+from forecasting.columns import DATE, LOCATION, SKU, UNITS
 from forecasting.data import load_sales
 from forecasting.errors import ForecastingError, ModelFormatError
 from forecasting.forecaster import ForecastConfig
@@ -139,6 +139,15 @@ def test_loaded_champion_forecasts_like_the_fitted_forecaster(
         pd.DataFrame(through_pyfunc), first.forecaster.predict(shorter, horizon=3)
     )
     assert through_pyfunc[DATE].min() == shorter[DATE].max() + pd.Timedelta(days=1)
+    # a generic client's rows: text dates, and the days a series sold nothing left out
+    # (one series' last row kept, sold or not: it tells where the history ends)
+    last_row = shorter.index == shorter[shorter[DATE] == shorter[DATE].max()].index[0]
+    sold = (shorter[UNITS] > 0) | last_row
+    rows = shorter[sold].assign(**{DATE: shorter[DATE].dt.strftime("%Y-%m-%d")})
+    assert len(rows) < len(shorter)
+    from_rows = pd.DataFrame(loaded.pyfunc.predict(rows, params={"horizon": 3}))
+    starts = from_rows.groupby([SKU, LOCATION])[DATE].min()
+    assert (starts == shorter[DATE].max() + pd.Timedelta(days=1)).all()
 
 
 @pytest.mark.slow
