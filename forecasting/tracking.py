@@ -66,7 +66,7 @@ from forecasting.columns import (
     Y,
 )
 from forecasting.data import prepare_sales
-from forecasting.errors import ForecastingError, ModelFormatError
+from forecasting.errors import ForecastingError, ModelFormatError, SalesValidationError
 from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster, check_format
 from forecasting.metrics import SERIES_LEVEL, evaluate
 
@@ -510,7 +510,10 @@ def _scores_on_the_same_windows(
     dates = pd.to_datetime(sales[DATE])
     parts = []
     for cutoff in sorted(table[CUTOFF].unique()):
-        forecast = champion.predict(sales[dates <= cutoff], horizon=candidate.config.horizon)
+        try:
+            forecast = champion.predict(sales[dates <= cutoff], horizon=candidate.config.horizon)
+        except SalesValidationError as error:  # e.g. fitted on a price column these lack
+            return own, math.inf, f" (the champion cannot forecast these sales: {error})"
         parts.append(
             pd.DataFrame(
                 {

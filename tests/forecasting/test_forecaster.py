@@ -119,6 +119,21 @@ def test_a_frame_whose_series_end_on_different_days_is_refused_naming_one(
         fitted.predict(ragged, horizon=3)
 
 
+def test_exogenous_columns_are_matched_by_name_not_position(sales: pd.DataFrame) -> None:
+    # the global model alone: it is the one that read its features by position
+    fitted = Forecaster(ForecastConfig(horizon=7, n_windows=1, models=("LightGBM",))).fit(sales)
+    expected = fitted.predict(sales, horizon=3)
+    ids = [SKU, LOCATION, "region", DATE, UNITS]
+    reordered = sales[[*ids, "event", "promo", "price"]]
+    pd.testing.assert_frame_equal(fitted.predict(reordered, horizon=3), expected)
+    # a column it was not fitted on is left out; one it was fitted on must be there
+    extra = sales.assign(snap=1.0)
+    pd.testing.assert_frame_equal(fitted.predict(extra, horizon=3), expected)
+    renamed = sales.rename(columns={"promo": "snap"})
+    with pytest.raises(SalesValidationError, match=r"missing \['promo'\] \(given: \["):
+        fitted.predict(renamed, horizon=3)
+
+
 def test_fitted_forecaster_pickles_to_the_same_forecast(fitted: Forecaster) -> None:
     clone = pickle.loads(pickle.dumps(fitted))
     pd.testing.assert_frame_equal(clone.predict(horizon=5), fitted.predict(horizon=5))
