@@ -389,7 +389,8 @@ def forecast(
     ],
     mapping: MapOpt = None,
     freq: Annotated[
-        str | None, typer.Option("--freq", help="period of the sales (default: the model's)")
+        str | None,
+        typer.Option("--freq", help="period of the sales: the model's (another is refused)"),
     ] = None,
     level: LevelOpt = "location",
     model: Annotated[
@@ -413,7 +414,13 @@ def forecast(
             step(f"{model_name} {model} from {tracking_uri or tracking.default_tracking_uri()}")
             loaded = tracking.load_model(tracking_uri, model_name, model)
         config = loaded.config
-        frame = _load(sales, mapping, freq or config.freq, level)
+        if freq is not None and freq != config.freq:
+            # other periods than the model's: daily models fed weekly sums forecast 4x the demand
+            raise ForecastingError(
+                f"--freq {freq}: version {loaded.version} forecasts {config.freq!r} periods; "
+                f"leave --freq out, or use a model trained with --freq {freq}"
+            )
+        frame = _load(sales, mapping, config.freq, level)
         steps = horizon or config.horizon
         with _progress("forecasting") as step:
             step(f"{steps} periods after {frame[DATE].max():%Y-%m-%d}")

@@ -98,6 +98,12 @@ def test_forecast_writes_the_contract_after_the_history(
     assert forecast[DATE].max() == history_end + pd.Timedelta(days=5)
     assert (forecast["q0.95"] >= forecast["q0.9"] - 1e-9).all()
     assert str(out) in result.output
+    # weekly sums fed to a daily model forecast weeks' worth of units a day: refused
+    args = ["forecast", "--sales", str(sales_csv), "--freq", "W", "--tracking-uri", store]
+    weekly = runner.invoke(app, [*args, "--out", str(workdir / "weekly.csv")])
+    assert weekly.exit_code == 1
+    assert "--freq W: version 1 forecasts 'D' periods" in weekly.output
+    assert not (workdir / "weekly.csv").exists()
 
 
 @pytest.mark.slow
