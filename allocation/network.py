@@ -87,14 +87,15 @@ def check_id(value: str) -> str:
     return value
 
 
-def _sku_identifier(value: str) -> str:
+def check_sku_id(value: str) -> str:
+    """`value` when it is a SKU id (an id without '|'), else a ValueError saying why."""
     if "|" in check_id(value):
         raise ValueError("a SKU id has no '|' (forecasts key a series 'sku|location')")
     return value
 
 
 Identifier = Annotated[str, Field(min_length=1), AfterValidator(check_id)]
-SkuIdentifier = Annotated[str, Field(min_length=1), AfterValidator(_sku_identifier)]
+SkuIdentifier = Annotated[str, Field(min_length=1), AfterValidator(check_sku_id)]
 
 
 class _Strict(BaseModel):

@@ -29,12 +29,14 @@ import typer
 from allocation.baselines import MinMaxPolicy, PushPolicy
 from allocation.errors import AllocationError
 from allocation.forecast_policy import ForecastOrderUpToPolicy
+from allocation.network import check_id, check_sku_id
 from allocation.plan_policy import PlanPolicy
 from allocation.replay_network import network_around
 from allocation.simulate import (
     DATE,
     LOCATION,
     ORIGIN_DATE,
+    REGION,
     SKU,
     UNITS,
     ForecastFn,
@@ -191,6 +193,7 @@ def run_simulation(
                 source="simulate",
                 item="service_target",
             )
+    _check_ids(sales)
     days = 7 * weeks
     last = pd.Timestamp(sales[DATE].max())
     start = last - pd.Timedelta(days=days - 1)
@@ -309,6 +312,22 @@ def _without_newcomers(sales: pd.DataFrame, network: ReplayNetwork) -> tuple[pd.
         if names
     ]
     return sales[kept], "; ".join(words)
+
+
+def _check_ids(sales: pd.DataFrame) -> None:
+    """Before any replay: every SKU, location and region can name an item of the replay's
+    network (else the plan's network refused it after the baselines had replayed)."""
+    for column, check in ((SKU, check_sku_id), (LOCATION, check_id), (REGION, check_id)):
+        for value in pd.unique(sales[column].astype(str)):
+            try:
+                check(value)
+            except ValueError as error:
+                raise SimulationError(
+                    f"sales: {column} {value!r} cannot name an item of the replay's network: "
+                    f"{error}",
+                    source="sales",
+                    item=column,
+                ) from None
 
 
 def _check_history(
@@ -469,11 +488,13 @@ def _print_outcome(outcome: SimulationOutcome) -> None:
     setup = outcome.setup
     console.print(
         f"Stockout floor {setup['stockout_floor']:.4f}: demand days no policy can serve under the "
-        f"supply cap (supply-constrained SKUs: {', '.join(setup['supply_constrained_skus'])})"
+        f"supply cap (supply-constrained SKUs: "
+        f"{', '.join(setup['supply_constrained_skus']) or 'none'})"
     )
     table = Table(title=f"Replay {outcome.setup['start']} .. {outcome.setup['end']}")
     for column in ("policy", "target", "fill", "stockout", "turnover", "DoS", "avg inv", "cost"):
-        table.add_column(column, justify="left" if column == "policy" else "right")
+        # fold, not cut: a narrow terminal showed "4,409,1..." for a number
+        table.add_column(column, justify="left" if column == "policy" else "right", overflow="fold")
     for record in outcome.summary.to_dict("records"):
         level = record["service_target"]
         table.add_row(

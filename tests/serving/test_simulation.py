@@ -291,3 +291,23 @@ def test_a_location_named_like_a_replay_node_is_refused() -> None:
     sales = weekly_sales().replace({"location": {"S1": "CW"}})
     with pytest.raises(SimulationError, match=r"location 'CW' has the name of a node"):
         run_simulation(sales, weeks=2, forecast_fn=moving_average_forecast)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "text"),
+    [
+        ("sku", "Cafe mug", "without spaces"),
+        ("sku", "A|B", "no '|'"),
+        ("location", "S" * 70, "1 to 64"),
+        ("region", "north ☕", "without spaces"),
+    ],
+)
+def test_an_id_the_replay_network_cannot_hold_is_refused_before_any_replay(
+    column: str, value: str, text: str
+) -> None:
+    sales = weekly_sales()
+    first = sales[column].iloc[0]
+    sales[column] = sales[column].replace({first: value})
+    # it used to fail in the plan's network, after push and min-max had replayed
+    with pytest.raises(SimulationError, match=rf"sales: {column} .* cannot name an item.*{text}"):
+        run_simulation(sales, weeks=2, forecast_fn=moving_average_forecast, on_progress=pytest.fail)
