@@ -15,7 +15,8 @@ either calendar facts we compute ourselves or not known ahead of time.
 Missing periods inside a series, and after its last sale up to the data set's last period, are
 zero sales, filled explicitly. With `freq` coarser than the input (e.g. "W") units are summed per
 period (weeks end on Sunday, as pandas labels them) and a last, incomplete period is dropped so a
-partial week never looks like a drop in demand.
+partial week never looks like a drop in demand; input with one date in each period is taken as
+totals per period already, whatever day labels them.
 """
 
 from __future__ import annotations
@@ -450,6 +451,10 @@ def _aggregate(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
     keys = [SKU, LOCATION] + ([REGION] if REGION in frame.columns else [])
     grouper = pd.Grouper(key=DATE, freq=freq)
     aggregated = frame.groupby([*keys, grouper], as_index=False, sort=False).agg(_agg_rules(frame))
+    if frame[DATE].nunique() == aggregated[DATE].nunique():
+        # one date in each period: totals per period already (weekly sums labelled by their
+        # Monday, monthly ones by the 1st), whole periods however they are labelled
+        return aggregated
     first_start, last_end = (
         _period_bounds(aggregated[DATE].min(), freq)[0],
         _period_bounds(aggregated[DATE].max(), freq)[1],

@@ -104,6 +104,20 @@ def test_weekly_aggregation_sums_and_drops_partial_weeks() -> None:
     assert weekly[UNITS].tolist() == [7.0, 7.0, 7.0]
 
 
+@pytest.mark.parametrize(
+    ("freq", "labels"),
+    [
+        ("W", pd.date_range("2024-01-01", periods=4, freq="W-MON")),  # weeks by their Monday
+        ("MS", pd.date_range("2024-01-01", periods=4, freq="MS")),  # months by their 1st
+    ],
+)
+def test_totals_per_period_keep_their_newest_period(freq: str, labels: pd.DatetimeIndex) -> None:
+    raw = pd.DataFrame({SKU: "A", LOCATION: "S", DATE: labels, UNITS: [5.0, 6.0, 7.0, 8.0]})
+    periods = prepare_sales(raw, freq=freq)
+    # the newest total was taken for a period cut short and dropped, then forecast again
+    assert periods[UNITS].tolist() == [5.0, 6.0, 7.0, 8.0]
+
+
 def test_region_level_sums_locations_and_needs_regions() -> None:
     raw = _raw(day=["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-02"], item=["A"] * 4)
     raw["state"] = ["CA", "CA", "CA", "CA"]
