@@ -38,6 +38,7 @@ __all__ = [
     "flag_columns",
     "load_sales",
     "parse_mapping",
+    "period_starts",
     "prepare_sales",
     "read_table",
     "rows_error",
@@ -464,6 +465,22 @@ def _aggregate(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
     if frame[DATE].min() > first_start:  # so is the first one by its start
         aggregated = aggregated[aggregated[DATE] > aggregated[DATE].min()]
     return aggregated
+
+
+def period_starts(labels: pd.Series, freq: str) -> pd.Series:
+    """The first day of the period each pandas `label` stands for: a week's Monday where pandas
+    labels weeks by their Sunday, a month's 1st for month ends; the label itself otherwise.
+
+    Forecasts are dated so (the forecast contract): `allocate` reads a periodic row as the days
+    from its date to the next period's, and a Sunday label put a week six days late."""
+    if pd.Grouper(freq=freq).label != "right":
+        return labels
+    offset = pd.tseries.frequencies.to_offset(freq)
+    return pd.Series(
+        pd.DatetimeIndex(labels) - offset + pd.Timedelta(days=1),
+        index=labels.index,
+        name=labels.name,
+    )
 
 
 def _period_bounds(label: pd.Timestamp, freq: str) -> tuple[pd.Timestamp, pd.Timestamp]:

@@ -40,6 +40,7 @@ from forecasting.columns import (
     Y,
     quantile_column,
 )
+from forecasting.data import period_starts
 from forecasting.errors import (
     ForecastingError,
     ModelFormatError,
@@ -327,6 +328,7 @@ class Forecaster:
         )
         quantiles = self.calibration_.levels
         result = from_long(frame[[UNIQUE_ID, DS, FORECAST, *map(quantile_column, quantiles)]])
+        result[DATE] = period_starts(result[DATE], config.freq)
         return result.sort_values([SKU, LOCATION, DATE], kind="stable").reset_index(drop=True)
 
 

@@ -65,7 +65,7 @@ from forecasting.columns import (
     UNITS,
     Y,
 )
-from forecasting.data import prepare_sales
+from forecasting.data import period_starts, prepare_sales
 from forecasting.errors import ForecastingError, ModelFormatError, SalesValidationError
 from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster, check_format
 from forecasting.metrics import SERIES_LEVEL, evaluate
@@ -507,6 +507,9 @@ def _scores_on_the_same_windows(
         stored = _metric_values(champion.metrics_).get(GATE_METRIC, math.inf)
         return own, stored, f" (no day after the champion's history, {trained_to.date()}: "
         "both versions' own backtests, on this history)"
+    # forecasts are dated by their periods' first days (period_starts), the backtest as pandas
+    # labels them: the same days, on the same key
+    table = table.assign(**{DS: period_starts(table[DS], candidate.config.freq)})
     dates = pd.to_datetime(sales[DATE])
     parts = []
     for cutoff in sorted(table[CUTOFF].unique()):

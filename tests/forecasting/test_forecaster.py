@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from allocation.safety import cover_demand
 from forecasting.columns import DATE, FORECAST, LOCATION, SKU, UNITS
-from forecasting.data import load_sales, parse_mapping
+from forecasting.data import load_sales, parse_mapping, prepare_sales
 from forecasting.errors import ForecastingError, NotFittedError, SalesValidationError
 from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster, SeriesFallbackWarning
 from forecasting.sample import SampleSpec, generate_sales
@@ -132,6 +133,21 @@ def test_exogenous_columns_are_matched_by_name_not_position(sales: pd.DataFrame)
     renamed = sales.rename(columns={"promo": "snap"})
     with pytest.raises(SalesValidationError, match=r"missing \['promo'\] \(given: \["):
         fitted.predict(renamed, horizon=3)
+
+
+def test_weekly_forecasts_are_dated_by_their_first_day_as_allocate_reads_periods() -> None:
+    daily = generate_sales(SampleSpec(days=800))
+    daily = daily[daily[SKU].isin(["SKU-001", "SKU-012"]) & daily[LOCATION].isin(["FW-N1", "D-E1"])]
+    weekly = prepare_sales(daily, freq="W")  # weeks Monday..Sunday, labelled by the Sunday
+    config = ForecastConfig(freq="W", horizon=4, n_windows=1, models=("SeasonalNaive", "MA28"))
+    forecast = Forecaster(config).fit(weekly).predict()
+    first_monday = weekly[DATE].max() + pd.Timedelta(days=1)
+    assert forecast[DATE].min() == first_monday and (forecast[DATE].dt.dayofweek == 0).all()
+    # a plan made on that Monday covering one week reads the first forecast week whole
+    cover = cover_demand(forecast, first_monday, pd.Series(7.0, index=forecast[LOCATION].unique()))
+    first_week = forecast[forecast[DATE] == first_monday].set_index([SKU, LOCATION])[FORECAST]
+    read = cover.set_index([SKU, LOCATION])["mean"]
+    pd.testing.assert_series_equal(read, first_week.loc[read.index], check_names=False)
 
 
 def test_fitted_forecaster_pickles_to_the_same_forecast(fitted: Forecaster) -> None:
