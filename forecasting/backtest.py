@@ -22,6 +22,7 @@ from forecasting.columns import CUTOFF, DS, UNIQUE_ID, Y
 from forecasting.models import (
     FALLBACK,
     ML_MODELS,
+    MOVING_AVERAGE_WINDOW,
     STAT_MODELS,
     ml_cross_validation,
     stat_cross_validation,
@@ -99,9 +100,25 @@ def run_backtest(
             continue
         table = table.merge(block.drop(columns=[Y]), on=KEYS, how="left")
         result.models.append(name)
+    _fill_fallback(table, long)
     result.warnings += fill_missing_forecasts(table, result.models, FALLBACK)
     result.table = table.sort_values(KEYS, kind="stable").reset_index(drop=True)
     return result
+
+
+def _fill_fallback(table: pd.DataFrame, long: pd.DataFrame) -> None:
+    """Give the fallback a value wherever statsforecast's window average had too few periods
+    before the cutoff (a series shorter than the window): the mean of the periods it has, as
+    `fallback_forecast` does when forecasting. Else the fallback, and every model it fills in
+    for, and the ensemble, had no value there (a 60-day history backtested 3 x 14 days lost its
+    first window's ensemble scores). In place."""
+    missing = table[FALLBACK].isna().to_numpy()
+    for cutoff in pd.unique(table.loc[missing, CUTOFF]):
+        known = long[long[DS] <= cutoff]
+        level = known.groupby(UNIQUE_ID, sort=False).tail(MOVING_AVERAGE_WINDOW)
+        mean = level.groupby(UNIQUE_ID, sort=False)[Y].mean()
+        rows = missing & (table[CUTOFF] == cutoff).to_numpy()
+        table.loc[rows, FALLBACK] = table.loc[rows, UNIQUE_ID].map(mean).to_numpy()
 
 
 def _stat_block(

@@ -36,6 +36,18 @@ def test_windows_are_the_last_k_horizons_without_overlap(long: pd.DataFrame) -> 
     np.testing.assert_allclose(actual[Y], actual[f"{Y}_true"])
 
 
+def test_the_fallback_has_a_value_where_fewer_periods_than_its_window_came_before(
+    long: pd.DataFrame,
+) -> None:
+    short = long[long[DS] > long[DS].max() - pd.Timedelta(days=60)]  # 18 days before window 1
+    table = run_backtest(short, ["SeasonalNaive"], 14, 3, "D").table
+    assert np.isfinite(table[["SeasonalNaive", "MA28"]].to_numpy()).all()
+    first = table[table[CUTOFF] == table[CUTOFF].min()]
+    known = short[short[DS] <= first[CUTOFF].iloc[0]]
+    expected = first[UNIQUE_ID].map(known.groupby(UNIQUE_ID)[Y].mean())  # all 18 days
+    np.testing.assert_allclose(first["MA28"], expected)
+
+
 def test_unknown_models_are_refused(long: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="unknown model 'Prophet'"):
         run_backtest(long, ["Prophet"], 7, 1, "D")
