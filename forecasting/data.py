@@ -59,7 +59,8 @@ def parse_mapping(text: str | None) -> dict[str, str]:
         if not pair:
             continue
         source, sep, target = pair.partition("=")
-        if not sep or not source.strip() or not target.strip():
+        if not sep or not source.strip() or not target.strip() or "=" in target:
+            # "item_id=sku;store_id=location" renamed item_id to "sku;store_id=location"
             raise SalesValidationError(
                 f"--map entry {pair!r} is not 'source=canonical'; write it like "
                 "'item_id=sku,store_id=location,sales=units'",

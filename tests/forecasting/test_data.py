@@ -35,6 +35,9 @@ def test_parse_mapping_reads_the_cli_syntax() -> None:
     assert parse_mapping(None) == {}
     with pytest.raises(SalesValidationError, match="source=canonical"):
         parse_mapping("item_id")
+    # pairs separated by something else than a comma are not one strange name
+    with pytest.raises(SalesValidationError, match="'item_id=sku;store_id=location' is not"):
+        parse_mapping("item_id=sku;store_id=location")
 
 
 def test_mapping_zero_fills_missing_days_to_the_last_day() -> None:
