@@ -351,10 +351,15 @@ def _check_history(
         needed = forecast_fn.history_needed(horizon)
         days = (train_end - known[DATE].min()).days + 1
         if days < needed:
+            most_weeks = (days + 7 * weeks - needed) // 7
+            fix = (
+                f"give a longer history or fewer --weeks (at most {most_weeks})"
+                if most_weeks > 0
+                else f"give a history of at least {needed + 7} days (one replayed week)"
+            )
             raise SimulationError(
                 f"sales: {days} days of history before the replay starts ({train_end.date()}), "
-                f"but the forecaster's backtest needs {needed}: give a longer history or fewer "
-                f"--weeks (at most {max(0, (days + 7 * weeks - needed) // 7)})",
+                f"but the forecaster's backtest needs {needed}: {fix}",
                 source="sales",
                 item=DATE,
             )

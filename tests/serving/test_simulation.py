@@ -262,8 +262,11 @@ def test_a_history_with_no_sales_is_refused_before_any_replay() -> None:
 def test_a_history_too_short_for_the_forecaster_is_refused_before_any_replay() -> None:
     # 46 days before the replay; the forecaster's 3 x 28-day backtest needs 98. This used to
     # fail only after push and min-max had replayed, naming options simulate does not have.
-    with pytest.raises(SimulationError, match=r"46 days of history.*needs 98.*fewer --weeks"):
+    with pytest.raises(SimulationError, match=r"46 days of history.*needs 98.*at least 105 days"):
         run_simulation(weekly_sales(days=60), weeks=2, on_progress=pytest.fail)
+    # where fewer replayed weeks leave enough history, it says how many
+    with pytest.raises(SimulationError, match=r"92 days of history.*fewer --weeks \(at most 3\)"):
+        run_simulation(weekly_sales(days=120), weeks=4, on_progress=pytest.fail)
 
 
 def test_skus_and_locations_without_history_are_left_out_and_said() -> None:
