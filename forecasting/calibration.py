@@ -29,6 +29,7 @@ __all__ = ["Calibration", "fit_calibration", "local_scale", "quantile_forecasts"
 POOLED = "all"
 MIN_SCALE = 1e-3  # units per period: keeps a never-selling series' interval defined
 SCALE_CLIP = (0.5, 3.0)
+MIN_SERIES_PER_SEGMENT = 10  # series behind a segment's median relative MAE
 
 
 def local_scale(mae: np.ndarray, forecast: np.ndarray, mean_forecast: np.ndarray) -> np.ndarray:
@@ -46,6 +47,9 @@ class Calibration:
     mae: pd.Series  # unique_id -> mean absolute backtest error (units per period)
     mean_forecast: pd.Series  # unique_id -> mean backtest forecast (units per period)
     relative_mae: float  # median mae / mean forecast, for series not in the backtest
+    # the same per segment (at least MIN_SERIES_PER_SEGMENT series; None in models fitted
+    # before it was kept): a new smooth, fast series is not as uncertain as the median series
+    relative_mae_by_segment: Mapping[str, float] | None = None
 
     def multiplier(self, segment: str, level: float) -> float:
         """c[segment, τ], falling back to the pooled multiplier."""
@@ -55,7 +59,7 @@ class Calibration:
 
 
 def _scale_facts(
-    ids: pd.Series, forecast: np.ndarray, calibration: Calibration
+    ids: pd.Series, forecast: np.ndarray, segments: np.ndarray, calibration: Calibration
 ) -> tuple[np.ndarray, np.ndarray]:
     mae = ids.map(calibration.mae).to_numpy(dtype="float64")
     mean_forecast = ids.map(calibration.mean_forecast).to_numpy(dtype="float64")
@@ -63,7 +67,9 @@ def _scale_facts(
     if unknown.any():  # a series the backtest never saw: its own forecast level sets the scale
         level = pd.Series(forecast[unknown]).groupby(ids[unknown].to_numpy()).transform("mean")
         mean_forecast[unknown] = level.to_numpy()
-        mae[unknown] = calibration.relative_mae * level.to_numpy()
+        by_segment = calibration.relative_mae_by_segment or {}
+        relative = pd.Series(segments[unknown]).map(by_segment).fillna(calibration.relative_mae)
+        mae[unknown] = relative.to_numpy(dtype="float64") * level.to_numpy()
     return mae, mean_forecast
 
 
@@ -81,7 +87,14 @@ def fit_calibration(
     mae = pd.Series(error).groupby(ids.to_numpy()).mean()
     mean_forecast = pd.Series(forecast).groupby(ids.to_numpy()).mean()
     positive = mean_forecast > MIN_SCALE
-    relative = float((mae[positive] / mean_forecast[positive]).median()) if positive.any() else 1.0
+    ratio = mae[positive] / mean_forecast[positive]
+    relative = float(ratio.median()) if positive.any() else 1.0
+    segment_of_series = pd.Series(ratio.index, index=ratio.index).map(segment_of).fillna(POOLED)
+    by_segment = {
+        str(segment): float(group.median())
+        for segment, group in ratio.groupby(segment_of_series.to_numpy())
+        if len(group) >= MIN_SERIES_PER_SEGMENT
+    }
     scale = local_scale(ids.map(mae).to_numpy(), forecast, ids.map(mean_forecast).to_numpy())
     residual = (backtest[Y].to_numpy() - forecast) / scale
     segments = pd.Series(ids.map(segment_of)).fillna(POOLED).to_numpy()
@@ -98,6 +111,7 @@ def fit_calibration(
         mae=mae,
         mean_forecast=mean_forecast,
         relative_mae=relative if np.isfinite(relative) else 1.0,
+        relative_mae_by_segment=by_segment,
     )
 
 
@@ -110,9 +124,9 @@ def quantile_forecasts(
     """τ -> quantile forecast per row of `frame` (with `unique_id` and the point forecast)."""
     ids = frame[UNIQUE_ID].reset_index(drop=True)
     forecast = frame[forecast_column].to_numpy(dtype="float64")
-    mae, mean_forecast = _scale_facts(ids, forecast, calibration)
-    scale = local_scale(mae, forecast, mean_forecast)
     segments = pd.Series(ids.map(segment_of)).fillna(POOLED).to_numpy()
+    mae, mean_forecast = _scale_facts(ids, forecast, segments, calibration)
+    scale = local_scale(mae, forecast, mean_forecast)
     result: dict[float, np.ndarray] = {}
     previous = np.zeros(len(frame))
     for level in sorted(calibration.levels):

@@ -62,3 +62,23 @@ def test_unseen_series_get_a_scale_from_their_own_level() -> None:
 def test_local_scale_widens_with_the_forecast() -> None:
     scale = local_scale(np.array([2.0, 2.0, 2.0]), np.array([1.0, 4.0, 100.0]), np.array([1.0] * 3))
     np.testing.assert_allclose(scale, [2.0, 4.0, 6.0])  # sqrt ratio, clipped at 3
+
+
+def test_an_unseen_series_is_as_uncertain_as_the_seen_ones_of_its_segment() -> None:
+    rng = np.random.default_rng(4)
+    means = np.concatenate([np.geomspace(0.3, 1.0, 10), np.geomspace(20, 40, 10)])
+    ids = [f"s{i}|L" for i in range(20)]
+    backtest = pd.DataFrame(
+        {
+            UNIQUE_ID: np.repeat(ids, 200),
+            "f": np.repeat(means, 200),
+            Y: rng.poisson(np.repeat(means, 200)).astype(float),
+        }
+    )
+    segments = {uid: ("slow" if i < 10 else "fast") for i, uid in enumerate(ids)}
+    calibration = fit_calibration(backtest, "f", segments, LEVELS)
+    frame = pd.DataFrame({UNIQUE_ID: ["s19|L", "new|L"], "f": [40.0, 40.0]})
+    upper = quantile_forecasts(frame, "f", {**segments, "new|L": "fast"}, calibration)[0.95]
+    seen, new = upper - 40.0
+    # the median relative error of all series (half of them slow, Poisson-noisy) made it 4x
+    assert new == pytest.approx(seen, rel=0.25)
