@@ -55,7 +55,7 @@ async def get_database(request: Request) -> Database:
     return database
 
 
-def is_json(content_type: str) -> bool:
+def _is_json(content_type: str) -> bool:
     """application/json or an application/*+json type, whatever its parameters (charset)."""
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (
@@ -115,7 +115,7 @@ async def check_request_form(request: Request) -> None:
     sent_body = request.headers.get("content-length", "0") != "0" or (
         "transfer-encoding" in request.headers
     )
-    if takes_json and sent_body and not is_json(content_type or ""):
+    if takes_json and sent_body and not _is_json(content_type or ""):
         shown = "no content type" if content_type is None else f"content type {content_type!r}"
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
