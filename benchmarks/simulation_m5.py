@@ -173,7 +173,29 @@ def render(outcome: SimulationOutcome, elapsed: float) -> str:
                 f"| x{row.avg_inventory_ratio:.2f} | {100 * row.fill_rate_change:+.1f} "
                 f"| {'yes' if row.meets_bar else 'no'} |"
             )
+    lines += _constrained_stockouts(outcome)
     return "\n".join(lines)
+
+
+def _constrained_stockouts(outcome: SimulationOutcome) -> list[str]:
+    """Stockout days of each policy on the supply-constrained SKUs, beside their floor: where
+    the SKUs no policy can fully serve leave room, and who uses it."""
+    floor = outcome.setup["unavoidable_days"]
+    if not floor:
+        return []
+    skus = sorted(floor)
+    lines = [
+        "",
+        "| stockout days on the supply-constrained SKUs | "
+        + " | ".join(f"{sku} (floor {floor[sku][0]} of {floor[sku][1]})" for sku in skus)
+        + " |",
+        "|---|" + "---:|" * len(skus),
+    ]
+    for label, result in outcome.results.items():
+        daily = result.daily
+        out = daily[daily["sku"].isin(skus) & (daily["lost"] > 0)].groupby("sku").size()
+        lines.append(f"| {label} | " + " | ".join(str(int(out.get(s, 0))) for s in skus) + " |")
+    return lines
 
 
 if __name__ == "__main__":

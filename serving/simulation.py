@@ -281,6 +281,13 @@ def run_simulation(
         "stockout_floor": float(floor["unavoidable_days"].sum())
         / (days * len(network.forward_nodes) * len(network.skus)),
         "supply_constrained_skus": constrained,
+        # SKU -> stockout days no policy can avoid (of its demand days): the floor's parts
+        "unavoidable_days": {
+            str(sku): [int(lost), int(demand)]
+            for sku, lost, demand in floor.loc[
+                floor["unavoidable_days"] > 0, [SKU, "unavoidable_days", "demand_days"]
+            ].to_numpy()
+        },
         "left_out": left_out,
     }
     if isinstance(forecast_fn, ForecastCache):

@@ -314,3 +314,17 @@ def test_an_id_the_replay_network_cannot_hold_is_refused_before_any_replay(
     # it used to fail in the plan's network, after push and min-max had replayed
     with pytest.raises(SimulationError, match=rf"sales: {column} .* cannot name an item.*{text}"):
         run_simulation(sales, weeks=2, forecast_fn=moving_average_forecast, on_progress=pytest.fail)
+
+
+def test_the_floor_names_each_supply_constrained_sku_with_its_days() -> None:
+    sales = weekly_sales()
+    replay = (sales["sku"] == "B") & (sales["date"] > sales["date"].max() - pd.Timedelta(days=14))
+    sales.loc[replay, "units"] = 40.0  # 80 times its history's rate: far over its supply cap
+    outcome = run_simulation(
+        sales, weeks=2, forecast_fn=moving_average_forecast, policies=("push",)
+    )
+    assert outcome.setup["supply_constrained_skus"] == ["B"]
+    lost, demand = outcome.setup["unavoidable_days"]["B"]
+    assert demand == 3 * 14 and 0 < lost <= demand
+    cells = 14 * 3 * 2  # days x stores x SKUs
+    assert outcome.setup["stockout_floor"] == pytest.approx(lost / cells)
