@@ -267,12 +267,19 @@ def _parsed_dates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             parsed, bad = iso, bad[:0]
     if len(bad):
         values = ", ".join(repr(v) for v in column.iloc[bad[:3]])
+        day_first = pd.to_datetime(column, errors="coerce", dayfirst=True)
+        hint = (
+            " (all of them read as day-first dates, 31/12/2024: the first rows were read "
+            "month first)"
+            if not (day_first.isna() & column.notna()).any()
+            else ""
+        )
         raise rows_error(
             source,
             DATE,
             bad,
             f"has unparsable dates ({values})",
-            f"not dates, or not in the format of the first rows: {_FIXES[DATE]}",
+            f"not dates, or not in the format of the first rows{hint}: {_FIXES[DATE]}",
         )
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # "2016-04-11T00:00:00+02:00"
         parsed = parsed.dt.tz_localize(None)

@@ -84,6 +84,10 @@ def test_unparsable_dates_name_rows_and_format() -> None:
             _raw(day=["2024-01-01", "someday", "2024-01-04", "2024-01-02"]), mapping=MAPPING
         )
     assert info.value.column == DATE
+    # day-first dates whose first rows read month first: said so
+    day = ["01/03/2015", "02/03/2015", "13/03/2015", "14/03/2015"]
+    with pytest.raises(SalesValidationError, match=r"rows 3, 4.*read as day-first dates"):
+        prepare_sales(_raw(day=day), mapping=MAPPING)
 
 
 def test_duplicate_keys_name_rows() -> None:
