@@ -321,6 +321,9 @@ class Forecaster:
             predicted = ml_predict(model, usable, horizon, config.freq, future)
             frame = frame.merge(predicted, on=[UNIQUE_ID, DS], how="left")
         models = [m for m in used if m in frame.columns]
+        short = frame[UNIQUE_ID].isin(excluded).to_numpy()
+        for name in models:  # on the fallback already, and said so once: not once per model
+            frame.loc[short, name] = frame.loc[short, FALLBACK]
         for message in fill_missing_forecasts(frame, models, FALLBACK, what="forecast"):
             self._warn(message)
         frame = ensemble_forecast(
