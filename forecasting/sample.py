@@ -45,6 +45,9 @@ WEEKDAY_FACTOR = np.array([0.85, 0.9, 0.95, 1.0, 1.15, 1.3, 0.85])  # Monday .. 
 EVENT_DAYS = ("01-01", "02-14", "05-01", "10-01", "11-11", "12-24", "12-25")
 
 
+MIN_DAYS = 91
+
+
 @dataclass(frozen=True)
 class SampleSpec:
     """What to generate: `days` of history ending on `end`, drawn with `seed`."""
@@ -52,6 +55,10 @@ class SampleSpec:
     days: int = 730
     end: str = "2025-12-31"
     seed: int = 7
+
+    def __post_init__(self) -> None:
+        if self.days < MIN_DAYS:  # price changes land 60 days in and 30 before the end
+            raise ValueError(f"a sample spans at least {MIN_DAYS} days, not {self.days}")
 
 
 def _sku_levels(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -149,7 +156,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=SampleSpec.days)
     parser.add_argument("--seed", type=int, default=SampleSpec.seed)
     args = parser.parse_args(argv)
-    path = write_sample(args.out, SampleSpec(days=args.days, seed=args.seed))
+    try:
+        spec = SampleSpec(days=args.days, seed=args.seed)
+    except ValueError as error:
+        parser.error(f"--days: {error}")
+    path = write_sample(args.out, spec)
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
 
 

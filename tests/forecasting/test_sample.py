@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from forecasting.columns import DATE, LOCATION, PROMO, REGION, SKU, UNITS
 from forecasting.data import load_sales
@@ -36,3 +37,8 @@ def test_shipped_sample_loads_and_is_small(repo_root: Path) -> None:
     pd.testing.assert_frame_equal(pd.read_parquet(path), generate_sales(SampleSpec()))
     sales = load_sales(path)
     assert len(sales) == len(SKUS) * len(LOCATIONS) * SampleSpec().days
+
+
+def test_a_sample_too_short_for_its_price_changes_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 91 days, not 30"):
+        SampleSpec(days=30)
