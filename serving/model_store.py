@@ -93,7 +93,15 @@ class ModelStoreStatus:
 def _default_loader(tracking_uri: str, model_name: str, version: str) -> ForecastModel:
     # load_model takes an alias or a version number: the version the alias named when checked,
     # so what is loaded is what was checked even if the alias moves in between.
-    return load_model(tracking_uri=tracking_uri, model_name=model_name, alias=version)
+    loaded = load_model(tracking_uri=tracking_uri, model_name=model_name, alias=version)
+    if loaded.config.freq != "D":
+        # the service stores daily sales and plans in days: a weekly model fed days would
+        # forecast weeks' worth a day (the load fails, the version before it goes on serving)
+        raise ValueError(
+            f"it forecasts {loaded.config.freq!r} periods, and the service forecasts days from "
+            "its daily sales: promote a version trained on days (`allocast train` without --freq)"
+        )
+    return loaded
 
 
 class ModelStore:

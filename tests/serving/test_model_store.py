@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from forecasting.tracking import load_model, promote
+from forecasting.data import prepare_sales
+from forecasting.forecaster import ForecastConfig
+from forecasting.sample import SampleSpec, generate_sales
+from forecasting.tracking import load_model, promote, train_and_register
 from serving.model_store import ForecastModel, ModelStore, ModelUnavailableError
 from tests.serving.registry import QUANTILES_V1, Registry, registry_copy
 
@@ -135,3 +138,19 @@ def test_status_checks_in_the_background_so_ready_follows_the_registry(
         assert time.monotonic() < deadline, store.status()
         time.sleep(0.05)
     assert store.status().version == "1"
+
+
+def test_a_champion_of_other_periods_than_days_is_refused_at_load(registry: Registry) -> None:
+    store = ModelStore(registry.tracking_uri, registry.model_name)
+    assert store.refresh().version == "1"
+    daily = generate_sales(SampleSpec(days=800))  # weekly models need two years and more
+    daily = daily[(daily["sku"] == "SKU-001") & (daily["location"] == "FW-N1")]
+    weekly = prepare_sales(daily, freq="W")
+    config = ForecastConfig(freq="W", horizon=2, n_windows=1, models=("MA28",))
+    trained = train_and_register(weekly, config, registry.tracking_uri, registry.model_name)
+    promote(registry.tracking_uri, registry.model_name, trained.version)
+    status = store.refresh()
+    # its forecasts of the daily stored sales would be weeks' worth a day
+    assert status.version == "1" and status.champion_version == trained.version
+    assert status.error is not None and "forecasts 'W' periods" in status.error
+    assert store.current().version == "1"
