@@ -322,7 +322,7 @@ def _without_newcomers(sales: pd.DataFrame, network: ReplayNetwork) -> tuple[pd.
 
 
 def _check_ids(sales: pd.DataFrame) -> None:
-    """Before any replay: every SKU, location and region can name an item of the replay's
+    """Before any replay: every SKU, location and region can be an id of the replay's
     network (else the plan's network refused it after the baselines had replayed)."""
     for column, check in ((SKU, check_sku_id), (LOCATION, check_id), (REGION, check_id)):
         for value in pd.unique(sales[column].astype(str)):
@@ -330,8 +330,7 @@ def _check_ids(sales: pd.DataFrame) -> None:
                 check(value)
             except ValueError as error:
                 raise SimulationError(
-                    f"sales: {column} {value!r} cannot name an item of the replay's network: "
-                    f"{error}",
+                    f"sales: {column} {value!r} cannot be an id of the replay's network: {error}",
                     source="sales",
                     item=column,
                 ) from None

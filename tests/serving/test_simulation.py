@@ -312,7 +312,10 @@ def test_an_id_the_replay_network_cannot_hold_is_refused_before_any_replay(
     first = sales[column].iloc[0]
     sales[column] = sales[column].replace({first: value})
     # it used to fail in the plan's network, after push and min-max had replayed
-    with pytest.raises(SimulationError, match=rf"sales: {column} .* cannot name an item.*{text}"):
+    with pytest.raises(
+        SimulationError,
+        match=rf"sales: {column} .* cannot be an id of the replay's network.*{text}",
+    ):
         run_simulation(sales, weeks=2, forecast_fn=moving_average_forecast, on_progress=pytest.fail)
 
 
