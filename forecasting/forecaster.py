@@ -294,7 +294,9 @@ class Forecaster:
         long = self.history_
         if sales is not None:
             given = trim_leading_zeros(to_long(_checked(sales)))
-            long = _with_columns_of(given, exogenous_of(self.history_))
+            # the statistical models read the sales alone; the global ones their columns too
+            needed = exogenous_of(self.history_) if self.ml_models_ else []
+            long = _with_columns_of(given, needed)
         future_long = to_long(future) if future is not None else None
         return self._forecast(long, h, future_long)
 

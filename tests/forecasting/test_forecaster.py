@@ -135,6 +135,11 @@ def test_exogenous_columns_are_matched_by_name_not_position(sales: pd.DataFrame)
     renamed = sales.rename(columns={"promo": "snap"})
     with pytest.raises(SalesValidationError, match=r"missing \['promo'\] \(given: \["):
         fitted.predict(renamed, horizon=3)
+    # statistical models alone read the sales, not the columns beside them: nothing to ask for
+    local = Forecaster(ForecastConfig(horizon=7, n_windows=1, models=("MA28",))).fit(sales)
+    pd.testing.assert_frame_equal(
+        local.predict(renamed, horizon=3), local.predict(sales, horizon=3)
+    )
 
 
 def test_weekly_forecasts_are_dated_by_their_first_day_as_allocate_reads_periods() -> None:
