@@ -22,8 +22,8 @@ from forecasting.columns import CUTOFF, DS, UNIQUE_ID, Y
 from forecasting.models import (
     FALLBACK,
     ML_MODELS,
-    MOVING_AVERAGE_WINDOW,
     STAT_MODELS,
+    fallback_level,
     ml_cross_validation,
     stat_cross_validation,
 )
@@ -114,11 +114,9 @@ def _fill_fallback(table: pd.DataFrame, long: pd.DataFrame) -> None:
     first window's ensemble scores). In place."""
     missing = table[FALLBACK].isna().to_numpy()
     for cutoff in pd.unique(table.loc[missing, CUTOFF]):
-        known = long[long[DS] <= cutoff]
-        level = known.groupby(UNIQUE_ID, sort=False).tail(MOVING_AVERAGE_WINDOW)
-        mean = level.groupby(UNIQUE_ID, sort=False)[Y].mean()
+        level = fallback_level(long[long[DS] <= cutoff])
         rows = missing & (table[CUTOFF] == cutoff).to_numpy()
-        table.loc[rows, FALLBACK] = table.loc[rows, UNIQUE_ID].map(mean).to_numpy()
+        table.loc[rows, FALLBACK] = table.loc[rows, UNIQUE_ID].map(level).to_numpy()
 
 
 def _stat_block(

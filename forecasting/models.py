@@ -634,13 +634,18 @@ def min_history(freq: str, horizon: int, n_windows: int) -> int:
     return horizon * n_windows + max(2 * season_length(freq), math.ceil(horizon / 2))
 
 
+def fallback_level(long: pd.DataFrame) -> pd.Series:
+    """Each series' mean over its last 28 periods, or over as many as it has: the fallback."""
+    recent = long.groupby(UNIQUE_ID, sort=False).tail(MOVING_AVERAGE_WINDOW)
+    return recent.groupby(UNIQUE_ID, sort=False)[Y].mean().fillna(0.0)
+
+
 def fallback_forecast(long: pd.DataFrame, horizon: int, freq: str) -> pd.DataFrame:
     """Mean of each series' last 28 periods (or fewer) as its forecast: `unique_id, ds, MA28`.
 
     Defined for any series with one observation, so it stands in wherever a model fails.
     """
-    recent = long.groupby(UNIQUE_ID, sort=False).tail(MOVING_AVERAGE_WINDOW)
-    level = recent.groupby(UNIQUE_ID, sort=False)[Y].mean().fillna(0.0)
+    level = fallback_level(long)
     last = long.groupby(UNIQUE_ID, sort=False)[DS].max()
     offset = pd.tseries.frequencies.to_offset(freq)
     return pd.DataFrame(
