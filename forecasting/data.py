@@ -21,6 +21,7 @@ totals per period already, whatever day labels them.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -34,6 +35,7 @@ from forecasting.errors import SalesValidationError
 
 __all__ = [
     "Level",
+    "PartialPeriodWarning",
     "exogenous_columns",
     "flag_columns",
     "load_sales",
@@ -140,7 +142,7 @@ def prepare_sales(
     kept = validated[[c for c in validated.columns if c in _kept_columns(validated)]]
     if level == "region":
         kept = _to_region_level(kept)
-    aggregated = _aggregate(kept, freq)
+    aggregated = _aggregate(kept, freq, source)
     return _fill_missing_periods(aggregated, freq)
 
 
@@ -453,7 +455,24 @@ def _to_region_level(frame: pd.DataFrame) -> pd.DataFrame:
     return grouped
 
 
-def _aggregate(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
+class PartialPeriodWarning(UserWarning):
+    """A first or last period the data covers only in part was left out of the sums."""
+
+
+def _warn_partial(
+    source: str, which: str, bounds: tuple[pd.Timestamp, pd.Timestamp], days: int
+) -> None:
+    first, last = bounds
+    length = (last - first).days + 1
+    warnings.warn(
+        f"{source}: the {which} period {first:%Y-%m-%d} .. {last:%Y-%m-%d} is left out: the data "
+        f"covers {days} of its {length} days, and its sum would read as a drop in demand",
+        PartialPeriodWarning,
+        stacklevel=4,
+    )
+
+
+def _aggregate(frame: pd.DataFrame, freq: str, source: str) -> pd.DataFrame:
     frame = frame.assign(**{c: frame[c].astype("float64") for c in exogenous_columns(frame)})
     if freq == "D":
         return frame
@@ -464,13 +483,15 @@ def _aggregate(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
         # one date in each period: totals per period already (weekly sums labelled by their
         # Monday, monthly ones by the 1st), whole periods however they are labelled
         return aggregated
-    first_start, last_end = (
-        _period_bounds(aggregated[DATE].min(), freq)[0],
-        _period_bounds(aggregated[DATE].max(), freq)[1],
+    first, last = (
+        _period_bounds(aggregated[DATE].min(), freq),
+        _period_bounds(aggregated[DATE].max(), freq),
     )
-    if frame[DATE].max() < last_end:  # the last period is cut short by the end of the data
+    if frame[DATE].max() < last[1]:  # the last period is cut short by the end of the data
+        _warn_partial(source, "last", last, (frame[DATE].max() - last[0]).days + 1)
         aggregated = aggregated[aggregated[DATE] < aggregated[DATE].max()]
-    if frame[DATE].min() > first_start:  # so is the first one by its start
+    if frame[DATE].min() > first[0]:  # so is the first one by its start
+        _warn_partial(source, "first", first, (first[1] - frame[DATE].min()).days + 1)
         aggregated = aggregated[aggregated[DATE] > aggregated[DATE].min()]
     return aggregated
 

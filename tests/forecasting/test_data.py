@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, SKU, UNITS
-from forecasting.data import load_sales, parse_mapping, prepare_sales
+from forecasting.data import PartialPeriodWarning, load_sales, parse_mapping, prepare_sales
 from forecasting.errors import SalesValidationError
 
 
@@ -105,10 +105,19 @@ def test_empty_key_cells_are_named() -> None:
 def test_weekly_aggregation_sums_and_drops_partial_weeks() -> None:
     days = pd.date_range("2024-01-01", "2024-01-24", freq="D")  # Monday .. Wednesday week 4
     raw = pd.DataFrame({SKU: "A", LOCATION: "S", DATE: days, UNITS: 1.0})
-    weekly = prepare_sales(raw, freq="W")
+    with pytest.warns(PartialPeriodWarning, match=r"2024-01-22 \.\. 2024-01-28 .* 3 of its 7 days"):
+        weekly = prepare_sales(raw, freq="W")
     # Weeks end on Sunday; the week of 22-24 January is incomplete and dropped.
     assert weekly[DATE].dt.strftime("%m-%d").tolist() == ["01-07", "01-14", "01-21"]
     assert weekly[UNITS].tolist() == [7.0, 7.0, 7.0]
+
+
+def test_a_partial_first_month_is_named_when_left_out() -> None:
+    days = pd.date_range("2024-01-10", "2024-03-31", freq="D")
+    raw = pd.DataFrame({SKU: "A", LOCATION: "S", DATE: days, UNITS: 1.0})
+    with pytest.warns(PartialPeriodWarning, match=r"first period 2024-01-01 .* 22 of its 31"):
+        monthly = prepare_sales(raw, freq="MS")
+    assert monthly[UNITS].tolist() == [29.0, 31.0]
 
 
 @pytest.mark.parametrize(
