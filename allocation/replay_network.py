@@ -102,7 +102,6 @@ def network_around(
             source="sales",
             item=str(split.index[0]),
         )
-    rng = np.random.default_rng(seed)
     locations = sorted(regions_of.index)
     location_region = {loc: regions_of[loc][0] for loc in locations}
     regions = sorted(set(location_region.values()))
@@ -125,24 +124,13 @@ def network_around(
         columns=[NODE, KIND, REGION],
     )
     lanes: list[tuple[str, str, int, float]] = [(SUPPLIER, CENTRAL, supplier_lead_days, 0.0)]
-    for region in regions:
-        lanes.append(
-            (
-                CENTRAL,
-                regional_node(region),
-                int(rng.integers(2, 5)),
-                round(rng.uniform(0.1, 0.3), 2),
-            )
-        )
-    for loc in locations:
-        lanes.append(
-            (
-                regional_node(location_region[loc]),
-                loc,
-                int(rng.integers(1, 3)),
-                round(rng.uniform(0.05, 0.15), 2),
-            )
-        )
+    lanes += _drawn_lanes(seed, [(CENTRAL, regional_node(r)) for r in regions], (2, 4), (0.1, 0.3))
+    lanes += _drawn_lanes(
+        seed,
+        [(regional_node(location_region[loc]), loc) for loc in locations],
+        (1, 2),
+        (0.05, 0.15),
+    )
     for a in locations:
         for b in locations:
             if a != b and location_region[a] == location_region[b]:
@@ -185,7 +173,9 @@ def network_around(
         recent.unstack(SKU).reindex(index=locations, columns=skus, fill_value=0.0).fillna(0.0)
     )
     stock_rows: list[tuple[str, str, float]] = []
-    spread = rng.uniform(1 - stock_spread, 1 + stock_spread, size=recent_by.shape)
+    cells = [f"stock|{loc}|{sku}" for loc in locations for sku in skus]
+    draw = _uniform(seed, cells).reshape(recent_by.shape)
+    spread = 1 - stock_spread + 2 * stock_spread * draw
     forward_stock = np.round(
         recent_by.to_numpy()
         * np.array([lead_into[loc] + review_days for loc in locations])[:, None]
@@ -205,6 +195,30 @@ def network_around(
     stock_rows += [(sku, CENTRAL, float(round(total[sku] * cover))) for sku in skus]
     start_stock = pd.DataFrame(stock_rows, columns=[SKU, NODE, ON_HAND])
     return ReplayInstance(network=network, start_stock=start_stock)
+
+
+def _uniform(seed: int, keys: list[str]) -> np.ndarray:
+    """A seeded draw in [0, 1) for each key, from the key itself: adding a SKU, a location or a
+    region to the history leaves every other lane and starting stock as it was."""
+    hashed = pd.util.hash_array(np.array(keys, dtype=object), hash_key=f"{seed:016d}"[-16:])
+    return (hashed >> np.uint64(11)).astype("float64") / 2.0**53
+
+
+def _drawn_lanes(
+    seed: int,
+    pairs: list[tuple[str, str]],
+    lead_days: tuple[int, int],
+    cost: tuple[float, float],
+) -> list[tuple[str, str, int, float]]:
+    """Lanes `origin -> destination` with a lead time drawn from `lead_days` (both ends included)
+    and a cost per unit from `cost`."""
+    lead_draw = _uniform(seed, [f"lead|{a}|{b}" for a, b in pairs])
+    cost_draw = _uniform(seed, [f"cost|{a}|{b}" for a, b in pairs])
+    low, high = lead_days
+    return [
+        (a, b, low + int(u * (high - low + 1)), round(cost[0] + v * (cost[1] - cost[0]), 2))
+        for (a, b), u, v in zip(pairs, lead_draw, cost_draw, strict=True)
+    ]
 
 
 def _mean_daily(training: pd.DataFrame, train_end: pd.Timestamp, days: int) -> pd.Series:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from allocation.baselines import MinMaxPolicy, PushPolicy, fit_min_max, split_proportionally
-from allocation.replay_network import network_around
+from allocation.replay_network import ReplayInstance, network_around
 from allocation.simulate import SUPPLIER, ReplayNetwork, Review, SimulationError, replay
 
 TRAIN_END = pd.Timestamp("2024-01-20")
@@ -217,6 +217,33 @@ def test_both_policies_replay_on_a_seeded_network() -> None:
         served = result.daily["served"]
         assert (served <= result.daily["demand"]).all()
         assert (result.inventory["on_hand"] >= 0).all()
+
+
+def test_a_seeded_network_keeps_its_draws_when_the_history_grows() -> None:
+    dates = pd.date_range("2024-01-01", periods=60, freq="D")
+    cells = [("A", "S1", "north"), ("A", "S2", "north"), ("A", "S3", "south")]
+    grown = [*cells, ("B", "S1", "north"), ("A", "S4", "south"), ("A", "S5", "east")]
+
+    def instance(of: list[tuple[str, str, str]], seed: int = 0) -> ReplayInstance:
+        sales = pd.DataFrame(
+            [(sku, loc, region, day, 4.0) for sku, loc, region in of for day in dates],
+            columns=["sku", "location", "region", "date", "units"],
+        )
+        return network_around(sales, train_end=dates[-1], seed=seed)
+
+    small, large = instance(cells), instance(grown)
+    kept = large.start_stock.merge(small.start_stock, on=["sku", "node"], suffixes=("", "_small"))
+    assert len(kept) == len(small.start_stock)
+    # a SKU, a location and a region more: every start stock and lane of the others unchanged
+    forward = kept[kept["node"].str.startswith("S")]
+    assert (forward["on_hand"] == forward["on_hand_small"]).all()
+    lanes = large.network.lanes.merge(small.network.lanes, on=["origin", "destination"])
+    assert len(lanes) == len(small.network.lanes)
+    assert (lanes["lead_time_days_x"] == lanes["lead_time_days_y"]).all()
+    assert (lanes["cost_per_unit_x"] == lanes["cost_per_unit_y"]).all()
+    # the stock is out of balance, and the seed draws it
+    assert forward["on_hand"].nunique() > 1
+    assert not small.start_stock.equals(instance(cells, seed=1).start_stock)
 
 
 @pytest.mark.m5
