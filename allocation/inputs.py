@@ -303,8 +303,10 @@ _STOCK_SCHEMA = pa.DataFrameSchema(
 )
 
 
-def validate_stock(frame: pd.DataFrame, network: Network, source: str = "stock") -> pd.DataFrame:
-    """Check a stock frame against the network; returns it with every column present."""
+def _stock_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """A stock frame's own checks, before any network: keys as text, in transit 0 and no
+    arrival date where not given, arrival dates read as dates (YYYYMMDD is a day, never
+    nanoseconds since 1970), quantities and days in range."""
     frame = _own_copy(frame)
     _keys_as_text(frame, (SKU, NODE), source)
     if IN_TRANSIT not in frame:
@@ -315,6 +317,12 @@ def validate_stock(frame: pd.DataFrame, network: Network, source: str = "stock")
     _as_dates(frame, ARRIVAL_DATE, source)
     frame = _validate(frame, _STOCK_SCHEMA, source)
     _check_day_range(frame, ARRIVAL_DATE, source)
+    return frame
+
+
+def validate_stock(frame: pd.DataFrame, network: Network, source: str = "stock") -> pd.DataFrame:
+    """Check a stock frame against the network; returns it with every column present."""
+    frame = _stock_columns(frame, source)
     _check_known(frame, SKU, set(network.sku_ids), source, "SKU")
     _check_known(frame, NODE, network.node_ids, source, "node")
     no_date = frame[(frame[IN_TRANSIT] > 0) & frame[ARRIVAL_DATE].isna()]
@@ -373,8 +381,7 @@ def load_stock(path: str | Path, network: Network | None = None) -> pd.DataFrame
     """Read stock positions (CSV/Parquet/JSON); validated against `network` when given."""
     frame = _read_frame(path, "stock")
     if network is None:
-        _keys_as_text(frame, (SKU, NODE), str(path))
-        return _validate(frame, _STOCK_SCHEMA, str(path))
+        return _stock_columns(frame, str(path))
     return validate_stock(frame, network, source=str(path))
 
 

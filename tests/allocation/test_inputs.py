@@ -94,6 +94,20 @@ def test_stock_file_round_trip(network: al.Network, tmp_path) -> None:
     assert stock["in_transit"].tolist() == [0.0] and stock["on_hand"].tolist() == [4.0]
 
 
+def test_stock_arrival_dates_read_the_same_with_or_without_the_network(
+    network: al.Network, tmp_path
+) -> None:
+    # Read without the network (as `allocate` reads its files), 20260301 was nanoseconds since
+    # 1970: stock arriving in March was counted as there on the first day.
+    path = tmp_path / "stock.csv"
+    path.write_text("sku,node,on_hand,in_transit,arrival_date\nS,CW,0,100,20260301\n")
+    for stock in (al.load_stock(path), al.load_stock(path, network)):
+        assert stock["arrival_date"].tolist() == [pd.Timestamp("2026-03-01")]
+    path.write_text("sku,node,on_hand,in_transit,arrival_date\nS,CW,0,100,next week\n")
+    with pytest.raises(al.AllocationInputError, match=r"arrival_date.*'next week'.*YYYY-MM-DD"):
+        al.load_stock(path)
+
+
 def test_a_large_stock_file_with_late_arrival_dates_reads_without_a_dtype_warning(
     tmp_path,
 ) -> None:
