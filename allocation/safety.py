@@ -82,29 +82,32 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
     row_window = window_of[location_code]
     n = len(keys)
     forecast, variance_of_row = demand[FORECAST].to_numpy(dtype=float), daily_sigma(demand) ** 2
-    step = _date_step(offset)
-    if step < PERIOD_MIN_DAYS:
-        # Daily rows: a day inside the window counts whole; days without a row are scaled.
-        inside = (offset >= 0) & (offset < row_window)
-        key_in, offset_in = key[inside], offset[inside]
-        total = np.bincount(key_in, forecast[inside], minlength=n)
-        variance = np.bincount(key_in, variance_of_row[inside], minlength=n)
-        # Days of forecast in the window: distinct (key, day) pairs (a day may hold two rows).
-        span = int(offset_in.max()) + 1 if len(offset_in) else 1
-        days_seen, _ = _unique_codes(key_in * span + offset_in, n * span)
-        days = np.bincount(days_seen // span, minlength=n).astype(float)
-    else:
+    step = _series_steps(key, offset, n)[key]
+    periodic = step >= PERIOD_MIN_DAYS
+    # Daily rows: a day inside the window counts whole; days without a row are scaled.
+    inside = ~periodic & (offset >= 0) & (offset < row_window)
+    key_in, offset_in = key[inside], offset[inside]
+    # (astype: bincount of no rows is integer zeros, whatever the weights)
+    total = np.bincount(key_in, forecast[inside], minlength=n).astype(float)
+    variance = np.bincount(key_in, variance_of_row[inside], minlength=n).astype(float)
+    # Days of forecast in the window: distinct (key, day) pairs (a day may hold two rows).
+    span = int(offset_in.max()) + 1 if len(offset_in) else 1
+    days_seen, _ = _unique_codes(key_in * span + offset_in, n * span)
+    days = np.bincount(days_seen // span, minlength=n).astype(float)
+    if periodic.any():
         # Rows a week or more apart: each stands for the days from its date to the next period
         # (a calendar month for monthly dates), its units spread evenly over them; a row counts
         # by the share of its days inside the window.
-        length = _period_lengths(demand[DATE], step)
-        start = offset.astype(float)
-        overlap = np.clip(np.minimum(start + length, row_window) - np.maximum(start, 0.0), 0, None)
+        key_p = key[periodic]
+        length = _period_lengths(demand[DATE][periodic], step[periodic])
+        start = offset[periodic].astype(float)
+        end = np.minimum(start + length, row_window[periodic])
+        overlap = np.clip(end - np.maximum(start, 0.0), 0, None)
         overlap = np.where(np.isnan(overlap), 0.0, overlap)
         share = overlap / length
-        total = np.bincount(key, forecast * share, minlength=n)
-        variance = np.bincount(key, variance_of_row * share, minlength=n)
-        days = np.bincount(key, overlap, minlength=n)
+        total += np.bincount(key_p, forecast[periodic] * share, minlength=n)
+        variance += np.bincount(key_p, variance_of_row[periodic] * share, minlength=n)
+        days += np.bincount(key_p, overlap, minlength=n)
     window = window_of[keys % len(location_names)]
     window = np.where(np.isnan(window), 0.0, window)
     scale = np.where(days > 0, window / np.maximum(days, 1.0), 0.0)
@@ -122,26 +125,34 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
     )
 
 
-def _date_step(offset: np.ndarray) -> int:
-    """Smallest number of days between two distinct forecast dates (1 for a single date): 7
-    for weekly forecasts, 28-31 for monthly ones, 1 for daily ones even with missing days."""
-    if not len(offset):
-        return 1
-    low = int(offset.min())
-    span = int(offset.max()) - low + 1
-    if span > max(4 * len(offset), 1_000_000):
-        days = np.unique(offset)
+def _series_steps(key: np.ndarray, offset: np.ndarray, n: int) -> np.ndarray:
+    """Smallest number of days between two distinct forecast dates of each of the `n` series:
+    7 for weekly forecasts, 28-31 for monthly ones, 1 for daily ones even with missing days.
+    Per series, so that weeks labelled by Sunday in one series and by Monday in another are
+    weeks in both. A series with one date is read as most series with two are (the smallest
+    such step on a tie; 1 where no series has two dates: one date is then one day)."""
+    steps = np.full(n, np.iinfo(np.int64).max)
+    if len(offset):
+        low = int(offset.min())
+        span = int(offset.max()) - low + 1
+        codes, _ = _unique_codes(key.astype(np.int64) * span + (offset - low), n * span)
+        series, day = codes // span, codes % span
+        same = series[1:] == series[:-1]
+        np.minimum.at(steps, series[1:][same], np.diff(day)[same])
+    known = steps < np.iinfo(np.int64).max
+    if known.any():
+        values, counts = np.unique(steps[known], return_counts=True)
+        steps[~known] = values[np.argmax(counts)]
     else:
-        days = np.flatnonzero(np.bincount(offset - low, minlength=span)) + low
-    return int(np.diff(days).min()) if len(days) > 1 else 1
+        steps[~known] = 1
+    return steps
 
 
-def _period_lengths(dates: pd.Series, step: int) -> np.ndarray:
+def _period_lengths(dates: pd.Series, step: np.ndarray) -> np.ndarray:
     """Days each row of a periodic forecast stands for: its calendar month where the dates are
     about a month apart, the step between dates otherwise (a week, two weeks)."""
-    if 28 <= step <= 31:
-        return dates.dt.days_in_month.to_numpy(dtype=float)
-    return np.full(len(dates), float(step))
+    monthly = (step >= 28) & (step <= 31)
+    return np.where(monthly, dates.dt.days_in_month.to_numpy(dtype=float), step.astype(float))
 
 
 def _unique_codes(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

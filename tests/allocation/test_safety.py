@@ -113,3 +113,18 @@ def test_a_daily_forecast_with_missing_days_stays_daily() -> None:
     frame = demand_frame({("S", "L"): 10.0}, days=10).drop(index=[3, 4])
     result = cover_demand(frame, TODAY, pd.Series({"L": 10})).iloc[0]
     assert result["forecast_days"] == 8 and result["mean"] == pytest.approx(100.0)
+
+
+def test_each_series_has_its_own_period() -> None:
+    # Weekly totals labelled by Monday (L1) and by Sunday (L2), daily rows (L3), and a series with
+    # one weekly row (L4, read as most series are): the smallest step of the whole file (1 day,
+    # Sunday to Monday) read every week as a day, 7 times its demand over the cover period.
+    weekly = demand_frame({("S", "L1"): 70.0, ("S", "L4"): 70.0}, days=28).iloc[::7]
+    sunday = demand_frame({("S", "L2"): 70.0}, days=29).iloc[6::7]
+    daily = demand_frame({("S", "L3"): 10.0}, days=28)
+    frame = pd.concat([weekly[weekly["location"] == "L1"], sunday, daily]).reset_index(drop=True)
+    frame = pd.concat([frame, weekly[weekly["location"] == "L4"].iloc[:1]], ignore_index=True)
+    cover = pd.Series({"L1": 8, "L2": 8, "L3": 8, "L4": 7})
+    result = cover_demand(frame, TODAY, cover).set_index("location")
+    assert result["daily"].tolist() == pytest.approx([10.0, 10.0, 10.0, 10.0])
+    assert result["mean"].tolist() == pytest.approx([80.0, 80.0, 80.0, 70.0])
