@@ -14,10 +14,11 @@ Shape of the document::
                     pack_size?, lead_time_days?, cost_per_unit?}]
     skus:        [{id, unit_volume?, unit_cost?, hot?, abc?}]
 
-Lanes carry stock down the supply chain (central -> regional -> forward) and must not form a
-cycle; lateral links move stock between two warehouses in either direction (within a region
-freely, across regions only as the policy allows). Distributors are supplied by the warehouses in
-`served_by`, which must lie in the distributor's own territory (region protection).
+Lanes carry stock down the supply chain (central -> regional -> forward), stay in their region
+below the central warehouse and must not form a cycle; lateral links move stock between two
+warehouses in either direction (within a region freely, across regions only as the policy
+allows). Distributors are supplied by the warehouses in `served_by`, which must lie in the
+distributor's own territory (region protection).
 """
 
 from __future__ import annotations
@@ -259,6 +260,18 @@ def _check_lanes(
         if lane.origin == lane.destination:
             raise _error(
                 f"network: lane {name} starts and ends at the same warehouse",
+                field="lanes",
+                item=name,
+            )
+        origin, destination = warehouses[lane.origin], warehouses[lane.destination]
+        if origin.kind != "central" and origin.region != destination.region:
+            # Across regions stock moves on laterals, which the policy lets carry overstock
+            # only; a lane there would move any stock, around that rule.
+            raise _error(
+                f"network: lane {name} crosses regions ({origin.region} -> "
+                f"{destination.region}); below the central warehouse lanes stay in their "
+                "region: link the two as a lateral (across regions it carries overstock only, "
+                "as the policy allows) or give both warehouses one region",
                 field="lanes",
                 item=name,
             )

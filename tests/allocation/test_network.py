@@ -30,6 +30,27 @@ def test_lane_to_nowhere_names_the_lane(one_lane: dict[str, Any]) -> None:
     assert error.item == "CW->FW-X" and "nowhere" in str(error) and "FW-X" in str(error)
 
 
+def test_a_lane_below_the_central_warehouse_stays_in_its_region(one_lane: dict[str, Any]) -> None:
+    # A north regional warehouse supplying a south forward one moved any stock across regions,
+    # where the policy lets laterals carry overstock only.
+    one_lane["warehouses"] += [
+        {"id": "RW-N", "kind": "regional", "region": "north", "capacity": 10},
+        {"id": "FW-S", "kind": "forward", "region": "south", "capacity": 10},
+    ]
+    one_lane["lanes"] += [
+        {"origin": "CW", "destination": "RW-N", "cost_per_unit": 1, "lead_time_days": 1},
+        {"origin": "RW-N", "destination": "FW-S", "cost_per_unit": 1, "lead_time_days": 1},
+    ]
+    error = _error(one_lane)
+    assert error.item == "RW-N->FW-S" and "crosses regions (north -> south)" in str(error)
+    assert "lateral" in str(error)
+    one_lane["lanes"].pop()  # the central warehouse's lanes reach every region
+    one_lane["lanes"].append(
+        {"origin": "CW", "destination": "FW-S", "cost_per_unit": 1, "lead_time_days": 1}
+    )
+    al.parse_network(one_lane)
+
+
 def test_cycle_of_lanes_names_the_cycle(one_lane: dict[str, Any]) -> None:
     one_lane["lanes"].append(
         {"origin": "FW", "destination": "CW", "cost_per_unit": 1, "lead_time_days": 1}
