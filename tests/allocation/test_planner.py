@@ -95,6 +95,31 @@ def test_packs_and_moq_round_with_every_constraint_kept(two_tiers: dict[str, Any
         assert sum(supplied.values()) <= 20
 
 
+def test_stock_no_lp_suggestion_can_round_to_goes_to_a_distributor_whose_packs_fit(
+    two_tiers: dict[str, Any],
+) -> None:
+    # 30 units of a hot SKU. The LP's shares of D-A (packs of 50) and D-M (MOQ 40) cannot round
+    # up within the 30, and D-B's (packs of 6, MOQ 10) rounded to 18: 12 units stayed at CW,
+    # where the exact MILP sends D-B 24. The repair now climbs a pack at a time while it pays.
+    base = two_tiers["distributors"][0]
+    two_tiers["distributors"] = [
+        {**base, "id": "D-A", "tier": "growth", "pack_size": 50},
+        {**base, "id": "D-M", "tier": "growth", "moq": 40},
+        {**base, "id": "D-B", "tier": "growth", "pack_size": 6, "moq": 10},
+    ]
+    two_tiers["skus"] = [{"id": "S", "unit_cost": 5.0, "hot": True}]
+    network = al.Network.model_validate(two_tiers)
+    demand = demand_frame({("S", d): 2.0 for d in ("D-A", "D-M", "D-B")}, spread=1.0)
+    plans = [
+        al.plan(network, stock_frame([("S", "CW", 30)]), demand, integer_packs=exact)
+        for exact in (False, True)
+    ]
+    for result in plans:
+        supplied = result.replenishment.set_index("distributor")["quantity"].to_dict()
+        assert supplied == {"D-B": 24.0}
+    assert plans[0].solver.objective == pytest.approx(plans[1].solver.objective, rel=1e-6)
+
+
 def test_in_transit_arriving_too_late_does_not_count(one_lane: dict[str, Any]) -> None:
     network = al.Network.model_validate(one_lane)
     stock = stock_frame([("S", "CW", 20), ("S", "FW", 0)])
