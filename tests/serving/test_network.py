@@ -70,10 +70,20 @@ def test_stock_replace_update_and_read(
     response = client.put("/v1/stock", json={"positions": stock_rows}, headers=planner)
     assert response.status_code == 201, response.text
     assert response.json()["count"] == len(stock_rows)
+    transit = {"on_hand": 5.0, "in_transit": 492.0, "arrival_date": "2026-01-03"}
+    patch = {"positions": [{"sku": "SKU-001", "node": "CW", **transit}]}
+    assert client.patch("/v1/stock", json=patch, headers=planner).status_code == 200
     patch = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": 7.0}]}
     assert client.patch("/v1/stock", json=patch, headers=planner).status_code == 200
     page = client.get("/v1/stock", params={"sku": "SKU-001", "node": "CW"}, headers=planner).json()
-    assert page["count"] == 1 and page["data"][0]["on_hand"] == 7.0
+    # on_hand alone: the 492 in transit stay (they were set to 0 with their arrival date)
+    row = page["data"][0]
+    assert page["count"] == 1 and (row["on_hand"], row["in_transit"]) == (7.0, 492.0)
+    assert row["arrival_date"] == "2026-01-03"
+    patch = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": 7.0, "in_transit": 0}]}
+    client.patch("/v1/stock", json=patch, headers=planner)
+    page = client.get("/v1/stock", params={"sku": "SKU-001", "node": "CW"}, headers=planner).json()
+    assert page["data"][0]["in_transit"] == 0.0
     # a repeated filter lists values (it took the last one alone)
     both = client.get("/v1/stock?sku=SKU-001&sku=SKU-002&node=CW", headers=planner).json()
     assert [(row["sku"], row["node"]) for row in both["data"]] == [

@@ -63,6 +63,30 @@ def _upsert(session: Session, positions: list[StockPositionIn]) -> None:
             row.updated_at = now
 
 
+def _merged(session: Session, positions: list[StockPositionIn]) -> list[StockPositionIn]:
+    """Each position sent, with the fields it leaves out taken from its stored row, if any."""
+    stored = {
+        (row.sku, row.node): row
+        for row in session.scalars(
+            select(StockPosition).where(StockPosition.sku.in_({p.sku for p in positions}))
+        )
+    }
+    merged = []
+    for position in positions:
+        row = stored.get((position.sku, position.node))
+        kept = (
+            {}
+            if row is None
+            else {
+                field: getattr(row, field)
+                for field in StockPositionIn.model_fields
+                if field not in position.model_fields_set
+            }
+        )
+        merged.append(position.model_copy(update=kept))
+    return merged
+
+
 def _duplicates_error(positions: list[StockPositionIn]) -> None:
     seen: set[tuple[str, str]] = set()
     for index, position in enumerate(positions):
@@ -102,11 +126,13 @@ def replace_stock(
 def update_stock(
     upload: StockUpload, session: SessionDep, principal: PlannerDep
 ) -> StockPositionsPublic:
-    """Update (or add) the positions sent; the others stay as they are."""
+    """Update (or add) the positions sent; the others stay as they are, and so do the fields a
+    position leaves out (`on_hand` alone keeps its in-transit units and their arrival date)."""
     _duplicates_error(upload.positions)
-    _check_against_network(session, upload.positions)
     begin_write(session)
-    _upsert(session, upload.positions)
+    positions = _merged(session, upload.positions)
+    _check_against_network(session, positions)
+    _upsert(session, positions)
     audit.record(session, principal, "stock.update", "stock", positions=len(upload.positions))
     session.commit()
     return _page(session, 0, 0)
