@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
@@ -45,6 +47,24 @@ def test_approve_then_reject_is_a_conflict(seeded: TestClient, keys: Keys, app: 
             select(AuditEntry.action).where(AuditEntry.resource == "plan")
         ).all()
         assert decisions.count("plan.approved") == 1
+
+
+def test_a_draft_planned_on_a_changed_network_cannot_be_approved(
+    seeded: TestClient, keys: Keys, network_document: dict[str, Any]
+) -> None:
+    # A network change (here D-N1's credit turned red) after the draft: approving it told D-N1
+    # to expect units it can no longer be sent.
+    plan_id = create_plan(seeded, keys)["id"]
+    planner = keys.headers("planner")
+    changed = copy.deepcopy(network_document)
+    changed["distributors"][0]["credit"] = "red"
+    assert seeded.put("/v1/network", json=changed, headers=planner).status_code == 201
+    stale = seeded.post(f"/v1/plans/{plan_id}/approve", headers=planner)
+    assert stale.status_code == 409
+    assert "network has changed since" in stale.json()["detail"]
+    assert seeded.post(f"/v1/plans/{plan_id}/reject", headers=planner).status_code == 200
+    fresh = create_plan(seeded, keys)["id"]
+    assert seeded.post(f"/v1/plans/{fresh}/approve", headers=planner).status_code == 200
 
 
 def test_reject_a_draft(seeded: TestClient, keys: Keys) -> None:

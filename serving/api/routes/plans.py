@@ -12,7 +12,7 @@ from serving import audit
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
-from serving.models import Plan, PlanAlert, PlanLine, PlanStatus, utcnow
+from serving.models import NetworkVersion, Plan, PlanAlert, PlanLine, PlanStatus, utcnow
 from serving.schemas import (
     DbId,
     Id,
@@ -114,7 +114,8 @@ def _decide(
     session: Session, plan_id: int, decision: PlanStatus, principal: Any, note: str | None
 ) -> PlanPublic:
     """Move a draft to `decision`; a plan already decided is a 409 (the first decision stands),
-    and so is approving a draft older than an approved plan (`_newer_approved`).
+    and so is approving a draft older than an approved plan (`_newer_approved`) or one planned
+    on a network that has changed since (`_current_network_id`).
 
     The conditional UPDATE (… WHERE status = 'draft') changes the row for one request only,
     however many arrive at once: the others see no row changed.
@@ -122,7 +123,10 @@ def _decide(
     begin_write(session)
     conditions = [Plan.id == plan_id, Plan.status == PlanStatus.draft.value]
     if decision is PlanStatus.approved:
-        conditions.append(~_newer_approved(plan_id))
+        conditions += [
+            ~_newer_approved(plan_id),
+            Plan.network_id == _current_network_id().scalar_subquery(),
+        ]
     changed = session.execute(
         update(Plan)
         .where(*conditions)
@@ -142,6 +146,14 @@ def _decide(
                 f"plan {plan_id} is already {plan.status} (decided at {plan.decided_at}); "
                 "only a draft can be approved or rejected",
             )
+        current = session.scalar(_current_network_id())
+        if plan.network_id != current:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"plan {plan_id} was planned on network version {plan.network_id}, and the "
+                f"network has changed since (version {current}): its lanes, credit or territories "
+                "may no longer hold; ask for a new plan or reject this one",
+            )
         newer = session.scalar(
             select(func.max(Plan.id)).where(Plan.status == PlanStatus.approved.value)
         )
@@ -154,6 +166,12 @@ def _decide(
     audit.record(session, principal, f"plan.{decision.value}", "plan", plan_id, note=note)
     session.commit()
     return _read(session, plan_id)
+
+
+def _current_network_id() -> Any:
+    """SELECT the id of the newest network version. A draft planned on an older one may serve a
+    distributor whose credit turned red, or over a lane that is gone."""
+    return select(func.max(NetworkVersion.id))
 
 
 def _newer_approved(plan_id: int) -> Any:
