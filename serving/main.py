@@ -95,20 +95,33 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
+_ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}}
 UNSUPPORTED_MEDIA: dict[str, Any] = {
     "description": "a body not sent as application/json",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorMessage"}}},
+    "content": _ERROR_BODY,
+}
+UNPARSED_BODY: dict[str, Any] = {
+    "description": "a body that is not UTF-8, or JSON nested too deep to parse",
+    "content": _ERROR_BODY,
+}
+BUSY: dict[str, Any] = {
+    "description": "the database is busy with another write; retry after Retry-After seconds",
+    "content": _ERROR_BODY,
 }
 
 
-def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    return [operation for path in schema["paths"].values() for operation in path.values()]
+def _operations(schema: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (method, operation)
+        for path in schema["paths"].values()
+        for method, operation in path.items()
+    ]
 
 
 def _declare_bodies(app: FastAPI, models: list[type[BaseModel]]) -> None:
     """Add the schemas of bodies a route validates itself (`openapi_extra` names them) to the
     OpenAPI components, with the models they use, as FastAPI does for the bodies it parses, and
-    the 415 to every operation that takes a body."""
+    the 415 and 400 to every operation that takes a body, the 503 to every write."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -121,9 +134,12 @@ def _declare_bodies(app: FastAPI, models: list[type[BaseModel]]) -> None:
             for name, used in definition.pop("$defs", {}).items():
                 components.setdefault(name, used)
             components.setdefault(model.__name__, definition)
-        for operation in _operations(schema):  # deps.check_request_form's answer
-            if "requestBody" in operation:
+        for method, operation in _operations(schema):
+            if "requestBody" in operation:  # deps.check_request_form's and errors' answers
                 operation["responses"].setdefault("415", UNSUPPORTED_MEDIA)
+                operation["responses"].setdefault("400", UNPARSED_BODY)
+            if method != "get":  # every write waits for the write lock (db.begin_write)
+                operation["responses"].setdefault("503", BUSY)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -34,6 +34,7 @@ __all__ = [
     "Day",
     "DbId",
     "DemandRow",
+    "HorizonQuery",
     "Id",
     "JobPublic",
     "JobsPublic",
@@ -76,7 +77,9 @@ def _digits(value: Any) -> Any:
     return value
 
 
-DbId = Annotated[int, BeforeValidator(_digits), Path(ge=1, le=2**31 - 1, description="database id")]
+# Path / Query first, the validator after: the other way round, OpenAPI published the bounds
+# as "ge" / "le", which are no JSON Schema keywords, so clients never saw them.
+DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="database id"), BeforeValidator(_digits)]
 # Days the data can name (allocation.inputs: plans add lead times to them).
 Day = Annotated[dt.date, Field(ge=FIRST_DAY.date(), le=LAST_DAY.date())]
 # Units and shares as JSON numbers: strict, so that `true` or "5" is a 422, not 1.0 or 5.0.
@@ -85,15 +88,18 @@ Share = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 Note = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
 """Free text: no control characters (PostgreSQL text cannot hold NUL)."""
 OffsetQuery = Annotated[
-    int, BeforeValidator(_digits), Query(ge=0, le=2**31 - 1, description="rows to skip")
+    int, Query(ge=0, le=2**31 - 1, description="rows to skip"), BeforeValidator(_digits)
 ]
 LimitQuery = Annotated[
-    int, BeforeValidator(_digits), Query(ge=1, le=MAX_PAGE, description="rows to return at most")
+    int, Query(ge=1, le=MAX_PAGE, description="rows to return at most"), BeforeValidator(_digits)
+]
+HorizonQuery = Annotated[
+    int, Query(ge=1, le=366, description="days to forecast"), BeforeValidator(_digits)
 ]
 PlanIdQuery = Annotated[
     int | None,
-    BeforeValidator(_digits),
     Query(ge=1, le=2**31 - 1, description="plan to read (default: the newest)"),
+    BeforeValidator(_digits),
 ]
 
 
@@ -235,7 +241,9 @@ class AllocationCreate(BaseModel):
         description="exact packs and MOQs by a MILP; needs time_limit (a MILP has no bound on "
         "its run time), and is never worse than the default mode's plan within it",
     )
-    today: Day | None = Field(default=None, description="first day of the plan (default: today)")
+    today: Day | None = Field(
+        default=None, description="first day of the plan (default: the first day of the demand)"
+    )
 
     @field_validator("integer_packs")
     @classmethod

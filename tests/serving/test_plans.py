@@ -28,6 +28,15 @@ def test_plans_are_listed_newest_first_with_paging(seeded: TestClient, keys: Key
     assert seeded.get("/v1/plans", params={"limit": 10_000}, headers=planner).status_code == 422
 
 
+def test_openapi_publishes_the_bounds_of_ids_and_pages(app: FastAPI) -> None:
+    # Published as "ge" / "le" (no JSON Schema keywords), clients and generators never saw them.
+    paths = app.openapi()["paths"]
+    limit = next(p for p in paths["/v1/plans"]["get"]["parameters"] if p["name"] == "limit")
+    plan_id = paths["/v1/plans/{plan_id}"]["get"]["parameters"][0]
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 500)
+    assert plan_id["schema"]["minimum"] == 1 and "ge" not in plan_id["schema"]
+
+
 def test_approve_then_reject_is_a_conflict(seeded: TestClient, keys: Keys, app: FastAPI) -> None:
     plan_id = create_plan(seeded, keys)["id"]
     planner = keys.headers("planner")
@@ -92,6 +101,8 @@ def test_an_id_or_count_not_written_in_digits_is_422(
     assert seeded.post(f"/v1/plans/{written}/reject", headers=planner).status_code == 422
     assert seeded.get(f"/v1/alerts?plan_id={written}", headers=planner).status_code == 422
     assert seeded.get(f"/v1/plans?limit={written}", headers=planner).status_code == 422
+    horizon = seeded.get(f"/v1/forecasts?horizon={written}", headers=planner)
+    assert horizon.status_code == 422 and "digits" in horizon.text
     assert seeded.get("/v1/plans/01", headers=planner).status_code == 200  # digits all the same
 
 

@@ -20,7 +20,7 @@ from serving.forecast_service import (
     forecast_stored_sales,
 )
 from serving.model_store import ModelStoreDep
-from serving.schemas import MAX_FILTER_VALUES, MAX_PAGE, Id, OffsetQuery
+from serving.schemas import MAX_FILTER_VALUES, MAX_PAGE, HorizonQuery, Id, OffsetQuery
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
 
@@ -99,7 +99,7 @@ def read_forecasts(
     region: Annotated[
         list[Id] | None, Query(max_length=MAX_FILTER_VALUES, description="regions to include")
     ] = None,
-    horizon: Annotated[int, Query(ge=1, le=366, description="days to forecast")] = 28,
+    horizon: HorizonQuery = 28,
     quantile: Annotated[
         list[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]] | None,
         Query(max_length=20, description="quantile levels, e.g. 0.9 (default: all the model has)"),
