@@ -813,10 +813,14 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
 
 
-def _supply_binding(solution: Solution, distributor: Distributor, s: str, w: str) -> str:
+def _supply_binding(
+    solution: Solution, distributor: Distributor, s: str, w: str, supplied: float, need: float
+) -> str:
+    """The rule that set a suggestion's quantity, given all the distributor's suggestions of s
+    (`supplied`) and its need (the order-up-to level is the need rounded up to packs)."""
     d = distributor.id
-    if f"order_up_to[{s},{d}]" in solution.binding:
-        return "need covered (order-up-to level)"
+    if f"order_up_to[{s},{d}]" in solution.binding or supplied > need + _EPS:
+        return f"need covered (order-up-to level{_rounded_up(distributor, supplied, need)})"
     if distributor.credit == "yellow" and f"credit[{d}]" in solution.binding:
         return f"credit limit (yellow, guaranteed {distributor.guaranteed_amount:g})"
     if solution.ending[(s, w)] <= _EPS:
@@ -824,6 +828,19 @@ def _supply_binding(solution: Solution, distributor: Distributor, s: str, w: str
     if f"fair_share[{s},{distributor.tier}]" in solution.binding:
         return f"fair share of tier {distributor.tier}"
     return "pack / MOQ rounding or cost trade-off"
+
+
+def _rounded_up(distributor: Distributor, supplied: float, need: float) -> str:
+    """What a reason adds where the quantity is above the need: the MOQ, whole packs or whole
+    units it was raised to, so that the numbers it shows add up to the quantity."""
+    if supplied <= need + _EPS:
+        return ""
+    pack, moq = distributor.pack_size, distributor.moq
+    if moq > need + _EPS and supplied <= math.ceil(moq / pack) * pack + _EPS:
+        return f", raised to the MOQ of {moq:g}"
+    if pack > 1:
+        return f", rounded up to whole packs of {pack:g}"
+    return ", rounded up to whole units"
 
 
 def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
@@ -840,6 +857,9 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     )
     cover = needs["cover_days"].astype(int).tolist()
     seen = needs["forecast_days"].tolist()
+    supplied: dict[tuple[str, str], float] = defaultdict(float)
+    for (s, d, _w), y in solution.supply.items():
+        supplied[(s, d)] += float(round(y))
     rows = []
     for (s, d, w), y in solution.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
@@ -847,7 +867,9 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
         if quantity <= _EPS:
             continue
         i = row_of[(s, d)]
-        binding = _supply_binding(solution, distributors[d], s, w)
+        binding = _supply_binding(
+            solution, distributors[d], s, w, supplied[(s, d)], max(0.0, need_units[i])
+        )
         rows.append(
             {
                 "distributor": d,

@@ -120,6 +120,22 @@ def test_stock_no_lp_suggestion_can_round_to_goes_to_a_distributor_whose_packs_f
     assert plans[0].solver.objective == pytest.approx(plans[1].solver.objective, rel=1e-6)
 
 
+def test_a_reason_says_what_raised_a_quantity_above_its_need(two_tiers: dict[str, Any]) -> None:
+    # Need 8 (1 a day over 8 days): D-A's MOQ 12 and D-B's packs of 5 raise it; the reason said
+    # "need covered (order-up-to level)", and its numbers did not add up to the quantity.
+    two_tiers["distributors"][0].update(moq=12)
+    two_tiers["distributors"][1].update(pack_size=5)
+    network = al.Network.model_validate(two_tiers)
+    demand = demand_frame({("S", "D-A"): 1.0, ("S", "D-B"): 1.0})
+    result = al.plan(network, stock_frame([("S", "CW", 100)]), demand)
+    lines = result.replenishment.set_index("distributor")
+    assert lines["quantity"].to_dict() == {"D-A": 12.0, "D-B": 10.0}
+    assert lines.loc["D-A", "reason"].endswith(
+        "= need 8.0; need covered (order-up-to level, raised to the MOQ of 12)"
+    )
+    assert lines.loc["D-B", "binding"].endswith("rounded up to whole packs of 5)")
+
+
 def test_in_transit_arriving_too_late_does_not_count(one_lane: dict[str, Any]) -> None:
     network = al.Network.model_validate(one_lane)
     stock = stock_frame([("S", "CW", 20), ("S", "FW", 0)])
