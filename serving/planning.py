@@ -10,7 +10,9 @@ CPU-bound: a service process solves at most ALLOCAST_MAX_CONCURRENT_SOLVES plans
 from __future__ import annotations
 
 import asyncio
+import calendar
 import datetime as dt
+import itertools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Session
 import allocation
 from allocation.errors import AllocationInputError
 from allocation.network import Network
+from allocation.safety import PERIOD_MIN_DAYS
 from forecasting.columns import REGION
 from serving import audit
 from serving.auth import Principal
@@ -305,10 +308,18 @@ def make_plan(
 
 
 def planned_days(request: AllocationCreate) -> int:
-    """Days of demand the plan covers: the forecast horizon, or the days of the rows sent."""
+    """Days of demand the plan covers: the forecast horizon, or the days the rows sent span,
+    the last row's period included (a weekly row stands for seven days, as `allocate` reads it;
+    counting dates made four weekly rows a 4-day plan)."""
     if request.demand is None:
         return request.horizon
-    return len({row.date for row in request.demand})
+    dates = sorted({row.date for row in request.demand})
+    step = min((b - a).days for a, b in itertools.pairwise(dates)) if len(dates) > 1 else 1
+    if 28 <= step <= 31:  # months: the last one's own days
+        last = calendar.monthrange(dates[-1].year, dates[-1].month)[1]
+    else:
+        last = step if step >= PERIOD_MIN_DAYS else 1
+    return (dates[-1] - dates[0]).days + last
 
 
 def _date(value: Any) -> dt.date | None:

@@ -32,6 +32,12 @@ def test_small_allocation_is_answered_at_once_and_stored(
     assert plan["lines"] > 0
     read = seeded.get(f"/v1/plans/{plan['id']}", headers=keys.headers("planner")).json()
     assert read == plan
+    # four weekly rows (a week from each date) are 28 days of demand, not 4 (one a date)
+    week_starts = {"2026-01-01", "2026-01-08", "2026-01-15", "2026-01-22"}
+    weekly = [row for row in demand_rows(days=28) if row["date"] in week_starts]
+    body = {"demand": weekly, "today": "2026-01-01"}
+    answer = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
+    assert answer.status_code == 201 and answer.json()["horizon"] == 28
     lines = seeded.get(
         f"/v1/plans/{plan['id']}/lines",
         params={"kind": "replenishment", "limit": 500},
