@@ -255,7 +255,10 @@ def prepare_inputs(
     positions = _stock_positions(stock, today, window)
     warehouses = {w.id: w for w in network.warehouses}
     distributors = {d.id: d for d in network.distributors}
-    skus = network.sku_ids
+    # A SKU with neither stock nor demand has nothing to plan. Left out, a plan of one SKU on a
+    # network of 33,000 takes what it takes on one of 30 (it took 51 s, the rows of every SKU).
+    present = set(positions[SKU]) | set(demand[SKU])
+    skus = [s for s in network.sku_ids if s in present]
     sku_info = {s.id: s for s in network.skus}
 
     # Plain dicts: a MultiIndex lookup per key costs tens of microseconds, far too slow at scale.
@@ -304,7 +307,7 @@ def prepare_inputs(
         if d.credit != "red"
         for w in d.served_by
     ]
-    node_daily = _node_daily(network, needs)
+    node_daily = _node_daily(network, needs, skus)
     cross_cap = _cross_region_caps(arcs, available, node_daily, policy, skus)
     fair = _fair_targets(needs, available, network, policy, skus)
     offered = [a for a in arcs if a.lead_time_days < window[a.destination]]
@@ -441,9 +444,12 @@ def _order_caps(needs: pd.DataFrame, distributors: dict[str, Distributor]) -> np
     return np.where(is_distributor, cap, need)
 
 
-def _node_daily(network: Network, needs: pd.DataFrame) -> dict[tuple[str, str], float]:
-    """Mean daily demand served from each warehouse (units/day): its catchment, an equal share
-    of each distributor it serves, and for regional / central stock the demand below it."""
+def _node_daily(
+    network: Network, needs: pd.DataFrame, skus: list[str]
+) -> dict[tuple[str, str], float]:
+    """Mean daily demand served from each warehouse (units/day) for each of `skus`: its
+    catchment, an equal share of each distributor it serves, and for regional / central stock
+    the demand below it."""
     daily: dict[tuple[str, str], float] = defaultdict(float)
     distributors = {d.id: d for d in network.distributors}
     region_of = {w.id: w.region for w in network.warehouses}
@@ -467,11 +473,11 @@ def _node_daily(network: Network, needs: pd.DataFrame) -> dict[tuple[str, str], 
                 for w in network.warehouses
                 if w.kind == "regional" and w.region == warehouse.region
             ]
-            for sku in network.sku_ids:
+            for sku in skus:
                 daily[(sku, warehouse.id)] += regions[(sku, warehouse.region)] / len(peers)
         elif warehouse.kind == "central":
             peers = [w for w in network.warehouses if w.kind == "central"]
-            for sku in network.sku_ids:
+            for sku in skus:
                 daily[(sku, warehouse.id)] += total[sku] / len(peers)
     return dict(daily)
 

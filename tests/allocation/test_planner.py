@@ -136,6 +136,26 @@ def test_a_reason_says_what_raised_a_quantity_above_its_need(two_tiers: dict[str
     assert lines.loc["D-B", "binding"].endswith("rounded up to whole packs of 5)")
 
 
+def test_skus_without_stock_or_demand_are_left_out_of_the_model(
+    two_tiers: dict[str, Any],
+) -> None:
+    # A plan of one SKU on a network of thousands built rows for every one of them (51 s at
+    # 33,000 SKUs); the others have nothing to plan.
+    from allocation.model import prepare_inputs
+
+    two_tiers["skus"] += [{"id": f"X{i}"} for i in range(2000)]
+    network = al.Network.model_validate(two_tiers)
+    demand = demand_frame({("S", "D-A"): 1.0, ("S", "D-B"): 1.0})
+    stock = stock_frame([("S", "CW", 10), ("X7", "CW", 5)])
+    checked = al.validate_stock(stock, network), al.validate_demand(demand, network)
+    assert prepare_inputs(network, *checked).skus == ["S", "X7"]
+    result = al.plan(network, stock, demand)
+    assert result.replenishment.set_index("distributor")["quantity"].to_dict() == {
+        "D-A": 7.0,
+        "D-B": 3.0,
+    }
+
+
 def test_in_transit_arriving_too_late_does_not_count(one_lane: dict[str, Any]) -> None:
     network = al.Network.model_validate(one_lane)
     stock = stock_frame([("S", "CW", 20), ("S", "FW", 0)])
