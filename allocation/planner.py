@@ -126,12 +126,23 @@ def plan(
         f"{len(inputs.skus):,} SKUs, {len(inputs.needs):,} demand series: building the LP "
         + ("as arrays, to solve by SKU" if decomposed else "(PuLP)")
     )
-    if decomposed:
-        return _plan_decomposed(inputs, started, time_limit, workers, say)
-    if not integer_packs:
-        solution, facts = _plan_pulp(inputs, solver, time_limit, started, say)
-    else:
-        solution, facts = _plan_exact(inputs, solver, time_limit, started, say)
+    try:
+        if decomposed:
+            return _plan_decomposed(inputs, started, time_limit, workers, say)
+        if not integer_packs:
+            solution, facts = _plan_pulp(inputs, solver, time_limit, started, say)
+        else:
+            solution, facts = _plan_exact(inputs, solver, time_limit, started, say)
+    except SolverError as exc:
+        if time_limit is None:
+            raise
+        # A later stage names its own share of the limit (0.005 s of 0.05 s): say why.
+        raise SolverError(
+            f"{exc} (the plan's stages share the time limit of {time_limit:g} s: each later "
+            "stage gets what the earlier ones left, at least a tenth of it; give a longer one)",
+            status=exc.status,
+            solver=exc.solver,
+        ) from exc
     say("explaining the plan")
     return explain(inputs, solution, facts)
 
@@ -338,7 +349,7 @@ def _plan_decomposed(
                     progress=say,
                 )
             except SolverError as exc:
-                advice = "plan with --integer-packs instead" if letter == "y" else ""
+                advice = _EXACT_ADVICE if letter == "y" else ""
                 raise _resolve_failed(exc, what, "highs", advice) from exc
 
         began = time.perf_counter()
@@ -398,6 +409,10 @@ def _decomposed_detail(solved: ArraySolution, time_limit: float | None) -> str:
         return f"decomposed by SKU, LP proven within {DECOMPOSE_GAP:.2%} of its optimum"
     proven = "no gap proven" if solved.gap is None else f"proven within {solved.gap:.2%}"
     return f"decomposed by SKU, stopped by the {time_limit:g} s time limit: LP {proven}"
+
+
+# The CLI's flag and the API's field: the message reaches both.
+_EXACT_ADVICE = "plan with exact packs instead (--integer-packs, or integer_packs in the API)"
 
 
 def _left(time_limit: float | None, spent: float) -> float | None:
@@ -483,7 +498,7 @@ def _round_packs(
         solver,
         _left(time_limit, facts.solve_seconds),
         "suggestions rounded to whole packs",
-        advice="plan with --integer-packs instead",
+        advice=_EXACT_ADVICE,
     )
     note = _packs_note(
         repair, "transfers re-optimised around them", outcome.objective, facts.objective

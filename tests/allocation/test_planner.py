@@ -231,6 +231,8 @@ def test_time_limit_without_a_plan_is_a_solver_error_with_the_real_status() -> N
         )
     assert "time limit" in str(caught.value).lower()
     assert caught.value.status == "Time limit reached"
+    # a later stage named its own share (a tenth) as if it were the limit asked for
+    assert "the plan's stages share the time limit of 0.0001 s" in str(caught.value)
 
 
 def test_a_time_limit_on_the_decomposed_path_gives_the_best_plan_labelled_time_limited(
