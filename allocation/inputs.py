@@ -51,6 +51,9 @@ LOCATION = "location"
 DATE = "date"
 FORECAST = "forecast"
 _QUANTILE = re.compile(r"^q(0?\.\d+)$")
+# Named like a quantile, but not by its level in (0, 1): q95, q1.0, q50%. Read as any other
+# column, it was left out and the spread taken as Poisson without a word.
+_QUANTILE_LIKE = re.compile(r"^q\d*\.?\d+%?$")
 # Days a plan can name: pandas' nanosecond timestamps end in 2262, and a plan adds lead times of
 # up to MAX_DAYS (ten years) to its inputs' days.
 FIRST_DAY, LAST_DAY = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31")
@@ -64,6 +67,14 @@ def quantile_levels(frame: pd.DataFrame, source: str = "demand") -> dict[float, 
     for column in frame.columns:
         match = _QUANTILE.match(str(column))
         if not match:
+            if _QUANTILE_LIKE.match(str(column)):
+                raise AllocationInputError(
+                    f"{source}: column {column!r} looks like a quantile but is not named by a "
+                    "level between 0 and 1; name quantile columns q<level>, e.g. q0.95 for the "
+                    "95th percentile",
+                    source=source,
+                    field=str(column),
+                )
             continue
         level = float(match.group(1))
         if level <= 0.0:

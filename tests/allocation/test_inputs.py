@@ -223,7 +223,13 @@ def test_crossing_quantiles_are_named_with_their_rows(network: al.Network) -> No
 
 @pytest.mark.parametrize(
     ("extra", "expected"),
-    [("q.50", "'q0.5' and 'q.50' are both level 0.5"), ("q0.0", "'q0.0' is level 0")],
+    [
+        ("q.50", "'q0.5' and 'q.50' are both level 0.5"),
+        ("q0.0", "'q0.0' is level 0"),
+        # left out without a word, the spread was taken as Poisson
+        ("q95", "'q95' looks like a quantile .* e.g. q0.95"),
+        ("q1.0", "'q1.0' looks like a quantile"),
+    ],
 )
 def test_a_quantile_column_of_no_use_is_refused(
     network: al.Network, extra: str, expected: str
