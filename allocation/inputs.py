@@ -378,8 +378,10 @@ def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand
     unknown = frame.loc[~frame[LOCATION].isin(locations), LOCATION]
     if len(unknown):
         item = str(unknown.iloc[0])
+        kind = {w.id: w.kind for w in network.warehouses}.get(item)
+        what = "unknown demand location" if kind is None else f"{kind} warehouse"
         raise AllocationInputError(
-            f"{source}: unknown demand location {item!r} at row(s) {unknown.index[:5].tolist()}; "
+            f"{source}: {what} {item!r} at row(s) {unknown.index[:5].tolist()}; "
             f"demand locations are forward warehouses and distributors of the network",
             source=source,
             field=LOCATION,

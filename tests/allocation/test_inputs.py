@@ -58,6 +58,9 @@ def test_unknown_demand_location_is_named(network: al.Network) -> None:
     with pytest.raises(AllocationInputError) as caught:
         al.validate_demand(demand_frame({("S", "CW"): 1.0}), network)
     assert caught.value.item == "CW" and caught.value.field == "location"
+    assert "central warehouse 'CW'" in str(caught.value)  # it said "unknown"
+    with pytest.raises(AllocationInputError, match="unknown demand location 'MARS'"):
+        al.validate_demand(demand_frame({("S", "MARS"): 1.0}), network)
 
 
 def test_numeric_keys_become_the_network_s_text_ids(one_lane: dict[str, Any]) -> None:
