@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import time
@@ -158,13 +159,22 @@ def allocate(
             demand_source=str(forecast),
         )
     except AllocationError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(str(exc) + _earlier_plan(out)) from None
     step(f"writing the plan to {out}/")
     try:
         write_plan(result, out, fmt="parquet" if fmt == "parquet" else "csv")
     except OSError as exc:  # a full disk, a folder removed during the solve
         raise _fail(f"--out {out}: the plan could not be written ({exc})") from None
     typer.echo(_summary(result, out))
+
+
+def _earlier_plan(out: Path) -> str:
+    """What a failed run adds where --out holds an earlier run's plan: it is not this run's."""
+    earlier = out / "plan.json"
+    if not earlier.exists():
+        return ""
+    written = dt.datetime.fromtimestamp(earlier.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+    return f" ({earlier} is an earlier run's plan, written {written}, and was left as it was)"
 
 
 def _make_out(out: Path) -> None:

@@ -54,6 +54,7 @@ MILP_GAP = 1e-3  # relative gap at which the exact-packs MILP stops
 # Money the whole-unit rounding may stay above its best rounding, relative to the plan's objective.
 WHOLE_UNITS_GAP = 1e-3
 _SMALL = 0.01  # units; less unmet than this is rounding noise, not a shortage worth a line
+_DECIMALS = 6  # of a plan line's units: 2.999999999999999 is the solver's float dust, not a plan
 DECOMPOSE_GAP = 1e-4  # relative gap to the LP optimum the decomposed path proves
 _BIND = 1e-6  # a row whose slack is this close to zero binds (names the constraint in a line)
 
@@ -810,7 +811,7 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                 "sku": s,
                 "origin": arc.origin,
                 "destination": arc.destination,
-                "quantity": quantity,
+                "quantity": round(quantity, _DECIMALS),
                 "kind": arc.kind,
                 "cost_per_unit": arc.cost_per_unit,
                 "dest_forecast": forecast,
@@ -946,8 +947,8 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             {
                 "sku": s,
                 "location": j,
-                "quantity": short,
-                "safety_uncovered": uncovered,
+                "quantity": round(short, _DECIMALS),
+                "safety_uncovered": round(uncovered, _DECIMALS),
                 "bearer": bearer,
                 "tier": tier,
                 "cause": cause,

@@ -95,6 +95,11 @@ def test_cli_bad_input_is_one_line_naming_the_file_and_non_zero(
     assert result.exit_code != 0
     assert "NOWHERE" in result.output and "Traceback" not in result.output
     assert str(path) in result.output.replace("\n", "")
+    assert "earlier run" not in result.output
+    # an earlier run's plan in --out is named as such: it could be taken for this run's
+    (tmp_path / "plan" / "plan.json").write_text("{}")
+    again = CliRunner().invoke(app, _allocate(paths, tmp_path / "plan"))
+    assert "plan.json is an earlier run's plan" in again.output.replace("\n", "")
 
 
 @pytest.mark.parametrize(
