@@ -331,6 +331,17 @@ def _check_cycles(lanes: list[Lane]) -> None:
 
 def _check_distributors(distributors: list[Distributor], warehouses: dict[str, Warehouse]) -> None:
     for distributor in distributors:
+        if (
+            distributor.credit == "yellow"
+            and "guaranteed_amount" not in distributor.model_fields_set
+        ):
+            # Left out, the amount was 0: the distributor got nothing, as if red, without a word.
+            raise _error(
+                f"network: distributor {distributor.id!r} has yellow credit but no "
+                "guaranteed_amount; give the money it may be supplied for (0 for nothing)",
+                field="distributors.guaranteed_amount",
+                item=distributor.id,
+            )
         for node in distributor.served_by:
             if node not in warehouses:
                 raise _error(

@@ -50,7 +50,17 @@ def current_network(session: Session) -> tuple[NetworkVersion, Network] | None:
     ).first()
     if row is None:
         return None
-    return row, Network.model_validate(row.document)
+    source = f"the stored network (version {row.id})"
+    try:
+        return row, parse_network(row.document, source=source)
+    except AllocationInputError as exc:  # a check added after it was stored
+        raise AllocationInputError(
+            f"{exc}; it was stored by a release without this check: PUT /v1/network a "
+            "corrected network",
+            source=source,
+            field=exc.field,
+            item=exc.item,
+        ) from exc
 
 
 def store_network(

@@ -51,6 +51,14 @@ def test_a_lane_below_the_central_warehouse_stays_in_its_region(one_lane: dict[s
     al.parse_network(one_lane)
 
 
+def test_yellow_credit_needs_its_guaranteed_amount(two_tiers: dict[str, Any]) -> None:
+    two_tiers["distributors"][0]["credit"] = "yellow"  # left out, it was 0: nothing, as if red
+    error = _error(two_tiers)
+    assert error.item == "D-A" and "no guaranteed_amount" in str(error)
+    two_tiers["distributors"][0]["guaranteed_amount"] = 0
+    al.parse_network(two_tiers)
+
+
 def test_cycle_of_lanes_names_the_cycle(one_lane: dict[str, Any]) -> None:
     one_lane["lanes"].append(
         {"origin": "FW", "destination": "CW", "cost_per_unit": 1, "lead_time_days": 1}

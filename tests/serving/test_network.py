@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from serving.models import AuditEntry
+from serving.models import AuditEntry, NetworkVersion
 from tests.serving.conftest import Keys
 
 
@@ -92,6 +93,22 @@ def test_stock_replace_update_and_read(
     ]
     assert client.get("/v1/stock?sku=bad%20sku", headers=planner).status_code == 422
     assert client.get("/v1/stock", headers=keys.headers("north")).status_code == 403
+
+
+def test_a_stored_network_a_newer_check_refuses_is_named_not_a_500(
+    client: TestClient, keys: Keys, app: FastAPI, network_document: dict[str, Any]
+) -> None:
+    # Stored by a release before the rule that yellow credit names its guaranteed amount.
+    old = copy.deepcopy(network_document)
+    old["distributors"][1]["credit"] = "yellow"  # and no guaranteed_amount
+    with app.state.db.session() as session:
+        session.add(NetworkVersion(document=old))
+        session.commit()
+    response = client.get("/v1/network", headers=keys.headers("planner"))
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]["msg"]
+    assert "the stored network (version 1)" in detail and "no guaranteed_amount" in detail
+    assert "PUT /v1/network a corrected network" in detail
 
 
 def test_stock_for_an_unknown_node_is_422(
