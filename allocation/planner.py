@@ -925,6 +925,9 @@ def _scaled_from(forecast_days: float, cover_days: int) -> str:
 def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
     needs = _by_key(inputs.needs, LOCATION, "need")
+    spent: dict[str, float] = defaultdict(float)  # money of each distributor's suggestions
+    for (s, d_id, _w), y in solution.supply.items():
+        spent[d_id] += inputs.sku_info[s].unit_cost * round(y)
     rows = []
     for (s, j), short in solution.short.items():
         uncovered = solution.safety_short[(s, j)]
@@ -934,15 +937,24 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             d = distributors[j]
             bearer = f"{d.tier} distributor {j}"
             tier: str = d.tier
+            # The smallest order it could add, in money: whole packs rarely leave the credit
+            # row binding, so "binding" alone named stock or reach instead of the credit.
+            smallest = max(d.moq, d.pack_size) * inputs.sku_info[s].unit_cost
             if d.credit == "red":
                 cause = "red credit: no supply"
-            elif d.credit == "yellow" and f"credit[{j}]" in solution.binding:
-                cause = "yellow credit: guaranteed amount reached"
+            elif d.credit == "yellow" and (
+                f"credit[{j}]" in solution.binding
+                or spent[j] + smallest > d.guaranteed_amount + _EPS
+            ):
+                cause = (
+                    f"yellow credit: {spent[j]:,.2f} of the guaranteed {d.guaranteed_amount:,.2f} "
+                    f"spent; its smallest order of {s} costs {smallest:,.2f}"
+                )
             else:
                 cause = _distributor_cause(d, s, needs.get((s, j), 0.0), solution)
         else:
             bearer, tier = f"forward catchment {j}", CATCHMENT
-            cause = "stock or reach: not enough stock that arrives in time"
+            cause = _forward_cause(inputs, j, solution)
         rows.append(
             {
                 "sku": s,
@@ -955,6 +967,21 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=UNMET_COLUMNS)
+
+
+def _forward_cause(inputs: ModelInputs, j: str, solution: Solution) -> str:
+    """Why a forward catchment is left short: its warehouse is full, a lane into it is, or no
+    stock reached it in time."""
+    if f"capacity[{j}]" in solution.binding:
+        return f"capacity: warehouse {j} is full"
+    full = [
+        a.name
+        for a in inputs.arcs
+        if a.destination == j and f"lane_capacity[{a.name}]" in solution.binding
+    ]
+    if full:
+        return f"lane capacity: {', '.join(full)} carries all it can"
+    return "stock or reach: not enough stock that arrives in time"
 
 
 def _distributor_cause(d: Distributor, s: str, need: float, solution: Solution) -> str:

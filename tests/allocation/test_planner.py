@@ -156,6 +156,29 @@ def test_skus_without_stock_or_demand_are_left_out_of_the_model(
     }
 
 
+def test_unmet_demand_names_the_full_warehouse_lane_or_credit(
+    one_lane: dict[str, Any], two_tiers: dict[str, Any]
+) -> None:
+    # Every forward shortage read "stock or reach", with stock left upstream.
+    demand = demand_frame({("S", "FW"): 2.0})
+    stock = stock_frame([("S", "CW", 100)])
+    one_lane["warehouses"][1]["capacity"] = 5
+    full = al.plan(al.Network.model_validate(one_lane), stock, demand).unmet
+    assert full.set_index("location").loc["FW", "cause"] == "capacity: warehouse FW is full"
+    one_lane["warehouses"][1]["capacity"] = 1000
+    one_lane["lanes"][0]["capacity"] = 4
+    lane = al.plan(al.Network.model_validate(one_lane), stock, demand).unmet
+    assert lane.set_index("location").loc["FW", "cause"].startswith("lane capacity: CW->FW")
+    # Whole packs leave the credit row slack: the cause said stock, with 100 units at CW.
+    two_tiers["distributors"][0].update(credit="yellow", guaranteed_amount=10.0, pack_size=6)
+    network = al.Network.model_validate(two_tiers)
+    demand = demand_frame({("S", "D-A"): 2.0, ("S", "D-B"): 1.0})
+    unmet = al.plan(network, stock, demand).unmet.set_index("location")
+    assert unmet.loc["D-A", "cause"] == (
+        "yellow credit: 6.00 of the guaranteed 10.00 spent; its smallest order of S costs 6.00"
+    )
+
+
 def test_in_transit_arriving_too_late_does_not_count(one_lane: dict[str, Any]) -> None:
     network = al.Network.model_validate(one_lane)
     stock = stock_frame([("S", "CW", 20), ("S", "FW", 0)])
