@@ -776,6 +776,7 @@ def _dates(today: pd.Timestamp, offsets: Iterable[int]) -> dict[int, pd.Timestam
 def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     means = _by_key(inputs.needs, LOCATION, "mean")
     safeties = _by_key(inputs.needs, LOCATION, "safety")
+    seen = _by_key(inputs.needs, LOCATION, "forecast_days")
     on_hands = _by_key(inputs.stock, "node", ON_HAND)
     in_times = _by_key(inputs.stock, "node", "in_time")
     rows = []
@@ -788,6 +789,7 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
         safety = safeties.get(dest, 0.0)
         on_hand = on_hands.get(dest, 0.0)
         in_transit = in_times.get(dest, 0.0)
+        window = inputs.window[arc.destination]
         binding = [
             name
             for name in (
@@ -821,7 +823,8 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                 "binding": ";".join(binding),
                 "reason": (
                     f"{why}: {arc.destination} forecast {forecast:.1f} over "
-                    f"{inputs.window[arc.destination]} days + safety stock {safety:.1f}, "
+                    f"{window} days{_scaled_from(seen.get(dest, window), window)} + safety "
+                    f"stock {safety:.1f}, "
                     f"on hand {on_hand:.1f}, in transit {in_transit:.1f}"
                 ),
             }

@@ -179,6 +179,15 @@ def test_unmet_demand_names_the_full_warehouse_lane_or_credit(
     )
 
 
+def test_a_transfer_reason_says_when_its_forecast_was_scaled_up(one_lane: dict[str, Any]) -> None:
+    # Replenishment reasons said so; a transfer's showed the scaled total as if forecast.
+    network = al.Network.model_validate(one_lane)
+    demand = demand_frame({("S", "FW"): 2.0}, days=3)
+    result = al.plan(network, stock_frame([("S", "CW", 100)]), demand)
+    reason = result.transfers.set_index("destination").loc["FW", "reason"]
+    assert "forecast 16.0 over 8 days (scaled up from 3 forecast days)" in reason
+
+
 def test_in_transit_arriving_too_late_does_not_count(one_lane: dict[str, Any]) -> None:
     network = al.Network.model_validate(one_lane)
     stock = stock_frame([("S", "CW", 20), ("S", "FW", 0)])
