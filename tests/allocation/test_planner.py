@@ -267,6 +267,26 @@ def test_time_limit_without_a_plan_is_a_solver_error_with_the_real_status() -> N
     assert "the plan's stages share the time limit of 0.0001 s" in str(caught.value)
 
 
+def test_cbc_never_labels_an_lp_stopped_by_its_time_limit_as_a_plan() -> None:
+    # CBC calls the point of an LP stopped mid-simplex a solution; taken as "time_limited",
+    # the next stage found its rows infeasible, or the plan cost 8 times the optimum.
+    from allocation.generate import example_network
+    from allocation.model import build_problem, prepare_inputs
+    from allocation.solve import OPTIMAL, solve_problem
+
+    instance = example_network(100, 6, 8, seed=3)
+    network = instance.network
+    stock = al.validate_stock(instance.stock, network)
+    demand = al.validate_demand(instance.demand, network)
+    problem, _variables = build_problem(prepare_inputs(network, stock, demand, instance.policy))
+    try:
+        outcome = solve_problem(problem, "cbc", time_limit=1e-3)
+    except al.SolverError as exc:
+        assert "time limit" in str(exc)
+    else:
+        assert outcome.status == OPTIMAL
+
+
 def test_a_time_limit_on_the_decomposed_path_gives_the_best_plan_labelled_time_limited(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
