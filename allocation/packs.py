@@ -660,6 +660,46 @@ class PackRepair:
         for i in closed:
             self.high[self.keys[i]] = self._next_level(self.keys[i])
         self._climb(closed)
+        self._trade_for_fair_share()
+
+    def _trade_for_fair_share(self) -> None:
+        """Where a tier is still below its fair share, hand one of its suggestions its next rung
+        from a suggestion of another tier above its own share at the same warehouse, when the
+        two moves together lower the objective. The climb alone never lowers a suggestion:
+        a larger order of one tier (an MOQ of 20) could take the stock a smaller tier's
+        next pack needed and leave that tier below its share."""
+        by_place: dict[tuple[str, str], list[SupplyKey]] = defaultdict(list)
+        for k in self.keys:
+            by_place[(k[0], k[2])].append(k)
+        for k in self.keys:
+            s, _d, w = k
+            step = self.high[k] - self.y[k]
+            if self.below.get(self.tier[k], 0.0) <= _EPS or step <= _EPS:
+                continue
+            missing = step - max(0.0, self.stock[(s, w)])
+            for donor in by_place[(s, w)]:
+                cut = self._cut_for(donor, missing)
+                if self.tier[donor] == self.tier[k] or cut is None:
+                    continue
+                lower = _Move(s, key=donor, step=-cut)
+                if self.below.get(self.tier[donor], 0.0) + cut > _EPS or not self._allowed(lower):
+                    continue  # the donor's tier would fall below its own share
+                saved = self._cost(lower)
+                self._apply(lower)
+                best = self._best_raise(k)
+                if best is not None and saved + best[0] < -_EPS:
+                    self._apply(best[1])
+                    break
+                self._apply(_Move(s, key=donor, step=cut))  # undo
+
+    def _cut_for(self, donor: SupplyKey, units: float) -> float | None:
+        """Units to take off `donor` so that at least `units` are freed: whole packs of its own,
+        all of it where what is left would fall under its MOQ; None where it has nothing."""
+        y, pack = self.y[donor], self.pack[donor]
+        if y <= _EPS or units <= _EPS:
+            return None
+        cut = min(y, math.ceil(units / pack - _GRID) * pack)
+        return y if y - cut < self.first[donor] - _EPS else cut
 
     def _climb(self, indices: Iterable[int]) -> None:
         """Raise the suggestions at `indices` rung by rung, largest gain first, while that pays."""

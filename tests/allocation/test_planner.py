@@ -120,6 +120,37 @@ def test_stock_no_lp_suggestion_can_round_to_goes_to_a_distributor_whose_packs_f
     assert plans[0].solver.objective == pytest.approx(plans[1].solver.objective, rel=1e-6)
 
 
+def test_whole_packs_of_one_tier_do_not_take_another_tier_s_fair_share() -> None:
+    # 100 units at RW for two strategic distributors, a growth one (packs of 7) and an
+    # observation one (packs of 10, MOQ 20). The greedy rounded growth down from 13.9 to 7 and
+    # raised observation to its MOQ of 20, which took the stock growth's next pack needed:
+    # growth ended at half its share (7 of 13.9), observation at twice its own (20 of 9.5).
+    base = {"region": "r", "served_by": ["RW"], "lead_time_days": 1}
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "RW", "kind": "regional", "region": "r", "capacity": 100000},
+                {"id": "F1", "kind": "forward", "region": "r", "capacity": 100000},
+            ],
+            "lanes": [{"origin": "RW", "destination": "F1", "cost_per_unit": 0.1,
+                       "lead_time_days": 1}],
+            "distributors": [
+                {**base, "id": "S1", "tier": "strategic"},
+                {**base, "id": "S2", "tier": "strategic"},
+                {**base, "id": "G1", "tier": "growth", "pack_size": 7},
+                {**base, "id": "O1", "tier": "observation", "pack_size": 10, "moq": 20},
+            ],
+            "skus": [{"id": "HOT", "unit_cost": 10.0, "hot": True}],
+        }
+    )  # fmt: skip
+    demand = demand_frame({("HOT", j): 15.0 for j in ("S1", "S2", "G1", "O1", "F1")}, spread=7.5)
+    stock = stock_frame([("HOT", "RW", 100)])
+    greedy, exact = (al.plan(network, stock, demand, integer_packs=e) for e in (False, True))
+    served = greedy.replenishment.groupby("tier")["quantity"].sum().to_dict()
+    assert served["growth"] == 14.0  # its share, 13.9, in whole packs of 7
+    assert greedy.solver.objective <= exact.solver.objective * 1.05
+
+
 def test_a_reason_says_what_raised_a_quantity_above_its_need(two_tiers: dict[str, Any]) -> None:
     # Need 8 (1 a day over 8 days): D-A's MOQ 12 and D-B's packs of 5 raise it; the reason said
     # "need covered (order-up-to level)", and its numbers did not add up to the quantity.
