@@ -1030,7 +1030,8 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                     "node": j,
                     "message": (
                         f"{s} at {j}: planned stock {stock:.1f} covers {cover:.0%} of the forecast "
-                        f"{mean:.1f} over {cover_days} days ({short:.1f} short)"
+                        f"{mean:.1f} over {cover_days} days ({short:.1f} short), below the "
+                        f"threshold of {policy.stockout_risk_cover:.0%}"
                     ),
                     "stock": stock,
                     "daily_demand": rate,

@@ -52,6 +52,10 @@ def test_shortage_keeps_fair_share(
     unmet = result.unmet.set_index("location")
     assert unmet.loc["D-B", "bearer"] == "observation distributor D-B"
     assert result.kpis["fill_rate_by_tier"]["strategic"] == pytest.approx(7 / 8)
+    risk = result.alerts.set_index(["kind", "node"]).loc[("stockout_risk", "D-B")]
+    assert risk["message"].endswith("covers 38% of the forecast 8.0 over 8 days (5.0 short), "
+                                     "below the threshold of 100%")  # fmt: skip
+    assert risk["threshold"] == 1.0  # a share of the forecast, beside days of supply
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
