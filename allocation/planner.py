@@ -1056,7 +1056,7 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                             f"{s} at {w.id}: {end:.0f} units after the plan = "
                             f"{_days_text(days_end)} of supply at {daily:.2f}/day, "
                             f"above the bound of "
-                            f"{policy.overstock_days:g} days"
+                            f"{policy.overstock_days:g} days{_long_cover(inputs, w.id)}"
                         ),
                         "stock": end,
                         "daily_demand": daily,
@@ -1082,6 +1082,18 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows, columns=ALERT_COLUMNS)
+
+
+def _long_cover(inputs: ModelInputs, node: str) -> str:
+    """What an overstock alert adds where the node's own cover period is past the bound: the
+    plan stocks it for its lead time, so the stock it sends is the overstock."""
+    window = inputs.window[node]
+    if window <= inputs.policy.overstock_days:
+        return ""
+    return (
+        f" (its cover period, lead time + review, is {window} days: stock for it passes the "
+        "bound by itself)"
+    )
 
 
 def _days_text(days: float) -> str:

@@ -223,6 +223,18 @@ def test_a_transfer_reason_says_when_its_forecast_was_scaled_up(one_lane: dict[s
     assert "forecast 16.0 over 8 days (scaled up from 3 forecast days)" in reason
 
 
+def test_an_overstock_alert_says_when_the_cover_period_itself_passes_the_bound(
+    one_lane: dict[str, Any],
+) -> None:
+    one_lane["lanes"][0]["lead_time_days"] = 60  # cover 67 days against a bound of 60
+    network = al.Network.model_validate(one_lane)
+    demand = demand_frame({("S", "FW"): 5.0}, days=90)
+    result = al.plan(network, stock_frame([("S", "CW", 1000)]), demand)
+    over = result.alerts.set_index(["kind", "node"]).loc[("overstock", "FW"), "message"]
+    assert over.endswith("(its cover period, lead time + review, is 67 days: stock for it passes "
+                         "the bound by itself)")  # fmt: skip
+
+
 def test_in_transit_arriving_too_late_does_not_count(one_lane: dict[str, Any]) -> None:
     network = al.Network.model_validate(one_lane)
     stock = stock_frame([("S", "CW", 20), ("S", "FW", 0)])
