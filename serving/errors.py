@@ -36,6 +36,7 @@ __all__ = [
     "ServiceUnavailableError",
     "body_validation_error",
     "install_error_handlers",
+    "unparsed_body",
     "validation_error",
 ]
 
@@ -222,13 +223,13 @@ def _http_error(_request: Request, error: Exception) -> ErrorResponse:
     assert isinstance(error, StarletteHTTPException)
     detail = error.detail
     if error.status_code == status.HTTP_400_BAD_REQUEST and error.__cause__ is not None:
-        detail = _unparsed_body(error.__cause__) or detail
+        detail = unparsed_body(error.__cause__) or detail
     return ErrorResponse(
         status_code=error.status_code, content={"detail": detail}, headers=error.headers
     )
 
 
-def _unparsed_body(cause: BaseException) -> str | None:
+def unparsed_body(cause: BaseException) -> str | None:
     """What FastAPI's bare 400 "There was an error parsing the body" meant, where we can say:
     bytes that are not UTF-8 (where), or JSON nested deeper than Python's parser recurses."""
     if isinstance(cause, UnicodeDecodeError):
