@@ -256,7 +256,8 @@ def prepare_inputs(
     warehouses = {w.id: w for w in network.warehouses}
     distributors = {d.id: d for d in network.distributors}
     # A SKU with neither stock nor demand has nothing to plan. Left out, a plan of one SKU on a
-    # network of 33,000 takes what it takes on one of 30 (it took 51 s, the rows of every SKU).
+    # network of 33,000 takes what it takes on one of 30 (0.13 s; it took 36 s building rows
+    # for every SKU).
     present = set(positions[SKU]) | set(demand[SKU])
     skus = [s for s in network.sku_ids if s in present]
     sku_info = {s.id: s for s in network.skus}

@@ -350,7 +350,9 @@ class PackRepair:
     less is shipped into it. Gains only shrink as stock is handed out, so a lazy heap gives the
     greedy order without re-sorting. Last, a suggestion the LP left at nothing may open (its
     MOQ, at least a pack) and climb the same way on the stock the raises left: a distributor
-    the LP gave nothing of a short SKU may be the only one whose packs fit what is left.
+    the LP gave nothing of a short SKU may be the only one whose packs fit what is left. A tier
+    still below its fair share may then take its next pack from another tier's suggestion
+    (`_trade_for_fair_share`).
     Uncovered demand, overstock and fair-share gaps follow
     from suggestions and stock in closed form (`_Demand`), so each move is priced exactly for
     the transfers the repair holds; the LP re-solve afterwards only improves on them.
