@@ -1017,12 +1017,12 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
         needs["cover_days"].astype(int).tolist(),
         strict=True,
     ):
-        if (s, j) not in solution.short or mean <= 0:
+        if (s, j) not in solution.short or mean <= _SMALL:  # a forecast of 0.0 has no risk
             continue
         short = solution.short[(s, j)]
-        cover = (mean - short) / mean
+        stock = max(0.0, round(mean - short, _DECIMALS))  # no -0.0 from float dust
+        cover = stock / mean
         if cover < policy.stockout_risk_cover - 1e-9:
-            stock = mean - short
             rows.append(
                 {
                     "kind": "stockout_risk",
@@ -1058,7 +1058,7 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                             f"above the bound of "
                             f"{policy.overstock_days:g} days{_long_cover(inputs, w.id)}"
                         ),
-                        "stock": end,
+                        "stock": round(end, _DECIMALS),
                         "daily_demand": daily,
                         "days_of_supply": days_end if math.isfinite(days_end) else None,
                         "threshold": policy.overstock_days,
@@ -1075,7 +1075,7 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                             f"{_days_text(days_start)} of supply "
                             f"at {daily:.2f}/day, above {policy.slow_mover_days:g} days"
                         ),
-                        "stock": start,
+                        "stock": round(start, _DECIMALS),
                         "daily_demand": daily,
                         "days_of_supply": days_start if math.isfinite(days_start) else None,
                         "threshold": policy.slow_mover_days,

@@ -232,6 +232,9 @@ def test_crossing_quantiles_are_named_with_their_rows(network: al.Network) -> No
         # left out without a word, the spread was taken as Poisson
         ("q95", "'q95' looks like a quantile .* e.g. q0.95"),
         ("q1.0", "'q1.0' looks like a quantile"),
+        ("Q0.9", "'Q0.9' looks like a quantile"),
+        ("q0.9 ", "'q0.9 ' looks like a quantile"),
+        ("q_0.95", "'q_0.95' looks like a quantile"),
     ],
 )
 def test_a_quantile_column_of_no_use_is_refused(

@@ -508,6 +508,8 @@ def test_above_the_threshold_the_plan_is_decomposed_rounded_by_the_greedy_and_ke
     reference = al.plan(network, instance.stock, instance.demand, policy)
     for table in (reference.transfers, reference.unmet):  # no float dust (2.999999999999999)
         assert len(table) and (table["quantity"] == table["quantity"].round(6)).all()
+    stock = reference.alerts["stock"]  # nor -1.11e-16 shown as "planned stock -0.0 covers -0%"
+    assert len(stock) and (stock == stock.round(6)).all() and (stock >= 0).all()
     said: list[str] = []
     result = al.plan(
         network, instance.stock, instance.demand, policy, decompose_above=1, progress=said.append
