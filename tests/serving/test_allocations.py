@@ -38,6 +38,11 @@ def test_small_allocation_is_answered_at_once_and_stored(
     body = {"demand": weekly, "today": "2026-01-01"}
     answer = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
     assert answer.status_code == 201 and answer.json()["horizon"] == 28
+    # weeks dated on Sunday in one series, Thursday in another: a week each, not a day
+    sunday = [{**row, "sku": "SKU-002", "date": "2025-12-28"} for row in weekly[:1]]
+    body = {"demand": [*weekly[:4], *sunday], "today": "2026-01-01"}
+    answer = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
+    assert answer.status_code == 201 and answer.json()["horizon"] == 32  # 12-28 .. 01-29
     lines = seeded.get(
         f"/v1/plans/{plan['id']}/lines",
         params={"kind": "replenishment", "limit": 500},
