@@ -954,7 +954,7 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                     f"spent; its smallest order of {s} costs {smallest:,.2f}"
                 )
             else:
-                cause = _distributor_cause(d, s, needs.get((s, j), 0.0), solution)
+                cause = _distributor_cause(inputs, d, s, needs.get((s, j), 0.0), solution)
         else:
             bearer, tier = f"forward catchment {j}", CATCHMENT
             cause = _forward_cause(inputs, j, solution)
@@ -975,19 +975,29 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
 def _forward_cause(inputs: ModelInputs, j: str, solution: Solution) -> str:
     """Why a forward catchment is left short: its warehouse is full, a lane into it is, or no
     stock reached it in time."""
-    if f"capacity[{j}]" in solution.binding:
-        return f"capacity: warehouse {j} is full"
+    return _full_inbound(inputs, j, solution) or (
+        "stock or reach: not enough stock that arrives in time"
+    )
+
+
+def _full_inbound(inputs: ModelInputs, w: str, solution: Solution) -> str | None:
+    """The binding row that keeps stock out of warehouse w: its capacity, or the lanes into
+    it at theirs; None where neither binds."""
+    if f"capacity[{w}]" in solution.binding:
+        return f"capacity: warehouse {w} is full"
     full = [
         a.name
         for a in inputs.arcs
-        if a.destination == j and f"lane_capacity[{a.name}]" in solution.binding
+        if a.destination == w and f"lane_capacity[{a.name}]" in solution.binding
     ]
     if full:
         return f"lane capacity: {', '.join(full)} carries all it can"
-    return "stock or reach: not enough stock that arrives in time"
+    return None
 
 
-def _distributor_cause(d: Distributor, s: str, need: float, solution: Solution) -> str:
+def _distributor_cause(
+    inputs: ModelInputs, d: Distributor, s: str, need: float, solution: Solution
+) -> str:
     """Why a distributor with credit is left short: its smallest order (MOQ, one pack) is above
     what it needs, or whole packs left stock at a warehouse serving it, or no stock reached it."""
     smallest = max(d.moq, d.pack_size)
@@ -1002,6 +1012,10 @@ def _distributor_cause(d: Distributor, s: str, need: float, solution: Solution) 
             f"whole packs of {d.pack_size:g}: stock is left at {left[0]} (for its own catchment, "
             "or another whole pack did not pay)"
         )
+    for w in d.served_by:  # the warehouses serving it get no more in
+        full = _full_inbound(inputs, w, solution)
+        if full:
+            return f"{full} (it serves {d.id})"
     return "stock or reach: not enough stock that arrives in time"
 
 

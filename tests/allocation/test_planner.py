@@ -202,8 +202,14 @@ def test_unmet_demand_names_the_full_warehouse_lane_or_credit(
     assert full.set_index("location").loc["FW", "cause"] == "capacity: warehouse FW is full"
     one_lane["warehouses"][1]["capacity"] = 1000
     one_lane["lanes"][0]["capacity"] = 4
-    lane = al.plan(al.Network.model_validate(one_lane), stock, demand).unmet
-    assert lane.set_index("location").loc["FW", "cause"].startswith("lane capacity: CW->FW")
+    one_lane["distributors"] = [
+        {"id": "D", "region": one_lane["warehouses"][1]["region"], "tier": "growth",
+         "served_by": ["FW"], "lead_time_days": 1}
+    ]  # fmt: skip
+    demand = demand_frame({("S", "FW"): 2.0, ("S", "D"): 2.0})
+    lane = al.plan(al.Network.model_validate(one_lane), stock, demand).unmet.set_index("location")
+    assert lane.loc["FW", "cause"].startswith("lane capacity: CW->FW")
+    assert lane.loc["D", "cause"] == "lane capacity: CW->FW carries all it can (it serves D)"
     # Whole packs leave the credit row slack: the cause said stock, with 100 units at CW.
     two_tiers["distributors"][0].update(credit="yellow", guaranteed_amount=10.0, pack_size=6)
     network = al.Network.model_validate(two_tiers)
