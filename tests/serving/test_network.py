@@ -84,7 +84,11 @@ def test_stock_replace_update_and_read(
     patch = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": 7.0, "in_transit": 0}]}
     client.patch("/v1/stock", json=patch, headers=planner)
     page = client.get("/v1/stock", params={"sku": "SKU-001", "node": "CW"}, headers=planner).json()
-    assert page["data"][0]["in_transit"] == 0.0
+    assert page["data"][0]["in_transit"] == 0.0 and page["data"][0]["arrival_date"] is None
+    # new units in transit bring their own date: the old shipment's is not theirs
+    patch["positions"][0]["in_transit"] = 5.0
+    refused = client.patch("/v1/stock", json=patch, headers=planner)
+    assert refused.status_code == 422 and "no arrival_date" in refused.text
     # a repeated filter lists values (it took the last one alone)
     both = client.get("/v1/stock?sku=SKU-001&sku=SKU-002&node=CW", headers=planner).json()
     assert [(row["sku"], row["node"]) for row in both["data"]] == [

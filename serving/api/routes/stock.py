@@ -83,6 +83,10 @@ def _merged(session: Session, positions: list[StockPositionIn]) -> list[StockPos
                 if field not in position.model_fields_set
             }
         )
+        sent = position.model_fields_set
+        if row is not None and "in_transit" in sent and position.in_transit != row.in_transit:
+            # New in-transit units bring their own date: the stored one was another shipment's.
+            kept.pop("arrival_date", None)
         merged.append(position.model_copy(update=kept))
     return merged
 
