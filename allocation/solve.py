@@ -79,6 +79,8 @@ def _cbc_outcome(problem: pulp.LpProblem, time_limit: float | None) -> tuple[str
     detail = f"{pulp.LpStatus[problem.status]} / {pulp.LpSolution[problem.sol_status]}"
     if problem.status == pulp.LpStatusOptimal and problem.sol_status == pulp.LpSolutionOptimal:
         return OPTIMAL, detail
+    if not problem.isMIP() and problem.sol_status == pulp.LpSolutionIntegerFeasible:
+        detail = f"stopped before an optimum ({detail})"  # "Optimal / Solution Found" misleads
     # Only a MILP's incumbent is a plan: an LP stopped mid-simplex hands back a point CBC
     # calls a solution that need not keep every row (then the next stage found it infeasible).
     if (

@@ -239,7 +239,7 @@ def unparsed_body(cause: BaseException) -> str | None:
             f"({cause.reason}); send JSON encoded as UTF-8"
         )
     if isinstance(cause, RecursionError):
-        return "the body's JSON is nested too deep to parse (over about 1,000 levels)"
+        return "the body's JSON is nested too deep to parse; send a flatter body"
     return None
 
 
