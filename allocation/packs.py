@@ -349,7 +349,8 @@ class PackRepair:
     its capacity is relieved first, whatever that costs: its own suggestions are raised, then
     less is shipped into it. Gains only shrink as stock is handed out, so a lazy heap gives the
     greedy order without re-sorting. Last, a suggestion the LP left at nothing may open (its
-    MOQ, at least a pack) and climb the same way on the stock the raises left: a distributor
+    MOQ, at least a pack) and climb the same way on the stock the raises left at its own
+    warehouse, where its distributor is still short: a distributor
     the LP gave nothing of a short SKU may be the only one whose packs fit what is left. A tier
     still below its fair share may then take its next pack from another tier's suggestion
     (`_trade_for_fair_share`).
