@@ -18,7 +18,7 @@ from scipy.special import ndtri
 
 from allocation.inputs import DATE, FORECAST, LOCATION, SKU, quantile_levels
 
-__all__ = ["PERIOD_MIN_DAYS", "cover_demand", "daily_sigma", "safety_stock", "z_value"]
+__all__ = ["PERIOD_MIN_DAYS", "cover_demand", "daily_sigma", "row_days", "safety_stock", "z_value"]
 
 PERIOD_MIN_DAYS = 7  # dates this many days apart or more are periods (weeks, months), not days
 
@@ -123,6 +123,20 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
             "daily": np.where(window > 0, mean / np.maximum(window, 1.0), 0.0),
         }
     )
+
+
+def row_days(demand: pd.DataFrame) -> np.ndarray:
+    """Days each row of a forecast-contract frame (`sku, location, date`) stands for, as
+    `cover_demand` reads it: 1 in a daily series, the step between dates in a weekly one, the
+    row's calendar month in a monthly one; each series by its own period."""
+    sku_code, _ = pd.factorize(demand[SKU])
+    location_code, locations = pd.factorize(demand[LOCATION])
+    pair = sku_code.astype(np.int64) * len(locations) + location_code
+    keys, key = _unique_codes(pair, (int(sku_code.max()) + 1) * len(locations))
+    first = np.datetime64(demand[DATE].min())
+    offset = (demand[DATE].to_numpy() - first) // np.timedelta64(1, "D")
+    step = _series_steps(key, offset, len(keys))[key]
+    return np.where(step >= PERIOD_MIN_DAYS, _period_lengths(demand[DATE], step), 1.0)
 
 
 def _series_steps(key: np.ndarray, offset: np.ndarray, n: int) -> np.ndarray:

@@ -10,11 +10,8 @@ CPU-bound: a service process solves at most ALLOCAST_MAX_CONCURRENT_SOLVES plans
 from __future__ import annotations
 
 import asyncio
-import calendar
 import datetime as dt
-import itertools
 import logging
-from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,7 +24,7 @@ from sqlalchemy.orm import Session
 import allocation
 from allocation.errors import AllocationInputError
 from allocation.network import Network
-from allocation.safety import PERIOD_MIN_DAYS
+from allocation.safety import row_days
 from forecasting.columns import REGION
 from serving import audit
 from serving.auth import Principal
@@ -310,35 +307,17 @@ def make_plan(
 
 def planned_days(request: AllocationCreate) -> int:
     """Days of demand the plan covers: the forecast horizon, or the days the rows sent span,
-    each series' last row's period included (a weekly row stands for seven days, as `allocate`
-    reads it; counting dates made four weekly rows a 4-day plan). Each series has its own
-    period, as in `allocation.safety.cover_demand`; one with a single row takes the most
-    common period of the others."""
+    each series' last row's period included, as `allocate` reads them
+    (`allocation.safety.row_days`): counting dates made four weekly rows a 4-day plan."""
     if request.demand is None:
         return request.horizon
-    dates: dict[tuple[str, str], set[dt.date]] = defaultdict(set)
-    for row in request.demand:
-        dates[(row.sku, row.location)].add(row.date)
-    series = [sorted(days) for days in dates.values()]
-    steps = [_step(d) for d in series if len(d) > 1]
-    common = Counter(steps).most_common(1)[0][0] if steps else 1
-    first = min(d[0] for d in series)
-    last = max(
-        d[-1] + dt.timedelta(days=_period_days(d[-1], _step(d) if len(d) > 1 else common))
-        for d in series
+    rows = pd.DataFrame(
+        [(row.sku, row.location, row.date) for row in request.demand],
+        columns=["sku", "location", "date"],
     )
-    return (last - first).days
-
-
-def _step(days: list[dt.date]) -> int:
-    return min((b - a).days for a, b in itertools.pairwise(days))
-
-
-def _period_days(day: dt.date, step: int) -> int:
-    """Days a row dated `day` stands for when its series' rows are `step` days apart."""
-    if 28 <= step <= 31:  # months: its own month's days
-        return calendar.monthrange(day.year, day.month)[1]
-    return step if step >= PERIOD_MIN_DAYS else 1
+    rows["date"] = pd.to_datetime(rows["date"])
+    ends = rows["date"] + pd.to_timedelta(row_days(rows), unit="D")
+    return int((ends.max() - rows["date"].min()).days)
 
 
 def _date(value: Any) -> dt.date | None:

@@ -128,3 +128,21 @@ def test_each_series_has_its_own_period() -> None:
     result = cover_demand(frame, TODAY, cover).set_index("location")
     assert result["daily"].tolist() == pytest.approx([10.0, 10.0, 10.0, 10.0])
     assert result["mean"].tolist() == pytest.approx([80.0, 80.0, 80.0, 70.0])
+
+
+def test_row_days_read_each_series_by_its_own_period() -> None:
+    from allocation.safety import row_days
+
+    frame = pd.DataFrame(
+        {
+            "sku": ["M", "M", "W", "W", "D", "D", "ONE"],
+            "location": "L",
+            "date": pd.to_datetime(
+                ["2026-01-01", "2026-02-01", "2026-01-04", "2026-01-11", "2026-01-05",
+                 "2026-01-06", "2026-03-02"]
+            ),
+        }
+    )  # fmt: skip
+    # months by their own days, weeks by 7, days by 1; a lone row as most series (a tie: the
+    # smallest step, daily)
+    assert row_days(frame).tolist() == [31.0, 28.0, 7.0, 7.0, 1.0, 1.0, 1.0]
