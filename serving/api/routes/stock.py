@@ -44,13 +44,20 @@ def _check_against_network(session: Session, positions: list[StockPositionIn]) -
     validate_stock(frame, found[1], source="stock")
 
 
-def _upsert(session: Session, positions: list[StockPositionIn]) -> None:
-    existing = {
+def _stored(
+    session: Session, positions: list[StockPositionIn]
+) -> dict[tuple[str, str], StockPosition]:
+    """The stored rows of the positions' SKUs, by (sku, node)."""
+    return {
         (row.sku, row.node): row
         for row in session.scalars(
             select(StockPosition).where(StockPosition.sku.in_({p.sku for p in positions}))
         )
     }
+
+
+def _upsert(session: Session, positions: list[StockPositionIn]) -> None:
+    existing = _stored(session, positions)
     now = utcnow()
     for position in positions:
         row = existing.get((position.sku, position.node))
@@ -65,12 +72,7 @@ def _upsert(session: Session, positions: list[StockPositionIn]) -> None:
 
 def _merged(session: Session, positions: list[StockPositionIn]) -> list[StockPositionIn]:
     """Each position sent, with the fields it leaves out taken from its stored row, if any."""
-    stored = {
-        (row.sku, row.node): row
-        for row in session.scalars(
-            select(StockPosition).where(StockPosition.sku.in_({p.sku for p in positions}))
-        )
-    }
+    stored = _stored(session, positions)
     merged = []
     for position in positions:
         row = stored.get((position.sku, position.node))
