@@ -80,8 +80,24 @@ def _digits(value: Any) -> Any:
 # Path / Query first, the validator after: the other way round, OpenAPI published the bounds
 # as "ge" / "le", which are no JSON Schema keywords, so clients never saw them.
 DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="database id"), BeforeValidator(_digits)]
+
+
 # Days the data can name (allocation.inputs: plans add lead times to them).
-Day = Annotated[dt.date, Field(ge=FIRST_DAY.date(), le=LAST_DAY.date())]
+def _compact_day(value: Any) -> Any:
+    """A day written YYYYMMDD (text or number), as files may write it (`allocate` reads them
+    so): pydantic took 20260301 for seconds since 1970 and refused it as a time of day."""
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(text, str) and len(text) == 8 and text.isascii() and text.isdigit():
+        try:
+            return dt.datetime.strptime(text, "%Y%m%d").date()
+        except ValueError:
+            raise ValueError(f"{text} is not a day; expected YYYY-MM-DD or YYYYMMDD") from None
+    return value
+
+
+Day = Annotated[
+    dt.date, BeforeValidator(_compact_day), Field(ge=FIRST_DAY.date(), le=LAST_DAY.date())
+]
 # Units and shares as JSON numbers: strict, so that `true` or "5" is a 422, not 1.0 or 5.0.
 Quantity = Annotated[float, Field(strict=True, ge=0, le=1e12, allow_inf_nan=False)]
 Share = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]

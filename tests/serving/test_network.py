@@ -71,7 +71,8 @@ def test_stock_replace_update_and_read(
     response = client.put("/v1/stock", json={"positions": stock_rows}, headers=planner)
     assert response.status_code == 201, response.text
     assert response.json()["count"] == len(stock_rows)
-    transit = {"on_hand": 5.0, "in_transit": 492.0, "arrival_date": "2026-01-03"}
+    # YYYYMMDD as files write it (pydantic took it for seconds since 1970)
+    transit = {"on_hand": 5.0, "in_transit": 492.0, "arrival_date": "20260103"}
     patch = {"positions": [{"sku": "SKU-001", "node": "CW", **transit}]}
     assert client.patch("/v1/stock", json=patch, headers=planner).status_code == 200
     patch = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": 7.0}]}
