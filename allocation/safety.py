@@ -18,7 +18,7 @@ from scipy.special import ndtri
 
 from allocation.inputs import DATE, FORECAST, LOCATION, SKU, quantile_levels
 
-__all__ = ["PERIOD_MIN_DAYS", "cover_demand", "daily_sigma", "row_days", "safety_stock", "z_value"]
+__all__ = ["cover_demand", "daily_sigma", "row_days", "safety_stock", "z_value"]
 
 PERIOD_MIN_DAYS = 7  # dates this many days apart or more are periods (weeks, months), not days
 
