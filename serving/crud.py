@@ -25,6 +25,8 @@ __all__ = [
     "SALES_COLUMNS",
     "current_network",
     "ingest_rows",
+    "newest_network_row",
+    "parse_stored_network",
     "replace_stock",
     "stock_frame",
     "store_network",
@@ -43,17 +45,19 @@ MAX_FILLED_ROWS = 5_000_000  # rows one ingest may store once its missing days a
 MAX_GAP_DAYS = 31
 
 
-def current_network(session: Session) -> tuple[NetworkVersion, Network] | None:
-    """The newest stored network and its parsed form, or None when none was uploaded."""
-    row = session.scalars(
+def newest_network_row(session: Session) -> NetworkVersion | None:
+    """The newest stored network version as stored, parsed or not; None when none was uploaded."""
+    return session.scalars(
         select(NetworkVersion).order_by(NetworkVersion.id.desc()).limit(1)
     ).first()
-    if row is None:
-        return None
+
+
+def parse_stored_network(row: NetworkVersion) -> Network:
+    """A stored network version parsed; a check added after it was stored names the fix."""
     source = f"the stored network (version {row.id})"
     try:
-        return row, parse_network(row.document, source=source)
-    except AllocationInputError as exc:  # a check added after it was stored
+        return parse_network(row.document, source=source)
+    except AllocationInputError as exc:
         raise AllocationInputError(
             f"{exc}; it was stored by a release without this check: PUT /v1/network a "
             "corrected network",
@@ -63,16 +67,30 @@ def current_network(session: Session) -> tuple[NetworkVersion, Network] | None:
         ) from exc
 
 
+def current_network(session: Session) -> tuple[NetworkVersion, Network] | None:
+    """The newest stored network and its parsed form, or None when none was uploaded."""
+    row = newest_network_row(session)
+    return None if row is None else (row, parse_stored_network(row))
+
+
 def store_network(
     session: Session, document: dict[str, Any], created_by: int | None
-) -> NetworkVersion:
-    """Validate and store a network document as the new current version (not committed)."""
+) -> tuple[NetworkVersion, bool]:
+    """Validate and store a network document as the new current version (not committed).
+
+    Returns the current version and whether it is new: a document that parses to the current
+    version's is not stored again, so that sending the same network twice keeps the drafts
+    planned on it approvable (approval refuses a plan made on an earlier version).
+    """
     _reject_control_characters(document, "network")
-    network = parse_network(document, source="network")
-    row = NetworkVersion(document=network.model_dump(mode="json"), created_by=created_by)
+    parsed = parse_network(document, source="network").model_dump(mode="json")
+    newest = newest_network_row(session)
+    if newest is not None and newest.document == parsed:
+        return newest, False
+    row = NetworkVersion(document=parsed, created_by=created_by)
     session.add(row)
     session.flush()
-    return row
+    return row, True
 
 
 def _reject_control_characters(value: Any, where: str) -> None:

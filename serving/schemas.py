@@ -127,7 +127,11 @@ class _Public(BaseModel):
 
 
 class NetworkPublic(_Public):
-    """A stored network version; `document` is what was uploaded (see allocation.network)."""
+    """A stored network version; `document` is what was uploaded (see allocation.network).
+
+    `problem` is null unless the version fails a check added after it was stored: then it says
+    why plans on it are refused (422) and the document is here to be corrected and PUT again.
+    """
 
     id: int
     created_at: dt.datetime
@@ -135,6 +139,7 @@ class NetworkPublic(_Public):
     distributors: int
     skus: int
     document: dict[str, Any]
+    problem: str | None = None
 
 
 class StockPositionIn(BaseModel):

@@ -99,7 +99,9 @@ def test_a_writer_that_waits_too_long_in_process_is_503(
         response = seeded.put("/v1/network", json=small_network(), headers=keys.headers("planner"))
         _assert_busy(response)
     other.dispose()
-    again = seeded.put("/v1/network", json=small_network(), headers=keys.headers("planner"))
+    changed = small_network()  # a new version to write (the same one again stores nothing)
+    changed["warehouses"][0]["capacity"] += 1
+    again = seeded.put("/v1/network", json=changed, headers=keys.headers("planner"))
     assert again.status_code == 201
 
 

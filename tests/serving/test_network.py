@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from serving.models import AuditEntry, NetworkVersion
-from tests.serving.conftest import Keys
+from tests.serving.conftest import Keys, allocation_body
 
 
 def test_planner_uploads_and_reads_the_network(
@@ -100,7 +100,7 @@ def test_stock_replace_update_and_read(
     assert client.get("/v1/stock", headers=keys.headers("north")).status_code == 403
 
 
-def test_a_stored_network_a_newer_check_refuses_is_named_not_a_500(
+def test_a_stored_network_a_newer_check_refuses_is_read_back_and_refused_for_plans(
     client: TestClient, keys: Keys, app: FastAPI, network_document: dict[str, Any]
 ) -> None:
     # Stored by a release before the rule that yellow credit names its guaranteed amount.
@@ -109,11 +109,28 @@ def test_a_stored_network_a_newer_check_refuses_is_named_not_a_500(
     with app.state.db.session() as session:
         session.add(NetworkVersion(document=old))
         session.commit()
-    response = client.get("/v1/network", headers=keys.headers("planner"))
-    assert response.status_code == 422
-    detail = response.json()["detail"][0]["msg"]
-    assert "the stored network (version 1)" in detail and "no guaranteed_amount" in detail
-    assert "PUT /v1/network a corrected network" in detail
+    planner = keys.headers("planner")
+    # The planner reads it back to correct it, told what is wrong with it.
+    response = client.get("/v1/network", headers=planner)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["document"] == old
+    assert (body["warehouses"], body["distributors"], body["skus"]) == (
+        len(old["warehouses"]),
+        len(old["distributors"]),
+        len(old["skus"]),
+    )
+    problem = body["problem"]
+    assert "the stored network (version 1)" in problem and "no guaranteed_amount" in problem
+    assert "PUT /v1/network a corrected network" in problem
+    # Plans on it are a 422 naming the same, never a 500.
+    response = client.post("/v1/allocations", json=allocation_body(), headers=planner)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["msg"] == problem
+    # Corrected and stored again, it reads back clean.
+    old["distributors"][1]["guaranteed_amount"] = 500.0
+    assert client.put("/v1/network", json=old, headers=planner).status_code == 201
+    assert client.get("/v1/network", headers=planner).json()["problem"] is None
 
 
 def test_stock_for_an_unknown_node_is_422(

@@ -76,6 +76,22 @@ def test_a_draft_planned_on_a_changed_network_cannot_be_approved(
     assert seeded.post(f"/v1/plans/{fresh}/approve", headers=planner).status_code == 200
 
 
+def test_sending_the_same_network_again_stores_nothing_and_keeps_drafts_approvable(
+    seeded: TestClient, keys: Keys, network_document: dict[str, Any]
+) -> None:
+    plan_id = create_plan(seeded, keys)["id"]
+    planner = keys.headers("planner")
+    current = seeded.get("/v1/network", headers=planner).json()
+    # The same network with its defaults written out and its lists in the same order.
+    again = seeded.put("/v1/network", json=current["document"], headers=planner)
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == current["id"]
+    resent = seeded.put("/v1/network", json=network_document, headers=planner)
+    assert (resent.status_code, resent.json()["id"]) == (200, current["id"])
+    approved = seeded.post(f"/v1/plans/{plan_id}/approve", headers=planner)
+    assert approved.status_code == 200, approved.text
+
+
 def test_reject_a_draft(seeded: TestClient, keys: Keys) -> None:
     plan_id = create_plan(seeded, keys)["id"]
     response = seeded.post(f"/v1/plans/{plan_id}/reject", headers=keys.headers("admin"))

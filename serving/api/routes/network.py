@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, HTTPException, Response, status
 
 from allocation.errors import AllocationInputError
 from allocation.inputs import validate_stock
 from allocation.network import Network
 from serving import audit
-from serving.crud import current_network, stock_frame, store_network
+from serving.crud import newest_network_row, parse_stored_network, stock_frame, store_network
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
@@ -32,14 +32,16 @@ EXAMPLE = {
 }
 
 
-def _public(row: NetworkVersion, network: Network) -> NetworkPublic:
+def _public(row: NetworkVersion, problem: str | None = None) -> NetworkPublic:
+    # Counted on the stored document, which a version that fails a newer check still has.
     return NetworkPublic(
         id=row.id,
         created_at=row.created_at,
-        warehouses=len(network.warehouses),
-        distributors=len(network.distributors),
-        skus=len(network.skus),
+        warehouses=len(row.document.get("warehouses", [])),
+        distributors=len(row.document.get("distributors", [])),
+        skus=len(row.document.get("skus", [])),
         document=row.document,
+        problem=problem,
     )
 
 
@@ -47,11 +49,15 @@ def _public(row: NetworkVersion, network: Network) -> NetworkPublic:
     "",
     response_model=NetworkPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={409: {"model": ErrorMessage}},
+    responses={
+        200: {"model": NetworkPublic, "description": "the current version already: nothing stored"},
+        409: {"model": ErrorMessage},
+    },
 )
 def upload_network(
     session: SessionDep,
     principal: PlannerDep,
+    response: Response,
     document: dict[str, Any] = Body(
         ...,
         description="warehouses, lanes, laterals, distributors and skus (see allocation.network)",
@@ -60,11 +66,17 @@ def upload_network(
 ) -> NetworkPublic:
     """Replace the current network with a new version (earlier versions stay for old plans).
 
-    409 when the stored stock names a SKU or node the new network lacks (every later plan would
-    fail on it): replace the stock first (PUT /v1/stock), then the network.
+    200 and nothing stored when the document is the current version's: drafts planned on it
+    stay approvable. 409 when the stored stock names a SKU or node the new network lacks (every
+    later plan would fail on it): replace the stock first (PUT /v1/stock), then the network.
     """
     begin_write(session)
-    row = store_network(session, document, principal.key_id)
+    row, created = store_network(session, document, principal.key_id)
+    if not created:
+        unchanged = _public(row)
+        session.rollback()  # ends the write transaction: nothing to write
+        response.status_code = status.HTTP_200_OK
+        return unchanged
     network = Network.model_validate(row.document)
     stock = stock_frame(session)
     if len(stock):
@@ -86,13 +98,21 @@ def upload_network(
         distributors=len(network.distributors),
     )
     session.commit()
-    return _public(row, network)
+    return _public(row)
 
 
 @router.get("", response_model=NetworkPublic, responses={404: {"model": ErrorMessage}})
 def read_network(session: SessionDep, _principal: PlannerDep) -> NetworkPublic:
-    """The current network."""
-    found = current_network(session)
-    if found is None:
+    """The current network, as stored.
+
+    A version that fails a check added after it was stored is still read back, with `problem`
+    saying why plans on it are refused, so that it can be corrected and PUT again.
+    """
+    row = newest_network_row(session)
+    if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no network yet: PUT /v1/network first")
-    return _public(*found)
+    try:
+        parse_stored_network(row)
+    except AllocationInputError as error:
+        return _public(row, problem=str(error))
+    return _public(row)
