@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, status
@@ -231,7 +232,8 @@ def _http_error(_request: Request, error: Exception) -> ErrorResponse:
 
 def unparsed_body(cause: BaseException) -> str | None:
     """What FastAPI's bare 400 "There was an error parsing the body" meant, where we can say:
-    bytes that are not UTF-8 (where), or JSON nested deeper than Python's parser recurses."""
+    bytes that are not UTF-8 (where), JSON nested deeper than Python's parser recurses, or a
+    number with more digits than Python converts."""
     if isinstance(cause, UnicodeDecodeError):
         bad = cause.object[cause.start : cause.end]
         return (
@@ -240,6 +242,11 @@ def unparsed_body(cause: BaseException) -> str | None:
         )
     if isinstance(cause, RecursionError):
         return "the body's JSON is nested too deep to parse; send a flatter body"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return (
+            f"a number in the body has more than {sys.get_int_max_str_digits()} digits, "
+            "more than any quantity, amount or id holds; send it as written in the data"
+        )
     return None
 
 

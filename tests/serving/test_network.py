@@ -272,6 +272,7 @@ def test_a_query_parameter_that_takes_one_value_given_twice_is_422(
     [
         (b'{"note": "caf\xe9"}', "byte(s) e9 at position 13"),
         (b'{"note": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deep"),
+        (b'{"note": ' + b"9" * 5_000 + b"}", "has more than 4300 digits"),
     ],
 )
 def test_a_body_that_cannot_be_parsed_is_400_saying_why(

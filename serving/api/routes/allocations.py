@@ -62,7 +62,8 @@ async def _allocation_create(http_request: Request) -> AllocationCreate:
 
 def _refuse_unparsed(body: bytes, error: ValidationError) -> None:
     """The 400 every other route gives (FastAPI's parse, `errors.unparsed_body`) for a body
-    that is not UTF-8 or nests too deep, where pydantic's parser answered 422 json_invalid."""
+    that is not UTF-8, nests too deep or holds a number too long to convert, where pydantic's
+    parser answered 422 json_invalid."""
     first = error.errors()[0]
     if first["type"] != "json_invalid":
         return
@@ -72,6 +73,9 @@ def _refuse_unparsed(body: bytes, error: ValidationError) -> None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, unparsed_body(cause)) from None
     if "recursion limit" in first["msg"]:
         detail = unparsed_body(RecursionError())
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail) from None
+    if "number out of range" in first["msg"]:  # Python's json: too many digits to convert
+        detail = unparsed_body(ValueError("integer string conversion"))
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail) from None
 
 
