@@ -142,7 +142,8 @@ class Distributor(_Strict):
 
     region: its territory. tier: strategic / growth / observation. credit: green / yellow / red.
     guaranteed_amount: money a yellow-credit distributor may be supplied for at most (guaranteed
-    or prepaid). served_by: warehouses (of its territory) allowed to supply it.
+    or prepaid); only yellow credit has one.
+    served_by: warehouses (of its territory) allowed to supply it.
     moq: minimum units per delivery of a SKU (0 = none). pack_size: units per pack.
     lead_time_days: days from a warehouse to the distributor.
     cost_per_unit: money per unit delivered.
@@ -339,6 +340,16 @@ def _check_distributors(distributors: list[Distributor], warehouses: dict[str, W
             raise _error(
                 f"network: distributor {distributor.id!r} has yellow credit but no "
                 "guaranteed_amount; give the money it may be supplied for (0 for nothing)",
+                field="distributors.guaranteed_amount",
+                item=distributor.id,
+            )
+        if distributor.credit != "yellow" and distributor.guaranteed_amount > 0:
+            # Only yellow credit is capped: a limit written on green would be ignored unseen.
+            raise _error(
+                f"network: distributor {distributor.id!r} has {distributor.credit} credit and a "
+                f"guaranteed_amount of {distributor.guaranteed_amount:g}, which caps yellow "
+                "credit only (green is supplied without a cap, red not at all); set credit "
+                "yellow to cap it, or remove the amount",
                 field="distributors.guaranteed_amount",
                 item=distributor.id,
             )

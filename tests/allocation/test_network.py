@@ -59,6 +59,19 @@ def test_yellow_credit_needs_its_guaranteed_amount(two_tiers: dict[str, Any]) ->
     al.parse_network(two_tiers)
 
 
+@pytest.mark.parametrize("credit", ["green", "red"])
+def test_a_guaranteed_amount_caps_yellow_credit_only(
+    two_tiers: dict[str, Any], credit: str
+) -> None:
+    # On green it would be ignored: a planner's cap that no plan keeps.
+    two_tiers["distributors"][0].update(credit=credit, guaranteed_amount=500)
+    error = _error(two_tiers)
+    assert error.item == "D-A" and error.field == "distributors.guaranteed_amount"
+    assert f"{credit} credit and a guaranteed_amount of 500" in str(error)
+    two_tiers["distributors"][0]["guaranteed_amount"] = 0  # as every stored network writes it
+    al.parse_network(two_tiers)
+
+
 def test_cycle_of_lanes_names_the_cycle(one_lane: dict[str, Any]) -> None:
     one_lane["lanes"].append(
         {"origin": "FW", "destination": "CW", "cost_per_unit": 1, "lead_time_days": 1}
