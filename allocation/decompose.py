@@ -781,6 +781,7 @@ def _decompose(
                 f"decomposition stopped after {rounds} rounds, {elapsed:.1f} s with {found}",
                 status=f"gap {relative:.2e}" if np.isfinite(relative) else "no feasible plan",
                 solver="highs",
+                timed_out=out_of_time,
             )
     x_full = np.empty(len(x))
     x_full[blocks.col_order] = master.combine(weights)

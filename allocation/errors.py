@@ -31,9 +31,11 @@ class SolverError(AllocationError):
 
     status: the solver's own model status (e.g. "Time limit reached", "Infeasible").
     solver: "highs" or "cbc".
+    timed_out: it stopped at its time limit, so a longer one may give a plan.
     """
 
-    def __init__(self, message: str, *, status: str, solver: str) -> None:
+    def __init__(self, message: str, *, status: str, solver: str, timed_out: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.solver = solver
+        self.timed_out = timed_out

@@ -135,7 +135,7 @@ def plan(
         else:
             solution, facts = _plan_exact(inputs, solver, time_limit, started, say)
     except SolverError as exc:
-        if time_limit is None:
+        if time_limit is None or not exc.timed_out:
             raise
         # A later stage names its own share of the limit (0.005 s of 0.05 s): say why.
         raise SolverError(
@@ -143,6 +143,7 @@ def plan(
             "stage gets what the earlier ones left, at least a tenth of it; give a longer one)",
             status=exc.status,
             solver=exc.solver,
+            timed_out=True,
         ) from exc
     say("explaining the plan")
     return explain(inputs, solution, facts)
@@ -533,11 +534,14 @@ def _resolve(
 
 def _resolve_failed(exc: SolverError, what: str, solver: str, advice: str) -> SolverError:
     """The error of a re-solve around fixed columns: what was fixed, why it failed, and what
-    to do when there is advice."""
+    to do when there is advice; a re-solve stopped by the time limit needs more time instead
+    (exact packs would need even more)."""
+    advice = "" if exc.timed_out else advice
     return SolverError(
         f"re-solving the LP around the {what} failed ({exc})" + (f"; {advice}" if advice else ""),
         status=exc.status,
         solver=solver,
+        timed_out=exc.timed_out,
     )
 
 

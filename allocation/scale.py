@@ -562,7 +562,10 @@ def solve_arrays(
     if status != highspy.HighsModelStatus.kOptimal and not stopped_feasible:
         text = highs.modelStatusToString(status)
         raise SolverError(
-            f"highs ({method}) did not prove an optimum: {text!r}", status=text, solver="highs"
+            f"highs ({method}) did not prove an optimum: {text!r}",
+            status=text,
+            solver="highs",
+            timed_out=status == highspy.HighsModelStatus.kTimeLimit,
         )
     return ArraySolution(
         objective=float(info.objective_function_value) + arrays.offset,

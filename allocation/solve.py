@@ -238,6 +238,21 @@ def _read_highs(problem: pulp.LpProblem) -> None:
         row.slack = -slack if row.sense == pulp.LpConstraintLE else slack
 
 
+def _stopped_at_limit(
+    problem: pulp.LpProblem, solver: SolverName, time_limit: float | None
+) -> bool:
+    """Whether a solve that proved nothing stopped at its time limit (not on the model)."""
+    if time_limit is None:
+        return False
+    if solver == "highs":
+        import highspy
+
+        return bool(problem.solverModel.getModelStatus() == highspy.HighsModelStatus.kTimeLimit)
+    # CBC says nothing of its limit: stopped there it is "Not Solved", or "Optimal" with a point
+    # it did not prove; a model it could prove nothing for is "Infeasible" or "Unbounded".
+    return bool(problem.status in (pulp.LpStatusNotSolved, pulp.LpStatusOptimal))
+
+
 def _verified(
     problem: pulp.LpProblem, solver: SolverName, time_limit: float | None, seconds: float
 ) -> SolveOutcome:
@@ -253,6 +268,7 @@ def _verified(
             f"{solver} did not prove an optimal plan{limit}: solver status {detail!r}",
             status=detail,
             solver=solver,
+            timed_out=_stopped_at_limit(problem, solver, time_limit),
         )
     objective = float(pulp.value(problem.objective) or 0.0)
     gap = None

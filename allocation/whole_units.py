@@ -482,5 +482,6 @@ def _check(highs: highspy.Highs, skus: list[str], limited: bool = False) -> bool
             f"{words!r}",
             status=words,
             solver="highs",
+            timed_out=status == highspy.HighsModelStatus.kTimeLimit,
         )
     return False

@@ -315,7 +315,7 @@ def test_time_limit_without_a_plan_is_a_solver_error_with_the_real_status() -> N
             integer_packs=True,
         )
     assert "time limit" in str(caught.value).lower()
-    assert caught.value.status == "Time limit reached"
+    assert caught.value.status == "Time limit reached" and caught.value.timed_out
     # a later stage named its own share (a tenth) as if it were the limit asked for
     assert "the plan's stages share the time limit of 0.0001 s" in str(caught.value)
 
@@ -336,8 +336,25 @@ def test_cbc_never_labels_an_lp_stopped_by_its_time_limit_as_a_plan() -> None:
         outcome = solve_problem(problem, "cbc", time_limit=1e-3)
     except al.SolverError as exc:
         assert "time limit" in str(exc) and "stopped before an optimum" in str(exc)
+        assert exc.timed_out  # so the error asks for a longer limit, not for exact packs
     else:
         assert outcome.status == OPTIMAL
+
+
+@pytest.mark.parametrize("solver", ["highs", "cbc"])
+def test_an_infeasible_model_is_not_taken_for_a_time_limit(solver: str) -> None:
+    import pulp
+
+    from allocation.solve import solve_problem
+
+    problem = pulp.LpProblem("infeasible", pulp.LpMinimize)
+    x = pulp.LpVariable("x", lowBound=0)
+    problem += x
+    problem += x >= 2, "at_least_two"
+    problem += x <= 1, "at_most_one"
+    with pytest.raises(al.SolverError) as caught:
+        solve_problem(problem, solver, time_limit=30)
+    assert not caught.value.timed_out, caught.value
 
 
 def test_a_time_limit_on_the_decomposed_path_gives_the_best_plan_labelled_time_limited(
