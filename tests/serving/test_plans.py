@@ -76,6 +76,33 @@ def test_a_draft_planned_on_a_changed_network_cannot_be_approved(
     assert seeded.post(f"/v1/plans/{fresh}/approve", headers=planner).status_code == 200
 
 
+def test_a_draft_that_ships_more_than_the_stock_now_holds_cannot_be_approved(
+    seeded: TestClient, keys: Keys
+) -> None:
+    plan_id = create_plan(seeded, keys)["id"]
+    planner = keys.headers("planner")
+    lines = seeded.get(
+        f"/v1/plans/{plan_id}/lines", params={"kind": "transfer", "limit": 500}, headers=planner
+    ).json()["data"]
+    shipped = [line for line in lines if line["origin"] == "CW" and line["sku"] == "SKU-001"]
+    assert shipped, lines
+    sent = sum(line["quantity"] for line in shipped)
+    # The central warehouse's stock of SKU-001 was shipped elsewhere after the plan was made.
+    patch = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": 1.0}]}
+    assert seeded.patch("/v1/stock", json=patch, headers=planner).status_code == 200
+    refused = seeded.post(f"/v1/plans/{plan_id}/approve", headers=planner)
+    assert refused.status_code == 409, refused.text
+    detail = refused.json()["detail"]
+    assert f"{sent:g} of SKU-001 out of CW" in detail and "holds 1 on hand" in detail
+    assert seeded.get(f"/v1/plans/{plan_id}", headers=planner).json()["status"] == "draft"
+    # Stock that covers the plan again (in transit counts): approvable.
+    patch = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": 1.0, "in_transit": sent,
+                            "arrival_date": "2026-01-02"}]}  # fmt: skip
+    assert seeded.patch("/v1/stock", json=patch, headers=planner).status_code == 200
+    approved = seeded.post(f"/v1/plans/{plan_id}/approve", headers=planner)
+    assert approved.status_code == 200, approved.text
+
+
 def test_sending_the_same_network_again_stores_nothing_and_keeps_drafts_approvable(
     seeded: TestClient, keys: Keys, network_document: dict[str, Any]
 ) -> None:

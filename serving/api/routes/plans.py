@@ -12,7 +12,16 @@ from serving import audit
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
-from serving.models import NetworkVersion, Plan, PlanAlert, PlanLine, PlanStatus, utcnow
+from serving.models import (
+    LineKind,
+    NetworkVersion,
+    Plan,
+    PlanAlert,
+    PlanLine,
+    PlanStatus,
+    StockPosition,
+    utcnow,
+)
 from serving.schemas import (
     DbId,
     Id,
@@ -114,8 +123,9 @@ def _decide(
     session: Session, plan_id: int, decision: PlanStatus, principal: Any, note: str | None
 ) -> PlanPublic:
     """Move a draft to `decision`; a plan already decided is a 409 (the first decision stands),
-    and so is approving a draft older than an approved plan (`_newer_approved`) or one planned
-    on a network that has changed since (`_current_network_id`).
+    and so is approving a draft older than an approved plan (`_newer_approved`), one planned
+    on a network that has changed since (`_current_network_id`) or one that ships more than
+    the stock now holds (`_short_of_stock`).
 
     The conditional UPDATE (… WHERE status = 'draft') changes the row for one request only,
     however many arrive at once: the others see no row changed.
@@ -163,9 +173,67 @@ def _decide(
             "the newest approved plan, so an older draft cannot replace it; ask for a new plan "
             "or reject this one",
         )
+    if decision is PlanStatus.approved and (short := _short_of_stock(session, plan_id)):
+        session.rollback()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"plan {plan_id} ships more than the stored stock now holds: {short}; the stock "
+            "changed since it was planned: ask for a new plan or reject this one",
+        )
     audit.record(session, principal, f"plan.{decision.value}", "plan", plan_id, note=note)
     session.commit()
     return _read(session, plan_id)
+
+
+SHOWN_SHORTFALLS = 3
+
+
+def _short_of_stock(session: Session, plan_id: int) -> str | None:
+    """Where a plan's lines take more out of a warehouse than it now holds (on hand and in
+    transit, plus what the plan's own transfers bring): None when nowhere.
+
+    The plan kept every balance against the stock it was planned on; the stock may have been
+    replaced or patched since (a WMS sync, an earlier plan shipped), and an approved plan whose
+    shipments the warehouse no longer holds tells distributors to expect units nobody can send.
+    """
+    net: dict[tuple[str, str], float] = {}
+    lines = session.execute(
+        select(
+            PlanLine.kind, PlanLine.sku, PlanLine.origin, PlanLine.destination, PlanLine.quantity
+        ).where(PlanLine.plan_id == plan_id, PlanLine.kind != LineKind.unmet.value)
+    )
+    for kind, sku, origin, destination, quantity in lines:
+        if origin is None:  # a line with no warehouse to take it from (none is stored so)
+            continue
+        net[(sku, origin)] = net.get((sku, origin), 0.0) - quantity
+        if kind == LineKind.transfer.value:
+            net[(sku, destination)] = net.get((sku, destination), 0.0) + quantity
+    takes = {key: -value for key, value in net.items() if value < 0}
+    if not takes:
+        return None
+    held = {
+        (sku, node): (on_hand, in_transit)
+        for sku, node, on_hand, in_transit in session.execute(
+            select(
+                StockPosition.sku,
+                StockPosition.node,
+                StockPosition.on_hand,
+                StockPosition.in_transit,
+            ).where(StockPosition.node.in_({node for _sku, node in takes}))
+        )
+    }
+    short = []
+    for (sku, node), taken in sorted(takes.items()):
+        on_hand, in_transit = held.get((sku, node), (0.0, 0.0))
+        if taken > on_hand + in_transit + 1e-6 * max(1.0, taken):
+            short.append(
+                f"{taken:g} of {sku} out of {node} (net of what it receives), which holds "
+                f"{on_hand:g} on hand and {in_transit:g} in transit"
+            )
+    if not short:
+        return None
+    more = len(short) - SHOWN_SHORTFALLS
+    return "; ".join(short[:SHOWN_SHORTFALLS]) + (f" and {more} more" if more > 0 else "")
 
 
 def _current_network_id() -> Any:
