@@ -49,6 +49,12 @@ __all__ = [
 Level = Literal["location", "region"]
 REQUIRED = (SKU, LOCATION, DATE, UNITS)
 MAX_ROWS_IN_MESSAGE = 5
+# Units or a price above this (or infinite) are a typo or an overflow, never a sale: they made
+# infinite forecasts. The service caps its quantities at the same bound.
+MAX_NUMBER = 1e12
+# A date written with day and month as numbers (01/02/2022, 1.2.22): read in the order of the
+# first rows, which a file can only settle where one of the two exceeds 12 somewhere.
+_NUMERIC_DAY_MONTH = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?:\D|$)"
 
 
 def parse_mapping(text: str | None) -> dict[str, str]:
@@ -135,8 +141,7 @@ def prepare_sales(
     mapped = _parsed_dates(mapped, source)
     validated = _validate(mapped, source)
     _check_days_and_keys(validated, source)
-    if freq == "D":
-        _check_daily(validated, source)
+    _check_spacing(validated, source, freq)
     if level == "region" or REGION in validated.columns:
         _check_regions(validated, source)
     kept = validated[[c for c in validated.columns if c in _kept_columns(validated)]]
@@ -217,12 +222,16 @@ def _schema(frame: pd.DataFrame) -> pa.DataFrameSchema:
         SKU: pa.Column(str, nullable=False, coerce=True),
         LOCATION: pa.Column(str, nullable=False, coerce=True),
         DATE: pa.Column("datetime64[ns]", nullable=False, coerce=True),
-        UNITS: pa.Column("float64", pa.Check.ge(0), nullable=False, coerce=True),
+        UNITS: pa.Column(
+            "float64", [pa.Check.ge(0), pa.Check.le(MAX_NUMBER)], nullable=False, coerce=True
+        ),
     }
     if REGION in frame.columns:
         columns[REGION] = pa.Column(str, nullable=False, coerce=True)
     if PRICE in frame.columns:
-        columns[PRICE] = pa.Column("float64", pa.Check.ge(0), nullable=True, coerce=True)
+        columns[PRICE] = pa.Column(
+            "float64", [pa.Check.ge(0), pa.Check.le(MAX_NUMBER)], nullable=True, coerce=True
+        )
     for flag in (PROMO, EVENT):
         if flag in frame.columns:
             columns[flag] = pa.Column(
@@ -233,8 +242,8 @@ def _schema(frame: pd.DataFrame) -> pa.DataFrameSchema:
 
 _FIXES = {
     DATE: "write dates as YYYY-MM-DD (ISO 8601)",
-    UNITS: "units must be numbers >= 0 (returns belong in another column)",
-    PRICE: "prices must be numbers >= 0 or empty",
+    UNITS: f"units must be numbers from 0 to {MAX_NUMBER:g} (returns belong in another column)",
+    PRICE: f"prices must be numbers from 0 to {MAX_NUMBER:g}, or empty",
     PROMO: "promo must be 0 or 1 (or empty)",
     EVENT: "event must be 0 or 1 (or empty)",
     SKU: "every row needs a sku",
@@ -283,9 +292,29 @@ def _parsed_dates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             f"has unparsable dates ({values})",
             f"not dates, or not in the format of the first rows{hint}: {_FIXES[DATE]}",
         )
+    _refuse_ambiguous_day_month(column, source)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # "2016-04-11T00:00:00+02:00"
         parsed = parsed.dt.tz_localize(None)
     return frame.assign(**{DATE: parsed})
+
+
+def _refuse_ambiguous_day_month(column: pd.Series, source: str) -> None:
+    """Refuse dates such as 01/02/2022 when no value says which number is the day: pandas reads
+    them month first, so a day-first file of monthly totals (every date the 1st) put a year's
+    twelve months on 1-12 January without a word."""
+    parts = column.astype(str).str.extract(_NUMERIC_DAY_MONTH)
+    if parts.empty or parts.isna().any(axis=None):
+        return
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    if first.max() > 12 or second.max() > 12 or (first == second).all():
+        return
+    raise SalesValidationError(
+        f"{source}: column {DATE!r} has dates such as {column.iloc[0]!r} whose day and month "
+        "cannot be told apart (both are 12 or less in every row: 01/02/2022 is 1 February read "
+        f"day first, 2 January read month first); {_FIXES[DATE]}",
+        source=source,
+        column=DATE,
+    )
 
 
 def _check_days_and_keys(frame: pd.DataFrame, source: str) -> None:
@@ -326,15 +355,29 @@ def rows_error(
     )
 
 
-def _check_daily(frame: pd.DataFrame, source: str) -> None:
-    """Daily history, not weekly or monthly totals read as days: zero-filled, a week's sales
-    would all fall on its Sunday and six days in seven would be zero. Refused when the dates
-    (four or more) are all a whole number of weeks (or of 2, 3... days) apart, or 28 days or
-    more; sparse daily rows, with some dates a day or a few odd days apart, pass."""
+def _check_spacing(frame: pd.DataFrame, source: str, freq: str) -> None:
+    """History no coarser than the periods asked for: weekly or monthly totals read as days
+    (zero-filled, a week's sales would all fall on its Sunday and six days in seven would be
+    zero), or monthly totals read as weeks (each month's sales in one week, three zero weeks).
+
+    For days, refused when the dates (four or more) are all a whole number of weeks (or of 2,
+    3... days) apart, or 28 days or more; sparse daily rows, with some dates a day or a few odd
+    days apart, pass. For weeks, refused when every date is 28 days or more from the next."""
+    base = freq.split("-")[0].upper()
     days = np.sort(frame[DATE].unique())
-    if len(days) < 4:
+    if len(days) < 4 or base not in ("D", "W"):
         return
     gaps = np.diff(days).astype("timedelta64[D]").astype(np.int64)
+    if base == "W":
+        if gaps.min() >= 28:
+            raise SalesValidationError(
+                f"{source}: column {DATE!r} has dates {int(gaps.min())} or more days apart "
+                f"({pd.Timestamp(days[0]).date()}, {pd.Timestamp(days[1]).date()}, ...): "
+                "monthly totals, not weeks; forecast them with --freq MS",
+                source=source,
+                column=DATE,
+            )
+        return
     step = int(np.gcd.reduce(gaps))
     if step > 1 or gaps.min() >= 28:
         raise SalesValidationError(
@@ -380,7 +423,8 @@ def _translate(failures: pd.DataFrame, source: str) -> SalesValidationError:
         if not coercion.empty:
             problem = "unparsable dates" if column == DATE else "non-numeric values"
         elif column in (UNITS, PRICE):
-            problem = "negative values"
+            negative = (pd.to_numeric(picked["failure_case"], errors="coerce") < 0).any()
+            problem = "negative values" if negative else f"values above {MAX_NUMBER:g}"
         else:
             problem = "invalid values"
         return SalesValidationError(

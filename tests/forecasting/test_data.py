@@ -67,9 +67,17 @@ def test_empty_input_is_refused() -> None:
 
 
 def test_negative_units_name_rows_and_fix() -> None:
-    with pytest.raises(SalesValidationError, match=r"negative.*rows 2, 4.*>= 0") as info:
+    with pytest.raises(SalesValidationError, match=r"negative.*rows 2, 4.*from 0 to") as info:
         prepare_sales(_raw(qty=[3, -1, 5, -2]), source="sales.csv", mapping=MAPPING)
     assert (info.value.source, info.value.column, info.value.rows) == ("sales.csv", UNITS, [2, 4])
+
+
+@pytest.mark.parametrize("huge", [float("inf"), 1e308, "inf"])
+def test_infinite_or_overflowing_units_are_refused(huge: object) -> None:
+    # They were accepted and made infinite forecasts.
+    with pytest.raises(SalesValidationError, match=r"values above 1e\+12.*rows 3") as info:
+        prepare_sales(_raw(qty=[3, 0, huge, 1]), source="sales.csv", mapping=MAPPING)
+    assert (info.value.column, info.value.rows) == (UNITS, [3])
 
 
 def test_non_numeric_units_name_rows() -> None:
@@ -201,6 +209,19 @@ def test_day_first_dates_name_the_rows_that_do_not_parse() -> None:
         prepare_sales(_raw(day=day), mapping=MAPPING)
 
 
+@pytest.mark.parametrize("separator", ["/", ".", "-"])
+def test_dates_whose_day_and_month_cannot_be_told_apart_are_refused(separator: str) -> None:
+    # Monthly totals dated the 1st, day first: read month first, a year's months fell on
+    # 1-12 January without a word.
+    day = [f"01{separator}{month:02d}{separator}2024" for month in (1, 2, 3, 4)]
+    with pytest.raises(SalesValidationError, match=r"day and month cannot be told apart.*ISO"):
+        prepare_sales(_raw(day=day, item=["A"] * 4, store=["S1"] * 4), mapping=MAPPING, freq="MS")
+    # One value over 12 settles the order: month first here.
+    day = ["01/02/2024", "01/13/2024", "01/20/2024", "02/03/2024"]
+    sales = prepare_sales(_raw(day=day), mapping=MAPPING)
+    assert sales[DATE].min() == pd.Timestamp("2024-01-02")
+
+
 def test_times_of_day_are_refused_rather_than_made_periods() -> None:
     day = ["2024-01-01 09:30", "2024-01-02", "2024-01-04 17:00", "2024-01-02"]
     with pytest.raises(SalesValidationError, match=r"times of day.*rows 1, 3.*one row per") as info:
@@ -233,6 +254,18 @@ def test_weekly_or_monthly_totals_are_not_read_as_days(step: str, shown: str) ->
     day = pd.date_range("2024-01-07", periods=4, freq=step).strftime("%Y-%m-%d").tolist()
     with pytest.raises(SalesValidationError, match=rf"{shown}.*not daily.*--freq W or MS"):
         prepare_sales(_raw(day=day, item=["A"] * 4, store=["S1"] * 4), mapping=MAPPING)
+
+
+def test_monthly_totals_are_not_read_as_weeks() -> None:
+    # Each month's sales fell in one week, the other weeks zero-filled.
+    day = pd.date_range("2024-01-01", periods=4, freq="MS").strftime("%Y-%m-%d").tolist()
+    raw = _raw(day=day, item=["A"] * 4, store=["S1"] * 4)
+    with pytest.raises(SalesValidationError, match=r"29 or more days apart.*not weeks.*--freq MS"):
+        prepare_sales(raw, mapping=MAPPING, freq="W")
+    assert len(prepare_sales(raw, mapping=MAPPING, freq="MS")) == 4
+    weekly = _raw(day=["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22"], item=["A"] * 4,
+                  store=["S1"] * 4)  # fmt: skip
+    assert len(prepare_sales(weekly, mapping=MAPPING, freq="W")) == 4
 
 
 def test_sparse_daily_rows_are_still_daily() -> None:
