@@ -248,8 +248,12 @@ class Forecaster:
 
     def _choice_table(self, long: pd.DataFrame) -> pd.DataFrame:
         rows = []
+        never_sold = set(_never_sold(long))
         for unique_id in long[UNIQUE_ID].unique():
-            if unique_id in self.short_series_:
+            if unique_id in never_sold:
+                weights = {}
+                segment, reason = "inactive", "never sold: forecast 0"
+            elif unique_id in self.short_series_:
                 weights = {FALLBACK: 1.0}
                 segment, reason = "short", f"history too short for the backtest: {FALLBACK}"
             else:
@@ -332,7 +336,11 @@ class Forecaster:
             frame, long, self.selection_, self.calibration_, self.lookback_, excluded
         )
         quantiles = self.calibration_.levels
-        result = from_long(frame[[UNIQUE_ID, DS, FORECAST, *map(quantile_column, quantiles)]])
+        outputs = [FORECAST, *map(quantile_column, quantiles)]
+        # A series that never sold forecasts zero: the global model, learning from the other
+        # series, gave one that sold nothing in 456 days 3.4 units a day.
+        frame.loc[frame[UNIQUE_ID].isin(_never_sold(long)), outputs] = 0.0
+        result = from_long(frame[[UNIQUE_ID, DS, *outputs]])
         result[DATE] = period_starts(result[DATE], config.freq)
         return result.sort_values([SKU, LOCATION, DATE], kind="stable").reset_index(drop=True)
 
@@ -390,6 +398,12 @@ def ensemble_forecast(
     for level, values in quantile_forecasts(frame, FORECAST, segment_of, calibration).items():
         frame[quantile_column(level)] = values
     return frame
+
+
+def _never_sold(long: pd.DataFrame) -> list[str]:
+    """Series of a long frame without a single sale in their history."""
+    most = long.groupby(UNIQUE_ID, sort=False)[Y].max()
+    return most.index[most <= 0].tolist()
 
 
 def _checked(sales: pd.DataFrame) -> pd.DataFrame:

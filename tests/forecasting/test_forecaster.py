@@ -195,3 +195,16 @@ def test_a_history_with_no_sales_at_all_is_refused(
     # Every series all zero used to end in a traceback from the RMSSE of an empty backtest.
     with pytest.raises(ForecastingError, match="every series sold nothing"):
         Forecaster(config).fit(sales.assign(**{UNITS: 0.0}))
+
+
+def test_a_series_that_never_sold_forecasts_zero(fitted: Forecaster, sales: pd.DataFrame) -> None:
+    # The global model, learning from the other series, gave one that sold nothing 3.4 a day.
+    silent = sales[(sales[SKU] == "SKU-001") & (sales[LOCATION] == "FW-N1")].assign(
+        **{LOCATION: "D-N9", UNITS: 0.0}
+    )
+    forecast = fitted.predict(pd.concat([sales, silent], ignore_index=True), horizon=7)
+    mine = forecast[forecast[LOCATION] == "D-N9"]
+    assert len(mine) == 7
+    assert (mine.drop(columns=[SKU, LOCATION, DATE]).to_numpy() == 0.0).all()
+    others = forecast[forecast[LOCATION] != "D-N9"]
+    assert (others[FORECAST] > 0).any()
