@@ -36,7 +36,7 @@ from rich.table import Table
 
 from forecasting.columns import DATE, LOCATION, SKU, quantile_column
 from forecasting.errors import ForecastingError
-from forecasting.forecaster import ENSEMBLE, ForecastConfig
+from forecasting.forecaster import ENSEMBLE, ForecastConfig, trained_level
 from forecasting.metrics import SERIES_LEVEL, WEEK_LEVEL
 from forecasting.models import BASELINES, LIGHTGBM_PLAIN, PEERS
 
@@ -360,6 +360,7 @@ def train(
             n_windows=n_windows,
             quantiles=_floats(quantiles, "--quantiles"),
             models=_names(models),
+            level=_level(level),
             engine=_engine(engine),
             dask_address=dask_address,
             seed=seed,
@@ -400,7 +401,10 @@ def forecast(
         str | None,
         typer.Option("--freq", help="period of the sales: the model's (another is refused)"),
     ] = None,
-    level: LevelOpt = "location",
+    level: Annotated[
+        str | None,
+        typer.Option("--level", help="location or region: the model's (another is refused)"),
+    ] = None,
     model: Annotated[
         str, typer.Option("--model", help="alias (champion, challenger) or version number")
     ] = "champion",
@@ -428,7 +432,14 @@ def forecast(
                 f"--freq {freq}: version {loaded.version} forecasts {config.freq!r} periods; "
                 f"leave --freq out, or use a model trained with --freq {freq}"
             )
-        frame = _load(sales, mapping, config.freq, level)
+        trained = trained_level(config)
+        if level is not None and _level(level) != trained:
+            # a region model applied to one location's sales forecast it its region's demand
+            raise ForecastingError(
+                f"--level {level}: version {loaded.version} forecasts {trained}-level series; "
+                f"leave --level out, or use a model trained with --level {level}"
+            )
+        frame = _load(sales, mapping, config.freq, trained)
         steps = horizon or config.horizon
         with _progress("forecasting") as step:
             step(f"{steps} periods after {frame[DATE].max():%Y-%m-%d}")
@@ -490,6 +501,7 @@ def backtest(
             n_windows=n_windows,
             quantiles=_floats(quantiles, "--quantiles"),
             models=candidates,
+            level=_level(level),
             engine=_engine(engine),
             dask_address=dask_address,
             seed=seed,

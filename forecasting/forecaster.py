@@ -109,6 +109,10 @@ class ForecastConfig(BaseModel):
         ge=1,
         description="periods of history the local models see (default: two years)",
     )
+    level: Literal["location", "region"] = Field(
+        default="location",
+        description="what a series is: a SKU at a location, or a SKU summed over its region",
+    )
     engine: Literal["local", "dask"] = "local"
     dask_address: str | None = None
     seed: int = 0
@@ -478,6 +482,12 @@ def backtest_summary(forecaster: Forecaster) -> pd.DataFrame:
     return metrics.sort_values(
         ["level", "model"], key=lambda s: s.map(order).fillna(1) if s.name == "model" else s
     ).reset_index(drop=True)
+
+
+def trained_level(config: ForecastConfig) -> Literal["location", "region"]:
+    """The level a forecaster's series were trained at (forecasters pickled before the config
+    recorded it were trained at location level: region level came with it)."""
+    return config.__dict__.get("level", "location")
 
 
 def check_format(forecaster: Forecaster, name: str) -> Forecaster:

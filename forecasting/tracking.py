@@ -17,7 +17,8 @@ ensemble at SKU-location-period, M5's measure; lower is better) beats the champi
 of sample on the same days: the new version's backtest days after the champion's history, which
 the champion forecasts from the sales known at each cutoff, or, on the champion's own history,
 both backtests (`_scores_on_the_same_windows`); a version whose history ends before the
-champion's is not compared and stays challenger. The decision and the numbers behind it are
+champion's, or that forecasts other periods or another level, is not compared and stays
+challenger. The decision and the numbers behind it are
 recorded in the run (tags `gate.*`, metrics `gate/candidate` and `gate/champion_before`). A
 version can also be promoted by hand (`promote`).
 
@@ -67,7 +68,13 @@ from forecasting.columns import (
 )
 from forecasting.data import period_starts, prepare_sales
 from forecasting.errors import ForecastingError, ModelFormatError, SalesValidationError
-from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster, check_format
+from forecasting.forecaster import (
+    ENSEMBLE,
+    ForecastConfig,
+    Forecaster,
+    check_format,
+    trained_level,
+)
 from forecasting.metrics import SERIES_LEVEL, evaluate
 
 __all__ = [
@@ -447,7 +454,7 @@ def gate_decision(candidate: float | None, champion: float | None) -> tuple[bool
     if champion is None:
         return True, f"no champion yet: promoted ({GATE_METRIC} {_fmt(candidate)})"
     if candidate is None or not math.isfinite(candidate):
-        return False, f"{GATE_METRIC} not measured for this version: stays challenger"
+        return False, f"{GATE_METRIC} of this version not compared: stays challenger"
     if not math.isfinite(champion) or candidate < champion:
         return (
             True,
@@ -481,11 +488,23 @@ def _scores_on_the_same_windows(
     except (ModelFormatError, MlflowException) as error:
         return own, math.inf, f" (the champion could not be loaded to score it: {error})"
     if champion.config.freq != candidate.config.freq:
+        # A weekly version scored against a daily champion was promoted: the service, which
+        # forecasts days, then refused its champion and served nothing after a restart.
         return (
-            own,
+            None,
             math.inf,
             f" (the champion forecasts {champion.config.freq!r} periods, this version "
-            f"{candidate.config.freq!r}: not comparable)",
+            f"{candidate.config.freq!r}: not comparable; `allocast models promote` makes it the "
+            "champion if that is meant)",
+        )
+    if trained_level(champion.config) != trained_level(candidate.config):
+        # Region totals are smoother than one location's sales: a region version won on them.
+        return (
+            None,
+            math.inf,
+            f" (the champion forecasts {trained_level(champion.config)}-level series, this "
+            f"version {trained_level(candidate.config)}-level: not comparable; `allocast models "
+            "promote` makes it the champion if that is meant)",
         )
     trained_to = champion.history_[DS].max()
     known_to = candidate.history_[DS].max()

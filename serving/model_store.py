@@ -31,6 +31,7 @@ from fastapi import Depends, Request
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from forecasting.forecaster import trained_level
 from forecasting.tracking import load_model
 
 __all__ = [
@@ -100,6 +101,12 @@ def _default_loader(tracking_uri: str, model_name: str, version: str) -> Forecas
         raise ValueError(
             f"it forecasts {loaded.config.freq!r} periods, and the service forecasts days from "
             "its daily sales: promote a version trained on days (`allocast train` without --freq)"
+        )
+    if trained_level(loaded.config) != "location":
+        # a region model fed one location's sales forecasts its region's demand there
+        raise ValueError(
+            "it forecasts region totals, and the service forecasts each location: promote a "
+            "version trained per location (`allocast train` without --level region)"
         )
     return loaded
 

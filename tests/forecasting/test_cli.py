@@ -104,6 +104,11 @@ def test_forecast_writes_the_contract_after_the_history(
     assert weekly.exit_code == 1
     assert "--freq W: version 1 forecasts 'D' periods" in weekly.output
     assert not (workdir / "weekly.csv").exists()
+    # a location model fed region totals (or the other way round): refused the same way
+    args = ["forecast", "--sales", str(sales_csv), "--level", "region", "--tracking-uri", store]
+    regional = runner.invoke(app, [*args, "--out", str(workdir / "region.csv")])
+    assert regional.exit_code == 1
+    assert "--level region: version 1 forecasts location-level series" in regional.output
 
 
 @pytest.mark.slow

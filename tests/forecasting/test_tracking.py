@@ -14,9 +14,9 @@ from mlflow import MlflowClient
 from forecasting import forecaster as forecaster_module
 from forecasting import tracking
 from forecasting.columns import DATE, LOCATION, SKU, UNITS
-from forecasting.data import load_sales
+from forecasting.data import load_sales, prepare_sales
 from forecasting.errors import ForecastingError, ModelFormatError
-from forecasting.forecaster import ForecastConfig
+from forecasting.forecaster import ForecastConfig, trained_level
 
 SKUS = ["SKU-001", "SKU-002", "SKU-007"]  # a fast, a medium and an intermittent seller
 LOCATIONS = ["D-N1", "FW-E1"]
@@ -185,6 +185,29 @@ def test_gate_both_ways(
     assert better.promoted, better.gate
     assert "beats" in better.gate and "backtest days after the champion's history" in better.gate
     assert tracking.load_model(store, alias="champion").version == better.version
+
+
+@pytest.mark.slow
+def test_a_version_at_another_level_stays_challenger(
+    first: tracking.TrainOutcome, small_sales: pd.DataFrame, store: str
+) -> None:
+    # Region totals are smoother than one location's sales: a region version won the gate on
+    # them, and forecasting locations with it gave each its region's demand (+50 %).
+    region_sales = prepare_sales(small_sales, level="region")
+    champion_before = tracking.load_model(store, alias="champion").version
+    region = tracking.train_and_register(
+        region_sales, CONFIG.model_copy(update={"level": "region"}), store
+    )
+    assert not region.promoted
+    assert "location-level series, this version region-level: not comparable" in region.gate
+    assert tracking.load_model(store, alias="champion").version == champion_before
+    assert trained_level(tracking.load_model(store, alias=region.version).config) == "region"
+
+
+def test_a_config_pickled_before_it_recorded_the_level_reads_location() -> None:
+    config = CONFIG.model_copy()
+    del config.__dict__["level"]
+    assert trained_level(pickle.loads(pickle.dumps(config))) == "location"
 
 
 def test_unknown_alias_is_one_clear_error(tmp_path: Path) -> None:

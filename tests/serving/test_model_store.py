@@ -154,3 +154,19 @@ def test_a_champion_of_other_periods_than_days_is_refused_at_load(registry: Regi
     assert status.version == "1" and status.champion_version == trained.version
     assert status.error is not None and "forecasts 'W' periods" in status.error
     assert store.current().version == "1"
+
+
+def test_a_champion_of_region_totals_is_refused_at_load(registry: Registry) -> None:
+    store = ModelStore(registry.tracking_uri, registry.model_name)
+    assert store.refresh().version == "1"
+    daily = generate_sales(SampleSpec(days=120))
+    regional = prepare_sales(daily[daily["sku"] == "SKU-001"], level="region")
+    config = ForecastConfig(horizon=7, n_windows=1, models=("MA28",), level="region")
+    trained = train_and_register(regional, config, registry.tracking_uri, registry.model_name)
+    assert not trained.promoted, trained.gate  # not comparable with a location champion
+    promote(registry.tracking_uri, registry.model_name, trained.version)
+    status = store.refresh()
+    # fed one location's stored sales, it would forecast its region's demand there
+    assert status.version == "1" and status.champion_version == trained.version
+    assert status.error is not None and "forecasts region totals" in status.error
+    assert store.current().version == "1"
