@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -378,20 +378,60 @@ def kind_rank(kind: str) -> int:
     return _KIND_RANK[kind]
 
 
+class _RepeatedKey(ValueError):
+    """A key given twice in one mapping: YAML and JSON keep the last one without a word, so a
+    second `distributors:` block pasted below the first replaced it."""
+
+
 # libyaml's parser where PyYAML has it (the same safe constructor): the pure-Python one takes
 # 3 s for the network of 10,000 SKUs x 50 warehouses, 50 distributors, libyaml 1 s.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in seen:
+                raise _RepeatedKey(f"key {key!r} is given twice, on lines {seen[key]} and {line}")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def _unique_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _RepeatedKey(f"key {key!r} is given twice in one object")
+        document[key] = value
+    return document
 
 
 def load_document(path: str | Path, source: str) -> dict[str, Any]:
-    """Read a YAML or JSON mapping; errors name the file."""
+    """Read a YAML or JSON mapping (UTF-8, a byte-order mark allowed); errors name the file."""
     path = Path(path)
     if not path.exists():
         raise AllocationInputError(f"{path}: file not found", source=str(path))
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")
         is_json = path.suffix.lower() == ".json"
-        document = json.loads(text) if is_json else yaml.load(text, Loader=_YAML_LOADER)
+        document = (
+            json.loads(text, object_pairs_hook=_unique_json_keys)
+            if is_json
+            else yaml.load(text, Loader=_YamlLoader)
+        )
+    except UnicodeDecodeError as exc:
+        raise AllocationInputError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at position "
+            f"{exc.start}); save it as UTF-8",
+            source=str(path),
+        ) from exc
+    except _RepeatedKey as exc:
+        raise AllocationInputError(
+            f"{path}: {exc}; give each key once (the last one would replace the others)",
+            source=str(path),
+        ) from exc
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise AllocationInputError(
             f"{path}: not valid YAML/JSON ({exc})", source=str(path)

@@ -9,6 +9,7 @@ import pytest
 
 import allocation as al
 from allocation.errors import AllocationInputError
+from allocation.network import load_document
 
 
 def _error(document: dict[str, Any]) -> AllocationInputError:
@@ -199,3 +200,36 @@ def test_ids_may_be_written_in_any_script(one_lane: dict[str, Any]) -> None:
 def test_a_policy_number_of_another_type_is_refused() -> None:
     with pytest.raises(AllocationInputError, match="overstock_days"):
         al.parse_policy({"overstock_days": "60"})
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "shown"),
+    [
+        # a second block pasted below the first replaced it: D-1 planned as red, observation
+        ("network.yaml", "skus: [{id: A}]\ndistributors: []\nskus: [{id: B}]\n", "lines 1 and 3"),
+        ("network.yaml", "warehouses:\n  - {id: FW, capacity: 5, capacity: 0}\n", "'capacity'"),
+        ("network.json", '{"skus": [], "skus": []}', "'skus' is given twice"),
+    ],
+)
+def test_a_key_given_twice_is_refused(tmp_path: Path, name: str, text: str, shown: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(AllocationInputError, match="given twice") as caught:
+        al.load_network(path)
+    assert str(path) in str(caught.value) and shown in str(caught.value)
+
+
+def test_a_yaml_merge_key_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("base: &b {a: 1, b: 2}\nentry: {<<: *b, b: 3}\n")
+    assert load_document(path, "policy")["entry"] == {"a": 1, "b": 3}
+
+
+def test_a_file_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "network.yaml"
+    path.write_bytes("warehouses: [{id: 华东仓}]\n".encode("gbk"))
+    with pytest.raises(AllocationInputError, match=r"not UTF-8 text.*save it as UTF-8"):
+        al.load_network(path)
+    path = tmp_path / "network.json"  # a byte-order mark is UTF-8 too
+    path.write_bytes(b'\xef\xbb\xbf{"skus": []}')
+    assert load_document(path, "network") == {"skus": []}
