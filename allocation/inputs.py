@@ -52,8 +52,9 @@ DATE = "date"
 FORECAST = "forecast"
 _QUANTILE = re.compile(r"^q(0?\.\d+)$")
 # Named like a quantile, but not as q<level in (0, 1)>: q95, q1.0, q50%, Q0.9, "q0.9 ", q_0.9,
-# q0,9. Read as any other column, it was left out and the spread taken as Poisson without a word.
-_QUANTILE_LIKE = re.compile(r"^\s*q[\s_]?\d*[.,]?\d+%?\s*$", re.IGNORECASE)
+# q0,9, p90, quantile_0.9, a bare 0.9. Read as any other column, it was left out and the spread
+# taken as Poisson without a word.
+_QUANTILE_LIKE = re.compile(r"^\s*(q|p|quantile)?[\s_]?\d*[.,]?\d+%?\s*$", re.IGNORECASE)
 # Days a plan can name: pandas' nanosecond timestamps end in 2262, and a plan adds lead times of
 # up to MAX_DAYS (ten years) to its inputs' days.
 FIRST_DAY, LAST_DAY = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31")
@@ -148,7 +149,9 @@ def _read_frame(path: str | Path, source: str) -> pd.DataFrame:
             # SKU "001" is not the number 1.
             return _one_column_check(pd.read_csv(path, low_memory=False, dtype=_KEYS_AS_TEXT), path)
         if suffix == ".json":
-            return pd.read_json(path, orient="records", dtype=_KEYS_AS_TEXT)
+            # Dates as written, read by `_as_dates` as in CSV: pandas' own conversion read
+            # "02/03/2026" month first, and day first from the 13th on.
+            return pd.read_json(path, orient="records", dtype=_KEYS_AS_TEXT, convert_dates=False)
     except (ValueError, OSError) as exc:
         raise AllocationInputError(
             f"{path}: cannot read {source} ({exc})", source=str(path)
@@ -319,6 +322,7 @@ def _stock_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     arrival date where not given, arrival dates read as dates (YYYYMMDD is a day, never
     nanoseconds since 1970), quantities and days in range."""
     frame = _own_copy(frame)
+    _refuse_near_names(frame, (SKU, NODE, ON_HAND, IN_TRANSIT, ARRIVAL_DATE), source)
     _keys_as_text(frame, (SKU, NODE), source)
     if IN_TRANSIT not in frame:
         frame[IN_TRANSIT] = 0.0
@@ -329,6 +333,21 @@ def _stock_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     frame = _validate(frame, _STOCK_SCHEMA, source)
     _check_day_range(frame, ARRIVAL_DATE, source)
     return frame
+
+
+def _refuse_near_names(frame: pd.DataFrame, names: tuple[str, ...], source: str) -> None:
+    """Refuse a column named like one of ours but not exactly (`In_Transit`, ` node`, `On Hand`):
+    an optional one was left out without a word (360 units in transit counted as none), a
+    required one reported missing beside a column of nearly its name."""
+    for column in frame.columns:
+        text = str(column)
+        near = re.sub(r"[\s\-]+", "_", text.strip()).lower()
+        if text not in names and near in names:
+            raise AllocationInputError(
+                f"{source}: column {text!r} is read as no column of ours; name it {near!r}",
+                source=source,
+                field=text,
+            )
 
 
 def validate_stock(frame: pd.DataFrame, network: Network, source: str = "stock") -> pd.DataFrame:
@@ -358,6 +377,7 @@ def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand
             source=source,
         )
     frame = _own_copy(frame)
+    _refuse_near_names(frame, (SKU, LOCATION, DATE, FORECAST), source)
     _keys_as_text(frame, (SKU, LOCATION), source)
     _as_dates(frame, DATE, source)
     levels = quantile_levels(frame, source)

@@ -235,6 +235,9 @@ def test_crossing_quantiles_are_named_with_their_rows(network: al.Network) -> No
         ("Q0.9", "'Q0.9' looks like a quantile"),
         ("q0.9 ", "'q0.9 ' looks like a quantile"),
         ("q_0.95", "'q_0.95' looks like a quantile"),
+        ("p90", "'p90' looks like a quantile"),
+        ("quantile_0.9", "'quantile_0.9' looks like a quantile"),
+        ("0.9", "'0.9' looks like a quantile"),
     ],
 )
 def test_a_quantile_column_of_no_use_is_refused(
@@ -264,3 +267,28 @@ def test_a_day_past_what_a_plan_can_name_is_refused(network: al.Network) -> None
             demand_frame({("S", "FW"): 1.0}),
             today="2262-01-01",
         )
+
+
+@pytest.mark.parametrize("column", ["In_Transit", " in_transit", "in transit", "IN-TRANSIT"])
+def test_a_column_named_nearly_as_ours_is_refused(network: al.Network, column: str) -> None:
+    # Left out without a word, 360 units arriving tomorrow counted as none.
+    stock = stock_frame([("S", "CW", 1)]).assign(**{column: [360.0]})
+    with pytest.raises(
+        AllocationInputError, match=r"read as no column of ours; name it 'in_transit'"
+    ):
+        al.validate_stock(stock, network)
+    demand = demand_frame({("S", "FW"): 4.0}, days=3).rename(columns={"forecast": "Forecast"})
+    with pytest.raises(AllocationInputError, match="name it 'forecast'") as caught:
+        al.validate_demand(demand, network)
+    assert caught.value.field == "Forecast"
+
+
+def test_json_dates_are_read_as_written_not_guessed(network: al.Network, tmp_path) -> None:
+    # pandas' own conversion read "02/03/2026" as 3 February, and day first from the 13th on.
+    path = tmp_path / "forecast.json"
+    path.write_text('[{"sku": "S", "location": "FW", "date": "02/03/2026", "forecast": 1}]')
+    with pytest.raises(AllocationInputError, match="date"):
+        al.load_demand(path, network)
+    path.write_text('[{"sku": "S", "location": "FW", "date": "2026-03-02", "forecast": 1}]')
+    demand = al.load_demand(path, network)
+    assert demand["date"].tolist() == [pd.Timestamp("2026-03-02")]
