@@ -118,7 +118,7 @@ def plan(
         today=first_day,
         integer_packs=integer_packs,
     )
-    _check_horizon(inputs, demand, demand_source)
+    _check_horizon(inputs, demand, demand_source, today_given=first_day is not None)
     # The inputs hold what the plan reads: let the validated forecast go before the solve
     # (0.9 GB off the peak of a 10,000-SKU plan when the caller keeps no frame; BENCHMARKS.md).
     del stock, demand
@@ -269,19 +269,43 @@ def _checked_today(today: pd.Timestamp) -> pd.Timestamp:
     return today
 
 
-def _check_horizon(inputs: ModelInputs, demand: pd.DataFrame, source: str) -> None:
-    """A plan whose cover periods hold no forecast day would plan for no demand at all and call
-    that optimal: an error instead, with the dates the forecast does cover."""
-    if len(inputs.needs) and not (inputs.needs["forecast_days"] > 0).any():
-        first, last = demand[DATE].min(), demand[DATE].max()
-        longest = int(inputs.needs["cover_days"].max())
+def _check_horizon(
+    inputs: ModelInputs, demand: pd.DataFrame, source: str, today_given: bool
+) -> None:
+    """A series whose cover period holds none of its forecast days would be planned for no
+    demand at all, and the plan called optimal: an error instead, with the dates the forecast
+    does cover. With no `today` the plan starts on the forecast's earliest day, so one stale
+    row left in a file hid every other series."""
+    needs = inputs.needs
+    blind = needs[needs["forecast_days"] <= 0]
+    if not len(blind):
+        return
+    first, last = demand[DATE].min(), demand[DATE].max()
+    longest = int(needs["cover_days"].max())
+    starting = f"the cover periods starting {inputs.today.date()} (up to {longest} days)"
+    if len(blind) == len(needs):
         raise AllocationInputError(
-            f"{source}: no forecast date inside the cover periods starting "
-            f"{inputs.today.date()} (up to {longest} days); the forecast covers "
+            f"{source}: no forecast date inside {starting}; the forecast covers "
             f"{first.date()} to {last.date()}",
             source=source,
             field=DATE,
         )
+    sku, location = blind[SKU].iloc[0], blind[LOCATION].iloc[0]
+    dates = demand.loc[(demand[SKU] == sku) & (demand[LOCATION] == location), DATE]
+    fix = (
+        "give each series forecast days from then on (0 where none is expected)"
+        if today_given
+        else f"with no today given the plan starts on the forecast's earliest date, "
+        f"{first.date()}: give today (--today), or leave out the rows before it"
+    )
+    raise AllocationInputError(
+        f"{source}: {len(blind)} of {len(needs)} series have no forecast date inside "
+        f"{starting}, e.g. {sku} at {location}, forecast {dates.min().date()} to "
+        f"{dates.max().date()}; their demand would be planned as none: {fix}",
+        source=source,
+        field=DATE,
+        item=f"{sku}@{location}",
+    )
 
 
 def _quiet(_message: str) -> None:

@@ -688,3 +688,22 @@ def test_unmet_demand_names_an_moq_above_the_need(two_tiers: dict[str, Any]) -> 
     causes = result.unmet.set_index("location")["cause"].to_dict()
     assert causes["D-A"].startswith("MOQ / pack size: its smallest order, 500 units")
     assert "D-B" not in causes  # served in full
+
+
+def test_a_series_with_no_forecast_in_its_cover_period_is_refused(
+    two_tiers: dict[str, Any],
+) -> None:
+    # One stale row left in the file: with no today the plan started on its date, every other
+    # series' forecast fell after the cover period, and they were planned as no demand at all.
+    network = al.Network.model_validate(two_tiers)
+    stock = stock_frame([("S", "CW", 100)])
+    demand = demand_frame({("S", "D-A"): 2.0, ("S", "D-B"): 3.0}, days=14)
+    stale = demand.iloc[[0]].assign(date=demand["date"].min() - pd.Timedelta(days=60))
+    with pytest.raises(al.AllocationInputError, match="1 of 2 series") as caught:
+        al.plan(network, stock, pd.concat([stale, demand.iloc[14:]]))
+    assert "S at D-B" in str(caught.value) and "give today (--today)" in str(caught.value)
+    assert caught.value.item == "S@D-B"
+    # Given today, the stale row is simply before the plan: every series is seen.
+    first = demand["date"].min()
+    plan = al.plan(network, stock, pd.concat([stale, demand]), today=first)
+    assert set(plan.replenishment["distributor"]) == {"D-A", "D-B"}
