@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -187,23 +190,45 @@ def _plain(column: pd.Series) -> list[Any]:
     return [_clean(value) for value in column.tolist()]
 
 
+TABLES = ("transfers", "replenishment", "unmet", "alerts")
+
+
 def write_plan(
     plan: Plan, out_dir: str | Path, fmt: Literal["csv", "parquet"] = "csv"
 ) -> dict[str, Path]:
-    """Write the plan's tables (CSV or Parquet) and plan.json into out_dir; returns the paths."""
+    """Write the plan's tables (CSV or Parquet) and plan.json into out_dir; returns the paths.
+
+    All or nothing: every file is written into a folder beside them first and moved into place
+    only when all are written, plan.json last, so that a failed write (a full disk, a table open
+    in another program) leaves the earlier plan whole instead of half old, half new. The other
+    format's tables of an earlier plan are removed: the folder holds one plan."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    for name in ("transfers", "replenishment", "unmet", "alerts"):
-        frame: pd.DataFrame = getattr(plan, name)
-        path = out / f"{name}.{fmt}"
-        if fmt == "parquet":
-            frame.to_parquet(path, index=False)
-        else:
-            frame.to_csv(path, index=False)
-        paths[name] = path
+    names = [f"{name}.{fmt}" for name in TABLES] + ["plan.json"]
+    in_the_way = [name for name in names if (out / name).is_dir()]
+    if in_the_way:
+        raise IsADirectoryError(
+            f"{out / in_the_way[0]} is a directory; the plan writes a file there"
+        )
+    staging = Path(tempfile.mkdtemp(prefix=".plan-", dir=out))
+    try:
+        for name in TABLES:
+            frame: pd.DataFrame = getattr(plan, name)
+            path = staging / f"{name}.{fmt}"
+            if fmt == "parquet":
+                frame.to_parquet(path, index=False)
+            else:
+                frame.to_csv(path, index=False)
+        (staging / "plan.json").write_text(_plan_json(plan.to_dict()))
+        for name in names:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    other = "parquet" if fmt == "csv" else "csv"
+    for name in TABLES:
+        (out / f"{name}.{other}").unlink(missing_ok=True)
+    paths = {name: out / f"{name}.{fmt}" for name in TABLES}
     paths["plan"] = out / "plan.json"
-    paths["plan"].write_text(_plan_json(plan.to_dict()))
     return paths
 
 

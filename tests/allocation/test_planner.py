@@ -264,6 +264,26 @@ def test_plan_json_carries_status_objective_and_timings(one_lane: dict[str, Any]
     assert (tmp_path / "transfers.csv").exists()
 
 
+def test_a_failed_write_leaves_the_earlier_plan_whole(one_lane: dict[str, Any], tmp_path) -> None:
+    network = al.Network.model_validate(one_lane)
+    earlier = al.plan(network, stock_frame([("S", "CW", 10)]), demand_frame({("S", "FW"): 1.0}))
+    write_plan(earlier, tmp_path, fmt="parquet")
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    later = al.plan(network, stock_frame([("S", "CW", 30)]), demand_frame({("S", "FW"): 2.0}))
+    (tmp_path / "unmet.parquet").unlink()
+    (tmp_path / "unmet.parquet").mkdir()  # a file the plan cannot replace
+    with pytest.raises(IsADirectoryError, match=r"unmet\.parquet is a directory"):
+        write_plan(later, tmp_path, fmt="parquet")
+    after = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+    assert after == {name: data for name, data in before.items() if name != "unmet.parquet"}
+    # Written as CSV, the earlier plan's Parquet tables go: the folder holds one plan.
+    (tmp_path / "unmet.parquet").rmdir()
+    paths = write_plan(later, tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        p.name for p in paths.values()
+    )
+
+
 def test_plan_json_holds_the_whole_plan_one_table_row_per_line(tmp_path) -> None:
     from allocation.generate import example_network
 
