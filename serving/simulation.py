@@ -563,10 +563,8 @@ def simulate(
             f"error: --service-target {outside[0]:g}: expected a level between 0 and 1", err=True
         )
         raise typer.Exit(code=2)
-    if out is not None and out.exists() and not out.is_dir():
-        # Checked now, not after minutes of replays: the results could not be written there.
-        typer.echo(f"error: --out {out}: a file is there; expected a directory", err=True)
-        raise typer.Exit(code=2)
+    if out is not None:
+        _make_out(out)
     try:
         frame = load_sales(sales, mapping=parse_mapping(mapping))
         if "region" not in frame.columns:
@@ -589,8 +587,25 @@ def simulate(
         raise typer.Exit(code=2) from None
     _print_outcome(outcome)
     if out is not None:
-        for path in write_outcome(outcome, out):
-            typer.echo(f"wrote {path}")
+        try:
+            for path in write_outcome(outcome, out):
+                typer.echo(f"wrote {path}")
+        except OSError as error:  # a full disk, a file locked by another program
+            typer.echo(f"error: --out {out}: the results could not be written ({error})", err=True)
+            raise typer.Exit(code=2) from None
+
+
+def _make_out(out: Path) -> None:
+    """The --out directory, made now, not after minutes of replays: a one-line error where the
+    results could not be written (a file there, or where a parent folder should be)."""
+    if out.exists() and not out.is_dir():
+        typer.echo(f"error: --out {out}: a file is there; expected a directory", err=True)
+        raise typer.Exit(code=2)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        typer.echo(f"error: --out {out}: cannot make this directory ({error.strerror})", err=True)
+        raise typer.Exit(code=2) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -235,6 +235,8 @@ def test_a_service_target_given_twice_is_replayed_once() -> None:
     [
         (["--seed", "-1"], "greater than or equal to 0"),
         (["--out", "{file}"], "a file is there; expected a directory"),
+        # it failed only after the whole replay, with a traceback, the results lost
+        (["--out", "{file}/results"], "cannot make this directory"),
     ],
 )
 def test_cli_refuses_a_negative_seed_and_an_out_path_that_is_a_file(
