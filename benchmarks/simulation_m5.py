@@ -47,6 +47,13 @@ def main() -> None:
     parser.add_argument("--refit-every", type=int, default=4)
     parser.add_argument("--skus", type=int, default=None, help="first N SKUs only (quick run)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--end",
+        type=pd.Timestamp,
+        default=None,
+        help="last day of the replay (YYYY-MM-DD; default: the last day of the sales): "
+        "replay another window, the sales after it left out",
+    )
     parser.add_argument("--out", type=Path, default=Path(".allocast/bench/simulation_m5"))
     parser.add_argument(
         "--reuse-forecasts",
@@ -59,6 +66,8 @@ def main() -> None:
 
     warnings.simplefilter("ignore")  # per-series fallback notices; the forecaster keeps them
     sales = load_sales(args.sales, mapping=MAPPING)
+    if args.end is not None:
+        sales = sales[sales["date"] <= args.end]
     if args.skus:
         keep = sorted(sales["sku"].unique())[: args.skus]
         sales = sales[sales["sku"].isin(keep)]

@@ -302,11 +302,15 @@ class Forecaster:
         long = self.history_
         if sales is not None:
             given = trim_leading_zeros(to_long(_checked(sales)))
-            # the statistical models read the sales alone; the global ones their columns too
-            needed = exogenous_of(self.history_) if self.ml_models_ else []
-            long = _with_columns_of(given, needed)
+            long = _with_columns_of(given, self.input_columns())
         future_long = to_long(future) if future is not None else None
         return self._forecast(long, h, future_long)
+
+    def input_columns(self) -> list[str]:
+        """The columns beside `sku, location, date, units` that `predict(sales=...)` reads: the
+        global models' known-future features (price, 0/1 flags); the statistical models read
+        the sales alone."""
+        return exogenous_of(self.history_) if self.ml_models_ else []
 
     def _forecast(
         self, long: pd.DataFrame, horizon: int, future: pd.DataFrame | None

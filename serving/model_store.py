@@ -33,6 +33,7 @@ from mlflow.exceptions import MlflowException
 
 from forecasting.forecaster import trained_level
 from forecasting.tracking import load_model
+from serving.crud import SALES_COLUMNS
 
 __all__ = [
     "CHAMPION",
@@ -101,6 +102,13 @@ def _default_loader(tracking_uri: str, model_name: str, version: str) -> Forecas
         raise ValueError(
             f"it forecasts {loaded.config.freq!r} periods, and the service forecasts days from "
             "its daily sales: promote a version trained on days (`allocast train` without --freq)"
+        )
+    unstored = sorted(set(loaded.forecaster.input_columns()) - set(SALES_COLUMNS))
+    if unstored:
+        # /ready said ready, and every forecast was a 422 about a column no client can send
+        raise ValueError(
+            f"it reads column(s) {', '.join(unstored)}, which the service's sales do not hold "
+            f"({', '.join(SALES_COLUMNS)}): promote a version trained without them"
         )
     if trained_level(loaded.config) != "location":
         # a region model fed one location's sales forecasts its region's demand there

@@ -170,3 +170,22 @@ def test_a_champion_of_region_totals_is_refused_at_load(registry: Registry) -> N
     assert status.version == "1" and status.champion_version == trained.version
     assert status.error is not None and "forecasts region totals" in status.error
     assert store.current().version == "1"
+
+
+def test_a_champion_that_reads_a_column_the_service_does_not_store_is_refused_at_load(
+    registry: Registry,
+) -> None:
+    store = ModelStore(registry.tracking_uri, registry.model_name)
+    assert store.refresh().version == "1"
+    daily = generate_sales(SampleSpec(days=120))
+    daily = daily[daily["sku"].isin(["SKU-001", "SKU-002"])]
+    flagged = prepare_sales(daily.assign(holiday=(daily["date"].dt.dayofweek == 6).astype(int)))
+    config = ForecastConfig(horizon=7, n_windows=1, models=("LightGBM",))
+    trained = train_and_register(flagged, config, registry.tracking_uri, registry.model_name)
+    assert "holiday" in trained.forecaster.input_columns()
+    promote(registry.tracking_uri, registry.model_name, trained.version)
+    status = store.refresh()
+    # /ready said ready, and every GET /v1/forecasts was a 422 about a column no client sends
+    assert status.version == "1" and status.champion_version == trained.version
+    assert status.error is not None and "reads column(s) holiday" in status.error
+    assert store.current().version == "1"
