@@ -199,9 +199,17 @@ class Forecaster:
         self.short_series_ = set(short)
         usable = long[~long[UNIQUE_ID].isin(self.short_series_)]
         if usable.empty:
+            seasons = 2 * season_length(config.freq)
+            longest = int(lengths.max())
+            fix = (
+                "give more history"
+                if longest < seasons + 1
+                else "lower --horizon or --n-windows, or give more history"
+            )
             raise ForecastingError(
                 f"no series has the {needed} periods a {config.n_windows} x {config.horizon} "
-                "backtest needs; lower --horizon or n_windows, or give more history"
+                f"backtest needs (two seasons, {seasons} {config.freq!r} periods, before its "
+                f"windows); the longest has {longest}: {fix}"
             )
 
         backtest = run_backtest(

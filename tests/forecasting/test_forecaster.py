@@ -208,3 +208,12 @@ def test_a_series_that_never_sold_forecasts_zero(fitted: Forecaster, sales: pd.D
     assert (mine.drop(columns=[SKU, LOCATION, DATE]).to_numpy() == 0.0).all()
     others = forecast[forecast[LOCATION] != "D-N9"]
     assert (others[FORECAST] > 0).any()
+
+
+def test_a_history_shorter_than_two_seasons_says_more_history_is_the_only_fix() -> None:
+    # Two years of weeks (104) fell one period short, and the error advised a shorter horizon.
+    daily = generate_sales(SampleSpec(days=7 * 104))
+    weekly = prepare_sales(daily[daily[SKU] == "SKU-001"], freq="W")
+    config = ForecastConfig(freq="W", horizon=1, n_windows=1, models=("MA28",))
+    with pytest.raises(ForecastingError, match=r"two seasons, 104 'W' periods.*give more history$"):
+        Forecaster(config).fit(weekly)
