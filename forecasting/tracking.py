@@ -48,10 +48,11 @@ import mlflow
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.pyfunc import PythonModel
 from mlflow.tracking._model_registry import utils as mlflow_registry_state
 from mlflow.tracking._tracking_service import utils as mlflow_tracking_state
+from mlflow.types.schema import AnyType, ColSpec, Schema
 from pandas.tseries.offsets import BaseOffset
 
 from forecasting.columns import (
@@ -217,8 +218,12 @@ class ForecasterModel(PythonModel):
     # Unannotated on purpose: mlflow would derive a (wrong) schema from the annotations.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         horizon = (params or {}).get("horizon")
+        config = self.forecaster.config
         sales = prepare_sales(
-            pd.DataFrame(model_input), source="model input", freq=self.forecaster.config.freq
+            pd.DataFrame(model_input),
+            source="model input",
+            freq=config.freq,
+            level=trained_level(config),
         )
         return self.forecaster.predict(sales, horizon=int(horizon) if horizon else None)
 
@@ -253,9 +258,14 @@ def _log_model(forecaster: Forecaster, sales: pd.DataFrame, workdir: Path) -> st
     with open(path, "wb") as handle:
         pickle.dump(forecaster, handle, protocol=pickle.HIGHEST_PROTOCOL)
     example = sales.head(5)
-    signature = infer_signature(
+    inferred = infer_signature(
         example, forecaster.predict().head(5), params={"horizon": forecaster.config.horizon}
     )
+    # Every column of any type: `ForecasterModel.predict` validates and converts what it is sent
+    # (int units, bool promo, dates as text) and names the rows it refuses, where MLflow's own
+    # check refused integer units, even the sample's, as "not safely convertible to float64".
+    inputs = Schema([ColSpec(AnyType(), str(column)) for column in example.columns])
+    signature = ModelSignature(inputs=inputs, outputs=inferred.outputs, params=inferred.params)
     # Models from code: a two-line script names the class, so nothing is cloudpickled.
     entry = workdir / "forecaster_model.py"
     entry.write_text(

@@ -148,6 +148,11 @@ def test_loaded_champion_forecasts_like_the_fitted_forecaster(
     from_rows = pd.DataFrame(loaded.pyfunc.predict(rows, params={"horizon": 3}))
     starts = from_rows.groupby([SKU, LOCATION])[DATE].min()
     assert (starts == shorter[DATE].max() + pd.Timedelta(days=1)).all()
+    # whole units as integers, as a sales export holds them: MLflow's own schema check refused
+    # int64 as "not safely convertible to float64"
+    integers = shorter.assign(**{UNITS: shorter[UNITS].round().astype("int64")})
+    from_integers = pd.DataFrame(loaded.pyfunc.predict(integers, params={"horizon": 3}))
+    assert len(from_integers) == len(through_pyfunc)
 
 
 @pytest.mark.slow
