@@ -478,8 +478,18 @@ def validation_message(
         first_field = first_field or where
         first_item = first_item or item
         named = f"{where} ({item})" if item else where
-        lines.append(f"{named}: {problem['msg']} (got {_shown(problem.get('input'))})")
+        given = problem.get("input")
+        lines.append(f"{named}: {problem['msg']} (got {_shown(given)}){_quote_hint(problem)}")
     return f"{source}: " + "; ".join(lines), first_field, first_item
+
+
+def _quote_hint(problem: Any) -> str:
+    """Where text was expected and YAML read a number or true/false (an id 0123 became 83,
+    the region NO became False): say to quote it."""
+    given = problem.get("input")
+    if problem.get("type") == "string_type" and isinstance(given, bool | int | float):
+        return "; YAML reads 0123, 1e3, yes, no, on and off as numbers or true/false: quote it"
+    return ""
 
 
 def _shown(value: Any, most: int = 80) -> str:

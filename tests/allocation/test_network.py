@@ -112,6 +112,17 @@ def test_bad_policy_names_the_field(tmp_path: Path) -> None:
     policy = al.load_policy(path)
     assert policy.review_period_days == 14 and policy.fair_share["growth"] == 0.6
     assert policy.fair_share["strategic"] == al.Policy().fair_share["strategic"]
+    path.write_text("holding_rate_per_year: 25\n")  # 25 %, read as 2,500 % a year
+    with pytest.raises(AllocationInputError, match=r"holding_rate_per_year.*or equal to 1"):
+        al.load_policy(path)
+
+
+def test_an_id_yaml_reads_as_a_number_or_true_false_says_to_quote_it(
+    two_tiers: dict[str, Any],
+) -> None:
+    two_tiers["skus"].append({"id": 83})  # `id: 0123` in YAML
+    with pytest.raises(AllocationInputError, match=r"\(got 83\); YAML reads 0123.*quote it"):
+        al.parse_network(two_tiers)
 
 
 @pytest.mark.parametrize(
