@@ -531,13 +531,31 @@ def _aggregate(frame: pd.DataFrame, freq: str, source: str) -> pd.DataFrame:
         _period_bounds(aggregated[DATE].min(), freq),
         _period_bounds(aggregated[DATE].max(), freq),
     )
-    if frame[DATE].max() < last[1]:  # the last period is cut short by the end of the data
-        _warn_partial(source, "last", last, (frame[DATE].max() - last[0]).days + 1)
+    start, end = frame[DATE].min(), frame[DATE].max()
+    closed = _closed_weekdays(frame[DATE])
+    day = pd.Timedelta(days=1)
+    if not _only_closed(end + day, last[1], closed):  # the last period is cut short
+        _warn_partial(source, "last", last, (end - last[0]).days + 1)
         aggregated = aggregated[aggregated[DATE] < aggregated[DATE].max()]
-    if frame[DATE].min() > first[0]:  # so is the first one by its start
-        _warn_partial(source, "first", first, (first[1] - frame[DATE].min()).days + 1)
+    if not _only_closed(first[0], start - day, closed):  # so is the first one by its start
+        _warn_partial(source, "first", first, (first[1] - start).days + 1)
         aggregated = aggregated[aggregated[DATE] > aggregated[DATE].min()]
     return aggregated
+
+
+def _closed_weekdays(dates: pd.Series) -> set[int]:
+    """Days of the week (Monday 0) the data never holds over three weeks or more: a shop closed
+    on Sundays. A period that lacks only those days is whole: a week ending on the Saturday
+    before a closed Sunday, a month on its last business day, were dropped as partial."""
+    days = pd.DatetimeIndex(dates.unique())
+    if (days.max() - days.min()).days < 21:
+        return set()
+    return set(range(7)) - set(days.dayofweek)
+
+
+def _only_closed(first: pd.Timestamp, last: pd.Timestamp, closed: set[int]) -> bool:
+    """Whether the days `first` .. `last` (none when last < first) all fall on closed days."""
+    return set(pd.date_range(first, last).dayofweek) <= closed
 
 
 def period_starts(labels: pd.Series, freq: str) -> pd.Series:

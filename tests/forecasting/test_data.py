@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -118,6 +119,20 @@ def test_weekly_aggregation_sums_and_drops_partial_weeks() -> None:
     # Weeks end on Sunday; the week of 22-24 January is incomplete and dropped.
     assert weekly[DATE].dt.strftime("%m-%d").tolist() == ["01-07", "01-14", "01-21"]
     assert weekly[UNITS].tolist() == [7.0, 7.0, 7.0]
+
+
+def test_a_period_that_lacks_only_days_the_shop_is_closed_is_whole() -> None:
+    # Closed on Sundays, the file ends on a Saturday: its last week was dropped as 6 of 7 days.
+    days = pd.date_range("2024-01-01", "2024-01-27", freq="D")
+    days = days[days.dayofweek != 6]
+    raw = pd.DataFrame({SKU: "A", LOCATION: "S", DATE: days, UNITS: 1.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PartialPeriodWarning)
+        weekly = prepare_sales(raw, freq="W")
+    assert weekly[UNITS].tolist() == [6.0, 6.0, 6.0, 6.0]
+    # A Saturday left out too is a day of data missing: that week is partial.
+    with pytest.warns(PartialPeriodWarning, match="5 of its 7 days"):
+        prepare_sales(raw[raw[DATE] < "2024-01-27"], freq="W")
 
 
 def test_a_partial_first_month_is_named_when_left_out() -> None:
