@@ -170,12 +170,19 @@ def _rows_text(rows: list[int]) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def _separator_hint(frame: pd.DataFrame) -> str:
+    """ "; the file looks separated by ';'..." where a CSV was read as one column, else ""."""
+    if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
+        return "; the file looks separated by ';': save it comma-separated"
+    return ""
+
+
 def _apply_mapping(frame: pd.DataFrame, mapping: Mapping[str, str], source: str) -> pd.DataFrame:
     absent = [name for name in mapping if name not in frame.columns]
     if absent:
         raise SalesValidationError(
             f"{source}: --map names column {absent[0]!r}, which is not in the input; "
-            f"its columns are {', '.join(map(str, frame.columns))}",
+            f"its columns are {', '.join(map(str, frame.columns))}{_separator_hint(frame)}",
             source=source,
             column=absent[0],
         )
@@ -188,8 +195,8 @@ def _apply_mapping(frame: pd.DataFrame, mapping: Mapping[str, str], source: str)
         cased = [str(c) for c in renamed.columns if str(c).lower() == missing[0]]
         if cased:
             hint = f"map {cased[0]!r} with --map {cased[0]}={missing[0]} (names are case-sensitive)"
-        elif len(renamed.columns) == 1 and ";" in str(renamed.columns[0]):
-            hint = "the file looks separated by ';': save it comma-separated"
+        elif _separator_hint(renamed):
+            hint = _separator_hint(renamed).removeprefix("; ")
         else:
             hint = "map yours with --map, e.g. 'store_id=location,sales=units'"
         raise SalesValidationError(

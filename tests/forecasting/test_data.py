@@ -318,3 +318,6 @@ def test_a_missing_column_hints_at_case_or_separator(columns: list[str], hint: s
             if len(columns) > 1
             else None,
         )
+    if len(columns) == 1:  # with --map too: it said only which mapped column was missing
+        with pytest.raises(SalesValidationError, match=r"not in the input.*separated by ';'"):
+            prepare_sales(frame, mapping={"item": "sku"})
