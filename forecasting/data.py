@@ -21,6 +21,7 @@ totals per period already, whatever day labels them.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -309,8 +310,10 @@ def _refuse_ambiguous_day_month(column: pd.Series, source: str) -> None:
     """Refuse dates such as 01/02/2022 when no value says which number is the day: pandas reads
     them month first, so a day-first file of monthly totals (every date the 1st) put a year's
     twelve months on 1-12 January without a word."""
+    if column.empty or not re.match(_NUMERIC_DAY_MONTH, str(column.iloc[0])):
+        return  # ISO dates, month names: nothing to tell apart (and no pass over every row)
     parts = column.astype(str).str.extract(_NUMERIC_DAY_MONTH)
-    if parts.empty or parts.isna().any(axis=None):
+    if parts.isna().any(axis=None):
         return
     first, second = parts[0].astype(int), parts[1].astype(int)
     if first.max() > 12 or second.max() > 12 or (first == second).all():
