@@ -53,9 +53,9 @@ MAX_ROWS_IN_MESSAGE = 5
 # Units or a price above this (or infinite) are a typo or an overflow, never a sale: they made
 # infinite forecasts. The service caps its quantities at the same bound.
 MAX_NUMBER = 1e12
-# A date written with day and month as numbers (01/02/2022, 1.2.22): read in the order of the
-# first rows, which a file can only settle where one of the two exceeds 12 somewhere.
-_NUMERIC_DAY_MONTH = r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}(?:\D|$)"
+# A date written with day and month as numbers (01/02/2022, 1.2.22): which is the day, only a
+# number above 12 somewhere in the file can say.
+_NUMERIC_DAY_MONTH = r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?:\D|$)"
 
 
 def parse_mapping(text: str | None) -> dict[str, str]:
@@ -278,7 +278,9 @@ def _parsed_dates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         return frame.assign(**{DATE: column.dt.tz_localize(None)})
     if pd.api.types.is_datetime64_any_dtype(column):
         return frame
-    parsed = pd.to_datetime(column, errors="coerce")  # in the format of the first rows
+    parsed = _day_month_dates(column, source)
+    if parsed is None:
+        parsed = pd.to_datetime(column, errors="coerce")  # in the format of the first rows
     bad = np.flatnonzero((parsed.isna() & column.notna()).to_numpy())
     if len(bad):  # ISO 8601 throughout, some with a time ("2024-01-01 09:30", "2024-01-02")?
         iso = pd.to_datetime(column, errors="coerce", format="ISO8601")
@@ -300,31 +302,43 @@ def _parsed_dates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             f"has unparsable dates ({values})",
             f"not dates, or not in the format of the first rows{hint}: {_FIXES[DATE]}",
         )
-    _refuse_ambiguous_day_month(column, source)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # "2016-04-11T00:00:00+02:00"
         parsed = parsed.dt.tz_localize(None)
     return frame.assign(**{DATE: parsed})
 
 
-def _refuse_ambiguous_day_month(column: pd.Series, source: str) -> None:
-    """Refuse dates such as 01/02/2022 when no value says which number is the day: pandas reads
-    them month first, so a day-first file of monthly totals (every date the 1st) put a year's
-    twelve months on 1-12 January without a word."""
+def _day_month_dates(column: pd.Series, source: str) -> pd.Series | None:
+    """Dates written as two numbers and a year (01/02/2024, 13.1.24), read in the one order that
+    fits every row; None where the column is not written so (the general reading then names
+    the rows it cannot read).
+
+    pandas took the order from the first row, and with a two-digit year row by row: 01/02/24
+    became 2 January and 13/02/24 13 February in one file, without a word. A file whose day and
+    month no row tells apart (both 12 or less throughout) is refused: a day-first file of
+    monthly totals, every date the 1st, put a year's months on 1-12 January."""
     if column.empty or not re.match(_NUMERIC_DAY_MONTH, str(column.iloc[0])):
-        return  # ISO dates, month names: nothing to tell apart (and no pass over every row)
-    parts = column.astype(str).str.extract(_NUMERIC_DAY_MONTH)
+        return None  # ISO dates, month names: nothing to tell apart (and no pass over every row)
+    text = column.astype(str)
+    parts = text.str.extract(_NUMERIC_DAY_MONTH)
     if parts.isna().any(axis=None):
-        return
-    first, second = parts[0].astype(int), parts[1].astype(int)
-    if first.max() > 12 or second.max() > 12 or (first == second).all():
-        return
-    raise SalesValidationError(
-        f"{source}: column {DATE!r} has dates such as {column.iloc[0]!r} whose day and month "
-        "cannot be told apart (both are 12 or less in every row: 01/02/2022 is 1 February read "
-        f"day first, 2 January read month first); {_FIXES[DATE]}",
-        source=source,
-        column=DATE,
+        return None
+    first, second = parts[0].astype(int), parts[2].astype(int)
+    if first.max() > 12 and second.max() > 12:
+        return None  # no order fits every row
+    if first.max() <= 12 and second.max() <= 12 and (first != second).any():
+        raise SalesValidationError(
+            f"{source}: column {DATE!r} has dates such as {column.iloc[0]!r} whose day and month "
+            "cannot be told apart (both are 12 or less in every row: 01/02/2022 is 1 February "
+            f"read day first, 2 January read month first); {_FIXES[DATE]}",
+            source=source,
+            column=DATE,
+        )
+    day_month = ("%d", "%m") if first.max() > 12 else ("%m", "%d")
+    separator, year = parts[1].iloc[0], "%Y" if len(parts[3].iloc[0]) == 4 else "%y"
+    parsed = pd.to_datetime(
+        text.str.strip(), format=separator.join([*day_month, year]), errors="coerce"
     )
+    return None if parsed.isna().any() else parsed
 
 
 def _check_days_and_keys(frame: pd.DataFrame, source: str) -> None:
