@@ -336,18 +336,28 @@ def _stock_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def _refuse_near_names(frame: pd.DataFrame, names: tuple[str, ...], source: str) -> None:
-    """Refuse a column named like one of ours but not exactly (`In_Transit`, ` node`, `On Hand`):
-    an optional one was left out without a word (360 units in transit counted as none), a
-    required one reported missing beside a column of nearly its name."""
-    for column in frame.columns:
-        text = str(column)
-        near = re.sub(r"[\s\-]+", "_", text.strip()).lower()
-        if text not in names and near in names:
-            raise AllocationInputError(
-                f"{source}: column {text!r} is read as no column of ours; name it {near!r}",
-                source=source,
-                field=text,
-            )
+    """Refuse a column named like one of ours that is absent (`In_Transit`, `InTransit`,
+    `Qty In Transit`, ` node`): an optional one was left out without a word (360 units in
+    transit counted as none), a required one reported missing beside a column of nearly its
+    name. Where ours is present too, the other is an extra column of the file, kept out."""
+    present = {str(column) for column in frame.columns}
+    for name in names:
+        if name in present:
+            continue
+        wanted = _letters(name)
+        for column in frame.columns:
+            if wanted in _letters(str(column)):
+                raise AllocationInputError(
+                    f"{source}: column {str(column)!r} is read as no column of ours; name it "
+                    f"{name!r}",
+                    source=source,
+                    field=str(column),
+                )
+
+
+def _letters(name: str) -> str:
+    """A column name without case, spaces or punctuation: 'Qty In-Transit' -> 'qtyintransit'."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
 def validate_stock(frame: pd.DataFrame, network: Network, source: str = "stock") -> pd.DataFrame:

@@ -269,7 +269,10 @@ def test_a_day_past_what_a_plan_can_name_is_refused(network: al.Network) -> None
         )
 
 
-@pytest.mark.parametrize("column", ["In_Transit", " in_transit", "in transit", "IN-TRANSIT"])
+@pytest.mark.parametrize(
+    "column",
+    ["In_Transit", " in_transit", "in transit", "IN-TRANSIT", "InTransit", "Qty In Transit"],
+)
 def test_a_column_named_nearly_as_ours_is_refused(network: al.Network, column: str) -> None:
     # Left out without a word, 360 units arriving tomorrow counted as none.
     stock = stock_frame([("S", "CW", 1)]).assign(**{column: [360.0]})
@@ -292,3 +295,10 @@ def test_json_dates_are_read_as_written_not_guessed(network: al.Network, tmp_pat
     path.write_text('[{"sku": "S", "location": "FW", "date": "2026-03-02", "forecast": 1}]')
     demand = al.load_demand(path, network)
     assert demand["date"].tolist() == [pd.Timestamp("2026-03-02")]
+
+
+def test_an_extra_column_beside_ours_is_kept_out_not_refused(network: al.Network) -> None:
+    stock = stock_frame([("S", "CW", 1)]).assign(
+        in_transit=[0.0], **{"In Transit note": ["late"], "on_hand_value": [9.0]}
+    )
+    assert al.validate_stock(stock, network)["on_hand"].tolist() == [1.0]
