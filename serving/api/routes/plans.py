@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Body, HTTPException, Query, status
@@ -189,8 +190,9 @@ SHOWN_SHORTFALLS = 3
 
 
 def _short_of_stock(session: Session, plan_id: int) -> str | None:
-    """Where a plan's lines take more out of a warehouse than it now holds (on hand and in
-    transit, plus what the plan's own transfers bring): None when nowhere.
+    """Where a plan's lines take more out of a warehouse than it now holds (on hand, in transit
+    that arrives within the plan's horizon, and what the plan's own transfers bring): None when
+    nowhere.
 
     The plan kept every balance against the stock it was planned on; the stock may have been
     replaced or patched since (a WMS sync, an earlier plan shipped), and an approved plan whose
@@ -211,14 +213,21 @@ def _short_of_stock(session: Session, plan_id: int) -> str | None:
     takes = {key: -value for key, value in net.items() if value < 0}
     if not takes:
         return None
+    plan = _get_plan(session, plan_id)
+    last_day = (
+        plan.starts + dt.timedelta(days=plan.horizon - 1)
+        if plan.starts is not None and plan.horizon
+        else None
+    )
     held = {
-        (sku, node): (on_hand, in_transit)
-        for sku, node, on_hand, in_transit in session.execute(
+        (sku, node): (on_hand, in_transit if _in_time(arrives, last_day) else 0.0)
+        for sku, node, on_hand, in_transit, arrives in session.execute(
             select(
                 StockPosition.sku,
                 StockPosition.node,
                 StockPosition.on_hand,
                 StockPosition.in_transit,
+                StockPosition.arrival_date,
             ).where(StockPosition.node.in_({node for _sku, node in takes}))
         )
     }
@@ -228,12 +237,17 @@ def _short_of_stock(session: Session, plan_id: int) -> str | None:
         if taken > on_hand + in_transit + 1e-6 * max(1.0, taken):
             short.append(
                 f"{taken:g} of {sku} out of {node} (net of what it receives), which holds "
-                f"{on_hand:g} on hand and {in_transit:g} in transit"
+                f"{on_hand:g} on hand and {in_transit:g} in transit within the plan's horizon"
             )
     if not short:
         return None
     more = len(short) - SHOWN_SHORTFALLS
     return "; ".join(short[:SHOWN_SHORTFALLS]) + (f" and {more} more" if more > 0 else "")
+
+
+def _in_time(arrives: dt.date | None, last_day: dt.date | None) -> bool:
+    """Whether stock in transit arriving on `arrives` counts for a plan ending on `last_day`."""
+    return arrives is None or last_day is None or arrives <= last_day
 
 
 def _current_network_id() -> Any:
