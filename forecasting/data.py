@@ -443,7 +443,7 @@ def _translate(failures: pd.DataFrame, source: str) -> SalesValidationError:
         coercion = mine[mine["check"].str.startswith(("coerce_dtype", "dtype"))]
         picked = coercion if not coercion.empty else mine
         rows = sorted({int(i) + 1 for i in picked["index"].dropna()})
-        values = ", ".join(repr(v) for v in picked["failure_case"].head(3))
+        values = ", ".join(repr(v) for v in picked["failure_case"].drop_duplicates().head(3))
         if not coercion.empty:
             problem = "unparsable dates" if column == DATE else "non-numeric values"
         elif column in (UNITS, PRICE):
