@@ -48,11 +48,13 @@ __all__ = [
     "Lane",
     "Lateral",
     "Network",
+    "RepeatedKeyError",
     "Sku",
     "Tier",
     "Warehouse",
     "WarehouseKind",
     "check_id",
+    "json_with_unique_keys",
     "load_document",
     "load_network",
 ]
@@ -378,7 +380,7 @@ def kind_rank(kind: str) -> int:
     return _KIND_RANK[kind]
 
 
-class _RepeatedKey(ValueError):
+class RepeatedKeyError(ValueError):
     """A key given twice in one mapping: YAML and JSON keep the last one without a word, so a
     second `distributors:` block pasted below the first replaced it."""
 
@@ -394,16 +396,23 @@ class _YamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
             key = self.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
             if isinstance(key, Hashable) and key in seen:
-                raise _RepeatedKey(f"key {key!r} is given twice, on lines {seen[key]} and {line}")
+                raise RepeatedKeyError(
+                    f"key {key!r} is given twice, on lines {seen[key]} and {line}"
+                )
             seen[key] = line
         return super().construct_mapping(node, deep)
+
+
+def json_with_unique_keys(text: str | bytes) -> Any:
+    """`json.loads`, but a key given twice in one object is a RepeatedKeyError naming it."""
+    return json.loads(text, object_pairs_hook=_unique_json_keys)
 
 
 def _unique_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document: dict[str, Any] = {}
     for key, value in pairs:
         if key in document:
-            raise _RepeatedKey(f"key {key!r} is given twice in one object")
+            raise RepeatedKeyError(f"key {key!r} is given twice in one object")
         document[key] = value
     return document
 
@@ -416,18 +425,14 @@ def load_document(path: str | Path, source: str) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8-sig")
         is_json = path.suffix.lower() == ".json"
-        document = (
-            json.loads(text, object_pairs_hook=_unique_json_keys)
-            if is_json
-            else yaml.load(text, Loader=_YamlLoader)
-        )
+        document = json_with_unique_keys(text) if is_json else yaml.load(text, Loader=_YamlLoader)
     except UnicodeDecodeError as exc:
         raise AllocationInputError(
             f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at position "
             f"{exc.start}); save it as UTF-8",
             source=str(path),
         ) from exc
-    except _RepeatedKey as exc:
+    except RepeatedKeyError as exc:
         raise AllocationInputError(
             f"{path}: {exc}; give each key once (the last one would replace the others)",
             source=str(path),

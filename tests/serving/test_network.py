@@ -284,3 +284,26 @@ def test_a_body_that_cannot_be_parsed_is_400_saying_why(
         response = client.post(path, content=body, headers=headers)
         assert response.status_code == 400, (path, response.text)
         assert text in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        # the last one won: the warehouse's capacity stored as 1
+        ("put", "/v1/network", '{"warehouses": [{"id": "CW", "capacity": 100000, "capacity": 1}]}'),
+        (
+            "patch",
+            "/v1/stock",
+            '{"positions": [{"sku": "S", "node": "CW", "on_hand": 5, "on_hand": 7}]}',
+        ),
+        ("post", "/v1/allocations", '{"today": "2026-01-01", "today": "2026-02-01", "demand": []}'),
+    ],
+)
+def test_a_key_given_twice_in_a_body_is_422_naming_it(
+    client: TestClient, keys: Keys, method: str, path: str, body: str
+) -> None:
+    headers = {**keys.headers("planner"), "Content-Type": "application/json"}
+    response = client.request(method.upper(), path, content=body, headers=headers)
+    assert response.status_code == 422, response.text
+    problem = response.json()["detail"][0]
+    assert problem["type"] == "repeated_key" and "is given twice" in problem["msg"]
