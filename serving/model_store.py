@@ -260,7 +260,8 @@ class ModelStore:
                 f"loading {self.model_name!r} version {champion} ({self.alias}) failed: "
                 f"{type(error).__name__}: {error}"
             )
-            log.error("%s; still serving version %s", self._error, self.version)
+            serving = f"still serving version {self.version}" if self.version else "no model loaded"
+            log.error("%s; %s", self._error, serving)
             return
         seconds = time.perf_counter() - started
         self._loaded = LoadedModel(
