@@ -403,15 +403,40 @@ def _check_spacing(frame: pd.DataFrame, source: str, freq: str) -> None:
             )
         return
     step = int(np.gcd.reduce(gaps))
+    shown = f"{pd.Timestamp(days[0]).date()}, {pd.Timestamp(days[1]).date()}, ..."
+    if not (step > 1 or gaps.min() >= 28):
+        # Weekly totals dated Monday for one SKU and Thursday for another: together the dates
+        # look daily, each series is weekly.
+        step, shown = _coarsest_series_step(frame)
     if step > 1 or gaps.min() >= 28:
         raise SalesValidationError(
             f"{source}: column {DATE!r} has dates {step if step > 1 else int(gaps.min())} or "
-            f"more days apart ({pd.Timestamp(days[0]).date()}, {pd.Timestamp(days[1]).date()}, "
-            "...), not daily; give one row per day (days without a row are zero sales), or "
-            "forecast weekly or monthly totals with --freq W or MS",
+            f"more days apart ({shown}), not daily; give one row per day (days without a "
+            "row are zero sales), or forecast weekly or monthly totals with --freq W or MS",
             source=source,
             column=DATE,
         )
+
+
+def _coarsest_series_step(frame: pd.DataFrame) -> tuple[int, str]:
+    """The step that every series of four dates or more keeps (the greatest common divisor of
+    its gaps, the smallest over the series; 1 when one of them is daily), and a series that
+    shows it. Sorted arrays and `np.gcd.reduceat`: it runs on every daily file."""
+    dated = frame[[SKU, LOCATION, DATE]].drop_duplicates().sort_values([SKU, LOCATION, DATE])
+    series = dated.groupby([SKU, LOCATION], sort=False).ngroup().to_numpy()
+    days = dated[DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
+    same = series[1:] == series[:-1]
+    counts = np.bincount(series)
+    keep = same & (counts[series[1:]] >= 4)
+    if not keep.any():
+        return 1, ""
+    gaps, owner = np.diff(days)[keep], series[1:][keep]
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    steps = np.gcd.reduceat(gaps, starts)
+    coarsest = int(np.argmin(steps))
+    rows = dated[series == owner[starts[coarsest]]]
+    shown = ", ".join(str(day.date()) for day in rows[DATE].head(2))
+    return int(steps[coarsest]), f"{rows[SKU].iloc[0]} at {rows[LOCATION].iloc[0]}: {shown}, ..."
 
 
 def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:

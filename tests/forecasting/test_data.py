@@ -330,3 +330,26 @@ def test_a_missing_column_hints_at_case_or_separator(columns: list[str], hint: s
     if len(columns) == 1:  # with --map too: it said only which mapped column was missing
         with pytest.raises(SalesValidationError, match=r"not in the input.*separated by ';'"):
             prepare_sales(frame, mapping={"item": "sku"})
+
+
+def test_weekly_totals_dated_on_another_weekday_per_series_are_not_read_as_days() -> None:
+    # Together the dates looked daily; each series was weekly, 86 % of its days zero-filled.
+    frames = [
+        _raw(
+            day=pd.date_range(start, periods=5, freq="7D").strftime("%Y-%m-%d").tolist(),
+            item=[sku] * 5,
+            store=["S1"] * 5,
+            qty=[70] * 5,
+        )
+        for sku, start in (("A", "2024-01-01"), ("B", "2024-01-04"), ("C", "2024-01-06"))
+    ]
+    with pytest.raises(SalesValidationError, match=r"7 or more days apart \(A at S1: 2024-01-01"):
+        prepare_sales(pd.concat(frames, ignore_index=True), mapping=MAPPING)
+    # A series that sells on Mondays only, beside a daily one, is daily history.
+    daily = _raw(
+        day=pd.date_range("2024-01-01", periods=10).strftime("%Y-%m-%d").tolist(),
+        item=["D"] * 10,
+        store=["S1"] * 10,
+        qty=[1] * 10,
+    )
+    assert len(prepare_sales(pd.concat([frames[0], daily]), mapping=MAPPING)) > 0
