@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -140,17 +141,19 @@ def replace_stock(session: Session, stock: pd.DataFrame) -> int:
     return len(records)
 
 
-def stock_frame(session: Session) -> pd.DataFrame:
-    """Stored positions as the stock frame: sku, node, on_hand, in_transit, arrival_date."""
-    rows = session.execute(
-        select(
-            StockPosition.sku,
-            StockPosition.node,
-            StockPosition.on_hand,
-            StockPosition.in_transit,
-            StockPosition.arrival_date,
-        )
-    ).all()
+def stock_frame(session: Session, nodes: Collection[str] | None = None) -> pd.DataFrame:
+    """Stored positions (at `nodes` only, when given) as the stock frame: sku, node, on_hand,
+    in_transit, arrival_date."""
+    query = select(
+        StockPosition.sku,
+        StockPosition.node,
+        StockPosition.on_hand,
+        StockPosition.in_transit,
+        StockPosition.arrival_date,
+    )
+    if nodes is not None:
+        query = query.where(StockPosition.node.in_(nodes))
+    rows = session.execute(query).all()
     frame = pd.DataFrame([tuple(row) for row in rows], columns=list(STOCK_COLUMNS))
     frame["arrival_date"] = pd.to_datetime(frame["arrival_date"])
     return frame

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal, cast
 
+import pandas as pd
 from fastapi import APIRouter, Body, HTTPException, Query, status
 from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from serving import audit
+from serving.crud import stock_frame
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
@@ -20,7 +22,6 @@ from serving.models import (
     PlanAlert,
     PlanLine,
     PlanStatus,
-    StockPosition,
     utcnow,
 )
 from serving.schemas import (
@@ -219,17 +220,10 @@ def _short_of_stock(session: Session, plan_id: int) -> str | None:
         if plan.starts is not None and plan.horizon
         else None
     )
+    stock = stock_frame(session, nodes={node for _sku, node in takes})
     held = {
         (sku, node): (on_hand, in_transit if _in_time(arrives, last_day) else 0.0)
-        for sku, node, on_hand, in_transit, arrives in session.execute(
-            select(
-                StockPosition.sku,
-                StockPosition.node,
-                StockPosition.on_hand,
-                StockPosition.in_transit,
-                StockPosition.arrival_date,
-            ).where(StockPosition.node.in_({node for _sku, node in takes}))
-        )
+        for sku, node, on_hand, in_transit, arrives in stock.itertuples(index=False, name=None)
     }
     short = []
     for (sku, node), taken in sorted(takes.items()):
@@ -245,9 +239,10 @@ def _short_of_stock(session: Session, plan_id: int) -> str | None:
     return "; ".join(short[:SHOWN_SHORTFALLS]) + (f" and {more} more" if more > 0 else "")
 
 
-def _in_time(arrives: dt.date | None, last_day: dt.date | None) -> bool:
-    """Whether stock in transit arriving on `arrives` counts for a plan ending on `last_day`."""
-    return arrives is None or last_day is None or arrives <= last_day
+def _in_time(arrives: pd.Timestamp, last_day: dt.date | None) -> bool:
+    """Whether stock in transit arriving on `arrives` (NaT: no date) counts for a plan ending
+    on `last_day`."""
+    return pd.isna(arrives) or last_day is None or arrives.date() <= last_day
 
 
 def _current_network_id() -> Any:
