@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal, cast
 
-import pandas as pd
 from fastapi import APIRouter, Body, HTTPException, Query, status
 from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
@@ -192,8 +190,11 @@ SHOWN_SHORTFALLS = 3
 
 def _short_of_stock(session: Session, plan_id: int) -> str | None:
     """Where a plan's lines take more out of a warehouse than it now holds (on hand, in transit
-    that arrives within the plan's horizon, and what the plan's own transfers bring): None when
-    nowhere.
+    whatever its arrival date, and what the plan's own transfers bring): None when nowhere.
+
+    In transit counts in full: the plan counted what arrives within each warehouse's own window
+    (review period plus its lead times), and a narrower rule here refused plans made on stock
+    that had not changed. So a draft stays approvable where stock still in transit covers it.
 
     The plan kept every balance against the stock it was planned on; the stock may have been
     replaced or patched since (a WMS sync, an earlier plan shipped), and an approved plan whose
@@ -214,16 +215,10 @@ def _short_of_stock(session: Session, plan_id: int) -> str | None:
     takes = {key: -value for key, value in net.items() if value < 0}
     if not takes:
         return None
-    plan = _get_plan(session, plan_id)
-    last_day = (
-        plan.starts + dt.timedelta(days=plan.horizon - 1)
-        if plan.starts is not None and plan.horizon
-        else None
-    )
     stock = stock_frame(session, nodes={node for _sku, node in takes})
     held = {
-        (sku, node): (on_hand, in_transit if _in_time(arrives, last_day) else 0.0)
-        for sku, node, on_hand, in_transit, arrives in stock.itertuples(index=False, name=None)
+        (sku, node): (on_hand, in_transit)
+        for sku, node, on_hand, in_transit, _arrives in stock.itertuples(index=False, name=None)
     }
     short = []
     for (sku, node), taken in sorted(takes.items()):
@@ -231,18 +226,12 @@ def _short_of_stock(session: Session, plan_id: int) -> str | None:
         if taken > on_hand + in_transit + 1e-6 * max(1.0, taken):
             short.append(
                 f"{taken:g} of {sku} out of {node} (net of what it receives), which holds "
-                f"{on_hand:g} on hand and {in_transit:g} in transit within the plan's horizon"
+                f"{on_hand:g} on hand and {in_transit:g} in transit"
             )
     if not short:
         return None
     more = len(short) - SHOWN_SHORTFALLS
     return "; ".join(short[:SHOWN_SHORTFALLS]) + (f" and {more} more" if more > 0 else "")
-
-
-def _in_time(arrives: pd.Timestamp, last_day: dt.date | None) -> bool:
-    """Whether stock in transit arriving on `arrives` (NaT: no date) counts for a plan ending
-    on `last_day`."""
-    return pd.isna(arrives) or last_day is None or arrives.date() <= last_day
 
 
 def _current_network_id() -> Any:
