@@ -406,8 +406,10 @@ def _check_spacing(frame: pd.DataFrame, source: str, freq: str) -> None:
     shown = f"{pd.Timestamp(days[0]).date()}, {pd.Timestamp(days[1]).date()}, ..."
     if not (step > 1 or gaps.min() >= 28):
         # Weekly totals dated Monday for one SKU and Thursday for another: together the dates
-        # look daily, each series is weekly.
+        # look daily, each series is weekly. Whole weeks only: sparse daily rows of a few
+        # series may all fall two days apart by chance.
         step, shown = _coarsest_series_step(frame)
+        step = step if step % 7 == 0 else 1
     if step > 1 or gaps.min() >= 28:
         raise SalesValidationError(
             f"{source}: column {DATE!r} has dates {step if step > 1 else int(gaps.min())} or "
@@ -422,7 +424,7 @@ def _coarsest_series_step(frame: pd.DataFrame) -> tuple[int, str]:
     """The step that every series of four dates or more keeps (the greatest common divisor of
     its gaps, the smallest over the series; 1 when one of them is daily), and a series that
     shows it. Sorted arrays and `np.gcd.reduceat`: it runs on every daily file."""
-    dated = frame[[SKU, LOCATION, DATE]].drop_duplicates().sort_values([SKU, LOCATION, DATE])
+    dated = frame[[SKU, LOCATION, DATE]].sort_values([SKU, LOCATION, DATE])  # keys are unique
     series = dated.groupby([SKU, LOCATION], sort=False).ngroup().to_numpy()
     days = dated[DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
     same = series[1:] == series[:-1]

@@ -122,8 +122,8 @@ async def check_request_form(request: Request) -> None:
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             f"{shown}: send the body as application/json",
         )
-    if takes_json and sent_body:
-        _refuse_repeated_keys(await request.body())
+    if takes_json and sent_body:  # a parse of the whole body: off the event loop
+        await run_in_threadpool(_refuse_repeated_keys, await request.body())
     repeated = [name for name in single if len(request.query_params.getlist(name)) > 1]
     if repeated:
         raise RequestValidationError(

@@ -353,3 +353,14 @@ def test_weekly_totals_dated_on_another_weekday_per_series_are_not_read_as_days(
         qty=[1] * 10,
     )
     assert len(prepare_sales(pd.concat([frames[0], daily]), mapping=MAPPING)) > 0
+    # Sparse daily rows whose series happen to be two days apart are daily history too.
+    sparse = _raw(
+        day=[
+            *("2024-01-01", "2024-01-03", "2024-01-05", "2024-01-09"),  # A
+            *("2024-01-02", "2024-01-04", "2024-01-08", "2024-01-10"),  # B
+        ],
+        item=["A"] * 4 + ["B"] * 4,
+        store=["S1"] * 8,
+        qty=[1] * 8,
+    )
+    assert len(prepare_sales(sparse, mapping=MAPPING)) == 10 + 9  # each from its first day
