@@ -198,10 +198,11 @@ def write_plan(
 ) -> dict[str, Path]:
     """Write the plan's tables (CSV or Parquet) and plan.json into out_dir; returns the paths.
 
-    All or nothing: every file is written into a folder beside them first and moved into place
-    only when all are written, plan.json last, so that a failed write (a full disk, a table open
-    in another program) leaves the earlier plan whole instead of half old, half new. The other
-    format's tables of an earlier plan are removed: the folder holds one plan."""
+    Every file is written into a folder beside them first and moved into place only when all
+    are written, plan.json last, so that a failed write (a full disk, a directory where a table
+    goes) leaves the earlier plan whole instead of half old, half new; the moves themselves
+    are renames within the folder. The other format's tables of an earlier plan are removed:
+    the folder holds one plan."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = [f"{name}.{fmt}" for name in TABLES] + ["plan.json"]

@@ -272,13 +272,14 @@ def _checked_today(today: pd.Timestamp) -> pd.Timestamp:
 def _check_horizon(
     inputs: ModelInputs, demand: pd.DataFrame, source: str, today_given: bool
 ) -> None:
-    """A series whose cover period holds none of its forecast days would be planned for no
-    demand at all, and the plan called optimal: an error instead, with the dates the forecast
-    does cover. With no `today` the plan starts on the forecast's earliest day, so one stale
-    row left in a file hid every other series."""
+    """A plan whose cover periods hold no forecast day would plan for no demand at all and call
+    that optimal: an error instead, with the dates the forecast does cover. With no `today` the
+    plan starts on the forecast's earliest day, so one stale row left in a file hid every other
+    series: then any series without a forecast day in its cover period is an error too. With
+    `today` given, such a series (a SKU whose forecast ended) is planned for no demand."""
     needs = inputs.needs
     blind = needs[needs["forecast_days"] <= 0]
-    if not len(blind):
+    if not len(blind) or (today_given and len(blind) < len(needs)):
         return
     first, last = demand[DATE].min(), demand[DATE].max()
     longest = int(needs["cover_days"].max())
@@ -292,16 +293,12 @@ def _check_horizon(
         )
     sku, location = blind[SKU].iloc[0], blind[LOCATION].iloc[0]
     dates = demand.loc[(demand[SKU] == sku) & (demand[LOCATION] == location), DATE]
-    fix = (
-        "give each series forecast days from then on (0 where none is expected)"
-        if today_given
-        else f"with no today given the plan starts on the forecast's earliest date, "
-        f"{first.date()}: give today (--today), or leave out the rows before it"
-    )
     raise AllocationInputError(
         f"{source}: {len(blind)} of {len(needs)} series have no forecast date inside "
         f"{starting}, e.g. {sku} at {location}, forecast {dates.min().date()} to "
-        f"{dates.max().date()}; their demand would be planned as none: {fix}",
+        f"{dates.max().date()}; their demand would be planned as none: with no today given "
+        f"the plan starts on the forecast's earliest date, {first.date()}: give today "
+        "(--today), or leave out the rows before it",
         source=source,
         field=DATE,
         item=f"{sku}@{location}",

@@ -55,7 +55,7 @@ MAX_ROWS_IN_MESSAGE = 5
 MAX_NUMBER = 1e12
 # A date written with day and month as numbers (01/02/2022, 1.2.22): which is the day, only a
 # number above 12 somewhere in the file can say.
-_NUMERIC_DAY_MONTH = r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?:\D|$)"
+_NUMERIC_DAY_MONTH = r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})\s*$"
 
 
 def parse_mapping(text: str | None) -> dict[str, str]:
@@ -317,7 +317,8 @@ def _day_month_dates(column: pd.Series, source: str) -> pd.Series | None:
     month no row tells apart (both 12 or less throughout) is refused: a day-first file of
     monthly totals, every date the 1st, put a year's months on 1-12 January."""
     if column.empty or not re.match(_NUMERIC_DAY_MONTH, str(column.iloc[0])):
-        return None  # ISO dates, month names: nothing to tell apart (and no pass over every row)
+        # ISO dates, month names, dates with a time: read as before (no pass over every row)
+        return None
     text = column.astype(str)
     parts = text.str.extract(_NUMERIC_DAY_MONTH)
     if parts.isna().any(axis=None):

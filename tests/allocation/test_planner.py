@@ -727,3 +727,7 @@ def test_a_series_with_no_forecast_in_its_cover_period_is_refused(
     first = demand["date"].min()
     plan = al.plan(network, stock, pd.concat([stale, demand]), today=first)
     assert set(plan.replenishment["distributor"]) == {"D-A", "D-B"}
+    # And a series whose forecast ended before it (a SKU delisted there) is planned as none.
+    ended = demand.iloc[14:].assign(date=demand["date"].iloc[14:] - pd.Timedelta(days=30))
+    plan = al.plan(network, stock, pd.concat([demand.iloc[:14], ended]), today=first)
+    assert set(plan.replenishment["distributor"]) == {"D-A"}
