@@ -52,9 +52,11 @@ DATE = "date"
 FORECAST = "forecast"
 _QUANTILE = re.compile(r"^q(0?\.\d+)$")
 # Named like a quantile, but not as q<level in (0, 1)>: q95, q1.0, q50%, Q0.9, "q0.9 ", q_0.9,
-# q0,9, p90, quantile_0.9, a bare 0.9. Read as any other column, it was left out and the spread
-# taken as Poisson without a word.
-_QUANTILE_LIKE = re.compile(r"^\s*(q|p|quantile)?[\s_]?\d*[.,]?\d+%?\s*$", re.IGNORECASE)
+# q0,9, p90, quantile_0.9, a bare 0.9 or 90%. Read as any other column, it was left out and the
+# spread taken as Poisson without a word. (A bare whole number, a year such as 2024, is not.)
+_QUANTILE_LIKE = re.compile(
+    r"^\s*((q|p|quantile)[\s_]?\d*[.,]?\d+%?|0?[.,]\d+|\d+([.,]\d+)?%)\s*$", re.IGNORECASE
+)
 # Days a plan can name: pandas' nanosecond timestamps end in 2262, and a plan adds lead times of
 # up to MAX_DAYS (ten years) to its inputs' days.
 FIRST_DAY, LAST_DAY = pd.Timestamp("1900-01-01"), pd.Timestamp("2200-12-31")

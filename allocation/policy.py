@@ -44,7 +44,7 @@ class Policy(BaseModel):
         the tier's shortage penalty (0..1).
     hot_strategic_multiplier [m_hot]: factor on a strategic distributor's shortage penalty for hot
         SKUs, so hot SKUs go to strategic first (>= 1).
-    holding_rate_per_year [i]: holding cost per unit per year as a share of unit cost (0..1);
+    holding_rate_per_year [i]: holding cost per unit per year as a share of unit cost (0..5);
         the daily holding cost is h = i * unit_cost / 365 (money per unit per day).
     overstock_days [B]: days of supply above which stock at a forward warehouse is overstock.
     overstock_cost_days [H_o]: holding days charged on each unit of overstock (money = h * H_o per
@@ -68,7 +68,8 @@ class Policy(BaseModel):
     safety_penalty_share: float = Field(default=0.3, ge=0, le=1)
     hot_strategic_multiplier: float = Field(default=1.5, ge=1, le=MAX_MULTIPLE)
     # A share, as 0.25 for 25 %: written as 25, it was 2,500 % a year and the plan held nothing.
-    holding_rate_per_year: float = Field(default=0.25, ge=0, le=1)
+    # Up to 5: perishables can cost more than their value a year to hold.
+    holding_rate_per_year: float = Field(default=0.25, ge=0, le=5)
     overstock_days: float = Field(default=60.0, gt=0, le=MAX_DAYS)
     overstock_cost_days: float = Field(default=90.0, ge=0, le=MAX_DAYS)
     slow_mover_days: float = Field(default=120.0, gt=0, le=MAX_DAYS)

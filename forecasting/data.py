@@ -51,7 +51,7 @@ Level = Literal["location", "region"]
 REQUIRED = (SKU, LOCATION, DATE, UNITS)
 MAX_ROWS_IN_MESSAGE = 5
 # Units or a price above this (or infinite) are a typo or an overflow, never a sale: they made
-# infinite forecasts. The service caps its quantities at the same bound.
+# infinite forecasts. The service's quantities (serving.schemas.Quantity) share the bound.
 MAX_NUMBER = 1e12
 # A date written with day and month as numbers (01/02/2022, 1.2.22): which is the day, only a
 # number above 12 somewhere in the file can say.

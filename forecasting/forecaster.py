@@ -260,7 +260,7 @@ class Forecaster:
 
     def _choice_table(self, long: pd.DataFrame) -> pd.DataFrame:
         rows = []
-        never_sold = set(_never_sold(long))
+        never_sold = set(_never_sold(long, self.lookback_))
         for unique_id in long[UNIQUE_ID].unique():
             if unique_id in never_sold:
                 weights = {}
@@ -353,9 +353,9 @@ class Forecaster:
         )
         quantiles = self.calibration_.levels
         outputs = [FORECAST, *map(quantile_column, quantiles)]
-        # A series that never sold forecasts zero: the global model, learning from the other
-        # series, gave one that sold nothing in 456 days 3.4 units a day.
-        frame.loc[frame[UNIQUE_ID].isin(_never_sold(long)), outputs] = 0.0
+        # A series that never sold in a year's history forecasts zero: the global model,
+        # learning from the other series, gave one that sold nothing in 456 days 3.4 a day.
+        frame.loc[frame[UNIQUE_ID].isin(_never_sold(long, self.lookback_)), outputs] = 0.0
         result = from_long(frame[[UNIQUE_ID, DS, *outputs]])
         result[DATE] = period_starts(result[DATE], config.freq)
         return result.sort_values([SKU, LOCATION, DATE], kind="stable").reset_index(drop=True)
@@ -416,10 +416,12 @@ def ensemble_forecast(
     return frame
 
 
-def _never_sold(long: pd.DataFrame) -> list[str]:
-    """Series of a long frame without a single sale in their history."""
-    most = long.groupby(UNIQUE_ID, sort=False)[Y].max()
-    return most.index[most <= 0].tolist()
+def _never_sold(long: pd.DataFrame, periods: int) -> list[str]:
+    """Series of a long frame with `periods` or more of history and not a single sale in it
+    (a shorter one, a SKU listed last week or a slow seller's last month given alone, may yet
+    sell: its models decide)."""
+    history = long.groupby(UNIQUE_ID, sort=False)[Y].agg(["max", "size"])
+    return history.index[(history["max"] <= 0) & (history["size"] >= periods)].tolist()
 
 
 def _checked(sales: pd.DataFrame) -> pd.DataFrame:

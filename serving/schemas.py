@@ -21,6 +21,7 @@ from pydantic import (
 
 from allocation.inputs import FIRST_DAY, LAST_DAY
 from allocation.network import ID_PATTERN, MAX_ID_LENGTH
+from forecasting.data import MAX_NUMBER
 
 __all__ = [
     "MAX_FILTER_VALUES",
@@ -99,7 +100,7 @@ Day = Annotated[
     dt.date, BeforeValidator(_compact_day), Field(ge=FIRST_DAY.date(), le=LAST_DAY.date())
 ]
 # Units and shares as JSON numbers: strict, so that `true` or "5" is a 422, not 1.0 or 5.0.
-Quantity = Annotated[float, Field(strict=True, ge=0, le=1e12, allow_inf_nan=False)]
+Quantity = Annotated[float, Field(strict=True, ge=0, le=MAX_NUMBER, allow_inf_nan=False)]
 Share = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 Note = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
 """Free text: no control characters (PostgreSQL text cannot hold NUL)."""

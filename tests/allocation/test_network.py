@@ -113,7 +113,7 @@ def test_bad_policy_names_the_field(tmp_path: Path) -> None:
     assert policy.review_period_days == 14 and policy.fair_share["growth"] == 0.6
     assert policy.fair_share["strategic"] == al.Policy().fair_share["strategic"]
     path.write_text("holding_rate_per_year: 25\n")  # 25 %, read as 2,500 % a year
-    with pytest.raises(AllocationInputError, match=r"holding_rate_per_year.*or equal to 1"):
+    with pytest.raises(AllocationInputError, match=r"holding_rate_per_year.*or equal to 5"):
         al.load_policy(path)
 
 

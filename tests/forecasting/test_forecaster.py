@@ -197,8 +197,11 @@ def test_a_history_with_no_sales_at_all_is_refused(
         Forecaster(config).fit(sales.assign(**{UNITS: 0.0}))
 
 
-def test_a_series_that_never_sold_forecasts_zero(fitted: Forecaster, sales: pd.DataFrame) -> None:
+def test_a_series_that_never_sold_in_a_year_forecasts_zero(sales: pd.DataFrame) -> None:
     # The global model, learning from the other series, gave one that sold nothing 3.4 a day.
+    # ("A year" here is the config's segment_lookback: 56 days, so 200 days of history hold it.)
+    config = ForecastConfig(horizon=7, n_windows=2, models=FAST_MODELS, segment_lookback=56)
+    fitted = Forecaster(config).fit(sales)
     silent = sales[(sales[SKU] == "SKU-001") & (sales[LOCATION] == "FW-N1")].assign(
         **{LOCATION: "D-N9", UNITS: 0.0}
     )
@@ -208,6 +211,11 @@ def test_a_series_that_never_sold_forecasts_zero(fitted: Forecaster, sales: pd.D
     assert (mine.drop(columns=[SKU, LOCATION, DATE]).to_numpy() == 0.0).all()
     others = forecast[forecast[LOCATION] != "D-N9"]
     assert (others[FORECAST] > 0).any()
+    # Twenty days without a sale (a SKU listed there last month) are not yet "never": its
+    # models forecast it (the fallback's spread here), not the rule.
+    recent = silent[silent[DATE] > silent[DATE].max() - pd.Timedelta(days=20)]
+    forecast = fitted.predict(pd.concat([sales, recent], ignore_index=True), horizon=7)
+    assert (forecast.loc[forecast[LOCATION] == "D-N9", "q0.95"] > 0).all()
 
 
 def test_a_history_shorter_than_two_seasons_says_more_history_is_the_only_fix() -> None:
