@@ -172,9 +172,11 @@ def _rows_text(rows: list[int]) -> str:
 
 
 def _separator_hint(frame: pd.DataFrame) -> str:
-    """ "; the file looks separated by ';'..." where a CSV was read as one column, else ""."""
-    if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
-        return "; the file looks separated by ';': save it comma-separated"
+    """What to do where a CSV written with ';' or tabs was read as one column, else ""."""
+    header = str(frame.columns[0]) if len(frame.columns) == 1 else ""
+    for separator, name in ((";", "';'"), ("\t", "tabs")):
+        if separator in header:
+            return f"the file looks separated by {name}: save it comma-separated"
     return ""
 
 
@@ -183,7 +185,8 @@ def _apply_mapping(frame: pd.DataFrame, mapping: Mapping[str, str], source: str)
     if absent:
         raise SalesValidationError(
             f"{source}: --map names column {absent[0]!r}, which is not in the input; "
-            f"its columns are {', '.join(map(str, frame.columns))}{_separator_hint(frame)}",
+            f"its columns are {', '.join(map(str, frame.columns))}"
+            + (f"; {hint}" if (hint := _separator_hint(frame)) else ""),
             source=source,
             column=absent[0],
         )
@@ -196,10 +199,11 @@ def _apply_mapping(frame: pd.DataFrame, mapping: Mapping[str, str], source: str)
         cased = [str(c) for c in renamed.columns if str(c).lower() == missing[0]]
         if cased:
             hint = f"map {cased[0]!r} with --map {cased[0]}={missing[0]} (names are case-sensitive)"
-        elif _separator_hint(renamed):
-            hint = _separator_hint(renamed).removeprefix("; ")
         else:
-            hint = "map yours with --map, e.g. 'store_id=location,sales=units'"
+            hint = (
+                _separator_hint(renamed)
+                or "map yours with --map, e.g. 'store_id=location,sales=units'"
+            )
         raise SalesValidationError(
             f"{source}: required column {missing[0]!r} is missing (columns: "
             f"{', '.join(map(str, renamed.columns))}); {hint}",
