@@ -476,6 +476,16 @@ def gate_decision(candidate: float | None, champion: float | None) -> tuple[bool
 CHAMPION_COLUMN = "Champion"
 
 
+def _other_series(champion: ForecastConfig, candidate: ForecastConfig) -> str:
+    """How a new version forecasts other series than the champion (periods, level), or ""."""
+    if champion.freq != candidate.freq:
+        return f"the champion forecasts {champion.freq!r} periods, this version {candidate.freq!r}"
+    level, new_level = trained_level(champion), trained_level(candidate)
+    if level != new_level:
+        return f"the champion forecasts {level}-level series, this version {new_level}-level"
+    return ""
+
+
 def _scores_on_the_same_windows(
     tracking_uri: str, model_name: str, candidate: Forecaster, sales: pd.DataFrame
 ) -> tuple[float | None, float, str]:
@@ -497,24 +507,16 @@ def _scores_on_the_same_windows(
         champion = load_model(tracking_uri, model_name, CHAMPION).forecaster
     except (ModelFormatError, MlflowException) as error:
         return own, math.inf, f" (the champion could not be loaded to score it: {error})"
-    if champion.config.freq != candidate.config.freq:
-        # A weekly version scored against a daily champion was promoted: the service, which
-        # forecasts days, then refused its champion and served nothing after a restart.
+    other = _other_series(champion.config, candidate.config)
+    if other:
+        # A weekly version scored against a daily champion was promoted (the service, which
+        # forecasts days, then served nothing after a restart), and a region version won on
+        # totals smoother than one location's sales.
         return (
             None,
             math.inf,
-            f" (the champion forecasts {champion.config.freq!r} periods, this version "
-            f"{candidate.config.freq!r}: not comparable; `allocast models promote` makes it the "
-            "champion if that is meant)",
-        )
-    if trained_level(champion.config) != trained_level(candidate.config):
-        # Region totals are smoother than one location's sales: a region version won on them.
-        return (
-            None,
-            math.inf,
-            f" (the champion forecasts {trained_level(champion.config)}-level series, this "
-            f"version {trained_level(candidate.config)}-level: not comparable; `allocast models "
-            "promote` makes it the champion if that is meant)",
+            f" ({other}: not comparable; `allocast models promote` makes it the champion if "
+            "that is meant)",
         )
     trained_to = champion.history_[DS].max()
     known_to = candidate.history_[DS].max()
