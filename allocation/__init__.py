@@ -5,7 +5,13 @@ fastapi.
 """
 
 from allocation.errors import AllocationError, AllocationInputError, SolverError
-from allocation.inputs import load_demand, load_stock, validate_demand, validate_stock
+from allocation.inputs import (
+    load_demand,
+    load_stock,
+    require_readable_periods,
+    validate_demand,
+    validate_stock,
+)
 from allocation.network import Network, load_network, parse_network
 from allocation.plan import Plan, SolverFacts, write_plan
 from allocation.planner import plan
@@ -26,6 +32,7 @@ __all__ = [
     "parse_network",
     "parse_policy",
     "plan",
+    "require_readable_periods",
     "validate_demand",
     "validate_stock",
     "write_plan",

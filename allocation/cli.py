@@ -15,7 +15,7 @@ import typer
 
 from allocation.errors import AllocationError
 from allocation.generate import example_network, write_instance
-from allocation.inputs import load_demand, load_stock
+from allocation.inputs import load_demand, load_stock, require_readable_periods
 from allocation.network import load_network
 from allocation.plan import Plan, write_plan
 from allocation.planner import DECOMPOSE_ABOVE_SERIES, plan
@@ -143,10 +143,12 @@ def allocate(
         net = load_network(network)
         chosen = load_policy(policy) if policy is not None else Policy()
         # plan() checks the frames against the network, once, naming the files.
+        demand = load_demand(forecast)
+        require_readable_periods(demand, str(forecast))
         result = plan(
             net,
             load_stock(stock),
-            load_demand(forecast),
+            demand,
             chosen,
             today=first_day,
             solver=solver_name(solver),

@@ -38,6 +38,7 @@ __all__ = [
     "load_demand",
     "load_stock",
     "quantile_levels",
+    "require_readable_periods",
     "validate_demand",
     "validate_stock",
 ]
@@ -420,6 +421,36 @@ def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand
             item=item,
         )
     return frame
+
+
+def require_readable_periods(frame: pd.DataFrame, source: str = "demand") -> None:
+    """Refuse a demand frame from which no row's period can be read: every series has a single
+    date, so nothing says whether its row is a day's, a week's or a month's demand
+    (`allocation.safety` reads it as a day, and a weekly row became seven weeks of demand over a
+    seven-day cover period). For rows from a client, not from our own daily forecaster; a frame
+    without the key columns is left to `validate_demand` to name."""
+    if len(frame) == 0 or SKU not in frame.columns or LOCATION not in frame.columns:
+        return
+    first_sku, first_location = frame[SKU].iloc[0], frame[LOCATION].iloc[0]
+    # One pass over two columns: a forecast of many rows per series answers here.
+    if int(((frame[SKU] == first_sku) & (frame[LOCATION] == first_location)).sum()) > 1:
+        return
+    if frame.duplicated([SKU, LOCATION]).any():
+        return
+    when = frame[DATE].iloc[0] if DATE in frame.columns else None
+    raise AllocationInputError(
+        f"{source}: every series has a single date ({len(frame):,} series, e.g. "
+        f"{first_sku!r} at {first_location!r} on {_day_text(when)}), so the dates cannot say "
+        "whether a row is a day's, a week's or a month's demand; send two or more dates of one "
+        "series at least (their spacing, 1, 7 or about 30 days, gives every series its period)",
+        source=source,
+        field=DATE,
+        item=str(first_sku),
+    )
+
+
+def _day_text(value: object) -> str:
+    return str(value.date()) if isinstance(value, pd.Timestamp) else repr(value)
 
 
 def load_stock(path: str | Path, network: Network | None = None) -> pd.DataFrame:

@@ -169,6 +169,7 @@ def _request_demand(request: AllocationCreate) -> pd.DataFrame:
     for name in names:
         columns[name] = [row.quantiles.get(name, float("nan")) for row in rows]
     frame = pd.DataFrame(columns)
+    allocation.require_readable_periods(frame, "demand")
     if request.skus:
         frame = frame[frame["sku"].isin(request.skus)]
         if frame.empty:  # else "demand is empty", of rows the client did send
@@ -284,12 +285,12 @@ def make_plan(
     stock = _stored_stock(session)
     version: str | None = None
     note: str | None = None
+    policy = allocation.parse_policy(request.policy or {}, source="policy")  # as check_request
     if request.demand is not None:
         demand, source = _request_demand(request), "request"
     else:
         demand, version, note = _forecast_demand(session, model_store, cache, request, network)
         source = "champion"
-    policy = allocation.parse_policy(request.policy or {}, source="policy")
     solved = allocation.plan(
         network,
         stock,

@@ -249,7 +249,14 @@ class AllocationCreate(BaseModel):
     skus: list[Id] | None = Field(
         default=None, min_length=1, max_length=10_000, description="plan only these SKUs"
     )
-    demand: list[DemandRow] | None = Field(default=None, min_length=1, max_length=MAX_ROWS)
+    demand: list[DemandRow] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ROWS,
+        description="forecast rows to plan for, daily or per period: rows a week or more apart "
+        "stand for the days to the next date; one series with two dates at least (a single "
+        "date per series says nothing of its period)",
+    )
     policy: dict[str, Any] | None = Field(
         default=None, description="policy fields to override (see allocation.policy.Policy)"
     )

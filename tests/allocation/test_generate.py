@@ -102,6 +102,24 @@ def test_cli_bad_input_is_one_line_naming_the_file_and_non_zero(
     assert "plan.json is an earlier run's plan" in again.output.replace("\n", "")
 
 
+def test_a_forecast_of_one_date_per_series_is_refused_not_read_as_days(tmp_path: Path) -> None:
+    """One weekly row per series was read as one day's demand, scaled up to the cover period:
+    seven times the week's units over a seven-day cover period, without a word."""
+    paths = write_instance(example_network(3, 2, 2, seed=1), tmp_path)
+    frame = pd.read_parquet(paths["forecast"])
+    first = frame[frame["date"] == frame["date"].min()]
+    first.to_parquet(paths["forecast"])
+    result = CliRunner().invoke(app, _allocate(paths, tmp_path / "plan"))
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    said = result.output.replace("\n", "")
+    assert "every series has a single date" in said and str(paths["forecast"]) in said
+    # one series with two dates gives the others their period: planned
+    second = frame[frame["date"] == sorted(frame["date"].unique())[1]].iloc[:1]
+    pd.concat([first, second]).to_parquet(paths["forecast"])
+    again = CliRunner().invoke(app, _allocate(paths, tmp_path / "plan"))
+    assert again.exit_code == 0, again.output
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [

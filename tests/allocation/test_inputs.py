@@ -302,3 +302,15 @@ def test_an_extra_column_beside_ours_is_kept_out_not_refused(network: al.Network
         in_transit=[0.0], **{"In Transit note": ["late"], "on_hand_value": [9.0]}
     )
     assert al.validate_stock(stock, network)["on_hand"].tolist() == [1.0]
+
+
+def test_a_frame_of_one_date_per_series_has_no_readable_period() -> None:
+    one_each = pd.DataFrame(
+        {"sku": ["A", "B"], "location": ["X", "X"], "date": pd.to_datetime(["2026-03-02"] * 2)}
+    )
+    with pytest.raises(al.AllocationInputError, match=r"'A' at 'X' on 2026-03-02") as error:
+        al.require_readable_periods(one_each, "weekly.csv")
+    assert error.value.field == "date" and str(error.value).startswith("weekly.csv: ")
+    two_dates = pd.concat([one_each, one_each.iloc[:1].assign(date=pd.Timestamp("2026-03-09"))])
+    al.require_readable_periods(two_dates)  # B takes A's period: a week
+    al.require_readable_periods(one_each.iloc[:0])  # empty: validate_demand names it

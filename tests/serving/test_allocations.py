@@ -43,6 +43,10 @@ def test_small_allocation_is_answered_at_once_and_stored(
     body = {"demand": [*weekly[:4], *sunday], "today": "2026-01-01"}
     answer = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
     assert answer.status_code == 201 and answer.json()["horizon"] == 32  # 12-28 .. 01-29
+    # one weekly row per series: nothing says it is a week, not a day (it was read as a day)
+    body = {"demand": weekly[::4], "today": "2026-01-01"}
+    answer = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
+    assert answer.status_code == 422 and "every series has a single date" in answer.text
     lines = seeded.get(
         f"/v1/plans/{plan['id']}/lines",
         params={"kind": "replenishment", "limit": 500},
