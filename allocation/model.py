@@ -448,11 +448,13 @@ def _order_caps(needs: pd.DataFrame, distributors: dict[str, Distributor]) -> np
 def _node_daily(
     network: Network, needs: pd.DataFrame, skus: list[str]
 ) -> dict[tuple[str, str], float]:
-    """Mean daily demand served from each warehouse (units/day) for each of `skus`: its
-    catchment, an equal share of each distributor it serves, and for regional / central stock
-    the demand below it."""
+    """Mean daily demand served from each warehouse (units/day) for each of `skus`: for a
+    forward warehouse its catchment and an equal share of each distributor it serves; for
+    regional / central stock the demand of its region / of the network, distributors served
+    directly included (once: adding their share as well counted them twice)."""
     daily: dict[tuple[str, str], float] = defaultdict(float)
     distributors = {d.id: d for d in network.distributors}
+    kind_of = {w.id: w.kind for w in network.warehouses}
     region_of = {w.id: w.region for w in network.warehouses}
     regions: dict[tuple[str, str], float] = defaultdict(float)
     total: dict[str, float] = defaultdict(float)
@@ -460,7 +462,8 @@ def _node_daily(
         if location in distributors:
             served_by = distributors[location].served_by
             for w in served_by:
-                daily[(sku, w)] += rate / len(served_by)
+                if kind_of[w] == "forward":
+                    daily[(sku, w)] += rate / len(served_by)
             region = distributors[location].region
         else:
             daily[(sku, location)] += rate

@@ -54,6 +54,7 @@ MILP_GAP = 1e-3  # relative gap at which the exact-packs MILP stops
 # Money the whole-unit rounding may stay above its best rounding, relative to the plan's objective.
 WHOLE_UNITS_GAP = 1e-3
 _SMALL = 0.01  # units; less unmet than this is rounding noise, not a shortage worth a line
+_ONWARD_SHOWN = 3  # destinations a transfer's reason names where its units go on
 _DECIMALS = 6  # of a plan line's units: 2.999999999999999 is the solver's float dust, not a plan
 DECOMPOSE_GAP = 1e-4  # relative gap to the LP optimum the decomposed path proves
 _BIND = 1e-6  # a row whose slack is this close to zero binds (names the constraint in a line)
@@ -804,6 +805,7 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     seen = _by_key(inputs.needs, LOCATION, "forecast_days")
     on_hands = _by_key(inputs.stock, "node", ON_HAND)
     in_times = _by_key(inputs.stock, "node", "in_time")
+    onward = _onward(inputs, solution)
     rows = []
     for (s, i), quantity in solution.flow.items():
         if quantity <= _EPS:
@@ -847,14 +849,43 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                 "dest_in_transit": in_transit,
                 "binding": ";".join(binding),
                 "reason": (
-                    f"{why}: {arc.destination} forecast {forecast:.1f} over "
-                    f"{window} days{_scaled_from(seen.get(dest, window), window)} + safety "
-                    f"stock {safety:.1f}, "
-                    f"on hand {on_hand:.1f}, in transit {in_transit:.1f}"
+                    f"{why}: {arc.destination} "
+                    + (
+                        f"forecast {forecast:.1f} over {window} days"
+                        f"{_scaled_from(seen.get(dest, window), window)} + safety stock "
+                        f"{safety:.1f}"
+                        if dest in means or dest not in onward
+                        else _passed_on(onward[dest])
+                    )
+                    + f", on hand {on_hand:.1f}, in transit {in_transit:.1f}"
                 ),
             }
         )
     return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
+
+
+def _onward(
+    inputs: ModelInputs, solution: Solution
+) -> dict[tuple[str, str], list[tuple[str, float]]]:
+    """What each (sku, warehouse) sends on in the plan: its transfers out and its supply to
+    distributors, as (destination, units), largest first."""
+    onward: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
+    for (s, i), quantity in solution.flow.items():
+        if quantity > _EPS:
+            onward[(s, inputs.arcs[i].origin)].append((inputs.arcs[i].destination, quantity))
+    for (s, d, w), quantity in solution.supply.items():
+        if quantity > _EPS:
+            onward[(s, w)].append((d, quantity))
+    return {key: sorted(lines, key=lambda line: -line[1]) for key, lines in onward.items()}
+
+
+def _passed_on(lines: list[tuple[str, float]]) -> str:
+    """What a transfer into a warehouse with no demand of its own (a regional one) is for: where
+    the warehouse sends the units on in the same plan."""
+    shown = ", ".join(f"{d} {q:.1f}" for d, q in lines[:_ONWARD_SHOWN])
+    more = f" and {len(lines) - _ONWARD_SHOWN} more" if len(lines) > _ONWARD_SHOWN else ""
+    total = sum(q for _, q in lines)
+    return f"has no demand of its own and sends {total:.1f} on in this plan ({shown}{more})"
 
 
 def _supply_binding(

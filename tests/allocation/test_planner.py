@@ -731,3 +731,42 @@ def test_a_series_with_no_forecast_in_its_cover_period_is_refused(
     ended = demand.iloc[14:].assign(date=demand["date"].iloc[14:] - pd.Timedelta(days=30))
     plan = al.plan(network, stock, pd.concat([demand.iloc[:14], ended]), today=first)
     assert set(plan.replenishment["distributor"]) == {"D-A"}
+
+
+def test_a_distributor_served_by_a_regional_warehouse_counts_once_at_it() -> None:
+    """RW-N holds 150 for DN at 1 a day: 150 days of supply, 90 units above a 60-day bound,
+    which may go to DS across regions. DN's rate was counted at RW-N twice (as served by it and
+    in its region's total): 30 units moved, 60 left unmet at DS, no slow-mover alert."""
+    distributor = {"tier": "strategic", "lead_time_days": 2, "cost_per_unit": 0.1}
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "nat", "capacity": 1000},
+                {"id": "RW-N", "kind": "regional", "region": "north", "capacity": 1000},
+                {"id": "RW-S", "kind": "regional", "region": "south", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": w, "cost_per_unit": 0.1, "lead_time_days": 3}
+                for w in ("RW-N", "RW-S")
+            ],
+            "laterals": [{"between": ["RW-N", "RW-S"], "cost_per_unit": 0.2, "lead_time_days": 2}],
+            "distributors": [
+                {"id": "DN", "region": "north", "served_by": ["RW-N"], **distributor},
+                {"id": "DS", "region": "south", "served_by": ["RW-S"], **distributor},
+            ],
+            "skus": [{"id": "S"}],
+        }
+    )
+    policy = al.Policy(overstock_days=60, allow_cross_region_lateral=True)
+    demand = demand_frame({("S", "DN"): 1.0, ("S", "DS"): 10.0})  # cover 9 days: 9 and 90
+    result = al.plan(network, stock_frame([("S", "RW-N", 150)]), demand, policy)
+    moved = result.transfers.set_index(["origin", "destination"])
+    assert moved.loc[("RW-N", "RW-S"), "quantity"] == pytest.approx(90.0)
+    assert result.unmet.empty
+    # the transfer says what it is for: RW-S has no demand of its own
+    assert moved.loc[("RW-N", "RW-S"), "reason"].startswith(
+        "cross-region transfer of overstock (90 units above the bound at origin): RW-S has no "
+        "demand of its own and sends 90.0 on in this plan (DS 90.0)"
+    )
+    slow = result.alerts.set_index(["kind", "node"]).loc[("slow_mover", "RW-N"), "message"]
+    assert "150 days of supply at 1.00/day" in slow
