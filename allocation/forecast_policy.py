@@ -4,8 +4,8 @@
 of the forward locations a node feeds over its cover period (the lead time of the lane that
 replenishes it plus the review period, days) plus a safety stock at the service target. Mean,
 spread and safety stock come from `allocation.safety`, the plan's own rules (daily spread from the
-widest upper quantile, days independent); an upstream node pools the spread of the locations it
-feeds (root of the summed variances).
+widest upper quantile, as the plan reads it where no tier target is given; days independent);
+an upstream node pools the spread of the locations it feeds (root of the summed variances).
 
 When the replay hands the policy the forecaster's backtest (`Review.backtest`), the spread over
 the cover period comes from it instead (`backtest_cover_quantile`): the errors of whole cover

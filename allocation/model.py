@@ -270,7 +270,9 @@ def prepare_inputs(
             available[key] = float(units)
 
     cover_days = pd.Series(window)
-    needs = cover_demand(demand, today, cover_days)
+    target_at = {w.id: policy.service_target[CATCHMENT] for w in network.warehouses}
+    target_at |= {d.id: policy.service_target[d.tier] for d in network.distributors}
+    needs = cover_demand(demand, today, cover_days, pd.Series(target_at, dtype=float))
     needs["kind"] = np.where(needs[LOCATION].isin(list(distributors)), "distributor", "forward")
     # Dict maps, not per-row lambdas: needs has a row per (SKU, location), millions at scale.
     needs["tier"] = needs[LOCATION].map({j: d.tier for j, d in distributors.items()})

@@ -791,7 +791,7 @@ def _is_late(frame: pd.DataFrame) -> pd.Series:
 def _by_key(frame: pd.DataFrame, location: str, column: str) -> dict[tuple[str, str], float]:
     """{(sku, location): value} of one column: a dict lookup per plan line, not a MultiIndex one."""
     keys = zip(frame[SKU], frame[location], strict=True)
-    return dict(zip(keys, frame[column].astype(float), strict=True))
+    return dict(zip(keys, frame[column].astype(float).round(_DECIMALS), strict=True))
 
 
 def _dates(today: pd.Timestamp, offsets: Iterable[int]) -> dict[int, pd.Timestamp]:
@@ -927,7 +927,7 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
         zip(zip(needs[SKU], needs[LOCATION], strict=True), range(len(needs)), strict=True)
     )
     means, safeties, on_hands, in_transits, need_units, targets = (
-        needs[column].astype(float).tolist()
+        needs[column].astype(float).round(_DECIMALS).tolist()  # no 3.0000000000000004
         for column in ("mean", "safety", ON_HAND, IN_TRANSIT, "need", "service_target")
     )
     cover = needs["cover_days"].astype(int).tolist()

@@ -2,9 +2,10 @@
 
 For a demand location with lead time L and review period R the cover period is L + R days from
 today. Its mean demand is the sum of the daily point forecasts over those days. Daily spread comes
-from the highest quantile column above the median: sigma_d = (q_a - forecast) / z_a, with z_a the
-standard normal quantile of level a (a Poisson spread sqrt(forecast) where the frame has no
-quantile columns). Days are taken as independent, so the spread over the cover period is
+from one quantile column: sigma_d = (q_a - forecast) / z_a, with z_a the standard normal quantile
+of level a, the lowest level at or above the location's service target (else the highest; the
+lowest below the median where none is above it; a Poisson spread sqrt(forecast) where the frame
+has no quantile columns). Days are taken as independent, so the spread over the cover period is
 sqrt(sum sigma_d^2) and the safety stock at service target alpha is z_alpha times that spread.
 Where the forecast horizon is shorter than the cover period, the mean and variance of the days it
 has are scaled up to the full period (each replenishment line's reason says so).
@@ -38,15 +39,31 @@ def _z(levels: np.ndarray) -> np.ndarray:
     return ndtri(levels)
 
 
-def daily_sigma(frame: pd.DataFrame) -> np.ndarray:
-    """Per-row standard deviation of daily demand (units) from the widest upper quantile."""
+def daily_sigma(frame: pd.DataFrame, target: np.ndarray | None = None) -> np.ndarray:
+    """Per-row standard deviation of daily demand (units) from one quantile column: of the
+    levels above the median, the lowest at or above the row's service `target` (the quantile a
+    one-day cover would stock to), else the highest; a target of NaN (or none) takes the highest.
+    A frame with quantiles below the median only reads the lowest of them, one with none (or the
+    median alone) has a Poisson spread. A skewed forecast (mean 10, q0.9 13, q0.95 20) at a
+    0.9 target has a spread of 3 / z(0.9), where the widest column gave 10 / z(0.95)."""
     forecast = frame[FORECAST].to_numpy(dtype=float)
-    upper = {level: column for level, column in quantile_levels(frame).items() if level > 0.5}
+    levels = {level: column for level, column in quantile_levels(frame).items() if level != 0.5}
+    upper = sorted(level for level in levels if level > 0.5)
     if not upper:
-        return np.sqrt(np.clip(forecast, 0.0, None))
-    level = max(upper)
-    spread = frame[upper[level]].to_numpy(dtype=float) - forecast
-    return np.clip(spread, 0.0, None) / z_value(level)
+        lower = sorted(levels)[:1]  # the widest below the median: its distance / |z|
+        if not lower:
+            return np.sqrt(np.clip(forecast, 0.0, None))
+        spread = frame[levels[lower[0]]].to_numpy(dtype=float) - forecast
+        return np.clip(spread / z_value(lower[0]), 0.0, None)
+    chosen = np.full(len(frame), len(upper) - 1)
+    if target is not None and len(upper) > 1:
+        wanted = np.asarray(target, dtype=float)
+        at_or_above = np.searchsorted(np.asarray(upper), wanted - 1e-9, side="left")
+        chosen = np.where(np.isnan(wanted), chosen, np.minimum(at_or_above, len(upper) - 1))
+    values = frame[[levels[level] for level in upper]].to_numpy(dtype=float)
+    quantile = np.take_along_axis(values, chosen[:, None], axis=1)[:, 0]
+    z = _z(np.asarray(upper))[chosen]
+    return np.clip(quantile - forecast, 0.0, None) / z
 
 
 def safety_stock(sigma_cover: np.ndarray | float, service_target: np.ndarray | float) -> np.ndarray:
@@ -55,11 +72,17 @@ def safety_stock(sigma_cover: np.ndarray | float, service_target: np.ndarray | f
     return np.clip(z, 0.0, None) * np.asarray(sigma_cover, dtype=float)
 
 
-def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Series) -> pd.DataFrame:
+def cover_demand(
+    demand: pd.DataFrame,
+    today: pd.Timestamp,
+    cover_days: pd.Series,
+    service_target: pd.Series | None = None,
+) -> pd.DataFrame:
     """Mean demand and spread over each location's cover period.
 
     demand: forecast-contract frame. today: first day of the plan. cover_days: days of cover per
-    demand location (L + R), indexed by location.
+    demand location (L + R), indexed by location. service_target: per location, which quantile
+    column gives the daily spread (`daily_sigma`; the highest where not given).
     Returns one row per (sku, location), sorted, with `mean` (units over the cover period),
     `sigma` (units, standard deviation over the cover period), `daily` (mean units per day),
     `cover_days` and `forecast_days` (days of forecast found inside the cover period).
@@ -81,7 +104,11 @@ def cover_demand(demand: pd.DataFrame, today: pd.Timestamp, cover_days: pd.Serie
     window_of = cover_days.reindex(location_names).to_numpy(dtype=float)
     row_window = window_of[location_code]
     n = len(keys)
-    forecast, variance_of_row = demand[FORECAST].to_numpy(dtype=float), daily_sigma(demand) ** 2
+    row_target = None
+    if service_target is not None:
+        row_target = service_target.reindex(location_names).to_numpy(dtype=float)[location_code]
+    forecast = demand[FORECAST].to_numpy(dtype=float)
+    variance_of_row = daily_sigma(demand, row_target) ** 2
     step = _series_steps(key, offset, n)[key]
     periodic = step >= PERIOD_MIN_DAYS
     # Daily rows: a day inside the window counts whole; days without a row are scaled.

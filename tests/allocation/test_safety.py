@@ -15,6 +15,30 @@ def test_sigma_from_the_upper_quantile() -> None:
     assert daily_sigma(frame) == pytest.approx([2.0, 2.0, 2.0])
 
 
+def test_the_spread_comes_from_the_quantile_at_the_service_target() -> None:
+    """A skewed forecast: mean 10, q0.9 13, q0.95 20. A one-day cover at 0.9 stocks to q0.9
+    (safety stock 3); the widest column alone gave 7.79. At 0.95 or above q0.95 is the one."""
+    frame = pd.DataFrame(
+        {"sku": "S", "location": ["A", "B", "C"], "date": TODAY, "forecast": 10.0}
+    ).assign(**{"q0.9": 13.0, "q0.95": 20.0})
+    sigma = daily_sigma(frame, np.array([0.9, 0.95, 0.98]))
+    assert safety_stock(sigma, np.array([0.9, 0.95, 0.98])) == pytest.approx(
+        [3.0, 10.0, 10.0 * z_value(0.98) / z_value(0.95)]
+    )
+    assert daily_sigma(frame) == pytest.approx([10.0 / z_value(0.95)] * 3)  # no target: widest
+    by_location = cover_demand(frame, TODAY, pd.Series(1, index=["A", "B", "C"]), pd.Series(
+        {"A": 0.9, "B": 0.95, "C": np.nan}))  # fmt: skip
+    assert by_location["sigma"].tolist() == pytest.approx(
+        [3.0 / z_value(0.9), 10.0 / z_value(0.95), 10.0 / z_value(0.95)]
+    )
+
+
+def test_quantiles_below_the_median_give_the_spread_when_none_is_above() -> None:
+    frame = demand_frame({("S", "L"): 10.0}, days=1).drop(columns=["q0.9"]).assign(q0_1=2.0)
+    frame = frame.rename(columns={"q0_1": "q0.1"})
+    assert daily_sigma(frame) == pytest.approx([8.0 / z_value(0.9)])  # not Poisson's sqrt(10)
+
+
 def test_cover_demand_sums_the_window_and_adds_variances() -> None:
     frame = demand_frame({("S", "L"): 10.0}, days=28, spread=z_value(0.9) * 2.0)
     result = cover_demand(frame, TODAY, pd.Series({"L": 9})).iloc[0]
