@@ -889,14 +889,21 @@ def _passed_on(lines: list[tuple[str, float]]) -> str:
 
 
 def _supply_binding(
-    solution: Solution, distributor: Distributor, s: str, w: str, supplied: float, need: float
+    inputs: ModelInputs,
+    solution: Solution,
+    distributor: Distributor,
+    s: str,
+    w: str,
+    supplied: float,
+    need: float,
+    spent: dict[str, float],
 ) -> str:
     """The rule that set a suggestion's quantity, given all the distributor's suggestions of s
     (`supplied`) and its need (the order-up-to level is the need rounded up to packs)."""
     d = distributor.id
     if f"order_up_to[{s},{d}]" in solution.binding or supplied > need + _EPS:
         return f"need covered (order-up-to level{_rounded_up(distributor, supplied, need)})"
-    if distributor.credit == "yellow" and f"credit[{d}]" in solution.binding:
+    if _credit_spent(inputs, solution, distributor, s, spent):
         return f"credit limit (yellow, guaranteed {distributor.guaranteed_amount:g})"
     if solution.ending[(s, w)] <= _EPS:
         return f"stock at {w} exhausted"
@@ -935,6 +942,7 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     supplied: dict[tuple[str, str], float] = defaultdict(float)
     for (s, d, _w), y in solution.supply.items():
         supplied[(s, d)] += float(round(y))
+    spent = _spent(inputs, solution)
     rows = []
     for (s, d, w), y in solution.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
@@ -943,7 +951,14 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             continue
         i = row_of[(s, d)]
         binding = _supply_binding(
-            solution, distributors[d], s, w, supplied[(s, d)], max(0.0, need_units[i])
+            inputs,
+            solution,
+            distributors[d],
+            s,
+            w,
+            supplied[(s, d)],
+            max(0.0, need_units[i]),
+            spent,
         )
         rows.append(
             {
@@ -984,9 +999,8 @@ def _scaled_from(forecast_days: float, cover_days: int) -> str:
 def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
     needs = _by_key(inputs.needs, LOCATION, "need")
-    spent: dict[str, float] = defaultdict(float)  # money of each distributor's suggestions
-    for (s, d_id, _w), y in solution.supply.items():
-        spent[d_id] += inputs.sku_info[s].unit_cost * round(y)
+    spent = _spent(inputs, solution)
+    timed_out = _timed_out(solution)
     rows = []
     for (s, j), short in solution.short.items():
         uncovered = solution.safety_short[(s, j)]
@@ -996,21 +1010,18 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             d = distributors[j]
             bearer = f"{d.tier} distributor {j}"
             tier: str = d.tier
-            # The smallest order it could add, in money: whole packs rarely leave the credit
-            # row binding, so "binding" alone named stock or reach instead of the credit.
-            smallest = max(d.moq, d.pack_size) * inputs.sku_info[s].unit_cost
             if d.credit == "red":
                 cause = "red credit: no supply"
-            elif d.credit == "yellow" and (
-                f"credit[{j}]" in solution.binding
-                or spent[j] + smallest > d.guaranteed_amount + _EPS
-            ):
+            elif _credit_spent(inputs, solution, d, s, spent):
+                smallest = _smallest_order(inputs, d, s)
                 cause = (
                     f"yellow credit: {spent[j]:,.2f} of the guaranteed {d.guaranteed_amount:,.2f} "
                     f"spent; its smallest order of {s} costs {smallest:,.2f}"
                 )
             else:
-                cause = _distributor_cause(inputs, d, s, needs.get((s, j), 0.0), solution)
+                cause = _distributor_cause(
+                    inputs, d, s, needs.get((s, j), 0.0), solution, timed_out
+                )
         else:
             bearer, tier = f"forward catchment {j}", CATCHMENT
             cause = _forward_cause(inputs, j, solution)
@@ -1026,6 +1037,31 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=UNMET_COLUMNS)
+
+
+def _spent(inputs: ModelInputs, solution: Solution) -> dict[str, float]:
+    """Money of each distributor's suggestions (whole units)."""
+    spent: dict[str, float] = defaultdict(float)
+    for (s, d, _w), y in solution.supply.items():
+        spent[d] += inputs.sku_info[s].unit_cost * round(y)
+    return spent
+
+
+def _smallest_order(inputs: ModelInputs, d: Distributor, s: str) -> float:
+    """The smallest order of s distributor d could add, in money (its MOQ or one pack)."""
+    return max(d.moq, d.pack_size) * inputs.sku_info[s].unit_cost
+
+
+def _credit_spent(
+    inputs: ModelInputs, solution: Solution, d: Distributor, s: str, spent: dict[str, float]
+) -> bool:
+    """Whether yellow credit stops d's orders of s: its row binds, or what is left of the
+    guaranteed amount is below its smallest order (whole packs rarely leave the row binding, so
+    the row alone named stock, reach or rounding instead of the credit)."""
+    return d.credit == "yellow" and (
+        f"credit[{d.id}]" in solution.binding
+        or spent[d.id] + _smallest_order(inputs, d, s) > (d.guaranteed_amount or 0.0) + _EPS
+    )
 
 
 def _forward_cause(inputs: ModelInputs, j: str, solution: Solution) -> str:
@@ -1051,8 +1087,24 @@ def _full_inbound(inputs: ModelInputs, w: str, solution: Solution) -> str | None
     return None
 
 
+def _timed_out(solution: Solution) -> set[tuple[str, str]]:
+    """(sku, warehouse) pairs whose stock a binding timing row keeps from leaving in time (its
+    rows `timing[sku,node,day(,upstream)]`)."""
+    pairs = set()
+    for name in solution.binding:
+        if name.startswith("timing["):
+            sku, node, _rest = name[len("timing[") :].split(",", 2)
+            pairs.add((sku, node))
+    return pairs
+
+
 def _distributor_cause(
-    inputs: ModelInputs, d: Distributor, s: str, need: float, solution: Solution
+    inputs: ModelInputs,
+    d: Distributor,
+    s: str,
+    need: float,
+    solution: Solution,
+    timed_out: set[tuple[str, str]],
 ) -> str:
     """Why a distributor with credit is left short: its smallest order (MOQ, one pack) is above
     what it needs, or whole packs left stock at a warehouse serving it, or no stock reached it."""
@@ -1063,10 +1115,21 @@ def _distributor_cause(
             f"{need:.1f}"
         )
     left = [w for w in d.served_by if solution.ending.get((s, w), 0.0) > _SMALL]
-    if left:
+    late = [w for w in left if (s, w) in timed_out]
+    if late:
+        return (
+            f"timing: the stock left at {late[0]} is not there in time to reach {d.id} inside its "
+            f"cover period of {inputs.window[d.id]} days ({d.lead_time_days} of them on the way)"
+        )
+    if left and max(d.moq, d.pack_size) > 1:
         return (
             f"whole packs of {d.pack_size:g}: stock is left at {left[0]} (for its own catchment, "
             "or another whole pack did not pay)"
+        )
+    if left:
+        return (
+            f"cost: stock is left at {left[0]} (for its own catchment, or moving it cost more "
+            "than the shortage)"
         )
     for w in d.served_by:  # the warehouses serving it get no more in
         full = _full_inbound(inputs, w, solution)
@@ -1077,8 +1140,8 @@ def _distributor_cause(
 
 def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     policy = inputs.policy
-    rows: list[dict[str, Any]] = []
     needs = inputs.needs
+    rows = _no_forecast_alerts(inputs)
     for s, j, mean, rate, cover_days in zip(
         needs[SKU].astype(str).tolist(),
         needs[LOCATION].astype(str).tolist(),
@@ -1152,6 +1215,35 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                     }
                 )
     return pd.DataFrame(rows, columns=ALERT_COLUMNS)
+
+
+def _no_forecast_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
+    """Series planned for no demand because no forecast date of theirs falls in their cover
+    period (a forecast that ended, or a row before `today`): said, not planned silently."""
+    blind = inputs.needs[inputs.needs["forecast_days"] <= 0]
+    first = inputs.today.date()
+    return [
+        {
+            "kind": "no_forecast",
+            "sku": s,
+            "node": j,
+            "message": (
+                f"{s} at {j}: no forecast date inside its cover period ({cover} days from "
+                f"{first}): planned for no demand"
+            ),
+            "stock": round(position, _DECIMALS),
+            "daily_demand": 0.0,
+            "days_of_supply": None,
+            "threshold": None,
+        }
+        for s, j, cover, position in zip(
+            blind[SKU].astype(str).tolist(),
+            blind[LOCATION].astype(str).tolist(),
+            blind["cover_days"].astype(int).tolist(),
+            blind["position"].astype(float).tolist(),
+            strict=True,
+        )
+    ]
 
 
 def _long_cover(inputs: ModelInputs, node: str) -> str:

@@ -770,3 +770,72 @@ def test_a_distributor_served_by_a_regional_warehouse_counts_once_at_it() -> Non
     )
     slow = result.alerts.set_index(["kind", "node"]).loc[("slow_mover", "RW-N"), "message"]
     assert "150 days of supply at 1.00/day" in slow
+
+
+def test_a_series_without_forecast_in_its_cover_period_is_an_alert(
+    one_lane: dict[str, Any],
+) -> None:
+    """Given today, a series whose forecast ended is planned for no demand, and said so."""
+    one_lane["warehouses"].append({"id": "FW2", "kind": "forward", "region": "r", "capacity": 99})
+    lane = {"origin": "CW", "destination": "FW2", "cost_per_unit": 1.0, "lead_time_days": 0}
+    one_lane["lanes"].append(lane)
+    network = al.Network.model_validate(one_lane)
+    demand = demand_frame({("S", "FW"): 1.0, ("S", "FW2"): 2.0})
+    ended = demand[(demand["location"] == "FW") | (demand["date"] < "2026-01-03")]
+    stock = stock_frame([("S", "CW", 40), ("S", "FW2", 5)])
+    result = al.plan(network, stock, ended, today="2026-01-05")
+    alert = result.alerts.set_index(["kind", "node"]).loc[("no_forecast", "FW2")]
+    assert alert["message"] == (
+        "S at FW2: no forecast date inside its cover period (7 days from 2026-01-05): planned "
+        "for no demand"
+    )
+    assert alert["stock"] == 5.0 and alert["daily_demand"] == 0.0
+    assert "FW2" not in set(result.transfers["destination"])
+
+
+def _regional_and_distributor(**distributor: Any) -> al.Network:
+    """CW -> RW (3 days), distributor D1 served by RW (2 days) in one region, SKU S of cost 10."""
+    return al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": "RW", "cost_per_unit": 0.1, "lead_time_days": 3}
+            ],
+            "distributors": [
+                {
+                    "id": "D1",
+                    "region": "r",
+                    "served_by": ["RW"],
+                    "lead_time_days": 2,
+                    **distributor,
+                }
+            ],
+            "skus": [{"id": "S", "unit_cost": 10.0}],
+        }
+    )
+
+
+def test_unmet_demand_names_stock_that_arrives_too_late_to_leave_in_time() -> None:
+    # RW's 200 units arrive on day 7; D1's cover period is 9 days, 2 on the way: too late.
+    stock = stock_frame([("S", "RW", 0)]).assign(in_transit=200.0, arrival_date="2026-01-08")
+    network = _regional_and_distributor(tier="strategic")
+    result = al.plan(network, stock, demand_frame({("S", "D1"): 10.0}))
+    assert result.replenishment.empty
+    assert result.unmet["cause"].tolist() == [
+        "timing: the stock left at RW is not there in time to reach D1 inside its cover period "
+        "of 9 days (2 of them on the way)"
+    ]  # it read "whole packs of 1", where D1 has no packs
+
+
+def test_a_suggestion_stopped_by_yellow_credit_names_it_when_the_row_does_not_bind() -> None:
+    # 120 guaranteed, packs of 5 at 10 a unit: two packs (100) fit, a third (150) does not.
+    network = _regional_and_distributor(
+        tier="growth", credit="yellow", guaranteed_amount=120, pack_size=5
+    )
+    result = al.plan(network, stock_frame([("S", "RW", 500)]), demand_frame({("S", "D1"): 10.0}))
+    line = result.replenishment.iloc[0]
+    assert line["quantity"] == 10.0
+    assert line["binding"] == "credit limit (yellow, guaranteed 120)"  # was "pack / MOQ rounding"

@@ -1,4 +1,5 @@
-"""Alerts (stockout risk, overstock, slow movers) of a plan: the latest plan unless one is named."""
+"""Alerts (stockout risk, overstock, slow movers, series without forecast) of a plan: the latest
+plan unless one is named."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def read_alerts(
     _principal: PlannerDep,
     plan_id: PlanIdQuery = None,
     kind: Annotated[
-        Literal["stockout_risk", "overstock", "slow_mover"] | None, Query(description="kind")
+        Literal["stockout_risk", "overstock", "slow_mover", "no_forecast"] | None,
+        Query(description="kind"),
     ] = None,
     sku: Annotated[Id | None, Query()] = None,
     node: Annotated[Id | None, Query()] = None,
