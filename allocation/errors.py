@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["AllocationError", "AllocationInputError", "SolverError"]
+from collections.abc import Sequence
+
+__all__ = ["AllocationError", "AllocationInputError", "SolverError", "listed"]
 
 
 class AllocationError(Exception):
@@ -39,3 +41,11 @@ class SolverError(AllocationError):
         self.status = status
         self.solver = solver
         self.timed_out = timed_out
+
+
+def listed(items: Sequence[object], shown: int = 5, separator: str = ", ") -> str:
+    """The first `shown` items of a message's list and how many more there are."""
+    more = len(items) - shown
+    return separator.join(str(item) for item in items[:shown]) + (
+        f" and {more} more" if more > 0 else ""
+    )

@@ -15,7 +15,7 @@ import pandas as pd
 import pulp
 
 from allocation.decompose import Decomposition, Progress
-from allocation.errors import AllocationInputError, SolverError
+from allocation.errors import AllocationInputError, SolverError, listed
 from allocation.inputs import (
     DATE,
     FIRST_DAY,
@@ -882,10 +882,9 @@ def _onward(
 def _passed_on(lines: list[tuple[str, float]]) -> str:
     """What a transfer into a warehouse with no demand of its own (a regional one) is for: where
     the warehouse sends the units on in the same plan."""
-    shown = ", ".join(f"{d} {q:.1f}" for d, q in lines[:_ONWARD_SHOWN])
-    more = f" and {len(lines) - _ONWARD_SHOWN} more" if len(lines) > _ONWARD_SHOWN else ""
+    shown = listed([f"{d} {q:.1f}" for d, q in lines], _ONWARD_SHOWN)
     total = sum(q for _, q in lines)
-    return f"has no demand of its own and sends {total:.1f} on in this plan ({shown}{more})"
+    return f"has no demand of its own and sends {total:.1f} on in this plan ({shown})"
 
 
 def _supply_binding(

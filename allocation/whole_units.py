@@ -32,7 +32,7 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from allocation.errors import SolverError
+from allocation.errors import SolverError, listed
 from allocation.highs import quiet_highs
 from allocation.model import Arc
 from allocation.packs import LpView
@@ -475,7 +475,7 @@ def _check(highs: highspy.Highs, skus: list[str], limited: bool = False) -> bool
         return True
     if status != highspy.HighsModelStatus.kOptimal:
         words = highs.modelStatusToString(status)
-        shown = ", ".join(skus[:5]) + (f" and {len(skus) - 5} more" if len(skus) > 5 else "")
+        shown = listed(skus)
         failure = _NoRounding if status == highspy.HighsModelStatus.kInfeasible else SolverError
         raise failure(
             f"rounding the transfers of SKU(s) {shown} to whole units failed: HiGHS status "

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.columns import CUTOFF, DS, UNIQUE_ID, Y
+from forecasting.errors import listed
 from forecasting.models import (
     FALLBACK,
     ML_MODELS,
@@ -57,9 +58,7 @@ def fill_missing_forecasts(
         if bad.any():
             series = sorted(table.loc[bad, UNIQUE_ID].unique())
             table.loc[bad, model] = table.loc[bad, fallback]
-            shown = ", ".join(series[:5]) + (
-                f" and {len(series) - 5} more" if len(series) > 5 else ""
-            )
+            shown = listed(series)
             warnings.append(
                 f"{what}: {model} gave no usable forecast for series {shown}; "
                 f"used {fallback} there instead"

@@ -32,7 +32,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from forecasting.columns import DATE, EVENT, KEY_SEP, LOCATION, PRICE, PROMO, REGION, SKU, UNITS
-from forecasting.errors import SalesValidationError
+from forecasting.errors import SalesValidationError, listed
 
 __all__ = [
     "Level",
@@ -166,9 +166,7 @@ def flag_columns(sales: pd.DataFrame) -> list[str]:
 
 
 def _rows_text(rows: list[int]) -> str:
-    shown = ", ".join(str(r) for r in rows[:MAX_ROWS_IN_MESSAGE])
-    more = len(rows) - MAX_ROWS_IN_MESSAGE
-    return shown + (f" and {more} more" if more > 0 else "")
+    return listed(rows, MAX_ROWS_IN_MESSAGE)
 
 
 def _separator_hint(frame: pd.DataFrame) -> str:

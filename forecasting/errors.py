@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["ForecastingError", "ModelFormatError", "NotFittedError", "SalesValidationError"]
+__all__ = [
+    "ForecastingError",
+    "ModelFormatError",
+    "NotFittedError",
+    "SalesValidationError",
+    "listed",
+]
 
 
 class ForecastingError(Exception):
@@ -38,3 +44,11 @@ class SalesValidationError(ForecastingError, ValueError):
         self.column = column
         self.rows = list(rows)
         super().__init__(message)
+
+
+def listed(items: Sequence[object], shown: int = 5, separator: str = ", ") -> str:
+    """The first `shown` items of a message's list and how many more there are."""
+    more = len(items) - shown
+    return separator.join(str(item) for item in items[:shown]) + (
+        f" and {more} more" if more > 0 else ""
+    )

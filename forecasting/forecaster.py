@@ -46,6 +46,7 @@ from forecasting.errors import (
     ModelFormatError,
     NotFittedError,
     SalesValidationError,
+    listed,
 )
 from forecasting.metrics import evaluate, quantile_name
 from forecasting.models import (
@@ -194,7 +195,7 @@ class Forecaster:
         if short:
             self._warn(
                 f"{len(short)} series have fewer than {needed} periods, too few for the "
-                f"backtest; they get the {FALLBACK} fallback: {_names(short)}"
+                f"backtest; they get the {FALLBACK} fallback: {listed(short)}"
             )
         self.short_series_ = set(short)
         usable = long[~long[UNIQUE_ID].isin(self.short_series_)]
@@ -328,7 +329,7 @@ class Forecaster:
         too_short = lengths.index[lengths < 2 * season_length(config.freq)].tolist()
         fresh_short = [s for s in too_short if s not in self.short_series_]
         if fresh_short:
-            self._warn(f"series too short to forecast, {FALLBACK} used: {_names(fresh_short)}")
+            self._warn(f"series too short to forecast, {FALLBACK} used: {listed(fresh_short)}")
         excluded = self.short_series_ | set(too_short)
         usable = long[~long[UNIQUE_ID].isin(excluded)]
         frame = fallback_forecast(long, horizon, config.freq)
@@ -482,11 +483,6 @@ def _region_of(sales: pd.DataFrame) -> dict[str, str]:
 def _week_periods(freq: str) -> int | None:
     base = freq.split("-")[0].upper()
     return 7 if base == "D" else 1 if base == "W" else None
-
-
-def _names(series: list[str], shown: int = 5) -> str:
-    more = len(series) - shown
-    return ", ".join(series[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def backtest_summary(forecaster: Forecaster) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, HTTPException, Query, status
 from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from allocation.errors import listed
 from serving import audit
 from serving.crud import stock_frame
 from serving.db import begin_write
@@ -230,8 +231,7 @@ def _short_of_stock(session: Session, plan_id: int) -> str | None:
             )
     if not short:
         return None
-    more = len(short) - SHOWN_SHORTFALLS
-    return "; ".join(short[:SHOWN_SHORTFALLS]) + (f" and {more} more" if more > 0 else "")
+    return listed(short, SHOWN_SHORTFALLS, separator="; ")
 
 
 def _current_network_id() -> Any:
