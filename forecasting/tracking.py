@@ -486,6 +486,22 @@ def _other_series(champion: ForecastConfig, candidate: ForecastConfig) -> str:
     return ""
 
 
+def _other_backtest(champion: ForecastConfig, candidate: ForecastConfig) -> str:
+    """How a new version's own backtest measured other things than the champion's (horizon,
+    windows), or "": only alike backtests of one history compare."""
+    if champion.horizon != candidate.horizon:
+        return (
+            f"the champion was backtested {champion.horizon} periods ahead, this version "
+            f"{candidate.horizon}"
+        )
+    if champion.n_windows != candidate.n_windows:
+        return (
+            f"the champion was backtested on {champion.n_windows} windows, this version on "
+            f"{candidate.n_windows}"
+        )
+    return ""
+
+
 def _scores_on_the_same_windows(
     tracking_uri: str, model_name: str, candidate: Forecaster, sales: pd.DataFrame
 ) -> tuple[float | None, float, str]:
@@ -535,9 +551,24 @@ def _scores_on_the_same_windows(
     table = candidate.backtest_
     table = table[table[DS] > trained_to]
     if table.empty:
+        unlike = _other_backtest(champion.config, candidate.config)
+        if unlike:
+            # A 1-day backtest (0.35) beat a 28-day one (0.81) on the same history and was
+            # promoted to forecast 28 days.
+            return (
+                None,
+                math.inf,
+                f" (no day after the champion's history, {trained_to.date()}, and {unlike}: "
+                "their own backtests are not comparable; `allocast models promote` makes it the "
+                "champion if that is meant)",
+            )
         stored = _metric_values(champion.metrics_).get(GATE_METRIC, math.inf)
-        return own, stored, f" (no day after the champion's history, {trained_to.date()}: "
-        "both versions' own backtests, on this history)"
+        return (
+            own,
+            stored,
+            f" (no day after the champion's history, {trained_to.date()}: both versions' own "
+            "backtests, on this history)",
+        )
     # forecasts are dated by their periods' first days (period_starts), the backtest as pandas
     # labels them: the same days, on the same key
     table = table.assign(**{DS: period_starts(table[DS], candidate.config.freq)})

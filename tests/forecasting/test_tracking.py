@@ -169,6 +169,7 @@ def test_gate_both_ways(
     run = MlflowClient(tracking_uri=store).get_run(worse.run_id)
     assert run.data.tags["gate.promoted"] == "false"
     assert "no day after the champion's history" in run.data.tags["gate.reason"]
+    assert run.data.tags["gate.reason"].endswith("both versions' own backtests, on this history)")
     assert run.data.metrics["gate/champion_before"] == pytest.approx(
         first.metrics[tracking.GATE_METRIC]
     )
@@ -190,6 +191,21 @@ def test_gate_both_ways(
     assert better.promoted, better.gate
     assert "beats" in better.gate and "backtest days after the champion's history" in better.gate
     assert tracking.load_model(store, alias="champion").version == better.version
+
+
+@pytest.mark.slow
+def test_a_version_backtested_at_another_horizon_stays_challenger(
+    first: tracking.TrainOutcome, small_sales: pd.DataFrame, store: str
+) -> None:
+    # On the champion's own history only the two backtests compare: a 1-day one (0.35) beat a
+    # 28-day one (0.81) and was promoted to forecast 28 days.
+    champion_before = tracking.load_model(store, alias="champion").version
+    shorter = tracking.train_and_register(
+        small_sales, CONFIG.model_copy(update={"horizon": 1}), store
+    )
+    assert not shorter.promoted
+    assert f"backtested {CONFIG.horizon} periods ahead, this version 1" in shorter.gate
+    assert tracking.load_model(store, alias="champion").version == champion_before
 
 
 @pytest.mark.slow
