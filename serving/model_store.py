@@ -184,6 +184,15 @@ class ModelStore:
             )
         return loaded
 
+    def unservable(self, version: str) -> str | None:
+        """Why this service could not serve `version` (weeks, region totals, a column it does
+        not store), or None: the check a champion meets at load, made before promoting it."""
+        try:
+            self._loader(self.tracking_uri, self.model_name, version)
+        except Exception as error:  # what the load would report, said before the alias moves
+            return f"{type(error).__name__}: {error}"
+        return None
+
     # -- updating --------------------------------------------------------------------------
 
     def refresh(self, *, force: bool = False) -> ModelStoreStatus:

@@ -9,6 +9,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from forecasting.data import prepare_sales
+from forecasting.forecaster import ForecastConfig
+from forecasting.sample import SampleSpec, generate_sales
+from forecasting.tracking import train_and_register
 from serving.config import Settings
 from serving.jobs import run_next
 from serving.models import AuditEntry
@@ -138,3 +142,20 @@ def test_retrain_without_stored_sales_is_409_saying_why(
     assert response.status_code == 409  # was a job that could only fail
     assert "POST /v1/sales" in response.json()["detail"]
     assert not run_next(settings, app.state.db, "test-worker")  # nothing was queued
+
+
+def test_a_version_the_service_cannot_serve_is_not_promoted(
+    client: TestClient, keys: Keys, registry: Registry, app: FastAPI
+) -> None:
+    # Promoted, it was a 200 with a load error: the old version served until a restart, then
+    # nothing did.
+    daily = generate_sales(SampleSpec(days=120))
+    regional = prepare_sales(daily[daily["sku"] == "SKU-001"], level="region")
+    config = ForecastConfig(horizon=7, n_windows=1, models=("MA28",), level="region")
+    trained = train_and_register(regional, config, registry.tracking_uri, registry.model_name)
+    response = client.post(f"/v1/models/{trained.version}/promote", headers=keys.headers("admin"))
+    assert response.status_code == 409, response.text
+    assert "forecasts region totals" in response.json()["detail"]
+    assert response.json()["detail"].endswith("the champion stays version 1")
+    assert app.state.model_store.refresh().version == "1"
+    assert client.get("/v1/models", headers=keys.headers("admin")).json()["champion_version"] == "1"

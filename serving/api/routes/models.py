@@ -159,7 +159,10 @@ def read_model(
 @router.post(
     "/{version}/promote",
     response_model=PromotionPublic,
-    responses={status.HTTP_404_NOT_FOUND: {"model": ErrorMessage}},
+    responses={
+        status.HTTP_404_NOT_FOUND: {"model": ErrorMessage},
+        status.HTTP_409_CONFLICT: {"model": ErrorMessage},
+    },
 )
 def promote_model(
     version: VersionPath,
@@ -168,10 +171,21 @@ def promote_model(
     model_store: ModelStoreDep,
     principal: AdminDep,
 ) -> PromotionPublic:
-    """Make `version` the champion; this process serves it from the next request on."""
+    """Make `version` the champion; this process serves it from the next request on. A version
+    the service could not serve is a 409 and the champion stays (`allocast models promote` moves
+    the alias for CLI use)."""
     infos = _versions(settings.tracking_uri, settings.model_name)
     info = _find(infos, version, settings.model_name)
     previous = next((str(i.version) for i in infos if CHAMPION in i.aliases), None)
+    # Promoted, a weekly version was answered 200 with a load error: the old version went on
+    # serving until a restart, then nothing did, and retrains stayed challenger against it.
+    problem = model_store.unservable(str(info.version))
+    if problem is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"version {info.version} cannot be served here ({problem}); the champion stays "
+            f"version {previous}",
+        )
     promote(settings.tracking_uri, settings.model_name, str(info.version))
     begin_write(session)
     audit.record(
