@@ -206,8 +206,9 @@ def _check_days(
 ) -> None:
     """Before an ingest is zero-filled: no day after `today` (sales are days that have passed),
     a history (stored and sent) of at most MAX_HISTORY_DAYS, days after the stored history that
-    continue it (`_check_gap`), and at most MAX_FILLED_ROWS rows once the missing days between
-    a series' first and last are filled."""
+    continue it (`_check_gap`) and days before it that lead up to it (`_check_gap_before`),
+    and at most MAX_FILLED_ROWS rows once the missing days between a series' first and last are
+    filled."""
     dates = pd.to_datetime(frame[DATE])
     future = np.flatnonzero((dates > pd.Timestamp(today)).to_numpy())
     if len(future):
@@ -220,6 +221,7 @@ def _check_days(
     _check_span(dates, stored_first, stored_last, source)
     if stored_last is not None:
         _check_gap(dates, pd.Timestamp(stored_last), source)
+        _check_gap_before(dates, pd.Timestamp(stored_first), source)
     spans = dates.groupby([frame[SKU], frame[LOCATION]]).agg(["min", "max"])
     filled = int(((spans["max"] - spans["min"]).dt.days + 1).sum())
     if filled > MAX_FILLED_ROWS:
@@ -278,6 +280,30 @@ def _check_gap(dates: pd.Series, stored_last: pd.Timestamp, source: str) -> None
         np.flatnonzero((dates >= after).to_numpy()),
         f"starts {int(steps[jumps[0]])} days after the day before it ({before.date()}; the "
         f"stored history ends {stored_last.date()}), more than {MAX_GAP_DAYS}",
+        "send the days in between (zeros where nothing sold), or check the dates (a "
+        "mistyped year?)",
+    )
+
+
+def _check_gap_before(dates: pd.Series, stored_first: pd.Timestamp, source: str) -> None:
+    """Days sent before the stored history lead up to it as days after it continue it
+    (`_check_gap`): one row dated 2006 for 2016 was stored and zero-filled its series over ten
+    years."""
+    earlier = np.unique(dates[dates < stored_first].to_numpy())
+    if not len(earlier):
+        return
+    days = np.concatenate([earlier, [stored_first.to_datetime64()]])
+    steps = np.diff(days) // np.timedelta64(1, "D")
+    jumps = np.flatnonzero(steps > MAX_GAP_DAYS)
+    if not len(jumps):
+        return
+    before, after = pd.Timestamp(days[jumps[-1]]), pd.Timestamp(days[jumps[-1] + 1])
+    raise rows_error(
+        source,
+        DATE,
+        np.flatnonzero((dates <= before).to_numpy()),
+        f"ends {int(steps[jumps[-1]])} days before the day after it ({after.date()}; the stored "
+        f"history starts {stored_first.date()}), more than {MAX_GAP_DAYS}",
         "send the days in between (zeros where nothing sold), or check the dates (a "
         "mistyped year?)",
     )

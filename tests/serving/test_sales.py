@@ -110,6 +110,14 @@ def test_days_after_the_stored_history_continue_it(
     # A closure of up to 31 days without a row is a gap the history may have.
     later = [{**_rows([1])[0], "date": "2026-02-02"}]
     assert client.post("/v1/sales", json={"rows": later}, headers=planner).status_code == 201
+    # the same before it: one row ten years early (2016 typed 2006) zero-filled ten years
+    early = [{**_rows([1])[0], "sku": "SKU-002", "date": "2016-01-01"}]
+    response = client.post("/v1/sales", json={"rows": early}, headers=planner)
+    assert response.status_code == 422
+    problem = response.json()["detail"][0]
+    assert problem["rows"] == [1] and "3653 days before the day after it" in problem["msg"]
+    earlier = [{**_rows([1])[0], "sku": "SKU-002", "date": "2025-12-20"}]  # a backfill
+    assert client.post("/v1/sales", json={"rows": earlier}, headers=planner).status_code == 201
 
 
 def test_a_row_without_a_region_takes_its_locations_stored_one(
