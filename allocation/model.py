@@ -43,6 +43,7 @@ Shortage is never infeasible: it is u and v, reported with the distributor (tier
 
 from __future__ import annotations
 
+import graphlib
 import itertools
 import math
 from collections import defaultdict
@@ -450,42 +451,43 @@ def _order_caps(needs: pd.DataFrame, distributors: dict[str, Distributor]) -> np
 def _node_daily(
     network: Network, needs: pd.DataFrame, skus: list[str]
 ) -> dict[tuple[str, str], float]:
-    """Mean daily demand served from each warehouse (units/day) for each of `skus`: for a
-    forward warehouse its catchment and an equal share of each distributor it serves; for
-    regional / central stock the demand of its region / of the network, distributors served
-    directly included (once: adding their share as well counted them twice)."""
-    daily: dict[tuple[str, str], float] = defaultdict(float)
+    """Mean daily demand served from each warehouse (units/day) for each of `skus`: the demand
+    its stock can reach. Its own catchment (a forward warehouse) and an equal share of each
+    distributor it serves, plus, down its lanes, each warehouse it supplies (a warehouse with
+    several suppliers gives each an equal share). A regional warehouse counted its whole region
+    (and, once, a distributor it serves twice): with the central warehouse in the region, or a
+    second regional one, its overstock bound grew by demand it could not reach."""
+    column = {s: k for k, s in enumerate(skus)}
+    rate = {w.id: np.zeros(len(skus)) for w in network.warehouses}
     distributors = {d.id: d for d in network.distributors}
-    kind_of = {w.id: w.kind for w in network.warehouses}
-    region_of = {w.id: w.region for w in network.warehouses}
-    regions: dict[tuple[str, str], float] = defaultdict(float)
-    total: dict[str, float] = defaultdict(float)
-    for sku, location, rate in zip(needs[SKU], needs[LOCATION], needs["daily"], strict=True):
+    for sku, location, daily in zip(needs[SKU], needs[LOCATION], needs["daily"], strict=True):
+        k = column.get(sku)
+        if k is None:
+            continue
         if location in distributors:
             served_by = distributors[location].served_by
             for w in served_by:
-                if kind_of[w] == "forward":
-                    daily[(sku, w)] += rate / len(served_by)
-            region = distributors[location].region
+                rate[w][k] += daily / len(served_by)
         else:
-            daily[(sku, location)] += rate
-            region = region_of[location]
-        regions[(sku, region)] += rate
-        total[sku] += rate
-    for warehouse in network.warehouses:
-        if warehouse.kind == "regional":
-            peers = [
-                w
-                for w in network.warehouses
-                if w.kind == "regional" and w.region == warehouse.region
-            ]
-            for sku in skus:
-                daily[(sku, warehouse.id)] += regions[(sku, warehouse.region)] / len(peers)
-        elif warehouse.kind == "central":
-            peers = [w for w in network.warehouses if w.kind == "central"]
-            for sku in skus:
-                daily[(sku, warehouse.id)] += total[sku] / len(peers)
-    return dict(daily)
+            rate[location][k] += daily
+    suppliers: dict[str, list[str]] = defaultdict(list)
+    for lane in network.lanes:
+        suppliers[lane.destination].append(lane.origin)
+    for node in _downstream_first(network):
+        for origin in suppliers[node]:
+            rate[origin] += rate[node] / len(suppliers[node])
+    return {
+        (skus[k], w): float(values[k]) for w, values in rate.items() for k in np.flatnonzero(values)
+    }
+
+
+def _downstream_first(network: Network) -> list[str]:
+    """Warehouses ordered so that each comes before every warehouse supplying it (lanes form no
+    cycle: the network refuses one)."""
+    supplies: dict[str, set[str]] = {w.id: set() for w in network.warehouses}
+    for lane in network.lanes:
+        supplies[lane.origin].add(lane.destination)
+    return list(graphlib.TopologicalSorter(supplies).static_order())
 
 
 def _cross_region_caps(

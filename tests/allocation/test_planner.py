@@ -839,3 +839,52 @@ def test_a_suggestion_stopped_by_yellow_credit_names_it_when_the_row_does_not_bi
     line = result.replenishment.iloc[0]
     assert line["quantity"] == 10.0
     assert line["binding"] == "credit limit (yellow, guaranteed 120)"  # was "pack / MOQ rounding"
+
+
+@pytest.mark.parametrize("shape", ["central_in_region", "second_regional"])
+def test_a_warehouse_s_daily_demand_is_what_its_lanes_and_distributors_reach(shape: str) -> None:
+    """RW-N serves DN at 1 a day and nothing else: 150 units are 150 days of supply, 90 above a
+    60-day bound, whatever else its region holds. The region's total gave it DC's 5 a day too
+    (DC served by a central warehouse in the north: nothing moved, 90 unmet), or half of DN's
+    (a second regional warehouse in the north: a false slow-mover alert at 200 days)."""
+    distributor = {"tier": "strategic", "lead_time_days": 2, "cost_per_unit": 0.1}
+    lane = {"cost_per_unit": 0.1, "lead_time_days": 3}
+    warehouses = [
+        {"id": "CW", "kind": "central", "region": "north", "capacity": 1000},
+        {"id": "RW-N", "kind": "regional", "region": "north", "capacity": 1000},
+        {"id": "RW-S", "kind": "regional", "region": "south", "capacity": 1000},
+    ]
+    distributors = [
+        {"id": "DN", "region": "north", "served_by": ["RW-N"], **distributor},
+        {"id": "DS", "region": "south", "served_by": ["RW-S"], **distributor},
+    ]
+    rates = {("S", "DN"): 1.0, ("S", "DS"): 10.0}
+    stock = [("S", "RW-N", 150)]
+    if shape == "central_in_region":
+        distributors.append({"id": "DC", "region": "north", "served_by": ["CW"], **distributor})
+        rates[("S", "DC")] = 5.0
+        stock.append(("S", "CW", 45))  # DC's 9 days
+    else:
+        warehouses.append({"id": "RW-N2", "kind": "regional", "region": "north", "capacity": 9})
+    network = al.Network.model_validate(
+        {
+            "warehouses": warehouses,
+            "lanes": [
+                {"origin": "CW", "destination": w["id"], **lane}
+                for w in warehouses
+                if w["kind"] == "regional"
+            ],
+            "laterals": [{"between": ["RW-N", "RW-S"], "cost_per_unit": 0.2, "lead_time_days": 2}],
+            "distributors": distributors,
+            "skus": [{"id": "S"}],
+        }
+    )
+    policy = al.Policy(overstock_days=60, allow_cross_region_lateral=True)
+    result = al.plan(network, stock_frame(stock), demand_frame(rates), policy)
+    moved = result.transfers.set_index(["origin", "destination"])["quantity"]
+    assert moved[("RW-N", "RW-S")] == pytest.approx(90.0)
+    assert result.unmet.empty
+    slow = result.alerts[result.alerts["kind"] == "slow_mover"]
+    assert slow["message"].tolist() == [
+        "S at RW-N: 150 units = 150 days of supply at 1.00/day, above 120 days"
+    ]
