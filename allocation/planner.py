@@ -855,8 +855,9 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                         f"{_scaled_from(seen.get(dest, window), window)} + safety stock "
                         f"{safety:.1f}"
                         if dest in means or dest not in onward
-                        else _passed_on(onward[dest])
+                        else "has no demand of its own"
                     )
+                    + (_passed_on(onward[dest]) if dest in onward else "")
                     + f", on hand {on_hand:.1f}, in transit {in_transit:.1f}"
                 ),
             }
@@ -880,11 +881,11 @@ def _onward(
 
 
 def _passed_on(lines: list[tuple[str, float]]) -> str:
-    """What a transfer into a warehouse with no demand of its own (a regional one) is for: where
-    the warehouse sends the units on in the same plan."""
+    """What a transfer's reason adds where its destination sends units on in the same plan (a
+    regional warehouse with no demand of its own, a forward one serving distributors): what the
+    transfer is for beyond the destination's own forecast."""
     shown = listed([f"{d} {q:.1f}" for d, q in lines], _ONWARD_SHOWN)
-    total = sum(q for _, q in lines)
-    return f"has no demand of its own and sends {total:.1f} on in this plan ({shown})"
+    return f" and sends {sum(q for _, q in lines):.1f} on in this plan ({shown})"
 
 
 def _supply_binding(
@@ -893,19 +894,22 @@ def _supply_binding(
     distributor: Distributor,
     s: str,
     w: str,
-    supplied: float,
     need: float,
-    spent: dict[str, float],
+    orders: _Orders,
+    timed_out: set[tuple[str, str]],
 ) -> str:
     """The rule that set a suggestion's quantity, given all the distributor's suggestions of s
-    (`supplied`) and its need (the order-up-to level is the need rounded up to packs)."""
+    (`orders`) and its need (the order-up-to level is the need rounded up to packs)."""
     d = distributor.id
+    supplied = orders.units[(s, d)]
     if f"order_up_to[{s},{d}]" in solution.binding or supplied > need + _EPS:
         return f"need covered (order-up-to level{_rounded_up(distributor, supplied, need)})"
-    if _credit_spent(inputs, solution, distributor, s, spent):
+    if _credit_spent(inputs, solution, distributor, s, orders):
         return f"credit limit (yellow, guaranteed {distributor.guaranteed_amount:g})"
     if solution.ending[(s, w)] <= _EPS:
         return f"stock at {w} exhausted"
+    if (s, w) in timed_out:
+        return f"timing: the rest at {w} is not there in time to reach {d} inside its cover period"
     if f"fair_share[{s},{distributor.tier}]" in solution.binding:
         return f"fair share of tier {distributor.tier}"
     return "pack / MOQ rounding or cost trade-off"
@@ -938,10 +942,8 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     )
     cover = needs["cover_days"].astype(int).tolist()
     seen = needs["forecast_days"].tolist()
-    supplied: dict[tuple[str, str], float] = defaultdict(float)
-    for (s, d, _w), y in solution.supply.items():
-        supplied[(s, d)] += float(round(y))
-    spent = _spent(inputs, solution)
+    orders = _orders(inputs, solution)
+    timed_out = _timed_out(solution)
     rows = []
     for (s, d, w), y in solution.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
@@ -950,14 +952,7 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             continue
         i = row_of[(s, d)]
         binding = _supply_binding(
-            inputs,
-            solution,
-            distributors[d],
-            s,
-            w,
-            supplied[(s, d)],
-            max(0.0, need_units[i]),
-            spent,
+            inputs, solution, distributors[d], s, w, max(0.0, need_units[i]), orders, timed_out
         )
         rows.append(
             {
@@ -998,7 +993,7 @@ def _scaled_from(forecast_days: float, cover_days: int) -> str:
 def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
     needs = _by_key(inputs.needs, LOCATION, "need")
-    spent = _spent(inputs, solution)
+    orders = _orders(inputs, solution)
     timed_out = _timed_out(solution)
     rows = []
     for (s, j), short in solution.short.items():
@@ -1011,11 +1006,12 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             tier: str = d.tier
             if d.credit == "red":
                 cause = "red credit: no supply"
-            elif _credit_spent(inputs, solution, d, s, spent):
-                smallest = _smallest_order(inputs, d, s)
+            elif _credit_spent(inputs, solution, d, s, orders):
+                smallest = _smallest_order(inputs, d, s, orders)
                 cause = (
-                    f"yellow credit: {spent[j]:,.2f} of the guaranteed {d.guaranteed_amount:,.2f} "
-                    f"spent; its smallest order of {s} costs {smallest:,.2f}"
+                    f"yellow credit: {orders.spent[j]:,.2f} of the guaranteed "
+                    f"{d.guaranteed_amount:,.2f} spent; its smallest order of {s} costs "
+                    f"{smallest:,.2f}"
                 )
             else:
                 cause = _distributor_cause(
@@ -1038,28 +1034,44 @@ def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=UNMET_COLUMNS)
 
 
-def _spent(inputs: ModelInputs, solution: Solution) -> dict[str, float]:
-    """Money of each distributor's suggestions (whole units)."""
+@dataclass
+class _Orders:
+    """A solution's suggestions in whole units: units of each (sku, distributor), money of
+    each distributor."""
+
+    units: dict[tuple[str, str], float]
+    spent: dict[str, float]
+
+
+def _orders(inputs: ModelInputs, solution: Solution) -> _Orders:
+    units: dict[tuple[str, str], float] = defaultdict(float)
     spent: dict[str, float] = defaultdict(float)
     for (s, d, _w), y in solution.supply.items():
+        units[(s, d)] += float(round(y))
         spent[d] += inputs.sku_info[s].unit_cost * round(y)
-    return spent
+    return _Orders(units, spent)
 
 
-def _smallest_order(inputs: ModelInputs, d: Distributor, s: str) -> float:
-    """The smallest order of s distributor d could add, in money (its MOQ or one pack)."""
-    return max(d.moq, d.pack_size) * inputs.sku_info[s].unit_cost
+def _smallest_order(inputs: ModelInputs, d: Distributor, s: str, orders: _Orders) -> float:
+    """The least d could add to its order of s, in money: its MOQ in whole packs where it has
+    none yet, one pack where it has (past the MOQ, one more pack is enough)."""
+    if orders.units[(s, d.id)] > _EPS:
+        units = d.pack_size
+    else:
+        units = math.ceil(max(d.moq, d.pack_size) / d.pack_size - 1e-9) * d.pack_size
+    return units * inputs.sku_info[s].unit_cost
 
 
 def _credit_spent(
-    inputs: ModelInputs, solution: Solution, d: Distributor, s: str, spent: dict[str, float]
+    inputs: ModelInputs, solution: Solution, d: Distributor, s: str, orders: _Orders
 ) -> bool:
     """Whether yellow credit stops d's orders of s: its row binds, or what is left of the
     guaranteed amount is below its smallest order (whole packs rarely leave the row binding, so
     the row alone named stock, reach or rounding instead of the credit)."""
     return d.credit == "yellow" and (
         f"credit[{d.id}]" in solution.binding
-        or spent[d.id] + _smallest_order(inputs, d, s) > (d.guaranteed_amount or 0.0) + _EPS
+        or orders.spent[d.id] + _smallest_order(inputs, d, s, orders)
+        > (d.guaranteed_amount or 0.0) + _EPS
     )
 
 
@@ -1120,7 +1132,7 @@ def _distributor_cause(
             f"timing: the stock left at {late[0]} is not there in time to reach {d.id} inside its "
             f"cover period of {inputs.window[d.id]} days ({d.lead_time_days} of them on the way)"
         )
-    if left and max(d.moq, d.pack_size) > 1:
+    if left and d.pack_size > 1:
         return (
             f"whole packs of {d.pack_size:g}: stock is left at {left[0]} (for its own catchment, "
             "or another whole pack did not pay)"

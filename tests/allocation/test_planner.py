@@ -828,6 +828,13 @@ def test_unmet_demand_names_stock_that_arrives_too_late_to_leave_in_time() -> No
         "timing: the stock left at RW is not there in time to reach D1 inside its cover period "
         "of 9 days (2 of them on the way)"
     ]  # it read "whole packs of 1", where D1 has no packs
+    # with 30 on hand at RW, D1's line takes them and says why it is no more
+    in_time = stock.assign(on_hand=30.0)
+    line = al.plan(network, in_time, demand_frame({("S", "D1"): 10.0})).replenishment.iloc[0]
+    assert line["quantity"] == 30.0
+    assert line["binding"] == (
+        "timing: the rest at RW is not there in time to reach D1 inside its cover period"
+    )
 
 
 def test_a_suggestion_stopped_by_yellow_credit_names_it_when_the_row_does_not_bind() -> None:
@@ -888,3 +895,43 @@ def test_a_warehouse_s_daily_demand_is_what_its_lanes_and_distributors_reach(sha
     assert slow["message"].tolist() == [
         "S at RW-N: 150 units = 150 days of supply at 1.00/day, above 120 days"
     ]
+
+
+def test_past_its_moq_an_order_grows_by_a_pack_so_credit_left_is_not_the_limit() -> None:
+    # 600 of 1,000 spent on all 60 units RW holds: one more unit costs 10, not the MOQ's 500
+    network = _regional_and_distributor(
+        tier="strategic", credit="yellow", guaranteed_amount=1000, moq=50
+    )
+    result = al.plan(network, stock_frame([("S", "RW", 60)]), demand_frame({("S", "D1"): 10.0}))
+    assert result.replenishment["binding"].tolist() == ["stock at RW exhausted"]
+    assert "credit" not in result.unmet["cause"].iloc[0]
+
+
+def test_a_transfer_says_what_its_destination_sends_on_beside_its_own_forecast() -> None:
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
+                {"id": "FW", "kind": "forward", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "RW", "destination": "FW", "cost_per_unit": 0.1, "lead_time_days": 1}
+            ],
+            "distributors": [
+                {
+                    "id": "D1",
+                    "region": "r",
+                    "tier": "strategic",
+                    "served_by": ["FW"],
+                    "lead_time_days": 1,
+                }
+            ],
+            "skus": [{"id": "S"}],
+        }
+    )
+    demand = demand_frame({("S", "FW"): 1.0, ("S", "D1"): 10.0})  # 8 and 80 over 8 days
+    result = al.plan(network, stock_frame([("S", "RW", 200)]), demand)
+    assert result.transfers["reason"].tolist() == [
+        "supply down the chain: FW forecast 8.0 over 8 days + safety stock 0.0 and sends 80.0 on "
+        "in this plan (D1 80.0), on hand 0.0, in transit 0.0"
+    ]  # it explained 8 of the 88 units
