@@ -22,10 +22,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 import allocation
-from allocation.errors import AllocationInputError
+from allocation.errors import AllocationInputError, listed
 from allocation.network import Network
 from allocation.safety import row_days
-from forecasting.columns import REGION
+from forecasting.columns import LOCATION, REGION, SKU
 from serving import audit
 from serving.auth import Principal
 from serving.crud import current_network, stock_frame
@@ -207,12 +207,43 @@ def _forecast_demand(
         ) from None
     forecast = result.frame.drop(columns=[REGION], errors="ignore")
     missing = sorted({f"{s}@{loc}" for s in skus for loc in locations} - _pairs(forecast))
-    note = None
+    notes = []
     if missing:
-        note = f"{len(missing)} SKU-location pairs have no sales history and get no demand: " + (
-            ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
+        notes.append(
+            f"{len(missing)} SKU-location pairs have no sales history and get no demand: "
+            + listed(missing, _NOTE_SHOWN)
         )
-    return forecast, result.model_version, note
+    # the whole stored forecast, cached by the call above: what the network leaves out
+    stored = forecast_stored_sales(session, model_store, cache, ForecastQuery(request.horizon))
+    outside = _outside(stored.frame, network, locations, request.skus)
+    if outside:
+        notes.append(
+            f"{len(outside)} stored sales series are outside the network and get no plan: "
+            + listed(outside, _NOTE_SHOWN)
+        )
+    return forecast, result.model_version, "; ".join(notes) or None
+
+
+_NOTE_SHOWN = 10  # series a plan's demand note names, then how many more
+
+
+def _outside(
+    stored: pd.DataFrame, network: Network, locations: set[str], skus: list[str] | None
+) -> list[str]:
+    """Stored series the plan cannot take: a SKU the network lacks, a location that is no
+    demand location (a regional warehouse's own sales), each with why. A plan of some SKUs
+    (`skus`) names only theirs."""
+    known = set(network.sku_ids)
+    pairs = stored[[SKU, LOCATION]].drop_duplicates()
+    if skus:
+        pairs = pairs[pairs[SKU].isin(skus)]
+    why = []
+    for sku, location in sorted(pairs.itertuples(index=False, name=None)):
+        if sku not in known:
+            why.append(f"{sku}@{location} (SKU not in the network)")
+        elif location not in locations:
+            why.append(f"{sku}@{location} ({location} is not a demand location)")
+    return why
 
 
 def _pairs(frame: pd.DataFrame) -> set[str]:

@@ -289,6 +289,17 @@ def test_champion_plan_names_the_model_version_and_ready_turns_200(
     assert plan["horizon"] == 14
     # series without history (D-N2, FW-E1, D-E2 never sold in the slice) are named, not hidden
     assert "no sales history" in plan["solver"]["demand_note"]
+    # stored series the network has no place for are named too: they were left out silently
+    sales = registry.sales
+    other = sales[(sales["sku"] == "SKU-001") & (sales["location"] == "FW-N1")]
+    other = other.assign(sku="NEW-9")
+    ingest = seeded.post("/v1/sales", json={"rows": sales_rows(other)}, headers=planner)
+    assert ingest.status_code == 201, ingest.text
+    again = seeded.post("/v1/allocations", json={"horizon": 14}, headers=planner).json()
+    assert again["solver"]["demand_note"].endswith(
+        "1 stored sales series are outside the network and get no plan: NEW-9@FW-N1 (SKU not "
+        "in the network)"
+    )
     lines = seeded.get(
         f"/v1/plans/{plan['id']}/lines", params={"limit": 500}, headers=planner
     ).json()
