@@ -36,7 +36,7 @@ from rich.table import Table
 
 from forecasting.columns import DATE, LOCATION, SKU, quantile_column
 from forecasting.errors import ForecastingError
-from forecasting.forecaster import ENSEMBLE, ForecastConfig, trained_level
+from forecasting.forecaster import ENSEMBLE, ForecastConfig, SeriesFallbackWarning, trained_level
 from forecasting.metrics import SERIES_LEVEL, WEEK_LEVEL
 from forecasting.models import BASELINES, LIGHTGBM_PLAIN, PEERS
 
@@ -447,7 +447,9 @@ def forecast(
                 warnings.simplefilter("always")
                 result = loaded.predict(frame, horizon=steps)
         path = write_forecast(result, out_path)
-        _print_warnings([str(w.message) for w in caught if "series" in str(w.message)])
+        _print_warnings(
+            [str(w.message) for w in caught if issubclass(w.category, SeriesFallbackWarning)]
+        )
         columns = [c for c in result.columns if c.startswith("q")]
         out.print(
             f"[bold]model[/]    {model_name} version {loaded.version} "

@@ -306,6 +306,15 @@ class Forecaster:
         if not hasattr(self, "history_"):
             raise NotFittedError("this Forecaster is not fitted yet; call fit(sales) first")
         h = horizon or self.config.horizon
+        if h > self.config.horizon:  # said each time, not kept in warnings_ (a served model)
+            warnings.warn(
+                f"{h} periods asked of a model backtested {self.config.horizon} ahead: its "
+                f"quantiles are calibrated on errors up to {self.config.horizon} periods out, so "
+                f"further out they are likely too narrow (train with --horizon {h} to measure "
+                "them)",
+                SeriesFallbackWarning,
+                stacklevel=2,
+            )
         if sales is None and future is None and h == self.config.horizon:
             return self._cache.copy()
         long = self.history_

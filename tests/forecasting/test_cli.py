@@ -145,6 +145,8 @@ def test_forecast_maps_m5_columns(
     assert set(forecast[LOCATION]) == {"CA_1", "TX_2"}
     assert forecast[DATE].min() == pd.Timestamp("2016-04-25")
     assert len(forecast) == 4 * 28
+    # 28 days of a model backtested 7 ahead: its intervals past day 7 were never measured
+    assert "28 periods asked of a model backtested 7 ahead" in " ".join(result.output.split())
 
 
 @pytest.mark.slow
