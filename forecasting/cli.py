@@ -260,14 +260,14 @@ def _progress(title: str) -> Iterator[Callable[[str], None]]:
 
 
 def _load(sales: Path, mapping: str | None, freq: str, level: str) -> pd.DataFrame:
-    from forecasting.data import PartialPeriodWarning, load_sales, parse_mapping
+    from forecasting.data import SalesNote, load_sales, parse_mapping
 
     with _progress("loading sales") as step, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PartialPeriodWarning)
+        warnings.simplefilter("always", SalesNote)
         step(f"reading {sales}")
         frame = load_sales(sales, parse_mapping(mapping), freq=freq, level=_level(level))
     for notice in caught:
-        if issubclass(notice.category, PartialPeriodWarning):
+        if issubclass(notice.category, SalesNote):
             out.print(f"[yellow]note[/] {notice.message}")
         else:  # recorded only to pick the notes out: shown as they would have been
             warnings.warn_explicit(notice.message, notice.category, notice.filename, notice.lineno)

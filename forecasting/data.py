@@ -37,6 +37,7 @@ from forecasting.errors import SalesValidationError, listed
 __all__ = [
     "Level",
     "PartialPeriodWarning",
+    "SalesNote",
     "exogenous_columns",
     "flag_columns",
     "load_sales",
@@ -421,27 +422,61 @@ def _check_spacing(frame: pd.DataFrame, source: str, freq: str) -> None:
             source=source,
             column=DATE,
         )
+    _note_week_spaced(frame, source)
 
 
-def _coarsest_series_step(frame: pd.DataFrame) -> tuple[int, str]:
-    """The step that every series of four dates or more keeps (the greatest common divisor of
-    its gaps, the smallest over the series; 1 when one of them is daily), and a series that
-    shows it. Sorted arrays and `np.gcd.reduceat`: it runs on every daily file."""
+def _series_steps(frame: pd.DataFrame, min_dates: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Each series of `min_dates` dates or more and the step it keeps (the greatest common
+    divisor of its gaps): a frame `sku, location, first, second` (its first two dates) and the
+    steps. Sorted arrays and `np.gcd.reduceat`: it runs on every daily file."""
     dated = frame[[SKU, LOCATION, DATE]].sort_values([SKU, LOCATION, DATE])  # keys are unique
     series = dated.groupby([SKU, LOCATION], sort=False).ngroup().to_numpy()
     days = dated[DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
     same = series[1:] == series[:-1]
     counts = np.bincount(series)
-    keep = same & (counts[series[1:]] >= 4)
-    if not keep.any():
-        return 1, ""
+    keep = same & (counts[series[1:]] >= min_dates)
     gaps, owner = np.diff(days)[keep], series[1:][keep]
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    steps = np.gcd.reduceat(gaps, starts)
-    coarsest = int(np.argmin(steps))
-    rows = dated[series == owner[starts[coarsest]]]
-    shown = ", ".join(str(day.date()) for day in rows[DATE].head(2))
-    return int(steps[coarsest]), f"{rows[SKU].iloc[0]} at {rows[LOCATION].iloc[0]}: {shown}, ..."
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
+    firsts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])  # each series' first row
+    which = firsts[owner[starts]] if len(owner) else firsts[:0]
+    named = pd.DataFrame(
+        {
+            SKU: dated[SKU].to_numpy()[which],
+            LOCATION: dated[LOCATION].to_numpy()[which],
+            "first": dated[DATE].to_numpy()[which],
+            "second": dated[DATE].to_numpy()[which + 1],
+        }
+    )
+    return named, np.gcd.reduceat(gaps, starts) if len(owner) else gaps
+
+
+def _coarsest_series_step(frame: pd.DataFrame) -> tuple[int, str]:
+    """The step that every series of four dates or more keeps (the smallest over the series;
+    1 when one of them is daily), and a series that shows it."""
+    named, steps = _series_steps(frame, 4)
+    if not len(steps):
+        return 1, ""
+    row = named.iloc[int(np.argmin(steps))]
+    shown = f"{pd.Timestamp(row['first']).date()}, {pd.Timestamp(row['second']).date()}, ..."
+    return int(steps.min()), f"{row[SKU]} at {row[LOCATION]}: {shown}"
+
+
+def _note_week_spaced(frame: pd.DataFrame, source: str) -> None:
+    """A note on series of daily sales whose dates, eight or more, are all whole weeks apart:
+    read as sales on those days and none between (a market day), they may be weekly totals
+    among daily series, a third of their demand if so."""
+    named, steps = _series_steps(frame, 8)
+    spaced = named[(steps % 7 == 0) & (steps > 0)]
+    if spaced.empty:
+        return
+    names = [f"{s} at {loc}" for s, loc in zip(spaced[SKU], spaced[LOCATION], strict=True)]
+    warnings.warn(
+        f"{source}: {len(names)} series have dates only whole weeks apart ({listed(names)}): "
+        "read as daily sales on those days and none between; if they are weekly totals, "
+        "forecast them in a file of their own with --freq W",
+        SalesNote,
+        stacklevel=4,
+    )
 
 
 def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -553,7 +588,11 @@ def _to_region_level(frame: pd.DataFrame) -> pd.DataFrame:
     return grouped
 
 
-class PartialPeriodWarning(UserWarning):
+class SalesNote(UserWarning):
+    """How the sales were read, where a person may have meant otherwise (the CLI prints it)."""
+
+
+class PartialPeriodWarning(SalesNote):
     """A first or last period the data covers only in part was left out of the sums."""
 
 

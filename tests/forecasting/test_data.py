@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, SKU, UNITS
-from forecasting.data import PartialPeriodWarning, load_sales, parse_mapping, prepare_sales
+from forecasting.data import (
+    PartialPeriodWarning,
+    SalesNote,
+    load_sales,
+    parse_mapping,
+    prepare_sales,
+)
 from forecasting.errors import SalesValidationError
 
 
@@ -364,3 +370,16 @@ def test_weekly_totals_dated_on_another_weekday_per_series_are_not_read_as_days(
         qty=[1] * 8,
     )
     assert len(prepare_sales(sparse, mapping=MAPPING)) == 10 + 9  # each from its first day
+
+
+def test_a_series_dated_only_whole_weeks_apart_among_daily_ones_is_noted() -> None:
+    # 70 every Monday for ten weeks beside daily series: read as daily (a market day) it is a
+    # third of a weekly total's demand, so it is said; a daily series alone says nothing.
+    days = pd.date_range("2024-01-01", periods=70, freq="D")
+    daily = pd.DataFrame({SKU: "A", LOCATION: "S", DATE: days, UNITS: 1.0})
+    mondays = pd.DataFrame({SKU: "W1", LOCATION: "S", DATE: days[::7], UNITS: 70.0})
+    with pytest.warns(SalesNote, match=r"1 series have dates only whole weeks apart \(W1 at S\)"):
+        prepare_sales(pd.concat([daily, mondays]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SalesNote)
+        prepare_sales(daily)
