@@ -99,13 +99,13 @@ def run_backtest(
             continue
         table = table.merge(block.drop(columns=[Y]), on=KEYS, how="left")
         result.models.append(name)
-    _fill_fallback(table, long)
+    _fill_fallback(table, long, freq)
     result.warnings += fill_missing_forecasts(table, result.models, FALLBACK)
     result.table = table.sort_values(KEYS, kind="stable").reset_index(drop=True)
     return result
 
 
-def _fill_fallback(table: pd.DataFrame, long: pd.DataFrame) -> None:
+def _fill_fallback(table: pd.DataFrame, long: pd.DataFrame, freq: str) -> None:
     """Give the fallback a value wherever statsforecast's window average had too few periods
     before the cutoff (a series shorter than the window): the mean of the periods it has, as
     `fallback_forecast` does when forecasting. Else the fallback, and every model it fills in
@@ -113,7 +113,7 @@ def _fill_fallback(table: pd.DataFrame, long: pd.DataFrame) -> None:
     first window's ensemble scores). In place."""
     missing = table[FALLBACK].isna().to_numpy()
     for cutoff in pd.unique(table.loc[missing, CUTOFF]):
-        level = fallback_level(long[long[DS] <= cutoff])
+        level = fallback_level(long[long[DS] <= cutoff], freq)
         rows = missing & (table[CUTOFF] == cutoff).to_numpy()
         table.loc[rows, FALLBACK] = table.loc[rows, UNIQUE_ID].map(level).to_numpy()
 

@@ -10,7 +10,7 @@ the backtest residuals, measures everything (`metrics_`) and fits the final mode
 gives the forecast contract `sku, location, date, forecast, q0.5, q0.9, q0.95`.
 
 One bad series never sinks a run: a series too short for the backtest, or one a model cannot
-forecast, gets the fallback (mean of its last 28 periods) and a warning naming it
+forecast, gets the fallback (mean of its last 28 days, 4 weeks or 3 months) and a warning naming it
 (`warnings_`, also issued as `SeriesFallbackWarning`).
 """
 
@@ -61,6 +61,7 @@ from forecasting.models import (
     from_long,
     ml_fit,
     ml_predict,
+    moving_average_window,
     season_length,
     stat_forecast,
     to_long,
@@ -194,8 +195,10 @@ class Forecaster:
         short = lengths.index[lengths < needed].tolist()
         if short:
             self._warn(
-                f"{len(short)} series have fewer than {needed} periods, too few for the "
-                f"backtest; they get the {FALLBACK} fallback: {listed(short)}"
+                f"{len(short)} series have fewer than {needed} periods from their first sale "
+                f"(the periods before it are left out), too few for the backtest; they get the "
+                f"{FALLBACK} fallback (the mean of their last "
+                f"{moving_average_window(config.freq)} periods): {listed(short)}"
             )
         self.short_series_ = set(short)
         usable = long[~long[UNIQUE_ID].isin(self.short_series_)]

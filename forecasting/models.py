@@ -67,6 +67,7 @@ __all__ = [
     "ml_cross_validation",
     "ml_fit",
     "ml_predict",
+    "moving_average_window",
     "season_length",
     "stat_cross_validation",
     "stat_forecast",
@@ -93,7 +94,7 @@ ML_MODELS: Final = (LIGHTGBM, LIGHTGBM_DIRECT, LIGHTGBM_PLAIN)
 BASELINES: Final = (SEASONAL_NAIVE, MOVING_AVERAGE)
 PEERS: Final = (SEASONAL_NAIVE, MOVING_AVERAGE, "AutoETS", LIGHTGBM_PLAIN)
 FALLBACK: Final = MOVING_AVERAGE  # defined for any series with at least one observation
-MOVING_AVERAGE_WINDOW: Final = 28
+MOVING_AVERAGE_WINDOW: Final = 28  # days
 SKU_CATEGORY: Final = "sku_category"
 LOCATION_CATEGORY: Final = "location_category"
 STATIC_FEATURES: Final = [SKU_CATEGORY, LOCATION_CATEGORY]
@@ -102,6 +103,18 @@ MAX_GROUPS: Final = 4  # direct models per horizon, at most (each costs one Ligh
 # takes half the trees at twice the rate: four parts cost about what two full ones did.
 BOOSTING: Final = {LIGHTGBM: (400, 0.05), LIGHTGBM_DIRECT: (200, 0.1)}
 PRICE_RELATIVE: Final = "price_relative"  # price / its maximum so far in the series
+
+
+def moving_average_window(freq: str) -> int:
+    """Periods the moving average (MA28, also the fallback) spans: 28 days, 4 weeks, else 3
+    periods. On months, 28 periods was the mean of 2.3 years: a series selling 34 a month
+    lately was forecast 16."""
+    base = freq.split("-")[0].upper()
+    if base == "D":
+        return MOVING_AVERAGE_WINDOW
+    if base == "W":
+        return MOVING_AVERAGE_WINDOW // 7
+    return 3
 
 
 def season_length(freq: str) -> int:
@@ -201,13 +214,14 @@ def future_exogenous(
 # --- statsforecast ---------------------------------------------------------------------------
 
 
-def make_stat_models(names: Sequence[str], season: int) -> list[Any]:
-    """statsforecast model objects for `names`, aliased with those names."""
+def make_stat_models(
+    names: Sequence[str], season: int, window: int = MOVING_AVERAGE_WINDOW
+) -> list[Any]:
+    """statsforecast model objects for `names`, aliased with those names; `window`: the moving
+    average's periods (`moving_average_window`)."""
     factories = {
         SEASONAL_NAIVE: lambda: SeasonalNaive(season_length=season, alias=SEASONAL_NAIVE),
-        MOVING_AVERAGE: lambda: WindowAverage(
-            window_size=MOVING_AVERAGE_WINDOW, alias=MOVING_AVERAGE
-        ),
+        MOVING_AVERAGE: lambda: WindowAverage(window_size=window, alias=MOVING_AVERAGE),
         # No trend component: a trend extrapolated over a 28-period horizon hurts more often
         # than it helps on retail demand, and dropping it makes ETS ~4x faster.
         "AutoETS": lambda: AutoETS(season_length=season, model="ZNZ", alias="AutoETS"),
@@ -224,12 +238,12 @@ def make_stat_models(names: Sequence[str], season: int) -> list[Any]:
 
 
 def _stats(names: Sequence[str], freq: str) -> StatsForecast:
-    season = season_length(freq)
+    window = moving_average_window(freq)
     return StatsForecast(
-        models=make_stat_models(names, season),
+        models=make_stat_models(names, season_length(freq), window),
         freq=freq,
         n_jobs=1,
-        fallback_model=WindowAverage(window_size=MOVING_AVERAGE_WINDOW),
+        fallback_model=WindowAverage(window_size=window),
     )
 
 
@@ -634,18 +648,20 @@ def min_history(freq: str, horizon: int, n_windows: int) -> int:
     return horizon * n_windows + max(2 * season_length(freq), math.ceil(horizon / 2))
 
 
-def fallback_level(long: pd.DataFrame) -> pd.Series:
-    """Each series' mean over its last 28 periods, or over as many as it has: the fallback."""
-    recent = long.groupby(UNIQUE_ID, sort=False).tail(MOVING_AVERAGE_WINDOW)
+def fallback_level(long: pd.DataFrame, freq: str) -> pd.Series:
+    """Each series' mean over its last `moving_average_window` periods (28 days, 4 weeks, 3
+    months), or over as many as it has: the fallback."""
+    recent = long.groupby(UNIQUE_ID, sort=False).tail(moving_average_window(freq))
     return recent.groupby(UNIQUE_ID, sort=False)[Y].mean().fillna(0.0)
 
 
 def fallback_forecast(long: pd.DataFrame, horizon: int, freq: str) -> pd.DataFrame:
-    """Mean of each series' last 28 periods (or fewer) as its forecast: `unique_id, ds, MA28`.
+    """Mean of each series' last 28 days, 4 weeks or 3 months (or fewer periods) as its
+    forecast: `unique_id, ds, MA28`.
 
     Defined for any series with one observation, so it stands in wherever a model fails.
     """
-    level = fallback_level(long)
+    level = fallback_level(long, freq)
     last = long.groupby(UNIQUE_ID, sort=False)[DS].max()
     offset = pd.tseries.frequencies.to_offset(freq)
     return pd.DataFrame(

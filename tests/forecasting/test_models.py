@@ -22,6 +22,7 @@ from forecasting.models import (
     ml_cross_validation,
     ml_fit,
     ml_predict,
+    moving_average_window,
     season_length,
     stat_cross_validation,
     stat_forecast,
@@ -70,6 +71,20 @@ def test_baselines_give_their_known_answers(long: pd.DataFrame) -> None:
     np.testing.assert_allclose(
         fallback[fallback[UNIQUE_ID] == "SKU-001|FW-N1"]["MA28"], mine["MA28"]
     )
+
+
+@pytest.mark.parametrize(("freq", "window"), [("W-SUN", 4), ("MS", 3)])
+def test_the_moving_average_spans_four_weeks_or_three_months_not_28_periods(
+    freq: str, window: int
+) -> None:
+    # 40 periods at 10, then the last ten at 30: 28 months was a level of two years ago
+    y = np.r_[np.full(40, 10.0), np.full(10, 30.0)]
+    dates = pd.date_range("2020-01-01", periods=50, freq=freq)
+    series = pd.DataFrame({UNIQUE_ID: "s", DS: dates, Y: y})
+    model = stat_forecast(series, ["MA28"], horizon=2, freq=freq)["MA28"]
+    fallback = fallback_forecast(series, 2, freq)["MA28"]
+    assert model.tolist() == fallback.tolist() == [30.0, 30.0]
+    assert moving_average_window(freq) == window and moving_average_window("D") == 28
 
 
 def test_intermittent_models_forecast_a_flat_rate_on_sparse_demand() -> None:
