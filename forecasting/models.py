@@ -145,7 +145,13 @@ def to_long(sales: pd.DataFrame) -> pd.DataFrame:
     )
     for column in exogenous_columns(sales):
         long[column] = sales[column].to_numpy(dtype="float64")
-    return long.sort_values([UNIQUE_ID, DS], kind="stable").reset_index(drop=True)
+    long = long.sort_values([UNIQUE_ID, DS], kind="stable").reset_index(drop=True)
+    if PRICE in long.columns:
+        # A day without a price keeps the series' last one, as the future does
+        # (`future_exogenous`): a shelf price holds until it changes. One week sent without
+        # prices moved the next week's forecasts by -22 % to +50 %.
+        long[PRICE] = long.groupby(UNIQUE_ID, sort=False)[PRICE].ffill()
+    return long
 
 
 def trim_leading_zeros(long: pd.DataFrame) -> pd.DataFrame:

@@ -187,3 +187,21 @@ def test_cross_series_levels_use_only_sales_a_horizon_back() -> None:
     # SKU A's mean per location: 2, 3, 4, (none); two days back, then averaged over 7 days.
     np.testing.assert_allclose(first["sku_level_7"], [np.nan, np.nan, 2.0, 2.5])
     np.testing.assert_allclose(first["location_level_7"], [np.nan, np.nan, 1.0, 1.5])
+
+
+def test_a_day_without_a_price_keeps_the_series_last_one() -> None:
+    # a week ingested without prices (the service stores what it is sent): NaN prices moved the
+    # global model's forecasts by -22 % to +50 %; the future keeps the last price, so does this
+    sales = pd.DataFrame(
+        {
+            SKU: ["A", "A", "A", "B", "B"],
+            LOCATION: "S",
+            "date": pd.to_datetime(
+                ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-01", "2024-01-02"]
+            ),
+            "units": 1.0,
+            PRICE: [2.0, np.nan, np.nan, np.nan, 3.0],
+        }
+    )
+    assert to_long(sales)[PRICE].tolist()[:3] == [2.0, 2.0, 2.0]
+    assert np.isnan(to_long(sales)[PRICE].iloc[3])  # before a series' first price: none
