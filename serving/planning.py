@@ -166,8 +166,19 @@ def _request_demand(request: AllocationCreate) -> pd.DataFrame:
         "forecast": [row.forecast for row in rows],
     }
     names = sorted({name for row in rows for name in row.quantiles})
+    lacking = [i for i, row in enumerate(rows) if len(row.quantiles) < len(names)]
+    if lacking:  # else a NaN in a column the row never named: "fails not_nullable"
+        row = rows[lacking[0]]
+        absent = [name for name in names if name not in row.quantiles]
+        raise AllocationInputError(
+            f"demand: row(s) {listed(lacking, 5)} lack quantile(s) {', '.join(absent)} that "
+            "other rows give; give every row the same quantile levels",
+            source="demand",
+            field="quantiles",
+            item=absent[0],
+        )
     for name in names:
-        columns[name] = [row.quantiles.get(name, float("nan")) for row in rows]
+        columns[name] = [row.quantiles[name] for row in rows]
     frame = pd.DataFrame(columns)
     allocation.require_readable_periods(frame, "demand")
     if request.skus:

@@ -133,9 +133,12 @@ def test_crossing_or_repeated_quantiles_are_422_naming_them(seeded: TestClient, 
     repeated = demand_rows(days=2)
     for row in repeated:
         row["quantiles"]["q.90"] = row["quantiles"]["q0.9"]
+    lacking = demand_rows(days=2)
+    del lacking[2]["quantiles"]["q0.9"]  # was "fails not_nullable at row(s) [2] (value nan)"
     for rows, fields, text in (
         (crossing, {"q0.95"}, "'q0.95' is below 'q0.9' at row(s) [3]"),
         (repeated, {"q.90", "q0.9"}, "are both level 0.9"),
+        (lacking, {"quantiles"}, "row(s) 2 lack quantile(s) q0.9 that other rows give"),
     ):
         response = seeded.post(
             "/v1/allocations", json={"demand": rows}, headers=keys.headers("planner")
