@@ -260,7 +260,7 @@ def _progress(title: str) -> Iterator[Callable[[str], None]]:
 
 
 def _load(sales: Path, mapping: str | None, freq: str, level: str) -> pd.DataFrame:
-    from forecasting.data import SalesNote, load_sales, parse_mapping
+    from forecasting.data import SalesNote, load_sales, parse_mapping, period_starts
 
     with _progress("loading sales") as step, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SalesNote)
@@ -272,9 +272,11 @@ def _load(sales: Path, mapping: str | None, freq: str, level: str) -> pd.DataFra
         else:  # recorded only to pick the notes out: shown as they would have been
             warnings.warn_explicit(notice.message, notice.category, notice.filename, notice.lineno)
     n_series = frame.groupby([SKU, LOCATION], sort=False).ngroups
+    # periods by their first day, as forecasts are dated (pandas labels a week by its Sunday)
+    starts = period_starts(frame[DATE], freq)
     out.print(
         f"[bold]sales[/] {sales}: {n_series} series, {len(frame):,} rows, "
-        f"{frame[DATE].min():%Y-%m-%d} .. {frame[DATE].max():%Y-%m-%d} ({freq})"
+        f"{starts.min():%Y-%m-%d} .. {starts.max():%Y-%m-%d} ({freq})"
     )
     return frame
 

@@ -350,3 +350,18 @@ def test_forecast_file_must_be_parquet_or_csv(tmp_path: Path) -> None:
 
     with pytest.raises(ForecastingError, match=r"\.parquet or \.csv"):
         write_forecast(pd.DataFrame({"sku": ["A"]}), tmp_path / "forecast.xlsx")
+
+
+def test_weekly_sales_are_summed_up_by_their_weeks_first_days(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Monday 2024-01-01 .. Sunday 2024-01-28: four whole weeks, shown by their Mondays as
+    # forecasts are dated (pandas labels them by their Sundays, 01-07 .. 01-28)
+    from forecasting.cli import _load
+
+    days = pd.date_range("2024-01-01", "2024-01-28", freq="D")
+    pd.DataFrame({SKU: "A", LOCATION: "S", DATE: days, "units": 1.0}).to_csv(
+        tmp_path / "s.csv", index=False
+    )
+    _load(tmp_path / "s.csv", None, "W", "location")
+    assert "2024-01-01 .. 2024-01-22 (W)" in " ".join(capsys.readouterr().out.split())
