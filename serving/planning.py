@@ -171,7 +171,7 @@ def _request_demand(request: AllocationCreate) -> pd.DataFrame:
         row = rows[lacking[0]]
         absent = [name for name in names if name not in row.quantiles]
         raise AllocationInputError(
-            f"demand: row(s) {listed(lacking, 5)} lack quantile(s) {', '.join(absent)} that "
+            f"demand: row(s) {lacking[:5]} lack quantile(s) such as {', '.join(absent)} that "
             "other rows give; give every row the same quantile levels",
             source="demand",
             field="quantiles",
@@ -180,7 +180,6 @@ def _request_demand(request: AllocationCreate) -> pd.DataFrame:
     for name in names:
         columns[name] = [row.quantiles[name] for row in rows]
     frame = pd.DataFrame(columns)
-    allocation.require_readable_periods(frame, "demand")
     if request.skus:
         frame = frame[frame["sku"].isin(request.skus)]
         if frame.empty:  # else "demand is empty", of rows the client did send
@@ -190,6 +189,8 @@ def _request_demand(request: AllocationCreate) -> pd.DataFrame:
                 source="skus",
                 field="skus",
             )
+    # on the rows planned: a series of two dates left out by `skus` told nothing of the others
+    allocation.require_readable_periods(frame, "demand")
     return frame
 
 

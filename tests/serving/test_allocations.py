@@ -47,6 +47,11 @@ def test_small_allocation_is_answered_at_once_and_stored(
     body = {"demand": weekly[::4], "today": "2026-01-01"}
     answer = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
     assert answer.status_code == 422 and "every series has a single date" in answer.text
+    # the same where `skus` leaves out the one series with two dates
+    other = next(row for row in weekly if row["sku"] == "SKU-002")
+    body = {"demand": [*weekly[:2], other], "today": "2026-01-01", "skus": ["SKU-002"]}
+    answer = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
+    assert answer.status_code == 422 and "every series has a single date" in answer.text
     lines = seeded.get(
         f"/v1/plans/{plan['id']}/lines",
         params={"kind": "replenishment", "limit": 500},
@@ -138,7 +143,7 @@ def test_crossing_or_repeated_quantiles_are_422_naming_them(seeded: TestClient, 
     for rows, fields, text in (
         (crossing, {"q0.95"}, "'q0.95' is below 'q0.9' at row(s) [3]"),
         (repeated, {"q.90", "q0.9"}, "are both level 0.9"),
-        (lacking, {"quantiles"}, "row(s) 2 lack quantile(s) q0.9 that other rows give"),
+        (lacking, {"quantiles"}, "row(s) [2] lack quantile(s) such as q0.9 that other rows"),
     ):
         response = seeded.post(
             "/v1/allocations", json={"demand": rows}, headers=keys.headers("planner")
