@@ -685,10 +685,11 @@ def _from_variables(variables: Variables) -> Solution:
 
 def explain(inputs: ModelInputs, solution: Solution, facts: SolverFacts) -> Plan:
     """Turn a solved problem into the plan's frames, alerts and KPIs."""
+    orders, timed_out = _orders(inputs, solution), _timed_out(inputs, solution)
     transfers, replenishment = _scheduled(
-        inputs, _transfers(inputs, solution), _replenishment(inputs, solution)
+        inputs, _transfers(inputs, solution), _replenishment(inputs, solution, orders, timed_out)
     )
-    unmet = _unmet(inputs, solution)
+    unmet = _unmet(inputs, solution, orders, timed_out)
     alerts = _alerts(inputs, solution)
     kpis = _kpis(inputs, solution, transfers, replenishment, unmet)
     return Plan(
@@ -896,7 +897,7 @@ def _supply_binding(
     w: str,
     need: float,
     orders: _Orders,
-    timed_out: set[tuple[str, str]],
+    timed_out: set[tuple[str, str, str]],
 ) -> str:
     """The rule that set a suggestion's quantity, given all the distributor's suggestions of s
     (`orders`) and its need (the order-up-to level is the need rounded up to packs)."""
@@ -908,7 +909,7 @@ def _supply_binding(
         return f"credit limit (yellow, guaranteed {distributor.guaranteed_amount:g})"
     if solution.ending[(s, w)] <= _EPS:
         return f"stock at {w} exhausted"
-    if (s, w) in timed_out:
+    if (s, d, w) in timed_out:
         return f"timing: the rest at {w} is not there in time to reach {d} inside its cover period"
     if f"fair_share[{s},{distributor.tier}]" in solution.binding:
         return f"fair share of tier {distributor.tier}"
@@ -928,7 +929,12 @@ def _rounded_up(distributor: Distributor, supplied: float, need: float) -> str:
     return ", rounded up to whole units"
 
 
-def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
+def _replenishment(
+    inputs: ModelInputs,
+    solution: Solution,
+    orders: _Orders,
+    timed_out: set[tuple[str, str, str]],
+) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
     needs = inputs.needs
     # The need row of each (sku, location) by position in column lists: `to_dict("records")`
@@ -942,8 +948,6 @@ def _replenishment(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     )
     cover = needs["cover_days"].astype(int).tolist()
     seen = needs["forecast_days"].tolist()
-    orders = _orders(inputs, solution)
-    timed_out = _timed_out(solution)
     rows = []
     for (s, d, w), y in solution.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
@@ -990,11 +994,14 @@ def _scaled_from(forecast_days: float, cover_days: int) -> str:
     return f" (scaled up from {forecast_days:g} forecast days)"
 
 
-def _unmet(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
+def _unmet(
+    inputs: ModelInputs,
+    solution: Solution,
+    orders: _Orders,
+    timed_out: set[tuple[str, str, str]],
+) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
     needs = _by_key(inputs.needs, LOCATION, "need")
-    orders = _orders(inputs, solution)
-    timed_out = _timed_out(solution)
     rows = []
     for (s, j), short in solution.short.items():
         uncovered = solution.safety_short[(s, j)]
@@ -1098,15 +1105,25 @@ def _full_inbound(inputs: ModelInputs, w: str, solution: Solution) -> str | None
     return None
 
 
-def _timed_out(solution: Solution) -> set[tuple[str, str]]:
-    """(sku, warehouse) pairs whose stock a binding timing row keeps from leaving in time (its
-    rows `timing[sku,node,day(,upstream)]`)."""
-    pairs = set()
-    for name in solution.binding:
-        if name.startswith("timing["):
-            sku, node, _rest = name[len("timing[") :].split(",", 2)
-            pairs.add((sku, node))
-    return pairs
+def _timed_out(inputs: ModelInputs, solution: Solution) -> set[tuple[str, str, str]]:
+    """(sku, distributor, warehouse) deliveries that a timing row holds back: the row binds,
+    covers the delivery, and the warehouse has stock that is not there early enough for it
+    (more than the row's early stock, or a transfer in by a lane the row does not count). A
+    row binds trivially where nothing is early and nothing leaves: alone it said "timing" where
+    whole packs kept the stock."""
+    rows = [r for r in inputs.timing if r.deliveries and r.name in solution.binding]
+    into: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+    if rows:  # transfers into each (sku, node), by lane
+        for (s, i), quantity in solution.flow.items():
+            if quantity > _EPS:
+                into[(s, inputs.arcs[i].destination)].append((i, quantity))
+    held: set[tuple[str, str, str]] = set()
+    for row in rows:
+        counted = set(row.arcs_in)
+        late_in = sum(q for i, q in into.get((row.sku, row.node), []) if i not in counted)
+        if inputs.available.get((row.sku, row.node), 0.0) + late_in > row.rhs + _SMALL:
+            held.update((row.sku, d, w) for d, w in row.deliveries if w == row.node)
+    return held
 
 
 def _distributor_cause(
@@ -1115,7 +1132,7 @@ def _distributor_cause(
     s: str,
     need: float,
     solution: Solution,
-    timed_out: set[tuple[str, str]],
+    timed_out: set[tuple[str, str, str]],
 ) -> str:
     """Why a distributor with credit is left short: its smallest order (MOQ, one pack) is above
     what it needs, or whole packs left stock at a warehouse serving it, or no stock reached it."""
@@ -1126,7 +1143,7 @@ def _distributor_cause(
             f"{need:.1f}"
         )
     left = [w for w in d.served_by if solution.ending.get((s, w), 0.0) > _SMALL]
-    late = [w for w in left if (s, w) in timed_out]
+    late = [w for w in left if (s, d.id, w) in timed_out]
     if late:
         return (
             f"timing: the stock left at {late[0]} is not there in time to reach {d.id} inside its "

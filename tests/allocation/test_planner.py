@@ -935,3 +935,40 @@ def test_a_transfer_says_what_its_destination_sends_on_beside_its_own_forecast()
         "supply down the chain: FW forecast 8.0 over 8 days + safety stock 0.0 and sends 80.0 on "
         "in this plan (D1 80.0), on hand 0.0, in transit 0.0"
     ]  # it explained 8 of the 88 units
+
+
+def test_a_timing_row_that_binds_for_another_line_is_no_cause_of_a_distributor_s_shortage() -> None:
+    # RW's 40 units arrive on day 3, in time for D1 (they may leave until day 7), but packs of
+    # 50 keep them there. A timing row for RW -> FW (5 days, due by day 3) binds with nothing
+    # early and nothing leaving: it was read as D1's cause.
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
+                {"id": "FW", "kind": "forward", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": o, "destination": d, "cost_per_unit": 0.1, "lead_time_days": days}
+                for o, d, days in (("CW", "RW", 3), ("RW", "FW", 5), ("CW", "FW", 1))
+            ],
+            "distributors": [
+                {
+                    "id": "D1",
+                    "region": "r",
+                    "tier": "strategic",
+                    "served_by": ["RW"],
+                    "lead_time_days": 2,
+                    "pack_size": 50,
+                }
+            ],
+            "skus": [{"id": "S", "unit_cost": 10.0}],
+        }
+    )
+    stock = stock_frame([("S", "RW", 0)]).assign(in_transit=40.0, arrival_date="2026-01-04")
+    demand = demand_frame({("S", "D1"): 10.0, ("S", "FW"): 0.0})
+    result = al.plan(network, stock, demand)
+    assert result.unmet["cause"].tolist() == [
+        "whole packs of 50: stock is left at RW (for its own catchment, or another whole pack did "
+        "not pay)"
+    ]
