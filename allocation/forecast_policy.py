@@ -4,8 +4,8 @@
 of the forward locations a node feeds over its cover period (the lead time of the lane that
 replenishes it plus the review period, days) plus a safety stock at the service target. Mean,
 spread and safety stock come from `allocation.safety`, the plan's own rules (daily spread from the
-widest upper quantile, as the plan reads it where no tier target is given; days independent);
-an upstream node pools the spread of the locations it feeds (root of the summed variances).
+quantile column at the service target; days independent); an upstream node pools the spread of
+the locations it feeds (root of the summed variances).
 
 When the replay hands the policy the forecaster's backtest (`Review.backtest`), the spread over
 the cover period comes from it instead (`backtest_cover_quantile`): the errors of whole cover
@@ -62,11 +62,15 @@ def pooled_cover_demand(
     *,
     today: pd.Timestamp,
     cover_days: int,
+    service_target: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean demand (units) and its spread (units, one standard deviation) over `cover_days` from
-    `today`, per node x SKU, each node pooling the forward locations it feeds."""
+    `today`, per node x SKU, each node pooling the forward locations it feeds; the daily spread
+    read from the quantile column at `service_target`, as the plan reads it (the widest where
+    none is given)."""
     cover = pd.Series(float(cover_days), index=topology.forward)
-    per_location = cover_demand(forecast, today, cover)
+    target = None if service_target is None else pd.Series(service_target, index=cover.index)
+    per_location = cover_demand(forecast, today, cover, target)
     loc = pd.Index(topology.forward).get_indexer(pd.Index(per_location[LOCATION]))
     sku = pd.Index(skus).get_indexer(pd.Index(per_location[SKU]))
     known = (loc >= 0) & (sku >= 0)
@@ -267,7 +271,7 @@ def forecast_targets(
         safety = np.zeros_like(mean)
         for days in sorted(set(cover.tolist())):
             pooled_mean, sigma = pooled_cover_demand(
-                frame, topology, skus, today=today, cover_days=days
+                frame, topology, skus, today=today, cover_days=days, service_target=service_target
             )
             rows = cover == days
             mean[rows] = pooled_mean[rows]

@@ -234,7 +234,12 @@ def _cover_quantile(
         )
         return quantile
     mean, sigma = pooled_cover_demand(
-        review.forecast, topology, skus, today=review.today, cover_days=cover
+        review.forecast,
+        topology,
+        skus,
+        today=review.today,
+        cover_days=cover,
+        service_target=service_target,
     )
     return np.asarray(mean + safety_stock(sigma, service_target))
 
@@ -308,7 +313,7 @@ def plan_demand(review: Review, service_target: float, topology: Topology) -> pd
 
     The plan covers a store for its window W (review period plus the shortest lane into the store,
     a lateral one included) with the mean over W plus z(target) times the root of the summed daily
-    variances, each day's spread read from the widest upper quantile. The frame keeps the daily
+    variances, each day's spread read from the quantile at the target. The frame keeps the daily
     point forecast and carries one quantile column, at the service target, whose distance d to the
     forecast is the same on every day: the plan's safety stock is then sqrt(W) x d, set to the
     store's level minus its mean over W (at least 0). A service target of 0.5 or less has no
