@@ -408,11 +408,13 @@ def _check_spacing(frame: pd.DataFrame, source: str, freq: str) -> None:
         return
     step = int(np.gcd.reduce(gaps))
     shown = f"{pd.Timestamp(days[0]).date()}, {pd.Timestamp(days[1]).date()}, ..."
+    series: tuple[pd.DataFrame, np.ndarray] | None = None
     if not (step > 1 or gaps.min() >= 28):
         # Weekly totals dated Monday for one SKU and Thursday for another: together the dates
         # look daily, each series is weekly. Whole weeks only: sparse daily rows of a few
         # series may all fall two days apart by chance.
-        step, shown = _coarsest_series_step(frame)
+        series = _series_steps(frame)
+        step, shown = _coarsest_series_step(*series)
         step = step if step % 7 == 0 else 1
     if step > 1 or gaps.min() >= 28:
         raise SalesValidationError(
@@ -422,13 +424,15 @@ def _check_spacing(frame: pd.DataFrame, source: str, freq: str) -> None:
             source=source,
             column=DATE,
         )
-    _note_week_spaced(frame, source)
+    if series is not None:
+        _note_week_spaced(*series, source)
 
 
-def _series_steps(frame: pd.DataFrame, min_dates: int) -> tuple[pd.DataFrame, np.ndarray]:
+def _series_steps(frame: pd.DataFrame, min_dates: int = 4) -> tuple[pd.DataFrame, np.ndarray]:
     """Each series of `min_dates` dates or more and the step it keeps (the greatest common
-    divisor of its gaps): a frame `sku, location, first, second` (its first two dates) and the
-    steps. Sorted arrays and `np.gcd.reduceat`: it runs on every daily file."""
+    divisor of its gaps): a frame `sku, location, first, second, dates` (its first two dates,
+    how many) and the steps. Sorted arrays and `np.gcd.reduceat`: it runs on every daily
+    file, once."""
     dated = frame[[SKU, LOCATION, DATE]].sort_values([SKU, LOCATION, DATE])  # keys are unique
     series = dated.groupby([SKU, LOCATION], sort=False).ngroup().to_numpy()
     days = dated[DATE].to_numpy().astype("datetime64[D]").astype(np.int64)
@@ -445,15 +449,15 @@ def _series_steps(frame: pd.DataFrame, min_dates: int) -> tuple[pd.DataFrame, np
             LOCATION: dated[LOCATION].to_numpy()[which],
             "first": dated[DATE].to_numpy()[which],
             "second": dated[DATE].to_numpy()[which + 1],
+            "dates": counts[owner[starts]] if len(owner) else owner,
         }
     )
     return named, np.gcd.reduceat(gaps, starts) if len(owner) else gaps
 
 
-def _coarsest_series_step(frame: pd.DataFrame) -> tuple[int, str]:
-    """The step that every series of four dates or more keeps (the smallest over the series;
-    1 when one of them is daily), and a series that shows it."""
-    named, steps = _series_steps(frame, 4)
+def _coarsest_series_step(named: pd.DataFrame, steps: np.ndarray) -> tuple[int, str]:
+    """The step that every series of four dates or more keeps (the smallest over the series of
+    `_series_steps`; 1 when one of them is daily), and a series that shows it."""
     if not len(steps):
         return 1, ""
     row = named.iloc[int(np.argmin(steps))]
@@ -461,12 +465,11 @@ def _coarsest_series_step(frame: pd.DataFrame) -> tuple[int, str]:
     return int(steps.min()), f"{row[SKU]} at {row[LOCATION]}: {shown}"
 
 
-def _note_week_spaced(frame: pd.DataFrame, source: str) -> None:
-    """A note on series of daily sales whose dates, eight or more, are all whole weeks apart:
-    read as sales on those days and none between (a market day), they may be weekly totals
-    among daily series, a third of their demand if so."""
-    named, steps = _series_steps(frame, 8)
-    spaced = named[(steps % 7 == 0) & (steps > 0)]
+def _note_week_spaced(named: pd.DataFrame, steps: np.ndarray, source: str) -> None:
+    """A note on series of daily sales (of `_series_steps`) whose dates, eight or more, are all
+    whole weeks apart: read as sales on those days and none between (a market day), they may be
+    weekly totals among daily series, a third of their demand if so."""
+    spaced = named[(steps % 7 == 0) & (steps > 0) & (named["dates"] >= 8).to_numpy()]
     if spaced.empty:
         return
     names = [f"{s} at {loc}" for s, loc in zip(spaced[SKU], spaced[LOCATION], strict=True)]
