@@ -43,9 +43,12 @@ class SolverError(AllocationError):
         self.timed_out = timed_out
 
 
-def listed(items: Sequence[object], shown: int = 5, separator: str = ", ") -> str:
-    """The first `shown` items of a message's list and how many more there are."""
-    more = len(items) - shown
+def listed(
+    items: Sequence[object], shown: int = 5, separator: str = ", ", total: int | None = None
+) -> str:
+    """The first `shown` items of a message's list and how many more there are (of `total`,
+    where `items` holds only the first ones)."""
+    more = (len(items) if total is None else total) - shown
     return separator.join(str(item) for item in items[:shown]) + (
         f" and {more} more" if more > 0 else ""
     )

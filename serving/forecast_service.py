@@ -253,6 +253,23 @@ def _matching(frame: pd.DataFrame, query: ForecastQuery) -> pd.DataFrame:
     return frame[keep]
 
 
+def stored_series_outside(
+    session: Session,
+    store: ModelStore,
+    cache: ForecastCache,
+    horizon: int,
+    skus: set[str],
+    locations: set[str],
+) -> pd.DataFrame:
+    """The stored series (`sku, location`, sorted) of the champion's cached forecast whose SKU
+    is not in `skus` or whose location is not in `locations`: one pass over the forecast, no
+    copy of it (a plan's demand note names them)."""
+    frame = _predict(store, cache, session, horizon)[0]
+    outside = ~(frame[SKU].isin(skus).to_numpy() & frame[LOCATION].isin(locations).to_numpy())
+    pairs = frame.loc[outside, [SKU, LOCATION]].drop_duplicates()
+    return pairs.sort_values([SKU, LOCATION]).reset_index(drop=True)
+
+
 def forecast_stored_sales(
     session: Session, store: ModelStore, cache: ForecastCache, query: ForecastQuery
 ) -> ForecastResult:

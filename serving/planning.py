@@ -25,7 +25,7 @@ import allocation
 from allocation.errors import AllocationInputError, listed
 from allocation.network import Network
 from allocation.safety import row_days
-from forecasting.columns import LOCATION, REGION, SKU
+from forecasting.columns import REGION, SKU
 from serving import audit
 from serving.auth import Principal
 from serving.crud import current_network, stock_frame
@@ -35,6 +35,7 @@ from serving.forecast_service import (
     ForecastQuery,
     NoSalesError,
     forecast_stored_sales,
+    stored_series_outside,
 )
 from serving.jobs import JobContext, register_handler
 from serving.model_store import ModelStore
@@ -225,13 +226,19 @@ def _forecast_demand(
             f"{len(missing)} SKU-location pairs have no sales history and get no demand: "
             + listed(missing, _NOTE_SHOWN)
         )
-    # the whole stored forecast, cached by the call above: what the network leaves out
-    stored = forecast_stored_sales(session, model_store, cache, ForecastQuery(request.horizon))
-    outside = _outside(stored.frame, network, locations, request.skus)
-    if outside:
+    # stored series the network has no place for (of the cached forecast of the call above)
+    known = set(network.sku_ids)
+    outside = stored_series_outside(session, model_store, cache, request.horizon, known, locations)
+    if request.skus:  # a plan of some SKUs names only theirs
+        outside = outside[outside[SKU].isin(request.skus)]
+    if len(outside):
+        shown = [
+            f"{sku}@{location} ({_why_outside(sku, location, known)})"
+            for sku, location in outside.head(_NOTE_SHOWN).itertuples(index=False, name=None)
+        ]
         notes.append(
             f"{len(outside)} stored sales series are outside the network and get no plan: "
-            + listed(outside, _NOTE_SHOWN)
+            + listed(shown, _NOTE_SHOWN, total=len(outside))
         )
     return forecast, result.model_version, "; ".join(notes) or None
 
@@ -239,23 +246,8 @@ def _forecast_demand(
 _NOTE_SHOWN = 10  # series a plan's demand note names, then how many more
 
 
-def _outside(
-    stored: pd.DataFrame, network: Network, locations: set[str], skus: list[str] | None
-) -> list[str]:
-    """Stored series the plan cannot take: a SKU the network lacks, a location that is no
-    demand location (a regional warehouse's own sales), each with why. A plan of some SKUs
-    (`skus`) names only theirs."""
-    known = set(network.sku_ids)
-    pairs = stored[[SKU, LOCATION]].drop_duplicates()
-    if skus:
-        pairs = pairs[pairs[SKU].isin(skus)]
-    why = []
-    for sku, location in sorted(pairs.itertuples(index=False, name=None)):
-        if sku not in known:
-            why.append(f"{sku}@{location} (SKU not in the network)")
-        elif location not in locations:
-            why.append(f"{sku}@{location} ({location} is not a demand location)")
-    return why
+def _why_outside(sku: str, location: str, known: set[str]) -> str:
+    return "SKU not in the network" if sku not in known else f"{location} is not a demand location"
 
 
 def _pairs(frame: pd.DataFrame) -> set[str]:
