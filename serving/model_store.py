@@ -6,7 +6,8 @@ without a restart:
 
 - a cheap alias look-up (one registry query, about a millisecond on SQLite) runs at most every
   `check_interval` seconds, on the request that asks for the model after the interval ran out;
-- `refresh(force=True)` checks at once; the promote route calls it right after promoting.
+- `refresh(force=True)` checks at once; the promote route checks the version can be served
+  (`unservable`) and calls `refresh()` right after promoting it.
 
 Only one thread checks or loads at a time. While a new version loads, other requests keep being
 answered by the version already loaded (never by a half-loaded one); a request only waits when
@@ -31,6 +32,7 @@ from fastapi import Depends, Request
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from forecasting.errors import ModelFormatError
 from forecasting.forecaster import trained_level
 from forecasting.tracking import load_model
 from serving.crud import SALES_COLUMNS
@@ -186,11 +188,19 @@ class ModelStore:
 
     def unservable(self, version: str) -> str | None:
         """Why this service could not serve `version` (weeks, region totals, a column it does
-        not store), or None: the check a champion meets at load, made before promoting it."""
+        not store, a fitted state of another release), or None: the check a champion meets at
+        load, made before promoting it. The version loaded now passes without a second load. A
+        registry that cannot be read is ModelUnavailableError (a 503), not a refusal."""
+        if version == self.version:
+            return None
         try:
             self._loader(self.tracking_uri, self.model_name, version)
-        except Exception as error:  # what the load would report, said before the alias moves
+        except (ValueError, ModelFormatError) as error:  # what the load would refuse
             return f"{type(error).__name__}: {error}"
+        except Exception as error:  # the registry or its artifact store, not the version
+            raise ModelUnavailableError(
+                f"version {version} could not be read to check it: {type(error).__name__}: {error}"
+            ) from error
         return None
 
     # -- updating --------------------------------------------------------------------------
