@@ -36,7 +36,13 @@ from rich.table import Table
 
 from forecasting.columns import DATE, LOCATION, SKU, quantile_column
 from forecasting.errors import ForecastingError
-from forecasting.forecaster import ENSEMBLE, ForecastConfig, SeriesFallbackWarning, trained_level
+from forecasting.forecaster import (
+    ENSEMBLE,
+    ForecastConfig,
+    HorizonWarning,
+    SeriesFallbackWarning,
+    trained_level,
+)
 from forecasting.metrics import SERIES_LEVEL, WEEK_LEVEL
 from forecasting.models import BASELINES, LIGHTGBM_PLAIN, PEERS
 
@@ -315,10 +321,12 @@ def _metrics_table(metrics: pd.DataFrame, title: str) -> Table:
     return table
 
 
-def _print_warnings(messages: list[str], shown: int = 5) -> None:
+def _print_warnings(messages: list[str], shown: int = 5, run: bool = True) -> None:
+    """The first `shown` warnings; a training run keeps them all (`run`), a forecast does not."""
     if not messages:
         return
-    out.print(f"[yellow]{len(messages)} warning(s)[/] (all in the run's tables/warnings.txt):")
+    where = " (all in the run's tables/warnings.txt)" if run else ""
+    out.print(f"[yellow]{len(messages)} warning(s)[/]{where}:")
     for message in messages[:shown]:
         out.print(f"  [yellow]-[/] {message}")
 
@@ -449,9 +457,8 @@ def forecast(
                 warnings.simplefilter("always")
                 result = loaded.predict(frame, horizon=steps)
         path = write_forecast(result, out_path)
-        _print_warnings(
-            [str(w.message) for w in caught if issubclass(w.category, SeriesFallbackWarning)]
-        )
+        ours = (SeriesFallbackWarning, HorizonWarning)
+        _print_warnings([str(w.message) for w in caught if issubclass(w.category, ours)], run=False)
         columns = [c for c in result.columns if c.startswith("q")]
         out.print(
             f"[bold]model[/]    {model_name} version {loaded.version} "

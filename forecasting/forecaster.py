@@ -74,6 +74,7 @@ __all__ = [
     "FORMAT",
     "ForecastConfig",
     "Forecaster",
+    "HorizonWarning",
     "SeriesFallbackWarning",
     "check_format",
     "choose_and_calibrate",
@@ -87,6 +88,10 @@ Progress = Callable[[str], None]
 
 class SeriesFallbackWarning(UserWarning):
     """A series (or a model) fell back to the fallback forecast; the message names it."""
+
+
+class HorizonWarning(UserWarning):
+    """A forecast reaches past the horizon the model was backtested and calibrated on."""
 
 
 class ForecastConfig(BaseModel):
@@ -315,7 +320,7 @@ class Forecaster:
                 f"quantiles are calibrated on errors up to {self.config.horizon} periods out, so "
                 f"further out they are likely too narrow (train with --horizon {h} to measure "
                 "them)",
-                SeriesFallbackWarning,
+                HorizonWarning,
                 stacklevel=2,
             )
         if sales is None and future is None and h == self.config.horizon:
