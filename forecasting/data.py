@@ -39,6 +39,7 @@ __all__ = [
     "PartialPeriodWarning",
     "SalesNote",
     "exogenous_columns",
+    "fill_prices",
     "flag_columns",
     "load_sales",
     "parse_mapping",
@@ -156,6 +157,15 @@ def prepare_sales(
 def exogenous_columns(sales: pd.DataFrame) -> list[str]:
     """Known-future exogenous columns of a canonical sales frame (price and the 0/1 flags)."""
     return [c for c in sales.columns if c not in (SKU, LOCATION, REGION, DATE, UNITS)]
+
+
+def fill_prices(frame: pd.DataFrame, keys: list[str]) -> None:
+    """A period without a price takes its series' last price, and the periods before the first
+    price that one (a shelf price holds until it changes; the future keeps the last one too).
+    `frame` sorted by date within each series of `keys`; in place, a no-op without prices."""
+    if PRICE in frame.columns:
+        frame[PRICE] = frame.groupby(keys, sort=False)[PRICE].ffill()
+        frame[PRICE] = frame.groupby(keys, sort=False)[PRICE].bfill()
 
 
 def flag_columns(sales: pd.DataFrame) -> list[str]:
@@ -701,10 +711,7 @@ def _fill_missing_periods(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
     merged[UNITS] = merged[UNITS].fillna(0.0)
     if REGION in merged.columns:
         merged[REGION] = merged.groupby(keys, sort=False)[REGION].transform("first")
-    if PRICE in merged.columns:
-        by_series = merged.groupby(keys, sort=False)[PRICE]
-        merged[PRICE] = by_series.ffill()
-        merged[PRICE] = merged.groupby(keys, sort=False)[PRICE].bfill()
+    fill_prices(merged, keys)
     for column in flag_columns(merged):
         merged[column] = merged[column].fillna(0.0)
     ordered = [SKU, LOCATION] + ([REGION] if REGION in merged.columns else []) + [DATE, UNITS]

@@ -51,7 +51,7 @@ from statsforecast.models import (
 
 from forecasting import engine
 from forecasting.columns import CUTOFF, DATE, DS, KEY_SEP, LOCATION, PRICE, SKU, UNIQUE_ID, UNITS, Y
-from forecasting.data import exogenous_columns
+from forecasting.data import exogenous_columns, fill_prices
 
 __all__ = [
     "BASELINES",
@@ -146,11 +146,9 @@ def to_long(sales: pd.DataFrame) -> pd.DataFrame:
     for column in exogenous_columns(sales):
         long[column] = sales[column].to_numpy(dtype="float64")
     long = long.sort_values([UNIQUE_ID, DS], kind="stable").reset_index(drop=True)
-    if PRICE in long.columns:
-        # A day without a price keeps the series' last one, as the future does
-        # (`future_exogenous`): a shelf price holds until it changes. One week sent without
-        # prices moved the next week's forecasts by -22 % to +50 %.
-        long[PRICE] = long.groupby(UNIQUE_ID, sort=False)[PRICE].ffill()
+    # as files are filled: one week sent to the service without prices moved the next week's
+    # forecasts by -22 % to +50 %
+    fill_prices(long, [UNIQUE_ID])
     return long
 
 

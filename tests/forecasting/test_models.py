@@ -203,5 +203,5 @@ def test_a_day_without_a_price_keeps_the_series_last_one() -> None:
             PRICE: [2.0, np.nan, np.nan, np.nan, 3.0],
         }
     )
-    assert to_long(sales)[PRICE].tolist()[:3] == [2.0, 2.0, 2.0]
-    assert np.isnan(to_long(sales)[PRICE].iloc[3])  # before a series' first price: none
+    # as a file is read (prepare_sales): before a series' first price, that price
+    assert to_long(sales)[PRICE].tolist() == [2.0, 2.0, 2.0, 3.0, 3.0]
