@@ -106,15 +106,21 @@ PRICE_RELATIVE: Final = "price_relative"  # price / its maximum so far in the se
 
 
 def moving_average_window(freq: str) -> int:
-    """Periods the moving average (MA28, also the fallback) spans: 28 days, 4 weeks, else 3
-    periods. On months, 28 periods was the mean of 2.3 years: a series selling 34 a month
-    lately was forecast 16."""
-    base = freq.split("-")[0].upper()
-    if base == "D":
-        return MOVING_AVERAGE_WINDOW
-    if base == "W":
-        return MOVING_AVERAGE_WINDOW // 7
-    return 3
+    """Periods the moving average (MA28, also the fallback) spans: 28 days' worth, at least 3
+    periods (28 days, 4 weeks, 3 months or quarters). On months, 28 periods was the mean of 2.3
+    years: a series selling 34 a month lately was forecast 16."""
+    return max(3, round(MOVING_AVERAGE_WINDOW / _days_per_period(freq)))
+
+
+def _days_per_period(freq: str) -> float:
+    """Days in one period of a pandas frequency (a month 30.4, a business day 7/5)."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    try:
+        return offset.nanos / 86_400e9 if offset.nanos else 1.0  # fixed: D, h, 7D
+    except ValueError:  # calendar periods
+        per = {"W": 7.0, "M": 30.4, "Q": 91.3, "Y": 365.25, "A": 365.25, "B": 1.4}
+        base = offset.rule_code.split("-")[0].rstrip("SE")[:1] or "D"
+        return per.get(base, 1.0) * abs(offset.n)
 
 
 def season_length(freq: str) -> int:

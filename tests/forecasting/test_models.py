@@ -85,6 +85,8 @@ def test_the_moving_average_spans_four_weeks_or_three_months_not_28_periods(
     fallback = fallback_forecast(series, 2, freq)["MA28"]
     assert model.tolist() == fallback.tolist() == [30.0, 30.0]
     assert moving_average_window(freq) == window and moving_average_window("D") == 28
+    # 28 days' worth, at least 3: 9 months of quarters, 4 of 7-day periods, 20 business days
+    assert [moving_average_window(f) for f in ("QS", "7D", "B", "2W")] == [3, 4, 20, 3]
 
 
 def test_intermittent_models_forecast_a_flat_rate_on_sparse_demand() -> None:
