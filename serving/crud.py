@@ -206,7 +206,7 @@ def _check_days(
 ) -> None:
     """Before an ingest is zero-filled: no day after `today` (sales are days that have passed),
     a history (stored and sent) of at most MAX_HISTORY_DAYS, days after the stored history that
-    continue it (`_check_gap`) and days before it that lead up to it (`_check_gap_before`),
+    continue it and days before it that lead up to it (`_check_gaps`),
     and at most MAX_FILLED_ROWS rows once the missing days between a series' first and last are
     filled."""
     dates = pd.to_datetime(frame[DATE])
@@ -220,8 +220,7 @@ def _check_days(
     ).one()
     _check_span(dates, stored_first, stored_last, source)
     if stored_last is not None:
-        _check_gap(dates, pd.Timestamp(stored_last), source)
-        _check_gap_before(dates, pd.Timestamp(stored_first), source)
+        _check_gaps(dates, pd.Timestamp(stored_first), pd.Timestamp(stored_last), source)
     spans = dates.groupby([frame[SKU], frame[LOCATION]]).agg(["min", "max"])
     filled = int(((spans["max"] - spans["min"]).dt.days + 1).sum())
     if filled > MAX_FILLED_ROWS:
@@ -260,53 +259,54 @@ def _check_span(
     )
 
 
-def _check_gap(dates: pd.Series, stored_last: pd.Timestamp, source: str) -> None:
-    """Days sent after the stored history continue it: no stretch of more than MAX_GAP_DAYS
-    without a day. One row a year after the rest (a mistyped date) zero-filled its series
-    back to the history, moved the forecasts' start past every other series and skewed the
-    next retrain's backtest onto that one series."""
+def _check_gaps(
+    dates: pd.Series, stored_first: pd.Timestamp, stored_last: pd.Timestamp, source: str
+) -> None:
+    """Days sent after the stored history continue it, days sent before it lead up to it: no
+    stretch of more than MAX_GAP_DAYS without a day. One row a year after the rest (a mistyped
+    date) zero-filled its series back to the history, moved the forecasts' start past every
+    other series and skewed the next retrain's backtest onto that one series; one dated 2006
+    for 2016 zero-filled its series over ten years."""
     later = np.unique(dates[dates > stored_last].to_numpy())
-    if not len(later):
-        return
-    days = np.concatenate([[stored_last.to_datetime64()], later])
-    steps = np.diff(days) // np.timedelta64(1, "D")
-    jumps = np.flatnonzero(steps > MAX_GAP_DAYS)
-    if not len(jumps):
-        return
-    before, after = pd.Timestamp(days[jumps[0]]), pd.Timestamp(days[jumps[0] + 1])
-    raise rows_error(
-        source,
-        DATE,
-        np.flatnonzero((dates >= after).to_numpy()),
-        f"starts {int(steps[jumps[0]])} days after the day before it ({before.date()}; the "
-        f"stored history ends {stored_last.date()}), more than {MAX_GAP_DAYS}",
-        "send the days in between (zeros where nothing sold), or check the dates (a "
-        "mistyped year?)",
-    )
-
-
-def _check_gap_before(dates: pd.Series, stored_first: pd.Timestamp, source: str) -> None:
-    """Days sent before the stored history lead up to it as days after it continue it
-    (`_check_gap`): one row dated 2006 for 2016 was stored and zero-filled its series over ten
-    years."""
+    jump = _long_step(np.concatenate([[stored_last.to_datetime64()], later]), first=True)
+    if jump is not None:
+        before, after, days = jump
+        raise rows_error(
+            source,
+            DATE,
+            np.flatnonzero((dates >= after).to_numpy()),
+            f"starts {days} days after the day before it ({before.date()}; the stored history "
+            f"ends {stored_last.date()}), more than {MAX_GAP_DAYS}",
+            _GAP_FIX,
+        )
     earlier = np.unique(dates[dates < stored_first].to_numpy())
-    if not len(earlier):
-        return
-    days = np.concatenate([earlier, [stored_first.to_datetime64()]])
+    jump = _long_step(np.concatenate([earlier, [stored_first.to_datetime64()]]), first=False)
+    if jump is not None:
+        before, after, days = jump
+        raise rows_error(
+            source,
+            DATE,
+            np.flatnonzero((dates <= before).to_numpy()),
+            f"ends {days} days before the day after it ({after.date()}; the stored history "
+            f"starts {stored_first.date()}), more than {MAX_GAP_DAYS}",
+            _GAP_FIX,
+        )
+
+
+_GAP_FIX = (
+    "send the days in between (zeros where nothing sold), or check the dates (a mistyped year?)"
+)
+
+
+def _long_step(days: np.ndarray, first: bool) -> tuple[pd.Timestamp, pd.Timestamp, int] | None:
+    """The first (or last) step of more than MAX_GAP_DAYS between sorted days: the days on
+    either side and its length; None where there is none."""
     steps = np.diff(days) // np.timedelta64(1, "D")
     jumps = np.flatnonzero(steps > MAX_GAP_DAYS)
     if not len(jumps):
-        return
-    before, after = pd.Timestamp(days[jumps[-1]]), pd.Timestamp(days[jumps[-1] + 1])
-    raise rows_error(
-        source,
-        DATE,
-        np.flatnonzero((dates <= before).to_numpy()),
-        f"ends {int(steps[jumps[-1]])} days before the day after it ({after.date()}; the stored "
-        f"history starts {stored_first.date()}), more than {MAX_GAP_DAYS}",
-        "send the days in between (zeros where nothing sold), or check the dates (a "
-        "mistyped year?)",
-    )
+        return None
+    at = int(jumps[0] if first else jumps[-1])
+    return pd.Timestamp(days[at]), pd.Timestamp(days[at + 1]), int(steps[at])
 
 
 def _with_stored_regions(session: Session, frame: pd.DataFrame, source: str) -> pd.DataFrame:
