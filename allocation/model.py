@@ -439,12 +439,12 @@ def _order_caps(needs: pd.DataFrame, distributors: dict[str, Distributor]) -> np
     need = needs["need"].to_numpy(dtype=float)
     location = needs[LOCATION]
     pack = location.map({j: d.pack_size for j, d in distributors.items()}).to_numpy(dtype=float)
-    moq = location.map({j: d.moq for j, d in distributors.items()}).to_numpy(dtype=float)
+    first = location.map({j: d.first_order for j, d in distributors.items()}).to_numpy(float)
     is_distributor = ~np.isnan(pack)
     pack = np.where(is_distributor, pack, 1.0)
-    moq = np.where(is_distributor, moq, 0.0)
+    first = np.where(is_distributor, first, 0.0)
     packs = np.ceil(need / pack - 1e-9) * pack
-    cap = np.where(need <= 1e-9, 0.0, np.maximum(packs, np.ceil(moq / pack) * pack))
+    cap = np.where(need <= 1e-9, 0.0, np.maximum(packs, first))
     return np.where(is_distributor, cap, need)
 
 

@@ -162,6 +162,11 @@ class Distributor(_Strict):
     lead_time_days: int = Field(default=2, ge=0, le=MAX_DAYS)
     cost_per_unit: float = Field(default=0.0, ge=0, le=MAX_UNIT_MONEY)
 
+    @property
+    def first_order(self) -> int:
+        """The fewest units of a SKU it can be sent: its MOQ in whole packs, one pack at least."""
+        return -(-max(self.moq, 1) // self.pack_size) * self.pack_size
+
 
 class Sku(_Strict):
     """SKU attributes. unit_volume: volume per unit (capacity_unit "volume"); unit_cost: money per

@@ -922,7 +922,7 @@ def _rounded_up(distributor: Distributor, supplied: float, need: float) -> str:
     if supplied <= need + _EPS:
         return ""
     pack, moq = distributor.pack_size, distributor.moq
-    if moq > need + _EPS and supplied <= math.ceil(moq / pack) * pack + _EPS:
+    if moq > need + _EPS and supplied <= distributor.first_order + _EPS:
         return f", raised to the MOQ of {moq:g}"
     if pack > 1:
         return f", rounded up to whole packs of {pack:g}"
@@ -1062,10 +1062,7 @@ def _orders(inputs: ModelInputs, solution: Solution) -> _Orders:
 def _smallest_order(inputs: ModelInputs, d: Distributor, s: str, orders: _Orders) -> float:
     """The least d could add to its order of s, in money: its MOQ in whole packs where it has
     none yet, one pack where it has (past the MOQ, one more pack is enough)."""
-    if orders.units[(s, d.id)] > _EPS:
-        units = d.pack_size
-    else:
-        units = math.ceil(max(d.moq, d.pack_size) / d.pack_size - 1e-9) * d.pack_size
+    units = d.pack_size if orders.units[(s, d.id)] > _EPS else d.first_order
     return units * inputs.sku_info[s].unit_cost
 
 
@@ -1136,7 +1133,7 @@ def _distributor_cause(
 ) -> str:
     """Why a distributor with credit is left short: its smallest order (MOQ, one pack) is above
     what it needs, or whole packs left stock at a warehouse serving it, or no stock reached it."""
-    smallest = max(d.moq, d.pack_size)
+    smallest = d.first_order
     if smallest > need + _SMALL:
         return (
             f"MOQ / pack size: its smallest order, {smallest:g} units, is above its need of "
