@@ -476,28 +476,37 @@ def gate_decision(candidate: float | None, champion: float | None) -> tuple[bool
 CHAMPION_COLUMN = "Champion"
 
 
-def _other_series(champion: ForecastConfig, candidate: ForecastConfig) -> str:
-    """How a new version forecasts other series than the champion (periods, level), or ""."""
+def _other_forecasts(champion: ForecastConfig, candidate: ForecastConfig) -> str:
+    """How a new version forecasts otherwise than the champion (periods, level, horizon), or
+    "": a gate score of one says nothing of the other's forecasts. A 1-day version beat a
+    28-day champion on its one day ahead and went on to forecast 28."""
     if champion.freq != candidate.freq:
         return f"the champion forecasts {champion.freq!r} periods, this version {candidate.freq!r}"
     level, new_level = trained_level(champion), trained_level(candidate)
     if level != new_level:
         return f"the champion forecasts {level}-level series, this version {new_level}-level"
+    if champion.horizon != candidate.horizon:
+        return (
+            f"the champion was trained {champion.horizon} periods ahead, this version "
+            f"{candidate.horizon}"
+        )
     return ""
 
 
-def _other_backtest(champion: ForecastConfig, candidate: ForecastConfig) -> str:
-    """How a new version's own backtest measured other things than the champion's (horizon,
-    windows), or "": only alike backtests of one history compare."""
-    if champion.horizon != candidate.horizon:
+def _other_backtest(champion: Forecaster, candidate: Forecaster) -> str:
+    """How a new version's own backtest measured other things than the champion's (windows,
+    series), or "": only alike backtests of one history compare. A version trained on 21 other
+    series won on its own backtest and forecast the champion's series without having seen
+    them."""
+    windows, new_windows = champion.config.n_windows, candidate.config.n_windows
+    if windows != new_windows:
+        return f"the champion was backtested on {windows} windows, this version on {new_windows}"
+    series = set(champion.history_[UNIQUE_ID].unique())
+    new_series = set(candidate.history_[UNIQUE_ID].unique())
+    if series != new_series:
         return (
-            f"the champion was backtested {champion.horizon} periods ahead, this version "
-            f"{candidate.horizon}"
-        )
-    if champion.n_windows != candidate.n_windows:
-        return (
-            f"the champion was backtested on {champion.n_windows} windows, this version on "
-            f"{candidate.n_windows}"
+            f"the champion was backtested on {len(series)} series, this version on "
+            f"{len(new_series)}, {len(series & new_series)} of them the same"
         )
     return ""
 
@@ -523,7 +532,7 @@ def _scores_on_the_same_windows(
         champion = load_model(tracking_uri, model_name, CHAMPION).forecaster
     except (ModelFormatError, MlflowException) as error:
         return own, math.inf, f" (the champion could not be loaded to score it: {error})"
-    other = _other_series(champion.config, candidate.config)
+    other = _other_forecasts(champion.config, candidate.config)
     if other:
         # A weekly version scored against a daily champion was promoted (the service, which
         # forecasts days, then served nothing after a restart), and a region version won on
@@ -551,10 +560,8 @@ def _scores_on_the_same_windows(
     table = candidate.backtest_
     table = table[table[DS] > trained_to]
     if table.empty:
-        unlike = _other_backtest(champion.config, candidate.config)
+        unlike = _other_backtest(champion, candidate)
         if unlike:
-            # A 1-day backtest (0.35) beat a 28-day one (0.81) on the same history and was
-            # promoted to forecast 28 days.
             return (
                 None,
                 math.inf,

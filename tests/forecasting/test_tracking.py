@@ -204,7 +204,13 @@ def test_a_version_backtested_at_another_horizon_stays_challenger(
         small_sales, CONFIG.model_copy(update={"horizon": 1}), store
     )
     assert not shorter.promoted
-    assert f"backtested {CONFIG.horizon} periods ahead, this version 1" in shorter.gate
+    assert f"trained {CONFIG.horizon} periods ahead, this version 1" in shorter.gate
+    # nor does a backtest of other series: one that never saw the champion's won on its own
+    keys = small_sales[[SKU, LOCATION]].drop_duplicates()
+    fewer = small_sales.merge(keys.iloc[: len(keys) // 2], on=[SKU, LOCATION])
+    other = tracking.train_and_register(fewer, CONFIG, store)
+    assert not other.promoted
+    assert f"on {len(keys)} series, this version on {len(keys) // 2}" in other.gate
     assert tracking.load_model(store, alias="champion").version == champion_before
 
 
