@@ -287,7 +287,7 @@ def _check_gaps(
             source,
             DATE,
             np.flatnonzero((dates <= before).to_numpy()),
-            f"ends {days} days before the day after it ({after.date()}; the stored history "
+            f"leaves {days} days without a day up to {after.date()} (the stored history "
             f"starts {stored_first.date()}), more than {MAX_GAP_DAYS}",
             _GAP_FIX,
         )

@@ -233,7 +233,7 @@ def _forecast_demand(
         outside = outside[outside[SKU].isin(request.skus)]
     if len(outside):
         shown = [
-            f"{sku}@{location} ({_why_outside(sku, location, known)})"
+            f"{sku}@{location} ({_why_outside(sku, location, known, network)})"
             for sku, location in outside.head(_NOTE_SHOWN).itertuples(index=False, name=None)
         ]
         notes.append(
@@ -246,8 +246,13 @@ def _forecast_demand(
 _NOTE_SHOWN = 10  # series a plan's demand note names, then how many more
 
 
-def _why_outside(sku: str, location: str, known: set[str]) -> str:
-    return "SKU not in the network" if sku not in known else f"{location} is not a demand location"
+def _why_outside(sku: str, location: str, known: set[str], network: Network) -> str:
+    if sku not in known:
+        return "SKU not in the network"
+    kind = {w.id: w.kind for w in network.warehouses}.get(location)
+    if kind is None:
+        return f"{location} is not in the network"
+    return f"{location} is a {kind} warehouse, not a demand location"
 
 
 def _pairs(frame: pd.DataFrame) -> set[str]:

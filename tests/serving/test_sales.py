@@ -115,7 +115,10 @@ def test_days_after_the_stored_history_continue_it(
     response = client.post("/v1/sales", json={"rows": early}, headers=planner)
     assert response.status_code == 422
     problem = response.json()["detail"][0]
-    assert problem["rows"] == [1] and "3653 days before the day after it" in problem["msg"]
+    assert (
+        problem["rows"] == [1]
+        and "leaves 3653 days without a day up to 2026-01-01" in problem["msg"]
+    )
     earlier = [{**_rows([1])[0], "sku": "SKU-002", "date": "2025-12-20"}]  # a backfill
     assert client.post("/v1/sales", json={"rows": earlier}, headers=planner).status_code == 201
 

@@ -181,10 +181,14 @@ def promote_model(
     # serving until a restart, then nothing did, and retrains stayed challenger against it.
     problem = model_store.unservable(str(info.version))
     if problem is not None:
+        served = model_store.version
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"version {info.version} cannot be served here ({problem}); the champion stays "
-            f"version {previous}",
+            f"version {previous}"
+            + (
+                f" (this service serves version {served})" if served not in (None, previous) else ""
+            ),
         )
     promote(settings.tracking_uri, settings.model_name, str(info.version))
     begin_write(session)
