@@ -40,7 +40,7 @@ from forecasting.columns import (
     quantile_of,
 )
 from serving.crud import stored_sales
-from serving.model_store import ModelStore
+from serving.model_store import LoadedModel, ModelStore
 from serving.models import SalesIngest, SalesRow
 
 __all__ = [
@@ -98,6 +98,18 @@ class ForecastResult:
     quantiles: tuple[float, ...]
     history_end: dt.date  # last day of the sales history the forecast starts after
     cached: bool
+    trained_horizon: int  # days the model was backtested and calibrated ahead
+
+
+def horizon_note(horizon: int, trained_horizon: int) -> str | None:
+    """What a forecast further ahead than its model was trained for says (None where it is
+    not): the model's backtest and quantile calibration stop at its trained horizon."""
+    if horizon <= trained_horizon:
+        return None
+    return (
+        f"{horizon} days forecast by a model trained {trained_horizon} days ahead: its "
+        f"quantiles past day {trained_horizon} were never measured and are likely too narrow"
+    )
 
 
 @dataclass
@@ -214,7 +226,7 @@ def _with_regions(forecast: pd.DataFrame, sales: pd.DataFrame) -> pd.DataFrame:
 
 def _predict(
     store: ModelStore, cache: ForecastCache, session: Session, horizon: int
-) -> tuple[pd.DataFrame, dt.date, str, str, bool]:
+) -> tuple[pd.DataFrame, dt.date, LoadedModel, bool]:
     """The champion's forecast of every stored series, `horizon` days ahead, and the last day
     of the history.
 
@@ -227,11 +239,11 @@ def _predict(
     key = (loaded.version, sales_state(session), horizon)
     hit = cache.get(key)
     if hit is not None:
-        return hit[0], hit[1], loaded.version, loaded.run_id, True
+        return hit[0], hit[1], loaded, True
     with cache.predict_lock:
         hit = cache.get(key)  # another request may have made it while this one waited
         if hit is not None:
-            return hit[0], hit[1], loaded.version, loaded.run_id, True
+            return hit[0], hit[1], loaded, True
         sales = read_stored_sales(session)
         session.rollback()  # done reading: hold no snapshot open while the model works
         forecast = loaded.model.predict(sales, horizon=horizon)
@@ -239,7 +251,7 @@ def _predict(
         frame[DATE] = pd.to_datetime(frame[DATE]).dt.date
         history_end = pd.Timestamp(sales[DATE].max()).date()
         cache.put(key, frame, history_end)
-    return frame, history_end, loaded.version, loaded.run_id, False
+    return frame, history_end, loaded, False
 
 
 def _matching(frame: pd.DataFrame, query: ForecastQuery) -> pd.DataFrame:
@@ -278,9 +290,7 @@ def forecast_stored_sales(
     Raises ModelUnavailableError (no champion), NoSalesError (nothing stored for the series),
     UnknownQuantileError (a level the model does not forecast).
     """
-    everything, history_end, version, run_id, cached = _predict(
-        store, cache, session, query.horizon
-    )
+    everything, history_end, loaded, cached = _predict(store, cache, session, query.horizon)
     frame = _matching(everything, query)
     available = _model_quantiles(frame)
     levels = available if query.quantiles is None else tuple(query.quantiles)
@@ -292,9 +302,10 @@ def forecast_stored_sales(
     return ForecastResult(
         frame=frame[columns],
         model_name=store.model_name,
-        model_version=version,
-        run_id=run_id,
+        model_version=loaded.version,
+        run_id=loaded.run_id,
         quantiles=tuple(quantile_of(c) for c in wanted),
         history_end=history_end,
         cached=cached,
+        trained_horizon=loaded.model.config.horizon,
     )

@@ -33,7 +33,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from forecasting.errors import ModelFormatError
-from forecasting.forecaster import trained_level
+from forecasting.forecaster import ForecastConfig, trained_level
 from forecasting.tracking import load_model
 from serving.crud import SALES_COLUMNS
 
@@ -59,6 +59,9 @@ class ForecastModel(Protocol):
 
     version: str
     run_id: str
+
+    @property
+    def config(self) -> ForecastConfig: ...
 
     def predict(self, sales: pd.DataFrame, horizon: int | None = None) -> pd.DataFrame: ...
 

@@ -35,6 +35,7 @@ from serving.forecast_service import (
     ForecastQuery,
     NoSalesError,
     forecast_stored_sales,
+    horizon_note,
     stored_series_outside,
 )
 from serving.jobs import JobContext, register_handler
@@ -240,6 +241,9 @@ def _forecast_demand(
             f"{len(outside)} stored sales series are outside the network and get no plan: "
             + listed(shown, _NOTE_SHOWN, total=len(outside))
         )
+    past = horizon_note(request.horizon, result.trained_horizon)
+    if past:
+        notes.append(past)
     return forecast, result.model_version, "; ".join(notes) or None
 
 

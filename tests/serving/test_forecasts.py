@@ -66,6 +66,13 @@ def test_forecast_of_one_series_names_the_model_version(
         q = row["quantiles"]
         assert set(q) == {"q0.5", "q0.9", "q0.95"}
         assert 0 <= q["q0.5"] <= q["q0.9"] <= q["q0.95"] and row["forecast"] >= 0
+    assert body["trained_horizon"] == 14 and body["note"] is None
+    # past the 14 days the model was trained for, the answer says what that means
+    further = forecasts(client, keys, sku="SKU-001", location="D-N1", horizon=30).json()
+    assert further["note"] == (
+        "30 days forecast by a model trained 14 days ahead: its quantiles past day 14 were never "
+        "measured and are likely too narrow"
+    )
 
 
 def test_filters_by_region_and_picks_quantiles(

@@ -18,6 +18,7 @@ from serving.forecast_service import (
     NoSalesError,
     UnknownQuantileError,
     forecast_stored_sales,
+    horizon_note,
 )
 from serving.model_store import ModelStoreDep
 from serving.schemas import MAX_FILTER_VALUES, MAX_PAGE, HorizonQuery, Id, OffsetQuery
@@ -49,6 +50,8 @@ class ForecastsPublic(BaseModel):
     model_version: str
     run_id: str
     horizon: int  # days forecast after `history_end`
+    trained_horizon: int  # days ahead the model was backtested and calibrated for
+    note: str | None  # what a horizon past the trained one means for the quantiles
     history_end: dt.date  # last day of the stored sales the forecast starts after
     quantiles: list[float]
     data: list[ForecastRow]
@@ -135,6 +138,8 @@ def read_forecasts(
         model_version=result.model_version,
         run_id=result.run_id,
         horizon=horizon,
+        trained_horizon=result.trained_horizon,
+        note=horizon_note(horizon, result.trained_horizon),
         history_end=result.history_end,
         quantiles=list(result.quantiles),
         data=_rows(page, columns),
