@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Collection
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from allocation.errors import AllocationInputError
 from allocation.network import Network, parse_network
 from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, REGION, SKU, UNITS
-from forecasting.data import prepare_sales, rows_error
+from forecasting.data import SalesNote, prepare_sales, rows_error
 from forecasting.errors import SalesValidationError
 from serving.models import NetworkVersion, SalesIngest, SalesRow, StockPosition, utcnow
 
@@ -181,7 +182,7 @@ def stored_sales(
 
 def ingest_rows(
     session: Session, frame: pd.DataFrame, created_by: int | None, today: dt.date
-) -> SalesIngest:
+) -> tuple[SalesIngest, list[str]]:
     """Validate and store the rows a client sent (`frame`, raw; errors name its rows from 1, as
     "rows"), zero-filled (`prepare_sales`) and with their location's stored region where they
     name none; refused whole, with nothing written, when they would leave the stored sales
@@ -190,15 +191,23 @@ def ingest_rows(
     The stored sales keep two rules that every ingest checks against the rows it sends: a
     location has one region, and either every row names a region or none does. Kept by every
     ingest, they let one stored row stand for its location (and one for the whole store): each
-    check is an index lookup, not a scan of the stored history."""
+    check is an index lookup, not a scan of the stored history.
+
+    Also returns the notes the rows raise (`SalesNote`: a series dated only whole weeks apart),
+    for the client: in the server's log nobody who sent them reads them."""
     _check_days(session, frame, today)
-    sales = prepare_sales(_with_stored_regions(session, frame, "rows"), source="rows")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SalesNote)
+        sales = prepare_sales(_with_stored_regions(session, frame, "rows"), source="rows")
+    notes = [str(w.message) for w in caught if issubclass(w.category, SalesNote)]
+    for other in (w for w in caught if not issubclass(w.category, SalesNote)):
+        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
     regions_arrive = REGION in sales.columns and _store_has_regions(session) is False
     stored = store_sales(session, sales, created_by)
     if regions_arrive:  # into a store without them: fine only where they replace every day
         session.flush()
         _check_every_row_has_a_region(session, frame, "rows")
-    return stored
+    return stored, notes
 
 
 def _check_days(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -178,3 +179,21 @@ def test_ids_may_be_written_in_any_script_but_without_spaces(
     response = client.post("/v1/sales", json={"rows": spaced}, headers=planner)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "rows", 0, "location"]
+
+
+def test_an_ingest_answers_with_the_notes_its_rows_raise(client: TestClient, keys: Keys) -> None:
+    # eight Mondays of 70 beside a daily series: weekly totals read as one day's sales a week
+    days = pd.date_range("2026-01-05", periods=50, freq="D")
+    daily = [{**_rows([1])[0], "date": day.date().isoformat()} for day in days]
+    mondays = [
+        {**_rows([1])[0], "sku": "SKU-002", "date": day.date().isoformat(), "units": 70.0}
+        for day in days[::7]
+    ]
+    answer = client.post(
+        "/v1/sales", json={"rows": daily + mondays}, headers=keys.headers("planner")
+    )
+    assert answer.status_code == 201, answer.text
+    notes = answer.json()["notes"]
+    assert len(notes) == 1 and "series have dates only whole weeks apart (SKU-002 at" in notes[0]
+    alone = client.post("/v1/sales", json={"rows": daily}, headers=keys.headers("planner"))
+    assert alone.json()["notes"] == []

@@ -38,7 +38,7 @@ def ingest_sales(
     """
     frame = pd.DataFrame([row.model_dump(exclude_none=True) for row in ingest.rows])
     begin_write(session)
-    stored = ingest_rows(session, frame, principal.key_id, dt.datetime.now(dt.UTC).date())
+    stored, notes = ingest_rows(session, frame, principal.key_id, dt.datetime.now(dt.UTC).date())
     audit.record(
         session,
         principal,
@@ -49,7 +49,7 @@ def ingest_sales(
         series=stored.series,
     )
     session.commit()
-    return SalesIngestPublic.model_validate(stored)
+    return SalesIngestPublic.model_validate(stored).model_copy(update={"notes": notes})
 
 
 @router.get("/ingests", response_model=SalesIngestsPublic)
