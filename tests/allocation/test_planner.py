@@ -793,29 +793,34 @@ def test_a_series_without_forecast_in_its_cover_period_is_an_alert(
     assert "FW2" not in set(result.transfers["destination"])
 
 
-def _regional_and_distributor(**distributor: Any) -> al.Network:
-    """CW -> RW (3 days), distributor D1 served by RW (2 days) in one region, SKU S of cost 10."""
+def _one_region(
+    kinds: dict[str, str], lanes: list[tuple[str, str, int]], served_by: str, **distributor: Any
+) -> al.Network:
+    """Warehouses of `kinds` in region r, lanes (origin, destination, days) at 0.1 a unit, one
+    distributor D1 served by `served_by` (2 days), SKU S of cost 10."""
     return al.Network.model_validate(
         {
             "warehouses": [
-                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
-                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
+                {"id": w, "kind": kind, "region": "r", "capacity": 1000}
+                for w, kind in kinds.items()
             ],
             "lanes": [
-                {"origin": "CW", "destination": "RW", "cost_per_unit": 0.1, "lead_time_days": 3}
+                {"origin": o, "destination": d, "cost_per_unit": 0.1, "lead_time_days": days}
+                for o, d, days in lanes
             ],
             "distributors": [
-                {
-                    "id": "D1",
-                    "region": "r",
-                    "served_by": ["RW"],
-                    "lead_time_days": 2,
-                    **distributor,
-                }
+                {"id": "D1", "region": "r", "served_by": [served_by], "lead_time_days": 2}
+                | distributor
             ],
             "skus": [{"id": "S", "unit_cost": 10.0}],
         }
     )
+
+
+def _regional_and_distributor(**distributor: Any) -> al.Network:
+    """CW -> RW (3 days), distributor D1 served by RW (2 days) in one region, SKU S of cost 10."""
+    kinds = {"CW": "central", "RW": "regional"}
+    return _one_region(kinds, [("CW", "RW", 3)], "RW", **distributor)
 
 
 def test_unmet_demand_names_stock_that_arrives_too_late_to_leave_in_time() -> None:
@@ -908,27 +913,8 @@ def test_past_its_moq_an_order_grows_by_a_pack_so_credit_left_is_not_the_limit()
 
 
 def test_a_transfer_says_what_its_destination_sends_on_beside_its_own_forecast() -> None:
-    network = al.Network.model_validate(
-        {
-            "warehouses": [
-                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
-                {"id": "FW", "kind": "forward", "region": "r", "capacity": 1000},
-            ],
-            "lanes": [
-                {"origin": "RW", "destination": "FW", "cost_per_unit": 0.1, "lead_time_days": 1}
-            ],
-            "distributors": [
-                {
-                    "id": "D1",
-                    "region": "r",
-                    "tier": "strategic",
-                    "served_by": ["FW"],
-                    "lead_time_days": 1,
-                }
-            ],
-            "skus": [{"id": "S"}],
-        }
-    )
+    kinds = {"RW": "regional", "FW": "forward"}
+    network = _one_region(kinds, [("RW", "FW", 1)], "FW", tier="strategic", lead_time_days=1)
     demand = demand_frame({("S", "FW"): 1.0, ("S", "D1"): 10.0})  # 8 and 80 over 8 days
     result = al.plan(network, stock_frame([("S", "RW", 200)]), demand)
     assert result.transfers["reason"].tolist() == [
@@ -941,30 +927,9 @@ def test_a_timing_row_that_binds_for_another_line_is_no_cause_of_a_distributor_s
     # RW's 40 units arrive on day 3, in time for D1 (they may leave until day 7), but packs of
     # 50 keep them there. A timing row for RW -> FW (5 days, due by day 3) binds with nothing
     # early and nothing leaving: it was read as D1's cause.
-    network = al.Network.model_validate(
-        {
-            "warehouses": [
-                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
-                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
-                {"id": "FW", "kind": "forward", "region": "r", "capacity": 1000},
-            ],
-            "lanes": [
-                {"origin": o, "destination": d, "cost_per_unit": 0.1, "lead_time_days": days}
-                for o, d, days in (("CW", "RW", 3), ("RW", "FW", 5), ("CW", "FW", 1))
-            ],
-            "distributors": [
-                {
-                    "id": "D1",
-                    "region": "r",
-                    "tier": "strategic",
-                    "served_by": ["RW"],
-                    "lead_time_days": 2,
-                    "pack_size": 50,
-                }
-            ],
-            "skus": [{"id": "S", "unit_cost": 10.0}],
-        }
-    )
+    kinds = {"CW": "central", "RW": "regional", "FW": "forward"}
+    lanes = [("CW", "RW", 3), ("RW", "FW", 5), ("CW", "FW", 1)]
+    network = _one_region(kinds, lanes, "RW", tier="strategic", pack_size=50)
     stock = stock_frame([("S", "RW", 0)]).assign(in_transit=40.0, arrival_date="2026-01-04")
     demand = demand_frame({("S", "D1"): 10.0, ("S", "FW"): 0.0})
     result = al.plan(network, stock, demand)
