@@ -60,8 +60,10 @@ def daily_sigma(frame: pd.DataFrame, target: np.ndarray | None = None) -> np.nda
         wanted = np.asarray(target, dtype=float)
         at_or_above = np.searchsorted(np.asarray(upper), wanted - 1e-9, side="left")
         chosen = np.where(np.isnan(wanted), chosen, np.minimum(at_or_above, len(upper) - 1))
-    values = frame[[levels[level] for level in upper]].to_numpy(dtype=float)
-    quantile = np.take_along_axis(values, chosen[:, None], axis=1)[:, 0]
+    quantile = np.empty(len(frame))
+    for k, level in enumerate(upper):  # column by column: no rows x levels copy at scale
+        rows = chosen == k
+        quantile[rows] = frame[levels[level]].to_numpy(dtype=float)[rows]
     z = _z(np.asarray(upper))[chosen]
     return np.clip(quantile - forecast, 0.0, None) / z
 
