@@ -546,7 +546,7 @@ def versions_table(versions: list[Any], model_name: str) -> Table:
         "week WAPE": metric_key(WEEK_LEVEL, ENSEMBLE, "wape"),
     }
     table = Table(title=f"{model_name}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("version", "aliases", "created (UTC)", "run", *measures):
+    for column in ("version", "aliases", "created (UTC)", "run", "forecasts", *measures):
         table.add_column(column, justify="right" if column in measures else "left", no_wrap=True)
     for info in versions:
         values = [info.metrics.get(key) for key in measures.values()]
@@ -555,6 +555,8 @@ def versions_table(versions: list[Any], model_name: str) -> Table:
             ", ".join(info.aliases),
             f"{info.created:%Y-%m-%d %H:%M}",
             info.run_id,
+            # what a promote would make the service forecast: it serves days per location
+            f"{info.horizon or '?'} x {info.freq or '?'}, {info.level or '?'}",
             *(f"{v:.3f}" if v is not None and math.isfinite(v) else "" for v in values),
             style="bold green" if "champion" in info.aliases else None,
         )

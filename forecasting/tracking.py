@@ -843,13 +843,17 @@ def load_model(
 
 @dataclass(frozen=True)
 class ModelVersionInfo:
-    """One registered version and its backtest."""
+    """One registered version, what it forecasts (`freq`, `level`, `horizon`, from its run's
+    parameters; None where the run lacks one) and its backtest."""
 
     version: str
     aliases: list[str]
     run_id: str
     metrics: dict[str, float]
     created: dt.datetime
+    freq: str | None = None
+    level: str | None = None
+    horizon: int | None = None
 
 
 def list_versions(
@@ -862,7 +866,10 @@ def list_versions(
     for found in sorted(versions, key=lambda v: int(v.version), reverse=True):
         # search results carry no aliases on every store; the single look-up does
         item = client.get_model_version(model_name, str(found.version))
-        metrics = client.get_run(item.run_id).data.metrics if item.run_id else {}
+        data = client.get_run(item.run_id).data if item.run_id else None
+        metrics = data.metrics if data else {}
+        params = data.params if data else {}
+        horizon = params.get("horizon")
         result.append(
             ModelVersionInfo(
                 version=str(item.version),
@@ -870,6 +877,10 @@ def list_versions(
                 run_id=str(item.run_id),
                 metrics={k: float(v) for k, v in metrics.items()},
                 created=dt.datetime.fromtimestamp(item.creation_timestamp / 1000, tz=dt.UTC),
+                freq=params.get("freq"),
+                # runs logged before the level was a setting trained per location
+                level=params.get("level", "location" if params else None),
+                horizon=int(horizon) if horizon is not None and horizon.isdigit() else None,
             )
         )
     return result

@@ -281,6 +281,7 @@ def test_models_list_shows_versions_aliases_and_backtest(
     run_id = client.get_model_version("allocast-forecaster", "1").run_id
     gate = client.get_run(run_id).data.metrics["series/Ensemble/rmsse_weighted"]
     assert run_id in rows["1"] and f"{gate:.3f}" in rows["1"]
+    assert "7 x D, location" in rows["1"]  # what it forecasts: --horizon 7, days, per location
 
 
 @pytest.mark.slow

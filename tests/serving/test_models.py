@@ -49,6 +49,8 @@ def test_versions_come_with_their_backtest_metrics(
     assert champion["champion"] and "champion" in champion["aliases"]
     assert champion["run_id"] and champion["created"]
     assert any(key.endswith("wape") for key in champion["metrics"])
+    # what a promote would make the service forecast: days per location, 14 ahead
+    assert (champion["freq"], champion["level"], champion["horizon"]) == ("D", "location", 14)
     one = client.get("/v1/models/2", headers=keys.headers("admin")).json()
     assert one["version"] == "2" and not one["champion"] and one["metrics"]
 

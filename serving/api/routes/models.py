@@ -45,6 +45,9 @@ class ModelVersionPublic(BaseModel):
     loaded: bool  # this process answers forecasts with this version
     run_id: str | None
     created: dt.datetime | None
+    freq: str | None  # periods it forecasts (the service serves "D" only)
+    level: str | None  # location or region series (the service serves "location" only)
+    horizon: int | None  # periods it was backtested and calibrated ahead
     metrics: dict[str, float]
 
 
@@ -110,6 +113,9 @@ def _public(info: ModelVersionInfo, loaded: str | None) -> ModelVersionPublic:
         loaded=str(info.version) == loaded,
         run_id=info.run_id,
         created=info.created,
+        freq=info.freq,
+        level=info.level,
+        horizon=info.horizon,
         metrics={k: float(v) for k, v in info.metrics.items()},
     )
 
