@@ -42,6 +42,10 @@ class Policy(BaseModel):
         unit cost, per tier.
     safety_penalty_share [kappa]: money per unit of safety stock left uncovered, as a share of
         the tier's shortage penalty (0..1).
+    stockout_day_weight [beta]: under shortage, how much more a unit short costs at a location
+        that sells little a day, where it means more days out of stock: the penalty is
+        p_t (1 + beta m / (m + d)), d the location's daily demand, m the SKU's median d (0..1;
+        below the tiers' penalty ratios, 1/3 by default, tiers keep their order).
     hot_strategic_multiplier [m_hot]: factor on a strategic distributor's shortage penalty for hot
         SKUs, so hot SKUs go to strategic first (>= 1).
     holding_rate_per_year [i]: holding cost per unit per year as a share of unit cost (0..5);
@@ -66,6 +70,9 @@ class Policy(BaseModel):
     service_target: dict[str, float] = _per_tier(0.98, 0.95, 0.90, 0.95)
     shortage_penalty: dict[str, float] = _per_tier(4.0, 3.0, 2.0, 3.0)
     safety_penalty_share: float = Field(default=0.3, ge=0, le=1)
+    # On the M5 replay (BENCHMARKS.md, "Simulation") 0.1 to 1.0 all cut stockout days by about
+    # as much, with no more stock; 0.25 keeps the default tiers' order with room to spare.
+    stockout_day_weight: float = Field(default=0.3, ge=0, le=1)
     hot_strategic_multiplier: float = Field(default=1.5, ge=1, le=MAX_MULTIPLE)
     # A share, as 0.25 for 25 %: written as 25, it was 2,500 % a year and the plan held nothing.
     # Up to 5: perishables can cost more than their value a year to hold.

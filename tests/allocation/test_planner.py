@@ -41,7 +41,8 @@ def test_shortage_keeps_fair_share(
     two_tiers: dict[str, Any], solver: str, integer_packs: bool
 ) -> None:
     # 10 units for a need of 8 + 8. Fair share: observation keeps >= 0.5 * 8 * 10/16 = 2.5.
-    # Whole units: (strategic 7, observation 3) costs 4*1 + 2*5 = 14 < (8, 2): 2*6 + 20*0.5 = 22.
+    # Whole units: (strategic 7, observation 3) costs 4*1 + 2*5 = 14 < (8, 2): 2*6 + 20*0.5 = 22
+    # (shortage x 1.15 at both: they sell alike, `stockout_day_weighted`).
     network = al.Network.model_validate(two_tiers)
     demand = demand_frame({("S", "D-A"): 1.0, ("S", "D-B"): 1.0})
     result = al.plan(
@@ -937,3 +938,64 @@ def test_a_timing_row_that_binds_for_another_line_is_no_cause_of_a_distributor_s
         "whole packs of 50: stock is left at RW (for its own catchment, or another whole pack did "
         "not pay)"
     ]
+
+
+def _two_stores(stock: float) -> tuple[al.Network, pd.DataFrame, pd.DataFrame]:
+    """CW -> FW-A and FW-B (1 day at 1 a unit, cover 8 days) selling 1 and 10 a day."""
+    warehouses = [{"id": "CW", "kind": "central", "region": "r", "capacity": 1000}]
+    warehouses += [
+        {"id": w, "kind": "forward", "region": "r", "capacity": 1000} for w in ("A", "B")
+    ]
+    lanes = [
+        {"origin": "CW", "destination": w, "cost_per_unit": 1.0, "lead_time_days": 1}
+        for w in ("A", "B")
+    ]
+    network = al.Network.model_validate(
+        {"warehouses": warehouses, "lanes": lanes, "skus": [{"id": "S"}]}
+    )
+    return (
+        network,
+        stock_frame([("S", "CW", stock)]),
+        demand_frame({("S", "A"): 1.0, ("S", "B"): 10.0}),
+    )
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("decompose_above", [10**9, 0])
+def test_under_shortage_the_store_that_sells_less_a_day_is_covered_first(
+    solver: str, decompose_above: int
+) -> None:
+    # 40 units for needs of 8 (A) and 80 (B): 48 short either way. At A they would leave it out
+    # of stock for 48 days' worth of its sales, at B for 4.8: the penalty per unit short is
+    # 3 x (1 + 0.3 x 5.5 / (5.5 + daily)) (median 5.5 a day), 3.76 at A and 3.32 at B, so A is
+    # covered and B is short.
+    network, stock, demand = _two_stores(40.0)
+    result = al.plan(network, stock, demand, solver=solver, decompose_above=decompose_above)
+    assert result.transfers.set_index("destination")["quantity"].to_dict() == {"A": 8.0, "B": 32.0}
+    assert result.unmet.set_index("location")["quantity"].to_dict() == {"B": pytest.approx(48.0)}
+    shortage = 48 * 3 * (1 + 0.3 * 5.5 / 15.5)
+    expected = 40 + shortage + 40 * HOLDING_PER_UNIT_WEEK
+    assert result.solver.objective == pytest.approx(expected, rel=1e-6)
+
+
+def test_without_the_stockout_day_weight_units_short_cost_the_same_anywhere() -> None:
+    # The same 48 units short, at 3 a unit wherever they fall: the weight moves no unit of
+    # fill, only where the shortage lands.
+    network, stock, demand = _two_stores(40.0)
+    result = al.plan(network, stock, demand, al.Policy(stockout_day_weight=0.0))
+    assert result.unmet["quantity"].sum() == pytest.approx(48.0)
+    expected = 40 + 48 * 3 + 40 * HOLDING_PER_UNIT_WEEK
+    assert result.solver.objective == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_stockout_day_weight_keeps_a_busy_strategic_distributor_before_a_slow_observer(
+    two_tiers: dict[str, Any],
+) -> None:
+    # Strategic D-A sells 10 a day, observation D-B 0.5 (median 5.25): per unit short
+    # 4 x (1 + 0.3 x 5.25 / 15.25) = 4.41 against 2 x (1 + 0.3 x 5.25 / 5.75) = 2.55. 40 units
+    # for needs of 80 and 4: D-B keeps its fair share only, 0.5 x 4 x 40 / 84 = 0.95, one unit.
+    network = al.Network.model_validate(two_tiers)
+    demand = demand_frame({("S", "D-A"): 10.0, ("S", "D-B"): 0.5})
+    result = al.plan(network, stock_frame([("S", "CW", 40)]), demand)
+    supplied = result.replenishment.set_index("distributor")["quantity"].to_dict()
+    assert supplied == {"D-A": 39.0, "D-B": 1.0}

@@ -2,7 +2,8 @@
 
 One lane CW -> FW, cover period 8 days (lead time 1 + review 7). A demand of 0.3125 units a day
 is 2.5 units over the cover period, no spread (no safety stock): the LP ships 2.5 units.
-Catchment shortage penalty 3 x unit cost 1 (the default policy).
+Catchment shortage penalty 3 x unit cost 1 (the default policy), times 1 + 0.3 / 2 at the SKU's
+only (so median) location (`stockout_day_weighted`): 3.45 a unit short.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ RATE = 2.5 / 8  # units a day: 2.5 over the cover period
 def test_a_fraction_is_rounded_up_when_its_shortage_costs_more_than_shipping(
     one_lane: dict[str, Any], decompose_above: int
 ) -> None:
-    # 3 units: transport 3; 2 units: transport 2 + 0.5 unmet x 3 = 3.5. Ship 3.
+    # 3 units: transport 3; 2 units: transport 2 + 0.5 unmet x 3.45 = 3.73. Ship 3.
     network = al.Network.model_validate(one_lane)
     result = al.plan(
         network,
@@ -52,13 +53,16 @@ def test_a_fraction_is_rounded_up_when_its_shortage_costs_more_than_shipping(
 def test_a_fraction_is_rounded_down_when_shipping_costs_more_than_its_shortage(
     one_lane: dict[str, Any],
 ) -> None:
-    # Lane cost 2.5: 3 units cost 7.5; 2 units 5 + 0.5 unmet x 3 = 6.5. Ship 2, 0.5 unmet.
+    # Lane cost 2.5: 3 units cost 7.5; 2 units 5 + 0.5 unmet x 3.45 = 6.73. Ship 2, 0.5 unmet.
     one_lane["lanes"][0]["cost_per_unit"] = 2.5
     network = al.Network.model_validate(one_lane)
     result = al.plan(network, stock_frame([("S", "CW", 10)]), demand_frame({("S", "FW"): RATE}))
     assert result.transfers["quantity"].tolist() == [2.0]
     assert result.unmet["quantity"].sum() == pytest.approx(0.5)
-    assert result.solver.objective == pytest.approx(6.5 + 10 * HOLDING_PER_UNIT_WEEK, rel=1e-6)
+    shortage = 0.5 * 3 * (1 + 0.3 / 2)
+    assert result.solver.objective == pytest.approx(
+        5 + shortage + 10 * HOLDING_PER_UNIT_WEEK, rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("decompose_above", [10**9, 0])
