@@ -973,6 +973,10 @@ def test_under_shortage_the_store_that_sells_less_a_day_is_covered_first(
     result = al.plan(network, stock, demand, solver=solver, decompose_above=decompose_above)
     assert result.transfers.set_index("destination")["quantity"].to_dict() == {"A": 8.0, "B": 32.0}
     assert result.unmet.set_index("location")["quantity"].to_dict() == {"B": pytest.approx(48.0)}
+    assert result.unmet["cause"].tolist() == [
+        "stock or reach: not enough stock that arrives in time; A, selling less a day (1 against "
+        "10), covered first: the same units short would leave more days out of stock there"
+    ]
     shortage = 48 * 3 * (1 + 0.3 * 5.5 / 15.5)
     expected = 40 + shortage + 40 * HOLDING_PER_UNIT_WEEK
     assert result.solver.objective == pytest.approx(expected, rel=1e-6)
@@ -999,3 +1003,6 @@ def test_the_stockout_day_weight_keeps_a_busy_strategic_distributor_before_a_slo
     result = al.plan(network, stock_frame([("S", "CW", 40)]), demand)
     supplied = result.replenishment.set_index("distributor")["quantity"].to_dict()
     assert supplied == {"D-A": 39.0, "D-B": 1.0}
+    # D-B is of another tier: D-A's shortage names no location covered before it
+    causes = result.unmet.set_index("location")["cause"].to_dict()
+    assert causes["D-A"] == "stock or reach: not enough stock that arrives in time"
