@@ -59,9 +59,12 @@ from forecasting.columns import (
     CUTOFF,
     DATE,
     DS,
+    EVENT,
     FORECAST,
     KEY_SEP,
     LOCATION,
+    PRICE,
+    PROMO,
     SKU,
     UNIQUE_ID,
     UNITS,
@@ -493,6 +496,22 @@ def _other_forecasts(champion: ForecastConfig, candidate: ForecastConfig) -> str
     return ""
 
 
+def _more_inputs(champion: Forecaster, candidate: Forecaster) -> str:
+    """The columns a new version reads, beyond the sales contract (price, promo, event), that
+    the champion does not, named, or "": whoever forecasts with the champion (the service, a
+    job) may not hold them. A version trained on
+    sales with a SNAP flag was promoted by a scheduled retrain, and the service, which stores no
+    such column, could load no champion after it."""
+    contract = {PRICE, PROMO, EVENT}  # the sales contract's own: every holder of sales has them
+    more = sorted(set(candidate.input_columns()) - set(champion.input_columns()) - contract)
+    if not more:
+        return ""
+    return (
+        f"this version reads column(s) {', '.join(more)}, outside the sales contract, which the "
+        "champion does not"
+    )
+
+
 def _other_backtest(champion: Forecaster, candidate: Forecaster) -> str:
     """How a new version's own backtest measured other things than the champion's (windows,
     series), or "": only alike backtests of one history compare. A version trained on 21 other
@@ -532,7 +551,7 @@ def _scores_on_the_same_windows(
         champion = load_model(tracking_uri, model_name, CHAMPION).forecaster
     except (ModelFormatError, MlflowException) as error:
         return own, math.inf, f" (the champion could not be loaded to score it: {error})"
-    other = _other_forecasts(champion.config, candidate.config)
+    other = _other_forecasts(champion.config, candidate.config) or _more_inputs(champion, candidate)
     if other:
         # A weekly version scored against a daily champion was promoted (the service, which
         # forecasts days, then served nothing after a restart), and a region version won on

@@ -231,6 +231,23 @@ def test_a_version_at_another_level_stays_challenger(
     assert trained_level(tracking.load_model(store, alias=region.version).config) == "region"
 
 
+@pytest.mark.slow
+def test_a_version_that_reads_a_column_the_champion_does_not_stays_challenger(
+    first: tracking.TrainOutcome, small_sales: pd.DataFrame, store: str
+) -> None:
+    # A scheduled retrain on sales with a SNAP flag was promoted; the service stores no such
+    # column and could load no champion after it.
+    champion_before = tracking.load_model(store, alias="champion").version
+    dates = pd.to_datetime(small_sales[DATE])
+    flagged = small_sales.assign(snap=(dates.dt.day <= 10).astype(int))
+    snap = tracking.train_and_register(flagged, CONFIG, store)
+    assert not snap.promoted
+    assert "reads column(s) snap, outside the sales contract, which the champion does not" in (
+        snap.gate
+    )
+    assert tracking.load_model(store, alias="champion").version == champion_before
+
+
 def test_a_config_pickled_before_it_recorded_the_level_reads_location() -> None:
     config = CONFIG.model_copy()
     del config.__dict__["level"]
