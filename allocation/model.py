@@ -250,10 +250,13 @@ def stockout_day_weighted(
 
     u units short at a location selling d a day leave it without stock for about u / d days, so
     under shortage the same units short cost more days out where d is small. The factor leans
-    the plan towards covering those first: 1 + beta at a location that sells little, 1 + beta / 2
-    at the median, about 1 at the busiest. Measured against the SKU's own median, it reads the
-    same whether a SKU sells in pieces or pallets. At most 1 + beta, so below the tiers' penalty
-    ratios (4:3:2 by default) it never reorders tiers, and units stay the plan's first measure."""
+    the plan towards covering those first: near 1 + beta at a location that sells little,
+    1 + beta / 2 at the median (and at a SKU's only location), towards 1 as d grows past it.
+    Measured against the SKU's own median, it reads the same whether a SKU sells in pieces or
+    pallets. It adds to the tier's penalty, never takes from it: a unit short costs at least
+    p_t, so against transport and holding the plan fills at least as much as without it. At
+    most 1 + beta, which the policy keeps below the tiers' penalty ratios (`Policy`), so it
+    never reorders tiers."""
     daily = np.clip(daily, 0.0, None)
     selling = pd.Series(np.where(daily > 0, daily, np.nan))
     median = selling.groupby(sku).transform("median").to_numpy(dtype=float)

@@ -1044,34 +1044,52 @@ def _unmet(
 def _name_slower_covered(
     inputs: ModelInputs, solution: Solution, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Unmet lines short of stock name the locations of their tier and region that sell less a
-    day and were covered in full: under shortage the stockout-day weight gives those the stock
-    first (`allocation.model.stockout_day_weighted`), as the same units short would leave them
-    out of stock for more days. Only the SKUs of such lines are looked at (the needs hold a row
-    per SKU and location, a million at scale)."""
+    """An unmet line short of stock names the location of its tier that sells least a day among
+    those the plan covered in full from a warehouse that could also have served it: under
+    shortage the stockout-day weight gives those the stock first
+    (`allocation.model.stockout_day_weighted`), as the same units short would leave them out of
+    stock for more days. Only the SKUs of such lines are looked at (a million needs rows at
+    scale)."""
     plain = [row for row in rows if row["cause"] == _NO_STOCK and row["quantity"] > _SMALL]
-    if not plain:
+    if not plain or inputs.policy.stockout_day_weight <= 0:
         return rows
-    region = {w.id: w.region for w in inputs.network.warehouses}
-    region |= {d.id: d.region for d in inputs.network.distributors}
-    needs = inputs.needs[inputs.needs[SKU].isin({row["sku"] for row in plain})]
+    skus = {row["sku"] for row in plain}
+    needs = inputs.needs[inputs.needs[SKU].isin(skus)]
     daily = _by_key(needs, LOCATION, "daily")
-    covered: dict[tuple[str, str, str], list[tuple[float, str]]] = defaultdict(list)
-    for s, j, tier in zip(needs[SKU], needs[LOCATION], needs["tier"], strict=True):
-        d = daily[(s, j)]
-        if d > 0 and solution.short.get((s, j), math.inf) <= _SMALL:
-            covered[(s, tier, region[j])].append((d, j))
+    tier = dict(zip(zip(needs[SKU], needs[LOCATION], strict=True), needs["tier"], strict=True))
+    # where each location's stock of a SKU came from in this plan
+    received: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for (s, i), units in solution.flow.items():
+        if s in skus and units > _SMALL:
+            received[(s, inputs.arcs[i].destination)].add(inputs.arcs[i].origin)
+    for (s, buyer, w), units in solution.supply.items():
+        if s in skus and units > _SMALL:
+            received[(s, buyer)].add(w)
+    sources: dict[str, set[str]] = defaultdict(set)
+    for arc in inputs.arcs:
+        sources[arc.destination].add(arc.origin)
+    for distributor in inputs.network.distributors:
+        sources[distributor.id].update(distributor.served_by)
+    covered: dict[str, list[tuple[float, str]]] = defaultdict(list)  # by SKU, slowest first
+    for (s, k), d in daily.items():
+        if d > 0 and (s, k) in received and solution.short.get((s, k), math.inf) <= _SMALL:
+            covered[s].append((d, k))
+    for found in covered.values():
+        found.sort()
     for row in plain:
         s, j = row["sku"], row["location"]
         own = daily[(s, j)]
-        slower = sorted((d, k) for d, k in covered.get((s, row["tier"], region[j]), []) if d < own)
-        if slower:
-            d, k = slower[0]
-            who = f"{k} and {len(slower) - 1} more" if len(slower) > 1 else k
-            row["cause"] += (
-                f"; {who}, selling less a day ({d:.3g} against {own:.3g}), covered first: "
-                "the same units short would leave more days out of stock there"
-            )
+        for d, k in covered[s]:
+            if d >= own:
+                break
+            shared = received[(s, k)] & sources[j]
+            if tier[(s, k)] == row["tier"] and shared:
+                row["cause"] += (
+                    f"; {k}, selling less a day ({d:.3g} against {own:.3g}), was covered first "
+                    f"from {min(shared)}: the same units short would leave more days out of "
+                    "stock there"
+                )
+                break
     return rows
 
 

@@ -8,10 +8,18 @@ the tiers to change.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from allocation.errors import AllocationInputError
 from allocation.network import MAX_DAYS, TIERS, Tier, load_document, validation_message
@@ -44,8 +52,10 @@ class Policy(BaseModel):
         the tier's shortage penalty (0..1).
     stockout_day_weight [beta]: under shortage, how much more a unit short costs at a location
         that sells little a day, where it means more days out of stock: the penalty is
-        p_t (1 + beta m / (m + d)), d the location's daily demand, m the SKU's median d (0..1;
-        below the tiers' penalty ratios, 1/3 by default, tiers keep their order).
+        p_t (1 + beta m / (m + d)), d the location's daily demand, m the SKU's median d, so
+        between p_t and (1 + beta) p_t (0..1). It must keep tiers in order: for two tiers of
+        different penalties, the lower one times 1 + beta stays below the higher one (the
+        defaults allow up to 1/3).
     hot_strategic_multiplier [m_hot]: factor on a strategic distributor's shortage penalty for hot
         SKUs, so hot SKUs go to strategic first (>= 1).
     holding_rate_per_year [i]: holding cost per unit per year as a share of unit cost (0..5);
@@ -70,9 +80,9 @@ class Policy(BaseModel):
     service_target: dict[str, float] = _per_tier(0.98, 0.95, 0.90, 0.95)
     shortage_penalty: dict[str, float] = _per_tier(4.0, 3.0, 2.0, 3.0)
     safety_penalty_share: float = Field(default=0.3, ge=0, le=1)
-    # On the M5 replay (BENCHMARKS.md, "Simulation") 0.1 to 1.0 all cut stockout days by about
-    # as much, with no more stock; 0.25 keeps the default tiers' order with room to spare.
-    stockout_day_weight: float = Field(default=0.3, ge=0, le=1)
+    # On the M5 replay (BENCHMARKS.md, "Simulation") it cut stockout days by 1-15 % at the same
+    # stock; the default tiers' ratios (4:3:2) allow it up to 1/3.
+    stockout_day_weight: float = Field(default=0.3, ge=0, le=1, validate_default=True)
     hot_strategic_multiplier: float = Field(default=1.5, ge=1, le=MAX_MULTIPLE)
     # A share, as 0.25 for 25 %: written as 25, it was 2,500 % a year and the plan held nothing.
     # Up to 5: perishables can cost more than their value a year to hold.
@@ -122,6 +132,25 @@ class Policy(BaseModel):
             if not 0 <= share <= 1:
                 raise ValueError(f"fair_share[{tier}] = {share}; expected 0..1")
         return value
+
+    @field_validator("stockout_day_weight")
+    @classmethod
+    def _check_tier_order(cls, weight: float, info: ValidationInfo) -> float:
+        """The stockout-day weight raises a unit short by up to 1 + beta: a tier's weighted
+        penalty must stay below the next tier's, or a slow location of the lower tier would be
+        served before a busy one of the higher (growth before strategic at beta 1). The
+        penalties are validated first (declared above)."""
+        penalties = info.data.get("shortage_penalty", {})
+        ranked = sorted(penalties.items(), key=lambda item: item[1])
+        for (low, low_penalty), (high, high_penalty) in itertools.combinations(ranked, 2):
+            if low_penalty < high_penalty <= low_penalty * (1 + weight):
+                raise ValueError(
+                    f"{weight:g} lets {low} (shortage_penalty {low_penalty:g}, up to "
+                    f"{low_penalty * (1 + weight):g} a unit at a slow location) outrank {high} "
+                    f"({high_penalty:g}): keep it below {high_penalty / low_penalty - 1:.3g} or "
+                    "move the penalties apart"
+                )
+        return weight
 
     def daily_holding_cost(self, unit_cost: float) -> float:
         """h: money per unit per day of stock held."""

@@ -159,6 +159,24 @@ def test_absurdly_large_policy_values_are_refused_naming_the_field(
     assert next(iter(override)) in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ({"stockout_day_weight": 1.0}, "lets observation (shortage_penalty 2, up to 4"),
+        # the default weight 0.3 against penalties set closer than it allows
+        ({"shortage_penalty": {"strategic": 3.5}}, "outrank strategic (3.5): keep it below 0.167"),
+    ],
+)
+def test_a_stockout_day_weight_that_would_reorder_tiers_is_refused(
+    override: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(AllocationInputError) as caught:
+        al.parse_policy(override)
+    assert "stockout_day_weight" in str(caught.value) and words in str(caught.value)
+    # below the ratio it is taken: 3.5 / 3 - 1 = 0.167
+    al.parse_policy({"shortage_penalty": {"strategic": 3.5}, "stockout_day_weight": 0.16})
+
+
 def test_an_error_about_a_whole_list_quotes_a_bounded_part_of_it(
     one_lane: dict[str, Any],
 ) -> None:

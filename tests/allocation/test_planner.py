@@ -975,7 +975,8 @@ def test_under_shortage_the_store_that_sells_less_a_day_is_covered_first(
     assert result.unmet.set_index("location")["quantity"].to_dict() == {"B": pytest.approx(48.0)}
     assert result.unmet["cause"].tolist() == [
         "stock or reach: not enough stock that arrives in time; A, selling less a day (1 against "
-        "10), covered first: the same units short would leave more days out of stock there"
+        "10), was covered first from CW: the same units short would leave more days out of stock "
+        "there"
     ]
     shortage = 48 * 3 * (1 + 0.3 * 5.5 / 15.5)
     expected = 40 + shortage + 40 * HOLDING_PER_UNIT_WEEK
@@ -983,8 +984,8 @@ def test_under_shortage_the_store_that_sells_less_a_day_is_covered_first(
 
 
 def test_without_the_stockout_day_weight_units_short_cost_the_same_anywhere() -> None:
-    # The same 48 units short, at 3 a unit wherever they fall: the weight moves no unit of
-    # fill, only where the shortage lands.
+    # The same 48 units short, at 3 a unit wherever they fall: here the weight moves only
+    # where the shortage lands (every unit is shipped either way).
     network, stock, demand = _two_stores(40.0)
     result = al.plan(network, stock, demand, al.Policy(stockout_day_weight=0.0))
     assert result.unmet["quantity"].sum() == pytest.approx(48.0)
@@ -1006,3 +1007,24 @@ def test_the_stockout_day_weight_keeps_a_busy_strategic_distributor_before_a_slo
     # D-B is of another tier: D-A's shortage names no location covered before it
     causes = result.unmet.set_index("location")["cause"].to_dict()
     assert causes["D-A"] == "stock or reach: not enough stock that arrives in time"
+
+
+def test_a_shortage_names_no_location_covered_from_stock_it_could_not_have_drawn_on() -> None:
+    # C1 feeds FA only, C2 feeds FB only: FA (1 a day) was covered, but not from FB's source,
+    # so FB's shortage does not name it.
+    warehouses = [
+        {"id": w, "kind": kind, "region": "r", "capacity": 1000}
+        for w, kind in (("C1", "central"), ("C2", "central"), ("FA", "forward"), ("FB", "forward"))
+    ]
+    lanes = [
+        {"origin": o, "destination": d, "cost_per_unit": 1.0, "lead_time_days": 1}
+        for o, d in (("C1", "FA"), ("C2", "FB"))
+    ]
+    network = al.Network.model_validate(
+        {"warehouses": warehouses, "lanes": lanes, "skus": [{"id": "S"}]}
+    )
+    stock = stock_frame([("S", "C1", 100), ("S", "C2", 10)])
+    result = al.plan(network, stock, demand_frame({("S", "FA"): 1.0, ("S", "FB"): 10.0}))
+    assert result.unmet["cause"].tolist() == [
+        "stock or reach: not enough stock that arrives in time"
+    ]
