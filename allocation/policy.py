@@ -54,8 +54,8 @@ class Policy(BaseModel):
         that sells little a day, where it means more days out of stock: the penalty is
         p_t (1 + beta m / (m + d)), d the location's daily demand, m the SKU's median d, so
         between p_t and (1 + beta) p_t (0..1). It must keep tiers in order: for two tiers of
-        different penalties, the lower one times 1 + beta stays below the higher one (the
-        defaults allow up to 1/3).
+        different penalties, the lower one times 1 + beta stays below the higher one (with the
+        default penalties, beta below 1/3).
     hot_strategic_multiplier [m_hot]: factor on a strategic distributor's shortage penalty for hot
         SKUs, so hot SKUs go to strategic first (>= 1).
     holding_rate_per_year [i]: holding cost per unit per year as a share of unit cost (0..5);
@@ -81,7 +81,7 @@ class Policy(BaseModel):
     shortage_penalty: dict[str, float] = _per_tier(4.0, 3.0, 2.0, 3.0)
     safety_penalty_share: float = Field(default=0.3, ge=0, le=1)
     # On the M5 replay (BENCHMARKS.md, "Simulation") it cut stockout days by 1-15 % at the same
-    # stock; the default tiers' ratios (4:3:2) allow it up to 1/3.
+    # stock; the default tiers' ratios (4:3:2) allow it below 1/3.
     stockout_day_weight: float = Field(default=0.3, ge=0, le=1, validate_default=True)
     hot_strategic_multiplier: float = Field(default=1.5, ge=1, le=MAX_MULTIPLE)
     # A share, as 0.25 for 25 %: written as 25, it was 2,500 % a year and the plan held nothing.

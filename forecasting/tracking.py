@@ -499,9 +499,8 @@ def _other_forecasts(champion: ForecastConfig, candidate: ForecastConfig) -> str
 def _more_inputs(champion: Forecaster, candidate: Forecaster) -> str:
     """The columns a new version reads, beyond the sales contract (price, promo, event), that
     the champion does not, named, or "": whoever forecasts with the champion (the service, a
-    job) may not hold them. A version trained on
-    sales with a SNAP flag was promoted by a scheduled retrain, and the service, which stores no
-    such column, could load no champion after it."""
+    job) may not hold them. A scheduled retrain on sales with a SNAP flag could promote a
+    version the service, which stores no such column, cannot load."""
     contract = {PRICE, PROMO, EVENT}  # the sales contract's own: every holder of sales has them
     more = sorted(set(candidate.input_columns()) - set(champion.input_columns()) - contract)
     if not more:
