@@ -38,6 +38,9 @@ def _summary(result: Plan, out: Path) -> str:
         for tier, rate in sorted(kpis["fill_rate_by_tier"].items())
         if rate is not None
     )
+    days_out = ", ".join(
+        f"{tier} {days:,.1f}" for tier, days in sorted(kpis["stockout_days_by_tier"].items())
+    )
     alerts = result.alerts["kind"].value_counts().to_dict() if len(result.alerts) else {}
     days = kpis["days_of_supply"]
     facts = result.solver
@@ -51,6 +54,12 @@ def _summary(result: Plan, out: Path) -> str:
         f"({kpis['units_replenished']:,.0f} units), {kpis['units_unmet']:,.1f} units unmet",
         f"  expected fill rate {fill:.1%}" if fill is not None else "  expected fill rate n/a",
         f"  by tier: {tiers}",
+        (
+            f"  expected stockout days: {kpis['stockout_days']:,.1f} of "
+            f"{kpis['location_days']:,.0f} SKU-location-days in the cover periods ({days_out})"
+            if kpis["location_days"]
+            else ""
+        ),
         f"  days of supply after the plan: {days:.1f}" if days is not None else "",
         f"  alerts: {alerts}" if alerts else "  alerts: none",
         (

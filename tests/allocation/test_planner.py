@@ -978,6 +978,13 @@ def test_under_shortage_the_store_that_sells_less_a_day_is_covered_first(
         "10), was covered first from CW: the same units short would leave more days out of stock "
         "there"
     ]
+    # 48 short at 10 a day: B is expected out of stock 4.8 of its 8 days, A none of its 8 (it
+    # was 8 + 40 / 10 = 12 days when the 40 units all went to B)
+    assert (result.kpis["stockout_days"], result.kpis["location_days"]) == (
+        pytest.approx(4.8),
+        16.0,
+    )
+    assert result.kpis["stockout_days_by_tier"] == {"catchment": pytest.approx(4.8)}
     shortage = 48 * 3 * (1 + 0.3 * 5.5 / 15.5)
     expected = 40 + shortage + 40 * HOLDING_PER_UNIT_WEEK
     assert result.solver.objective == pytest.approx(expected, rel=1e-6)
