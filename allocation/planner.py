@@ -1231,9 +1231,11 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
         if (s, j) not in solution.short or mean <= _SMALL:  # a forecast of 0.0 has no risk
             continue
         short = solution.short[(s, j)]
+        # Planned stock short of the mean: what covers it. Less than _SMALL short is float
+        # dust, not a risk (a mean's rounding once raised alerts on locations fully covered).
         stock = max(0.0, round(mean - short, _DECIMALS))  # no -0.0 from float dust
-        cover = stock / mean
-        if cover < policy.stockout_risk_cover - 1e-9:
+        cover = max(0.0, 1.0 - short / mean)
+        if short > _SMALL and cover < policy.stockout_risk_cover - 1e-9:
             rows.append(
                 {
                     "kind": "stockout_risk",

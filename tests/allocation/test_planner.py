@@ -1035,3 +1035,23 @@ def test_a_shortage_names_no_location_covered_from_stock_it_could_not_have_drawn
     assert result.unmet["cause"].tolist() == [
         "stock or reach: not enough stock that arrives in time"
     ]
+
+
+@pytest.mark.parametrize(
+    ("skus", "locations", "distributors", "seed"), [(5, 4, 3, 1), (1, 1, 0, 2)]
+)
+def test_a_stockout_risk_alert_only_where_the_plan_leaves_demand_unmet(
+    skus: int, locations: int, distributors: int, seed: int
+) -> None:
+    from allocation.generate import example_network
+
+    # A mean like 3.5556234 once read as 3.555623 covered: "covers 100% ... (0.0 short), below
+    # the threshold of 100%" on locations the plan covers in full.
+    instance = example_network(skus, locations, distributors, seed=seed)
+    result = al.plan(instance.network, instance.stock, instance.demand, instance.policy)
+    risk = result.alerts[result.alerts["kind"] == "stockout_risk"]
+    unmet = result.unmet[result.unmet["quantity"] > 0.01]
+    assert set(zip(risk["sku"], risk["node"], strict=True)) == set(
+        zip(unmet["sku"], unmet["location"], strict=True)
+    )
+    assert not risk["message"].str.contains(r"\(0\.0 short\)").any()
