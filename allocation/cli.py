@@ -202,12 +202,12 @@ def _first_day(today: str | None) -> pd.Timestamp | None:
     """--today as a day, or a one-line error (not a parser's traceback)."""
     if today is None:
         return None
-    try:
-        day = pd.Timestamp(today)
+    try:  # ISO only: "01/05/2026" read month first, while the files refuse it as ambiguous
+        day = pd.to_datetime(today, format="ISO8601")
     except ValueError:
         day = None
     if day is None or pd.isna(day):
-        raise _fail(f"--today {today!r}: expected a date such as 2026-01-05")
+        raise _fail(f"--today {today!r}: expected a date as YYYY-MM-DD, such as 2026-01-05")
     return day
 
 
@@ -223,7 +223,7 @@ def example_network_command(
     skus: Annotated[int, typer.Option(min=1, help="Number of SKUs.")] = 50,
     locations: Annotated[int, typer.Option(min=1, help="Number of forward warehouses.")] = 6,
     distributors: Annotated[int, typer.Option(min=0, help="Number of distributors.")] = 8,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (0 or more).")] = 0,
 ) -> None:
     """Write a seeded, realistic allocation instance of any size, ready for `allocate`."""
     _make_out(out)

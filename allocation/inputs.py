@@ -22,7 +22,7 @@ import pandera.pandas as pa
 from pandas.api.types import infer_dtype, is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 
 from allocation.errors import AllocationInputError
-from allocation.network import Network
+from allocation.network import MAX_AMOUNT, Network
 
 __all__ = [
     "ARRIVAL_DATE",
@@ -157,12 +157,21 @@ def _read_frame(path: str | Path, source: str) -> pd.DataFrame:
             return pd.read_json(path, orient="records", dtype=_KEYS_AS_TEXT, convert_dates=False)
     except (ValueError, OSError) as exc:
         raise AllocationInputError(
-            f"{path}: cannot read {source} ({exc})", source=str(path)
+            f"{path}: cannot read {source} ({exc}){_parquet_hint(path, suffix)}", source=str(path)
         ) from exc
     raise AllocationInputError(
         f"{path}: unknown {source} file type {suffix!r}; expected .csv, .parquet or .json",
         source=str(path),
     )
+
+
+def _parquet_hint(path: Path, suffix: str) -> str:
+    """A hint when a file that cannot be read as text is Parquet under another name."""
+    if suffix == ".parquet" or not path.is_file():
+        return ""
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    return "; it is a Parquet file: name it .parquet" if magic == b"PAR1" else ""
 
 
 def _validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> pd.DataFrame:
@@ -304,8 +313,12 @@ def _check_known(frame: pd.DataFrame, column: str, known: set[str], source: str,
         )
 
 
-# Units: a number, never negative, never infinite (inf would reach the solver as a bound).
-_QUANTITY = pa.Check(lambda values: np.isfinite(values) & (values >= 0), name="finite and >= 0")
+# Units: a number, never negative, never infinite (inf would reach the solver as a bound), and
+# at most MAX_AMOUNT (1e18 units left HiGHS with status 'Empty', naming no row).
+_QUANTITY = pa.Check(
+    lambda values: np.isfinite(values) & (values >= 0) & (values <= MAX_AMOUNT),
+    name=f"finite, >= 0 and <= {MAX_AMOUNT:g}",
+)
 
 _STOCK_SCHEMA = pa.DataFrameSchema(
     {

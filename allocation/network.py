@@ -196,6 +196,7 @@ class Network(_Strict):
         _check_lanes(self.lanes, warehouses, {d.id for d in self.distributors})
         _check_laterals(self.laterals, warehouses)
         _check_cycles(self.lanes)
+        _check_lane_direction(self.lanes, warehouses)
         _check_distributors(self.distributors, warehouses)
         return self
 
@@ -280,6 +281,22 @@ def _check_lanes(
                 f"{destination.region}); below the central warehouse lanes stay in their "
                 "region: link the two as a lateral (across regions it carries overstock only, "
                 "as the policy allows) or give both warehouses one region",
+                field="lanes",
+                item=name,
+            )
+
+
+def _check_lane_direction(lanes: list[Lane], warehouses: dict[str, Warehouse]) -> None:
+    """Lanes run down the chain; checked after the cycles, which name a whole loop."""
+    for lane in lanes:
+        origin, destination = warehouses[lane.origin], warehouses[lane.destination]
+        if kind_rank(origin.kind) >= kind_rank(destination.kind):
+            name = f"{lane.origin}->{lane.destination}"
+            raise _error(
+                f"network: lane {name} runs from a {origin.kind} warehouse to a "
+                f"{destination.kind} one; lanes carry stock down the supply chain (central -> "
+                "regional -> forward): between two warehouses of one level, or back up, link "
+                "them as a lateral",
                 field="lanes",
                 item=name,
             )
@@ -445,6 +462,10 @@ def load_document(path: str | Path, source: str) -> dict[str, Any]:
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise AllocationInputError(
             f"{path}: not valid YAML/JSON ({exc})", source=str(path)
+        ) from exc
+    except OSError as exc:  # a folder, no permission
+        raise AllocationInputError(
+            f"{path}: cannot read the {source} file ({exc.strerror or exc})", source=str(path)
         ) from exc
     if document is None:
         document = {}

@@ -125,6 +125,7 @@ def test_a_forecast_of_one_date_per_series_is_refused_not_read_as_days(tmp_path:
     [
         (["--today", "2026-13-01"], "--today '2026-13-01': expected a date"),
         (["--today", "tomorrow"], "--today 'tomorrow': expected a date"),
+        (["--today", "01/05/2026"], "expected a date as YYYY-MM-DD"),  # not May or January
         (["--time-limit", "-5"], "--time-limit -5: expected a number of seconds above 0"),
         (["--time-limit", "inf"], "--time-limit inf: expected a number of seconds above 0"),
         (["--out-is-a-file"], "a file is there; expected a directory"),
@@ -146,6 +147,12 @@ def test_cli_bad_options_are_one_line_errors_before_any_solve(
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
     assert "solving" not in result.output
+
+
+def test_a_negative_seed_is_a_usage_error_not_a_traceback(tmp_path: Path) -> None:
+    made = CliRunner().invoke(app, ["example-network", "--seed", "-1", "--out", str(tmp_path)])
+    assert made.exit_code == 2 and "Traceback" not in made.output
+    assert "--seed" in made.output and not any(tmp_path.iterdir())
 
 
 def test_sample_stock_is_regenerated_from_the_sales_sample(repo_root: Path) -> None:

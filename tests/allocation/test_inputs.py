@@ -97,6 +97,21 @@ def test_stock_file_round_trip(network: al.Network, tmp_path) -> None:
     assert stock["in_transit"].tolist() == [0.0] and stock["on_hand"].tolist() == [4.0]
 
 
+def test_amounts_beyond_what_the_solver_can_hold_and_parquet_named_csv_are_named(
+    network: al.Network, tmp_path
+) -> None:
+    # 1e18 on hand left HiGHS with status 'Empty', naming no file, column or row.
+    path = tmp_path / "stock.csv"
+    pd.DataFrame({"sku": ["S"], "node": ["CW"], "on_hand": [1e18]}).to_csv(path, index=False)
+    with pytest.raises(
+        al.AllocationInputError, match=r"'on_hand' fails .*<= 1e\+15.*row\(s\) \[0\]"
+    ):
+        al.load_stock(path, network)
+    pd.DataFrame({"sku": ["S"], "node": ["CW"], "on_hand": [1e15]}).to_parquet(path)
+    with pytest.raises(al.AllocationInputError, match=r"it is a Parquet file: name it \.parquet"):
+        al.load_stock(path, network)
+
+
 def test_stock_arrival_dates_read_the_same_with_or_without_the_network(
     network: al.Network, tmp_path
 ) -> None:

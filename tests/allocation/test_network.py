@@ -52,6 +52,35 @@ def test_a_lane_below_the_central_warehouse_stays_in_its_region(one_lane: dict[s
     al.parse_network(one_lane)
 
 
+def test_a_lane_back_up_the_chain_or_within_one_level_is_refused(one_lane: dict[str, Any]) -> None:
+    # FW -> RW planned as if a forward warehouse supplied its regional one; the docs had lanes
+    # run down the chain, and laterals (both ways) link warehouses of one level.
+    one_lane["warehouses"].append({"id": "RW", "kind": "regional", "region": "r", "capacity": 10})
+    one_lane["lanes"].append(
+        {"origin": "FW", "destination": "RW", "cost_per_unit": 1, "lead_time_days": 1}
+    )
+    error = _error(one_lane)
+    assert error.item == "FW->RW" and "from a forward warehouse to a regional one" in str(error)
+    one_lane["lanes"][-1] = {
+        "origin": "RW",
+        "destination": "FW",
+        "cost_per_unit": 1,
+        "lead_time_days": 1,
+    }
+    al.parse_network(one_lane)
+    one_lane["warehouses"].append({"id": "FW2", "kind": "forward", "region": "r", "capacity": 10})
+    one_lane["lanes"].append(
+        {"origin": "FW", "destination": "FW2", "cost_per_unit": 1, "lead_time_days": 1}
+    )
+    assert "link them as a lateral" in str(_error(one_lane))
+
+
+def test_a_folder_given_as_the_network_or_policy_file_is_a_one_line_error(tmp_path: Path) -> None:
+    for load in (al.load_network, al.load_policy):
+        with pytest.raises(AllocationInputError, match=r"cannot read the (network|policy) file"):
+            load(tmp_path)
+
+
 def test_yellow_credit_needs_its_guaranteed_amount(two_tiers: dict[str, Any]) -> None:
     two_tiers["distributors"][0]["credit"] = "yellow"  # left out, it was 0: nothing, as if red
     error = _error(two_tiers)
