@@ -198,6 +198,7 @@ def run_simulation(
     last = pd.Timestamp(sales[DATE].max())
     start = last - pd.Timedelta(days=days - 1)
     train_end = start - pd.Timedelta(days=1)
+    _check_sold_before(sales, train_end, weeks)
     instance = network_around(sales, train_end=train_end, review_days=review_days, seed=seed)
     network = instance.network
     lead_max = int(network.lanes["lead_time_days"].max())
@@ -343,16 +344,9 @@ def _check_history(
     forecast_fn: ForecastFn,
     horizon: int,
 ) -> None:
-    """Before any replay: sales to learn from, and as many days as the forecaster's backtest
-    needs before the replay starts (else it fails after the baselines have replayed)."""
+    """Before any replay: as many days as the forecaster's backtest needs before the replay
+    starts (else it fails after the baselines have replayed)."""
     known = sales[sales[DATE] <= train_end]
-    if not (known[UNITS] > 0).any():
-        raise SimulationError(
-            f"sales: nothing sold on or before {train_end.date()}, the day before the {weeks} "
-            "replayed weeks: no policy has a history to learn from",
-            source="sales",
-            item=UNITS,
-        )
     if isinstance(forecast_fn, ForecastCache):
         needed = forecast_fn.history_needed(horizon)
         days = (train_end - known[DATE].min()).days + 1
@@ -369,6 +363,20 @@ def _check_history(
                 source="sales",
                 item=DATE,
             )
+
+
+def _check_sold_before(sales: pd.DataFrame, train_end: pd.Timestamp, weeks: int) -> None:
+    """Some sale before the replayed weeks (checked before the network is drawn from them)."""
+    known = sales[sales[DATE] <= train_end]
+    if not (known[UNITS] > 0).any():
+        first = pd.Timestamp(sales[DATE].min()).date()
+        raise SimulationError(
+            f"sales: nothing sold on or before {train_end.date()}, the day before the {weeks} "
+            f"replayed weeks (the sales start on {first}): no policy has a history to learn "
+            "from; give a longer history or fewer --weeks",
+            source="sales",
+            item=UNITS,
+        )
 
 
 def _stockout_rate(daily: pd.DataFrame, excluding: list[str]) -> float:

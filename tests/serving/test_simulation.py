@@ -259,6 +259,9 @@ def test_a_history_with_no_sales_is_refused_before_any_replay() -> None:
     sales.loc[sales["date"] < sales["date"].max() - pd.Timedelta(days=13), "units"] = 0.0
     with pytest.raises(SimulationError, match=r"nothing sold on or before 2024-04-15"):
         run_simulation(sales, weeks=2, forecast_fn=moving_average_forecast)
+    # More weeks than the sales span: it was "no history on or before" from the network's draw.
+    with pytest.raises(SimulationError, match=r"the sales start on .*fewer --weeks"):
+        run_simulation(weekly_sales(days=120), weeks=200, forecast_fn=moving_average_forecast)
 
 
 def test_a_history_too_short_for_the_forecaster_is_refused_before_any_replay() -> None:
