@@ -323,7 +323,7 @@ def prepare_inputs(
     )
     needs["cap"] = _order_caps(needs, distributors)
     unit_cost = needs[SKU].map({s: i.unit_cost for s, i in sku_info.items()}).to_numpy(float)
-    hot = needs[SKU].map({s: i.hot for s, i in sku_info.items()}).to_numpy(dtype=bool)
+    hot = needs[SKU].map({s: i.is_hot for s, i in sku_info.items()}).to_numpy(dtype=bool)
     penalty = needs["tier"].map(policy.shortage_penalty).to_numpy(dtype=float) * unit_cost
     boost = np.where(
         hot & (needs["tier"] == "strategic").to_numpy(), policy.hot_strategic_multiplier, 1.0

@@ -12,7 +12,7 @@ Shape of the document::
     laterals:    [{between: [A, B], cost_per_unit, lead_time_days, capacity?}]     # both ways
     distributors: [{id, region, tier, credit, guaranteed_amount?, served_by: [..], moq?,
                     pack_size?, lead_time_days?, cost_per_unit?}]
-    skus:        [{id, unit_volume?, unit_cost?, hot?, abc?}]
+    skus:        [{id, unit_volume?, unit_cost?, hot?, abc?}]   # no hot given: abc A is hot
 
 Lanes carry stock down the supply chain (central -> regional -> forward), stay in their region
 below the central warehouse and must not form a cycle; lateral links move stock between two
@@ -33,6 +33,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -101,6 +102,14 @@ Identifier = Annotated[str, Field(min_length=1), AfterValidator(check_id)]
 SkuIdentifier = Annotated[str, Field(min_length=1), AfterValidator(check_sku_id)]
 
 
+def _whole_float_as_int(value: Any) -> Any:
+    """12.0 is 12 (JSON writers of float columns write it so); 12.5, "12" and true stay refused."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_float_as_int)]
+
+
 class _Strict(BaseModel):
     # strict: "5" or true for a number, "yes" for a flag is an error naming the field, not 5.0,
     # 1.0 or True (numbers may still be whole for a float field)
@@ -126,7 +135,7 @@ class Lane(_Strict):
     origin: str
     destination: str
     cost_per_unit: float = Field(ge=0, le=MAX_UNIT_MONEY)
-    lead_time_days: int = Field(ge=0, le=MAX_DAYS)
+    lead_time_days: WholeNumber = Field(ge=0, le=MAX_DAYS)
     capacity: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
@@ -135,7 +144,7 @@ class Lateral(_Strict):
 
     between: tuple[str, str] = Field(strict=False)  # a YAML or JSON list of two
     cost_per_unit: float = Field(ge=0, le=MAX_UNIT_MONEY)
-    lead_time_days: int = Field(ge=0, le=MAX_DAYS)
+    lead_time_days: WholeNumber = Field(ge=0, le=MAX_DAYS)
     capacity: float | None = Field(default=None, ge=0, le=MAX_AMOUNT)
 
 
@@ -157,9 +166,9 @@ class Distributor(_Strict):
     credit: Credit = "green"
     guaranteed_amount: float = Field(default=0.0, ge=0, le=MAX_AMOUNT)
     served_by: list[str] = Field(min_length=1)
-    moq: int = Field(default=0, ge=0, le=int(MAX_AMOUNT))
-    pack_size: int = Field(default=1, ge=1, le=int(MAX_AMOUNT))
-    lead_time_days: int = Field(default=2, ge=0, le=MAX_DAYS)
+    moq: WholeNumber = Field(default=0, ge=0, le=int(MAX_AMOUNT))
+    pack_size: WholeNumber = Field(default=1, ge=1, le=int(MAX_AMOUNT))
+    lead_time_days: WholeNumber = Field(default=2, ge=0, le=MAX_DAYS)
     cost_per_unit: float = Field(default=0.0, ge=0, le=MAX_UNIT_MONEY)
 
     @property
@@ -170,13 +179,19 @@ class Distributor(_Strict):
 
 class Sku(_Strict):
     """SKU attributes. unit_volume: volume per unit (capacity_unit "volume"); unit_cost: money per
-    unit; hot: a hot SKU goes to strategic distributors first; abc: class by sales (A fastest)."""
+    unit; hot: a hot SKU goes to strategic distributors first; abc: class by sales (A fastest).
+    A brand that keeps ABC classes and no hot flags has its A class hot (`is_hot`); a `hot`
+    given says it outright."""
 
     id: SkuIdentifier
     unit_volume: float = Field(default=1.0, gt=0, le=MAX_AMOUNT)
     unit_cost: float = Field(default=1.0, ge=0, le=MAX_UNIT_MONEY)
-    hot: bool = False
+    hot: bool | None = None
     abc: Literal["A", "B", "C"] | None = None
+
+    @property
+    def is_hot(self) -> bool:
+        return self.hot if self.hot is not None else self.abc == "A"
 
 
 class Network(_Strict):

@@ -154,6 +154,14 @@ def test_an_id_yaml_reads_as_a_number_or_true_false_says_to_quote_it(
         al.parse_network(two_tiers)
 
 
+def test_a_whole_number_written_as_a_float_is_read_as_one(two_tiers: dict[str, Any]) -> None:
+    # JSON writers of float columns write 12.0: "Input should be a valid integer (got 12.0)".
+    two_tiers["distributors"][0].update(moq=12.0, pack_size=6.0, lead_time_days=2.0)
+    distributor = al.parse_network(two_tiers).distributors[0]
+    assert (distributor.moq, distributor.pack_size, distributor.lead_time_days) == (12, 6, 2)
+    assert isinstance(distributor.moq, int)
+
+
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -220,6 +228,8 @@ def test_an_error_about_a_whole_list_quotes_a_bounded_part_of_it(
         (("warehouses", 1, "capacity"), "5"),  # were read as 5.0, 1.0, 2 and True
         (("warehouses", 1, "capacity"), True),
         (("lanes", 0, "lead_time_days"), "2"),
+        (("lanes", 0, "lead_time_days"), 2.5),
+        (("lanes", 0, "lead_time_days"), True),
         (("skus", 0, "hot"), "yes"),
     ],
 )

@@ -156,6 +156,23 @@ def test_whole_packs_of_one_tier_do_not_take_another_tier_s_fair_share() -> None
     assert greedy.solver.objective <= exact.solver.objective * 1.05
 
 
+def test_an_a_class_sku_without_a_hot_flag_is_hot(two_tiers: dict[str, Any]) -> None:
+    # "hot flag or ABC class": the ABC class was read and never used. Stock 5 for needs of 8 at
+    # the strategic D-A and at D-B: D-A's shortage costs the hot multiplier more.
+    demand = demand_frame({("S", "D-A"): 1.0, ("S", "D-B"): 1.0})
+    stock = stock_frame([("S", "CW", 5)])
+
+    def objective(**attributes: Any) -> float:
+        two_tiers["skus"] = [{"id": "S", **attributes}]
+        return al.plan(al.Network.model_validate(two_tiers), stock, demand).solver.objective
+
+    plain, hot = objective(), objective(hot=True)
+    assert hot > plain
+    assert objective(abc="A") == pytest.approx(hot, rel=1e-9)
+    assert objective(abc="A", hot=False) == pytest.approx(plain, rel=1e-9)
+    assert objective(abc="B") == pytest.approx(plain, rel=1e-9)
+
+
 def test_a_reason_says_what_raised_a_quantity_above_its_need(two_tiers: dict[str, Any]) -> None:
     # Need 8 (1 a day over 8 days): D-A's MOQ 12 and D-B's packs of 5 raise it; the reason said
     # "need covered (order-up-to level)", and its numbers did not add up to the quantity.
