@@ -1383,7 +1383,11 @@ def _kpis(
     total_demand = sum(demand_by_tier.values())
     total_short = sum(short_by_tier.values())
     daily_total = float(needs["daily"].sum())
-    stock_total = sum(solution.ending.values())
+    # Days of supply read every location the daily demand is at: the distributors' own stock
+    # and what the plan sends them count beside what the warehouses keep.
+    at_warehouses = sum(solution.ending.values())
+    at_distributors = float(needs.loc[needs["kind"] == "distributor", "position"].sum())
+    stock_total = at_warehouses + at_distributors + float(replenishment["quantity"].sum())
     return {
         "fill_rate": (1.0 - total_short / total_demand) if total_demand > 0 else None,
         "fill_rate_by_tier": fill,
@@ -1392,6 +1396,7 @@ def _kpis(
         "location_days": location_days,
         "days_of_supply": stock_total / daily_total if daily_total > 0 else None,
         "stock_after_plan": stock_total,
+        "stock_at_warehouses": at_warehouses,
         "units_transferred": float(transfers["quantity"].sum()),
         "units_replenished": float(replenishment["quantity"].sum()),
         "units_unmet": float(unmet["quantity"].sum()),

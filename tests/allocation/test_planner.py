@@ -173,6 +173,23 @@ def test_an_a_class_sku_without_a_hot_flag_is_hot(two_tiers: dict[str, Any]) -> 
     assert objective(abc="B") == pytest.approx(plain, rel=1e-9)
 
 
+def test_days_of_supply_count_the_stock_at_and_sent_to_distributors(
+    two_tiers: dict[str, Any],
+) -> None:
+    # 100 units at CW and 3 at D-A for 1 a day at each distributor: 103 units for 2 a day, however
+    # the plan spreads them. It read only what CW kept, against both distributors' demand.
+    network = al.Network.model_validate(two_tiers)
+    demand = demand_frame({("S", "D-A"): 1.0, ("S", "D-B"): 1.0})
+    result = al.plan(network, stock_frame([("S", "CW", 100), ("S", "D-A", 3)]), demand)
+    kpis = result.kpis
+    assert result.replenishment["quantity"].sum() > 0
+    assert kpis["stock_after_plan"] == pytest.approx(103.0)
+    assert kpis["stock_at_warehouses"] == pytest.approx(
+        100.0 - result.replenishment["quantity"].sum()
+    )
+    assert kpis["days_of_supply"] == pytest.approx(103.0 / 2.0)
+
+
 def test_a_reason_says_what_raised_a_quantity_above_its_need(two_tiers: dict[str, Any]) -> None:
     # Need 8 (1 a day over 8 days): D-A's MOQ 12 and D-B's packs of 5 raise it; the reason said
     # "need covered (order-up-to level)", and its numbers did not add up to the quantity.
