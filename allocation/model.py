@@ -228,8 +228,10 @@ def _windows(network: Network, policy: Policy, arcs: list[Arc]) -> dict[str, int
 def _stock_positions(
     stock: pd.DataFrame, today: pd.Timestamp, window: dict[str, int]
 ) -> pd.DataFrame:
-    """Per (sku, node): on hand, in transit arriving in time, arriving too late (units), and
-    `in_time_day`: the day (from today, at least 0) the last in-time unit arrives."""
+    """Per (sku, node): on hand, in transit arriving in time, arriving too late (units),
+    `in_time_day`: the day (from today, at least 0) the last in-time unit arrives, and
+    `overdue_days`: how many days before today in-transit units were due (planned as arriving
+    today, and said: `allocation.planner` alerts `overdue_in_transit`)."""
     frame = stock.copy()
     days = (frame[ARRIVAL_DATE] - today).dt.days
     limit = frame[NODE].map(window).to_numpy(dtype=float)
@@ -237,8 +239,17 @@ def _stock_positions(
     frame["in_time"] = in_time.fillna(0.0)
     frame["late"] = frame[IN_TRANSIT] - frame["in_time"]
     frame["in_time_day"] = days.clip(lower=0).where(frame["in_time"] > 0)
+    frame["overdue_days"] = (-days).where((days < 0) & (frame[IN_TRANSIT] > 0))
     grouped = frame.groupby([SKU, NODE], as_index=False)
-    return grouped.agg({ON_HAND: "sum", "in_time": "sum", "late": "sum", "in_time_day": "max"})
+    return grouped.agg(
+        {
+            ON_HAND: "sum",
+            "in_time": "sum",
+            "late": "sum",
+            "in_time_day": "max",
+            "overdue_days": "max",
+        }
+    )
 
 
 def stockout_day_weighted(

@@ -1219,7 +1219,7 @@ def _distributor_cause(
 def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     policy = inputs.policy
     needs = inputs.needs
-    rows = _no_forecast_alerts(inputs)
+    rows = _no_forecast_alerts(inputs) + _overdue_alerts(inputs)
     for s, j, mean, rate, cover_days in zip(
         needs[SKU].astype(str).tolist(),
         needs[LOCATION].astype(str).tolist(),
@@ -1321,6 +1321,36 @@ def _no_forecast_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
             blind[LOCATION].astype(str).tolist(),
             blind["cover_days"].astype(int).tolist(),
             blind["position"].astype(float).tolist(),
+            strict=True,
+        )
+    ]
+
+
+def _overdue_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
+    """Stock in transit whose arrival date has passed: the plan counts it as arriving today,
+    which a shipment that went missing is not; said so that someone chases it."""
+    stock = inputs.stock
+    overdue = stock[stock["overdue_days"].notna()]
+    first = inputs.today.date()
+    return [
+        {
+            "kind": "overdue_in_transit",
+            "sku": s,
+            "node": w,
+            "message": (
+                f"{s} at {w}: {units:g} units in transit were due {days:.0f} day(s) before "
+                f"{first}; planned as arriving today"
+            ),
+            "stock": round(units, _DECIMALS),
+            "daily_demand": inputs.node_daily.get((s, w), 0.0),
+            "days_of_supply": None,
+            "threshold": None,
+        }
+        for s, w, units, days in zip(
+            overdue[SKU].astype(str).tolist(),
+            overdue[NODE].astype(str).tolist(),
+            overdue["in_time"].astype(float).tolist(),
+            overdue["overdue_days"].astype(float).tolist(),
             strict=True,
         )
     ]

@@ -12,7 +12,7 @@ import pytest
 import allocation as al
 from allocation.plan import write_plan
 from allocation.planner import MILP_GAP
-from tests.allocation.conftest import demand_frame, stock_frame
+from tests.allocation.conftest import TODAY, demand_frame, stock_frame
 
 SOLVERS = ["highs", "cbc"]
 HOLDING_PER_UNIT_WEEK = 0.25 / 365 * 7  # default holding rate, unit cost 1, 7-day review
@@ -188,6 +188,30 @@ def test_days_of_supply_count_the_stock_at_and_sent_to_distributors(
         100.0 - result.replenishment["quantity"].sum()
     )
     assert kpis["days_of_supply"] == pytest.approx(103.0 / 2.0)
+
+
+def test_stock_in_transit_past_its_arrival_date_is_planned_as_today_and_alerted(
+    one_lane: dict[str, Any],
+) -> None:
+    # 6 units due 3 days ago at FW: counted as there today (as before), and now said.
+    network = al.Network.model_validate(one_lane)
+    stock = pd.DataFrame(
+        {
+            "sku": ["S", "S"],
+            "node": ["CW", "FW"],
+            "on_hand": [0.0, 0.0],
+            "in_transit": [0.0, 6.0],
+            "arrival_date": [pd.NaT, TODAY - pd.Timedelta(days=3)],
+        }
+    )
+    result = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}), today=TODAY)
+    overdue = result.alerts[result.alerts["kind"] == "overdue_in_transit"]
+    assert overdue[["sku", "node", "stock"]].values.tolist() == [["S", "FW", 6.0]]
+    assert "6 units in transit were due 3 day(s) before" in overdue["message"].iloc[0]
+    assert result.unmet["quantity"].sum() == pytest.approx(2.0)  # 8 days' demand, 6 there
+    stock.loc[1, "arrival_date"] = TODAY
+    on_time = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}), today=TODAY)
+    assert not (on_time.alerts["kind"] == "overdue_in_transit").any()
 
 
 def test_a_reason_says_what_raised_a_quantity_above_its_need(two_tiers: dict[str, Any]) -> None:

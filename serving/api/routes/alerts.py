@@ -22,7 +22,8 @@ def read_alerts(
     _principal: PlannerDep,
     plan_id: PlanIdQuery = None,
     kind: Annotated[
-        Literal["stockout_risk", "overstock", "slow_mover", "no_forecast"] | None,
+        Literal["stockout_risk", "overstock", "slow_mover", "no_forecast", "overdue_in_transit"]
+        | None,
         Query(description="kind"),
     ] = None,
     sku: Annotated[Id | None, Query()] = None,
