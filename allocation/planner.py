@@ -1021,9 +1021,7 @@ def _unmet(
                     f"{smallest:,.2f}"
                 )
             else:
-                cause = _distributor_cause(
-                    inputs, d, s, needs.get((s, j), 0.0), solution, timed_out
-                )
+                cause = _distributor_cause(inputs, d, s, needs, solution, timed_out)
         else:
             bearer, tier = f"forward catchment {j}", CATCHMENT
             cause = _forward_cause(inputs, j, solution)
@@ -1180,19 +1178,24 @@ def _distributor_cause(
     inputs: ModelInputs,
     d: Distributor,
     s: str,
-    need: float,
+    needs: dict[tuple[str, str], float],
     solution: Solution,
     timed_out: set[tuple[str, str, str]],
 ) -> str:
     """Why a distributor with credit is left short: its smallest order (MOQ, one pack) is above
-    what it needs, or whole packs left stock at a warehouse serving it, or no stock reached it."""
+    what it needs, or whole packs left stock at a warehouse serving it, or no stock reached it.
+    needs: units needed per (sku, location); a forward warehouse's is its own catchment's, and
+    only stock left above it was there to give."""
+    need = needs.get((s, d.id), 0.0)
     smallest = d.first_order
     if smallest > need + _SMALL:
         return (
             f"MOQ / pack size: its smallest order, {smallest:g} units, is above its need of "
             f"{need:.1f}"
         )
-    left = [w for w in d.served_by if solution.ending.get((s, w), 0.0) > _SMALL]
+    left = [
+        w for w in d.served_by if solution.ending.get((s, w), 0.0) > needs.get((s, w), 0.0) + _SMALL
+    ]
     late = [w for w in left if (s, d.id, w) in timed_out]
     if late:
         return (
@@ -1201,13 +1204,13 @@ def _distributor_cause(
         )
     if left and d.pack_size > 1:
         return (
-            f"whole packs of {d.pack_size:g}: stock is left at {left[0]} (for its own catchment, "
-            "or another whole pack did not pay)"
+            f"whole packs of {d.pack_size:g}: stock is left at {left[0]} beyond its own "
+            "catchment's need (another whole pack did not pay)"
         )
     if left:
         return (
-            f"cost: stock is left at {left[0]} (for its own catchment, or moving it cost more "
-            "than the shortage)"
+            f"cost: stock is left at {left[0]} beyond its own catchment's need (moving it cost "
+            "more than the shortage)"
         )
     for w in d.served_by:  # the warehouses serving it get no more in
         full = _full_inbound(inputs, w, solution)

@@ -982,6 +982,24 @@ def test_a_transfer_says_what_its_destination_sends_on_beside_its_own_forecast()
     ]  # it explained 8 of the 88 units
 
 
+def test_stock_kept_for_a_warehouse_s_own_catchment_is_no_cause_of_a_distributor_s_shortage() -> (
+    None
+):
+    # FW holds 3 units against its catchment's 2.8 (0.35 a day over 8 days): D1 is short because
+    # the network is, not for "cost: stock is left at FW (for its own catchment, ...)".
+    kinds = {"CW": "central", "FW": "forward"}
+    demand = demand_frame({("S", "FW"): 0.35, ("S", "D1"): 1.0})
+    network = _one_region(kinds, [("CW", "FW", 1)], "FW", tier="observation")
+    short = al.plan(network, stock_frame([("S", "FW", 3)]), demand).unmet.set_index("location")
+    assert short.loc["D1", "cause"] == "stock or reach: not enough stock that arrives in time"
+    # 30 units there and a delivery dearer than the shortage: what is left beyond its own need is.
+    network = _one_region(kinds, [("CW", "FW", 1)], "FW", tier="observation", cost_per_unit=100.0)
+    short = al.plan(network, stock_frame([("S", "FW", 30)]), demand).unmet.set_index("location")
+    assert short.loc["D1", "cause"].startswith(
+        "cost: stock is left at FW beyond its own catchment's need"
+    )
+
+
 def test_a_timing_row_that_binds_for_another_line_is_no_cause_of_a_distributor_s_shortage() -> None:
     # RW's 40 units arrive on day 3, in time for D1 (they may leave until day 7), but packs of
     # 50 keep them there. A timing row for RW -> FW (5 days, due by day 3) binds with nothing
@@ -993,8 +1011,8 @@ def test_a_timing_row_that_binds_for_another_line_is_no_cause_of_a_distributor_s
     demand = demand_frame({("S", "D1"): 10.0, ("S", "FW"): 0.0})
     result = al.plan(network, stock, demand)
     assert result.unmet["cause"].tolist() == [
-        "whole packs of 50: stock is left at RW (for its own catchment, or another whole pack did "
-        "not pay)"
+        "whole packs of 50: stock is left at RW beyond its own catchment's need (another whole "
+        "pack did not pay)"
     ]
 
 
