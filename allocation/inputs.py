@@ -174,8 +174,11 @@ def _parquet_hint(path: Path, suffix: str) -> str:
     return "; it is a Parquet file: name it .parquet" if magic == b"PAR1" else ""
 
 
-def _validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> pd.DataFrame:
-    """Run a pandera schema; the first failure becomes one error naming column and rows."""
+def _validate(
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, source: str, one_row_per_key: str = ""
+) -> pd.DataFrame:
+    """Run a pandera schema; the first failure becomes one error naming column and rows.
+    one_row_per_key: how to write what a repeated key meant as one row."""
     missing = [
         name for name, column in schema.columns.items() if column.required and name not in frame
     ]
@@ -200,7 +203,7 @@ def _validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, source: str) -> p
             repeated = [str(value) for value in frame.loc[rows[0], keys]]
             raise AllocationInputError(
                 f"{source}: rows {rows[:5]} repeat a ({', '.join(keys)}) key, e.g. "
-                f"{tuple(repeated)}: send one row per key",
+                f"{tuple(repeated)}: send one row per key{one_row_per_key}",
                 source=source,
                 field=keys[0],
                 item="/".join(repeated),
@@ -346,7 +349,13 @@ def _stock_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         frame[ARRIVAL_DATE] = pd.NaT
     frame[IN_TRANSIT] = frame[IN_TRANSIT].fillna(0.0)
     _as_dates(frame, ARRIVAL_DATE, source)
-    frame = _validate(frame, _STOCK_SCHEMA, source)
+    frame = _validate(
+        frame,
+        _STOCK_SCHEMA,
+        source,
+        " (two shipments on their way to one node: one row, their in_transit summed, dated by the "
+        "later arrival)",
+    )
     _check_day_range(frame, ARRIVAL_DATE, source)
     return frame
 

@@ -207,6 +207,18 @@ def test_infinite_stock_names_the_row(network: al.Network) -> None:
     assert caught.value.field == "on_hand" and "row(s) [1] (value inf)" in str(caught.value)
 
 
+def test_two_shipments_to_one_node_are_refused_saying_how_to_write_them(
+    network: al.Network,
+) -> None:
+    stock = stock_frame([("S", "CW", 4), ("S", "CW", 0)]).assign(
+        in_transit=[0.0, 5.0], arrival_date=[pd.NaT, pd.Timestamp("2026-01-07")]
+    )
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_stock(stock, network)
+    assert "rows [0, 1] repeat a (sku, node) key" in str(caught.value)
+    assert "one row, their in_transit summed, dated by the later arrival" in str(caught.value)
+
+
 def test_a_repeated_demand_key_is_named_with_its_rows(network: al.Network) -> None:
     demand = demand_frame({("S", "FW"): 1.0}, days=3)
     demand = pd.concat([demand, demand.iloc[[1]]], ignore_index=True)
