@@ -231,7 +231,7 @@ def _stock_positions(
     """Per (sku, node): on hand, in transit arriving in time, arriving too late (units),
     `in_time_day`: the day (from today, at least 0) the last in-time unit arrives, and
     `overdue_days`: how many days before today in-transit units were due (planned as arriving
-    today, and said: `allocation.planner` alerts `overdue_in_transit`)."""
+    today, and said: `allocation.planner` alerts `overdue_in_transit` when today is given)."""
     frame = stock.copy()
     days = (frame[ARRIVAL_DATE] - today).dt.days
     limit = frame[NODE].map(window).to_numpy(dtype=float)
@@ -286,11 +286,14 @@ def prepare_inputs(
 ) -> ModelInputs:
     """Compute cover periods, positions, safety stocks, needs and bounds (validated frames in)."""
     policy = policy or Policy()
+    given = today is not None
     today = pd.Timestamp(today) if today is not None else pd.Timestamp(demand[DATE].min())
     today = today.normalize()
     arcs = _arcs(network, policy)
     window = _windows(network, policy, arcs)
     positions = _stock_positions(stock, today, window)
+    if not given:  # the plan starts on the forecast's first day: stock due before it is no later
+        positions["overdue_days"] = np.nan
     warehouses = {w.id: w for w in network.warehouses}
     distributors = {d.id: d for d in network.distributors}
     # A SKU with neither stock nor demand has nothing to plan. Left out, a plan of one SKU on a

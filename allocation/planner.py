@@ -1245,9 +1245,10 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                     "sku": s,
                     "node": j,
                     "message": (
-                        f"{s} at {j}: planned stock {stock:.1f} covers {cover:.0%} of the forecast "
-                        f"{mean:.1f} over {cover_days} days ({short:.1f} short), below the "
-                        f"threshold of {policy.stockout_risk_cover:.0%}"
+                        f"{s} at {j}: planned stock {_units_text(stock)} covers {cover:.0%} of "
+                        f"the forecast {_units_text(mean)} over {cover_days} days "
+                        f"({_units_text(short)} short), below the threshold of "
+                        f"{policy.stockout_risk_cover:.0%}"
                     ),
                     "stock": stock,
                     "daily_demand": rate,
@@ -1335,6 +1336,7 @@ def _overdue_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
     stock = inputs.stock
     overdue = stock[stock["overdue_days"].notna()]
     first = inputs.today.date()
+    daily = _by_key(inputs.needs, LOCATION, "daily")  # a distributor's (node_daily: warehouses')
     return [
         {
             "kind": "overdue_in_transit",
@@ -1345,7 +1347,7 @@ def _overdue_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
                 f"{first}; planned as arriving today"
             ),
             "stock": round(units, _DECIMALS),
-            "daily_demand": inputs.node_daily.get((s, w), 0.0),
+            "daily_demand": inputs.node_daily.get((s, w), daily.get((s, w), 0.0)),
             "days_of_supply": None,
             "threshold": None,
         }
@@ -1369,6 +1371,12 @@ def _long_cover(inputs: ModelInputs, node: str) -> str:
         f" (its cover period, lead time + review, is {window} days: stock for it passes the "
         "bound by itself)"
     )
+
+
+def _units_text(units: float) -> str:
+    """Units to one decimal, and a fraction below one to two significant digits: 0.04 short
+    read "(0.0 short)"."""
+    return f"{units:.2g}" if 0 < abs(units) < 0.95 else f"{units:.1f}"
 
 
 def _days_text(days: float) -> str:
@@ -1419,7 +1427,9 @@ def _kpis(
     # Days of supply read every location the daily demand is at: the distributors' own stock
     # and what the plan sends them count beside what the warehouses keep.
     at_warehouses = sum(solution.ending.values())
-    at_distributors = float(needs.loc[needs["kind"] == "distributor", "position"].sum())
+    stock = inputs.stock
+    held = stock[stock[NODE].isin({d.id for d in inputs.network.distributors})]
+    at_distributors = float((held[ON_HAND] + held["in_time"]).sum())
     stock_total = at_warehouses + at_distributors + float(replenishment["quantity"].sum())
     return {
         "fill_rate": (1.0 - total_short / total_demand) if total_demand > 0 else None,

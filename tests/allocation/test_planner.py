@@ -176,18 +176,21 @@ def test_an_a_class_sku_without_a_hot_flag_is_hot(two_tiers: dict[str, Any]) -> 
 def test_days_of_supply_count_the_stock_at_and_sent_to_distributors(
     two_tiers: dict[str, Any],
 ) -> None:
-    # 100 units at CW and 3 at D-A for 1 a day at each distributor: 103 units for 2 a day, however
-    # the plan spreads them. It read only what CW kept, against both distributors' demand.
+    # 100 units at CW, 3 at D-A and 10 of another SKU at D-B for 1 a day at each distributor:
+    # 113 units for 2 a day, however the plan spreads them, as 10 more at CW would count. It
+    # read only what CW kept, against both distributors' demand.
+    two_tiers["skus"].append({"id": "T"})
     network = al.Network.model_validate(two_tiers)
     demand = demand_frame({("S", "D-A"): 1.0, ("S", "D-B"): 1.0})
-    result = al.plan(network, stock_frame([("S", "CW", 100), ("S", "D-A", 3)]), demand)
+    stock = stock_frame([("S", "CW", 100), ("S", "D-A", 3), ("T", "D-B", 10)])
+    result = al.plan(network, stock, demand)
     kpis = result.kpis
     assert result.replenishment["quantity"].sum() > 0
-    assert kpis["stock_after_plan"] == pytest.approx(103.0)
+    assert kpis["stock_after_plan"] == pytest.approx(113.0)
     assert kpis["stock_at_warehouses"] == pytest.approx(
         100.0 - result.replenishment["quantity"].sum()
     )
-    assert kpis["days_of_supply"] == pytest.approx(103.0 / 2.0)
+    assert kpis["days_of_supply"] == pytest.approx(113.0 / 2.0)
 
 
 def test_stock_in_transit_past_its_arrival_date_is_planned_as_today_and_alerted(
@@ -209,6 +212,10 @@ def test_stock_in_transit_past_its_arrival_date_is_planned_as_today_and_alerted(
     assert overdue[["sku", "node", "stock"]].values.tolist() == [["S", "FW", 6.0]]
     assert "6 units in transit were due 3 day(s) before" in overdue["message"].iloc[0]
     assert result.unmet["quantity"].sum() == pytest.approx(2.0)  # 8 days' demand, 6 there
+    assert overdue["daily_demand"].tolist() == [1.0]
+    # With no today the plan starts on the forecast's first day: stock due before it is not late.
+    unsaid = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}))
+    assert not (unsaid.alerts["kind"] == "overdue_in_transit").any()
     stock.loc[1, "arrival_date"] = TODAY
     on_time = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}), today=TODAY)
     assert not (on_time.alerts["kind"] == "overdue_in_transit").any()
@@ -1114,7 +1121,7 @@ def test_a_shortage_names_no_location_covered_from_stock_it_could_not_have_drawn
 
 
 @pytest.mark.parametrize(
-    ("skus", "locations", "distributors", "seed"), [(5, 4, 3, 1), (1, 1, 0, 2)]
+    ("skus", "locations", "distributors", "seed"), [(5, 4, 3, 1), (1, 1, 0, 2), (15, 5, 6, 3)]
 )
 def test_a_stockout_risk_alert_only_where_the_plan_leaves_demand_unmet(
     skus: int, locations: int, distributors: int, seed: int
