@@ -1383,6 +1383,12 @@ def _days_text(days: float) -> str:
     return "unlimited days (no demand)" if math.isinf(days) else f"{days:.0f} days"
 
 
+def _fill_rate(short: float, demand: float) -> float | None:
+    """1 - short / demand, to nine decimals: a tier that got nothing read -2.2e-16 (and
+    2.2e-16) from the float dust of summing its lines' shortages."""
+    return round(max(0.0, 1.0 - short / demand), 9) if demand > 0 else None
+
+
 def _kpis(
     inputs: ModelInputs,
     solution: Solution,
@@ -1417,10 +1423,7 @@ def _kpis(
         if daily > 0:
             location_days += cover
             days_out_by_tier[tier] += min(short / daily, cover)
-    fill = {
-        tier: (1.0 - short_by_tier[tier] / total) if total > 0 else None
-        for tier, total in demand_by_tier.items()
-    }
+    fill = {tier: _fill_rate(short_by_tier[tier], total) for tier, total in demand_by_tier.items()}
     total_demand = sum(demand_by_tier.values())
     total_short = sum(short_by_tier.values())
     daily_total = float(needs["daily"].sum())
@@ -1432,7 +1435,7 @@ def _kpis(
     at_distributors = float((held[ON_HAND] + held["in_time"]).sum())
     stock_total = at_warehouses + at_distributors + float(replenishment["quantity"].sum())
     return {
-        "fill_rate": (1.0 - total_short / total_demand) if total_demand > 0 else None,
+        "fill_rate": _fill_rate(total_short, total_demand),
         "fill_rate_by_tier": fill,
         "stockout_days": sum(days_out_by_tier.values()),
         "stockout_days_by_tier": dict(days_out_by_tier),

@@ -87,12 +87,16 @@ DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="database id"), Befor
 def _compact_day(value: Any) -> Any:
     """A day written YYYYMMDD (text or number), as files may write it (`allocate` reads them
     so): pydantic took 20260301 for seconds since 1970 and refused it as a time of day."""
-    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    text = str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
     if isinstance(text, str) and len(text) == 8 and text.isascii() and text.isdigit():
         try:
             return dt.datetime.strptime(text, "%Y%m%d").date()
         except ValueError:
             raise ValueError(f"{text} is not a day; expected YYYY-MM-DD or YYYYMMDD") from None
+    if isinstance(text, str) and text.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        # Any other number (0, 86400, 1767398400000): pydantic read it as seconds (or ms) since
+        # 1970, and 0 was stored as 1970-01-01.
+        raise ValueError(f"{text} is not a day; expected YYYY-MM-DD or YYYYMMDD")
     return value
 
 

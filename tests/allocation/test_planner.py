@@ -193,6 +193,22 @@ def test_days_of_supply_count_the_stock_at_and_sent_to_distributors(
     assert kpis["days_of_supply"] == pytest.approx(113.0 / 2.0)
 
 
+def test_a_tier_that_gets_nothing_has_a_fill_rate_of_zero_not_below(
+    two_tiers: dict[str, Any],
+) -> None:
+    # Red credit: D-B gets nothing of three SKUs; its tier's fill rate read -2.2e-16 at 1.3 a
+    # day and 2.2e-16 at 0.1 (1 - short / demand over summed lines).
+    two_tiers["distributors"][1]["credit"] = "red"
+    two_tiers["skus"] += [{"id": s} for s in "TUV"]
+    network = al.Network.model_validate(two_tiers)
+    for rate in (1.3, 0.1):
+        rates = {("S", "D-A"): 1.0} | {(s, "D-B"): rate for s in "TUV"}
+        demand = demand_frame(rates, spread=1.8)
+        kpis = al.plan(network, stock_frame([("S", "CW", 100)]), demand).kpis
+        assert kpis["fill_rate_by_tier"]["observation"] == 0.0
+        assert kpis["fill_rate_by_tier"]["strategic"] == 1.0
+
+
 def test_stock_in_transit_past_its_arrival_date_is_planned_as_today_and_alerted(
     one_lane: dict[str, Any],
 ) -> None:

@@ -82,6 +82,11 @@ def test_stock_replace_update_and_read(
     row = page["data"][0]
     assert page["count"] == 1 and (row["on_hand"], row["in_transit"]) == (7.0, 492.0)
     assert row["arrival_date"] == "2026-01-03"
+    # Other numbers are no day: 0 was stored as 1970-01-01 (seconds since 1970).
+    for number in (0, 86400, 1767398400000, "1767398400", 20260103.0):
+        patch = {"positions": [{"sku": "SKU-001", "node": "CW", **transit, "arrival_date": number}]}
+        refused = client.patch("/v1/stock", json=patch, headers=planner)
+        assert refused.status_code == 422 and "expected YYYY-MM-DD or YYYYMMDD" in refused.text
     patch = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": 7.0, "in_transit": 0}]}
     client.patch("/v1/stock", json=patch, headers=planner)
     page = client.get("/v1/stock", params={"sku": "SKU-001", "node": "CW"}, headers=planner).json()
