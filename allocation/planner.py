@@ -286,11 +286,13 @@ def _check_horizon(
     longest = int(needs["cover_days"].max())
     starting = f"the cover periods starting {inputs.today.date()} (up to {longest} days)"
     if len(blind) == len(needs):
+        # With a today given, it is the day at fault (the service names it, not the dates).
+        at_fault = "today" if today_given else source
         raise AllocationInputError(
-            f"{source}: no forecast date inside {starting}; the forecast covers "
+            f"{at_fault}: no forecast date inside {starting}; the forecast covers "
             f"{first.date()} to {last.date()}",
-            source=source,
-            field=DATE,
+            source=at_fault,
+            field="today" if today_given else DATE,
         )
     sku, location = blind[SKU].iloc[0], blind[LOCATION].iloc[0]
     dates = demand.loc[(demand[SKU] == sku) & (demand[LOCATION] == location), DATE]

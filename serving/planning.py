@@ -299,8 +299,13 @@ def _check_today(
         return
     today = pd.Timestamp(request.today)
     if request.demand is not None:
-        dates = pd.to_datetime([row.date for row in request.demand])
-        first, last, period = dates.min(), dates.max(), MAX_PERIOD_DAYS
+        rows = pd.DataFrame(
+            [(row.sku, row.location, row.date) for row in request.demand],
+            columns=["sku", "location", "date"],
+        )
+        rows["date"] = pd.to_datetime(rows["date"])
+        first, last = rows["date"].min(), rows["date"].max()
+        period = _last_row_days(rows)
     else:  # the champion forecasts `horizon` days after each series' last stored day
         end = session.scalar(select(func.max(SalesRow.date)))
         if end is None:
@@ -319,6 +324,16 @@ def _check_today(
             source="today",
             field="today",
         )
+
+
+def _last_row_days(rows: pd.DataFrame) -> int:
+    """The most days a series' last row may stand for: the gap to the row before it (1 for daily
+    rows, 7 for weekly ones), at most MAX_PERIOD_DAYS. It was a month for every request, so a
+    `today` a week after daily rows ended was queued and failed in the job."""
+    rows = rows.drop_duplicates().sort_values("date")
+    gaps = rows.groupby(["sku", "location"])["date"].diff().dt.days
+    last_gap = gaps.groupby([rows["sku"], rows["location"]]).last()
+    return int(min(MAX_PERIOD_DAYS, last_gap.fillna(MAX_PERIOD_DAYS).max()))
 
 
 def make_plan(

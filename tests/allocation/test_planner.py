@@ -752,7 +752,7 @@ def test_a_plan_whose_cover_periods_hold_no_forecast_is_an_error(
         al.plan(
             network, stock_frame([("S", "CW", 10)]), demand_frame({("S", "FW"): 1.0}), today=today
         )
-    assert caught.value.field == "date"
+    assert caught.value.field == "today"  # the day given is at fault, not the forecast's dates
     assert "covers 2026-01-01 to 2026-01-28" in str(caught.value)
 
 

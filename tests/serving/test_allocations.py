@@ -240,7 +240,17 @@ def test_a_large_request_is_checked_before_it_is_queued(
     response = seeded.post("/v1/allocations", json=late, headers=planner)
     assert response.status_code == 422, response.text  # was a job failing in the queue
     assert "today 2030-01-01: no demand day" in response.json()["detail"][0]["msg"]
+    # Daily rows end on 2026-01-14: a week later is refused too (each row was taken for a month).
+    response = seeded.post(
+        "/v1/allocations", json=allocation_body(today="2026-01-20"), headers=planner
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "today", "today"]
     assert seeded.get("/v1/jobs", headers=planner).json()["count"] == 0
+    last_day = seeded.post(
+        "/v1/allocations", json=allocation_body(today="2026-01-14"), headers=planner
+    )
+    assert last_day.status_code == 202, last_day.text
 
 
 def test_failed_job_records_why(
@@ -314,12 +324,13 @@ def test_champion_plan_names_the_model_version_and_ready_turns_200(
     assert {line["sku"] for line in lines["data"]} <= {"SKU-001", "SKU-002"}
     ready = seeded.get("/ready")
     assert ready.status_code == 200 and ready.json()["model"]["version"] == "1"
-    # a plan day before every forecast day names the forecast, not `demand` the body lacks
+    # a plan day before every forecast day names `today`, not `demand` the body lacks
     early = seeded.post(
         "/v1/allocations", json={"horizon": 7, "today": "2020-01-01"}, headers=planner
     )
     assert early.status_code == 422
-    assert early.json()["detail"][0]["loc"] == ["body", "forecast of the stored sales", "date"]
+    assert early.json()["detail"][0]["loc"] == ["body", "today", "today"]
+    assert "the forecast covers" in early.json()["detail"][0]["msg"]
     # queued (large), a plan day after every forecast day is refused first, not in the queue
     seeded.app.state.settings = settings.model_copy(update={"sync_allocation_limit": 0})
     late = seeded.post(
@@ -434,3 +445,4 @@ def test_a_plan_day_outside_the_forecast_is_422_naming_its_dates(
     response = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
     assert response.status_code == 422
     assert "no forecast date inside the cover periods" in response.json()["detail"][0]["msg"]
+    assert response.json()["detail"][0]["loc"] == ["body", "today", "today"]  # was demand.date
