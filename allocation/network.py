@@ -24,7 +24,7 @@ distributor's own territory (region protection).
 from __future__ import annotations
 
 import json
-import re
+import unicodedata
 from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -78,13 +78,27 @@ MAX_AMOUNT = 1e15  # units, volume or money in total (a capacity, a credit line)
 # forecasts key a series "sku|location".
 ID_PATTERN = r"^[\w.:\-|]+$"
 MAX_ID_LENGTH = 64
-_ID = re.compile(ID_PATTERN)
+_ID_MARKS = "_.:-|\u200c\u200d"  # and the joiners Persian or Devanagari words need
+
+
+def _is_id_text(value: str) -> bool:
+    """ID_PATTERN as the service's (Rust) regex engine reads it, whose word class takes the
+    combining marks of scripts such as Devanagari or Thai (गोदाम) that Python's `re` leaves
+    out: the query filters took those ids while the network refused them."""
+    return bool(value) and all(
+        char in _ID_MARKS or _is_word_category(unicodedata.category(char)) for char in value
+    )
+
+
+def _is_word_category(category: str) -> bool:
+    """Letters, marks, decimal and letter numbers, connectors: the Rust engine's word class."""
+    return category[0] in "LM" or category in ("Nd", "Nl", "Pc")
 
 
 def check_id(value: str) -> str:
     """`value` when it is an id (ID_PATTERN, at most MAX_ID_LENGTH), else a ValueError saying
     what an id is."""
-    if not (len(value) <= MAX_ID_LENGTH and _ID.fullmatch(value)):
+    if not (len(value) <= MAX_ID_LENGTH and _is_id_text(value)):
         raise ValueError(
             f"an id is 1 to {MAX_ID_LENGTH} letters, digits or _ . : - |, without spaces"
         )
