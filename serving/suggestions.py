@@ -10,11 +10,13 @@ cached answer would miss that.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from serving.crud import newest_network_row
 from serving.errors import NotFoundError
 from serving.models import Acknowledgement, LineKind, NetworkVersion, Plan, PlanLine, PlanStatus
 from serving.schemas import SuggestionPublic, SuggestionsPublic
@@ -96,10 +98,12 @@ def check_known_distributor(session: Session, plan_id: int, distributor_id: str)
     )
     if document is None:  # a plan stored without its network: nothing to check against
         return
+    _require_distributor(document, distributor_id, f"the network of plan {plan_id}")
+
+
+def _require_distributor(document: dict[str, Any], distributor_id: str, where: str) -> None:
     if distributor_id not in {d["id"] for d in document.get("distributors", [])}:
-        raise UnknownDistributorError(
-            f"no distributor {distributor_id!r} in the network of plan {plan_id}"
-        )
+        raise UnknownDistributorError(f"no distributor {distributor_id!r} in {where}")
 
 
 def suggestions_json(session: Session, cache: SuggestionCache, distributor_id: str) -> bytes:
@@ -115,7 +119,10 @@ def suggestions_json(session: Session, cache: SuggestionCache, distributor_id: s
         .order_by(Plan.id.desc())  # the newest approved plan (approvals never go back)
         .limit(1)
     ).first()
-    if plan is None:
+    if plan is None:  # none approved yet: an id the stored network lacks is still a 404
+        stored = newest_network_row(session)
+        if stored is not None:
+            _require_distributor(stored.document, distributor_id, "the stored network")
         data, count = b"[]", 0
     else:
         cached = cache.get(plan.id, distributor_id)

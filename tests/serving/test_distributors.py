@@ -15,6 +15,9 @@ def test_no_approved_plan_means_no_suggestions(seeded: TestClient, keys: Keys) -
     create_plan(seeded, keys)  # a draft is never shown to distributors
     body = seeded.get("/v1/distributors/D-N1/suggestions", headers=keys.headers("north")).json()
     assert body["plan_id"] is None and body["data"] == [] and body["count"] == 0
+    # a mistyped id is not "no suggestions yet" either (it was a 200 until a plan was approved)
+    typo = seeded.get("/v1/distributors/NOPE/suggestions", headers=keys.headers("planner"))
+    assert typo.status_code == 404 and "no distributor 'NOPE' in the stored network" in typo.text
 
 
 def test_distributor_reads_its_latest_approved_suggestions(seeded: TestClient, keys: Keys) -> None:
