@@ -1241,22 +1241,16 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
         stock = max(0.0, round(mean - short, _DECIMALS))  # no -0.0 from float dust
         cover = max(0.0, 1.0 - short / mean)
         if short > _SMALL and cover < policy.stockout_risk_cover - 1e-9:
+            message = (
+                f"{s} at {j}: planned stock {_units_text(stock)} covers {cover:.0%} of the "
+                f"forecast {_units_text(mean)} over {cover_days} days ({_units_text(short)} "
+                f"short), below the threshold of {policy.stockout_risk_cover:.0%}"
+            )
+            days = stock / rate if rate > 0 else None
             rows.append(
-                {
-                    "kind": "stockout_risk",
-                    "sku": s,
-                    "node": j,
-                    "message": (
-                        f"{s} at {j}: planned stock {_units_text(stock)} covers {cover:.0%} of "
-                        f"the forecast {_units_text(mean)} over {cover_days} days "
-                        f"({_units_text(short)} short), below the threshold of "
-                        f"{policy.stockout_risk_cover:.0%}"
-                    ),
-                    "stock": stock,
-                    "daily_demand": rate,
-                    "days_of_supply": stock / rate if rate > 0 else None,
-                    "threshold": policy.stockout_risk_cover,
-                }
+                _alert(
+                    "stockout_risk", s, j, message, stock, rate, days, policy.stockout_risk_cover
+                )
             )
     for w in inputs.network.warehouses:
         for s in inputs.skus:
@@ -1266,41 +1260,50 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             days_end = end / daily if daily > 0 else (math.inf if end > 0 else 0.0)
             days_start = start / daily if daily > 0 else (math.inf if start > 0 else 0.0)
             if w.kind == "forward" and end > _EPS and days_end > policy.overstock_days:
+                message = (
+                    f"{s} at {w.id}: {end:.0f} units after the plan = {_days_text(days_end)} of "
+                    f"supply at {daily:.2f}/day, above the bound of {policy.overstock_days:g} "
+                    f"days{_long_cover(inputs, w.id)}"
+                )
                 rows.append(
-                    {
-                        "kind": "overstock",
-                        "sku": s,
-                        "node": w.id,
-                        "message": (
-                            f"{s} at {w.id}: {end:.0f} units after the plan = "
-                            f"{_days_text(days_end)} of supply at {daily:.2f}/day, "
-                            f"above the bound of "
-                            f"{policy.overstock_days:g} days{_long_cover(inputs, w.id)}"
-                        ),
-                        "stock": round(end, _DECIMALS),
-                        "daily_demand": daily,
-                        "days_of_supply": days_end if math.isfinite(days_end) else None,
-                        "threshold": policy.overstock_days,
-                    }
+                    _alert(
+                        "overstock", s, w.id, message, end, daily, days_end, policy.overstock_days
+                    )
                 )
             if start > _EPS and days_start > policy.slow_mover_days:
+                message = (
+                    f"{s} at {w.id}: {start:.0f} units = {_days_text(days_start)} of supply at "
+                    f"{daily:.2f}/day, above {policy.slow_mover_days:g} days"
+                )
+                threshold = policy.slow_mover_days
                 rows.append(
-                    {
-                        "kind": "slow_mover",
-                        "sku": s,
-                        "node": w.id,
-                        "message": (
-                            f"{s} at {w.id}: {start:.0f} units = "
-                            f"{_days_text(days_start)} of supply "
-                            f"at {daily:.2f}/day, above {policy.slow_mover_days:g} days"
-                        ),
-                        "stock": round(start, _DECIMALS),
-                        "daily_demand": daily,
-                        "days_of_supply": days_start if math.isfinite(days_start) else None,
-                        "threshold": policy.slow_mover_days,
-                    }
+                    _alert("slow_mover", s, w.id, message, start, daily, days_start, threshold)
                 )
     return pd.DataFrame(rows, columns=ALERT_COLUMNS)
+
+
+def _alert(
+    kind: str,
+    sku: str,
+    node: str,
+    message: str,
+    stock: float,
+    daily_demand: float,
+    days_of_supply: float | None = None,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """One alerts row (ALERT_COLUMNS): stock without float dust, unlimited days as none."""
+    finite = days_of_supply is not None and math.isfinite(days_of_supply)
+    return {
+        "kind": kind,
+        "sku": sku,
+        "node": node,
+        "message": message,
+        "stock": round(stock, _DECIMALS),
+        "daily_demand": daily_demand,
+        "days_of_supply": days_of_supply if finite else None,
+        "threshold": threshold,
+    }
 
 
 def _no_forecast_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
@@ -1309,19 +1312,15 @@ def _no_forecast_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
     blind = inputs.needs[inputs.needs["forecast_days"] <= 0]
     first = inputs.today.date()
     return [
-        {
-            "kind": "no_forecast",
-            "sku": s,
-            "node": j,
-            "message": (
-                f"{s} at {j}: no forecast date inside its cover period ({cover} days from "
-                f"{first}): planned for no demand"
-            ),
-            "stock": round(position, _DECIMALS),
-            "daily_demand": 0.0,
-            "days_of_supply": None,
-            "threshold": None,
-        }
+        _alert(
+            "no_forecast",
+            s,
+            j,
+            f"{s} at {j}: no forecast date inside its cover period ({cover} days from {first}): "
+            "planned for no demand",
+            position,
+            0.0,
+        )
         for s, j, cover, position in zip(
             blind[SKU].astype(str).tolist(),
             blind[LOCATION].astype(str).tolist(),
@@ -1340,19 +1339,15 @@ def _overdue_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
     first = inputs.today.date()
     daily = _by_key(inputs.needs, LOCATION, "daily")  # a distributor's (node_daily: warehouses')
     return [
-        {
-            "kind": "overdue_in_transit",
-            "sku": s,
-            "node": w,
-            "message": (
-                f"{s} at {w}: {units:g} units in transit were due {days:.0f} day(s) before "
-                f"{first}; planned as arriving today"
-            ),
-            "stock": round(units, _DECIMALS),
-            "daily_demand": inputs.node_daily.get((s, w), daily.get((s, w), 0.0)),
-            "days_of_supply": None,
-            "threshold": None,
-        }
+        _alert(
+            "overdue_in_transit",
+            s,
+            w,
+            f"{s} at {w}: {units:g} units in transit were due {days:.0f} day(s) before {first}; "
+            "planned as arriving today",
+            units,
+            inputs.node_daily.get((s, w), daily.get((s, w), 0.0)),
+        )
         for s, w, units, days in zip(
             overdue[SKU].astype(str).tolist(),
             overdue[NODE].astype(str).tolist(),
