@@ -226,12 +226,14 @@ def _windows(network: Network, policy: Policy, arcs: list[Arc]) -> dict[str, int
 
 
 def _stock_positions(
-    stock: pd.DataFrame, today: pd.Timestamp, window: dict[str, int]
+    stock: pd.DataFrame, today: pd.Timestamp, window: dict[str, int], today_given: bool = True
 ) -> pd.DataFrame:
     """Per (sku, node): on hand, in transit arriving in time, arriving too late (units),
     `in_time_day`: the day (from today, at least 0) the last in-time unit arrives, and
     `overdue_days`: how many days before today in-transit units were due (planned as arriving
-    today, and said: `allocation.planner` alerts `overdue_in_transit` when today is given)."""
+    today, and said: `allocation.planner` alerts `overdue_in_transit`). None without a
+    today given: the plan then starts on the forecast's first day, and stock due before it is
+    no later."""
     frame = stock.copy()
     days = (frame[ARRIVAL_DATE] - today).dt.days
     limit = frame[NODE].map(window).to_numpy(dtype=float)
@@ -239,7 +241,8 @@ def _stock_positions(
     frame["in_time"] = in_time.fillna(0.0)
     frame["late"] = frame[IN_TRANSIT] - frame["in_time"]
     frame["in_time_day"] = days.clip(lower=0).where(frame["in_time"] > 0)
-    frame["overdue_days"] = (-days).where((days < 0) & (frame[IN_TRANSIT] > 0))
+    overdue = (days < 0) & (frame[IN_TRANSIT] > 0) & today_given
+    frame["overdue_days"] = (-days).where(overdue)
     grouped = frame.groupby([SKU, NODE], as_index=False)
     return grouped.agg(
         {
@@ -291,9 +294,7 @@ def prepare_inputs(
     today = today.normalize()
     arcs = _arcs(network, policy)
     window = _windows(network, policy, arcs)
-    positions = _stock_positions(stock, today, window)
-    if not given:  # the plan starts on the forecast's first day: stock due before it is no later
-        positions["overdue_days"] = np.nan
+    positions = _stock_positions(stock, today, window, today_given=given)
     warehouses = {w.id: w for w in network.warehouses}
     distributors = {d.id: d for d in network.distributors}
     # A SKU with neither stock nor demand has nothing to plan. Left out, a plan of one SKU on a
