@@ -1,8 +1,9 @@
 """Stock positions and demand (the forecast contract): loading and validation against a network.
 
-Stock: one row per SKU and node: `sku, node, on_hand, in_transit, arrival_date` (units; the
-arrival date is required where `in_transit > 0`). Nodes are warehouses or distributors (a
-distributor's own stock counts toward its position).
+Stock: `sku, node, on_hand, in_transit, arrival_date` (units; the arrival date is required
+where `in_transit > 0`), one row per SKU, node and arrival date: each shipment on its way takes a
+row of its own, and the on-hand units are given on one row of the SKU and node (0 on the others).
+Nodes are warehouses or distributors (a distributor's own stock counts toward its position).
 
 Demand: the forecast contract `sku, location, date, forecast, q<level>...` (units per period, one
 row per SKU, demand location and future day). Demand locations are forward warehouses (their own
@@ -200,7 +201,7 @@ def _validate(
         row_text = f" at row(s) {rows[:5]}" if rows else ""
         if first["check"] == "multiple_fields_uniqueness" and schema.unique and rows:
             keys = [str(key) for key in schema.unique]
-            repeated = [str(value) for value in frame.loc[rows[0], keys]]
+            repeated = [_key_text(value) for value in frame.loc[rows[0], keys]]
             raise AllocationInputError(
                 f"{source}: rows {rows[:5]} repeat a ({', '.join(keys)}) key, e.g. "
                 f"{tuple(repeated)}: send one row per key{one_row_per_key}",
@@ -331,7 +332,7 @@ _STOCK_SCHEMA = pa.DataFrameSchema(
         IN_TRANSIT: pa.Column("float64", _QUANTITY, nullable=False, coerce=True, required=False),
         ARRIVAL_DATE: pa.Column("datetime64[ns]", nullable=True, coerce=True, required=False),
     },
-    unique=[SKU, NODE],
+    unique=[SKU, NODE, ARRIVAL_DATE],  # one row per shipment; no date at most once
     strict=False,
 )
 
@@ -353,11 +354,38 @@ def _stock_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         frame,
         _STOCK_SCHEMA,
         source,
-        " (two shipments on their way to one node: one row, their in_transit summed, dated by the "
-        "later arrival)",
+        " (shipments due the same day: one row, their in_transit summed; without a date: one row, "
+        "the on hand)",
     )
     _check_day_range(frame, ARRIVAL_DATE, source)
+    _check_on_hand_once(frame, source)
     return frame
+
+
+def _key_text(value: object) -> str:
+    """A key's value as its file writes it: a day as YYYY-MM-DD, a missing date as 'no date'."""
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    return "no date" if value is pd.NaT else str(value)
+
+
+def _check_on_hand_once(frame: pd.DataFrame, source: str) -> None:
+    """On-hand units on one row of a SKU and node at most: the rows are its shipments, and an
+    export that joins positions to shipments repeats the on hand on each, which summed would
+    count it twice."""
+    holding = frame[frame[ON_HAND] > 0]
+    repeated = holding[holding.duplicated([SKU, NODE], keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        rows = repeated.index[(repeated[SKU] == first[SKU]) & (repeated[NODE] == first[NODE])]
+        raise AllocationInputError(
+            f"{source}: {first[SKU]} at {first[NODE]} has on_hand on rows {rows[:5].tolist()}; "
+            "its rows are its shipments and its on hand is counted once: give it on one row "
+            "and 0 on the others",
+            source=source,
+            field=ON_HAND,
+            item=f"{first[SKU]}@{first[NODE]}",
+        )
 
 
 def _refuse_near_names(frame: pd.DataFrame, names: tuple[str, ...], source: str) -> None:

@@ -146,10 +146,13 @@ class NetworkVersion(Base):
 
 
 class StockPosition(Base):
-    """Units on hand and in transit of one SKU at one node (in transit arrives on arrival_date)."""
+    """Units on hand and in transit of one SKU at one node (in transit arrives on arrival_date).
+    Each shipment on its way takes a row of its own: unique by SKU, node and arrival date."""
 
     __tablename__ = "stock_positions"
-    __table_args__ = (UniqueConstraint("sku", "node", name="uq_stock_positions_sku_node"),)
+    __table_args__ = (
+        UniqueConstraint("sku", "node", "arrival_date", name="uq_stock_positions_sku_node_arrival"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sku: Mapped[str] = mapped_column(String(64))

@@ -148,7 +148,8 @@ class NetworkPublic(_Public):
 
 
 class StockPositionIn(BaseModel):
-    """Units of one SKU at one node; in-transit units arrive on arrival_date."""
+    """Units of one SKU at one node; in-transit units arrive on arrival_date. A SKU at a node
+    takes a position per shipment on its way (one per arrival date), its on hand on one of them."""
 
     model_config = ConfigDict(extra="forbid")
 

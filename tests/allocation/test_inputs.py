@@ -207,16 +207,40 @@ def test_infinite_stock_names_the_row(network: al.Network) -> None:
     assert caught.value.field == "on_hand" and "row(s) [1] (value inf)" in str(caught.value)
 
 
-def test_two_shipments_to_one_node_are_refused_saying_how_to_write_them(
+def test_each_shipment_to_a_node_takes_a_row_of_its_own(network: al.Network) -> None:
+    stock = stock_frame([("S", "CW", 4), ("S", "CW", 0), ("S", "CW", 0)]).assign(
+        in_transit=[0.0, 5.0, 3.0],
+        arrival_date=[pd.NaT, pd.Timestamp("2026-01-07"), pd.Timestamp("2026-01-09")],
+    )
+    assert al.validate_stock(stock, network)["in_transit"].sum() == 8.0
+
+
+def test_two_shipments_due_the_same_day_are_refused_saying_how_to_write_them(
     network: al.Network,
 ) -> None:
     stock = stock_frame([("S", "CW", 4), ("S", "CW", 0)]).assign(
-        in_transit=[0.0, 5.0], arrival_date=[pd.NaT, pd.Timestamp("2026-01-07")]
+        in_transit=[5.0, 3.0], arrival_date=pd.Timestamp("2026-01-07")
     )
     with pytest.raises(AllocationInputError) as caught:
         al.validate_stock(stock, network)
-    assert "rows [0, 1] repeat a (sku, node) key" in str(caught.value)
-    assert "one row, their in_transit summed, dated by the later arrival" in str(caught.value)
+    message = str(caught.value)
+    assert "rows [0, 1] repeat a (sku, node, arrival_date) key, e.g. ('S', 'CW', '2026-01-07')" in (
+        message
+    )
+    assert "shipments due the same day: one row, their in_transit summed" in message
+    assert caught.value.item == "S/CW/2026-01-07"
+
+
+def test_on_hand_given_on_two_rows_of_a_node_is_refused(network: al.Network) -> None:
+    # A positions-joined-to-shipments export repeats the on hand on each shipment's row.
+    stock = stock_frame([("S", "CW", 4), ("S", "CW", 4)]).assign(
+        in_transit=[5.0, 3.0],
+        arrival_date=[pd.Timestamp("2026-01-07"), pd.Timestamp("2026-01-09")],
+    )
+    with pytest.raises(AllocationInputError) as caught:
+        al.validate_stock(stock, network)
+    assert "S at CW has on_hand on rows [0, 1]" in str(caught.value)
+    assert caught.value.field == "on_hand" and caught.value.item == "S@CW"
 
 
 def test_a_repeated_demand_key_is_named_with_its_rows(network: al.Network) -> None:

@@ -335,6 +335,27 @@ def test_in_transit_arriving_too_late_does_not_count(one_lane: dict[str, Any]) -
     assert shipped == pytest.approx(8.0)
 
 
+def test_two_shipments_to_one_node_count_each_by_its_own_arrival(
+    one_lane: dict[str, Any],
+) -> None:
+    # 5 due in time and 3 after the cover period: written as one row dated by the later arrival
+    # (as the stock contract asked before), the 5 counted as late too and were shipped again.
+    network = al.Network.model_validate(one_lane)
+    stock = pd.DataFrame(
+        {
+            "sku": ["S", "S", "S"],
+            "node": ["CW", "FW", "FW"],
+            "on_hand": [20.0, 0.0, 0.0],
+            "in_transit": [0.0, 5.0, 3.0],
+            "arrival_date": [pd.NaT, pd.Timestamp("2026-01-03"), pd.Timestamp("2026-01-20")],
+        }
+    )
+    result = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}))
+    assert result.transfers["quantity"].sum() == pytest.approx(8.0 - 5.0)
+    line = result.transfers.iloc[0]
+    assert "in transit 5.0" in line["reason"]
+
+
 def test_plan_json_carries_status_objective_and_timings(one_lane: dict[str, Any], tmp_path) -> None:
     network = al.Network.model_validate(one_lane)
     result = al.plan(network, stock_frame([("S", "CW", 10)]), demand_frame({("S", "FW"): 1.0}))

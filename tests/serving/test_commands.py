@@ -3,6 +3,7 @@ the migrations make what the models declare."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from serving.auth import find_key, hash_key
@@ -18,7 +20,7 @@ from serving.cli import app as cli
 from serving.config import Settings
 from serving.db import alembic_config, connect, upgrade
 from serving.main import create_app
-from serving.models import ApiKey, Base, Role
+from serving.models import ApiKey, Base, Role, StockPosition
 from tests.serving.registry import registry_copy
 
 runner = CliRunner()
@@ -54,6 +56,39 @@ def test_the_migrations_make_the_tables_the_models_declare(database_url: str) ->
         command.downgrade(config, "0001")
     assert "ix_sales_date" not in {i["name"] for i in inspect(database.engine).get_indexes("sales")}
     database.dispose()
+
+
+def test_stored_positions_upgrade_to_one_row_per_shipment(database_url: str) -> None:
+    database = connect(database_url)
+    upgrade(database.engine, "0002")  # one position per SKU and node
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO stock_positions (sku, node, on_hand, in_transit, arrival_date, "
+                "updated_at) VALUES ('S', 'CW', 4, 5, '2026-01-07', '2026-01-01 00:00:00')"
+            )
+        )
+    upgrade(database.engine)
+    with database.session() as session:
+        later = StockPosition(
+            sku="S", node="CW", on_hand=0.0, in_transit=3.0, arrival_date=dt.date(2026, 1, 9)
+        )
+        session.add(later)
+        session.commit()
+        rows = session.scalars(select(StockPosition).order_by(StockPosition.arrival_date)).all()
+        assert [(r.on_hand, r.in_transit, r.arrival_date.day) for r in rows] == [
+            (4.0, 5.0, 7),
+            (0.0, 3.0, 9),
+        ]
+        session.add(StockPosition(**{**_fields(later), "in_transit": 1.0}))
+        with pytest.raises(IntegrityError):  # the same SKU, node and arrival date twice
+            session.commit()
+        session.rollback()
+    database.dispose()
+
+
+def _fields(row: StockPosition) -> dict[str, object]:
+    return {name: getattr(row, name) for name in ("sku", "node", "on_hand", "arrival_date")}
 
 
 def test_keys_create_prints_a_key_once_and_stores_its_hash(env: Settings) -> None:

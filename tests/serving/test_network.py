@@ -105,6 +105,53 @@ def test_stock_replace_update_and_read(
     assert client.get("/v1/stock", headers=keys.headers("north")).status_code == 403
 
 
+def test_stock_takes_a_position_per_shipment(
+    client: TestClient,
+    keys: Keys,
+    network_document: dict[str, Any],
+    stock_rows: list[dict[str, Any]],
+) -> None:
+    planner = keys.headers("planner")
+    client.put("/v1/network", json=network_document, headers=planner)
+    key = {"sku": "SKU-001", "node": "FW-N1"}
+    shipments = [
+        {**key, "on_hand": 0.0, "in_transit": 30.0, "arrival_date": "2026-02-20"},
+        {**key, "on_hand": 0.0, "in_transit": 20.0, "arrival_date": "2026-01-03"},
+    ]
+    response = client.put(
+        "/v1/stock", json={"positions": [*stock_rows, *shipments]}, headers=planner
+    )
+    assert response.status_code == 201, response.text
+    page = client.get("/v1/stock", params=key, headers=planner).json()
+    assert [(row["arrival_date"], row["on_hand"], row["in_transit"]) for row in page["data"]] == [
+        (None, 10.0, 0.0),
+        ("2026-01-03", 0.0, 20.0),
+        ("2026-02-20", 0.0, 30.0),
+    ]
+    # The plan counts the 20 due in time; the 30 due after the cover period are late.
+    plan = client.post("/v1/allocations", json=allocation_body(), headers=planner)
+    assert plan.status_code == 201, plan.text
+    lines = client.get(
+        f"/v1/plans/{plan.json()['id']}/lines", params={"limit": 500}, headers=planner
+    ).json()["data"]
+    into = [line for line in lines if (line["sku"], line["destination"]) == tuple(key.values())]
+    assert into and all("in transit 20.0" in line["reason"] for line in into)
+    # A PATCH cannot tell which of several positions it updates.
+    patch = {"positions": [{**key, "on_hand": 12.0}]}
+    refused = client.patch("/v1/stock", json=patch, headers=planner)
+    assert refused.status_code == 409 and "SKU-001 at FW-N1 has several positions" in refused.text
+    refused = client.patch("/v1/stock", json={"positions": shipments}, headers=planner)
+    assert refused.status_code == 422 and "a PATCH updates one position per SKU" in refused.text
+    # Two shipments due the same day are one position; the on hand is given once.
+    twice = [*stock_rows, shipments[0], {**shipments[0], "in_transit": 5.0}]
+    refused = client.put("/v1/stock", json={"positions": twice}, headers=planner)
+    assert refused.status_code == 422 and "due 2026-02-20: send one position per" in refused.text
+    joined = [*stock_rows, {**shipments[0], "on_hand": 10.0}]
+    refused = client.put("/v1/stock", json={"positions": joined}, headers=planner)
+    assert refused.status_code == 422 and "SKU-001 at FW-N1 has on_hand on rows" in refused.text
+    assert client.get("/v1/stock", params=key, headers=planner).json()["count"] == 3
+
+
 def test_a_stored_network_a_newer_check_refuses_is_read_back_and_refused_for_plans(
     client: TestClient, keys: Keys, app: FastAPI, network_document: dict[str, Any]
 ) -> None:

@@ -47,13 +47,24 @@ def _check_against_network(session: Session, positions: list[StockPositionIn]) -
 def _stored(
     session: Session, positions: list[StockPositionIn]
 ) -> dict[tuple[str, str], StockPosition]:
-    """The stored rows of the positions' SKUs, by (sku, node)."""
-    return {
-        (row.sku, row.node): row
-        for row in session.scalars(
-            select(StockPosition).where(StockPosition.sku.in_({p.sku for p in positions}))
-        )
-    }
+    """The stored row of each (sku, node) the positions name; a 409 where one holds several
+    shipments (a PATCH cannot tell which of them a position updates)."""
+    keys = {(p.sku, p.node) for p in positions}
+    stored: dict[tuple[str, str], StockPosition] = {}
+    query = select(StockPosition).where(StockPosition.sku.in_({sku for sku, _ in keys}))
+    for row in session.scalars(query.order_by(StockPosition.arrival_date.nulls_first())):
+        key = (row.sku, row.node)
+        if key not in keys:
+            continue
+        if key in stored:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"{row.sku} at {row.node} has several positions stored (due "
+                f"{stored[key].arrival_date or 'no date'} and {row.arrival_date}); a PATCH "
+                "updates one position per SKU and node: PUT /v1/stock to change them",
+            )
+        stored[key] = row
+    return stored
 
 
 def _upsert(session: Session, positions: list[StockPositionIn]) -> None:
@@ -93,14 +104,22 @@ def _merged(session: Session, positions: list[StockPositionIn]) -> list[StockPos
     return merged
 
 
-def _duplicates_error(positions: list[StockPositionIn]) -> None:
-    seen: set[tuple[str, str]] = set()
+def _duplicates_error(positions: list[StockPositionIn], *, shipments: bool) -> None:
+    """A repeated position is a 422 naming it. shipments: a SKU at a node may take one position
+    per arrival date (a PUT); otherwise one in all (a PATCH, which updates a stored one)."""
+    seen: set[tuple[str, str, object]] = set()
     for index, position in enumerate(positions):
-        key = (position.sku, position.node)
+        key = (position.sku, position.node, position.arrival_date if shipments else None)
         if key in seen:
+            how = (
+                f"due {position.arrival_date}: send one position per SKU, node and arrival date "
+                "(shipments due the same day summed)"
+                if shipments
+                else "; a PATCH updates one position per SKU and node: PUT /v1/stock to write "
+                "several shipments"
+            )
             raise AllocationInputError(
-                f"stock: positions[{index}] repeats {position.sku} at {position.node}; "
-                "send one position per SKU and node",
+                f"stock: positions[{index}] repeats {position.sku} at {position.node} {how}",
                 source="stock",
                 field=f"positions.{index}",
                 item=f"{position.sku}@{position.node}",
@@ -117,8 +136,9 @@ def _duplicates_error(positions: list[StockPositionIn]) -> None:
 def replace_stock(
     upload: StockUpload, session: SessionDep, principal: PlannerDep
 ) -> StockPositionsPublic:
-    """Replace every stock position with the ones sent."""
-    _duplicates_error(upload.positions)
+    """Replace every stock position with the ones sent: one per SKU, node and arrival date (each
+    shipment on its way a position of its own, the on hand given on one of them)."""
+    _duplicates_error(upload.positions, shipments=True)
     _check_against_network(session, upload.positions)
     begin_write(session)
     session.execute(delete(StockPosition))
@@ -133,8 +153,9 @@ def update_stock(
     upload: StockUpload, session: SessionDep, principal: PlannerDep
 ) -> StockPositionsPublic:
     """Update (or add) the positions sent; the others stay as they are, and so do the fields a
-    position leaves out (`on_hand` alone keeps its in-transit units and their arrival date)."""
-    _duplicates_error(upload.positions)
+    position leaves out (`on_hand` alone keeps its in-transit units and their arrival date). One
+    position per SKU and node: a SKU at a node with several shipments stored is a 409 (PUT)."""
+    _duplicates_error(upload.positions, shipments=False)
     begin_write(session)
     positions = _merged(session, upload.positions)
     _check_against_network(session, positions)
@@ -158,7 +179,11 @@ def _page(
         query = query.where(StockPosition.node.in_(nodes))
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
-        query.order_by(StockPosition.sku, StockPosition.node).offset(offset).limit(limit)
+        query.order_by(
+            StockPosition.sku, StockPosition.node, StockPosition.arrival_date.nulls_first()
+        )
+        .offset(offset)
+        .limit(limit)
     ).all()
     return StockPositionsPublic(
         data=[StockPositionPublic.model_validate(row) for row in rows], count=count
