@@ -136,6 +136,8 @@ class ModelInputs:
     """Everything the LP needs, computed once from network, stock, demand and policy.
 
     available: units per (sku, warehouse) usable by the plan (on hand + in transit in time).
+    stock: per (sku, node), on hand and in transit (`_stock_positions`); arrivals: each in-time
+        shipment with the day it arrives (`_arrivals`).
     needs: one row per (sku, demand location) with kind, tier, mean (D), sigma, safety (SS),
         daily, cover_days, on_hand, in_transit (in time), position (P), need, cap, penalty.
     node_daily: mean units per day served from each (sku, warehouse) (its catchment and the
@@ -150,6 +152,7 @@ class ModelInputs:
     sku_info: dict[str, Sku]
     available: dict[tuple[str, str], float]
     stock: pd.DataFrame
+    arrivals: pd.DataFrame
     needs: pd.DataFrame
     arcs: list[Arc]
     deliveries: list[Delivery]
@@ -225,15 +228,15 @@ def _windows(network: Network, policy: Policy, arcs: list[Arc]) -> dict[str, int
     return window
 
 
-def _stock_positions(
+def _shipments(
     stock: pd.DataFrame, today: pd.Timestamp, window: dict[str, int], today_given: bool = True
 ) -> pd.DataFrame:
-    """Per (sku, node): on hand, in transit arriving in time, arriving too late (units),
-    `in_time_day`: the day (from today, at least 0) the last in-time unit arrives, and
-    `overdue_days`: how many days before today in-transit units were due (planned as arriving
-    today, and said: `allocation.planner` alerts `overdue_in_transit`). None without a
-    today given: the plan then starts on the forecast's first day, and stock due before it is
-    no later."""
+    """The stock rows (one per SKU, node and arrival date) with their in-transit units split into
+    `in_time` (arriving inside the node's cover period) and `late`, `in_time_day`: the day (from
+    today, at least 0) in-time units arrive, and `overdue_days`: how many days before today
+    in-transit units were due (planned as arriving today, and said: `allocation.planner` alerts
+    `overdue_in_transit`). None without a today given: the plan then starts on the forecast's
+    first day, and stock due before it is no later."""
     frame = stock.copy()
     days = (frame[ARRIVAL_DATE] - today).dt.days
     limit = frame[NODE].map(window).to_numpy(dtype=float)
@@ -243,7 +246,13 @@ def _stock_positions(
     frame["in_time_day"] = days.clip(lower=0).where(frame["in_time"] > 0)
     overdue = (days < 0) & (frame[IN_TRANSIT] > 0) & today_given
     frame["overdue_days"] = (-days).where(overdue)
-    grouped = frame.groupby([SKU, NODE], as_index=False)
+    return frame
+
+
+def _stock_positions(shipments: pd.DataFrame) -> pd.DataFrame:
+    """Per (sku, node): on hand, in transit arriving in time, arriving too late (units), the day
+    the last in-time unit arrives and the most overdue days (`_shipments`)."""
+    grouped = shipments.groupby([SKU, NODE], as_index=False)
     return grouped.agg(
         {
             ON_HAND: "sum",
@@ -253,6 +262,12 @@ def _stock_positions(
             "overdue_days": "max",
         }
     )
+
+
+def _arrivals(shipments: pd.DataFrame) -> pd.DataFrame:
+    """The in-time shipments, `sku, node, in_time, in_time_day`: each counts from its own day."""
+    arriving = shipments[shipments["in_time"] > 0]
+    return arriving[[SKU, NODE, "in_time", "in_time_day"]].reset_index(drop=True)
 
 
 def stockout_day_weighted(
@@ -294,7 +309,9 @@ def prepare_inputs(
     today = today.normalize()
     arcs = _arcs(network, policy)
     window = _windows(network, policy, arcs)
-    positions = _stock_positions(stock, today, window, today_given=given)
+    shipments = _shipments(stock, today, window, today_given=given)
+    positions = _stock_positions(shipments)
+    arrivals = _arrivals(shipments)
     warehouses = {w.id: w for w in network.warehouses}
     distributors = {d.id: d for d in network.distributors}
     # A SKU with neither stock nor demand has nothing to plan. Left out, a plan of one SKU on a
@@ -361,7 +378,7 @@ def prepare_inputs(
     cross_cap = _cross_region_caps(arcs, available, node_daily, policy, skus)
     fair = _fair_targets(needs, available, network, policy, skus)
     offered = [a for a in arcs if a.lead_time_days < window[a.destination]]
-    timing = _timing_rows(offered, deliveries, window, positions, skus, cross_cap)
+    timing = _timing_rows(offered, deliveries, window, positions, arrivals, skus, cross_cap)
     return ModelInputs(
         network=network,
         policy=policy,
@@ -371,6 +388,7 @@ def prepare_inputs(
         sku_info=sku_info,
         available=available,
         stock=positions,
+        arrivals=arrivals,
         needs=needs,
         arcs=offered,
         deliveries=deliveries,
@@ -400,6 +418,7 @@ def _timing_rows(
     deliveries: list[Delivery],
     window: dict[str, int],
     positions: pd.DataFrame,
+    arrivals: pd.DataFrame,
     skus: list[str],
     cross_cap: dict[tuple[str, str], float],
 ) -> list[TimingRow]:
@@ -414,33 +433,38 @@ def _timing_rows(
     for d in deliveries:
         pair = (d.distributor, d.warehouse)
         due_out[d.warehouse].append((window[d.distributor] - d.lead_time_days, None, pair))
-    # Per warehouse, once: its SKUs, on hand, in-time in transit and the day that arrives.
+    # Per warehouse, once: its SKUs' on hand, and each in-time shipment with the day it arrives.
     held_at = {
-        str(node): (
-            frame[SKU].astype(str).to_numpy(),
-            frame[ON_HAND].to_numpy(dtype=float),
-            frame["in_time"].to_numpy(dtype=float),
-            frame["in_time_day"].fillna(-1.0).to_numpy(dtype=float),
-        )
+        str(node): dict(zip(frame[SKU].astype(str), frame[ON_HAND].astype(float), strict=True))
         for node, frame in positions.groupby(NODE)
     }
-    nothing = (np.zeros(0, dtype=object), np.zeros(0), np.zeros(0), np.zeros(0))
+    arriving_at = {
+        str(node): (
+            frame[SKU].astype(str).to_numpy(),
+            frame["in_time"].to_numpy(dtype=float),
+            frame["in_time_day"].to_numpy(dtype=float),
+        )
+        for node, frame in arrivals.groupby(NODE)
+    }
+    nothing = (np.zeros(0, dtype=object), np.zeros(0), np.zeros(0))
 
     def early(node: str, tau: int, skip: int | None = None) -> _Early:
         out = [
             (i, pair) for due, i, pair in due_out[node] if due <= tau and (i is None or i != skip)
         ]
         inbound = [(i, a.lead_time_days) for i, a in enumerate(arcs) if a.destination == node]
-        held, on_hand, in_time, day = held_at.get(node, nothing)
-        late = (in_time > 0) & (day >= tau)
-        rhs = on_hand + np.where(late, 0.0, in_time)
+        rhs = dict(held_at.get(node, {}))
+        sku, units, day = arriving_at.get(node, nothing)
+        late = day >= tau
+        for s, q in zip(sku[~late].tolist(), units[~late].tolist(), strict=True):
+            rhs[s] = rhs.get(s, 0.0) + q
         return _Early(
             arcs_out=tuple(i for i, _ in out if i is not None),
             deliveries=tuple(pair for _, pair in out if pair is not None),
             arcs_in=tuple(i for i, lead in inbound if lead < tau),
             slow_lane=any(lead >= tau for _, lead in inbound),
-            rhs=dict(zip(held.tolist(), rhs.tolist(), strict=True)),
-            late=held[late].tolist(),
+            rhs=rhs,
+            late=list(dict.fromkeys(sku[late].tolist())),
         )
 
     rows: list[TimingRow] = []

@@ -739,14 +739,12 @@ def _scheduled(
     stock = inputs.stock
     keys = list(zip(stock[SKU], stock[NODE], strict=True))
     on_hand = dict(zip(keys, stock[ON_HAND].astype(float), strict=True))
-    arriving = stock["in_time"] > 0
-    in_transit = {
-        key: (float(units), int(day))
-        for key, units, day, there in zip(
-            keys, stock["in_time"], stock["in_time_day"].fillna(0), arriving, strict=True
-        )
-        if there
-    }
+    in_transit: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+    arrivals = inputs.arrivals
+    for sku, node, units, day in zip(
+        arrivals[SKU], arrivals[NODE], arrivals["in_time"], arrivals["in_time_day"], strict=True
+    ):
+        in_transit[(sku, node)].append((int(day), float(units)))
     lanes = inputs.network.lanes
     order = TopologicalSorter(  # upstream first: each warehouse after its lanes' origins
         {

@@ -7,7 +7,7 @@ schedules the plan as solved: at each node, the lines leaving it take its stock 
 deadline first (a line's deadline: the last day it may leave and still arrive inside its
 destination's cover period, or earlier for a transfer that feeds such a line at its
 destination), from what is there soonest: on hand (day 0), then in-transit stock
-(on the day the last of it in time arrives), then the plan's transfers into the node (on their
+(each shipment due in time on its day), then the plan's transfers into the node (on their
 arrival days). A line leaves on the day the last unit it takes is there and arrives its lead
 time later; one that arrives after its destination's cover period is late, and the plan says so.
 
@@ -45,13 +45,13 @@ class Line:
 def departures(
     lines: list[Line],
     on_hand: dict[tuple[str, str], float],
-    in_transit: dict[tuple[str, str], tuple[float, int]],
+    in_transit: dict[tuple[str, str], list[tuple[int, float]]],
     order: Iterable[str],
 ) -> np.ndarray:
     """The day (from today) each line can leave, in the order of `lines`.
 
-    on_hand: units at (sku, node) today; in_transit: (units, the day the last of them arrives)
-    at (sku, node), counting only what arrives inside the node's cover period; order: the
+    on_hand: units at (sku, node) today; in_transit: (day it arrives, units) of each shipment to
+    (sku, node), counting only what arrives inside the node's cover period; order: the
     warehouses, upstream first (lanes form no cycle). Lines from a node whose on hand covers
     them all leave today, as the LP assumes; only the others are scheduled."""
     leave = np.zeros(len(lines))
@@ -110,16 +110,13 @@ def _schedule_node(
     out: list[int],
     into: list[int],
     on_hand: dict[tuple[str, str], float],
-    in_transit: dict[tuple[str, str], tuple[float, int]],
+    in_transit: dict[tuple[str, str], list[tuple[int, float]]],
     due: np.ndarray,
     leave: np.ndarray,
 ) -> None:
     """Earliest deadline first (`due`): each outbound line leaves when the last unit it takes is
     there."""
-    supplies = [(0, on_hand.get(key, 0.0))]
-    if key in in_transit:
-        units, day = in_transit[key]
-        supplies.append((day, units))
+    supplies = [(0, on_hand.get(key, 0.0)), *in_transit.get(key, [])]
     supplies += [(int(leave[i]) + lines[i].lead, lines[i].quantity) for i in into]
     supplies = sorted((day, units) for day, units in supplies if units > _EPS)
     position, left = 0, supplies[0][1] if supplies else 0.0

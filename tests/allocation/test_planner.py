@@ -356,6 +356,37 @@ def test_two_shipments_to_one_node_count_each_by_its_own_arrival(
     assert "in transit 5.0" in line["reason"]
 
 
+def test_a_shipment_due_early_serves_an_early_deadline_beside_a_later_one(
+    one_lane: dict[str, Any],
+) -> None:
+    # FW holds nothing; 12 units come on day 1 and 12 on day 7, both inside its 8-day cover
+    # period. A distributor served from FW (3 days away, a 10-day cover period) must be shipped
+    # by day 6: the first shipment serves it. Counted from the later arrival, day 7, the plan
+    # could send it nothing in time and left it short.
+    document = {
+        **one_lane,
+        "distributors": [
+            {"id": "D", "region": "r", "tier": "growth", "served_by": ["FW"], "lead_time_days": 3}
+        ],
+    }
+    network = al.Network.model_validate(document)
+    stock = pd.DataFrame(
+        {
+            "sku": ["S", "S", "S"],
+            "node": ["CW", "FW", "FW"],
+            "on_hand": [0.0, 0.0, 0.0],
+            "in_transit": [0.0, 12.0, 12.0],
+            "arrival_date": [pd.NaT, pd.Timestamp("2026-01-02"), pd.Timestamp("2026-01-08")],
+        }
+    )
+    demand = demand_frame({("S", "D"): 1.0, ("S", "FW"): 0.1})
+    result = al.plan(network, stock, demand, today=pd.Timestamp("2026-01-01"))
+    line = result.replenishment.iloc[0]
+    assert line["quantity"] == pytest.approx(10.0)
+    assert line["departs"] == pd.Timestamp("2026-01-02")
+    assert result.unmet.empty and result.alerts.empty
+
+
 def test_plan_json_carries_status_objective_and_timings(one_lane: dict[str, Any], tmp_path) -> None:
     network = al.Network.model_validate(one_lane)
     result = al.plan(network, stock_frame([("S", "CW", 10)]), demand_frame({("S", "FW"): 1.0}))

@@ -27,14 +27,25 @@ def test_earliest_deadline_first_takes_on_hand_before_later_stock() -> None:
         Line("S", "W", "A", 5.0, lead=1, window=30),  # deadline day 29
         Line("S", "W", "B", 5.0, lead=1, window=5),  # deadline day 4: served first
     ]
-    in_transit = {("S", "W"): (5.0, 3)}
+    in_transit = {("S", "W"): [(3, 5.0)]}
     leave = departures(lines, {("S", "W"): 5.0}, in_transit, ["W"])
     assert leave.tolist() == [3, 0]
 
 
+def test_each_shipment_counts_from_its_own_day() -> None:
+    # 4 units arrive on day 2 and 6 on day 9: the line due by day 4 takes the first shipment
+    # (counted from the last arrival, it waited for day 9 and came late).
+    lines = [
+        Line("S", "W", "A", 4.0, lead=1, window=5),
+        Line("S", "W", "B", 6.0, lead=1, window=20),
+    ]
+    in_transit = {("S", "W"): [(9, 6.0), (2, 4.0)]}
+    assert departures(lines, {}, in_transit, ["W"]).tolist() == [2, 9]
+
+
 def test_lines_covered_by_on_hand_leave_today() -> None:
     lines = [Line("S", "W", "A", 2.0, lead=1, window=8), Line("S", "W", "B", 3.0, lead=4, window=9)]
-    assert departures(lines, {("S", "W"): 5.0}, {("S", "W"): (9.0, 6)}, ["W"]).tolist() == [0, 0]
+    assert departures(lines, {("S", "W"): 5.0}, {("S", "W"): [(6, 9.0)]}, ["W"]).tolist() == [0, 0]
 
 
 def test_a_transfer_feeding_an_early_line_downstream_takes_the_early_stock() -> None:
@@ -46,7 +57,7 @@ def test_a_transfer_feeding_an_early_line_downstream_takes_the_early_stock() -> 
         Line("S", "RW1", "FW", 5.0, lead=2, window=7),
         Line("S", "CW", "RW2", 5.0, lead=2, window=10),
     ]
-    leave = departures(lines, {("S", "CW"): 5.0}, {("S", "CW"): (5.0, 3)}, ["CW", "RW1", "RW2"])
+    leave = departures(lines, {("S", "CW"): 5.0}, {("S", "CW"): [(3, 5.0)]}, ["CW", "RW1", "RW2"])
     assert leave.tolist() == [0, 2, 3]
 
 
