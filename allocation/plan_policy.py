@@ -5,7 +5,8 @@ At every review:
    so that every store can be stocked to its level when the order reaches it (the stores' levels
    plus network demand over the upstream lead time, at the service target), minus everything it
    holds or has on its way (on hand at every node, in transit, supplier deliveries not yet
-   arrived); at most the supply cap.
+   arrived), plus what the next order cannot bring under the supply cap (`_capped_lookahead`);
+   at most the supply cap.
 2. Distribution: `allocation.plan` (the LP) on the replay network translated into a planning
    `Network` (no capacities: the replay has none), the stock positions, the forecast restated so
    that the plan stocks each store to its own level (`plan_demand`) and a `Policy` whose
@@ -165,7 +166,9 @@ def echelon_supplier_order(
     the forecaster's backtest when the review has one (`backtest_cover_quantile`), else from the
     daily quantiles. Echelon
     position: on hand everywhere plus everything in transit, supplier deliveries included. The
-    order, whole units, is the shortfall, at most the SKU's supply cap.
+    order, whole units, is the shortfall, at most the SKU's supply cap. With "stores", the
+    target also brings forward what the next order cannot (`_capped_lookahead`): a capacitated
+    base stock, which holds more ahead only where the cap is below a review's demand.
     """
     assert review.forecast is not None
     network = review.network
@@ -193,6 +196,7 @@ def echelon_supplier_order(
         check_forecast(review.forecast, today=review.today, days_needed=upstream)
         quantile = _cover_quantile(review, topology, skus, upstream, service_target)
         target += np.ceil(quantile[received] - 1e-9)
+        target += _capped_lookahead(review, topology, skus, upstream, service_target)[received]
     position = np.zeros((len(received), len(skus)))
     held = review.on_hand.groupby([NODE, SKU])[ON_HAND].sum()
     moving = review.in_transit.groupby([DESTINATION, SKU])[QUANTITY].sum()
@@ -212,6 +216,26 @@ def echelon_supplier_order(
             (sku, SUPPLIER, topology.nodes[received[r]], float(q)) for r, q in enumerate(granted)
         ]
     return orders_frame(rows)
+
+
+def _capped_lookahead(
+    review: Review, topology: Topology, skus: list[str], upstream: int, service_target: float
+) -> np.ndarray:
+    """Units to order ahead because the supply cap cannot bring next review's share: the
+    service-target quantile of the demand one review further out, beyond this order's cover,
+    less what the next order may bring (the cap), where positive; per node x SKU. Zero where the
+    forecast does not reach that far."""
+    assert review.forecast is not None
+    network = review.network
+    store_lead = max(network.lead_time(topology.parent[f], f) for f in topology.forward)
+    cover = upstream + store_lead + review.review_days
+    offset = (pd.to_datetime(review.forecast["date"]) - review.today).dt.days
+    if int(offset.max()) + 1 < cover + review.review_days:
+        return np.zeros((len(topology.nodes), len(skus)))
+    near = _cover_quantile(review, topology, skus, cover, service_target)
+    far = _cover_quantile(review, topology, skus, cover + review.review_days, service_target)
+    cap = network.skus[SUPPLY_CAP].to_numpy(dtype=float)
+    return np.ceil(np.clip(far - near - cap[None, :], 0.0, None))
 
 
 def _cover_quantile(

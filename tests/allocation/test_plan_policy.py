@@ -79,6 +79,29 @@ def test_echelon_supplier_order_worked_by_hand() -> None:
     assert orders["quantity"].tolist() == [9.0]
 
 
+def test_the_supplier_order_brings_forward_what_the_cap_cannot_bring_next_review() -> None:
+    network = chain_network()
+    network.skus["supply_cap"] = 5.0
+    snapshot = review(
+        network,
+        {"CW": 11, "RW": 3, "F1": 2, "F2": 0},
+        training_sales(),
+        in_transit=[(SUPPLIER, "CW", 4.0)],
+    )
+    # The order covers upstream 3 days + the slowest store lane 2 + review 2 = 7 days; the next
+    # review's 2 days beyond them: 9 days of 3 a day + safety sqrt(9) = 30 against 21 + sqrt(7)
+    # = 23.65, 6.35 more, of which the next order brings at most 5: 2 units ahead. Target
+    # 23 (worked by hand above) + 2 = 25 against a position of 20: order 5, not 3.
+    long = dataclasses.replace(snapshot, forecast=forecast(days=10))
+    assert echelon_supplier_order(long, service_target=0.9)["quantity"].tolist() == [5.0]
+    # A forecast too short to see the next review's days orders for this one alone.
+    short = dataclasses.replace(snapshot, forecast=forecast(days=8))
+    assert echelon_supplier_order(short, service_target=0.9)["quantity"].tolist() == [3.0]
+    # Nor does the lookahead add anything where the cap brings a review's demand.
+    network.skus["supply_cap"] = 100.0
+    assert echelon_supplier_order(long, service_target=0.9)["quantity"].tolist() == [3.0]
+
+
 def test_plan_demand_restates_each_store_level_in_the_plan_s_rule() -> None:
     snapshot = review(chain_network(), {"CW": 5}, training_sales())
     snapshot = dataclasses.replace(snapshot, forecast=forecast(days=10))
