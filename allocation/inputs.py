@@ -350,6 +350,8 @@ def _stock_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         frame[ARRIVAL_DATE] = pd.NaT
     frame[IN_TRANSIT] = frame[IN_TRANSIT].fillna(0.0)
     _as_dates(frame, ARRIVAL_DATE, source)
+    if is_datetime64_any_dtype(frame[ARRIVAL_DATE]):  # a shipment is due on a day (the key's)
+        frame[ARRIVAL_DATE] = frame[ARRIVAL_DATE].dt.normalize()
     frame = _validate(
         frame,
         _STOCK_SCHEMA,

@@ -250,8 +250,8 @@ def _shipments(
 
 
 def _stock_positions(shipments: pd.DataFrame) -> pd.DataFrame:
-    """Per (sku, node): on hand, in transit arriving in time, arriving too late (units), the day
-    the last in-time unit arrives and the most overdue days (`_shipments`)."""
+    """Per (sku, node): on hand, in transit arriving in time, arriving too late (units) and the
+    day the last in-time unit arrives (`_shipments`)."""
     grouped = shipments.groupby([SKU, NODE], as_index=False)
     return grouped.agg(
         {
@@ -259,15 +259,15 @@ def _stock_positions(shipments: pd.DataFrame) -> pd.DataFrame:
             "in_time": "sum",
             "late": "sum",
             "in_time_day": "max",
-            "overdue_days": "max",
         }
     )
 
 
 def _arrivals(shipments: pd.DataFrame) -> pd.DataFrame:
-    """The in-time shipments, `sku, node, in_time, in_time_day`: each counts from its own day."""
+    """The in-time shipments, `sku, node, in_time, in_time_day, overdue_days`: each counts from
+    its own day, and one overdue is said on its own."""
     arriving = shipments[shipments["in_time"] > 0]
-    return arriving[[SKU, NODE, "in_time", "in_time_day"]].reset_index(drop=True)
+    return arriving[[SKU, NODE, "in_time", "in_time_day", "overdue_days"]].reset_index(drop=True)
 
 
 def stockout_day_weighted(

@@ -119,19 +119,17 @@ def to_plan_network(network: ReplayNetwork) -> Network:
 
 
 def to_plan_stock(review: Review) -> pd.DataFrame:
-    """Stock positions in the plan's shape: one row per SKU and node with on hand and what is on
-    its way there (internal transfers and supplier deliveries), dated by its latest arrival."""
+    """Stock positions in the plan's shape: each node's on hand on a row of its own, and a row
+    per SKU, node and arrival day of what is on its way there (internal transfers and supplier
+    deliveries due that day, summed), so that each counts from its own day."""
     stock = review.on_hand[[SKU, NODE, ON_HAND]].copy()
+    stock["in_transit"], stock[ARRIVAL_DATE] = 0.0, pd.NaT
     moving = review.in_transit
     if len(moving):
-        inbound = moving.groupby([SKU, DESTINATION]).agg(
-            in_transit=(QUANTITY, "sum"), arrival_date=(ARRIVAL_DATE, "max")
-        )
-        inbound.index = inbound.index.set_names([SKU, NODE])
-        stock = stock.merge(inbound.reset_index(), on=[SKU, NODE], how="left")
-    else:
-        stock["in_transit"], stock[ARRIVAL_DATE] = 0.0, pd.NaT
-    stock["in_transit"] = stock["in_transit"].fillna(0.0)
+        inbound = moving.groupby([SKU, DESTINATION, ARRIVAL_DATE])[QUANTITY].sum().reset_index()
+        inbound.columns = pd.Index([SKU, NODE, ARRIVAL_DATE, "in_transit"])
+        inbound[ON_HAND] = 0.0
+        stock = pd.concat([stock, inbound[stock.columns]], ignore_index=True)
     stock[ARRIVAL_DATE] = pd.to_datetime(stock[ARRIVAL_DATE])
     return stock
 

@@ -1331,9 +1331,10 @@ def _no_forecast_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
 
 def _overdue_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
     """Stock in transit whose arrival date has passed: the plan counts it as arriving today,
-    which a shipment that went missing is not; said so that someone chases it."""
-    stock = inputs.stock
-    overdue = stock[stock["overdue_days"].notna()]
+    which a shipment that went missing is not; said for each shipment, so that someone chases
+    it."""
+    arrivals = inputs.arrivals
+    overdue = arrivals[arrivals["overdue_days"].notna()]
     first = inputs.today.date()
     daily = _by_key(inputs.needs, LOCATION, "daily")  # a distributor's (node_daily: warehouses')
     return [

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -152,6 +153,16 @@ class StockPosition(Base):
     __tablename__ = "stock_positions"
     __table_args__ = (
         UniqueConstraint("sku", "node", "arrival_date", name="uq_stock_positions_sku_node_arrival"),
+        # NULLs are distinct in a unique key: without this, two PATCHes at once could each add
+        # an undated position of one SKU and node (on PostgreSQL).
+        Index(
+            "uq_stock_positions_sku_node_undated",
+            "sku",
+            "node",
+            unique=True,
+            postgresql_where=text("arrival_date IS NULL"),
+            sqlite_where=text("arrival_date IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

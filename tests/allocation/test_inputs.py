@@ -229,6 +229,10 @@ def test_two_shipments_due_the_same_day_are_refused_saying_how_to_write_them(
     )
     assert "shipments due the same day: one row, their in_transit summed" in message
     assert caught.value.item == "S/CW/2026-01-07"
+    # A time of day makes no other shipment: it is due that day (the service stores the day).
+    stock["arrival_date"] = ["2026-01-07", "2026-01-07 10:00"]
+    with pytest.raises(AllocationInputError, match="repeat a"):
+        al.validate_stock(stock, network)
 
 
 def test_on_hand_given_on_two_rows_of_a_node_is_refused(network: al.Network) -> None:

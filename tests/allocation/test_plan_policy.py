@@ -46,10 +46,32 @@ def test_stock_positions_sum_what_is_on_its_way() -> None:
         training_sales(),
         in_transit=[(SUPPLIER, "CW", 4.0), ("RW", "F1", 1.0), ("RW", "F1", 2.0)],
     )
-    stock = to_plan_stock(snapshot).set_index("node")
-    assert stock.loc["CW", ["on_hand", "in_transit"]].tolist() == [5, 4]
-    assert stock.loc["F1", ["on_hand", "in_transit"]].tolist() == [2, 3]
-    assert stock.loc["F2", "in_transit"] == 0
+    stock = to_plan_stock(snapshot)
+    held = stock.groupby("node")[["on_hand", "in_transit"]].sum()
+    assert held.loc["CW"].tolist() == [5, 4]
+    assert held.loc["F1"].tolist() == [2, 3]
+    assert held.loc["F2", "in_transit"] == 0
+    # A row per node's on hand and one per SKU, node and arrival day (F1's two due together).
+    assert len(stock) == 4 + 2
+
+
+def test_each_shipment_on_its_way_keeps_its_own_arrival_day() -> None:
+    snapshot = review(chain_network(), {"CW": 0, "RW": 0, "F1": 0, "F2": 0}, training_sales())
+    later = snapshot.today + pd.Timedelta(days=20)
+    moving = pd.DataFrame(
+        [
+            ("A", "RW", "F1", 10.0, snapshot.today, snapshot.today + pd.Timedelta(days=1)),
+            ("A", "RW", "F1", 40.0, snapshot.today, later),
+        ],
+        columns=["sku", "origin", "destination", "quantity", "ship_date", "arrival_date"],
+    )
+    stock = to_plan_stock(dataclasses.replace(snapshot, in_transit=moving))
+    arriving = stock[stock["in_transit"] > 0].sort_values("arrival_date")
+    # Folded into one row dated by the later arrival, the 10 due tomorrow counted as late.
+    assert arriving[["in_transit", "arrival_date"]].values.tolist() == [
+        [10.0, snapshot.today + pd.Timedelta(days=1)],
+        [40.0, later],
+    ]
 
 
 def test_stocked_echelon_sums_every_node_s_own_level() -> None:

@@ -232,6 +232,16 @@ def test_stock_in_transit_past_its_arrival_date_is_planned_as_today_and_alerted(
     # With no today the plan starts on the forecast's first day: stock due before it is not late.
     unsaid = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}))
     assert not (unsaid.alerts["kind"] == "overdue_in_transit").any()
+    # Each shipment is said on its own: one due 1 day ago, one due in 2 days (not overdue).
+    shipments = pd.concat([stock, stock.iloc[[1, 1]]], ignore_index=True)
+    shipments.loc[2:, ["in_transit", "arrival_date"]] = [
+        [4.0, TODAY - pd.Timedelta(days=1)],
+        [5.0, TODAY + pd.Timedelta(days=2)],
+    ]
+    result = al.plan(network, shipments, demand_frame({("S", "FW"): 1.0}), today=TODAY)
+    overdue = result.alerts[result.alerts["kind"] == "overdue_in_transit"]
+    assert sorted(overdue["stock"].tolist()) == [4.0, 6.0]
+    assert any("4 units in transit were due 1 day(s) before" in m for m in overdue["message"])
     stock.loc[1, "arrival_date"] = TODAY
     on_time = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}), today=TODAY)
     assert not (on_time.alerts["kind"] == "overdue_in_transit").any()

@@ -84,6 +84,14 @@ def test_stored_positions_upgrade_to_one_row_per_shipment(database_url: str) -> 
         with pytest.raises(IntegrityError):  # the same SKU, node and arrival date twice
             session.commit()
         session.rollback()
+        # Undated twice too (NULLs are distinct in a unique key: two PATCHes at once each added
+        # one on PostgreSQL).
+        session.add(StockPosition(sku="S", node="FW", on_hand=1.0, in_transit=0.0))
+        session.flush()
+        session.add(StockPosition(sku="S", node="FW", on_hand=2.0, in_transit=0.0))
+        with pytest.raises(IntegrityError):
+            session.commit()
+        session.rollback()
     database.dispose()
 
 

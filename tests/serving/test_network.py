@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -118,9 +120,9 @@ def test_stock_takes_a_position_per_shipment(
         {**key, "on_hand": 0.0, "in_transit": 30.0, "arrival_date": "2026-02-20"},
         {**key, "on_hand": 0.0, "in_transit": 20.0, "arrival_date": "2026-01-03"},
     ]
-    response = client.put(
-        "/v1/stock", json={"positions": [*stock_rows, *shipments]}, headers=planner
-    )
+    at_cw = {"sku": "SKU-001", "node": "CW", "on_hand": 0.0, "in_transit": 7.0}
+    positions = [*stock_rows, *shipments, {**at_cw, "arrival_date": "2026-03-03"}]
+    response = client.put("/v1/stock", json={"positions": positions}, headers=planner)
     assert response.status_code == 201, response.text
     page = client.get("/v1/stock", params=key, headers=planner).json()
     assert [(row["arrival_date"], row["on_hand"], row["in_transit"]) for row in page["data"]] == [
@@ -136,6 +138,10 @@ def test_stock_takes_a_position_per_shipment(
     ).json()["data"]
     into = [line for line in lines if (line["sku"], line["destination"]) == tuple(key.values())]
     assert into and all("in transit 20.0" in line["reason"] for line in into)
+    # Approval checks the plan against what each warehouse holds: all its rows, summed (CW's
+    # last row alone, 7 in transit, read as all it held: a 409).
+    approved = client.post(f"/v1/plans/{plan.json()['id']}/approve", headers=planner)
+    assert approved.status_code == 200, approved.text
     # A PATCH cannot tell which of several positions it updates.
     patch = {"positions": [{**key, "on_hand": 12.0}]}
     refused = client.patch("/v1/stock", json=patch, headers=planner)
@@ -150,6 +156,48 @@ def test_stock_takes_a_position_per_shipment(
     refused = client.put("/v1/stock", json={"positions": joined}, headers=planner)
     assert refused.status_code == 422 and "SKU-001 at FW-N1 has on_hand on rows" in refused.text
     assert client.get("/v1/stock", params=key, headers=planner).json()["count"] == 3
+    # A repeat with no date says so.
+    undated = [*stock_rows, stock_rows[0]]
+    refused = client.put("/v1/stock", json={"positions": undated}, headers=planner)
+    assert refused.status_code == 422 and "due with no date: send one" in refused.text
+
+
+def test_patches_at_once_for_a_new_position_leave_one(
+    client: TestClient,
+    keys: Keys,
+    live_url: str,
+    network_document: dict[str, Any],
+    stock_rows: list[dict[str, Any]],
+) -> None:
+    # A PATCH reads the stored row of its key, then adds one where there is none: on PostgreSQL
+    # three at once each added an undated row (NULLs are distinct in the unique key), and every
+    # plan after was refused for the repeated key.
+    planner = keys.headers("planner")
+    client.put("/v1/network", json=network_document, headers=planner)
+    key = {"sku": "SKU-003", "node": "FW-E1"}
+    for _round in range(15):
+        client.put("/v1/stock", json={"positions": stock_rows}, headers=planner)
+        bodies = [{"positions": [{**key, "on_hand": float(v)}]} for v in (5, 6, 7)]
+        assert _patched_at_once(live_url, planner, bodies) == [200, 200, 200]
+        assert client.get("/v1/stock", params=key, headers=planner).json()["count"] == 1
+
+
+def _patched_at_once(url: str, headers: dict[str, str], bodies: list[Any]) -> list[int]:
+    """PATCH /v1/stock with each body from its own thread, all let go at once; the codes."""
+    start = threading.Barrier(len(bodies))
+    codes: list[int] = []
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+
+        def patch(body: Any) -> None:
+            start.wait()
+            codes.append(http.patch("/v1/stock", json=body).status_code)
+
+        threads = [threading.Thread(target=patch, args=(body,)) for body in bodies]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    return codes
 
 
 def test_a_stored_network_a_newer_check_refuses_is_read_back_and_refused_for_plans(

@@ -217,9 +217,11 @@ def _short_of_stock(session: Session, plan_id: int) -> str | None:
     if not takes:
         return None
     stock = stock_frame(session, nodes={node for _sku, node in takes})
+    # A row per shipment: a warehouse holds the sum of its rows.
+    summed = stock.groupby(["sku", "node"])[["on_hand", "in_transit"]].sum()
     held = {
-        (sku, node): (on_hand, in_transit)
-        for sku, node, on_hand, in_transit, _arrives in stock.itertuples(index=False, name=None)
+        key: (float(on_hand), float(in_transit))
+        for key, on_hand, in_transit in summed.itertuples(name=None)
     }
     short = []
     for (sku, node), taken in sorted(takes.items()):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from allocation.errors import AllocationInputError
@@ -44,6 +44,14 @@ def _check_against_network(session: Session, positions: list[StockPositionIn]) -
     validate_stock(frame, found[1], source="stock")
 
 
+def _lock_positions(session: Session) -> None:
+    """Take the stock positions for this request's write. SQLite queues writers already
+    (`begin_write`); on PostgreSQL two PATCHes at once each read no stored row of a key and
+    both added one (the unique index then failed one with a 500). Readers go on."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE stock_positions IN SHARE ROW EXCLUSIVE MODE"))
+
+
 def _stored(
     session: Session, positions: list[StockPositionIn]
 ) -> dict[tuple[str, str], StockPosition]:
@@ -60,8 +68,8 @@ def _stored(
             raise HTTPException(
                 status.HTTP_409_CONFLICT,
                 f"{row.sku} at {row.node} has several positions stored (due "
-                f"{stored[key].arrival_date or 'no date'} and {row.arrival_date}); a PATCH "
-                "updates one position per SKU and node: PUT /v1/stock to change them",
+                f"{stored[key].arrival_date or 'no date'} and {row.arrival_date or 'no date'}); "
+                "a PATCH updates one position per SKU and node: PUT /v1/stock to change them",
             )
         stored[key] = row
     return stored
@@ -112,8 +120,8 @@ def _duplicates_error(positions: list[StockPositionIn], *, shipments: bool) -> N
         key = (position.sku, position.node, position.arrival_date if shipments else None)
         if key in seen:
             how = (
-                f"due {position.arrival_date}: send one position per SKU, node and arrival date "
-                "(shipments due the same day summed)"
+                f"due {position.arrival_date or 'with no date'}: send one position per SKU, node "
+                "and arrival date (shipments due the same day summed)"
                 if shipments
                 else "; a PATCH updates one position per SKU and node: PUT /v1/stock to write "
                 "several shipments"
@@ -141,6 +149,7 @@ def replace_stock(
     _duplicates_error(upload.positions, shipments=True)
     _check_against_network(session, upload.positions)
     begin_write(session)
+    _lock_positions(session)
     session.execute(delete(StockPosition))
     _upsert(session, upload.positions)
     audit.record(session, principal, "stock.replace", "stock", positions=len(upload.positions))
@@ -157,6 +166,7 @@ def update_stock(
     position per SKU and node: a SKU at a node with several shipments stored is a 409 (PUT)."""
     _duplicates_error(upload.positions, shipments=False)
     begin_write(session)
+    _lock_positions(session)
     positions = _merged(session, upload.positions)
     _check_against_network(session, positions)
     _upsert(session, positions)

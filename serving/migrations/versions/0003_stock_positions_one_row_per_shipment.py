@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
@@ -28,10 +29,19 @@ def upgrade() -> None:
         batch_op.create_unique_constraint(
             "uq_stock_positions_sku_node_arrival", ["sku", "node", "arrival_date"]
         )
+        # NULLs are distinct in the key above: one undated row per SKU and node, here.
+        batch_op.create_index(
+            "uq_stock_positions_sku_node_undated",
+            ["sku", "node"],
+            unique=True,
+            postgresql_where=sa.text("arrival_date IS NULL"),
+            sqlite_where=sa.text("arrival_date IS NULL"),
+        )
 
 
 def downgrade() -> None:
     # Refused by the database while a SKU at a node holds two shipments: merge them first.
     with op.batch_alter_table("stock_positions", schema=None) as batch_op:
+        batch_op.drop_index("uq_stock_positions_sku_node_undated")
         batch_op.drop_constraint("uq_stock_positions_sku_node_arrival", type_="unique")
         batch_op.create_unique_constraint("uq_stock_positions_sku_node", ["sku", "node"])
