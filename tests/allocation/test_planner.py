@@ -345,21 +345,20 @@ def test_in_transit_arriving_too_late_does_not_count(one_lane: dict[str, Any]) -
     assert shipped == pytest.approx(8.0)
 
 
+def shipments_to_fw(at_cw: float, shipments: list[tuple[float, str]]) -> pd.DataFrame:
+    """Stock of SKU S: `at_cw` on hand at CW and each (units, arrival date) on its way to FW."""
+    rows = [("S", "CW", at_cw, 0.0, pd.NaT)]
+    rows += [("S", "FW", 0.0, units, pd.Timestamp(day)) for units, day in shipments]
+    return pd.DataFrame(rows, columns=["sku", "node", "on_hand", "in_transit", "arrival_date"])
+
+
 def test_two_shipments_to_one_node_count_each_by_its_own_arrival(
     one_lane: dict[str, Any],
 ) -> None:
     # 5 due in time and 3 after the cover period: written as one row dated by the later arrival
     # (as the stock contract asked before), the 5 counted as late too and were shipped again.
     network = al.Network.model_validate(one_lane)
-    stock = pd.DataFrame(
-        {
-            "sku": ["S", "S", "S"],
-            "node": ["CW", "FW", "FW"],
-            "on_hand": [20.0, 0.0, 0.0],
-            "in_transit": [0.0, 5.0, 3.0],
-            "arrival_date": [pd.NaT, pd.Timestamp("2026-01-03"), pd.Timestamp("2026-01-20")],
-        }
-    )
+    stock = shipments_to_fw(20.0, [(5.0, "2026-01-03"), (3.0, "2026-01-20")])
     result = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}))
     assert result.transfers["quantity"].sum() == pytest.approx(8.0 - 5.0)
     line = result.transfers.iloc[0]
@@ -380,15 +379,7 @@ def test_a_shipment_due_early_serves_an_early_deadline_beside_a_later_one(
         ],
     }
     network = al.Network.model_validate(document)
-    stock = pd.DataFrame(
-        {
-            "sku": ["S", "S", "S"],
-            "node": ["CW", "FW", "FW"],
-            "on_hand": [0.0, 0.0, 0.0],
-            "in_transit": [0.0, 12.0, 12.0],
-            "arrival_date": [pd.NaT, pd.Timestamp("2026-01-02"), pd.Timestamp("2026-01-08")],
-        }
-    )
+    stock = shipments_to_fw(0.0, [(12.0, "2026-01-02"), (12.0, "2026-01-08")])
     demand = demand_frame({("S", "D"): 1.0, ("S", "FW"): 0.1})
     result = al.plan(network, stock, demand, today=pd.Timestamp("2026-01-01"))
     line = result.replenishment.iloc[0]
