@@ -250,17 +250,10 @@ def _shipments(
 
 
 def _stock_positions(shipments: pd.DataFrame) -> pd.DataFrame:
-    """Per (sku, node): on hand, in transit arriving in time, arriving too late (units) and the
-    day the last in-time unit arrives (`_shipments`)."""
+    """Per (sku, node): on hand, in transit arriving in time and arriving too late (units, summed
+    over its shipments, `_shipments`; each in-time one's day is in `_arrivals`)."""
     grouped = shipments.groupby([SKU, NODE], as_index=False)
-    return grouped.agg(
-        {
-            ON_HAND: "sum",
-            "in_time": "sum",
-            "late": "sum",
-            "in_time_day": "max",
-        }
-    )
+    return grouped.agg({ON_HAND: "sum", "in_time": "sum", "late": "sum"})
 
 
 def _arrivals(shipments: pd.DataFrame) -> pd.DataFrame:

@@ -5,8 +5,8 @@ At every review:
    so that every store can be stocked to its level when the order reaches it (the stores' levels
    plus network demand over the upstream lead time, at the service target), minus everything it
    holds or has on its way (on hand at every node, in transit, supplier deliveries not yet
-   arrived), plus what the next order cannot bring under the supply cap (`_capped_lookahead`);
-   at most the supply cap.
+   arrived); aiming at the stores' levels, it also brings forward what the supply cap may keep
+   the next order from bringing (`_capped_lookahead`); at most the supply cap.
 2. Distribution: `allocation.plan` (the LP) on the replay network translated into a planning
    `Network` (no capacities: the replay has none), the stock positions, the forecast restated so
    that the plan stocks each store to its own level (`plan_demand`) and a `Policy` whose
@@ -53,6 +53,7 @@ from allocation.safety import safety_stock
 from allocation.simulate import (
     ARRIVAL_DATE,
     COST_PER_UNIT,
+    DATE,
     DESTINATION,
     FORWARD,
     KIND,
@@ -60,6 +61,7 @@ from allocation.simulate import (
     NODE,
     ON_HAND,
     ORIGIN,
+    ORIGIN_DATE,
     QUANTITY,
     REGION,
     SKU,
@@ -165,8 +167,8 @@ def echelon_supplier_order(
     daily quantiles. Echelon
     position: on hand everywhere plus everything in transit, supplier deliveries included. The
     order, whole units, is the shortfall, at most the SKU's supply cap. With "stores", the
-    target also brings forward what the next order cannot (`_capped_lookahead`): a capacitated
-    base stock, which holds more ahead only where the cap is below a review's demand.
+    target also brings forward what the cap may keep the next order from bringing
+    (`_capped_lookahead`, one review ahead).
     """
     assert review.forecast is not None
     network = review.network
@@ -194,7 +196,7 @@ def echelon_supplier_order(
         check_forecast(review.forecast, today=review.today, days_needed=upstream)
         quantile = _cover_quantile(review, topology, skus, upstream, service_target)
         target += np.ceil(quantile[received] - 1e-9)
-        target += _capped_lookahead(review, topology, skus, upstream, service_target)[received]
+        target += _capped_lookahead(review, topology, skus, service_target)[received]
     position = np.zeros((len(received), len(skus)))
     held = review.on_hand.groupby([NODE, SKU])[ON_HAND].sum()
     moving = review.in_transit.groupby([DESTINATION, SKU])[QUANTITY].sum()
@@ -217,23 +219,37 @@ def echelon_supplier_order(
 
 
 def _capped_lookahead(
-    review: Review, topology: Topology, skus: list[str], upstream: int, service_target: float
+    review: Review, topology: Topology, skus: list[str], service_target: float
 ) -> np.ndarray:
-    """Units to order ahead because the supply cap cannot bring next review's share: the
-    service-target quantile of the demand one review further out, beyond this order's cover,
-    less what the next order may bring (the cap), where positive; per node x SKU. Zero where the
-    forecast does not reach that far."""
+    """Units the supplier order brings forward because the next order may not bring the next
+    review's demand: the rise of the service-target quantile of demand when this order's cover
+    (the longest lead time from the supplier to a store, plus a review period) grows by one
+    review, less the supply cap, where positive; per node x SKU.
+
+    One review ahead only (the replay's forecasts reach 28 days), and zero where the forecast or
+    the forecaster's backtest does not reach that far (past the backtest's horizon a quantile is
+    a guess). The whole cap counts for each supplier-fed node: the replay has one."""
     assert review.forecast is not None
     network = review.network
-    store_lead = max(network.lead_time(topology.parent[f], f) for f in topology.forward)
-    cover = upstream + store_lead + review.review_days
-    offset = (pd.to_datetime(review.forecast["date"]) - review.today).dt.days
-    if int(offset.max()) + 1 < cover + review.review_days:
+    cover = max(_path_lead(network, topology, f) for f in topology.forward) + review.review_days
+    longer = cover + review.review_days
+    reach = [_days_ahead(review.forecast[DATE], review.today)]
+    if review.backtest is not None:
+        bt = review.backtest
+        reach.append(
+            int((pd.to_datetime(bt[DATE]) - pd.to_datetime(bt[ORIGIN_DATE])).dt.days.max())
+        )
+    if min(reach) < longer:
         return np.zeros((len(topology.nodes), len(skus)))
     near = _cover_quantile(review, topology, skus, cover, service_target)
-    far = _cover_quantile(review, topology, skus, cover + review.review_days, service_target)
+    far = _cover_quantile(review, topology, skus, longer, service_target)
     cap = network.skus[SUPPLY_CAP].to_numpy(dtype=float)
-    return np.ceil(np.clip(far - near - cap[None, :], 0.0, None))
+    return np.ceil(np.clip(far - near - cap[None, :], 0.0, None) - 1e-9)
+
+
+def _days_ahead(dates: pd.Series, today: pd.Timestamp) -> int:
+    """Days from today a forecast reaches (today counts as the first)."""
+    return int((pd.to_datetime(dates) - today).dt.days.max()) + 1
 
 
 def _cover_quantile(

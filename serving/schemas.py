@@ -402,6 +402,11 @@ class AcknowledgementPublic(_Public):
     distributor_id: str
     note: str | None
     created_at: dt.datetime
+    superseded_by: int | None = Field(
+        default=None,
+        description="the newest approved plan where a newer one than `plan_id` is approved: "
+        "its suggestions replace these (GET the distributor's suggestions again)",
+    )
 
 
 # -- jobs ----------------------------------------------------------------------------------

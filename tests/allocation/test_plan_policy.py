@@ -11,6 +11,7 @@ import pytest
 from allocation.baselines import Topology
 from allocation.plan_policy import (
     PlanPolicy,
+    _capped_lookahead,
     echelon_supplier_order,
     plan_demand,
     shippable,
@@ -18,7 +19,7 @@ from allocation.plan_policy import (
     to_plan_stock,
 )
 from allocation.safety import cover_demand, safety_stock
-from allocation.simulate import SUPPLIER, replay
+from allocation.simulate import SUPPLIER, Review, replay
 from tests.allocation.test_baselines import TRAIN_END, chain_network, review, training_sales
 from tests.allocation.test_forecast_policy import TODAY, forecast
 
@@ -103,25 +104,54 @@ def test_echelon_supplier_order_worked_by_hand() -> None:
 
 def test_the_supplier_order_brings_forward_what_the_cap_cannot_bring_next_review() -> None:
     network = chain_network()
-    network.skus["supply_cap"] = 5.0
     snapshot = review(
         network,
         {"CW": 11, "RW": 3, "F1": 2, "F2": 0},
         training_sales(),
         in_transit=[(SUPPLIER, "CW", 4.0)],
     )
-    # The order covers upstream 3 days + the slowest store lane 2 + review 2 = 7 days; the next
-    # review's 2 days beyond them: 9 days of 3 a day + safety sqrt(9) = 30 against 21 + sqrt(7)
-    # = 23.65, 6.35 more, of which the next order brings at most 5: 2 units ahead. Target
-    # 23 (worked by hand above) + 2 = 25 against a position of 20: order 5, not 3.
     long = dataclasses.replace(snapshot, forecast=forecast(days=10))
-    assert echelon_supplier_order(long, service_target=0.9)["quantity"].tolist() == [5.0]
+
+    def order(cap: float, snapshot: Review = long) -> list[float]:
+        network.skus["supply_cap"] = cap
+        return list(echelon_supplier_order(snapshot, service_target=0.9)["quantity"])
+
+    # The order covers the longest lead time from the supplier to a store (2 + 1 + 2 = 5 days)
+    # + a review (2): 7 days, 21 + safety sqrt(7) = 23.65 at 3 a day; one review more, 9 days:
+    # 27 + sqrt(9) = 30, 6.35 more, of which the next order brings at most the cap. Target 23
+    # (worked by hand above) against a position of 20: cap 6 leaves 0.35 -> 1 unit ahead,
+    # order 4; cap 7 or more, nothing ahead, order 3; cap 5 leaves 2 ahead, order 5 (the cap).
+    assert [order(6.0), order(7.0), order(100.0), order(5.0)] == [[4.0], [3.0], [3.0], [5.0]]
     # A forecast too short to see the next review's days orders for this one alone.
-    short = dataclasses.replace(snapshot, forecast=forecast(days=8))
-    assert echelon_supplier_order(short, service_target=0.9)["quantity"].tolist() == [3.0]
-    # Nor does the lookahead add anything where the cap brings a review's demand.
-    network.skus["supply_cap"] = 100.0
-    assert echelon_supplier_order(long, service_target=0.9)["quantity"].tolist() == [3.0]
+    assert order(6.0, dataclasses.replace(snapshot, forecast=forecast(days=8))) == [3.0]
+    # So does a backtest that stops short of them: its quantile there would be a guess. (With
+    # no cap at all, one reaching 9 days brings a review's demand forward.)
+    network.skus["supply_cap"] = 0.0
+    topology = Topology.of(network)
+    ahead = [
+        _capped_lookahead(
+            dataclasses.replace(long, backtest=backtest_rows(days)), topology, ["A"], 0.9
+        )
+        for days in (8, 9)
+    ]
+    assert ahead[0].sum() == 0 and ahead[1][0, 0] > 0
+
+
+def backtest_rows(days: int) -> pd.DataFrame:
+    """A backtest of one origin reaching `days` days: F1 sold 1, 3, 1, ... against 2 a day, F2
+    1 a day as forecast."""
+    dates = pd.date_range(TODAY - pd.Timedelta(days=30), periods=days, freq="D")
+    f1 = pd.DataFrame(
+        {
+            "location": "F1",
+            "date": dates,
+            "units": [1.0, 3.0] * (days // 2) + [1.0] * (days % 2),
+            "forecast": 2.0,
+        }
+    )
+    f2 = pd.DataFrame({"location": "F2", "date": dates, "units": 1.0, "forecast": 1.0})
+    frame = pd.concat([f1, f2], ignore_index=True)
+    return frame.assign(sku="A", origin_date=dates[0] - pd.Timedelta(days=1))
 
 
 def test_plan_demand_restates_each_store_level_in_the_plan_s_rule() -> None:

@@ -129,10 +129,15 @@ def test_suggestions_follow_acknowledgement_and_the_next_approval(
     ack = seeded.post(
         "/v1/distributors/D-N1/acknowledgements", json={"plan_id": first}, headers=north
     )
-    assert ack.status_code == 201
+    assert ack.status_code == 201 and ack.json()["superseded_by"] is None
     after = seeded.get(url, headers=north).json()  # the same plan, now acknowledged
     assert after["acknowledged"] is True and after["data"] == before.json()["data"]
     second = create_plan(seeded, keys, today="2026-01-02")["id"]
     seeded.post(f"/v1/plans/{second}/approve", headers=planner)
     latest = seeded.get(url, headers=north).json()
     assert latest["plan_id"] == second and latest["acknowledged"] is False
+    # The first plan's acknowledgement, read again, says which plan replaces it.
+    again = seeded.post(
+        "/v1/distributors/D-N1/acknowledgements", json={"plan_id": first}, headers=north
+    )
+    assert again.status_code == 200 and again.json()["superseded_by"] == second

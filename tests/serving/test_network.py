@@ -142,12 +142,41 @@ def test_stock_takes_a_position_per_shipment(
     # last row alone, 7 in transit, read as all it held: a 409).
     approved = client.post(f"/v1/plans/{plan.json()['id']}/approve", headers=planner)
     assert approved.status_code == 200, approved.text
-    # A PATCH cannot tell which of several positions it updates.
-    patch = {"positions": [{**key, "on_hand": 12.0}]}
-    refused = client.patch("/v1/stock", json=patch, headers=planner)
-    assert refused.status_code == 409 and "SKU-001 at FW-N1 has several positions" in refused.text
-    refused = client.patch("/v1/stock", json={"positions": shipments}, headers=planner)
-    assert refused.status_code == 422 and "a PATCH updates one position per SKU" in refused.text
+    # A PATCH of the on hand alone updates the undated position; one with a date, its
+    # shipment (or adds it).
+    changes = [
+        {**key, "on_hand": 12.0},
+        {**key, "on_hand": 0.0, "in_transit": 25.0, "arrival_date": "2026-01-03"},
+        {**key, "on_hand": 0.0, "in_transit": 4.0, "arrival_date": "2026-01-10"},
+    ]
+    patched = client.patch("/v1/stock", json={"positions": changes}, headers=planner)
+    assert patched.status_code == 200, patched.text
+    page = client.get("/v1/stock", params=key, headers=planner).json()
+    assert [(row["arrival_date"], row["on_hand"], row["in_transit"]) for row in page["data"]] == [
+        (None, 12.0, 0.0),
+        ("2026-01-03", 0.0, 25.0),
+        ("2026-01-10", 0.0, 4.0),
+        ("2026-02-20", 0.0, 30.0),
+    ]
+    # ... and is checked whole: the on hand is given once.
+    twice = {"positions": [{**key, "on_hand": 3.0, "arrival_date": "2026-01-10"}]}
+    refused = client.patch("/v1/stock", json=twice, headers=planner)
+    assert refused.status_code == 422 and "SKU-001 at FW-N1 has on_hand on rows" in refused.text
+    # Shipments with no undated position: the on hand alone names none of them.
+    only_shipments = [{**shipment, "node": "FW-E1"} for shipment in shipments]
+    client.put("/v1/stock", json={"positions": [*stock_rows, *only_shipments]}, headers=planner)
+    refused = client.patch(
+        "/v1/stock", json={"positions": [{**key, "node": "FW-E1", "on_hand": 5.0}]}, headers=planner
+    )
+    assert refused.status_code == 409 and "send the arrival_date of the one" in refused.text
+    # Two positions for a SKU and node's one stored row.
+    one_row = {"sku": "SKU-003", "node": "CW"}
+    both = [{**one_row, "on_hand": 1.0}, {**one_row, "on_hand": 2.0, "arrival_date": "2026-01-09"}]
+    refused = client.patch("/v1/stock", json={"positions": both}, headers=planner)
+    assert (
+        refused.status_code == 422 and "both update the stored position of SKU-003" in refused.text
+    )
+    client.put("/v1/stock", json={"positions": positions}, headers=planner)
     # Two shipments due the same day are one position; the on hand is given once.
     twice = [*stock_rows, shipments[0], {**shipments[0], "in_transit": 5.0}]
     refused = client.put("/v1/stock", json={"positions": twice}, headers=planner)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from allocation.network import ID_PATTERN, MAX_ID_LENGTH
@@ -79,7 +79,9 @@ def acknowledge(
     principal: CurrentKeyDep,
     response: Response,
 ) -> AcknowledgementPublic:
-    """The distributor confirms it saw an approved plan's suggestions (once; a repeat is 200)."""
+    """The distributor confirms it saw an approved plan's suggestions (once; a repeat is 200).
+    An older approved plan is taken too (the distributor may have acted on it), and the answer
+    names the newest one in `superseded_by`."""
     if principal.role is not Role.distributor:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "only the distributor's own key acknowledges suggestions"
@@ -98,7 +100,7 @@ def acknowledge(
     existing = _existing(session, plan.id, distributor_id)
     if existing is not None:
         response.status_code = status.HTTP_200_OK
-        return AcknowledgementPublic.model_validate(existing)
+        return _public(session, existing)
     begin_write(session)
     row = Acknowledgement(
         plan_id=plan.id,
@@ -116,8 +118,19 @@ def acknowledge(
         if existing is None:
             raise
         response.status_code = status.HTTP_200_OK
-        return AcknowledgementPublic.model_validate(existing)
-    return AcknowledgementPublic.model_validate(row)
+        return _public(session, existing)
+    return _public(session, row)
+
+
+def _public(session: SessionDep, row: Acknowledgement) -> AcknowledgementPublic:
+    """The acknowledgement, with the newest approved plan where it is newer than row's."""
+    newest = session.scalar(
+        select(func.max(Plan.id)).where(Plan.status == PlanStatus.approved.value)
+    )
+    public = AcknowledgementPublic.model_validate(row)
+    if newest is not None and newest > row.plan_id:
+        public.superseded_by = newest
+    return public
 
 
 def _existing(session: SessionDep, plan_id: int, distributor_id: str) -> Acknowledgement | None:

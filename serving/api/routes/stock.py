@@ -52,82 +52,102 @@ def _lock_positions(session: Session) -> None:
         session.execute(text("LOCK TABLE stock_positions IN SHARE ROW EXCLUSIVE MODE"))
 
 
-def _stored(
-    session: Session, positions: list[StockPositionIn]
-) -> dict[tuple[str, str], StockPosition]:
-    """The stored row of each (sku, node) the positions name; a 409 where one holds several
-    shipments (a PATCH cannot tell which of them a position updates)."""
+Key = tuple[str, str]
+
+
+def _stored(session: Session, positions: list[StockPositionIn]) -> dict[Key, list[StockPosition]]:
+    """The stored rows of each (sku, node) the positions name, undated first."""
     keys = {(p.sku, p.node) for p in positions}
-    stored: dict[tuple[str, str], StockPosition] = {}
+    stored: dict[Key, list[StockPosition]] = {}
     query = select(StockPosition).where(StockPosition.sku.in_({sku for sku, _ in keys}))
     for row in session.scalars(query.order_by(StockPosition.arrival_date.nulls_first())):
-        key = (row.sku, row.node)
-        if key not in keys:
-            continue
-        if key in stored:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                f"{row.sku} at {row.node} has several positions stored (due "
-                f"{stored[key].arrival_date or 'no date'} and {row.arrival_date or 'no date'}); "
-                "a PATCH updates one position per SKU and node: PUT /v1/stock to change them",
-            )
-        stored[key] = row
+        if (row.sku, row.node) in keys:
+            stored.setdefault((row.sku, row.node), []).append(row)
     return stored
 
 
-def _upsert(session: Session, positions: list[StockPositionIn]) -> None:
-    existing = _stored(session, positions)
-    now = utcnow()
-    for position in positions:
-        row = existing.get((position.sku, position.node))
-        if row is None:
-            session.add(StockPosition(**position.model_dump(), updated_at=now))
-        else:
-            row.on_hand = position.on_hand
-            row.in_transit = position.in_transit
-            row.arrival_date = position.arrival_date
-            row.updated_at = now
-
-
-def _merged(session: Session, positions: list[StockPositionIn]) -> list[StockPositionIn]:
-    """Each position sent, with the fields it leaves out taken from its stored row, if any."""
-    stored = _stored(session, positions)
-    merged = []
-    for position in positions:
-        row = stored.get((position.sku, position.node))
-        kept = (
-            {}
-            if row is None
-            else {
-                field: getattr(row, field)
-                for field in StockPositionIn.model_fields
-                if field not in position.model_fields_set
-            }
+def _target(rows: list[StockPosition], position: StockPositionIn) -> StockPosition | None:
+    """The stored row a PATCH position updates, None for a new one. A SKU and node with one
+    row: that row (new in-transit units replace its shipment). With several: the row of the
+    arrival date sent (a new shipment where none has it), or, with no date sent, the undated
+    row, which holds the on hand; a 409 where there is none."""
+    if len(rows) <= 1:
+        return rows[0] if rows else None
+    if "arrival_date" in position.model_fields_set:
+        dated = [row for row in rows if row.arrival_date == position.arrival_date]
+        return dated[0] if dated else None
+    undated = [row for row in rows if row.arrival_date is None]
+    if not undated:
+        due = ", ".join(str(row.arrival_date) for row in rows)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"{position.sku} at {position.node} holds shipments due {due} and no undated "
+            "position: send the arrival_date of the one to update",
         )
-        sent = position.model_fields_set
-        if row is not None and "in_transit" in sent and position.in_transit != row.in_transit:
-            # New in-transit units bring their own date: the stored one was another shipment's.
-            kept.pop("arrival_date", None)
-        merged.append(position.model_copy(update=kept))
-    return merged
+    return undated[0]
 
 
-def _duplicates_error(positions: list[StockPositionIn], *, shipments: bool) -> None:
-    """A repeated position is a 422 naming it. shipments: a SKU at a node may take one position
-    per arrival date (a PUT); otherwise one in all (a PATCH, which updates a stored one)."""
+def _merged(position: StockPositionIn, row: StockPosition | None) -> StockPositionIn:
+    """The position sent, with the fields it leaves out taken from its stored row, if any."""
+    if row is None:
+        return position
+    sent = position.model_fields_set
+    kept = {
+        field: getattr(row, field) for field in StockPositionIn.model_fields if field not in sent
+    }
+    if "in_transit" in sent and position.in_transit != row.in_transit:
+        # New in-transit units bring their own date: the stored one was another shipment's.
+        kept.pop("arrival_date", None)
+    return position.model_copy(update=kept)
+
+
+def _as_sent(row: StockPosition) -> StockPositionIn:
+    return StockPositionIn(**{field: getattr(row, field) for field in StockPositionIn.model_fields})
+
+
+def _patch(session: Session, positions: list[StockPositionIn]) -> None:
+    """Apply a PATCH: each position updates its stored row (`_target`) or adds one. Every SKU
+    and node it touches is checked whole afterwards (a date moved onto another shipment's, the
+    on hand set on a second row)."""
+    stored = _stored(session, positions)
+    updates: list[tuple[StockPositionIn, StockPosition | None]] = []
+    taken: dict[int, int] = {}
+    for index, position in enumerate(positions):
+        row = _target(stored.get((position.sku, position.node), []), position)
+        if row is not None:
+            if row.id in taken:
+                raise AllocationInputError(
+                    f"stock: positions[{taken[row.id]}] and positions[{index}] both update the "
+                    f"stored position of {position.sku} at {position.node}; send one",
+                    source="stock",
+                    field=f"positions.{index}",
+                    item=f"{position.sku}@{position.node}",
+                )
+            taken[row.id] = index
+        updates.append((_merged(position, row), row))
+    untouched = [_as_sent(r) for rows in stored.values() for r in rows if r.id not in taken]
+    # The positions sent first, so that a row number in an error is their index.
+    _check_against_network(session, [merged for merged, _row in updates] + untouched)
+    now = utcnow()
+    for merged, row in updates:
+        if row is None:
+            session.add(StockPosition(**merged.model_dump(), updated_at=now))
+            continue
+        row.on_hand, row.in_transit = merged.on_hand, merged.in_transit
+        row.arrival_date, row.updated_at = merged.arrival_date, now
+
+
+def _duplicates_error(positions: list[StockPositionIn]) -> None:
+    """A position repeated in one body (the same SKU, node and arrival date) is a 422 naming
+    it."""
     seen: set[tuple[str, str, object]] = set()
     for index, position in enumerate(positions):
-        key = (position.sku, position.node, position.arrival_date if shipments else None)
+        key = (position.sku, position.node, position.arrival_date)
         if key in seen:
-            how = (
-                f"due {position.arrival_date or 'with no date'}: send one position per SKU, node "
-                "and arrival date (shipments due the same day summed)"
-                if shipments
-                else "; a PATCH updates one position per SKU and node: PUT /v1/stock to write "
-                "several shipments"
-            )
             raise AllocationInputError(
-                f"stock: positions[{index}] repeats {position.sku} at {position.node} {how}",
+                f"stock: positions[{index}] repeats {position.sku} at {position.node} due "
+                f"{position.arrival_date or 'with no date'}: send one position per SKU, node "
+                "and arrival date (shipments due the same day summed)",
                 source="stock",
                 field=f"positions.{index}",
                 item=f"{position.sku}@{position.node}",
@@ -146,12 +166,13 @@ def replace_stock(
 ) -> StockPositionsPublic:
     """Replace every stock position with the ones sent: one per SKU, node and arrival date (each
     shipment on its way a position of its own, the on hand given on one of them)."""
-    _duplicates_error(upload.positions, shipments=True)
+    _duplicates_error(upload.positions)
     _check_against_network(session, upload.positions)
     begin_write(session)
     _lock_positions(session)
     session.execute(delete(StockPosition))
-    _upsert(session, upload.positions)
+    now = utcnow()
+    session.add_all(StockPosition(**p.model_dump(), updated_at=now) for p in upload.positions)
     audit.record(session, principal, "stock.replace", "stock", positions=len(upload.positions))
     session.commit()
     return _page(session, 0, 0)
@@ -162,14 +183,13 @@ def update_stock(
     upload: StockUpload, session: SessionDep, principal: PlannerDep
 ) -> StockPositionsPublic:
     """Update (or add) the positions sent; the others stay as they are, and so do the fields a
-    position leaves out (`on_hand` alone keeps its in-transit units and their arrival date). One
-    position per SKU and node: a SKU at a node with several shipments stored is a 409 (PUT)."""
-    _duplicates_error(upload.positions, shipments=False)
+    position leaves out (`on_hand` alone keeps its in-transit units and their arrival date).
+    Where a SKU at a node holds several shipments, a position updates the one of its
+    arrival_date (or adds it), and one with no date the undated position (`_target`)."""
+    _duplicates_error(upload.positions)
     begin_write(session)
     _lock_positions(session)
-    positions = _merged(session, upload.positions)
-    _check_against_network(session, positions)
-    _upsert(session, positions)
+    _patch(session, upload.positions)
     audit.record(session, principal, "stock.update", "stock", positions=len(upload.positions))
     session.commit()
     return _page(session, 0, 0)
