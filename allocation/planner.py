@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time
 from collections import defaultdict
@@ -1342,8 +1343,8 @@ def _overdue_alerts(inputs: ModelInputs) -> list[dict[str, Any]]:
             "overdue_in_transit",
             s,
             w,
-            f"{s} at {w}: {units:g} units in transit were due {days:.0f} day(s) before {first}; "
-            "planned as arriving today",
+            f"{s} at {w}: {units:g} units in transit were due {days:.0f} day(s) before {first} "
+            f"(on {first - dt.timedelta(days=int(days))}); planned as arriving today",
             units,
             inputs.node_daily.get((s, w), daily.get((s, w), 0.0)),
         )

@@ -242,6 +242,7 @@ def test_stock_in_transit_past_its_arrival_date_is_planned_as_today_and_alerted(
     overdue = result.alerts[result.alerts["kind"] == "overdue_in_transit"]
     assert sorted(overdue["stock"].tolist()) == [4.0, 6.0]
     assert any("4 units in transit were due 1 day(s) before" in m for m in overdue["message"])
+    assert any(f"(on {(TODAY - pd.Timedelta(days=1)).date()})" in m for m in overdue["message"])
     stock.loc[1, "arrival_date"] = TODAY
     on_time = al.plan(network, stock, demand_frame({("S", "FW"): 1.0}), today=TODAY)
     assert not (on_time.alerts["kind"] == "overdue_in_transit").any()
