@@ -169,13 +169,19 @@ def test_stock_takes_a_position_per_shipment(
         "/v1/stock", json={"positions": [{**key, "node": "FW-E1", "on_hand": 5.0}]}, headers=planner
     )
     assert refused.status_code == 409 and "send the arrival_date of the one" in refused.text
-    # Two positions for a SKU and node's one stored row.
+    # A SKU and node with one stored row: its on hand and a new shipment in one PATCH.
     one_row = {"sku": "SKU-003", "node": "CW"}
-    both = [{**one_row, "on_hand": 1.0}, {**one_row, "on_hand": 2.0, "arrival_date": "2026-01-09"}]
-    refused = client.patch("/v1/stock", json={"positions": both}, headers=planner)
-    assert (
-        refused.status_code == 422 and "both update the stored position of SKU-003" in refused.text
-    )
+    both = [
+        {**one_row, "on_hand": 590.0},
+        {**one_row, "on_hand": 0.0, "in_transit": 50.0, "arrival_date": "2026-01-09"},
+    ]
+    patched = client.patch("/v1/stock", json={"positions": both}, headers=planner)
+    assert patched.status_code == 200, patched.text
+    page = client.get("/v1/stock", params=one_row, headers=planner).json()
+    assert [(row["arrival_date"], row["on_hand"], row["in_transit"]) for row in page["data"]] == [
+        (None, 590.0, 0.0),
+        ("2026-01-09", 0.0, 50.0),
+    ]
     client.put("/v1/stock", json={"positions": positions}, headers=planner)
     # Two shipments due the same day are one position; the on hand is given once.
     twice = [*stock_rows, shipments[0], {**shipments[0], "in_transit": 5.0}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 import pandas as pd
@@ -66,12 +67,16 @@ def _stored(session: Session, positions: list[StockPositionIn]) -> dict[Key, lis
     return stored
 
 
-def _target(rows: list[StockPosition], position: StockPositionIn) -> StockPosition | None:
-    """The stored row a PATCH position updates, None for a new one. A SKU and node with one
-    row: that row (new in-transit units replace its shipment). With several: the row of the
-    arrival date sent (a new shipment where none has it), or, with no date sent, the undated
-    row, which holds the on hand; a 409 where there is none."""
-    if len(rows) <= 1:
+def _target(
+    rows: list[StockPosition], position: StockPositionIn, alone: bool
+) -> StockPosition | None:
+    """The stored row a PATCH position updates, None for a new one. alone: the only position
+    of its SKU and node in the body. Alone, where the SKU and node has one row: that row (new
+    in-transit units replace its shipment). Otherwise the row of the arrival date sent (a new
+    shipment where none has it), or, with no date sent, the undated row, which holds the on
+    hand (a new one where the SKU and node has none stored; a 409 where it holds shipments
+    only: which one is meant?)."""
+    if not rows or (alone and len(rows) == 1):
         return rows[0] if rows else None
     if "arrival_date" in position.model_fields_set:
         dated = [row for row in rows if row.arrival_date == position.arrival_date]
@@ -110,21 +115,13 @@ def _patch(session: Session, positions: list[StockPositionIn]) -> None:
     and node it touches is checked whole afterwards (a date moved onto another shipment's, the
     on hand set on a second row)."""
     stored = _stored(session, positions)
+    named = Counter((p.sku, p.node) for p in positions)
     updates: list[tuple[StockPositionIn, StockPosition | None]] = []
-    taken: dict[int, int] = {}
-    for index, position in enumerate(positions):
-        row = _target(stored.get((position.sku, position.node), []), position)
-        if row is not None:
-            if row.id in taken:
-                raise AllocationInputError(
-                    f"stock: positions[{taken[row.id]}] and positions[{index}] both update the "
-                    f"stored position of {position.sku} at {position.node}; send one",
-                    source="stock",
-                    field=f"positions.{index}",
-                    item=f"{position.sku}@{position.node}",
-                )
-            taken[row.id] = index
+    for position in positions:  # never two on one row: `_duplicates_error` came first
+        key = (position.sku, position.node)
+        row = _target(stored.get(key, []), position, alone=named[key] == 1)
         updates.append((_merged(position, row), row))
+    taken = {row.id for _merged_position, row in updates if row is not None}
     untouched = [_as_sent(r) for rows in stored.values() for r in rows if r.id not in taken]
     # The positions sent first, so that a row number in an error is their index.
     _check_against_network(session, [merged for merged, _row in updates] + untouched)
@@ -184,8 +181,9 @@ def update_stock(
 ) -> StockPositionsPublic:
     """Update (or add) the positions sent; the others stay as they are, and so do the fields a
     position leaves out (`on_hand` alone keeps its in-transit units and their arrival date).
-    Where a SKU at a node holds several shipments, a position updates the one of its
-    arrival_date (or adds it), and one with no date the undated position (`_target`)."""
+    Where a SKU at a node holds several shipments, or the body sends several of its positions,
+    a position updates the one of its arrival_date (or adds it), and one with no date the
+    undated position (`_target`)."""
     _duplicates_error(upload.positions)
     begin_write(session)
     _lock_positions(session)
