@@ -62,14 +62,20 @@ def test_network_needs_a_planner_key(
     assert client.get("/v1/network", headers=keys.headers("admin")).status_code == 404
 
 
+@pytest.fixture
+def planner(client: TestClient, keys: Keys, network_document: dict[str, Any]) -> dict[str, str]:
+    """A planner's headers, once the small network is stored."""
+    headers = keys.headers("planner")
+    assert client.put("/v1/network", json=network_document, headers=headers).status_code == 201
+    return headers
+
+
 def test_stock_replace_update_and_read(
     client: TestClient,
     keys: Keys,
-    network_document: dict[str, Any],
+    planner: dict[str, str],
     stock_rows: list[dict[str, Any]],
 ) -> None:
-    planner = keys.headers("planner")
-    client.put("/v1/network", json=network_document, headers=planner)
     response = client.put("/v1/stock", json={"positions": stock_rows}, headers=planner)
     assert response.status_code == 201, response.text
     assert response.json()["count"] == len(stock_rows)
@@ -109,12 +115,9 @@ def test_stock_replace_update_and_read(
 
 def test_stock_takes_a_position_per_shipment(
     client: TestClient,
-    keys: Keys,
-    network_document: dict[str, Any],
+    planner: dict[str, str],
     stock_rows: list[dict[str, Any]],
 ) -> None:
-    planner = keys.headers("planner")
-    client.put("/v1/network", json=network_document, headers=planner)
     key = {"sku": "SKU-001", "node": "FW-N1"}
     shipments = [
         {**key, "on_hand": 0.0, "in_transit": 30.0, "arrival_date": "2026-02-20"},
@@ -199,16 +202,13 @@ def test_stock_takes_a_position_per_shipment(
 
 def test_patches_at_once_for_a_new_position_leave_one(
     client: TestClient,
-    keys: Keys,
+    planner: dict[str, str],
     live_url: str,
-    network_document: dict[str, Any],
     stock_rows: list[dict[str, Any]],
 ) -> None:
     # A PATCH reads the stored row of its key, then adds one where there is none: on PostgreSQL
     # three at once each added an undated row (NULLs are distinct in the unique key), and every
     # plan after was refused for the repeated key.
-    planner = keys.headers("planner")
-    client.put("/v1/network", json=network_document, headers=planner)
     key = {"sku": "SKU-003", "node": "FW-E1"}
     for _round in range(15):
         client.put("/v1/stock", json={"positions": stock_rows}, headers=planner)
