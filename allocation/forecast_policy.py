@@ -43,6 +43,7 @@ __all__ = [
     "ForecastOrderUpToPolicy",
     "backtest_cover_quantile",
     "cover_quantile",
+    "forecast_days",
     "forecast_targets",
     "pooled_cover_demand",
     "require_forecast",
@@ -207,6 +208,12 @@ def require_forecast(review: Review, policy: str) -> pd.DataFrame:
     return review.forecast
 
 
+def forecast_days(forecast: pd.DataFrame, today: pd.Timestamp) -> int:
+    """Days from today the forecast reaches (today the first; 0 for an empty one)."""
+    offset = (pd.to_datetime(forecast[DATE]) - today).dt.days
+    return int(offset.max()) + 1 if len(offset) else 0
+
+
 def check_forecast(forecast: pd.DataFrame, *, today: pd.Timestamp, days_needed: int) -> None:
     """The forecast has the contract's columns and reaches `days_needed` days from today."""
     for needed in (SKU, LOCATION, DATE, FORECAST):
@@ -217,8 +224,7 @@ def check_forecast(forecast: pd.DataFrame, *, today: pd.Timestamp, days_needed: 
                 source="forecast",
                 item=needed,
             )
-    offset = (pd.to_datetime(forecast[DATE]) - today).dt.days
-    horizon = int(offset.max()) + 1 if len(offset) else 0
+    horizon = forecast_days(forecast, today)
     if horizon < days_needed:
         raise SimulationError(
             f"forecast: covers {horizon} day(s) from {today.date()}, the policy needs "

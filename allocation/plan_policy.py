@@ -40,6 +40,7 @@ from allocation.baselines import (
 from allocation.forecast_policy import (
     backtest_cover_quantile,
     check_forecast,
+    forecast_days,
     forecast_targets,
     pooled_cover_demand,
     require_forecast,
@@ -233,7 +234,7 @@ def _capped_lookahead(
     network = review.network
     cover = max(_path_lead(network, topology, f) for f in topology.forward) + review.review_days
     longer = cover + review.review_days
-    reach = [_days_ahead(review.forecast[DATE], review.today)]
+    reach = [forecast_days(review.forecast, review.today)]
     if review.backtest is not None:
         bt = review.backtest
         reach.append(
@@ -245,11 +246,6 @@ def _capped_lookahead(
     far = _cover_quantile(review, topology, skus, longer, service_target)
     cap = network.skus[SUPPLY_CAP].to_numpy(dtype=float)
     return np.ceil(np.clip(far - near - cap[None, :], 0.0, None) - 1e-9)
-
-
-def _days_ahead(dates: pd.Series, today: pd.Timestamp) -> int:
-    """Days from today a forecast reaches (today counts as the first)."""
-    return int((pd.to_datetime(dates) - today).dt.days.max()) + 1
 
 
 def _cover_quantile(
