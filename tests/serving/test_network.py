@@ -165,13 +165,20 @@ def test_stock_takes_a_position_per_shipment(
     twice = {"positions": [{**key, "on_hand": 3.0, "arrival_date": "2026-01-10"}]}
     refused = client.patch("/v1/stock", json=twice, headers=planner)
     assert refused.status_code == 422 and "SKU-001 at FW-N1 has on_hand on rows" in refused.text
-    # Shipments with no undated position: the on hand alone names none of them.
+    # Shipments with no undated position: the on hand alone is a new one.
     only_shipments = [{**shipment, "node": "FW-E1"} for shipment in shipments]
     client.put("/v1/stock", json={"positions": [*stock_rows, *only_shipments]}, headers=planner)
-    refused = client.patch(
-        "/v1/stock", json={"positions": [{**key, "node": "FW-E1", "on_hand": 5.0}]}, headers=planner
+    at_fw_e1 = {**key, "node": "FW-E1"}
+    patched = client.patch(
+        "/v1/stock", json={"positions": [{**at_fw_e1, "on_hand": 5.0}]}, headers=planner
     )
-    assert refused.status_code == 409 and "send the arrival_date of the one" in refused.text
+    assert patched.status_code == 200, patched.text
+    page = client.get("/v1/stock", params=at_fw_e1, headers=planner).json()
+    assert [(row["arrival_date"], row["on_hand"]) for row in page["data"]] == [
+        (None, 5.0),
+        ("2026-01-03", 0.0),
+        ("2026-02-20", 0.0),
+    ]
     # A SKU and node with one stored row: its on hand and a new shipment in one PATCH.
     one_row = {"sku": "SKU-003", "node": "CW"}
     both = [

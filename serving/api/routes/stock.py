@@ -72,24 +72,13 @@ def _target(
 ) -> StockPosition | None:
     """The stored row a PATCH position updates, None for a new one. alone: the only position
     of its SKU and node in the body. Alone, where the SKU and node has one row: that row (new
-    in-transit units replace its shipment). Otherwise the row of the arrival date sent (a new
-    shipment where none has it), or, with no date sent, the undated row, which holds the on
-    hand (a new one where the SKU and node has none stored; a 409 where it holds shipments
-    only: which one is meant?)."""
-    if not rows or (alone and len(rows) == 1):
-        return rows[0] if rows else None
-    if "arrival_date" in position.model_fields_set:
-        dated = [row for row in rows if row.arrival_date == position.arrival_date]
-        return dated[0] if dated else None
-    undated = [row for row in rows if row.arrival_date is None]
-    if not undated:
-        due = ", ".join(str(row.arrival_date) for row in rows)
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"{position.sku} at {position.node} holds shipments due {due} and no undated "
-            "position: send the arrival_date of the one to update",
-        )
-    return undated[0]
+    in-transit units replace its shipment). Otherwise the row of the arrival date sent (none: a
+    new shipment), or, with no date sent, the undated row, which holds the on hand (none: a new
+    one); `_patch` then checks the SKU and node whole."""
+    if alone and len(rows) == 1:
+        return rows[0]
+    due = position.arrival_date if "arrival_date" in position.model_fields_set else None
+    return next((row for row in rows if row.arrival_date == due), None)
 
 
 def _merged(position: StockPositionIn, row: StockPosition | None) -> StockPositionIn:
