@@ -21,7 +21,15 @@ from allocation.network import Network, parse_network
 from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, REGION, SKU, UNITS
 from forecasting.data import SalesNote, prepare_sales, rows_error
 from forecasting.errors import SalesValidationError
-from serving.models import NetworkVersion, SalesIngest, SalesRow, StockPosition, utcnow
+from serving.models import (
+    NetworkVersion,
+    Plan,
+    PlanStatus,
+    SalesIngest,
+    SalesRow,
+    StockPosition,
+    utcnow,
+)
 
 __all__ = [
     "SALES_COLUMNS",
@@ -52,6 +60,11 @@ def newest_network_row(session: Session) -> NetworkVersion | None:
     return session.scalars(
         select(NetworkVersion).order_by(NetworkVersion.id.desc()).limit(1)
     ).first()
+
+
+def newest_approved_plan_id(session: Session) -> int | None:
+    """The id of the newest approved plan (the one distributors read); None before any."""
+    return session.scalar(select(func.max(Plan.id)).where(Plan.status == PlanStatus.approved.value))
 
 
 def parse_stored_network(row: NetworkVersion) -> Network:

@@ -11,12 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from allocation.network import ID_PATTERN, MAX_ID_LENGTH
 from serving import audit
 from serving.auth import Principal
+from serving.crud import newest_approved_plan_id
 from serving.db import Database, begin_write
 from serving.deps import CurrentKeyDep, DatabaseDep, SessionDep
 from serving.errors import ErrorMessage
@@ -124,9 +125,7 @@ def acknowledge(
 
 def _public(session: SessionDep, row: Acknowledgement) -> AcknowledgementPublic:
     """The acknowledgement, with the newest approved plan where it is newer than row's."""
-    newest = session.scalar(
-        select(func.max(Plan.id)).where(Plan.status == PlanStatus.approved.value)
-    )
+    newest = newest_approved_plan_id(session)
     public = AcknowledgementPublic.model_validate(row)
     if newest is not None and newest > row.plan_id:
         public.superseded_by = newest

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, aliased
 
 from allocation.errors import listed
 from serving import audit
-from serving.crud import stock_frame
+from serving.crud import newest_approved_plan_id, stock_frame
 from serving.db import begin_write
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
@@ -165,9 +165,7 @@ def _decide(
                 f"network has changed since (version {current}): its lanes, credit or territories "
                 "may no longer hold; ask for a new plan or reject this one",
             )
-        newer = session.scalar(
-            select(func.max(Plan.id)).where(Plan.status == PlanStatus.approved.value)
-        )
+        newer = newest_approved_plan_id(session)
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"plan {plan_id} is older than plan {newer}, which is approved: distributors read "
