@@ -13,6 +13,7 @@ Decisions
     y[s,d,w] >= 0   units suggested to distributor d from warehouse w (its `served_by`)
     e[s,w] >= 0     units kept at warehouse w after the plan (serves a forward catchment)
     u[s,j], v[s,j]  units of mean demand / of safety stock left uncovered at demand location j
+    b[s,f], c[s,f]  the same over the days before forward warehouse f's lane can land (early)
     o[s,f] >= 0     units of overstock at forward warehouse f above B days of supply
     g[s,t] >= 0     units below the fair share of tier t (soft, heavily penalised)
 
@@ -32,15 +33,21 @@ Constraints (names as in the problem, so a person can read a binding row or a du
                           before tau <= on hand + in transit arriving before tau (`TimingRow`:
                           only where some stock reaches w too late for such lines; with v, over
                           w and the warehouse v one lane upstream)
+    early_demand[s,f]     E[s,f] + b[s,f] >= D^e[s,f]
+    early_safety[s,f]     E[s,f] + b[s,f] + c[s,f] >= D^e[s,f] + SS^e[s,f]
+                          (`early_needs`: the demand of forward warehouse f's first tau_f days,
+                          tau_f the lead time of its fastest lane, meets only what is there by
+                          then: E = on hand + in transit arriving before tau_f + laterals in
+                          of a shorter lead time - everything leaving f)
     fair_share[s,t]       served by tier t + g[s,t] >= phi_t * need_t * min(1, supply_s / need_s)
     packs / moq           y = pack * k (k integer), y >= moq * z, y <= need * z (exact mode)
 
-Objective (money): transport sum cost x + sum cost y + holding h R e + shortage p_j u +
-kappa p_j v + overstock h H_o o + fair share penalty g. Penalties are multiples of unit cost; a
-strategic distributor's penalty on a hot SKU is multiplied by m_hot so hot SKUs go there first.
-p_j = p_t (1 + beta m_s / (m_s + d_j)) leans shortage towards locations with more daily demand
-d_j (m_s: the SKU's median), where the same units short leave fewer days out of stock
-(`stockout_day_weighted`).
+Objective (money): transport sum cost x + sum cost y + holding h R e + shortage p_j (u + b) +
+kappa p_j (v + c) + overstock h H_o o + fair share penalty g. Penalties are multiples of unit
+cost; a strategic distributor's penalty on a hot SKU is multiplied by m_hot so hot SKUs go
+there first. p_j = p_t (1 + beta m_s / (m_s + d_j)) leans shortage towards locations with
+more daily demand d_j (m_s: the SKU's median), where the same units short leave fewer days out
+of stock (`stockout_day_weighted`).
 Shortage is never infeasible: it is u and v, reported with the distributor (tier) that bears it.
 """
 
@@ -73,6 +80,7 @@ __all__ = [
 ]
 
 ArcKind = Literal["lane", "lateral", "cross_region"]
+EARLY_COLUMNS = ["sku", "location", "days", "mean", "safety", "stock", "penalty"]
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ class ModelInputs:
         daily, cover_days, on_hand, in_transit (in time), position (P), need, cap, penalty.
     node_daily: mean units per day served from each (sku, warehouse) (its catchment and the
         distributors it serves), for days of supply and overstock bounds.
+    early: the demand of each forward warehouse before its lane can land (`early_needs`).
     """
 
     network: Network
@@ -161,6 +170,7 @@ class ModelInputs:
     cross_region_cap: dict[tuple[str, str], float]
     fair_targets: dict[tuple[str, str], float]
     timing: list[TimingRow] = field(default_factory=list)
+    early: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EARLY_COLUMNS))
 
 
 @dataclass
@@ -177,6 +187,8 @@ class Variables:
     ending: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     short: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     safety_short: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
+    early_short: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
+    early_safety_short: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     over: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     fair_gap: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     constraints: dict[str, pulp.LpConstraint] = field(default_factory=dict)
@@ -372,6 +384,7 @@ def prepare_inputs(
     fair = _fair_targets(needs, available, network, policy, skus)
     offered = [a for a in arcs if a.lead_time_days < window[a.destination]]
     timing = _timing_rows(offered, deliveries, window, positions, arrivals, skus, cross_cap)
+    early = early_needs(needs, offered, arrivals, available)
     return ModelInputs(
         network=network,
         policy=policy,
@@ -390,7 +403,85 @@ def prepare_inputs(
         cross_region_cap=cross_cap,
         fair_targets=fair,
         timing=timing,
+        early=early,
     )
+
+
+def early_days(arcs: list[Arc]) -> dict[str, int]:
+    """Per warehouse with a lane in: the lead time of its fastest lane, the first day its
+    replenishment can land."""
+    days: dict[str, int] = {}
+    for arc in arcs:
+        if arc.kind == "lane":
+            days[arc.destination] = min(
+                days.get(arc.destination, arc.lead_time_days), arc.lead_time_days
+            )
+    return days
+
+
+def early_needs(
+    needs: pd.DataFrame,
+    arcs: list[Arc],
+    arrivals: pd.DataFrame,
+    available: dict[tuple[str, str], float],
+) -> pd.DataFrame:
+    """The demand each forward warehouse meets before its replenishment can land: `sku,
+    location, days, mean, safety, stock, penalty`, one row per forward catchment with demand.
+
+    days: the lead time of its fastest lane (`early_days`). mean and safety: its cover
+    period's, pro rata (mean x days / cover days, safety stock x their root, as the spread of
+    independent days grows), but no more than could be there by then (its stock and all that
+    the warehouses with a faster lane into it hold): what no plan can serve is no choice of
+    this one, and priced it would only shift the objective. stock: what is there by then for
+    certain (on hand, and in transit arriving before that day).
+
+    The plan's cover rows count stock that lands on day 6 against the demand of days 1 to 5
+    too; these rows (`early_demand`, `early_safety`) do not, so the plan sends a store that
+    would run dry before its delivery a lateral of a shorter lead time, and does not ship away
+    what the store needs until then. Every forward warehouse with a lane in has them: were they
+    only where the stock falls short, laterals would drain the stores without rows towards
+    those with one (BENCHMARKS.md, "Where the rest of the gap is")."""
+    days_of = early_days(arcs)
+    rows = needs[(needs["kind"] == "forward") & needs[LOCATION].isin(list(days_of))]
+    days = rows[LOCATION].map(days_of).to_numpy(dtype=float)
+    share = np.clip(days / np.maximum(rows["cover_days"].to_numpy(dtype=float), 1.0), 0.0, 1.0)
+    early_in = arrivals[arrivals["in_time_day"] < arrivals[NODE].map(days_of)]
+    arriving = early_in.groupby([SKU, NODE])["in_time"].sum()
+    where = pd.MultiIndex.from_arrays([rows[SKU], rows[LOCATION]])
+    stock = rows[ON_HAND].to_numpy(dtype=float)
+    stock = stock + arriving.reindex(where).fillna(0.0).to_numpy(dtype=float)
+    # What the warehouses with a faster lane into each location hold, per (SKU, location).
+    sources: dict[str, list[str]] = defaultdict(list)
+    for arc in arcs:
+        if arc.lead_time_days < days_of.get(arc.destination, 0):
+            sources[arc.destination].append(arc.origin)
+    reachable = stock
+    if sources and available:
+        held = pd.Series(available, dtype=float)
+        matrix = held.unstack(level=1).fillna(0.0)
+        reach = pd.DataFrame(
+            {
+                f: matrix.reindex(columns=origins, fill_value=0.0).sum(axis=1)
+                for f, origins in sources.items()
+            },
+            index=matrix.index,
+        ).stack()
+        reachable = stock + reach.reindex(where).fillna(0.0).to_numpy(dtype=float)
+    mean = np.minimum(rows["mean"].to_numpy(dtype=float) * share, reachable)
+    safety = np.clip(rows["safety"].to_numpy(dtype=float), 0.0, None) * np.sqrt(share)
+    safety = np.clip(np.minimum(mean + safety, reachable) - mean, 0.0, None)
+    frame = pd.DataFrame(
+        {
+            SKU: rows[SKU].to_numpy(),
+            LOCATION: rows[LOCATION].to_numpy(),
+            "days": days.astype(int),
+            "mean": mean,
+            "safety": safety,
+            "stock": stock,
+            "penalty": rows["penalty"].to_numpy(dtype=float),
+        }
+    )
+    return frame[frame["mean"] + frame["safety"] > 0].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -754,6 +845,8 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
         if row["kind"] == "distributor" and (s, j) in supplied:
             add(pulp.lpSum(supplied[(s, j)]) <= float(row["cap"]), f"order_up_to[{s},{j}]")
 
+    short_cost += _add_early(problem, var, add, inputs, counter)
+
     over_cost = []
     for w, warehouse in warehouses.items():
         if warehouse.kind != "forward":
@@ -815,6 +908,54 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
     }
     problem += pulp.lpSum(var.cost_terms.values())
     return problem, var
+
+
+def _add_early(
+    problem: pulp.LpProblem,
+    var: Variables,
+    add: Callable[[pulp.LpConstraint, str], None],
+    inputs: ModelInputs,
+    counter: Iterator[int],
+) -> list[pulp.LpAffineExpression]:
+    """The early rows (`early_needs`) and their shortage columns b, c; returns their money."""
+    early = inputs.early
+    if early.empty:
+        return []
+    days = early_days(inputs.arcs)
+    arriving: dict[tuple[str, str], list[pulp.LpVariable]] = defaultdict(list)
+    leaving: dict[tuple[str, str], list[pulp.LpVariable | pulp.LpAffineExpression]] = defaultdict(
+        list
+    )
+    for (s, i), x in var.flow.items():
+        arc = inputs.arcs[i]
+        if arc.lead_time_days < days.get(arc.destination, 0):
+            arriving[(s, arc.destination)].append(x)
+        leaving[(s, arc.origin)].append(x)
+    for (s, _d, w), y in var.supply.items():
+        leaving[(s, w)].append(y)
+    kappa = inputs.policy.safety_penalty_share
+    cost = []
+    for s, f, mean, safety, stock, penalty in zip(
+        early[SKU].astype(str).tolist(),
+        early[LOCATION].astype(str).tolist(),
+        early["mean"].astype(float).tolist(),
+        early["safety"].astype(float).tolist(),
+        early["stock"].astype(float).tolist(),
+        early["penalty"].astype(float).tolist(),
+        strict=True,
+    ):
+        there = stock + pulp.lpSum(arriving[(s, f)]) - pulp.lpSum(leaving[(s, f)])
+        # No upper bound: a plan that ships out more than the warehouse has early pays for it.
+        b = var.early_short[(s, f)] = problem.add_variable(f"b{next(counter)}", lowBound=0)
+        add(there + b >= mean, f"early_demand[{s},{f}]")
+        cost.append(penalty * b)
+        if safety > 0:
+            c = var.early_safety_short[(s, f)] = problem.add_variable(
+                f"c{next(counter)}", lowBound=0
+            )
+            add(there + b + c >= mean + safety, f"early_safety[{s},{f}]")
+            cost.append(kappa * penalty * c)
+    return cost
 
 
 def _add_supply(

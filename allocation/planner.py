@@ -41,7 +41,7 @@ from allocation.plan import (
     SolverFacts,
 )
 from allocation.policy import CATCHMENT, Policy
-from allocation.scale import ArraySolution, LpArrays, build_arrays
+from allocation.scale import ArraySolution, LpArrays, build_arrays, settle_early
 from allocation.schedule import Line, departures
 from allocation.solve import OPTIMAL, SolveOutcome, SolverName, resolve_fixed, solve_problem
 from allocation.whole_units import WholeUnits, whole_units
@@ -248,7 +248,15 @@ def _start(variables: Variables, solution: Solution) -> dict[pulp.LpVariable, fl
     (k = units / pack) and MOQ switches from the suggestions, its whole flows without their
     solver dust (integer columns), every other column as it is."""
     start = {var: float(round(solution.flow[key])) for key, var in variables.flow.items()}
-    for name in ("ending", "short", "safety_short", "over", "fair_gap"):
+    for name in (
+        "ending",
+        "short",
+        "safety_short",
+        "early_short",
+        "early_safety_short",
+        "over",
+        "fair_gap",
+    ):
         values = getattr(solution, name)
         start.update({var: values[key] for key, var in getattr(variables, name).items()})
     for key, packs in variables.packs.items():
@@ -323,6 +331,8 @@ _FIELD = {
     "e": "ending",
     "u": "short",
     "v": "safety_short",
+    "b": "early_short",
+    "c": "early_safety_short",
     "o": "over",
     "g": "fair_gap",
 }
@@ -332,6 +342,8 @@ _TERM = {
     "e": "holding",
     "u": "shortage_penalty",
     "v": "shortage_penalty",
+    "b": "shortage_penalty",
+    "c": "shortage_penalty",
     "o": "overstock_penalty",
     "g": "fair_share_penalty",
 }
@@ -459,12 +471,15 @@ def _by_field(arrays: LpArrays, values: np.ndarray) -> dict[str, dict[Any, float
 
 def _write(plan: np.ndarray, arrays: LpArrays, values: dict[str, dict[Any, float]]) -> None:
     """Write into `plan` (a column vector of `arrays`) the values given by `Solution` field and
-    model key (the inverse of `_by_field`); a column whose key is not given keeps its value."""
+    model key (the inverse of `_by_field`); a column whose key is not given keeps its value,
+    but the early shortages, which follow from the rest (`settle_early`): the plan keeps every
+    row, as the decomposition's start must."""
     for letter, (keys, index) in arrays.col_key.by_letter().items():
         given = values.get(_FIELD[letter], {})
         if given:
             kept = plan[index].tolist()
             plan[index] = [given.get(key, old) for key, old in zip(keys, kept, strict=True)]
+    settle_early(arrays, plan)
 
 
 def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Solution:
@@ -657,6 +672,8 @@ class Solution:
     ending: dict[tuple[str, str], float]
     short: dict[tuple[str, str], float]
     safety_short: dict[tuple[str, str], float]
+    early_short: dict[tuple[str, str], float]
+    early_safety_short: dict[tuple[str, str], float]
     over: dict[tuple[str, str], float]
     fair_gap: dict[tuple[str, str], float]
     cost_terms: dict[str, float]
@@ -675,6 +692,8 @@ def _from_variables(variables: Variables) -> Solution:
         ending=values(variables.ending),
         short=values(variables.short),
         safety_short=values(variables.safety_short),
+        early_short=values(variables.early_short),
+        early_safety_short=values(variables.early_safety_short),
         over=values(variables.over),
         fair_gap=values(variables.fair_gap),
         cost_terms=values(variables.cost_terms),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -28,10 +28,10 @@ from numpy.typing import ArrayLike
 
 from allocation.errors import SolverError
 from allocation.highs import quiet_highs
-from allocation.model import ModelInputs
+from allocation.model import ModelInputs, early_days
 from allocation.solve import OPTIMAL, TIME_LIMITED
 
-__all__ = ["ArraySolution", "LpArrays", "build_arrays", "solve_arrays"]
+__all__ = ["ArraySolution", "LpArrays", "build_arrays", "settle_early", "solve_arrays"]
 
 Method = Literal["ipm", "simplex", "pdlp"]
 ColKey = tuple[str, tuple[str | int, ...]]
@@ -56,6 +56,9 @@ class LpArrays:
     # Rows `planner.explain` reads (capacity, lane_capacity, order_up_to, credit, fair_share),
     # by their `build_problem` name. cross_region[s,a] is the upper bound of that x column.
     row_name: dict[str, int]
+    # One line per early row pair (`allocation.model.early_needs`): its b column, early_demand
+    # row, c column and early_safety row (-1: none), so that `settle_early` can set b and c.
+    early: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -160,6 +163,7 @@ class _Builder:
         self.row_upper: list[np.ndarray] = []
         self.row_sku: list[np.ndarray] = []
         self.n_rows = 0
+        self.early = np.zeros((0, 4), dtype=np.int64)
 
     def columns(
         self,
@@ -219,6 +223,7 @@ class _Builder:
             row_sku=np.concatenate(self.row_sku),
             col_key=self.col_key,
             row_name=self.row_name,
+            early=self.early,
         )
 
 
@@ -409,6 +414,10 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
             row = b.row_block([-np.inf], [d.guaranteed_amount], -1, [f"credit[{d.id}]"])
             b.entries(np.full(int(mask.sum()), row), supply_ids[mask], unit_cost[sup_s[mask]])
 
+    # Early rows: the demand before a forward warehouse's lane lands (`early_needs`).
+    if len(inputs.early):
+        _early_rows(b, inputs, s_of, w_of, fs, fa, flow_ids, sup_s, sup_w, supply_ids)
+
     # Timing: what leaves a node early comes from what is there early (`TimingRow`).
     if inputs.timing:
         _timing_rows(b, inputs, s_of, fs, fa, flow_ids, supply, supply_ids)
@@ -446,6 +455,98 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         b.entries(first + sup_keys[ok], supply_ids[ok], 1.0)
         b.entries(first + np.arange(len(keys)), g_ids, 1.0)
     return b.finish(offset=0.0)
+
+
+def _early_rows(
+    b: _Builder,
+    inputs: ModelInputs,
+    s_of: dict[str, int],
+    w_of: dict[str, int],
+    fs: np.ndarray,
+    fa: np.ndarray,
+    flow_ids: np.ndarray,
+    sup_s: np.ndarray,
+    sup_w: np.ndarray,
+    supply_ids: np.ndarray,
+) -> None:
+    """`early_demand[s,f]` and `early_safety[s,f]` with their columns b and c, as
+    `allocation.model._add_early` writes them: what is at f early (stock, laterals in of a
+    shorter lead time, less everything leaving f) plus b (plus c) covers the early mean (plus
+    its safety stock)."""
+    early = inputs.early
+    n = len(early)
+    e_s = early["sku"].map(s_of).to_numpy(np.int64)
+    e_w = early["location"].map(w_of).to_numpy(np.int64)
+    mean = early["mean"].to_numpy(float)
+    safety = early["safety"].to_numpy(float)
+    stock = early["stock"].to_numpy(float)
+    penalty = early["penalty"].to_numpy(float)
+    keys = list(zip(early["sku"], early["location"], strict=True))
+    b_ids = b.columns("b", keys, penalty, 0.0, np.inf, e_s)
+    with_safety = np.nonzero(safety > 0)[0]
+    c_ids = b.columns(
+        "c",
+        [keys[i] for i in with_safety],
+        inputs.policy.safety_penalty_share * penalty[with_safety],
+        0.0,
+        np.inf,
+        e_s[with_safety],
+    )
+    d_first = b.row_block(mean - stock, np.full(n, np.inf), e_s)
+    s_first = b.row_block(
+        (mean + safety - stock)[with_safety], np.full(len(with_safety), np.inf), e_s[with_safety]
+    )
+    n_w = len(w_of)
+    row_of = np.full(len(s_of) * n_w, -1, dtype=np.int64)  # early row of each (sku, warehouse)
+    row_of[e_s * n_w + e_w] = np.arange(n)
+    safety_row = np.full(n, -1, dtype=np.int64)
+    safety_row[with_safety] = np.arange(len(with_safety))
+    days = np.full(n_w, -1)
+    for name, first_day in early_days(inputs.arcs).items():
+        days[w_of[name]] = first_day
+    lead = np.array([a.lead_time_days for a in inputs.arcs], dtype=np.int64)
+    origin = np.array([w_of[a.origin] for a in inputs.arcs], dtype=np.int64)
+    destination = np.array([w_of[a.destination] for a in inputs.arcs], dtype=np.int64)
+    entries = []  # (early row, column, coefficient)
+    if len(fa):
+        into = row_of[fs * n_w + destination[fa]]
+        early_in = (into >= 0) & (lead[fa] < days[destination[fa]])
+        entries.append((into[early_in], flow_ids[early_in], 1.0))
+        out = row_of[fs * n_w + origin[fa]]
+        entries.append((out[out >= 0], flow_ids[out >= 0], -1.0))
+    if len(sup_s):
+        out = row_of[sup_s * n_w + sup_w]
+        entries.append((out[out >= 0], supply_ids[out >= 0], -1.0))
+    for rows, cols, value in entries:
+        b.entries(d_first + rows, cols, value)
+        kept = safety_row[rows] >= 0
+        b.entries(s_first + safety_row[rows][kept], cols[kept], value)
+    b.entries(d_first + np.arange(n), b_ids, 1.0)
+    b.entries(s_first + np.arange(len(with_safety)), b_ids[with_safety], 1.0)
+    b.entries(s_first + np.arange(len(with_safety)), c_ids, 1.0)
+    b.early = np.full((n, 4), -1, dtype=np.int64)
+    b.early[:, 0], b.early[:, 1] = b_ids, d_first + np.arange(n)
+    b.early[with_safety, 2] = c_ids
+    b.early[with_safety, 3] = s_first + np.arange(len(with_safety))
+
+
+def settle_early(arrays: LpArrays, x: np.ndarray) -> None:
+    """Set the early shortage columns b and c of `x` (in place) to the least the rest of `x`
+    allows: after a repair changed the flows or suggestions, the plan it writes keeps the early
+    rows, as a re-solve would leave them."""
+    early = arrays.early
+    if not len(early):
+        return
+    x[early[:, 0]] = 0.0
+    with_safety = early[:, 2] >= 0
+    x[early[with_safety, 2]] = 0.0
+    activity = arrays.matrix @ x
+    short = np.clip(arrays.row_lower[early[:, 1]] - activity[early[:, 1]], 0.0, None)
+    x[early[:, 0]] = short
+    rows = early[with_safety, 3]
+    x[early[with_safety, 2]] = np.clip(
+        arrays.row_lower[rows] - activity[rows] - short[with_safety], 0.0, None
+    )
 
 
 def _timing_rows(

@@ -16,7 +16,10 @@ the stock (kappa <= 1), so the relaxation fills segments in order, and without t
 relaxation is nearly integral and the MILP stops at its root.
 
 The model is written around the LP's own point, as changes: each row keeps its slack at that
-point less what the changes use, so anything the model allows, the LP's rows allow.
+point less what the changes use, so anything the model allows, the LP's rows allow. The early
+rows (`allocation.model.early_needs`) are the exception: soft, with a shortage column of no
+upper bound, any rounding keeps them, and the money of a unit moved across one is not priced
+here (at most a unit per fractional flow); the re-solve after the rounding prices them.
 """
 
 from __future__ import annotations

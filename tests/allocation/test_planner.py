@@ -389,6 +389,49 @@ def test_a_shipment_due_early_serves_an_early_deadline_beside_a_later_one(
     assert result.unmet.empty and result.alerts.empty
 
 
+def two_stores(lateral_cost: float = 1.0) -> al.Network:
+    """CW -> FW1 and CW -> FW2, lanes of 3 days at 0.1 a unit; FW1 <-> FW2, a lateral of 1 day."""
+    return al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+                {"id": "FW1", "kind": "forward", "region": "r", "capacity": 1000},
+                {"id": "FW2", "kind": "forward", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": f, "cost_per_unit": 0.1, "lead_time_days": 3}
+                for f in ("FW1", "FW2")
+            ],
+            "laterals": [
+                {"between": ["FW1", "FW2"], "cost_per_unit": lateral_cost, "lead_time_days": 1}
+            ],
+            "skus": [{"id": "S"}],
+        }
+    )
+
+
+@pytest.mark.parametrize("decompose_above", [10**9, 0])
+def test_a_store_that_would_run_dry_before_its_lane_lands_gets_a_lateral(
+    decompose_above: int,
+) -> None:
+    # FW1 sells 2 a day and holds nothing; FW2 sells 1 and holds 20. The cover period is 8 days
+    # (review 7 + the 1-day lateral): FW1 needs 16, which the lane brings at 0.1 a unit where
+    # the lateral costs 1. But the lane lands on day 3: the 6 units of days 0-2 can come only
+    # by the lateral (a unit short costs 3 x 1.15 there), and FW2 keeps 14 for its own 8.
+    stock = stock_frame([("S", "CW", 100), ("S", "FW1", 0), ("S", "FW2", 20)])
+    demand = demand_frame({("S", "FW1"): 2.0, ("S", "FW2"): 1.0})
+    result = al.plan(two_stores(), stock, demand, decompose_above=decompose_above)
+    moved = result.transfers.set_index(["origin", "destination"])["quantity"].to_dict()
+    assert moved == {("FW2", "FW1"): pytest.approx(6.0), ("CW", "FW1"): pytest.approx(10.0)}
+    assert result.unmet.empty
+    # Stock on its way that lands before the lane does serves those days: no lateral.
+    early = stock.assign(in_transit=[0.0, 6.0, 0.0], arrival_date=[pd.NaT, TODAY, pd.NaT])
+    early.loc[1, "arrival_date"] = TODAY + pd.Timedelta(days=1)
+    result = al.plan(two_stores(), early, demand, decompose_above=decompose_above)
+    moved = result.transfers.set_index(["origin", "destination"])["quantity"].to_dict()
+    assert moved == {("CW", "FW1"): pytest.approx(10.0)}
+
+
 def test_plan_json_carries_status_objective_and_timings(one_lane: dict[str, Any], tmp_path) -> None:
     network = al.Network.model_validate(one_lane)
     result = al.plan(network, stock_frame([("S", "CW", 10)]), demand_frame({("S", "FW"): 1.0}))

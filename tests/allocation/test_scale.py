@@ -62,6 +62,8 @@ def test_col_key_maps_the_array_solution_onto_the_pulp_variables(seed: int) -> N
         "e": variables.ending,
         "u": variables.short,
         "v": variables.safety_short,
+        "b": variables.early_short,
+        "c": variables.early_safety_short,
         "o": variables.over,
         "g": variables.fair_gap,
     }
