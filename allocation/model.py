@@ -384,7 +384,11 @@ def prepare_inputs(
     fair = _fair_targets(needs, available, network, policy, skus)
     offered = [a for a in arcs if a.lead_time_days < window[a.destination]]
     timing = _timing_rows(offered, deliveries, window, positions, arrivals, skus, cross_cap)
-    early = early_needs(needs, offered, arrivals, available)
+    early = (
+        early_needs(needs, offered, arrivals, available)
+        if policy.early_days_apart
+        else pd.DataFrame(columns=EARLY_COLUMNS)
+    )
     return ModelInputs(
         network=network,
         policy=policy,
@@ -440,7 +444,8 @@ def early_needs(
     would run dry before its delivery a lateral of a shorter lead time, and does not ship away
     what the store needs until then. Every forward warehouse with a lane in has them: were they
     only where the stock falls short, laterals would drain the stores without rows towards
-    those with one (BENCHMARKS.md, "Where the rest of the gap is")."""
+    those with one (BENCHMARKS.md, "Where the rest of the gap is"). Made when the policy asks
+    (`Policy.early_days_apart`)."""
     days_of = early_days(arcs)
     rows = needs[(needs["kind"] == "forward") & needs[LOCATION].isin(list(days_of))]
     days = rows[LOCATION].map(days_of).to_numpy(dtype=float)

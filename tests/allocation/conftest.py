@@ -34,15 +34,18 @@ def demand_frame(
     return pd.DataFrame(rows)
 
 
-def example_inputs(skus: int, locations: int, distributors: int, seed: int) -> ModelInputs:
+def example_inputs(
+    skus: int, locations: int, distributors: int, seed: int, *, early_days_apart: bool = False
+) -> ModelInputs:
     """The LP inputs of a seeded `example_network` instance (two weeks of demand)."""
     instance = example_network(skus, locations, distributors, seed=seed, horizon_days=14)
     network = instance.network
+    policy = instance.policy.model_copy(update={"early_days_apart": early_days_apart})
     return prepare_inputs(
         network,
         al.validate_stock(instance.stock, network),
         al.validate_demand(instance.demand, network),
-        instance.policy,
+        policy,
     )
 
 

@@ -420,16 +420,20 @@ def test_a_store_that_would_run_dry_before_its_lane_lands_gets_a_lateral(
     # by the lateral (a unit short costs 3 x 1.15 there), and FW2 keeps 14 for its own 8.
     stock = stock_frame([("S", "CW", 100), ("S", "FW1", 0), ("S", "FW2", 20)])
     demand = demand_frame({("S", "FW1"): 2.0, ("S", "FW2"): 1.0})
-    result = al.plan(two_stores(), stock, demand, decompose_above=decompose_above)
-    moved = result.transfers.set_index(["origin", "destination"])["quantity"].to_dict()
-    assert moved == {("FW2", "FW1"): pytest.approx(6.0), ("CW", "FW1"): pytest.approx(10.0)}
-    assert result.unmet.empty
+    apart = al.Policy(early_days_apart=True)
+
+    def moved(stock: pd.DataFrame, policy: al.Policy) -> dict[tuple[str, str], float]:
+        result = al.plan(two_stores(), stock, demand, policy, decompose_above=decompose_above)
+        assert result.unmet.empty
+        return result.transfers.set_index(["origin", "destination"])["quantity"].to_dict()
+
+    assert moved(stock, apart) == {("FW2", "FW1"): 6.0, ("CW", "FW1"): 10.0}
+    # By default (cheaper at scale) the cover period counts the lane's day-3 units for days 0-2.
+    assert moved(stock, al.Policy()) == {("CW", "FW1"): 16.0}
     # Stock on its way that lands before the lane does serves those days: no lateral.
-    early = stock.assign(in_transit=[0.0, 6.0, 0.0], arrival_date=[pd.NaT, TODAY, pd.NaT])
+    early = stock.assign(in_transit=[0.0, 6.0, 0.0], arrival_date=[pd.NaT, pd.NaT, pd.NaT])
     early.loc[1, "arrival_date"] = TODAY + pd.Timedelta(days=1)
-    result = al.plan(two_stores(), early, demand, decompose_above=decompose_above)
-    moved = result.transfers.set_index(["origin", "destination"])["quantity"].to_dict()
-    assert moved == {("CW", "FW1"): pytest.approx(10.0)}
+    assert moved(early, apart) == {("CW", "FW1"): 10.0}
 
 
 def test_plan_json_carries_status_objective_and_timings(one_lane: dict[str, Any], tmp_path) -> None:
@@ -714,9 +718,11 @@ def test_pack_grid_rounds_to_whole_packs_within_the_cap_and_moq() -> None:
     assert high.tolist() == [10.0, 15.0, 20.0, 0.0, 10.0, 0.0]
 
 
-@pytest.mark.parametrize(("seed", "direct_skus"), [(3, 300), (9, 0)])
+@pytest.mark.parametrize(
+    ("seed", "direct_skus", "early_days_apart"), [(3, 300, False), (9, 0, False), (9, 0, True)]
+)
 def test_above_the_threshold_the_plan_is_decomposed_rounded_by_the_greedy_and_keeps_every_rule(
-    seed: int, direct_skus: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, direct_skus: int, early_days_apart: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import allocation.decompose as decompose_module
     from allocation.generate import example_network
@@ -726,7 +732,8 @@ def test_above_the_threshold_the_plan_is_decomposed_rounded_by_the_greedy_and_ke
     # DIRECT_SKUS 0: the real Dantzig-Wolfe rounds even on 24 SKUs; 300: one HiGHS call.
     monkeypatch.setattr(decompose_module, "DIRECT_SKUS", direct_skus)
     instance = example_network(24, 6, 8, seed=seed)
-    network, policy = instance.network, instance.policy
+    network = instance.network
+    policy = instance.policy.model_copy(update={"early_days_apart": early_days_apart})
     reference = al.plan(network, instance.stock, instance.demand, policy)
     for table in (reference.transfers, reference.unmet):  # no float dust (2.999999999999999)
         assert len(table) and (table["quantity"] == table["quantity"].round(6)).all()

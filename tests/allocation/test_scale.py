@@ -50,9 +50,12 @@ def test_sku_tags_split_the_matrix_into_blocks_and_shared_rows() -> None:
     assert (np.isinf(arrays.row_lower[shared]) & np.isfinite(arrays.row_upper[shared])).all()
 
 
-@pytest.mark.parametrize("seed", [1, 4, 7])
-def test_col_key_maps_the_array_solution_onto_the_pulp_variables(seed: int) -> None:
-    inputs = example_inputs(12, 6, 6, seed)
+@pytest.mark.parametrize(("seed", "early_days_apart"), [(1, False), (4, True), (7, True)])
+def test_col_key_maps_the_array_solution_onto_the_pulp_variables(
+    seed: int, early_days_apart: bool
+) -> None:
+    inputs = example_inputs(12, 6, 6, seed, early_days_apart=early_days_apart)
+    assert len(inputs.early) > 0 if early_days_apart else inputs.early.empty
     problem, variables = build_problem(inputs)
     expected = solve_problem(problem).objective
     arrays = build_arrays(inputs)
