@@ -297,7 +297,7 @@ class PlanPolicy:
     mean demand before anyone's safety stock (on the M5 replay 1.0, which ranks them equal, gives
     the same stockout rate at a slightly higher cost). early_days_apart: the planning policy's
     (`Policy.early_days_apart`), on: a store about to run dry before its delivery lands gets a
-    lateral (stockout days -1 to -18 % on the M5 windows). `plan_seconds` adds up the time spent
+    lateral (stockout days -1 to -19 % on the M5 windows). `plan_seconds` adds up the time spent
     building and solving plans; `statuses` keeps each plan's solver status."""
 
     service_target: float = 0.95

@@ -98,9 +98,9 @@ class Policy(BaseModel):
     fair_share_penalty: float = Field(default=20.0, ge=0, le=MAX_MULTIPLE)
     allow_cross_region_lateral: bool = True
     stockout_risk_cover: float = Field(default=1.0, ge=0, le=1)
-    # On the M5 replay it cuts stockout days by 1-18 % at every target on every window; at
+    # On the M5 replay it cuts stockout days by 1-19 % at every target on every window; at
     # 10,000 SKUs x 50 locations it adds 14 % rows and the plan took 120 s instead of 81 s
-    # (BENCHMARKS.md, "Early days apart").
+    # (BENCHMARKS.md, "Current numbers: early days apart").
     early_days_apart: bool = False
 
     @field_validator("service_target", "shortage_penalty", "fair_share", mode="before")
