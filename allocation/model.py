@@ -38,7 +38,7 @@ Constraints (names as in the problem, so a person can read a binding row or a du
                           (`early_needs`: the demand of forward warehouse f's first tau_f days,
                           tau_f the lead time of its fastest lane, meets only what is there by
                           then: E = on hand + in transit arriving before tau_f + laterals in
-                          of a shorter lead time - everything leaving f)
+                          of a shorter lead time - transfers out of f)
     fair_share[s,t]       served by tier t + g[s,t] >= phi_t * need_t * min(1, supply_s / need_s)
     packs / moq           y = pack * k (k integer), y >= moq * z, y <= need * z (exact mode)
 
@@ -456,17 +456,18 @@ def early_needs(
     stock = rows[ON_HAND].to_numpy(dtype=float)
     stock = stock + arriving.reindex(where).fillna(0.0).to_numpy(dtype=float)
     # What the warehouses with a faster lane into each location hold, per (SKU, location).
-    sources: dict[str, list[str]] = defaultdict(list)
+    # Cross-region arcs left out: they carry only overstock, and only where it pays.
+    sources: dict[str, set[str]] = defaultdict(set)
     for arc in arcs:
-        if arc.lead_time_days < days_of.get(arc.destination, 0):
-            sources[arc.destination].append(arc.origin)
+        if arc.kind != "cross_region" and arc.lead_time_days < days_of.get(arc.destination, 0):
+            sources[arc.destination].add(arc.origin)
     reachable = stock
     if sources and available:
         held = pd.Series(available, dtype=float)
         matrix = held.unstack(level=1).fillna(0.0)
         reach = pd.DataFrame(
             {
-                f: matrix.reindex(columns=origins, fill_value=0.0).sum(axis=1)
+                f: matrix.reindex(columns=sorted(origins), fill_value=0.0).sum(axis=1)
                 for f, origins in sources.items()
             },
             index=matrix.index,
@@ -928,16 +929,14 @@ def _add_early(
         return []
     days = early_days(inputs.arcs)
     arriving: dict[tuple[str, str], list[pulp.LpVariable]] = defaultdict(list)
-    leaving: dict[tuple[str, str], list[pulp.LpVariable | pulp.LpAffineExpression]] = defaultdict(
-        list
-    )
+    leaving: dict[tuple[str, str], list[pulp.LpVariable]] = defaultdict(list)
+    # Transfers leave at once, from what is there now. A distributor's line may leave later,
+    # from what the lane brings (the timing rows say by when): not counted here.
     for (s, i), x in var.flow.items():
         arc = inputs.arcs[i]
         if arc.lead_time_days < days.get(arc.destination, 0):
             arriving[(s, arc.destination)].append(x)
         leaving[(s, arc.origin)].append(x)
-    for (s, _d, w), y in var.supply.items():
-        leaving[(s, w)].append(y)
     kappa = inputs.policy.safety_penalty_share
     cost = []
     for s, f, mean, safety, stock, penalty in zip(

@@ -416,7 +416,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
 
     # Early rows: the demand before a forward warehouse's lane lands (`early_needs`).
     if len(inputs.early):
-        _early_rows(b, inputs, s_of, w_of, fs, fa, flow_ids, sup_s, sup_w, supply_ids)
+        _early_rows(b, inputs, s_of, w_of, fs, fa, flow_ids)
 
     # Timing: what leaves a node early comes from what is there early (`TimingRow`).
     if inputs.timing:
@@ -465,13 +465,10 @@ def _early_rows(
     fs: np.ndarray,
     fa: np.ndarray,
     flow_ids: np.ndarray,
-    sup_s: np.ndarray,
-    sup_w: np.ndarray,
-    supply_ids: np.ndarray,
 ) -> None:
     """`early_demand[s,f]` and `early_safety[s,f]` with their columns b and c, as
     `allocation.model._add_early` writes them: what is at f early (stock, laterals in of a
-    shorter lead time, less everything leaving f) plus b (plus c) covers the early mean (plus
+    shorter lead time, less the transfers out of f) plus b (plus c) covers the early mean (plus
     its safety stock)."""
     early = inputs.early
     n = len(early)
@@ -514,9 +511,6 @@ def _early_rows(
         entries.append((into[early_in], flow_ids[early_in], 1.0))
         out = row_of[fs * n_w + origin[fa]]
         entries.append((out[out >= 0], flow_ids[out >= 0], -1.0))
-    if len(sup_s):
-        out = row_of[sup_s * n_w + sup_w]
-        entries.append((out[out >= 0], supply_ids[out >= 0], -1.0))
     for rows, cols, value in entries:
         b.entries(d_first + rows, cols, value)
         kept = safety_row[rows] >= 0

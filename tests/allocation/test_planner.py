@@ -436,6 +436,40 @@ def test_a_store_that_would_run_dry_before_its_lane_lands_gets_a_lateral(
     assert moved(early, apart) == {("CW", "FW1"): 10.0}
 
 
+@pytest.mark.parametrize("decompose_above", [10**9, 0])
+def test_early_days_apart_leave_a_distributor_s_line_to_the_lane(decompose_above: int) -> None:
+    # FW holds 2 and sells 2 a day; its lane lands on day 3. Its distributor D (1 day away,
+    # 8 over its cover period) can be sent the lane's units once they land: the early rows
+    # must not count that line against FW's first days (it had left D nothing).
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+                {"id": "FW", "kind": "forward", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": "FW", "cost_per_unit": 0.1, "lead_time_days": 3}
+            ],
+            "distributors": [
+                {
+                    "id": "D",
+                    "region": "r",
+                    "tier": "observation",
+                    "served_by": ["FW"],
+                    "lead_time_days": 1,
+                }
+            ],
+            "skus": [{"id": "S"}],
+        }
+    )
+    demand = demand_frame({("S", "FW"): 2.0, ("S", "D"): 1.0})
+    stock = stock_frame([("S", "CW", 100), ("S", "FW", 2)])
+    for policy in (al.Policy(), al.Policy(early_days_apart=True)):
+        result = al.plan(network, stock, demand, policy, decompose_above=decompose_above)
+        assert result.replenishment["quantity"].sum() == pytest.approx(8.0)
+        assert "D" not in set(result.unmet["location"])
+
+
 def test_plan_json_carries_status_objective_and_timings(one_lane: dict[str, Any], tmp_path) -> None:
     network = al.Network.model_validate(one_lane)
     result = al.plan(network, stock_frame([("S", "CW", 10)]), demand_frame({("S", "FW"): 1.0}))

@@ -19,11 +19,13 @@ from tests.allocation.conftest import example_inputs
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 10_000), st.integers(1, 12), st.integers(1, 7), st.integers(0, 8))
+@given(
+    st.integers(0, 10_000), st.integers(1, 12), st.integers(1, 7), st.integers(0, 8), st.booleans()
+)
 def test_array_build_matches_the_pulp_build(
-    seed: int, skus: int, locations: int, distributors: int
+    seed: int, skus: int, locations: int, distributors: int, early_days_apart: bool
 ) -> None:
-    inputs = example_inputs(skus, locations, distributors, seed)
+    inputs = example_inputs(skus, locations, distributors, seed, early_days_apart=early_days_apart)
     problem, _ = build_problem(inputs)
     expected = solve_problem(problem).objective
     for method in ("simplex", "ipm"):
