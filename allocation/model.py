@@ -13,7 +13,9 @@ Decisions
     y[s,d,w] >= 0   units suggested to distributor d from warehouse w (its `served_by`)
     e[s,w] >= 0     units kept at warehouse w after the plan (serves a forward catchment)
     u[s,j], v[s,j]  units of mean demand / of safety stock left uncovered at demand location j
-    b[s,f], c[s,f]  the same over the days before forward warehouse f's lane can land (early)
+                    (u <= D, v <= SS)
+    b[s,f], c[s,f]  the same over the days before forward warehouse f's lane can land (early;
+                    c <= SS^e, b unbounded)
     o[s,f] >= 0     units of overstock at forward warehouse f above B days of supply
     g[s,t] >= 0     units below the fair share of tier t (soft, heavily penalised)
 
@@ -21,10 +23,11 @@ Constraints (names as in the problem, so a person can read a binding row or a du
     balance[s,w]          A[s,w] + sum_in x - sum_out x - sum_d y[s,d,w] - e[s,w] = 0
     capacity[w]           sum_s vol_s e[s,w] <= max(K_w, stock already there)
     lane_capacity[a]      sum_s vol_s x[s,a] <= K_a
-    demand[s,j]           cover[s,j] + u[s,j] >= D[s,j]
-    safety[s,j]           cover[s,j] + u[s,j] + v[s,j] >= D[s,j] + SS[s,j]
+    demand[s,j]           cover[s,j] + u[s,j] + v[s,j] >= D[s,j] + SS[s,j]
                           cover = e[s,f] at a forward warehouse, P[s,d] + sum_w y[s,d,w] at a
-                          distributor (P: its own on hand and in time in transit)
+                          distributor (P: its own on hand and in time in transit). One row:
+                          v <= SS makes u >= D - cover follow, so a row for the mean alone
+                          would only repeat it (it was a fifth of the rows at scale)
     order_up_to[s,d]      sum_w y[s,d,w] <= need (D + SS - P) rounded up to whole packs and MOQ
     credit[d]             sum_s,w c_s y[s,d,w] <= G_d          (yellow credit; red gets no y)
     overstock[s,f]        e[s,f] - o[s,f] <= B * daily demand served from f
@@ -33,8 +36,7 @@ Constraints (names as in the problem, so a person can read a binding row or a du
                           before tau <= on hand + in transit arriving before tau (`TimingRow`:
                           only where some stock reaches w too late for such lines; with v, over
                           w and the warehouse v one lane upstream)
-    early_demand[s,f]     E[s,f] + b[s,f] >= D^e[s,f]
-    early_safety[s,f]     E[s,f] + b[s,f] + c[s,f] >= D^e[s,f] + SS^e[s,f]
+    early[s,f]            E[s,f] + b[s,f] + c[s,f] >= D^e[s,f] + SS^e[s,f]
                           (`early_needs`: the demand of forward warehouse f's first tau_f days,
                           tau_f the lead time of its fastest lane, meets only what is there by
                           then: E = on hand + in transit arriving before tau_f + laterals in
@@ -80,7 +82,7 @@ __all__ = [
 ]
 
 ArcKind = Literal["lane", "lateral", "cross_region"]
-EARLY_COLUMNS = ["sku", "location", "days", "mean", "safety", "stock", "penalty"]
+EARLY_COLUMNS = ["sku", "location", "days", "forecast", "mean", "safety", "stock", "penalty"]
 
 
 @dataclass(frozen=True)
@@ -430,17 +432,19 @@ def early_needs(
     available: dict[tuple[str, str], float],
 ) -> pd.DataFrame:
     """The demand each forward warehouse meets before its replenishment can land: `sku,
-    location, days, mean, safety, stock, penalty`, one row per forward catchment with demand.
+    location, days, forecast, mean, safety, stock, penalty`, one row per forward catchment with
+    demand.
 
-    days: the lead time of its fastest lane (`early_days`). mean and safety: its cover
-    period's, pro rata (mean x days / cover days, safety stock x their root, as the spread of
-    independent days grows), but no more than could be there by then (its stock and all that
-    the warehouses with a faster lane into it hold): what no plan can serve is no choice of
-    this one, and priced it would only shift the objective. stock: what is there by then for
-    certain (on hand, and in transit arriving before that day).
+    days: the lead time of its fastest lane (`early_days`). forecast: its cover period's mean
+    demand, pro rata (x days / cover days). mean and safety: that forecast and the safety stock
+    pro rata (x the root of the share, as the spread of independent days grows), but no more
+    than could be there by then (its stock and all that the warehouses with a faster lane into
+    it hold): what no plan can serve is no choice of this one, and priced it would only shift
+    the objective (the alerts say it: `planner._early_alerts`). stock: what is there by then
+    for certain (on hand, and in transit arriving before that day).
 
     The plan's cover rows count stock that lands on day 6 against the demand of days 1 to 5
-    too; these rows (`early_demand`, `early_safety`) do not, so the plan sends a store that
+    too; these rows (`early[s,f]`) do not, so the plan sends a store that
     would run dry before its delivery a lateral of a shorter lead time, and does not ship away
     what the store needs until then. Every forward warehouse with a lane in has them: were they
     only where the stock falls short, laterals would drain the stores without rows towards
@@ -473,7 +477,8 @@ def early_needs(
             index=matrix.index,
         ).stack()
         reachable = stock + reach.reindex(where).fillna(0.0).to_numpy(dtype=float)
-    mean = np.minimum(rows["mean"].to_numpy(dtype=float) * share, reachable)
+    forecast = rows["mean"].to_numpy(dtype=float) * share
+    mean = np.minimum(forecast, reachable)
     safety = np.clip(rows["safety"].to_numpy(dtype=float), 0.0, None) * np.sqrt(share)
     safety = np.clip(np.minimum(mean + safety, reachable) - mean, 0.0, None)
     frame = pd.DataFrame(
@@ -481,13 +486,19 @@ def early_needs(
             SKU: rows[SKU].to_numpy(),
             LOCATION: rows[LOCATION].to_numpy(),
             "days": days.astype(int),
+            "forecast": forecast,
             "mean": mean,
             "safety": safety,
             "stock": stock,
             "penalty": rows["penalty"].to_numpy(dtype=float),
         }
     )
-    return frame[frame["mean"] + frame["safety"] > 0].reset_index(drop=True)
+    return frame[frame["forecast"] > 0].reset_index(drop=True)
+
+
+def priced_early(early: pd.DataFrame) -> pd.DataFrame:
+    """The early rows the LP holds (`early_needs`): those with something a plan could cover."""
+    return early[early["mean"] + early["safety"] > 0].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -845,8 +856,7 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
         v = var.safety_short[(s, j)] = problem.add_variable(
             f"v{next(counter)}", lowBound=0, upBound=ss
         )
-        add(cover + u >= mean, f"demand[{s},{j}]")
-        add(cover + u + v >= mean + ss, f"safety[{s},{j}]")
+        add(cover + u + v >= mean + ss, f"demand[{s},{j}]")
         short_cost.append(float(row["penalty"]) * (u + policy.safety_penalty_share * v))
         if row["kind"] == "distributor" and (s, j) in supplied:
             add(pulp.lpSum(supplied[(s, j)]) <= float(row["cap"]), f"order_up_to[{s},{j}]")
@@ -924,7 +934,7 @@ def _add_early(
     counter: Iterator[int],
 ) -> list[pulp.LpAffineExpression]:
     """The early rows (`early_needs`) and their shortage columns b, c; returns their money."""
-    early = inputs.early
+    early = priced_early(inputs.early)
     if early.empty:
         return []
     days = early_days(inputs.arcs)
@@ -951,14 +961,15 @@ def _add_early(
         there = stock + pulp.lpSum(arriving[(s, f)]) - pulp.lpSum(leaving[(s, f)])
         # No upper bound: a plan that ships out more than the warehouse has early pays for it.
         b = var.early_short[(s, f)] = problem.add_variable(f"b{next(counter)}", lowBound=0)
-        add(there + b >= mean, f"early_demand[{s},{f}]")
         cost.append(penalty * b)
-        if safety > 0:
+        short = [b]
+        if safety > 0:  # one row, as demand[s,j]: c <= SS^e makes b >= D^e - E follow
             c = var.early_safety_short[(s, f)] = problem.add_variable(
-                f"c{next(counter)}", lowBound=0
+                f"c{next(counter)}", lowBound=0, upBound=safety
             )
-            add(there + b + c >= mean + safety, f"early_safety[{s},{f}]")
             cost.append(kappa * penalty * c)
+            short.append(c)
+        add(there + pulp.lpSum(short) >= mean + safety, f"early[{s},{f}]")
     return cost
 
 

@@ -311,8 +311,9 @@ class _Demand:
     price_safety: float
 
     def uncovered(self, cover: float) -> tuple[float, float]:
-        """The least (u, v) the demand and safety rows allow at `cover` units (u <= D, v <= SS;
-        kappa <= 1 makes safety stock the cheaper of the two to leave short)."""
+        """The cheapest (u, v) the demand row allows at `cover` units (u <= D, v <= SS;
+        kappa <= 1 makes safety stock the cheaper of the two to leave short: v takes the first
+        SS units, u the rest)."""
         u = min(self.mean, max(0.0, self.mean - cover))
         return u, min(self.safety, max(0.0, self.mean + self.safety - cover - u))
 

@@ -65,6 +65,14 @@ REPLENISHMENT_COLUMNS = [
     "reason",
 ]
 UNMET_COLUMNS = ["sku", "location", "quantity", "safety_uncovered", "bearer", "tier", "cause"]
+AlertKind = Literal[
+    "stockout_risk",
+    "early_stockout_risk",
+    "overstock",
+    "slow_mover",
+    "no_forecast",
+    "overdue_in_transit",
+]
 ALERT_COLUMNS = [
     "kind",
     "sku",

@@ -29,7 +29,7 @@ from allocation.inputs import (
     validate_demand,
     validate_stock,
 )
-from allocation.model import ModelInputs, Variables, build_problem, prepare_inputs
+from allocation.model import ModelInputs, Variables, build_problem, early_days, prepare_inputs
 from allocation.network import Distributor, Network
 from allocation.packs import PackRepair, SupplyKey, view_of_arrays, view_of_problem
 from allocation.plan import (
@@ -37,6 +37,7 @@ from allocation.plan import (
     REPLENISHMENT_COLUMNS,
     TRANSFER_COLUMNS,
     UNMET_COLUMNS,
+    AlertKind,
     Plan,
     SolverFacts,
 )
@@ -827,6 +828,9 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     on_hands = _by_key(inputs.stock, "node", ON_HAND)
     in_times = _by_key(inputs.stock, "node", "in_time")
     onward = _onward(inputs, solution)
+    first_day = early_days(inputs.arcs)
+    early = _by_key(inputs.early, LOCATION, "forecast")
+    early_stock = _by_key(inputs.early, LOCATION, "stock")
     rows = []
     for (s, i), quantity in solution.flow.items():
         if quantity <= _EPS:
@@ -880,6 +884,13 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                     )
                     + (_passed_on(onward[dest]) if dest in onward else "")
                     + f", on hand {on_hand:.1f}, in transit {in_transit:.1f}"
+                    + (
+                        f"; lands on day {arc.lead_time_days}, before its lane can (day "
+                        f"{first_day[arc.destination]}): forecast {early[dest]:.1f} over those "
+                        f"days, {early_stock[dest]:.1f} there by then"
+                        if dest in early and arc.lead_time_days < first_day[arc.destination]
+                        else ""
+                    )
                 ),
             }
         )
@@ -1242,7 +1253,7 @@ def _distributor_cause(
 def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     policy = inputs.policy
     needs = inputs.needs
-    rows = _no_forecast_alerts(inputs) + _overdue_alerts(inputs)
+    rows = _no_forecast_alerts(inputs) + _overdue_alerts(inputs) + _early_alerts(inputs, solution)
     for s, j, mean, rate, cover_days in zip(
         needs[SKU].astype(str).tolist(),
         needs[LOCATION].astype(str).tolist(),
@@ -1300,8 +1311,58 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=ALERT_COLUMNS)
 
 
+def _early_alerts(inputs: ModelInputs, solution: Solution) -> list[dict[str, Any]]:
+    """early_stockout_risk: a forward warehouse whose stock before its fastest lane can land
+    covers less of its forecast over those days than `stockout_risk_cover` (with
+    `Policy.early_days_apart`). Its stock then is the `early[s,f]` row's: on hand, in transit
+    arriving before that day and transfers landing sooner, less the transfers it sends. The
+    LP prices only what the warehouses in reach could cover; the alert counts the rest too."""
+    early = inputs.early
+    if early.empty:
+        return []
+    first_day = early_days(inputs.arcs)
+    there = _by_key(early, LOCATION, "stock")
+    for (s, i), units in solution.flow.items():
+        arc = inputs.arcs[i]
+        if (s, arc.destination) in there and arc.lead_time_days < first_day[arc.destination]:
+            there[(s, arc.destination)] += units
+        if (s, arc.origin) in there:
+            there[(s, arc.origin)] -= units
+    threshold = inputs.policy.stockout_risk_cover
+    rows = []
+    for s, f, days, forecast, reachable in zip(
+        early[SKU].astype(str).tolist(),
+        early[LOCATION].astype(str).tolist(),
+        early["days"].astype(int).tolist(),
+        early["forecast"].astype(float).tolist(),
+        early["mean"].astype(float).tolist(),
+        strict=True,
+    ):
+        stock = max(0.0, round(there[(s, f)], _DECIMALS))
+        cover = min(1.0, stock / forecast)
+        if forecast - stock <= _SMALL or cover >= threshold - 1e-9:
+            continue
+        message = (
+            f"{s} at {f}: {_units_text(stock)} units there before its fastest lane can land on "
+            f"day {days} cover {cover:.0%} of the forecast {_units_text(forecast)} over those "
+            f"days ({_units_text(forecast - stock)} short), below the threshold of "
+            f"{threshold:.0%}"
+            + (
+                f"; no more than {_units_text(reachable)} can be there by then (its stock and "
+                "what the warehouses with a faster transfer into it hold)"
+                if reachable < forecast - _SMALL
+                else ""
+            )
+        )
+        rate = forecast / days
+        rows.append(
+            _alert("early_stockout_risk", s, f, message, stock, rate, stock / rate, threshold)
+        )
+    return rows
+
+
 def _alert(
-    kind: str,
+    kind: AlertKind,
     sku: str,
     node: str,
     message: str,

@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 
 from allocation.errors import SolverError
 from allocation.highs import quiet_highs
-from allocation.model import ModelInputs, early_days
+from allocation.model import ModelInputs, early_days, priced_early
 from allocation.solve import OPTIMAL, TIME_LIMITED
 
 __all__ = ["ArraySolution", "LpArrays", "build_arrays", "settle_early", "solve_arrays"]
@@ -56,9 +56,9 @@ class LpArrays:
     # Rows `planner.explain` reads (capacity, lane_capacity, order_up_to, credit, fair_share),
     # by their `build_problem` name. cross_region[s,a] is the upper bound of that x column.
     row_name: dict[str, int]
-    # One line per early row pair (`allocation.model.early_needs`): its b column, early_demand
-    # row, c column and early_safety row (-1: none), so that `settle_early` can set b and c.
-    early: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
+    # One line per early row (`allocation.model.early_needs`): its b column, the row and its c
+    # column (-1: none), so that `settle_early` can set b and c.
+    early: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -163,7 +163,7 @@ class _Builder:
         self.row_upper: list[np.ndarray] = []
         self.row_sku: list[np.ndarray] = []
         self.n_rows = 0
-        self.early = np.zeros((0, 4), dtype=np.int64)
+        self.early = np.zeros((0, 3), dtype=np.int64)
 
     def columns(
         self,
@@ -336,7 +336,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         mask = row_of_arc[fa] >= 0
         b.entries(row_of_arc[fa][mask], flow_ids[mask], volume[fs][mask])
 
-    # Demand and safety rows per demand location with something to cover.
+    # One demand row per demand location with something to cover (u <= D, v <= SS).
     mean = needs["mean"].to_numpy(float)
     safety = needs["safety"].to_numpy(float)
     active = np.nonzero(mean + safety > 0)[0]
@@ -351,8 +351,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     )
     is_dist = (needs["kind"] == "distributor").to_numpy()[active]
     position = np.where(is_dist, needs["position"].to_numpy(float)[active], 0.0)
-    d_first = b.row_block(mean[active] - position, np.full(n_act, np.inf), act_s)
-    s_first = b.row_block(mean[active] + safety[active] - position, np.full(n_act, np.inf), act_s)
+    first = b.row_block(mean[active] + safety[active] - position, np.full(n_act, np.inf), act_s)
     act_row = np.full(len(needs), -1, dtype=np.int64)
     act_row[active] = np.arange(n_act)
     n_s_act = needs["sku"].to_numpy()[active]
@@ -360,13 +359,10 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     fw_s = pd.Series(n_s_act[fw_act]).map(s_of).to_numpy(np.int64)
     fw_w = pd.Series(needs["location"].to_numpy()[active][fw_act]).map(w_of).to_numpy(np.int64)
     fw_cols = ending_ids[fw_s * n_w + fw_w]
-    for first in (d_first, s_first):
-        b.entries(first + fw_act, fw_cols, 1.0)
-        sup_row = act_row[supply["need_row"].to_numpy(np.int64)]
-        b.entries(first + sup_row, supply_ids, 1.0)
-    b.entries(d_first + np.arange(n_act), u_ids, 1.0)
-    b.entries(s_first + np.arange(n_act), u_ids, 1.0)
-    b.entries(s_first + np.arange(n_act), v_ids, 1.0)
+    b.entries(first + fw_act, fw_cols, 1.0)
+    b.entries(first + act_row[supply["need_row"].to_numpy(np.int64)], supply_ids, 1.0)
+    b.entries(first + np.arange(n_act), u_ids, 1.0)
+    b.entries(first + np.arange(n_act), v_ids, 1.0)
 
     # Order-up-to: sum_w y[s,d,w] <= cap, one row per (s,d) with suggestions.
     pairs, pair_index = np.unique(supply["need_row"].to_numpy(np.int64), return_inverse=True)
@@ -415,8 +411,9 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
             b.entries(np.full(int(mask.sum()), row), supply_ids[mask], unit_cost[sup_s[mask]])
 
     # Early rows: the demand before a forward warehouse's lane lands (`early_needs`).
-    if len(inputs.early):
-        _early_rows(b, inputs, s_of, w_of, fs, fa, flow_ids)
+    early = priced_early(inputs.early)
+    if len(early):
+        _early_rows(b, inputs, early, s_of, w_of, fs, fa, flow_ids)
 
     # Timing: what leaves a node early comes from what is there early (`TimingRow`).
     if inputs.timing:
@@ -460,17 +457,16 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
 def _early_rows(
     b: _Builder,
     inputs: ModelInputs,
+    early: pd.DataFrame,
     s_of: dict[str, int],
     w_of: dict[str, int],
     fs: np.ndarray,
     fa: np.ndarray,
     flow_ids: np.ndarray,
 ) -> None:
-    """`early_demand[s,f]` and `early_safety[s,f]` with their columns b and c, as
-    `allocation.model._add_early` writes them: what is at f early (stock, laterals in of a
-    shorter lead time, less the transfers out of f) plus b (plus c) covers the early mean (plus
-    its safety stock)."""
-    early = inputs.early
+    """`early[s,f]` with its columns b and c (c <= SS^e), as `allocation.model._add_early`
+    writes them: what is at f early (stock, laterals in of a shorter lead time, less the
+    transfers out of f) plus b (plus c) covers the early mean plus its safety stock."""
     n = len(early)
     e_s = early["sku"].map(s_of).to_numpy(np.int64)
     e_w = early["location"].map(w_of).to_numpy(np.int64)
@@ -486,42 +482,30 @@ def _early_rows(
         [keys[i] for i in with_safety],
         inputs.policy.safety_penalty_share * penalty[with_safety],
         0.0,
-        np.inf,
+        safety[with_safety],
         e_s[with_safety],
     )
-    d_first = b.row_block(mean - stock, np.full(n, np.inf), e_s)
-    s_first = b.row_block(
-        (mean + safety - stock)[with_safety], np.full(len(with_safety), np.inf), e_s[with_safety]
-    )
+    first = b.row_block(mean + safety - stock, np.full(n, np.inf), e_s)
     n_w = len(w_of)
     row_of = np.full(len(s_of) * n_w, -1, dtype=np.int64)  # early row of each (sku, warehouse)
     row_of[e_s * n_w + e_w] = np.arange(n)
-    safety_row = np.full(n, -1, dtype=np.int64)
-    safety_row[with_safety] = np.arange(len(with_safety))
     days = np.full(n_w, -1)
     for name, first_day in early_days(inputs.arcs).items():
         days[w_of[name]] = first_day
     lead = np.array([a.lead_time_days for a in inputs.arcs], dtype=np.int64)
     origin = np.array([w_of[a.origin] for a in inputs.arcs], dtype=np.int64)
     destination = np.array([w_of[a.destination] for a in inputs.arcs], dtype=np.int64)
-    entries = []  # (early row, column, coefficient)
     if len(fa):
         into = row_of[fs * n_w + destination[fa]]
         early_in = (into >= 0) & (lead[fa] < days[destination[fa]])
-        entries.append((into[early_in], flow_ids[early_in], 1.0))
+        b.entries(first + into[early_in], flow_ids[early_in], 1.0)
         out = row_of[fs * n_w + origin[fa]]
-        entries.append((out[out >= 0], flow_ids[out >= 0], -1.0))
-    for rows, cols, value in entries:
-        b.entries(d_first + rows, cols, value)
-        kept = safety_row[rows] >= 0
-        b.entries(s_first + safety_row[rows][kept], cols[kept], value)
-    b.entries(d_first + np.arange(n), b_ids, 1.0)
-    b.entries(s_first + np.arange(len(with_safety)), b_ids[with_safety], 1.0)
-    b.entries(s_first + np.arange(len(with_safety)), c_ids, 1.0)
-    b.early = np.full((n, 4), -1, dtype=np.int64)
-    b.early[:, 0], b.early[:, 1] = b_ids, d_first + np.arange(n)
+        b.entries(first + out[out >= 0], flow_ids[out >= 0], -1.0)
+    b.entries(first + np.arange(n), b_ids, 1.0)
+    b.entries(first + with_safety, c_ids, 1.0)
+    b.early = np.full((n, 3), -1, dtype=np.int64)
+    b.early[:, 0], b.early[:, 1] = b_ids, first + np.arange(n)
     b.early[with_safety, 2] = c_ids
-    b.early[with_safety, 3] = s_first + np.arange(len(with_safety))
 
 
 def settle_early(arrays: LpArrays, x: np.ndarray) -> None:
@@ -531,16 +515,15 @@ def settle_early(arrays: LpArrays, x: np.ndarray) -> None:
     early = arrays.early
     if not len(early):
         return
-    x[early[:, 0]] = 0.0
     with_safety = early[:, 2] >= 0
-    x[early[with_safety, 2]] = 0.0
-    activity = arrays.matrix @ x
-    short = np.clip(arrays.row_lower[early[:, 1]] - activity[early[:, 1]], 0.0, None)
-    x[early[:, 0]] = short
-    rows = early[with_safety, 3]
-    x[early[with_safety, 2]] = np.clip(
-        arrays.row_lower[rows] - activity[rows] - short[with_safety], 0.0, None
-    )
+    b_cols, rows, c_cols = early[:, 0], early[:, 1], early[with_safety, 2]
+    x[b_cols] = 0.0
+    x[c_cols] = 0.0
+    short = np.clip(arrays.row_lower[rows] - (arrays.matrix @ x)[rows], 0.0, None)
+    # c takes the first SS^e units short (the cheaper; its upper bound), b the rest.
+    x[c_cols] = np.minimum(short[with_safety], arrays.col_upper[c_cols])
+    x[b_cols] = short
+    x[b_cols[with_safety]] -= x[c_cols]
 
 
 def _timing_rows(

@@ -40,13 +40,16 @@ from allocation.scale import build_arrays
 from allocation.solve import solve_problem
 
 
-def _instance_args(skus: int, locations: int, distributors: int, seed: int) -> tuple[Any, float]:
+def _instance_args(
+    skus: int, locations: int, distributors: int, seed: int, early: bool
+) -> tuple[Any, float]:
     started = time.perf_counter()
     instance = example_network(skus, locations, distributors, seed=seed, horizon_days=14)
     network = instance.network
     stock = al.validate_stock(instance.stock, network)
     demand = al.validate_demand(instance.demand, network)
-    return (network, stock, demand, instance.policy), time.perf_counter() - started
+    policy = instance.policy.model_copy(update={"early_days_apart": early})
+    return (network, stock, demand, policy), time.perf_counter() - started
 
 
 def _gib(kib: float) -> float:
@@ -73,11 +76,12 @@ def run_ours(
     locations: int,
     distributors: int,
     seed: int,
+    early: bool,
     gap: float,
     workers: int,
     sample_skus: int | None = None,
 ) -> dict[str, Any]:
-    args, generate = _instance_args(skus, locations, distributors, seed)
+    args, generate = _instance_args(skus, locations, distributors, seed, early)
     load = os.getloadavg()[0]
     cpu_before = _usage()["cpu_s"]
     started = time.perf_counter()
@@ -115,9 +119,9 @@ def run_ours(
 
 
 def run_monolithic(
-    skus: int, locations: int, distributors: int, seed: int, limit: float
+    skus: int, locations: int, distributors: int, seed: int, early: bool, limit: float
 ) -> dict[str, Any]:
-    args, generate = _instance_args(skus, locations, distributors, seed)
+    args, generate = _instance_args(skus, locations, distributors, seed, early)
     load = os.getloadavg()[0]
     cpu_before = _usage()["cpu_s"]
     started = time.perf_counter()
@@ -180,6 +184,11 @@ def main() -> None:
     parser.add_argument("--locations", type=int, default=50)
     parser.add_argument("--distributors", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--early-days-apart",
+        action="store_true",
+        help="plan with Policy.early_days_apart on (the generated policy leaves it off)",
+    )
     parser.add_argument("--gap", type=float, default=1e-3, help="proven relative gap of ours")
     parser.add_argument("--workers", type=int, default=2, help="pricing processes of ours")
     parser.add_argument(
@@ -206,7 +215,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for skus in args.sizes:
-        size = (skus, args.locations, args.distributors, args.seed)
+        size = (skus, args.locations, args.distributors, args.seed, args.early_days_apart)
         ours = _in_fresh_process(run_ours, *size, args.gap, args.workers, args.sample_skus)
         mono: dict[str, Any] | None = None
         if skus <= args.skip_monolithic_above:

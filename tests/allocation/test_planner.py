@@ -436,6 +436,37 @@ def test_a_store_that_would_run_dry_before_its_lane_lands_gets_a_lateral(
     assert moved(early, apart) == {("CW", "FW1"): 10.0}
 
 
+def test_the_lateral_for_the_early_days_says_so_and_what_none_can_cover_is_an_alert() -> None:
+    # As above: FW1's lateral from FW2 covers the 6 units of its days 0-2, and says so.
+    stock = stock_frame([("S", "CW", 100), ("S", "FW1", 0), ("S", "FW2", 20)])
+    demand = demand_frame({("S", "FW1"): 2.0, ("S", "FW2"): 1.0})
+    apart = al.Policy(early_days_apart=True)
+    result = al.plan(two_stores(), stock, demand, apart)
+    reasons = result.transfers.set_index(["origin", "destination"])["reason"]
+    assert reasons[("FW2", "FW1")].endswith(
+        "; lands on day 1, before its lane can (day 3): forecast 6.0 over those days, "
+        "0.0 there by then"
+    )
+    assert "before its lane can" not in reasons[("CW", "FW1")]  # it lands when the lane does
+    assert "early_stockout_risk" not in set(result.alerts["kind"])
+    # With FW2 empty too, nothing can be at either store before the lane lands: no plan can
+    # help (the LP prices none of it), but the planner is told, with the numbers.
+    empty = stock_frame([("S", "CW", 100), ("S", "FW1", 0), ("S", "FW2", 0)])
+    alerts = al.plan(two_stores(), empty, demand, apart).alerts
+    early = alerts[alerts["kind"] == "early_stockout_risk"].set_index("node")
+    assert early.loc["FW1", "message"] == (
+        "S at FW1: 0.0 units there before its fastest lane can land on day 3 cover 0% of the "
+        "forecast 6.0 over those days (6.0 short), below the threshold of 100%; no more than "
+        "0.0 can be there by then (its stock and what the warehouses with a faster transfer "
+        "into it hold)"
+    )
+    assert early.loc["FW1", "daily_demand"] == pytest.approx(2.0)
+    assert early.loc["FW2", "stock"] == 0.0 and early.loc["FW2", "threshold"] == 1.0
+    # Without the setting there are no early rows, and no such alert.
+    plain = al.plan(two_stores(), empty, demand, al.Policy()).alerts
+    assert "early_stockout_risk" not in set(plain["kind"])
+
+
 @pytest.mark.parametrize("decompose_above", [10**9, 0])
 def test_early_days_apart_leave_a_distributor_s_line_to_the_lane(decompose_above: int) -> None:
     # FW holds 2 and sells 2 a day; its lane lands on day 3. Its distributor D (1 day away,

@@ -87,12 +87,13 @@ def test_col_key_maps_the_array_solution_onto_the_pulp_variables(
     ours = explain(inputs, _from_arrays(inputs, arrays, x), facts)
     theirs = explain(inputs, _from_variables(variables), facts)
     assert sum(ours.kpis["cost"].values()) == pytest.approx(expected, rel=1e-6, abs=1e-6)
-    for kpi in ("units_transferred", "units_unmet", "stock_after_plan", "fill_rate"):
+    for kpi in ("units_transferred", "units_unmet", "fill_rate"):
         assert ours.kpis[kpi] == pytest.approx(theirs.kpis[kpi], rel=1e-5, abs=1e-5), kpi
-    lines = len(theirs.replenishment)  # each line's quantity is rounded to whole units
-    assert ours.kpis["units_replenished"] == pytest.approx(
-        theirs.kpis["units_replenished"], abs=lines * 0.5 + 1e-6
-    )
+    # Each line's quantity is rounded to whole units, and a tie (the same distributor served
+    # from either of two warehouses at the same cost) may split a line differently.
+    lines = len(theirs.replenishment)
+    for kpi in ("units_replenished", "stock_after_plan"):
+        assert ours.kpis[kpi] == pytest.approx(theirs.kpis[kpi], abs=lines * 0.5 + 1e-6), kpi
 
 
 def test_column_keys_are_made_on_first_use_and_pickle() -> None:

@@ -1,13 +1,14 @@
-"""Alerts (stockout risk, overstock, slow movers, series without forecast) of a plan: the latest
-plan unless one is named."""
+"""Alerts (stockout risk, early stockout risk, overstock, slow movers, series without forecast,
+overdue in-transit stock) of a plan: the latest plan unless one is named."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select
 
+from allocation.plan import AlertKind
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import Plan, PlanAlert
@@ -22,8 +23,7 @@ def read_alerts(
     _principal: PlannerDep,
     plan_id: PlanIdQuery = None,
     kind: Annotated[
-        Literal["stockout_risk", "overstock", "slow_mover", "no_forecast", "overdue_in_transit"]
-        | None,
+        AlertKind | None,
         Query(description="kind"),
     ] = None,
     sku: Annotated[Id | None, Query()] = None,
