@@ -334,6 +334,26 @@ def test_an_overstock_alert_says_when_the_cover_period_itself_passes_the_bound(
                          "the bound by itself)")  # fmt: skip
 
 
+@pytest.mark.parametrize("decompose_above", [10**9, 0])
+def test_stock_above_the_overstock_bound_is_held_and_priced_apart(
+    one_lane: dict[str, Any], decompose_above: int
+) -> None:
+    # FW holds 500 and sells 2 a day: 16 over its 8-day cover, a bound of 60 x 2 = 120. The
+    # 500 stay (no lane leads back), so 380 are overstock; CW's 100 stay too.
+    network = al.Network.model_validate(one_lane)
+    policy = al.Policy()
+    stock = stock_frame([("S", "CW", 100), ("S", "FW", 500)])
+    result = al.plan(network, stock, demand_frame({("S", "FW"): 2.0}), policy,
+                     decompose_above=decompose_above)  # fmt: skip
+    h = policy.daily_holding_cost(1.0)
+    cost = result.kpis["cost"]
+    assert cost["holding"] == pytest.approx(h * policy.review_period_days * 600)
+    assert cost["overstock_penalty"] == pytest.approx(h * policy.overstock_cost_days * 380)
+    alert = result.alerts.set_index(["kind", "node"]).loc[("overstock", "FW")]
+    assert alert["stock"] == pytest.approx(500.0) and alert["days_of_supply"] == pytest.approx(250)
+    assert result.transfers.empty and result.unmet.empty
+
+
 def test_in_transit_arriving_too_late_does_not_count(one_lane: dict[str, Any]) -> None:
     network = al.Network.model_validate(one_lane)
     stock = stock_frame([("S", "CW", 20), ("S", "FW", 0)])
