@@ -11,28 +11,26 @@ Decisions
     x[s,a] >= 0     units moved on arc a (supply lane or one direction of a lateral link;
                     rounded to whole units after the solve by `allocation.whole_units`)
     y[s,d,w] >= 0   units suggested to distributor d from warehouse w (its `served_by`)
-    e[s,w] >= 0     units kept at warehouse w after the plan (serves a forward catchment),
-                    up to B * daily demand served from w at a forward warehouse with o
+    e[s,w] >= 0     units kept at warehouse w after the plan (serves a forward catchment)
     u[s,j], v[s,j]  units of mean demand / of safety stock left uncovered at demand location j
                     (u <= D, v <= SS)
     b[s,f], c[s,f]  the same over the days before forward warehouse f's lane can land (early;
                     c <= SS^e, b unbounded)
-    o[s,f] >= 0     units of overstock at forward warehouse f above B days of supply (only
-                    where f could hold more: its stock, or a lane in); stock left = e + o
+    o[s,f] >= 0     units of overstock at forward warehouse f above B days of supply
     g[s,t] >= 0     units below the fair share of tier t (soft, heavily penalised)
 
 Constraints (names as in the problem, so a person can read a binding row or a dual)
-    balance[s,w]          A[s,w] + sum_in x - sum_out x - sum_d y[s,d,w] - (e + o)[s,w] = 0
-    capacity[w]           sum_s vol_s (e + o)[s,w] <= max(K_w, stock already there)
+    balance[s,w]          A[s,w] + sum_in x - sum_out x - sum_d y[s,d,w] - e[s,w] = 0
+    capacity[w]           sum_s vol_s e[s,w] <= max(K_w, stock already there)
     lane_capacity[a]      sum_s vol_s x[s,a] <= K_a
     demand[s,j]           cover[s,j] + u[s,j] + v[s,j] >= D[s,j] + SS[s,j]
-                          cover = (e + o)[s,f] at a forward warehouse, P[s,d] + sum_w y[s,d,w] at a
+                          cover = e[s,f] at a forward warehouse, P[s,d] + sum_w y[s,d,w] at a
                           distributor (P: its own on hand and in time in transit). One row:
                           v <= SS makes u >= D - cover follow, so a row for the mean alone
                           would only repeat it (it was a fifth of the rows at scale)
     order_up_to[s,d]      sum_w y[s,d,w] <= need (D + SS - P) rounded up to whole packs and MOQ
     credit[d]             sum_s,w c_s y[s,d,w] <= G_d          (yellow credit; red gets no y)
-    (overstock            e[s,f] <= B * daily demand served from f: a bound, o takes the rest)
+    overstock[s,f]        e[s,f] - o[s,f] <= B * daily demand served from f
     cross_region[s,a]     x[s,a] <= stock at the origin above its overstock bound
     timing[s,w,tau(,v)]   sum of x, y leaving w due before day tau - sum of x into w arriving
                           before tau <= on hand + in transit arriving before tau (`TimingRow`:
@@ -46,7 +44,7 @@ Constraints (names as in the problem, so a person can read a binding row or a du
     fair_share[s,t]       served by tier t + g[s,t] >= phi_t * need_t * min(1, supply_s / need_s)
     packs / moq           y = pack * k (k integer), y >= moq * z, y <= need * z (exact mode)
 
-Objective (money): transport sum cost x + sum cost y + holding h R (e + o) + shortage p_j (u + b) +
+Objective (money): transport sum cost x + sum cost y + holding h R e + shortage p_j (u + b) +
 kappa p_j (v + c) + overstock h H_o o + fair share penalty g. Penalties are multiples of unit
 cost; a strategic distributor's penalty on a hot SKU is multiplied by m_hot so hot SKUs go
 there first. p_j = p_t (1 + beta m_s / (m_s + d_j)) leans shortage towards locations with
@@ -767,6 +765,8 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
                 lowBound=0,
                 cat="Integer" if inputs.integer_packs else "Continuous",
             )
+        for w in warehouses:
+            var.ending[(s, w)] = problem.add_variable(f"e{next(counter)}", lowBound=0)
     for delivery in inputs.deliveries:
         for s in inputs.skus:
             key = (s, delivery.distributor)
@@ -796,32 +796,13 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
         outflow[(s, arc.origin)].append(x)
     for (s, _d, w), y in var.supply.items():
         outflow[(s, w)].append(y)
-
-    # Stock left: e, and at a forward warehouse that could hold more than its overstock bound
-    # B, o above it (e <= B): a column of its own instead of a row e - o <= B, which made a
-    # quarter of the rows at scale.
-    left: dict[tuple[str, str], pulp.LpAffineExpression] = {}
-    over_cost = []
     for s in inputs.skus:
-        for w, warehouse in warehouses.items():
-            bound = policy.overstock_days * inputs.node_daily.get((s, w), 0.0)
-            over = warehouse.kind == "forward" and (
-                inputs.available[(s, w)] > bound or bool(inflow[(s, w)])
-            )
-            e = var.ending[(s, w)] = problem.add_variable(
-                f"e{next(counter)}", lowBound=0, upBound=bound if over else None
-            )
-            left[(s, w)] = pulp.lpSum([e])
-            if over:
-                o = var.over[(s, w)] = problem.add_variable(f"o{next(counter)}", lowBound=0)
-                left[(s, w)] = e + o
-                unit = inputs.sku_info[s].unit_cost
-                over_cost.append(policy.daily_holding_cost(unit) * policy.overstock_cost_days * o)
+        for w in warehouses:
             add(
                 inputs.available[(s, w)]
                 + pulp.lpSum(inflow[(s, w)])
                 - pulp.lpSum(outflow[(s, w)])
-                - left[(s, w)]
+                - var.ending[(s, w)]
                 == 0,
                 f"balance[{s},{w}]",
             )
@@ -830,7 +811,7 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
     for w, warehouse in warehouses.items():
         already = sum(volume[s] * inputs.available[(s, w)] for s in inputs.skus)
         add(
-            pulp.lpSum(volume[s] * left[(s, w)] for s in inputs.skus)
+            pulp.lpSum(volume[s] * var.ending[(s, w)] for s in inputs.skus)
             <= max(warehouse.capacity, already),
             f"capacity[{w}]",
         )
@@ -866,7 +847,7 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
         s, j = str(row[SKU]), str(row[LOCATION])
         mean, ss = float(row["mean"]), float(row["safety"])
         if row["kind"] == "forward":
-            cover: pulp.LpAffineExpression = left[(s, j)]
+            cover: pulp.LpAffineExpression = pulp.lpSum([var.ending[(s, j)]])
         else:
             cover = float(row["position"]) + pulp.lpSum(supplied[(s, j)])
         if mean + ss <= 0:
@@ -881,6 +862,19 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
             add(pulp.lpSum(supplied[(s, j)]) <= float(row["cap"]), f"order_up_to[{s},{j}]")
 
     short_cost += _add_early(problem, var, add, inputs, counter)
+
+    over_cost = []
+    for w, warehouse in warehouses.items():
+        if warehouse.kind != "forward":
+            continue
+        for s in inputs.skus:
+            bound = policy.overstock_days * inputs.node_daily.get((s, w), 0.0)
+            if inputs.available[(s, w)] <= bound and not inflow[(s, w)]:
+                continue
+            o = var.over[(s, w)] = problem.add_variable(f"o{next(counter)}", lowBound=0)
+            add(var.ending[(s, w)] - o <= bound, f"overstock[{s},{w}]")
+            unit = inputs.sku_info[s].unit_cost
+            over_cost.append(policy.daily_holding_cost(unit) * policy.overstock_cost_days * o)
 
     # Credit: yellow distributors up to the guaranteed amount (red ones have no supply at all).
     for buyer in network.distributors:
@@ -919,7 +913,7 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
     transport += [delivery_cost[(d, w)] * y for (s, d, w), y in var.supply.items()]
     holding = [
         policy.daily_holding_cost(inputs.sku_info[s].unit_cost) * policy.review_period_days * e
-        for (s, w), e in left.items()
+        for (s, w), e in var.ending.items()
     ]
     var.cost_terms = {
         "transport": pulp.lpSum(transport),

@@ -22,7 +22,7 @@ import pulp
 from allocation.inputs import LOCATION, SKU
 from allocation.model import ModelInputs, Variables
 from allocation.policy import CATCHMENT
-from allocation.scale import LpArrays, stock_left
+from allocation.scale import LpArrays
 
 __all__ = ["LpView", "PackRepair", "SupplyKey", "pack_grid", "view_of_arrays", "view_of_problem"]
 
@@ -97,10 +97,7 @@ def view_of_problem(inputs: ModelInputs, variables: Variables, problem: pulp.LpP
         supply_price={k: float(price.get(y, 0.0)) for k, y in variables.supply_free.items()},
         flow={key: value(x) for key, x in variables.flow.items()},
         flow_price={key: float(price.get(x, 0.0)) for key, x in variables.flow.items()},
-        ending={  # the stock left: e, and o above the overstock bound
-            key: value(e) + (value(variables.over[key]) if key in variables.over else 0.0)
-            for key, e in variables.ending.items()
-        },
+        ending={key: value(e) for key, e in variables.ending.items()},
         hold={key: float(price.get(e, 0.0)) for key, e in variables.ending.items()},
         demand={
             key: _Demand(
@@ -111,11 +108,8 @@ def view_of_problem(inputs: ModelInputs, variables: Variables, problem: pulp.LpP
             )
             for key, u in variables.short.items()
         },
-        over={  # o's money holds e's holding too: the overstock's own is the rest
-            key: (
-                float(variables.ending[key].upBound or 0.0),
-                float(price.get(o, 0.0)) - float(price.get(variables.ending[key], 0.0)),
-            )
+        over={
+            key: (-rows[f"overstock[{key[0]},{key[1]}]"].constant, float(price.get(o, 0.0)))
             for key, o in variables.over.items()
         },
         fair_price={key: float(price.get(g, 0.0)) for key, g in variables.fair_gap.items()},
@@ -207,9 +201,9 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
     short_keys, short_index = columns.of("u")
     _, safety_index = columns.of("v")
     over_keys, over_index = columns.of("o")
-    if not np.array_equal(arrays.over[:, 0], over_index):
-        raise ValueError("the overstock columns of the arrays are not those of `over`")
-    over_ending = arrays.over[:, 1]  # the e column of each o
+    if not np.all(np.diff(arrays.matrix.indptr)[over_index] == 1):
+        raise ValueError("an overstock column of the arrays is not in exactly one row")
+    over_rows = arrays.matrix.indices[arrays.matrix.indptr[over_index]]
     fair_keys, fair_index = columns.of("g")
     fair_rows = np.array(
         [arrays.row_name[f"fair_share[{s},{t}]"] for s, t in fair_keys], dtype=np.int64
@@ -221,7 +215,7 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
         supply_price=by_key("y", cost),
         flow=by_key("x", x),
         flow_price=by_key("x", cost),
-        ending=dict(zip(columns.of("e")[0], stock_left(arrays, x).tolist(), strict=True)),
+        ending=by_key("e", x),
         hold=by_key("e", cost),
         demand={
             key: _Demand(mean, safety, price_mean, price_safety)
@@ -234,12 +228,12 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
                 strict=True,
             )
         },
-        over={  # o's money holds e's holding too: the overstock's own is the rest
+        over={
             key: (bound, price)
             for key, bound, price in zip(
                 over_keys,
-                upper[over_ending].tolist(),
-                (cost[over_index] - cost[over_ending]).tolist(),
+                arrays.row_upper[over_rows].tolist(),
+                cost[over_index].tolist(),
                 strict=True,
             )
         },

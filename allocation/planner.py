@@ -42,14 +42,7 @@ from allocation.plan import (
     SolverFacts,
 )
 from allocation.policy import CATCHMENT, Policy
-from allocation.scale import (
-    ArraySolution,
-    LpArrays,
-    build_arrays,
-    settle_early,
-    split_stock_left,
-    stock_left,
-)
+from allocation.scale import ArraySolution, LpArrays, build_arrays, settle_early
 from allocation.schedule import Line, departures
 from allocation.solve import OPTIMAL, SolveOutcome, SolverName, resolve_fixed, solve_problem
 from allocation.whole_units import WholeUnits, whole_units
@@ -256,14 +249,8 @@ def _start(variables: Variables, solution: Solution) -> dict[pulp.LpVariable, fl
     (k = units / pack) and MOQ switches from the suggestions, its whole flows without their
     solver dust (integer columns), every other column as it is."""
     start = {var: float(round(solution.flow[key])) for key, var in variables.flow.items()}
-    # e: the stock left up to the overstock bound, o the rest.
-    start.update(
-        {
-            e: solution.ending[key] - solution.over.get(key, 0.0)
-            for key, e in variables.ending.items()
-        }
-    )
     for name in (
+        "ending",
         "short",
         "safety_short",
         "early_short",
@@ -486,18 +473,13 @@ def _by_field(arrays: LpArrays, values: np.ndarray) -> dict[str, dict[Any, float
 def _write(plan: np.ndarray, arrays: LpArrays, values: dict[str, dict[Any, float]]) -> None:
     """Write into `plan` (a column vector of `arrays`) the values given by `Solution` field and
     model key (the inverse of `_by_field`); a column whose key is not given keeps its value,
-    but those that follow from the rest: a given stock left goes into e up to its bound and o
-    above it (`split_stock_left`), and the early shortages are set from the plan
-    (`settle_early`). The plan keeps every row, as the decomposition's start must."""
-    given_ending = np.zeros(len(plan), dtype=bool)
+    but the early shortages, which follow from the rest (`settle_early`): the plan keeps every
+    row, as the decomposition's start must."""
     for letter, (keys, index) in arrays.col_key.by_letter().items():
         given = values.get(_FIELD[letter], {})
-        if given and letter != "o":
+        if given:
             kept = plan[index].tolist()
             plan[index] = [given.get(key, old) for key, old in zip(keys, kept, strict=True)]
-            if letter == "e":
-                given_ending[index] = [key in given for key in keys]
-    split_stock_left(arrays, plan, given_ending)
     settle_early(arrays, plan)
 
 
@@ -505,18 +487,11 @@ def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Soluti
     """The array LP's solution by `build_problem`'s keys (`LpArrays.col_key`); the rows that
     explain names bind when they are at a bound (cross_region: its x at its upper bound)."""
     groups = _by_field(arrays, x)
-    ending_keys, _ = arrays.col_key.of("e")
-    groups["ending"] = dict(zip(ending_keys, stock_left(arrays, x).tolist(), strict=True))
     letters = arrays.col_key.letters()
     money = arrays.cost * x
     terms = dict.fromkeys(_TERM.values(), 0.0)
     for letter, term in _TERM.items():
         terms[term] += float(money[letters == letter].sum())
-    # o's cost holds the holding of the units above the bound too: that part is holding.
-    o_cols, e_cols = arrays.over[:, 0], arrays.over[:, 1]
-    held = float(arrays.cost[e_cols] @ x[o_cols])
-    terms["holding"] += held
-    terms["overstock_penalty"] -= held
     names = list(arrays.row_name)
     rows = np.array([arrays.row_name[name] for name in names], dtype=np.int64)
     activity = arrays.matrix[rows] @ x if len(rows) else np.zeros(0)
@@ -712,13 +687,10 @@ def _from_variables(variables: Variables) -> Solution:
     def values(group: dict[Any, Any]) -> dict[Any, float]:
         return {key: _value(item) for key, item in group.items()}
 
-    ending = values(variables.ending)
-    for key, over in values(variables.over).items():  # the stock left is e + o
-        ending[key] += over
     return Solution(
         flow=values(variables.flow),
         supply=values(variables.supply),
-        ending=ending,
+        ending=values(variables.ending),
         short=values(variables.short),
         safety_short=values(variables.safety_short),
         early_short=values(variables.early_short),

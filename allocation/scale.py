@@ -31,15 +31,7 @@ from allocation.highs import quiet_highs
 from allocation.model import ModelInputs, early_days, priced_early
 from allocation.solve import OPTIMAL, TIME_LIMITED
 
-__all__ = [
-    "ArraySolution",
-    "LpArrays",
-    "build_arrays",
-    "settle_early",
-    "solve_arrays",
-    "split_stock_left",
-    "stock_left",
-]
+__all__ = ["ArraySolution", "LpArrays", "build_arrays", "settle_early", "solve_arrays"]
 
 Method = Literal["ipm", "simplex", "pdlp"]
 ColKey = tuple[str, tuple[str | int, ...]]
@@ -67,9 +59,6 @@ class LpArrays:
     # One line per early row (`allocation.model.early_needs`): its b column, the row and its c
     # column (-1: none), so that `settle_early` can set b and c.
     early: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
-    # One line per overstock column o: o's column and the e column of the same (sku, warehouse),
-    # capped at the overstock bound; the stock left there is e + o (`stock_left`).
-    over: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -175,7 +164,6 @@ class _Builder:
         self.row_sku: list[np.ndarray] = []
         self.n_rows = 0
         self.early = np.zeros((0, 3), dtype=np.int64)
-        self.over = np.zeros((0, 2), dtype=np.int64)
 
     def columns(
         self,
@@ -236,7 +224,6 @@ class _Builder:
             col_key=self.col_key,
             row_name=self.row_name,
             early=self.early,
-            over=self.over,
         )
 
 
@@ -286,43 +273,15 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         fs,
     )
 
-    # Stock left: e[s,w] (holding over the review period), and at a forward warehouse that could
-    # hold more than its overstock bound B (its stock, or a lane in), o[s,f] above it (e <= B):
-    # a column o with e's entries instead of a row e - o <= B.
-    forward = [j for j, w in enumerate(network.warehouses) if w.kind == "forward"]
-    has_inflow = np.zeros((n_s, n_w), dtype=bool)
-    if len(fa):
-        has_inflow[fs, arc_dest[fa]] = True
-    daily = np.array([[inputs.node_daily.get((s, w), 0.0) for w in warehouses] for s in skus])
-    bound = policy.overstock_days * daily
-    o_s, o_w = [], []
-    for j in forward:
-        keep = np.nonzero((available[:, j] > bound[:, j]) | has_inflow[:, j])[0]
-        o_s.append(keep)
-        o_w.append(np.full(len(keep), j))
-    os_ = np.concatenate(o_s) if o_s else np.zeros(0, dtype=np.int64)
-    ow = np.concatenate(o_w) if o_w else np.zeros(0, dtype=np.int64)
-    ending_upper = np.full(n_s * n_w, np.inf)
-    ending_upper[os_ * n_w + ow] = bound[os_, ow]
+    # Ending stock e[s,w] (holding over the review period).
     ending_ids = b.columns(
         "e",
         ((s, w) for s in skus for w in warehouses),
         np.repeat(holding * policy.review_period_days, n_w),
         0.0,
-        ending_upper,
+        np.inf,
         np.repeat(sku_ids, n_w),
     )  # id = first + s * n_w + w
-    over_ids = b.columns(
-        "o",
-        ((skus[i], warehouses[j]) for i, j in zip(os_, ow, strict=True)),
-        holding[os_] * (policy.review_period_days + policy.overstock_cost_days),
-        0.0,
-        np.inf,
-        os_,
-    )
-    over_of = np.full(n_s * n_w, -1, dtype=np.int64)  # o column of each (sku, warehouse)
-    over_of[os_ * n_w + ow] = over_ids
-    b.over = np.column_stack([over_ids, ending_ids[os_ * n_w + ow]])
 
     # Suggestions y[s,d,w].
     needs = inputs.needs.reset_index(drop=True)
@@ -354,7 +313,6 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         b.entries(first + fs * n_w + arc_origin[fa], flow_ids, -1.0)
     b.entries(first + sup_s * n_w + sup_w, supply_ids, -1.0)
     b.entries(first + np.arange(n_s * n_w), ending_ids, -1.0)
-    b.entries(first + os_ * n_w + ow, over_ids, -1.0)
 
     # Warehouse capacity (shared by all SKUs).
     caps = np.array([w.capacity for w in network.warehouses])
@@ -363,7 +321,6 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         np.full(n_w, -np.inf), np.maximum(caps, already), -1, (f"capacity[{w}]" for w in warehouses)
     )
     b.entries(first + np.tile(np.arange(n_w), n_s), ending_ids, np.repeat(volume, n_w))
-    b.entries(first + ow, over_ids, volume[os_])
 
     # Lane capacity (shared by all SKUs).
     limited = [k for k, a in enumerate(inputs.arcs) if a.capacity is not None and np.any(fa == k)]
@@ -401,9 +358,8 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     fw_act = np.nonzero(~is_dist)[0]
     fw_s = pd.Series(n_s_act[fw_act]).map(s_of).to_numpy(np.int64)
     fw_w = pd.Series(needs["location"].to_numpy()[active][fw_act]).map(w_of).to_numpy(np.int64)
-    b.entries(first + fw_act, ending_ids[fw_s * n_w + fw_w], 1.0)
-    fw_over = over_of[fw_s * n_w + fw_w]
-    b.entries(first + fw_act[fw_over >= 0], fw_over[fw_over >= 0], 1.0)
+    fw_cols = ending_ids[fw_s * n_w + fw_w]
+    b.entries(first + fw_act, fw_cols, 1.0)
     b.entries(first + act_row[supply["need_row"].to_numpy(np.int64)], supply_ids, 1.0)
     b.entries(first + np.arange(n_act), u_ids, 1.0)
     b.entries(first + np.arange(n_act), v_ids, 1.0)
@@ -418,6 +374,32 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         (f"order_up_to[{s},{d}]" for s, d in zip(sku_col[pairs], location_col[pairs], strict=True)),
     )
     b.entries(first + pair_index, supply_ids, 1.0)
+
+    # Overstock at forward warehouses: e - o <= B * daily served.
+    forward = [j for j, w in enumerate(network.warehouses) if w.kind == "forward"]
+    has_inflow = np.zeros((n_s, n_w), dtype=bool)
+    if len(fa):
+        has_inflow[fs, arc_dest[fa]] = True
+    daily = np.array([[inputs.node_daily.get((s, w), 0.0) for w in warehouses] for s in skus])
+    bound = policy.overstock_days * daily
+    o_s, o_w = [], []
+    for j in forward:
+        keep = np.nonzero((available[:, j] > bound[:, j]) | has_inflow[:, j])[0]
+        o_s.append(keep)
+        o_w.append(np.full(len(keep), j))
+    os_ = np.concatenate(o_s) if o_s else np.zeros(0, dtype=np.int64)
+    ow = np.concatenate(o_w) if o_w else np.zeros(0, dtype=np.int64)
+    over_ids = b.columns(
+        "o",
+        ((skus[i], warehouses[j]) for i, j in zip(os_, ow, strict=True)),
+        holding[os_] * policy.overstock_cost_days,
+        0.0,
+        np.inf,
+        os_,
+    )
+    first = b.row_block(np.full(len(os_), -np.inf), bound[os_, ow], os_)
+    b.entries(first + np.arange(len(os_)), ending_ids[0] + os_ * n_w + ow, 1.0)
+    b.entries(first + np.arange(len(os_)), over_ids, -1.0)
 
     # Yellow credit: money of the suggestions <= guaranteed amount.
     yellow = [d for d in network.distributors if d.credit == "yellow"]
@@ -524,25 +506,6 @@ def _early_rows(
     b.early = np.full((n, 3), -1, dtype=np.int64)
     b.early[:, 0], b.early[:, 1] = b_ids, first + np.arange(n)
     b.early[with_safety, 2] = c_ids
-
-
-def stock_left(arrays: LpArrays, x: np.ndarray) -> np.ndarray:
-    """The stock left at each e column's (sku, warehouse) in `x`: e, plus o where it has one
-    (aligned with `col_key.of("e")`)."""
-    left = x.copy()
-    left[arrays.over[:, 1]] += x[arrays.over[:, 0]]
-    return left[arrays.col_key.of("e")[1]]
-
-
-def split_stock_left(arrays: LpArrays, x: np.ndarray, whole: np.ndarray) -> None:
-    """Where `x` (in place) holds in an e column the whole stock left at its (sku, warehouse)
-    (`whole`: a flag per column), leave e up to its bound and put the rest in o, as the LP
-    keeps them (`build_arrays`)."""
-    o_cols, e_cols = arrays.over[:, 0], arrays.over[:, 1]
-    o_cols, e_cols = o_cols[whole[e_cols]], e_cols[whole[e_cols]]
-    left = x[e_cols].copy()
-    x[e_cols] = np.minimum(left, arrays.col_upper[e_cols])
-    x[o_cols] = left - x[e_cols]
 
 
 def settle_early(arrays: LpArrays, x: np.ndarray) -> None:
