@@ -433,7 +433,7 @@ def early_needs(
 ) -> pd.DataFrame:
     """The demand each forward warehouse meets before its replenishment can land: `sku,
     location, days, forecast, mean, safety, stock, penalty`, one row per forward catchment with
-    demand.
+    demand (a forecast or a safety stock above 0).
 
     days: the lead time of its fastest lane (`early_days`). forecast: its cover period's mean
     demand, pro rata (x days / cover days). mean and safety: that forecast and the safety stock
@@ -493,7 +493,10 @@ def early_needs(
             "penalty": rows["penalty"].to_numpy(dtype=float),
         }
     )
-    return frame[frame["forecast"] > 0].reset_index(drop=True)
+    # A series forecast at 0 with a quantile above it keeps its safety row.
+    return frame[(frame["forecast"] > 0) | (frame["mean"] + frame["safety"] > 0)].reset_index(
+        drop=True
+    )
 
 
 def priced_early(early: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,7 @@ __all__ = [
     "REPLENISHMENT_COLUMNS",
     "TRANSFER_COLUMNS",
     "UNMET_COLUMNS",
+    "AlertKind",
     "Method",
     "Plan",
     "Rounding",

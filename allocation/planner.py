@@ -1339,18 +1339,19 @@ def _early_alerts(inputs: ModelInputs, solution: Solution) -> list[dict[str, Any
         strict=True,
     ):
         stock = max(0.0, round(there[(s, f)], _DECIMALS))
-        cover = min(1.0, stock / forecast)
-        if forecast - stock <= _SMALL or cover >= threshold - 1e-9:
+        if forecast - stock <= _SMALL:  # a row of safety stock alone (forecast 0) among them
+            continue
+        cover = stock / forecast
+        if cover >= threshold - 1e-9:
             continue
         message = (
             f"{s} at {f}: {_units_text(stock)} units there before its fastest lane can land on "
-            f"day {days} cover {cover:.0%} of the forecast {_units_text(forecast)} over those "
-            f"days ({_units_text(forecast - stock)} short), below the threshold of "
-            f"{threshold:.0%}"
+            f"day {days}, {cover:.0%} of the forecast {_units_text(forecast)} over those days "
+            f"({_units_text(forecast - stock)} short), below the threshold of {threshold:.0%}"
             + (
-                f"; no more than {_units_text(reachable)} can be there by then (its stock and "
-                "what the warehouses with a faster transfer into it hold)"
-                if reachable < forecast - _SMALL
+                f"; its stock and what the warehouses of its region with a faster transfer into "
+                f"it hold come to {_units_text(reachable)}"
+                if stock <= reachable + _SMALL and reachable < forecast - _SMALL
                 else ""
             )
         )

@@ -456,12 +456,19 @@ def test_a_store_that_would_run_dry_before_its_lane_lands_gets_a_lateral(
     assert moved(early, apart) == {("CW", "FW1"): 10.0}
 
 
-def test_the_lateral_for_the_early_days_says_so_and_what_none_can_cover_is_an_alert() -> None:
+@pytest.mark.parametrize("decompose_above", [10**9, 0])
+def test_the_lateral_for_the_early_days_says_so_and_what_none_can_cover_is_an_alert(
+    decompose_above: int,
+) -> None:
     # As above: FW1's lateral from FW2 covers the 6 units of its days 0-2, and says so.
     stock = stock_frame([("S", "CW", 100), ("S", "FW1", 0), ("S", "FW2", 20)])
     demand = demand_frame({("S", "FW1"): 2.0, ("S", "FW2"): 1.0})
     apart = al.Policy(early_days_apart=True)
-    result = al.plan(two_stores(), stock, demand, apart)
+
+    def plan(stock: pd.DataFrame, policy: al.Policy) -> al.Plan:
+        return al.plan(two_stores(), stock, demand, policy, decompose_above=decompose_above)
+
+    result = plan(stock, apart)
     reasons = result.transfers.set_index(["origin", "destination"])["reason"]
     assert reasons[("FW2", "FW1")].endswith(
         "; lands on day 1, before its lane can (day 3): forecast 6.0 over those days, "
@@ -472,19 +479,68 @@ def test_the_lateral_for_the_early_days_says_so_and_what_none_can_cover_is_an_al
     # With FW2 empty too, nothing can be at either store before the lane lands: no plan can
     # help (the LP prices none of it), but the planner is told, with the numbers.
     empty = stock_frame([("S", "CW", 100), ("S", "FW1", 0), ("S", "FW2", 0)])
-    alerts = al.plan(two_stores(), empty, demand, apart).alerts
+    alerts = plan(empty, apart).alerts
     early = alerts[alerts["kind"] == "early_stockout_risk"].set_index("node")
     assert early.loc["FW1", "message"] == (
-        "S at FW1: 0.0 units there before its fastest lane can land on day 3 cover 0% of the "
-        "forecast 6.0 over those days (6.0 short), below the threshold of 100%; no more than "
-        "0.0 can be there by then (its stock and what the warehouses with a faster transfer "
-        "into it hold)"
+        "S at FW1: 0.0 units there before its fastest lane can land on day 3, 0% of the forecast "
+        "6.0 over those days (6.0 short), below the threshold of 100%; its stock and what the "
+        "warehouses of its region with a faster transfer into it hold come to 0.0"
     )
     assert early.loc["FW1", "daily_demand"] == pytest.approx(2.0)
     assert early.loc["FW2", "stock"] == 0.0 and early.loc["FW2", "threshold"] == 1.0
     # Without the setting there are no early rows, and no such alert.
-    plain = al.plan(two_stores(), empty, demand, al.Policy()).alerts
+    plain = plan(empty, al.Policy()).alerts
     assert "early_stockout_risk" not in set(plain["kind"])
+
+
+def test_an_early_alert_counts_a_cross_region_transfer_that_lands_first() -> None:
+    # FW2 (another region) has 13 units, 10 days of its own: the 3 above its bound may cross
+    # to FW1 in a day, before FW1's lane lands on day 3. The alert counts them; what is in reach
+    # within the region (nothing) is no claim once more than it is there.
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+                {"id": "FW1", "kind": "forward", "region": "r", "capacity": 1000},
+                {"id": "FW2", "kind": "forward", "region": "q", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": "FW1", "cost_per_unit": 0.1, "lead_time_days": 3}
+            ],
+            "laterals": [{"between": ["FW1", "FW2"], "cost_per_unit": 0.5, "lead_time_days": 1}],
+            "skus": [{"id": "S"}],
+        }
+    )
+    stock = stock_frame([("S", "CW", 0), ("S", "FW1", 0), ("S", "FW2", 13)])
+    demand = demand_frame({("S", "FW1"): 2.0, ("S", "FW2"): 1.0})
+    result = al.plan(network, stock, demand, al.Policy(early_days_apart=True, overstock_days=10))
+    assert result.transfers.set_index(["origin", "destination"])["quantity"].to_dict() == {
+        ("FW2", "FW1"): 3.0
+    }
+    alerts = result.alerts.set_index(["kind", "node"])
+    assert alerts.loc[("early_stockout_risk", "FW1"), "message"] == (
+        "S at FW1: 3.0 units there before its fastest lane can land on day 3, 50% of the forecast "
+        "6.0 over those days (3.0 short), below the threshold of 100%"
+    )
+
+
+@pytest.mark.parametrize("decompose_above", [10**9, 0])
+def test_a_store_forecast_at_zero_keeps_its_early_safety_stock(decompose_above: int) -> None:
+    # FW1 is forecast at 0 but its q0.9 is 1 a day: its safety stock for the days before the
+    # lane lands comes by the lateral from FW2 (the early row had been dropped with no mean).
+    stock = stock_frame([("S", "CW", 100), ("S", "FW1", 0), ("S", "FW2", 20)])
+    demand = demand_frame({("S", "FW1"): 0.0, ("S", "FW2"): 1.0})
+    demand.loc[demand["location"] == "FW1", "q0.9"] = 1.0
+    result = al.plan(
+        two_stores(),
+        stock,
+        demand,
+        al.Policy(early_days_apart=True),
+        decompose_above=decompose_above,
+    )
+    moved = result.transfers.set_index(["origin", "destination"])["quantity"].to_dict()
+    assert moved[("FW2", "FW1")] == pytest.approx(2.0)
+    assert "early_stockout_risk" not in set(result.alerts["kind"])  # no forecast to miss
 
 
 @pytest.mark.parametrize("decompose_above", [10**9, 0])
