@@ -101,8 +101,8 @@ class Policy(BaseModel):
     allow_cross_region_lateral: bool = True
     stockout_risk_cover: float = Field(default=1.0, ge=0, le=1)
     # On the M5 replay it cuts stockout days by 1-19 % at every target on every window; at
-    # 10,000 SKUs x 50 locations it adds 14 % rows and the plan took 120 s instead of 81 s
-    # (BENCHMARKS.md, "Current numbers: early days apart").
+    # 10,000 SKUs x 50 locations it adds 9 % rows and the LP took 72.6 s instead of 60.8 s
+    # (BENCHMARKS.md, Allocation, 2026-12-07).
     early_days_apart: bool = False
 
     @field_validator("service_target", "shortage_penalty", "fair_share", mode="before")
