@@ -386,8 +386,9 @@ class _Master:
         diff = plans - self.reference[cols]
         local = np.repeat(np.arange(len(skus)), np.diff(b.col_start)[skus])
         cost = np.bincount(local, weights=b.cost[cols] * diff, minlength=len(skus))
-        usage = b.link[:, cols] @ sp.csc_matrix(
-            (diff, (np.arange(len(cols)), local)), shape=(len(cols), len(skus))
+        moved = np.nonzero(diff)[0]  # a plan differs from its reference in a few places
+        usage = b.link[:, cols[moved]] @ sp.csc_matrix(
+            (diff[moved], (np.arange(len(moved)), local[moved])), shape=(len(moved), len(skus))
         )
         usage = sp.csc_matrix(usage)
         usage.data[np.abs(usage.data) < 1e-12] = 0.0  # rounding dust where plans agree
