@@ -631,19 +631,29 @@ def _node_daily(
     several suppliers gives each an equal share). A regional warehouse counted its whole region
     (and, once, a distributor it serves twice): with the central warehouse in the region, or a
     second regional one, its overstock bound grew by demand it could not reach."""
-    column = {s: k for k, s in enumerate(skus)}
-    rate = {w.id: np.zeros(len(skus)) for w in network.warehouses}
+    warehouses = [w.id for w in network.warehouses]
+    row_of = {w: j for j, w in enumerate(warehouses)}
     distributors = {d.id: d for d in network.distributors}
-    for sku, location, daily in zip(needs[SKU], needs[LOCATION], needs["daily"], strict=True):
-        k = column.get(sku)
-        if k is None:
-            continue
-        if location in distributors:
-            served_by = distributors[location].served_by
-            for w in served_by:
-                rate[w][k] += daily / len(served_by)
-        else:
-            rate[location][k] += daily
+    # The warehouses each demand location draws on: a catchment its own, a distributor each one
+    # serving it (an equal share). Rows are added in order (np.add.at keeps it), so every sum is
+    # the one a loop over the rows gives, to the bit.
+    code, locations = pd.factorize(needs[LOCATION])
+    draws_on = [
+        [row_of[w] for w in distributors[loc].served_by] if loc in distributors else [row_of[loc]]
+        for loc in locations
+    ]
+    flat = np.array([j for row in draws_on for j in row], dtype=np.int64)
+    count = np.array([len(row) for row in draws_on], dtype=np.int64)
+    first = np.cumsum(count) - count
+    sizes = count[code]
+    within = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    warehouse = flat[np.repeat(first[code], sizes) + within]
+    column = np.repeat(pd.Index(skus).get_indexer(pd.Index(needs[SKU])), sizes)
+    daily = np.repeat(needs["daily"].to_numpy(dtype=float) / np.maximum(sizes, 1), sizes)
+    keep = column >= 0
+    matrix = np.zeros((len(warehouses), len(skus)))
+    np.add.at(matrix, (warehouse[keep], column[keep]), daily[keep])
+    rate = dict(zip(warehouses, matrix, strict=True))
     suppliers: dict[str, list[str]] = defaultdict(list)
     for lane in network.lanes:
         suppliers[lane.destination].append(lane.origin)
@@ -657,10 +667,13 @@ def _node_daily(
 
 def _downstream_first(network: Network) -> list[str]:
     """Warehouses ordered so that each comes before every warehouse supplying it (lanes form no
-    cycle: the network refuses one)."""
-    supplies: dict[str, set[str]] = {w.id: set() for w in network.warehouses}
+    cycle: the network refuses one). The same order in every process: sums taken in it (a
+    central warehouse's daily demand) are then the same to the bit, where an order that followed
+    string hashes moved them by a unit in the last place from one run to the next."""
+    supplies: dict[str, list[str]] = {w.id: [] for w in network.warehouses}
     for lane in network.lanes:
-        supplies[lane.origin].add(lane.destination)
+        if lane.destination not in supplies[lane.origin]:
+            supplies[lane.origin].append(lane.destination)
     return list(graphlib.TopologicalSorter(supplies).static_order())
 
 
