@@ -406,6 +406,18 @@ def _check_distributors(distributors: list[Distributor], warehouses: dict[str, W
                 field="distributors.guaranteed_amount",
                 item=distributor.id,
             )
+        repeated = sorted(
+            {node for node in distributor.served_by if distributor.served_by.count(node) > 1}
+        )
+        if repeated:
+            # Each listed warehouse is a delivery option; one listed twice would be two options
+            # with one stock and one credit, counted twice wherever the plan sums them.
+            raise _error(
+                f"network: distributor {distributor.id!r} lists {repeated[0]!r} twice in "
+                "served_by; list each warehouse once",
+                field="distributors.served_by",
+                item=distributor.id,
+            )
         for node in distributor.served_by:
             if node not in warehouses:
                 raise _error(

@@ -132,6 +132,16 @@ def test_region_protection_refuses_a_foreign_warehouse(two_tiers: dict[str, Any]
     assert error.item == "D-A" and "region protection" in str(error)
 
 
+def test_a_warehouse_listed_twice_in_served_by_is_refused(two_tiers: dict[str, Any]) -> None:
+    # Counted twice it split the distributor's demand over one warehouse twice (a worse plan)
+    # and crashed --integer-packs (helper-47).
+    warehouse = two_tiers["distributors"][0]["served_by"][0]
+    two_tiers["distributors"][0]["served_by"].append(warehouse)
+    error = _error(two_tiers)
+    assert error.item == "D-A" and f"lists {warehouse!r} twice in served_by" in str(error)
+    assert error.field == "distributors.served_by"
+
+
 def test_bad_policy_names_the_field(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text("service_target: {strategic: 1.5}\n")
