@@ -47,7 +47,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from allocation.errors import SolverError
-from allocation.highs import quiet_highs
+from allocation.highs import fit_tolerance, quiet_highs
 from allocation.scale import ArraySolution, LpArrays, solve_arrays
 from allocation.solve import OPTIMAL, TIME_LIMITED
 
@@ -181,6 +181,8 @@ class _Pricer:
         lp.a_matrix_.index_ = block.indices
         lp.a_matrix_.value_ = block.data
         highs = _blocks_highs()
+        bounds = (b.col_lower[c0:c1], b.col_upper[c0:c1], b.row_lower[r0:r1], b.row_upper[r0:r1])
+        fit_tolerance(highs, *bounds)  # type: ignore[arg-type]
         highs.passModel(lp)  # type: ignore[attr-defined]
         return highs
 
@@ -320,6 +322,7 @@ class _Master:
         self.n_link = len(blocks.link_rows)
         self.link_lower = arrays.row_lower[blocks.link_rows]
         self.link_upper = arrays.row_upper[blocks.link_rows]
+        fit_tolerance(self.highs, self.link_lower, self.link_upper)  # type: ignore[arg-type]
         rows, signs = [], []
         for i in range(self.n_link):
             if np.isfinite(self.link_upper[i]):
@@ -919,6 +922,7 @@ def _sample_duals(blocks: _Blocks, sample: _SampleLp) -> np.ndarray:
     lp.a_matrix_.index_ = matrix.indices
     lp.a_matrix_.value_ = matrix.data
     highs = _blocks_highs()
+    fit_tolerance(highs, lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_)  # type: ignore[arg-type]
     highs.passModel(lp)  # type: ignore[attr-defined]
     highs.run()  # type: ignore[attr-defined]
     _check_optimal(highs, f"the sample LP over {len(skus)} SKUs")

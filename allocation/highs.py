@@ -13,8 +13,12 @@ import sys
 import threading
 
 import highspy
+import numpy as np
 
-__all__ = ["quiet_highs"]
+__all__ = ["fit_tolerance", "quiet_highs"]
+
+DEFAULT_FEASIBILITY = 1e-7  # HiGHS's primal feasibility tolerance (absolute)
+ULPS = 8  # units in the last place of the largest bound a row may miss it by
 
 _first = threading.Lock()
 _bannered = False
@@ -44,3 +48,19 @@ def _construct_silently() -> None:
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def fit_tolerance(highs: highspy.Highs, *bounds: np.ndarray) -> None:
+    """Set HiGHS's primal feasibility tolerance to what the model's numbers can express: its
+    default 1e-7, or ULPS units in the last place of the largest finite bound where that is
+    coarser. A double holds 1e10 only to 1.9e-6, so a warehouse row summing ten SKUs of 1e9
+    units cannot be met to 1e-7: HiGHS called a plan of valid stock infeasible (helper-47).
+    Models of everyday sizes (bounds below 2**26, about 6.7e7) keep the default."""
+    largest = 0.0
+    for given in bounds:
+        values = np.asarray(given, dtype=float)
+        finite = np.abs(values[np.isfinite(values) & (np.abs(values) < highspy.kHighsInf)])
+        if len(finite):
+            largest = max(largest, float(finite.max()))
+    tolerance = max(DEFAULT_FEASIBILITY, ULPS * float(np.spacing(largest)))
+    highs.setOptionValue("primal_feasibility_tolerance", tolerance)

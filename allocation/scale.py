@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from allocation.errors import SolverError
-from allocation.highs import quiet_highs
+from allocation.highs import fit_tolerance, quiet_highs
 from allocation.model import ModelInputs, early_days, priced_early
 from allocation.solve import OPTIMAL, TIME_LIMITED
 
@@ -622,6 +622,7 @@ def solve_arrays(
     lp.col_upper_ = np.where(np.isinf(arrays.col_upper), highspy.kHighsInf, arrays.col_upper)
     lp.row_lower_ = np.where(np.isinf(arrays.row_lower), -highspy.kHighsInf, arrays.row_lower)
     lp.row_upper_ = np.where(np.isinf(arrays.row_upper), highspy.kHighsInf, arrays.row_upper)
+    fit_tolerance(highs, arrays.col_lower, arrays.col_upper, arrays.row_lower, arrays.row_upper)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = arrays.matrix.indptr
     lp.a_matrix_.index_ = arrays.matrix.indices

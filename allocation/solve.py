@@ -17,7 +17,7 @@ import numpy as np
 import pulp
 
 from allocation.errors import SolverError
-from allocation.highs import quiet_highs
+from allocation.highs import fit_tolerance, quiet_highs
 
 __all__ = [
     "OPTIMAL",
@@ -190,12 +190,13 @@ def _run_highs(
     lp.num_col_, lp.num_row_ = len(columns), len(rows)
     lp.col_cost_ = cost
     lp.offset_ = float(problem.objective.constant)
-    lp.col_lower_ = np.array(
+    col_lower = np.array(
         [-highspy.kHighsInf if v.lowBound is None else v.lowBound for v in columns], dtype=float
     )
-    lp.col_upper_ = np.array(
+    col_upper = np.array(
         [highspy.kHighsInf if v.upBound is None else v.upBound for v in columns], dtype=float
     )
+    lp.col_lower_, lp.col_upper_ = col_lower, col_upper
     lp.row_lower_, lp.row_upper_ = lower, upper
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = len(columns), len(rows)
@@ -210,6 +211,7 @@ def _run_highs(
             for v in columns
         ]
     highs = quiet_highs()
+    fit_tolerance(highs, col_lower, col_upper, lower, upper)
     if time_limit is not None:
         highs.setOptionValue("time_limit", float(time_limit))
     if mip_gap is not None:

@@ -36,7 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from allocation.errors import SolverError, listed
-from allocation.highs import quiet_highs
+from allocation.highs import fit_tolerance, quiet_highs
 from allocation.model import Arc
 from allocation.packs import LpView
 from allocation.policy import CATCHMENT
@@ -458,13 +458,14 @@ def _passed(model: _Model) -> highspy.Highs:
     lp = highspy.HighsLp()
     lp.num_row_, lp.num_col_ = matrix.shape
     lp.col_cost_ = np.array(model.cost, dtype=float)
-    lp.col_lower_, lp.col_upper_ = bounded(model.lower), bounded(model.upper)
-    lp.row_lower_, lp.row_upper_ = bounded(model.row_lower), bounded(model.row_upper)
+    bounds = [bounded(v) for v in (model.lower, model.upper, model.row_lower, model.row_upper)]
+    lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_ = bounds
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
     lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
     lp.a_matrix_.value_ = matrix.data
     highs = quiet_highs()
+    fit_tolerance(highs, *bounds)
     highs.passModel(lp)
     return highs
 
