@@ -7,7 +7,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
 from typing import Any
 
@@ -60,6 +60,7 @@ _ONWARD_SHOWN = 3  # destinations a transfer's reason names where its units go o
 _DECIMALS = 6  # of a plan line's units: 2.999999999999999 is the solver's float dust, not a plan
 DECOMPOSE_GAP = 1e-4  # relative gap to the LP optimum the decomposed path proves
 _BIND = 1e-6  # a row whose slack is this close to zero binds (names the constraint in a line)
+_CAPACITY_ROWS = ("capacity[", "lane_capacity[")  # rows whose room `Solution.room` keeps
 
 
 # Past this many SKU-location series the PuLP build no longer fits comfortably (5.2 GB and
@@ -498,12 +499,17 @@ def _from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Soluti
     upper, lower = arrays.row_upper[rows], arrays.row_lower[rows]
     bound = np.where(np.isfinite(upper), upper, lower)
     binding = {names[i] for i in np.nonzero(np.abs(activity - bound) < _BIND)[0]}
+    room = {
+        name: float(upper[i] - activity[i])
+        for i, name in enumerate(names)
+        if name.startswith(_CAPACITY_ROWS)
+    }
     flow_keys, flows = arrays.col_key.of("x")
     cap = arrays.col_upper[flows]
     for j in np.nonzero(np.isfinite(cap) & (x[flows] >= cap - _BIND))[0]:
         s, a = flow_keys[j]
         binding.add(f"cross_region[{s},{inputs.arcs[int(a)].name}]")
-    return Solution(**groups, cost_terms=terms, binding=binding)
+    return Solution(**groups, cost_terms=terms, binding=binding, room=room)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -679,6 +685,9 @@ class Solution:
     fair_gap: dict[tuple[str, str], float]
     cost_terms: dict[str, float]
     binding: set[str]
+    # Room left in each capacity and lane-capacity row (its units: units or volume). After
+    # whole units a row may keep less than one unit's room: full, though its slack is not 0.
+    room: dict[str, float] = field(default_factory=dict)
 
 
 def _from_variables(variables: Variables) -> Solution:
@@ -702,6 +711,11 @@ def _from_variables(variables: Variables) -> Solution:
             name
             for name, row in variables.constraints.items()
             if row.slack is not None and abs(row.slack) < _BIND
+        },
+        room={
+            name: float(row.slack)
+            for name, row in variables.constraints.items()
+            if row.slack is not None and name.startswith(_CAPACITY_ROWS)
         },
     )
 
@@ -1055,7 +1069,7 @@ def _unmet(
                 cause = _distributor_cause(inputs, d, s, needs, solution, timed_out)
         else:
             bearer, tier = f"forward catchment {j}", CATCHMENT
-            cause = _forward_cause(inputs, j, solution)
+            cause = _forward_cause(inputs, s, j, solution)
         rows.append(
             {
                 "sku": s,
@@ -1163,24 +1177,27 @@ def _credit_spent(
 _NO_STOCK = "stock or reach: not enough stock that arrives in time"
 
 
-def _forward_cause(inputs: ModelInputs, j: str, solution: Solution) -> str:
-    """Why a forward catchment is left short: its warehouse is full, a lane into it is, or no
-    stock reached it in time."""
-    return _full_inbound(inputs, j, solution) or _NO_STOCK
+def _forward_cause(inputs: ModelInputs, s: str, j: str, solution: Solution) -> str:
+    """Why a forward catchment is left short of s: its warehouse is full, a lane into it is,
+    or no stock reached it in time."""
+    return _full_inbound(inputs, s, j, solution) or _NO_STOCK
 
 
-def _full_inbound(inputs: ModelInputs, w: str, solution: Solution) -> str | None:
-    """The binding row that keeps stock out of warehouse w: its capacity, or the lanes into
-    it at theirs; None where neither binds."""
-    if f"capacity[{w}]" in solution.binding:
+def _full_inbound(inputs: ModelInputs, s: str, w: str, solution: Solution) -> str | None:
+    """The row that keeps more of s out of warehouse w: its capacity, or the lanes into it at
+    theirs (binding, or with less room than one unit of s takes); None where neither is."""
+    unit = inputs.sku_info[s].unit_volume if inputs.network.capacity_unit == "volume" else 1.0
+
+    def full(name: str) -> bool:
+        return name in solution.binding or solution.room.get(name, math.inf) < unit - _EPS
+
+    if full(f"capacity[{w}]"):
         return f"capacity: warehouse {w} is full"
-    full = [
-        a.name
-        for a in inputs.arcs
-        if a.destination == w and f"lane_capacity[{a.name}]" in solution.binding
+    full_lanes = [
+        a.name for a in inputs.arcs if a.destination == w and full(f"lane_capacity[{a.name}]")
     ]
-    if full:
-        return f"lane capacity: {', '.join(full)} carries all it can"
+    if full_lanes:
+        return f"lane capacity: {', '.join(full_lanes)} carries all it can"
     return None
 
 
@@ -1244,7 +1261,7 @@ def _distributor_cause(
             "more than the shortage)"
         )
     for w in d.served_by:  # the warehouses serving it get no more in
-        full = _full_inbound(inputs, w, solution)
+        full = _full_inbound(inputs, s, w, solution)
         if full:
             return f"{full} (it serves {d.id})"
     return _NO_STOCK

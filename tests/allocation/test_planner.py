@@ -11,7 +11,7 @@ import pytest
 
 import allocation as al
 from allocation.plan import write_plan
-from allocation.planner import MILP_GAP
+from allocation.planner import DECOMPOSE_ABOVE_SERIES, MILP_GAP
 from tests.allocation.conftest import TODAY, demand_frame, stock_frame
 
 SOLVERS = ["highs", "cbc"]
@@ -310,6 +310,26 @@ def test_unmet_demand_names_the_full_warehouse_lane_or_credit(
     unmet = al.plan(network, stock, demand).unmet.set_index("location")
     assert unmet.loc["D-A", "cause"] == (
         "yellow credit: 6.00 of the guaranteed 10.00 spent; its smallest order of S costs 6.00"
+    )
+
+
+@pytest.mark.parametrize("decompose_above", [DECOMPOSE_ABOVE_SERIES, 0])
+def test_a_warehouse_with_less_room_than_a_unit_is_full(
+    one_lane: dict[str, Any], decompose_above: int
+) -> None:
+    # Whole units leave 0.5 of a unit's room: the row's slack is not 0, and the cause read
+    # "stock or reach" with 100 units upstream (helper-47).
+    one_lane["warehouses"][1]["capacity"] = 5.5
+    demand = demand_frame({("S", "FW"): 2.0})
+    result = al.plan(
+        al.Network.model_validate(one_lane),
+        stock_frame([("S", "CW", 100)]),
+        demand,
+        decompose_above=decompose_above,
+    )
+    assert result.transfers["quantity"].sum() == 5
+    assert result.unmet.set_index("location").loc["FW", "cause"] == (
+        "capacity: warehouse FW is full"
     )
 
 
