@@ -922,7 +922,8 @@ def _sample_duals(blocks: _Blocks, sample: _SampleLp) -> np.ndarray:
     lp.a_matrix_.index_ = matrix.indices
     lp.a_matrix_.value_ = matrix.data
     highs = _blocks_highs()
-    fit_tolerance(highs, lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_)  # type: ignore[arg-type]
+    bounds = (sample.col_lower, sample.col_upper, sample.link_lower, sample.link_upper)
+    fit_tolerance(highs, blocks.row_lower[rows], blocks.row_upper[rows], *bounds)  # type: ignore[arg-type]
     highs.passModel(lp)  # type: ignore[attr-defined]
     highs.run()  # type: ignore[attr-defined]
     _check_optimal(highs, f"the sample LP over {len(skus)} SKUs")

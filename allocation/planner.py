@@ -696,6 +696,9 @@ def _from_variables(variables: Variables) -> Solution:
     def values(group: dict[Any, Any]) -> dict[Any, float]:
         return {key: _value(item) for key, item in group.items()}
 
+    slack = {
+        name: row.slack for name, row in variables.constraints.items() if row.slack is not None
+    }
     return Solution(
         flow=values(variables.flow),
         supply=values(variables.supply),
@@ -707,15 +710,9 @@ def _from_variables(variables: Variables) -> Solution:
         over=values(variables.over),
         fair_gap=values(variables.fair_gap),
         cost_terms=values(variables.cost_terms),
-        binding={
-            name
-            for name, row in variables.constraints.items()
-            if row.slack is not None and abs(row.slack) < _BIND
-        },
+        binding={name for name, value in slack.items() if abs(value) < _BIND},
         room={
-            name: float(row.slack)
-            for name, row in variables.constraints.items()
-            if row.slack is not None and name.startswith(_CAPACITY_ROWS)
+            name: float(value) for name, value in slack.items() if name.startswith(_CAPACITY_ROWS)
         },
     )
 
