@@ -860,7 +860,7 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                 f"capacity[{arc.destination}]",
                 f"cross_region[{s},{arc.name}]",
             )
-            if name in solution.binding
+            if _full(inputs, solution, name, s)
         ]
         if arc.kind == "lane":
             why = "supply down the chain"
@@ -1180,18 +1180,22 @@ def _forward_cause(inputs: ModelInputs, s: str, j: str, solution: Solution) -> s
     return _full_inbound(inputs, s, j, solution) or _NO_STOCK
 
 
+def _full(inputs: ModelInputs, solution: Solution, row: str, s: str) -> bool:
+    """Whether `row` holds back more of s: it binds, or (a capacity or lane-capacity row) it has
+    less room left than one unit of s takes, as whole units may leave it."""
+    unit = inputs.sku_info[s].unit_volume if inputs.network.capacity_unit == "volume" else 1.0
+    return row in solution.binding or solution.room.get(row, math.inf) < unit - _EPS
+
+
 def _full_inbound(inputs: ModelInputs, s: str, w: str, solution: Solution) -> str | None:
     """The row that keeps more of s out of warehouse w: its capacity, or the lanes into it at
-    theirs (binding, or with less room than one unit of s takes); None where neither is."""
-    unit = inputs.sku_info[s].unit_volume if inputs.network.capacity_unit == "volume" else 1.0
-
-    def full(name: str) -> bool:
-        return name in solution.binding or solution.room.get(name, math.inf) < unit - _EPS
-
-    if full(f"capacity[{w}]"):
+    theirs (`_full`); None where neither is."""
+    if _full(inputs, solution, f"capacity[{w}]", s):
         return f"capacity: warehouse {w} is full"
     full_lanes = [
-        a.name for a in inputs.arcs if a.destination == w and full(f"lane_capacity[{a.name}]")
+        a.name
+        for a in inputs.arcs
+        if a.destination == w and _full(inputs, solution, f"lane_capacity[{a.name}]", s)
     ]
     if full_lanes:
         return f"lane capacity: {', '.join(full_lanes)} carries all it can"

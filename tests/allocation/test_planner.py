@@ -331,6 +331,7 @@ def test_a_warehouse_with_less_room_than_a_unit_is_full(
     assert result.unmet.set_index("location").loc["FW", "cause"] == (
         "capacity: warehouse FW is full"
     )
+    assert (result.transfers["binding"].str.contains("capacity[FW]", regex=False)).all()
 
 
 def test_a_transfer_reason_says_when_its_forecast_was_scaled_up(one_lane: dict[str, Any]) -> None:
