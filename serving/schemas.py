@@ -35,6 +35,7 @@ __all__ = [
     "Day",
     "DbId",
     "DemandRow",
+    "Digits",
     "HorizonQuery",
     "Id",
     "JobPublic",
@@ -78,9 +79,12 @@ def _digits(value: Any) -> Any:
     return value
 
 
+Digits = BeforeValidator(_digits)
+"""After a Path or Query (OpenAPI keeps its bounds): the number must be written in digits."""
+
 # Path / Query first, the validator after: the other way round, OpenAPI published the bounds
 # as "ge" / "le", which are no JSON Schema keywords, so clients never saw them.
-DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="database id"), BeforeValidator(_digits)]
+DbId = Annotated[int, Path(ge=1, le=2**31 - 1, description="database id"), Digits]
 
 
 # Days the data can name (allocation.inputs: plans add lead times to them).
@@ -109,18 +113,18 @@ Share = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 Note = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
 """Free text: no control characters (PostgreSQL text cannot hold NUL)."""
 OffsetQuery = Annotated[
-    int, Query(ge=0, le=2**31 - 1, description="rows to skip"), BeforeValidator(_digits)
+    int, Query(ge=0, le=2**31 - 1, description="rows to skip"), Digits
 ]
 LimitQuery = Annotated[
-    int, Query(ge=1, le=MAX_PAGE, description="rows to return at most"), BeforeValidator(_digits)
+    int, Query(ge=1, le=MAX_PAGE, description="rows to return at most"), Digits
 ]
 HorizonQuery = Annotated[
-    int, Query(ge=1, le=366, description="days to forecast"), BeforeValidator(_digits)
+    int, Query(ge=1, le=366, description="days to forecast"), Digits
 ]
 PlanIdQuery = Annotated[
     int | None,
     Query(ge=1, le=2**31 - 1, description="plan to read (default: the newest)"),
-    BeforeValidator(_digits),
+    Digits,
 ]
 
 

@@ -146,6 +146,8 @@ def test_an_id_or_count_not_written_in_digits_is_422(
     assert seeded.get(f"/v1/plans?limit={written}", headers=planner).status_code == 422
     horizon = seeded.get(f"/v1/forecasts?horizon={written}", headers=planner)
     assert horizon.status_code == 422 and "digits" in horizon.text
+    limit = seeded.get(f"/v1/forecasts?limit={written}", headers=planner)
+    assert limit.status_code == 422 and "digits" in limit.text
     assert seeded.get("/v1/plans/01", headers=planner).status_code == 200  # digits all the same
 
 

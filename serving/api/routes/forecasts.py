@@ -21,7 +21,14 @@ from serving.forecast_service import (
     horizon_note,
 )
 from serving.model_store import ModelStoreDep
-from serving.schemas import MAX_FILTER_VALUES, MAX_PAGE, HorizonQuery, Id, OffsetQuery
+from serving.schemas import (
+    MAX_FILTER_VALUES,
+    MAX_PAGE,
+    Digits,
+    HorizonQuery,
+    Id,
+    OffsetQuery,
+)
 
 router = APIRouter(prefix="/v1/forecasts", tags=["forecasts"])
 
@@ -109,7 +116,7 @@ def read_forecasts(
     ] = None,
     offset: OffsetQuery = 0,
     limit: Annotated[
-        int, Query(ge=1, le=MAX_FORECAST_PAGE, description="rows to return at most")
+        int, Query(ge=1, le=MAX_FORECAST_PAGE, description="rows to return at most"), Digits
     ] = MAX_FORECAST_PAGE,
 ) -> ForecastsPublic:
     """Forecast the stored sales of the matching series (all series when no filter is given).
