@@ -112,15 +112,9 @@ Quantity = Annotated[float, Field(strict=True, ge=0, le=MAX_NUMBER, allow_inf_na
 Share = Annotated[float, Field(strict=True, ge=0, le=1, allow_inf_nan=False)]
 Note = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]*$")]
 """Free text: no control characters (PostgreSQL text cannot hold NUL)."""
-OffsetQuery = Annotated[
-    int, Query(ge=0, le=2**31 - 1, description="rows to skip"), Digits
-]
-LimitQuery = Annotated[
-    int, Query(ge=1, le=MAX_PAGE, description="rows to return at most"), Digits
-]
-HorizonQuery = Annotated[
-    int, Query(ge=1, le=366, description="days to forecast"), Digits
-]
+OffsetQuery = Annotated[int, Query(ge=0, le=2**31 - 1, description="rows to skip"), Digits]
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows to return at most"), Digits]
+HorizonQuery = Annotated[int, Query(ge=1, le=366, description="days to forecast"), Digits]
 PlanIdQuery = Annotated[
     int | None,
     Query(ge=1, le=2**31 - 1, description="plan to read (default: the newest)"),
