@@ -78,6 +78,7 @@ __all__ = [
     "ModelInputs",
     "Variables",
     "build_problem",
+    "cover_windows",
     "prepare_inputs",
 ]
 
@@ -240,6 +241,12 @@ def _windows(network: Network, policy: Policy, arcs: list[Arc]) -> dict[str, int
     for distributor in network.distributors:
         window[distributor.id] = review + distributor.lead_time_days
     return window
+
+
+def cover_windows(network: Network, policy: Policy) -> pd.Series:
+    """Each node's cover period in days (L + R), as a plan reads it: what a forecast row must
+    fall inside to count."""
+    return pd.Series(_windows(network, policy, _arcs(network, policy)), dtype=int)
 
 
 def _shipments(

@@ -23,8 +23,10 @@ from sqlalchemy.orm import Session
 
 import allocation
 from allocation.errors import AllocationInputError, listed
+from allocation.inputs import DATE, LOCATION
+from allocation.model import cover_windows
 from allocation.network import Network
-from allocation.safety import row_days
+from allocation.safety import cover_demand, row_days
 from forecasting.columns import REGION, SKU
 from serving import audit
 from serving.auth import Principal
@@ -278,62 +280,56 @@ def _stored_stock(session: Session) -> pd.DataFrame:
 def check_request(session: Session, request: AllocationCreate, network: Network) -> None:
     """What `make_plan` would refuse in the request, checked before it is queued as a job (a
     client's mistake is a 422 now, not a failed job later): stored stock, the policy, the demand
-    rows sent (against the network)."""
+    rows sent (against the network) and `today` against them."""
     _stored_stock(session)
     policy = allocation.parse_policy(request.policy or {}, source="policy")
-    if request.demand is not None:
-        allocation.validate_demand(_request_demand(request), network, source="demand")
-    _check_today(session, request, network, policy)
+    if request.demand is None:
+        _check_today_for_champion(session, request, network, policy)
+        return
+    demand = allocation.validate_demand(_request_demand(request), network, source="demand")
+    if request.today is not None:
+        _check_today_for_rows(demand, pd.Timestamp(request.today), network, policy)
 
 
-MAX_PERIOD_DAYS = 31  # days one demand row may stand for (a monthly forecast)
+def _check_today_for_rows(
+    demand: pd.DataFrame, today: pd.Timestamp, network: Network, policy: allocation.Policy
+) -> None:
+    """The 422 the plan gives when no row sent falls inside its location's cover period from
+    `today` (`allocation.planner._check_horizon`), from the same cover periods and rows: a
+    looser check (the longest cover of any node) queued plans that then failed as jobs."""
+    windows = cover_windows(network, policy)
+    needs = cover_demand(demand, today, windows)
+    if (needs["forecast_days"] > 0).any():
+        return
+    longest = int(windows.reindex(needs[LOCATION].unique()).max())
+    raise AllocationInputError(
+        f"today {today.date()}: no demand row falls inside its location's cover period from it "
+        f"(at most {longest} days); the rows sent are dated {demand[DATE].min().date()} to "
+        f"{demand[DATE].max().date()}",
+        source="today",
+        field="today",
+    )
 
 
-def _check_today(
+def _check_today_for_champion(
     session: Session, request: AllocationCreate, network: Network, policy: allocation.Policy
 ) -> None:
-    """A `today` from which no demand day can fall inside any cover period: the 422 the plan
-    would give once out of the queue. Loose on purpose (the longest cover period any node could
-    have; a sent row may stand for a month), so it refuses only what cannot be planned."""
-    if request.today is None:
-        return
+    """A `today` from which no day the champion forecasts can fall inside any cover period.
+    Loose on purpose (the forecast is not made yet: only the last stored day is known, and the
+    longest cover period any node has), so it refuses only what cannot be planned."""
+    end = session.scalar(select(func.max(SalesRow.date)))
+    if request.today is None or end is None:
+        return  # the forecast says what is missing
     today = pd.Timestamp(request.today)
-    if request.demand is not None:
-        rows = pd.DataFrame(
-            [(row.sku, row.location, row.date) for row in request.demand],
-            columns=["sku", "location", "date"],
-        )
-        rows["date"] = pd.to_datetime(rows["date"])
-        first, last = rows["date"].min(), rows["date"].max()
-        period = _last_row_days(rows)
-    else:  # the champion forecasts `horizon` days after each series' last stored day
-        end = session.scalar(select(func.max(SalesRow.date)))
-        if end is None:
-            return  # the forecast says what is missing
-        # a series that ended earlier starts earlier: only the last day is known here
-        first = pd.Timestamp.min
-        last, period = pd.Timestamp(end) + pd.Timedelta(days=request.horizon), 1
-    leads = [lane.lead_time_days for lane in network.lanes]
-    leads += [lateral.lead_time_days for lateral in network.laterals]
-    leads += [d.lead_time_days for d in network.distributors]
-    longest = policy.review_period_days + max(leads, default=0)
-    if today >= last + pd.Timedelta(days=period) or today + pd.Timedelta(days=longest) <= first:
+    last = pd.Timestamp(end) + pd.Timedelta(days=request.horizon)
+    longest = int(cover_windows(network, policy).max())
+    if today > last:
         raise AllocationInputError(
             f"today {today.date()}: no demand day (the last is {last.date()}) falls inside "
             f"a cover period from it (at most {longest} days)",
             source="today",
             field="today",
         )
-
-
-def _last_row_days(rows: pd.DataFrame) -> int:
-    """The most days a series' last row may stand for: the gap to the row before it (1 for daily
-    rows, 7 for weekly ones), at most MAX_PERIOD_DAYS. It was a month for every request, so a
-    `today` a week after daily rows ended was queued and failed in the job."""
-    rows = rows.drop_duplicates().sort_values("date")
-    gaps = rows.groupby(["sku", "location"])["date"].diff().dt.days
-    last_gap = gaps.groupby([rows["sku"], rows["location"]]).last()
-    return int(min(MAX_PERIOD_DAYS, last_gap.fillna(MAX_PERIOD_DAYS).max()))
 
 
 def make_plan(
@@ -366,9 +362,11 @@ def make_plan(
 
 
 def planned_days(request: AllocationCreate) -> int:
-    """Days of demand the plan covers: the forecast horizon, or the days the rows sent span,
-    each series' last row's period included, as `allocate` reads them
-    (`allocation.safety.row_days`): counting dates made four weekly rows a 4-day plan."""
+    """Days of demand the plan covers: the forecast horizon, or the days from the plan's first
+    day (`today`, else the first row's) to the end of the last row sent, each series' last row's
+    period included, as `allocate` reads them (`allocation.safety.row_days`): counting dates
+    made four weekly rows a 4-day plan, and rows before `today`, which the plan leaves out, made
+    a 5-day plan 17 days long."""
     if request.demand is None:
         return request.horizon
     rows = pd.DataFrame(
@@ -377,7 +375,8 @@ def planned_days(request: AllocationCreate) -> int:
     )
     rows["date"] = pd.to_datetime(rows["date"])
     ends = rows["date"] + pd.to_timedelta(row_days(rows), unit="D")
-    return int((ends.max() - rows["date"].min()).days)
+    first = rows["date"].min() if request.today is None else pd.Timestamp(request.today)
+    return int((ends.max() - first).days)
 
 
 def _date(value: Any) -> dt.date | None:

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -42,7 +43,13 @@ def test_small_allocation_is_answered_at_once_and_stored(
     sunday = [{**row, "sku": "SKU-002", "date": "2025-12-28"} for row in weekly[:1]]
     body = {"demand": [*weekly[:4], *sunday], "today": "2026-01-01"}
     answer = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
-    assert answer.status_code == 201 and answer.json()["horizon"] == 32  # 12-28 .. 01-29
+    assert answer.status_code == 201 and answer.json()["horizon"] == 28  # from today, 01-01
+    # rows before today are left out of the plan, and of its days (17 were counted, not 5)
+    days = pd.date_range("2025-12-20", "2026-01-05").strftime("%Y-%m-%d")
+    before = [{**row, "date": day} for row in weekly[:1] for day in days]
+    body = {"demand": before, "today": "2026-01-01"}
+    answer = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
+    assert answer.status_code == 201 and answer.json()["horizon"] == 5, answer.text
     # one weekly row per series: nothing says it is a week, not a day (it was read as a day)
     body = {"demand": weekly[::4], "today": "2026-01-01"}
     answer = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
@@ -239,13 +246,23 @@ def test_a_large_request_is_checked_before_it_is_queued(
     late = allocation_body(today="2030-01-01")
     response = seeded.post("/v1/allocations", json=late, headers=planner)
     assert response.status_code == 422, response.text  # was a job failing in the queue
-    assert "today 2030-01-01: no demand day" in response.json()["detail"][0]["msg"]
+    assert "today 2030-01-01: no demand row falls inside" in response.json()["detail"][0]["msg"]
     # Daily rows end on 2026-01-14: a week later is refused too (each row was taken for a month).
     response = seeded.post(
         "/v1/allocations", json=allocation_body(today="2026-01-20"), headers=planner
     )
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", "today", "today"]
+    # Rows past D-N1's own cover (7 + 2 days) but inside the longest any node has (7 + 4)
+    beyond = [
+        {"sku": "SKU-001", "location": "D-N1", "date": day, "forecast": 10.0}
+        for day in ("2026-01-11", "2026-01-12")
+    ]
+    response = seeded.post(
+        "/v1/allocations", json={"demand": beyond, "today": "2026-01-01"}, headers=planner
+    )
+    assert response.status_code == 422, response.text  # was queued, and the job failed
+    assert "at most 9 days" in response.json()["detail"][0]["msg"]
     assert seeded.get("/v1/jobs", headers=planner).json()["count"] == 0
     last_day = seeded.post(
         "/v1/allocations", json=allocation_body(today="2026-01-14"), headers=planner
