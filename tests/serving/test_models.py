@@ -146,6 +146,22 @@ def test_retrain_without_stored_sales_is_409_saying_why(
     assert not run_next(settings, app.state.db, "test-worker")  # nothing was queued
 
 
+def test_a_retrain_longer_than_the_stored_history_is_422_naming_its_settings(
+    client: TestClient, keys: Keys, registry: Registry, app: FastAPI, settings: Settings
+) -> None:
+    ingest = client.post(
+        "/v1/sales", json={"rows": sales_rows(registry.sales)}, headers=keys.headers("planner")
+    )
+    assert ingest.status_code == 201, ingest.text
+    days = registry.sales["date"].max() - registry.sales["date"].min()
+    body = {"horizon": days.days // 2, "n_windows": 2}  # 14 days more than the history holds
+    response = client.post("/v1/models/retrain", json=body, headers=keys.headers("admin"))
+    assert response.status_code == 422, response.text  # was a job that could only fail
+    error = response.json()["detail"][0]
+    assert error["loc"] == ["body", "horizon"] and "lower horizon or n_windows" in error["msg"]
+    assert not run_next(settings, app.state.db, "test-worker")  # nothing was queued
+
+
 def test_a_version_the_service_cannot_serve_is_not_promoted(
     client: TestClient, keys: Keys, registry: Registry, app: FastAPI
 ) -> None:

@@ -13,8 +13,10 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from forecasting.forecaster import ForecastConfig
 from forecasting.tracking import ModelVersionInfo, list_versions, promote, train_and_register
@@ -230,11 +232,38 @@ def start_retrain(body: RetrainCreate, session: SessionDep, principal: AdminDep)
         raise HTTPException(
             status.HTTP_409_CONFLICT, "no sales stored yet: POST /v1/sales first, then retrain"
         )
+    _check_history(session, body)
     begin_write(session)
     job = enqueue(session, RETRAIN, body.model_dump(), created_by=principal.key_id)
     audit.record(session, principal, "model.retrain", "job", job.id, **body.model_dump())
     session.commit()
     return RetrainAccepted(job_id=job.id, status=job.status, status_url=f"/v1/jobs/{job.id}")
+
+
+def _check_history(session: Session, body: RetrainCreate) -> None:
+    """A 422 naming horizon and n_windows when no stored series can be that long: the days from
+    the earliest first sale to the last stored day bound every series, and the forecaster needs
+    `ForecastConfig.backtest_periods` of them in one series (it was a job that failed later)."""
+    needed = ForecastConfig(horizon=body.horizon, n_windows=body.n_windows).backtest_periods()
+    first = session.scalar(select(func.min(SalesRow.date)).where(SalesRow.units > 0))
+    last = session.scalar(select(func.max(SalesRow.date)))
+    longest = 0 if first is None or last is None else (last - first).days + 1
+    if longest >= needed:
+        return
+    seasons = needed - body.horizon * body.n_windows
+    raise RequestValidationError(
+        [
+            {
+                "type": "history_too_short",
+                "loc": ("body", "horizon"),
+                "msg": f"a backtest of n_windows {body.n_windows} x horizon {body.horizon} days "
+                f"after {seasons} days (two seasons) needs {needed} days from a series' first "
+                f"sale; the stored sales hold at most {longest}: lower horizon or n_windows, or "
+                "send more history",
+                "input": {"horizon": body.horizon, "n_windows": body.n_windows},
+            }
+        ]
+    )
 
 
 def run_retrain(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
