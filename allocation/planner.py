@@ -44,7 +44,14 @@ from allocation.plan import (
 from allocation.policy import CATCHMENT, Policy
 from allocation.scale import ArraySolution, LpArrays, build_arrays, settle_early
 from allocation.schedule import Line, departures
-from allocation.solve import OPTIMAL, SolveOutcome, SolverName, resolve_fixed, solve_problem
+from allocation.solve import (
+    OPTIMAL,
+    TIME_LIMITED,
+    SolveOutcome,
+    SolverName,
+    resolve_fixed,
+    solve_problem,
+)
 from allocation.whole_units import WholeUnits, whole_units
 
 __all__ = ["plan"]
@@ -223,20 +230,32 @@ def _plan_exact(
     solution, facts = _plan_pulp(
         inputs, solver, _left(time_limit, spent), time.perf_counter(), say, start=first
     )
-    facts = replace(
+    if first is not None:
+        facts = replace(
+            facts,
+            build_seconds=first_facts.build_seconds + facts.build_seconds,
+            solve_seconds=first_facts.solve_seconds + facts.solve_seconds,
+            lp_objective=first_facts.lp_objective,
+            repair_seconds=first_facts.repair_seconds,
+            whole_units_seconds=first_facts.whole_units_seconds + facts.whole_units_seconds,
+            start_objective=first_facts.objective,
+        )
+        if facts.status == TIME_LIMITED:
+            facts = replace(facts, gap=_tighter_gap(facts.gap, facts.objective, facts.lp_objective))
+    return solution, replace(
         facts, repair=f"packs exact by MILP ({_proven(facts.gap)}), {began}, {spent:.1f} s)"
     )
-    if first is None:
-        return solution, facts
-    return solution, replace(
-        facts,
-        build_seconds=first_facts.build_seconds + facts.build_seconds,
-        solve_seconds=first_facts.solve_seconds + facts.solve_seconds,
-        lp_objective=first_facts.lp_objective,
-        repair_seconds=first_facts.repair_seconds,
-        whole_units_seconds=first_facts.whole_units_seconds + facts.whole_units_seconds,
-        start_objective=first_facts.objective,
-    )
+
+
+def _tighter_gap(gap: float | None, objective: float, lp_objective: float | None) -> float | None:
+    """A time-limited MILP's relative gap against the better of its own bound and the LP
+    optimum (its relaxation): stopped by a short limit, the solver's own bound was 69 % below a
+    plan that the LP proved within 2.4 %. CBC reports no gap; the LP's is then the one there
+    is."""
+    if lp_objective is None or not math.isfinite(lp_objective):
+        return gap
+    lp_gap = max(0.0, objective - lp_objective) / max(abs(objective), 1e-9)
+    return lp_gap if gap is None or not math.isfinite(gap) else min(gap, lp_gap)
 
 
 def _proven(gap: float | None) -> str:
