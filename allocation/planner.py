@@ -1306,10 +1306,10 @@ def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
         # dust, not a risk (a mean's rounding once raised alerts on locations fully covered).
         stock = max(0.0, round(mean - short, _DECIMALS))  # no -0.0 from float dust
         cover = max(0.0, 1.0 - short / mean)
-        if short > _SMALL and cover < policy.stockout_risk_cover - 1e-9:
+        if _short_enough(short, stock) and cover < policy.stockout_risk_cover - 1e-9:
             message = (
-                f"{s} at {j}: planned stock {_units_text(stock)} covers {cover:.0%} of the "
-                f"forecast {_units_text(mean)} over {cover_days} days ({_units_text(short)} "
+                f"{s} at {j}: planned stock {_units_text(stock)} covers {_share_text(cover)} of "
+                f"the forecast {_units_text(mean)} over {cover_days} days ({_units_text(short)} "
                 f"short), below the threshold of {policy.stockout_risk_cover:.0%}"
             )
             days = stock / rate if rate > 0 else None
@@ -1376,15 +1376,15 @@ def _early_alerts(inputs: ModelInputs, solution: Solution) -> list[dict[str, Any
         strict=True,
     ):
         stock = max(0.0, round(there[(s, f)], _DECIMALS))
-        if forecast - stock <= _SMALL:  # a row of safety stock alone (forecast 0) among them
+        if not _short_enough(forecast - stock, stock):  # e.g. safety stock alone (forecast 0)
             continue
         cover = stock / forecast
         if cover >= threshold - 1e-9:
             continue
         message = (
             f"{s} at {f}: {_units_text(stock)} units there before its fastest lane can land on "
-            f"day {days}, {cover:.0%} of the forecast {_units_text(forecast)} over those days "
-            f"({_units_text(forecast - stock)} short), below the threshold of {threshold:.0%}"
+            f"day {days}, {_share_text(cover)} of the forecast {_units_text(forecast)} over those "
+            f"days ({_units_text(forecast - stock)} short), below the threshold of {threshold:.0%}"
             + (
                 f"; its stock and what the warehouses of its region with a faster transfer into "
                 f"it hold come to {_units_text(reachable)}"
@@ -1397,6 +1397,20 @@ def _early_alerts(inputs: ModelInputs, solution: Solution) -> list[dict[str, Any
             _alert("early_stockout_risk", s, f, message, stock, rate, stock / rate, threshold)
         )
     return rows
+
+
+def _short_enough(short: float, stock: float) -> bool:
+    """A shortfall worth a stockout alert: a whole unit or more, or any (beyond float dust) where
+    there is not one unit to sell. Less than a unit short of a fractional forecast (479 units
+    for 479.1) is no risk a planner can act on, and whole units or packs may not close it."""
+    return short > _SMALL and (short >= 1.0 - 1e-9 or stock < 1.0)
+
+
+def _share_text(share: float) -> str:
+    """A share as a whole percentage that never reads 100 % while it is below one (99.98 %
+    covered was printed as "covers 100 %, below the threshold of 100 %")."""
+    text = f"{share:.0%}"
+    return "over 99%" if share < 1.0 and text == "100%" else text
 
 
 def _alert(

@@ -71,7 +71,8 @@ class Policy(BaseModel):
     allow_cross_region_lateral: lateral transfers across regions are allowed (only of overstock
         at the origin, and only where they pay).
     stockout_risk_cover: a demand location whose planned stock covers less than this share of
-        its mean demand over the cover period raises a stockout-risk alert (0..1); with
+        its mean demand over the cover period, by a unit or more (or with less than a unit
+        there), raises a stockout-risk alert (0..1); with
         early_days_apart, so does a forward warehouse's stock before its fastest lane lands
         (early_stockout_risk).
     early_days_apart [b, c]: cover the days before a forward warehouse's fastest lane can land

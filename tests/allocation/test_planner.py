@@ -1427,7 +1427,42 @@ def test_a_stockout_risk_alert_only_where_the_plan_leaves_demand_unmet(
     result = al.plan(instance.network, instance.stock, instance.demand, instance.policy)
     risk = result.alerts[result.alerts["kind"] == "stockout_risk"]
     unmet = result.unmet[result.unmet["quantity"] > 0.01]
-    assert set(zip(risk["sku"], risk["node"], strict=True)) == set(
-        zip(unmet["sku"], unmet["location"], strict=True)
-    )
+    alerted = set(zip(risk["sku"], risk["node"], strict=True))
+    short = set(zip(unmet["sku"], unmet["location"], strict=True))
+    whole = unmet[unmet["quantity"] >= 1]
+    assert set(zip(whole["sku"], whole["location"], strict=True)) <= alerted <= short
+    below_one = risk.merge(unmet, left_on=["sku", "node"], right_on=["sku", "location"])
+    assert (below_one.loc[below_one["quantity"] < 1, "stock"] < 1).all()
     assert not risk["message"].str.contains(r"\(0\.0 short\)").any()
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_less_than_a_unit_short_is_no_stockout_risk_where_there_is_stock(
+    one_lane: dict[str, Any], solver: str
+) -> None:
+    # Cover 8 days at 1.0125 a day = 8.1 units for 8 in stock: 0.1 short, an unmet line but no
+    # alert (it read "covers 99% ... (0.1 short)", or "100%" on larger means). At 0.075 a day,
+    # 0.6 units with nothing to sell is a risk all the same.
+    network = al.Network.model_validate(one_lane)
+    result = al.plan(
+        network, stock_frame([("S", "CW", 8)]), demand_frame({("S", "FW"): 1.0125}), solver=solver
+    )
+    assert result.unmet["quantity"].sum() == pytest.approx(0.1)
+    assert "stockout_risk" not in set(result.alerts["kind"])
+    result = al.plan(
+        network, stock_frame([("S", "CW", 0)]), demand_frame({("S", "FW"): 0.075}), solver=solver
+    )
+    risk = result.alerts.set_index("kind").loc["stockout_risk"]
+    assert risk["message"].endswith("covers 0% of the forecast 0.6 over 8 days (0.6 short), "
+                                     "below the threshold of 100%")  # fmt: skip
+
+
+def test_a_share_below_one_never_reads_100_percent() -> None:
+    from allocation.planner import _share_text
+
+    assert [_share_text(x) for x in (0.38, 0.994, 0.9996, 1.0)] == [
+        "38%",
+        "99%",
+        "over 99%",
+        "100%",
+    ]
