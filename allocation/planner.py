@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import heapq
 import math
 import time
 from collections import defaultdict
@@ -29,7 +31,14 @@ from allocation.inputs import (
     validate_demand,
     validate_stock,
 )
-from allocation.model import ModelInputs, Variables, build_problem, early_days, prepare_inputs
+from allocation.model import (
+    Arc,
+    ModelInputs,
+    Variables,
+    build_problem,
+    early_days,
+    prepare_inputs,
+)
 from allocation.network import Distributor, Network
 from allocation.packs import PackRepair, SupplyKey, view_of_arrays, view_of_problem
 from allocation.plan import (
@@ -956,20 +965,27 @@ def _supply_binding(
     distributor: Distributor,
     s: str,
     w: str,
-    need: float,
+    needs: dict[tuple[str, str], float],
     orders: _Orders,
     timed_out: set[tuple[str, str, str]],
 ) -> str:
     """The rule that set a suggestion's quantity, given all the distributor's suggestions of s
-    (`orders`) and its need (the order-up-to level is the need rounded up to packs)."""
+    (`orders`) and the needs per (sku, location) (the order-up-to level is the need rounded up
+    to packs)."""
     d = distributor.id
     supplied = orders.units[(s, d)]
+    need = max(0.0, needs[(s, d)])
     if f"order_up_to[{s},{d}]" in solution.binding or supplied > need + _EPS:
         return f"need covered (order-up-to level{_rounded_up(distributor, supplied, need)})"
     if _credit_spent(inputs, solution, distributor, s, orders):
         return f"credit limit (yellow, guaranteed {distributor.guaranteed_amount:g})"
     if solution.ending[(s, w)] <= _EPS:
-        return f"stock at {w} exhausted"
+        full = _full_inbound(inputs, s, w, solution)
+        if full:
+            return full
+        budget = inputs.window[d] - distributor.lead_time_days
+        if _stock_within_reach(inputs, solution, needs, s, w, budget) is None:
+            return f"stock at {w} exhausted"
     if (s, d, w) in timed_out:
         return f"timing: the rest at {w} is not there in time to reach {d} inside its cover period"
     if f"fair_share[{s},{distributor.tier}]" in solution.binding:
@@ -1009,6 +1025,7 @@ def _replenishment(
     )
     cover = needs["cover_days"].astype(int).tolist()
     seen = needs["forecast_days"].tolist()
+    needs_by_key = dict(zip(row_of, need_units, strict=True))
     rows = []
     for (s, d, w), y in solution.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
@@ -1017,7 +1034,7 @@ def _replenishment(
             continue
         i = row_of[(s, d)]
         binding = _supply_binding(
-            inputs, solution, distributors[d], s, w, max(0.0, need_units[i]), orders, timed_out
+            inputs, solution, distributors[d], s, w, needs_by_key, orders, timed_out
         )
         rows.append(
             {
@@ -1085,7 +1102,7 @@ def _unmet(
                 cause = _distributor_cause(inputs, d, s, needs, solution, timed_out)
         else:
             bearer, tier = f"forward catchment {j}", CATCHMENT
-            cause = _forward_cause(inputs, s, j, solution)
+            cause = _forward_cause(inputs, s, j, solution, needs)
         rows.append(
             {
                 "sku": s,
@@ -1193,10 +1210,73 @@ def _credit_spent(
 _NO_STOCK = "stock or reach: not enough stock that arrives in time"
 
 
-def _forward_cause(inputs: ModelInputs, s: str, j: str, solution: Solution) -> str:
+def _forward_cause(
+    inputs: ModelInputs,
+    s: str,
+    j: str,
+    solution: Solution,
+    needs: dict[tuple[str, str], float],
+) -> str:
     """Why a forward catchment is left short of s: its warehouse is full, a lane into it is,
-    or no stock reached it in time."""
-    return _full_inbound(inputs, s, j, solution) or _NO_STOCK
+    stock within reach was left where it is (moving more did not pay), or no stock reached
+    it in time."""
+    full = _full_inbound(inputs, s, j, solution)
+    if full:
+        return full
+    upstream = _stock_within_reach(inputs, solution, needs, s, j, inputs.window[j])
+    if upstream is not None:
+        return _left_upstream(upstream, j)
+    return _NO_STOCK
+
+
+def _left_upstream(upstream: str, w: str) -> str:
+    return (
+        f"cost or whole units: stock is left at {upstream}, which reaches {w} in time (moving "
+        "more cost more than the shortage)"
+    )
+
+
+def _stock_within_reach(
+    inputs: ModelInputs,
+    solution: Solution,
+    needs: dict[tuple[str, str], float],
+    s: str,
+    w: str,
+    days: int,
+) -> str | None:
+    """A warehouse that the plan leaves holding s above its own catchment's need and that can
+    move it to w within `days` by lanes and laterals of its region (not cross-region ones,
+    which carry only overstock), nearest first; None where none does. Where one does, w was
+    not short of stock to pass on: whole packs or cost kept it there. needs: units needed per
+    (sku, location), as in `_distributor_cause`."""
+    lead = _lead_into(tuple(inputs.arcs), w, days)
+    for u in sorted(lead, key=lambda u: (lead[u], u)):
+        if solution.ending.get((s, u), 0.0) > needs.get((s, u), 0.0) + _SMALL:
+            return u
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _lead_into(arcs: tuple[Arc, ...], w: str, days: int) -> dict[str, int]:
+    """Shortest lead time in days from each warehouse that can send to w within `days` (w
+    itself left out), over lanes and laterals: Dijkstra backwards from w."""
+    into: dict[str, list[Arc]] = defaultdict(list)
+    for arc in arcs:
+        if arc.kind != "cross_region":
+            into[arc.destination].append(arc)
+    best = {w: 0}
+    queue = [(0, w)]
+    while queue:
+        spent, node = heapq.heappop(queue)
+        if spent > best.get(node, math.inf):
+            continue
+        for arc in into[node]:
+            total = spent + arc.lead_time_days
+            if total <= days and total < best.get(arc.origin, math.inf):
+                best[arc.origin] = total
+                heapq.heappush(queue, (total, arc.origin))
+    del best[w]
+    return best
 
 
 def _full(inputs: ModelInputs, solution: Solution, row: str, s: str) -> bool:
@@ -1284,6 +1364,16 @@ def _distributor_cause(
         full = _full_inbound(inputs, s, w, solution)
         if full:
             return f"{full} (it serves {d.id})"
+    budget = inputs.window[d.id] - d.lead_time_days
+    for w in d.served_by:
+        upstream = _stock_within_reach(inputs, solution, needs, s, w, budget)
+        if upstream is not None and d.pack_size > 1:
+            return (
+                f"whole packs of {d.pack_size:g}: stock is left at {upstream}, which reaches "
+                f"{w} in time (another whole pack did not pay)"
+            )
+        if upstream is not None:
+            return _left_upstream(upstream, w)
     return _NO_STOCK
 
 

@@ -1466,3 +1466,54 @@ def test_a_share_below_one_never_reads_100_percent() -> None:
         "over 99%",
         "100%",
     ]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_a_line_cut_by_whole_packs_says_so_where_stock_upstream_could_reach(solver: str) -> None:
+    # RW holds nothing; CW holds plenty, 2 days up the lane. D-A needs 1.55 x 8 = 12.4 in packs
+    # of 6: a third pack (6 units x 1 to carry) costs more than 0.4 units short. RW ends empty,
+    # and the line said "stock at RW exhausted", its unmet 0.4 "stock or reach".
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": "RW", "cost_per_unit": 1.0, "lead_time_days": 2}
+            ],
+            "distributors": [
+                {
+                    "id": "D-A",
+                    "region": "r",
+                    "tier": "growth",
+                    "served_by": ["RW"],
+                    "lead_time_days": 1,
+                    "pack_size": 6,
+                }
+            ],
+            "skus": [{"id": "S"}],
+        }
+    )
+    result = al.plan(
+        network, stock_frame([("S", "CW", 100)]), demand_frame({("S", "D-A"): 1.55}), solver=solver
+    )
+    line = result.replenishment.set_index("distributor").loc["D-A"]
+    assert line["quantity"] == 12.0
+    assert line["binding"] == "pack / MOQ rounding or cost trade-off"
+    unmet = result.unmet.set_index("location").loc["D-A"]
+    assert unmet["quantity"] == pytest.approx(0.4)
+    assert unmet["cause"] == (
+        "whole packs of 6: stock is left at CW, which reaches RW in time (another whole pack "
+        "did not pay)"
+    )
+    # With nothing at CW either, RW is exhausted indeed
+    result = al.plan(
+        network,
+        stock_frame([("S", "CW", 0), ("S", "RW", 6)]),
+        demand_frame({("S", "D-A"): 1.55}),
+        solver=solver,
+    )
+    line = result.replenishment.set_index("distributor").loc["D-A"]
+    assert line["binding"] == "stock at RW exhausted"
+    assert result.unmet.set_index("location").loc["D-A", "cause"].startswith("stock or reach")
