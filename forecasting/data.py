@@ -77,7 +77,15 @@ def parse_mapping(text: str | None) -> dict[str, str]:
                 "'item_id=sku,store_id=location,sales=units'",
                 source="--map",
             )
-        mapping[source.strip()] = target.strip()
+        source, target = source.strip(), target.strip()
+        if source in mapping and mapping[source] != target:
+            # "item_id=sku,...,item_id=region" kept the last and then missed `sku`
+            raise SalesValidationError(
+                f"--map maps {source!r} twice, to {mapping[source]!r} and to {target!r}; map "
+                "each column once",
+                source="--map",
+            )
+        mapping[source] = target
     targets = list(mapping.values())
     twice = sorted({t for t in targets if targets.count(t) > 1})
     if twice:
@@ -199,10 +207,12 @@ def _apply_mapping(frame: pd.DataFrame, mapping: Mapping[str, str], source: str)
             source=source,
             column=absent[0],
         )
-    renamed = frame.rename(columns=dict(mapping))
     # A canonical name both mapped to and already present (e.g. M5's own `sales` vs mapped
-    # `units`) would be ambiguous: the mapped column wins, the original is dropped.
-    renamed = renamed.loc[:, ~renamed.columns.duplicated(keep="last")]
+    # `units`) would be ambiguous: the mapped column wins, the original is dropped (whichever
+    # comes first in the file: the last of the two names used to win).
+    targets = set(mapping.values())
+    shadowed = [column for column in frame.columns if column in targets and column not in mapping]
+    renamed = frame.drop(columns=shadowed).rename(columns=dict(mapping))
     missing = [name for name in REQUIRED if name not in renamed.columns]
     if missing:
         cased = [str(c) for c in renamed.columns if str(c).lower() == missing[0]]

@@ -315,6 +315,24 @@ def test_csv_ids_keep_their_leading_zeros(tmp_path: Path) -> None:
 def test_two_columns_mapped_to_one_name_are_refused() -> None:
     with pytest.raises(SalesValidationError, match=r"'item_id' and 'dept_id' both to 'sku'"):
         parse_mapping("item_id=sku,dept_id=sku,store_id=location")
+    # one column mapped twice kept the last, then missed the first ("'sku' is missing")
+    with pytest.raises(SalesValidationError, match=r"'item_id' twice, to 'sku' and to 'region'"):
+        parse_mapping("item_id=sku,store_id=location,item_id=region")
+
+
+@pytest.mark.parametrize("mapped_first", [True, False])
+def test_the_mapped_column_wins_over_one_of_its_name_wherever_it_stands(
+    mapped_first: bool,
+) -> None:
+    # `sales` mapped to units beside a `units` column of its own (a pack size, say): the file's
+    # order decided which one was read, and with `units` last the forecast used the pack size.
+    raw = _raw().rename(columns={"qty": "sales"})
+    raw["units"] = 1.0
+    if not mapped_first:
+        raw = raw[[c for c in raw.columns if c != "sales"] + ["sales"]]
+    mapping = {"item": "sku", "store": "location", "day": "date", "sales": "units"}
+    sales = prepare_sales(raw, mapping=mapping)
+    assert sales[UNITS].sum() == raw["sales"].sum()
 
 
 @pytest.mark.parametrize(
