@@ -432,6 +432,12 @@ def forecast(
     def body() -> None:
         from forecasting import tracking
 
+        if out_path.resolve() == Path(sales).resolve():
+            # it was written over: the history gone, 21 forecast rows in its place
+            raise ForecastingError(
+                f"--out {out_path} is the --sales file: the forecast would replace the sales "
+                "history; give another file name"
+            )
         with _progress("loading the model") as step:
             step(f"{model_name} {model} from {tracking_uri or tracking.default_tracking_uri()}")
             loaded = tracking.load_model(tracking_uri, model_name, model)

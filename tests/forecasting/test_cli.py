@@ -345,6 +345,18 @@ def test_improvement_is_measured_against_the_best_peer() -> None:
     assert f"ours 0.200 vs AutoETS (peer) 0.250, {best} (-20.0 %)" in lines[1]
 
 
+def test_forecast_refuses_to_write_over_its_sales_file(
+    runner: CliRunner, sales_csv: Path, tmp_path: Path
+) -> None:
+    victim = tmp_path / "sales.csv"
+    victim.write_bytes(sales_csv.read_bytes())
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["forecast", "--sales", str(victim), "--tracking-uri", store]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "." / "sales.csv")])
+    assert result.exit_code != 0 and "is the --sales file" in result.output
+    assert victim.read_bytes() == sales_csv.read_bytes()  # it held 21 forecast rows after
+
+
 def test_forecast_file_must_be_parquet_or_csv(tmp_path: Path) -> None:
     from forecasting.cli import write_forecast
     from forecasting.errors import ForecastingError
