@@ -220,13 +220,15 @@ def _run(body: Callable[[], T]) -> T:
         raise
     except ForecastingError as error:
         _fail(str(error))
-    except ValueError as error:  # bad option values reaching pandas / pydantic
-        _fail(str(error))
-    except OSError as error:
-        _fail(f"{type(error).__name__}: {error}")
     except Exception as error:
+        # ValueError: bad option values reaching pandas / pydantic, but an internal fault as
+        # well, so ALLOCAST_DEBUG shows its traceback too (it printed the one line alone).
         if os.environ.get("ALLOCAST_DEBUG"):
             raise
+        if isinstance(error, ValueError):
+            _fail(str(error))
+        if isinstance(error, OSError):
+            _fail(f"{type(error).__name__}: {error}")
         _fail(f"{type(error).__name__}: {error} (set ALLOCAST_DEBUG=1 for the traceback)")
     raise AssertionError("unreachable")
 

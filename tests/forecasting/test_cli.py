@@ -213,6 +213,24 @@ def test_unknown_model_alias_is_one_line_and_exit_1(
     assert result.stderr.strip().splitlines()[-1].startswith("error: no model")
 
 
+def test_allocast_debug_shows_the_traceback_of_a_value_error_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import click
+
+    from forecasting.cli import _run
+
+    def broken() -> None:
+        raise ValueError("not enough values to unpack (expected 2, got 0)")
+
+    monkeypatch.setenv("ALLOCAST_DEBUG", "")
+    with pytest.raises(click.exceptions.Exit):  # one line, exit code 1
+        _run(broken)
+    monkeypatch.setenv("ALLOCAST_DEBUG", "1")
+    with pytest.raises(ValueError, match="unpack"):  # it printed the one line all the same
+        _run(broken)
+
+
 def test_real_process_fails_without_a_traceback(tmp_path: Path, repo_root: Path) -> None:
     env = {**os.environ, "ALLOCAST_DEBUG": ""}
     result = subprocess.run(
