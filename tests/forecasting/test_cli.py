@@ -216,7 +216,7 @@ def test_unknown_model_alias_is_one_line_and_exit_1(
 def test_allocast_debug_shows_the_traceback_of_a_value_error_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import click
+    import typer
 
     from forecasting.cli import _run
 
@@ -224,7 +224,7 @@ def test_allocast_debug_shows_the_traceback_of_a_value_error_too(
         raise ValueError("not enough values to unpack (expected 2, got 0)")
 
     monkeypatch.setenv("ALLOCAST_DEBUG", "")
-    with pytest.raises(click.exceptions.Exit):  # one line, exit code 1
+    with pytest.raises(typer.Exit):  # one line, exit code 1
         _run(broken)
     monkeypatch.setenv("ALLOCAST_DEBUG", "1")
     with pytest.raises(ValueError, match="unpack"):  # it printed the one line all the same
