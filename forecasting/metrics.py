@@ -146,7 +146,11 @@ def rmsse_per_window(
     """RMSSE per series and backtest window: `unique_id, cutoff, <model>...`.
 
     Series whose history up to the cutoff has no sales (scale NaN or 0) are left out (NaN).
+    No models: the series and windows alone (a segment whose every score was NaN, as where all
+    series are constant, leaves no candidate to score).
     """
+    if not models:
+        return backtest[[UNIQUE_ID, CUTOFF]].drop_duplicates().reset_index(drop=True)
     per_window = pd.DataFrame(mse(backtest, list(models), cutoff_col=CUTOFF))
     cutoffs = sorted(backtest[CUTOFF].unique())
     scales = _scales(history, cutoffs)

@@ -92,6 +92,17 @@ def test_an_unseen_segment_gets_the_pooled_choice_and_missing_models_are_skipped
     np.testing.assert_allclose(combine(without_good, segment_of, selection), backtest["Fair"])
 
 
+def test_constant_series_everywhere_get_the_fallback(
+    backtest: pd.DataFrame, history: pd.DataFrame, segment_of: pd.Series
+) -> None:
+    # Every series sells 5 a day: RMSSE's scale (the naive forecast's error) is 0, every score
+    # NaN, and the choice crashed scoring no candidate ("not enough values to unpack").
+    flat_history = history.assign(**{Y: 5.0})
+    flat = backtest.assign(**{Y: 5.0, "Good": 5.0, "Fair": 5.2})
+    selection = choose(flat, flat_history, ["Good", "Fair"], segment_of, HORIZON)
+    assert selection.weights("smooth") == {"MA28": 1.0}
+
+
 def test_demand_class_follows_syntetos_boylan() -> None:
     assert demand_class(np.array([5.0, 6, 5, 6, 5, 6])) == "smooth"
     assert demand_class(np.array([1.0, 20, 1, 30, 2, 25])) == "erratic"
