@@ -62,7 +62,7 @@ from forecasting.models import (
     ml_fit,
     ml_predict,
     moving_average_window,
-    season_length,
+    seasons_before,
     stat_forecast,
     to_long,
     trim_leading_zeros,
@@ -125,9 +125,9 @@ class ForecastConfig(BaseModel):
     seed: int = 0
 
     def backtest_periods(self) -> int:
-        """Periods a series needs for the backtest (its windows and two seasons before them);
+        """Periods a series needs for the backtest (its windows and `seasons_before` them);
         shorter series get the fallback."""
-        return self.horizon * self.n_windows + 2 * season_length(self.freq)
+        return self.horizon * self.n_windows + seasons_before(self.freq)
 
     def local_history(self) -> int:
         """Periods the local (statsforecast) models fit on: `input_size`, else two years.
@@ -208,7 +208,7 @@ class Forecaster:
         self.short_series_ = set(short)
         usable = long[~long[UNIQUE_ID].isin(self.short_series_)]
         if usable.empty:
-            seasons = 2 * season_length(config.freq)
+            seasons = seasons_before(config.freq)
             longest = int(lengths.max())
             fix = (
                 "give more history"
@@ -217,7 +217,7 @@ class Forecaster:
             )
             raise ForecastingError(
                 f"no series has the {needed} periods a {config.n_windows} x {config.horizon} "
-                f"backtest needs (two seasons, {seasons} {config.freq!r} periods, before its "
+                f"backtest needs ({seasons} {config.freq!r} periods before its "
                 f"windows); the longest has {longest}: {fix}"
             )
 
@@ -343,7 +343,7 @@ class Forecaster:
     ) -> pd.DataFrame:
         config = self.config
         lengths = long.groupby(UNIQUE_ID, sort=False).size()
-        too_short = lengths.index[lengths < 2 * season_length(config.freq)].tolist()
+        too_short = lengths.index[lengths < seasons_before(config.freq)].tolist()
         fresh_short = [s for s in too_short if s not in self.short_series_]
         if fresh_short:
             self._warn(f"series too short to forecast, {FALLBACK} used: {listed(fresh_short)}")

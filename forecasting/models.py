@@ -69,6 +69,7 @@ __all__ = [
     "ml_predict",
     "moving_average_window",
     "season_length",
+    "seasons_before",
     "stat_cross_validation",
     "stat_forecast",
     "to_long",
@@ -655,7 +656,21 @@ def _align_categories(frame: pd.DataFrame, model: MLForecast) -> None:
 
 def min_history(freq: str, horizon: int, n_windows: int) -> int:
     """Fewest periods a series needs to take part in a backtest with these windows."""
-    return horizon * n_windows + max(2 * season_length(freq), math.ceil(horizon / 2))
+    return horizon * n_windows + max(seasons_before(freq), math.ceil(horizon / 2))
+
+
+# statsforecast's ETS fits no season longer than this (it drops the season of weekly data).
+LONGEST_FITTED_SEASON: Final = 24
+
+
+def seasons_before(freq: str) -> int:
+    """Periods of history a series needs before it is backtested or forecast by the models:
+    two seasons where a model estimates the season from them (up to LONGEST_FITTED_SEASON
+    periods: days, months), one beyond it (weeks: a year, which SeasonalNaive repeats and
+    LightGBM's lags reach). Two seasons of weeks asked 128 weeks for a 3 x 8 backtest, so two
+    years of weekly sales could not be trained at all."""
+    season = season_length(freq)
+    return 2 * season if season <= LONGEST_FITTED_SEASON else season
 
 
 def fallback_level(long: pd.DataFrame, freq: str) -> pd.Series:

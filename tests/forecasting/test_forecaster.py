@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from allocation.safety import cover_demand
-from forecasting.columns import DATE, FORECAST, LOCATION, SKU, UNITS
+from forecasting.columns import CUTOFF, DATE, FORECAST, LOCATION, SKU, UNITS
 from forecasting.data import load_sales, parse_mapping, prepare_sales
 from forecasting.errors import ForecastingError, NotFittedError, SalesValidationError
 from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster, SeriesFallbackWarning
@@ -157,6 +157,22 @@ def test_weekly_forecasts_are_dated_by_their_first_day_as_allocate_reads_periods
     pd.testing.assert_series_equal(read, first_week.loc[read.index], check_names=False)
 
 
+def test_two_years_of_weekly_sales_train_with_every_series_backtested() -> None:
+    # 104 weeks: two seasons of weeks before a 3 x 8 backtest asked 128, and training refused
+    # ("no series has the 128 periods"); weeks need one season (a year) before the windows.
+    daily = generate_sales(SampleSpec(days=7 * 104))
+    daily = daily[daily[SKU].isin(["SKU-001", "SKU-012"]) & daily[LOCATION].isin(["FW-N1", "D-E1"])]
+    weekly = prepare_sales(daily, freq="W")
+    assert weekly.groupby([SKU, LOCATION]).size().max() <= 105
+    models = ("SeasonalNaive", "MA28", "AutoETS", "Theta", "LightGBM")
+    config = ForecastConfig(freq="W", horizon=8, n_windows=3, models=models)
+    forecaster = Forecaster(config).fit(weekly)
+    assert forecaster.short_series_ == set()
+    forecast = forecaster.predict()
+    assert len(forecast) == 4 * 8 and (forecast[FORECAST] >= 0).all()
+    assert forecaster.backtest_[CUTOFF].nunique() == 3
+
+
 def test_fitted_forecaster_pickles_to_the_same_forecast(fitted: Forecaster) -> None:
     clone = pickle.loads(pickle.dumps(fitted))
     pd.testing.assert_frame_equal(clone.predict(horizon=5), fitted.predict(horizon=5))
@@ -218,10 +234,11 @@ def test_a_series_that_never_sold_in_a_year_forecasts_zero(sales: pd.DataFrame) 
     assert (forecast.loc[forecast[LOCATION] == "D-N9", "q0.95"] > 0).all()
 
 
-def test_a_history_shorter_than_two_seasons_says_more_history_is_the_only_fix() -> None:
-    # Two years of weeks (104) fell one period short, and the error advised a shorter horizon.
-    daily = generate_sales(SampleSpec(days=7 * 104))
+def test_a_history_shorter_than_a_season_of_weeks_says_more_history_is_the_only_fix() -> None:
+    # Less than the year of weeks the models need before any window: no horizon helps (the
+    # error once advised a shorter one).
+    daily = generate_sales(SampleSpec(days=7 * 50))
     weekly = prepare_sales(daily[daily[SKU] == "SKU-001"], freq="W")
     config = ForecastConfig(freq="W", horizon=1, n_windows=1, models=("MA28",))
-    with pytest.raises(ForecastingError, match=r"two seasons, 104 'W' periods.*give more history$"):
+    with pytest.raises(ForecastingError, match=r"52 'W' periods before .*give more history$"):
         Forecaster(config).fit(weekly)

@@ -257,7 +257,7 @@ def _check_history(session: Session, body: RetrainCreate) -> None:
                 "type": "history_too_short",
                 "loc": ("body", "horizon"),
                 "msg": f"a backtest of n_windows {body.n_windows} x horizon {body.horizon} days "
-                f"after {seasons} days (two seasons) needs {needed} days from a series' first "
+                f"after {seasons} days of history needs {needed} days from a series' first "
                 f"sale; the stored sales hold at most {longest}: lower horizon or n_windows, or "
                 "send more history",
                 "input": {"horizon": body.horizon, "n_windows": body.n_windows},
