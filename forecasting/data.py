@@ -136,8 +136,14 @@ def prepare_sales(
     mapping: Mapping[str, str] | None = None,
     freq: str = "D",
     level: Level = "location",
+    *,
+    only_days_sent: bool = False,
 ) -> pd.DataFrame:
-    """Same as `load_sales` on an in-memory frame (the API ingests JSON records)."""
+    """Same as `load_sales` on an in-memory frame (the API ingests JSON records).
+
+    only_days_sent: keep the periods that some row names, zero-filled for the series that have
+    none there, and leave out those no row names (an update of a stored history, whose
+    periods in between are already there)."""
     if level not in ("location", "region"):
         raise SalesValidationError(
             f"{source}: level must be 'location' or 'region', not {level!r}", source=source
@@ -159,7 +165,10 @@ def prepare_sales(
     if level == "region":
         kept = _to_region_level(kept)
     aggregated = _aggregate(kept, freq, source)
-    return _fill_missing_periods(aggregated, freq)
+    filled = _fill_missing_periods(aggregated, freq)
+    if only_days_sent:
+        filled = filled[filled[DATE].isin(aggregated[DATE].unique())].reset_index(drop=True)
+    return filled
 
 
 def exogenous_columns(sales: pd.DataFrame) -> list[str]:

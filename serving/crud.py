@@ -197,9 +197,11 @@ def ingest_rows(
     session: Session, frame: pd.DataFrame, created_by: int | None, today: dt.date
 ) -> tuple[SalesIngest, list[str]]:
     """Validate and store the rows a client sent (`frame`, raw; errors name its rows from 1, as
-    "rows"), zero-filled (`prepare_sales`) and with their location's stored region where they
-    name none; refused whole, with nothing written, when they would leave the stored sales
-    unreadable (`_check_days`, `_with_stored_regions`). Not committed.
+    "rows"), zero-filled on the days they name (`prepare_sales`: a day sent for some series is
+    one of no sales for a series sent without it; days no row names stay as stored) and with
+    their location's stored region where they name none; refused whole, with nothing written,
+    when they would leave the stored sales unreadable (`_check_days`, `_with_stored_regions`).
+    Not committed.
 
     The stored sales keep two rules that every ingest checks against the rows it sends: a
     location has one region, and either every row names a region or none does. Kept by every
@@ -211,7 +213,9 @@ def ingest_rows(
     _check_days(session, frame, today)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SalesNote)
-        sales = prepare_sales(_with_stored_regions(session, frame, "rows"), source="rows")
+        sales = prepare_sales(
+            _with_stored_regions(session, frame, "rows"), source="rows", only_days_sent=True
+        )
     notes = [str(w.message) for w in caught if issubclass(w.category, SalesNote)]
     for other in (w for w in caught if not issubclass(w.category, SalesNote)):
         warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
@@ -412,11 +416,16 @@ def store_sales(session: Session, sales: pd.DataFrame, created_by: int | None) -
     )
     session.add(ingest)
     session.flush()
+    # Each series' runs of consecutive days: the stored days between two runs were not sent
+    # and stay (a correction of 06-01 and 06-30 zeroed the 28 days between).
+    ordered = sales[[SKU, LOCATION]].assign(**{DATE: dates}).sort_values([SKU, LOCATION, DATE])
+    step = ordered.groupby([SKU, LOCATION], observed=True)[DATE].diff()
+    ordered["run"] = (step != pd.Timedelta(days=1)).cumsum()
     spans = (
-        sales.assign(**{DATE: dates})
-        .groupby([SKU, LOCATION], observed=True)[DATE]
+        ordered.groupby([SKU, LOCATION, "run"], observed=True)[DATE]
         .agg(["min", "max"])
         .reset_index()
+        .drop(columns="run")
     )
     replaced = delete(SalesRow).where(
         SalesRow.sku == bindparam("s"),

@@ -37,16 +37,27 @@ def test_ingest_fills_missing_days_and_replaces_stored_days(
     first = client.post("/v1/sales", json={"rows": _rows([1, 2, 5])}, headers=planner)
     assert first.status_code == 201, first.text
     body = first.json()
-    assert body["rows"] == 5 and body["series"] == 1  # days 3 and 4 filled with zeros
+    assert body["rows"] == 3 and body["series"] == 1  # days 3 and 4 read as zeros
     assert (body["first_date"], body["last_date"]) == ("2026-01-01", "2026-01-05")
     second = client.post("/v1/sales", json={"rows": _rows([5, 6], units=7.0)}, headers=planner)
     assert second.status_code == 201
     with app.state.db.session() as session:
-        assert session.scalar(select(func.count()).select_from(SalesRow)) == 6
+        assert session.scalar(select(func.count()).select_from(SalesRow)) == 4
         sales = stored_sales(session)
     assert sales["units"].tolist() == [2.0, 2.0, 0.0, 0.0, 7.0, 7.0]
     listed = client.get("/v1/sales/ingests", headers=planner).json()
     assert [i["id"] for i in listed["data"]] == [second.json()["id"], body["id"]]
+    # A correction of days 1 and 6 leaves the days between as stored (they were set to zero);
+    # another series sent on day 2 alone makes day 2 one of no sales for this one.
+    other = {**_rows([2])[0], "sku": "SKU-002"}
+    third = client.post(
+        "/v1/sales", json={"rows": [*_rows([1, 6], units=3.0), other]}, headers=planner
+    )
+    assert third.status_code == 201, third.text
+    with app.state.db.session() as session:
+        sales = stored_sales(session)
+    ours = sales[sales["sku"] == "SKU-001"]
+    assert ours["units"].tolist() == [3.0, 0.0, 0.0, 0.0, 7.0, 3.0]
 
 
 def test_duplicate_days_are_422_naming_the_rows(client: TestClient, keys: Keys) -> None:
