@@ -266,6 +266,31 @@ def test_dates_with_a_time_zone_keep_their_local_day() -> None:
     assert sales[DATE].dt.strftime("%m-%d").tolist()[:4] == ["01-01", "01-02", "01-03", "01-04"]
 
 
+def test_text_dates_across_a_daylight_saving_change_keep_their_local_day() -> None:
+    # Written by pandas from Europe/Berlin: +01:00 up to 03-30, +02:00 from 03-31. Read as UTC
+    # the midnights were 23:00 the day before, refused as "times of day (2024-03-29 23:00)".
+    day = [
+        "2024-03-30 00:00:00+01:00",
+        "2024-03-31T00:00:00+02:00",
+        "2024-04-01 00:00:00+0200",
+        "2024-03-31T00:00:00Z",
+    ]
+    sales = prepare_sales(_raw(day=day), mapping=MAPPING)
+    a = sales[sales[SKU] == "A"]
+    assert a[DATE].dt.strftime("%m-%d").tolist() == ["03-30", "03-31", "04-01"]
+    assert sales[sales[SKU] == "B"][DATE].dt.strftime("%m-%d").tolist() == ["03-31", "04-01"]
+    bad = [
+        day[0],
+        day[0].replace("30", "31"),
+        "2024-04-01 00:00:00+02:00",
+        "2024-13-01 00:00+01:00",
+    ]
+    with pytest.raises(
+        SalesValidationError, match=r"unparsable dates \('2024-13-01 00:00\+01:00'\)"
+    ):
+        prepare_sales(_raw(day=bad), mapping=MAPPING)
+
+
 def test_a_sku_with_the_series_key_separator_is_refused() -> None:
     with pytest.raises(SalesValidationError, match=r"'\|' in 'A\|1'.*rows 1, 2, 3"):
         prepare_sales(_raw(item=["A|1", "A|1", "A|1", "B"]), mapping=MAPPING)
