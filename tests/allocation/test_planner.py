@@ -1517,3 +1517,23 @@ def test_a_line_cut_by_whole_packs_says_so_where_stock_upstream_could_reach(solv
     line = result.replenishment.set_index("distributor").loc["D-A"]
     assert line["binding"] == "stock at RW exhausted"
     assert result.unmet.set_index("location").loc["D-A", "cause"].startswith("stock or reach")
+
+
+def test_stock_piled_up_at_a_distributor_is_a_slow_mover_and_overstock(
+    two_tiers: dict[str, Any],
+) -> None:
+    # D-B holds 400 units selling 0.6 a day (667 days): nothing was said at distributors.
+    network = al.Network.model_validate(two_tiers)
+    demand = demand_frame({("S", "D-A"): 1.0, ("S", "D-B"): 0.6})
+    stock = stock_frame([("S", "CW", 50), ("S", "D-B", 400)])
+    alerts = al.plan(network, stock, demand).alerts.set_index(["kind", "node"])
+    slow = alerts.loc[("slow_mover", "D-B")]
+    assert slow["message"] == (
+        "S at D-B: 400 units on hand and in transit = 667 days of supply at 0.60/day, above 120 "
+        "days"
+    )
+    assert (slow["stock"], slow["days_of_supply"]) == (400.0, pytest.approx(400 / 0.6))
+    over = alerts.loc[("overstock", "D-B")]
+    assert over["message"].startswith("S at D-B: 400 units after the plan (on hand, in transit")
+    assert over["threshold"] == 60.0
+    assert ("slow_mover", "D-A") not in alerts.index and ("overstock", "D-A") not in alerts.index
