@@ -8,7 +8,7 @@ import heapq
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
 from typing import Any
@@ -776,8 +776,15 @@ def _scheduled(
     lead = {(a.origin, a.destination, a.kind): a.lead_time_days for a in inputs.arcs}
     delivery = {(d.warehouse, d.distributor): d.lead_time_days for d in inputs.deliveries}
     window = inputs.window
+    stock = inputs.stock
+    keys = list(zip(stock[SKU], stock[NODE], strict=True))
+    on_hand = dict(zip(keys, stock[ON_HAND].astype(float), strict=True))
+    runs_out = _runs_out(inputs, on_hand)
+    penalty = inputs.policy.shortage_penalty
+    tier = {d.id: d.tier for d in inputs.network.distributors}
+    priority = {node: penalty[tier.get(node, CATCHMENT)] for node in window}
     lines = [
-        Line(s, o, d, q, lead[(o, d, k)], window[d])
+        Line(s, o, d, q, lead[(o, d, k)], window[d], runs_out(s, d), priority[d])
         for s, o, d, q, k in zip(
             transfers[SKU],
             transfers["origin"],
@@ -787,7 +794,7 @@ def _scheduled(
             strict=True,
         )
     ] + [
-        Line(s, w, d, q, delivery[(w, d)], window[d])
+        Line(s, w, d, q, delivery[(w, d)], window[d], runs_out(s, d), priority[d])
         for s, w, d, q in zip(
             replenishment[SKU],
             replenishment["source"],
@@ -796,9 +803,6 @@ def _scheduled(
             strict=True,
         )
     ]
-    stock = inputs.stock
-    keys = list(zip(stock[SKU], stock[NODE], strict=True))
-    on_hand = dict(zip(keys, stock[ON_HAND].astype(float), strict=True))
     in_transit: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     arrivals = inputs.arrivals
     for sku, node, units, day in zip(
@@ -817,6 +821,29 @@ def _scheduled(
     return _dated(transfers, lines[:n], leave[:n], inputs.today), _dated(
         replenishment, lines[n:], leave[n:], inputs.today
     )
+
+
+def _runs_out(
+    inputs: ModelInputs, on_hand: dict[tuple[str, str], float]
+) -> Callable[[str, str], float]:
+    """Days a node's stock on hand of a SKU lasts at its daily demand (a warehouse's: its
+    catchment and the distributors it serves; a distributor's: its forecast); infinite where
+    it sells nothing."""
+    needs = inputs.needs[inputs.needs["kind"] == "distributor"]
+    daily = dict(
+        zip(
+            zip(needs[SKU], needs[LOCATION], strict=True),
+            needs["daily"].astype(float),
+            strict=True,
+        )
+    )
+    daily.update(inputs.node_daily)
+
+    def days(s: str, node: str) -> float:
+        rate = daily.get((s, node), 0.0)
+        return on_hand.get((s, node), 0.0) / rate if rate > 0 else math.inf
+
+    return days
 
 
 def _dated(

@@ -4,12 +4,13 @@ The LP bounds what leaves a node early by what reaches it early, at the node and
 upstream (`allocation.model.TimingRow`), in total: not which units go where, and not further up
 a chain, so units can still reach the end of a chain later than the LP counts them. This
 schedules the plan as solved: at each node, the lines leaving it take its stock earliest
-deadline first (a line's deadline: the last day it may leave and still arrive inside its
-destination's cover period, or earlier for a transfer that feeds such a line at its
-destination), from what is there soonest: on hand (day 0), then in-transit stock
-(each shipment due in time on its day), then the plan's transfers into the node (on their
-arrival days). A line leaves on the day the last unit it takes is there and arrives its lead
-time later; one that arrives after its destination's cover period is late, and the plan says so.
+deadline first, those due today by their destinations' priority (a line's deadline: the last
+day it may leave and still arrive inside its destination's cover period and before its
+destination's stock on hand runs out, or earlier for a transfer that feeds such a line at its
+destination), from what is there soonest: on hand (day 0), then in-transit stock (each
+shipment due in time on its day), then the plan's transfers into the node (on their arrival
+days). A line leaves on the day the last unit it takes is there and arrives its lead time
+later; one that arrives after its destination's cover period is late, and the plan says so.
 
 Nodes are scheduled in lane order (central, regional, forward), again until no departure moves,
 so the arrivals of a chain of lateral transfers reach its end whatever order its nodes come in.
@@ -31,8 +32,11 @@ _EPS = 1e-9
 @dataclass(frozen=True)
 class Line:
     """One line of the plan as the schedule reads it: `quantity` of `sku` from `origin` to
-    `destination` (a warehouse, or a distributor), `lead` days on the way, and `window`: days from
-    today within which it must arrive (its destination's cover period)."""
+    `destination` (a warehouse, or a distributor), `lead` days on the way, `window`: days from
+    today within which it must arrive (its destination's cover period), `runs_out`: days the
+    destination's stock on hand lasts at its daily demand (it needs the line by then), and
+    `priority`: its destination's shortage penalty (a strategic distributor's is the highest),
+    which orders the lines that are all due at once."""
 
     sku: str
     origin: str
@@ -40,6 +44,8 @@ class Line:
     quantity: float
     lead: int
     window: int
+    runs_out: float = float("inf")
+    priority: float = 0.0
 
 
 def departures(
@@ -67,7 +73,10 @@ def departures(
     ]
     rank = {node: position for position, node in enumerate(order)}
     short.sort(key=lambda key: rank.get(key[1], len(rank)))
-    due = np.array([line.window - line.lead for line in lines], dtype=float)
+    # Of two lines due the same day, the one whose destination runs dry first goes first: a
+    # strategic distributor with half a day of stock waited for stock from upstream while the
+    # warehouse's own went to forward warehouses with a week of it.
+    due = np.array([min(line.window, line.runs_out) - line.lead for line in lines], dtype=float)
     for key in reversed(short):  # downstream first: a transfer in is due when what it feeds is
         _pass_deadlines_up(key, lines, outgoing[key], incoming.get(key, []), on_hand, due)
     # A lateral's arrival may come from a node scheduled after it: pass over the nodes until no
@@ -84,6 +93,13 @@ def departures(
     return leave
 
 
+def _urgency(line: Line, due: float) -> tuple[float, float, float]:
+    """Sort key of the lines leaving a node: the day each must leave, where lines due today or
+    already late all count as due today and go by priority (a strategic distributor's first),
+    then by how late they are."""
+    return (max(due, 0.0), -line.priority, due)
+
+
 def _pass_deadlines_up(
     key: tuple[str, str],
     lines: list[Line],
@@ -96,7 +112,7 @@ def _pass_deadlines_up(
     own origin in time for the earliest of the lines it feeds: its deadline there becomes that
     line's deadline minus its lead time, if earlier (so the origin sends it early stock first)."""
     covered = on_hand.get(key, 0.0)
-    for i in sorted(out, key=lambda i: due[i]):
+    for i in sorted(out, key=lambda i: _urgency(lines[i], float(due[i]))):
         covered -= lines[i].quantity
         if covered < -_EPS:  # the first line that needs stock from upstream
             for j in into:
@@ -120,7 +136,7 @@ def _schedule_node(
     supplies += [(int(leave[i]) + lines[i].lead, lines[i].quantity) for i in into]
     supplies = sorted((day, units) for day, units in supplies if units > _EPS)
     position, left = 0, supplies[0][1] if supplies else 0.0
-    for i in sorted(out, key=lambda i: due[i]):
+    for i in sorted(out, key=lambda i: _urgency(lines[i], float(due[i]))):
         needed = lines[i].quantity
         day = 0
         while needed > _EPS and position < len(supplies):

@@ -32,6 +32,28 @@ def test_earliest_deadline_first_takes_on_hand_before_later_stock() -> None:
     assert leave.tolist() == [3, 0]
 
 
+def test_a_destination_running_dry_first_takes_the_on_hand_first() -> None:
+    # Both due on day 6 by their cover periods; A has half a day of stock left, B a week's: A
+    # waited for the stock arriving on day 4 while B took what was there (helper-50's plan).
+    lines = [
+        Line("S", "W", "B", 5.0, lead=1, window=7, runs_out=7.0),
+        Line("S", "W", "A", 5.0, lead=1, window=7, runs_out=0.5),
+    ]
+    in_transit = {("S", "W"): [(4, 5.0)]}
+    assert departures(lines, {("S", "W"): 5.0}, in_transit, ["W"]).tolist() == [4, 0]
+
+
+def test_of_lines_due_today_the_higher_priority_goes_first() -> None:
+    # Both run dry before any line can reach them: the strategic distributor's (penalty 4)
+    # takes the stock there, the observation one's (2) waits, however much later it is.
+    lines = [
+        Line("S", "W", "OBS", 5.0, lead=3, window=10, runs_out=0.0, priority=2.0),
+        Line("S", "W", "STR", 5.0, lead=1, window=8, runs_out=0.5, priority=4.0),
+    ]
+    in_transit = {("S", "W"): [(4, 5.0)]}
+    assert departures(lines, {("S", "W"): 5.0}, in_transit, ["W"]).tolist() == [4, 0]
+
+
 def test_each_shipment_counts_from_its_own_day() -> None:
     # 4 units arrive on day 2 and 6 on day 9: the line due by day 4 takes the first shipment
     # (counted from the last arrival, it waited for day 9 and came late).
