@@ -173,7 +173,14 @@ def _floats(text: str, option: str) -> tuple[float, ...]:
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:
-    return None if not text else tuple(p.strip() for p in text.split(",") if p.strip())
+    """Model names of --models (None: not given). `--models ,` names none: an error, not the
+    defaults."""
+    if text is None:
+        return None
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not names:
+        raise ForecastingError(f"--models {text!r} names no model; give names like AutoETS,TSB")
+    return names
 
 
 def _level(text: str) -> Literal["location", "region"]:

@@ -146,6 +146,8 @@ class ForecastConfig(BaseModel):
     @field_validator("models")
     @classmethod
     def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("give at least one model")
         known = (*STAT_MODELS, *ML_MODELS)
         unknown = [m for m in value if m not in known]
         if unknown:

@@ -375,6 +375,16 @@ def test_forecast_refuses_to_write_over_its_sales_file(
     assert victim.read_bytes() == sales_csv.read_bytes()  # it held 21 forecast rows after
 
 
+@pytest.mark.parametrize("models", [",", " , ", ""])
+def test_models_naming_no_model_is_refused(
+    runner: CliRunner, sales_csv: Path, tmp_path: Path, models: str
+) -> None:
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["train", "--sales", str(sales_csv), "--models", models, "--tracking-uri", store]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1 and "names no model" in result.output  # it trained anyway
+
+
 def test_forecast_file_must_be_parquet_or_csv(tmp_path: Path) -> None:
     from forecasting.cli import write_forecast
     from forecasting.errors import ForecastingError
