@@ -20,7 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pandas.api.types import infer_dtype, is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
+from pandas.api.types import (
+    infer_dtype,
+    is_bool_dtype,
+    is_datetime64_any_dtype,
+    is_float_dtype,
+    is_numeric_dtype,
+)
 
 from allocation.errors import AllocationInputError
 from allocation.network import MAX_AMOUNT, Network
@@ -241,7 +247,10 @@ def _keys_as_text(frame: pd.DataFrame, columns: tuple[str, ...], source: str) ->
             raise AllocationInputError(
                 f"{source}: empty {key!r} at row(s) {rows}", source=source, field=key
             )
-        if column.dtype != object or infer_dtype(column, skipna=False) != "string":
+        if is_float_dtype(column) and np.all(np.mod(column, 1) == 0):
+            # a Parquet file's 7.0 is the id "7" a network file writes, not "7.0"
+            frame[key] = column.astype(np.int64).astype(str).astype(object)
+        elif column.dtype != object or infer_dtype(column, skipna=False) != "string":
             frame[key] = column.astype(str).astype(object)
 
 

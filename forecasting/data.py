@@ -541,9 +541,22 @@ def _validate(frame: pd.DataFrame, source: str) -> pd.DataFrame:
                 rows=[int(r) for r in null_rows[:MAX_ROWS_IN_MESSAGE]],
             )
     try:
-        return _schema(frame).validate(frame, lazy=True)
+        return _schema(frame).validate(_whole_number_ids(frame), lazy=True)
     except pa.errors.SchemaErrors as errors:
         raise _translate(errors.failure_cases, source) from None
+
+
+def _whole_number_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """Id columns held as floats of whole numbers (a Parquet file's 7.0) as the integers they
+    are, "7", as a CSV file or a network file writes them: read as "7.0", the forecast's
+    series matched no SKU or location of the network, and nothing said so."""
+    for column in (SKU, LOCATION, REGION):
+        if column not in frame.columns or not pd.api.types.is_float_dtype(frame[column]):
+            continue
+        values = frame[column]
+        if np.all(np.mod(values.dropna(), 1) == 0):
+            frame = frame.assign(**{column: values.astype("Int64").astype(str)})
+    return frame
 
 
 def _translate(failures: pd.DataFrame, source: str) -> SalesValidationError:

@@ -68,6 +68,9 @@ def test_numeric_keys_become_the_network_s_text_ids(one_lane: dict[str, Any]) ->
     stock = al.validate_stock(stock_frame([(7, "CW", 1)]), network)  # type: ignore[list-item]
     demand = al.validate_demand(demand_frame({(7, "FW"): 1.0}, days=2), network)  # type: ignore[dict-item]
     assert stock["sku"].tolist() == ["7"] and demand["sku"].tolist() == ["7", "7"]
+    # as floats (a Parquet column of them): "7.0" was an unknown SKU
+    floats = demand_frame({(7.0, "FW"): 1.0}, days=2)  # type: ignore[dict-item]
+    assert al.validate_demand(floats, network)["sku"].tolist() == ["7", "7"]
 
 
 def test_an_empty_key_names_its_rows(network: al.Network) -> None:

@@ -291,6 +291,14 @@ def test_text_dates_across_a_daylight_saving_change_keep_their_local_day() -> No
         prepare_sales(_raw(day=bad), mapping=MAPPING)
 
 
+def test_ids_stored_as_whole_floats_read_as_the_integers_they_are() -> None:
+    # A Parquet file's float sku 7.0 was the series "7.0", matching no "7" of a network file
+    sales = prepare_sales(
+        _raw(item=[7.0, 7.0, 7.0, 8.0], store=[1.0, 1.0, 1.0, 2.5]), mapping=MAPPING
+    )
+    assert sorted(set(sales[SKU])) == ["7", "8"] and sorted(set(sales[LOCATION])) == ["1.0", "2.5"]
+
+
 def test_a_sku_with_the_series_key_separator_is_refused() -> None:
     with pytest.raises(SalesValidationError, match=r"'\|' in 'A\|1'.*rows 1, 2, 3"):
         prepare_sales(_raw(item=["A|1", "A|1", "A|1", "B"]), mapping=MAPPING)
