@@ -331,8 +331,24 @@ class Forecaster:
         if sales is not None:
             given = trim_leading_zeros(to_long(_checked(sales)))
             long = _with_columns_of(given, self.input_columns())
+            self._warn_unseen(long)
         future_long = to_long(future) if future is not None else None
         return self._forecast(long, h, future_long)
+
+    def _warn_unseen(self, long: pd.DataFrame) -> None:
+        """Say (each time, not kept in warnings_) which series the model never saw: their
+        forecasts rest on other series, and their quantiles on the calibration of the series it
+        was trained on, which may be of another kind (a model of slow movers gave a fast one a
+        median of 0.8 for a mean of 12.5)."""
+        unseen = sorted(set(long[UNIQUE_ID].unique()) - set(self.history_[UNIQUE_ID].unique()))
+        if unseen:
+            warnings.warn(
+                f"{len(unseen)} series were not in the history this model was trained on: "
+                f"their forecasts and quantiles rest on what it learned from other series "
+                f"(retrain with them to measure their own): {listed(unseen)}",
+                SeriesFallbackWarning,
+                stacklevel=3,
+            )
 
     def input_columns(self) -> list[str]:
         """The columns beside `sku, location, date, units` that `predict(sales=...)` reads: the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +95,18 @@ def test_short_series_fall_back_with_a_warning_naming_it(
     assert any("SKU-NEW|FW-N1" in w for w in forecaster.warnings_)
     # said once, as too short: not again by every model that did not forecast it
     assert not any("SKU-NEW|FW-N1" in w and "gave no usable" in w for w in forecaster.warnings_)
+
+
+def test_series_the_model_never_saw_are_named_when_forecast(
+    fitted: Forecaster, sales: pd.DataFrame
+) -> None:
+    # A model trained on other series gave them another kind's quantiles without a word.
+    other = sales[sales[SKU] == "SKU-001"].assign(**{SKU: "SKU-077"})
+    with pytest.warns(SeriesFallbackWarning, match=r"3 series were not in the history.*SKU-077"):
+        fitted.predict(sales=pd.concat([sales, other], ignore_index=True), horizon=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SeriesFallbackWarning)
+        fitted.predict(sales=sales, horizon=3)  # the series it was trained on: nothing to say
 
 
 def test_predict_before_fit_and_bad_frames_are_refused(config: ForecastConfig) -> None:
