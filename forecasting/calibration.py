@@ -16,6 +16,7 @@ Quantiles are made non-decreasing in τ.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -24,12 +25,27 @@ import pandas as pd
 
 from forecasting.columns import UNIQUE_ID, Y
 
-__all__ = ["Calibration", "fit_calibration", "local_scale", "quantile_forecasts"]
+__all__ = [
+    "Calibration",
+    "fit_calibration",
+    "local_scale",
+    "points_needed",
+    "quantile_forecasts",
+]
 
 POOLED = "all"
 MIN_SCALE = 1e-3  # units per period: keeps a never-selling series' interval defined
 SCALE_CLIP = (0.5, 3.0)
 MIN_SERIES_PER_SEGMENT = 10  # series behind a segment's median relative MAE
+MIN_POINTS = 200  # backtest residuals behind a segment's own multipliers
+TAIL_POINTS = 5  # residuals beyond a quantile for it to be measured at all
+
+
+def points_needed(levels: Sequence[float]) -> int:
+    """Backtest residuals the most extreme of `levels` needs to have TAIL_POINTS of them beyond
+    it (q0.95: 100): with fewer, its multiplier is one or two residuals, or none."""
+    tail = min(min(level, 1.0 - level) for level in levels)
+    return math.ceil(TAIL_POINTS / tail - 1e-9)
 
 
 def local_scale(mae: np.ndarray, forecast: np.ndarray, mean_forecast: np.ndarray) -> np.ndarray:
@@ -78,7 +94,7 @@ def fit_calibration(
     forecast_column: str,
     segment_of: Mapping[str, str] | pd.Series,
     levels: Sequence[float],
-    min_points: int = 200,
+    min_points: int = MIN_POINTS,
 ) -> Calibration:
     """Fit the multipliers from a backtest table with `unique_id, y` and the point forecast."""
     ids = backtest[UNIQUE_ID]

@@ -25,7 +25,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from forecasting.backtest import fill_missing_forecasts, run_backtest
-from forecasting.calibration import Calibration, fit_calibration, quantile_forecasts
+from forecasting.calibration import (
+    Calibration,
+    fit_calibration,
+    points_needed,
+    quantile_forecasts,
+)
 from forecasting.columns import (
     CUTOFF,
     DATE,
@@ -242,6 +247,15 @@ class Forecaster:
             table, usable, backtest.models, config, self.lookback_
         )
         self.backtest_ = table
+        residuals = int(np.isfinite(table[ENSEMBLE].to_numpy(dtype=float)).sum())
+        if residuals < (needed_points := points_needed(config.quantiles)):
+            # 3 residuals (1 window x 1 period x 3 series) made every quantile one number
+            self._warn(
+                f"the quantiles rest on {residuals} backtest errors, fewer than the "
+                f"{needed_points} that q{max(config.quantiles, key=lambda q: abs(q - 0.5)):g} "
+                "needs: their intervals may be far too narrow or too wide; give more series, "
+                "windows (--n-windows) or a longer horizon"
+            )
         say("measuring the backtest")
         self.metrics_ = evaluate(
             table,

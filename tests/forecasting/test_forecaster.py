@@ -109,6 +109,16 @@ def test_series_the_model_never_saw_are_named_when_forecast(
         fitted.predict(sales=sales, horizon=3)  # the series it was trained on: nothing to say
 
 
+def test_quantiles_on_a_handful_of_backtest_errors_are_said_to_be_unreliable(
+    sales: pd.DataFrame,
+) -> None:
+    # 1 window x 1 day x 3 series: 3 errors, and every quantile came out one number, silently
+    few = sales[sales[SKU] == "SKU-001"]
+    config = ForecastConfig(horizon=1, n_windows=1, models=("MA28", "SeasonalNaive"))
+    with pytest.warns(SeriesFallbackWarning, match=r"on 3 backtest errors, fewer than the 100"):
+        Forecaster(config).fit(few)
+
+
 def test_predict_before_fit_and_bad_frames_are_refused(config: ForecastConfig) -> None:
     with pytest.raises(NotFittedError):
         Forecaster(config).predict()
