@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,6 +92,33 @@ def test_an_unseen_segment_gets_the_pooled_choice_and_missing_models_are_skipped
     )
     without_good = backtest.drop(columns="Good")
     np.testing.assert_allclose(combine(without_good, segment_of, selection), backtest["Fair"])
+
+
+def test_a_model_far_below_the_sales_is_no_candidate_however_it_scores(
+    segment_of: pd.Series,
+) -> None:
+    # Lumpy sales, 20 units on 15 % of days (3 a day): `Low` forecasts 0.9 a day (bias -70 %),
+    # `Noisy` 3 a day give or take 3. RMSSE prefers Low (the variance dwarfs its bias), and a
+    # plan stocking 0.9 a day would run dry: Low is left out, and the reason says so.
+    rng = np.random.default_rng(2)
+    dates = pd.date_range("2024-01-01", CUTOFFS[-1] + pd.Timedelta(days=HORIZON))
+    sales = 20.0 * (rng.random(len(SERIES) * len(dates)) < 0.15)
+    history = pd.DataFrame(
+        {UNIQUE_ID: np.repeat(SERIES, len(dates)), DS: np.tile(dates, len(SERIES)), Y: sales}
+    )
+    parts = []
+    for cutoff in CUTOFFS:
+        window = history[(history[DS] > cutoff) & (history[DS] <= cutoff + pd.Timedelta(days=14))]
+        parts.append(window.assign(**{CUTOFF: cutoff}))
+    backtest = pd.concat(parts, ignore_index=True)
+    backtest["Low"] = 0.9
+    backtest["Noisy"] = np.clip(3.0 + rng.normal(0, 3.0, len(backtest)), 0, None)
+    lumpy = segment_of.map(lambda _: "lumpy")
+    selection = choose(backtest, history, ["Low", "Noisy"], lumpy, HORIZON, tolerance=1.0)
+    table = selection.table[selection.table["segment"] == "lumpy"].set_index("model")
+    assert table.loc["Low", "score"] < table.loc["Noisy", "score"]  # the better RMSSE ...
+    assert selection.weights("lumpy") == {"Noisy": 1.0}  # ... is no candidate
+    assert re.search(r"left out for their backtest bias: Low -7\d%", selection.describe("lumpy"))
 
 
 def test_constant_series_everywhere_get_the_fallback(
