@@ -31,6 +31,7 @@ import typer
 from pydantic import ValidationError
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -594,9 +595,20 @@ def models_list(
                 f"no versions of {model_name!r} in the registry at {uri}: "
                 "train one with `allocast train` (or pass --tracking-uri)"
             )
-        out.print(versions_table(versions, model_name))
+        print_whole(versions_table(versions, model_name))
 
     _run(body)
+
+
+def print_whole(table: Table) -> None:
+    """Print a table without cutting its cells: in a pipe or a log (no terminal to fit) as wide
+    as it is; at 120 columns a version's "challenger, champion" read "challenger, champi…"."""
+    if sys.stdout.isatty():
+        out.print(table)
+        return
+    unbounded = out.options.update_width(10_000)  # measured against the console, it fit 120
+    width = max(out.width, Measurement.get(out, unbounded, table).maximum)
+    Console(highlight=False, width=width).print(table)  # `out` caps any width at its own
 
 
 def models_promote(

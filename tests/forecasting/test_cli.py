@@ -285,6 +285,27 @@ def _aliases(store: str) -> dict[str, list[str]]:
     }
 
 
+def test_a_versions_table_is_printed_whole_in_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from forecasting.cli import print_whole, versions_table
+
+    info = SimpleNamespace(
+        version="12",
+        aliases=["challenger", "champion"],
+        created=pd.Timestamp("2026-12-07 07:31"),
+        run_id="c6d797fe660e4115b632759faeb73693",
+        horizon=28,
+        freq="D",
+        level="location",
+        metrics={},
+    )
+    print_whole(versions_table([info], "allocast-forecaster"))
+    printed = capsys.readouterr().out
+    assert "challenger, champion" in printed and "2026-12-07 07:31" in printed
+    assert "…" not in printed and "28 x D, location" in printed
+
+
 @pytest.mark.slow
 def test_models_list_shows_versions_aliases_and_backtest(
     runner: CliRunner, two_versions: str
