@@ -141,6 +141,23 @@ class ForecastConfig(BaseModel):
         """
         return self.input_size or 2 * _lookback_periods(self.freq)
 
+    @field_validator("freq")
+    @classmethod
+    def _days_or_longer(cls, value: str) -> str:
+        """A pandas frequency of a day or more: hours zero-filled 23 empty periods a day and
+        read daily sales as hourly ones."""
+        from pandas.tseries.frequencies import to_offset
+
+        try:
+            offset = to_offset(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is no pandas frequency; use D, W or MS") from None
+        if isinstance(offset, pd.offsets.Tick) and offset.nanos < pd.Timedelta(days=1).value:
+            raise ValueError(
+                f"{value!r} is shorter than a day; sales are daily or coarser (D, W, MS)"
+            )
+        return value
+
     @field_validator("quantiles")
     @classmethod
     def _levels_inside_unit_interval(cls, value: tuple[float, ...]) -> tuple[float, ...]:

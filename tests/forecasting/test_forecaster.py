@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from allocation.safety import cover_demand
 from forecasting.columns import CUTOFF, DATE, FORECAST, LOCATION, SKU, UNITS
@@ -117,6 +118,16 @@ def test_quantiles_on_a_handful_of_backtest_errors_are_said_to_be_unreliable(
     config = ForecastConfig(horizon=1, n_windows=1, models=("MA28", "SeasonalNaive"))
     with pytest.warns(SeriesFallbackWarning, match=r"on 3 backtest errors, fewer than the 100"):
         Forecaster(config).fit(few)
+
+
+@pytest.mark.parametrize(
+    ("freq", "message"), [("h", "shorter than a day"), ("15min", "shorter"), ("xyz", "no pandas")]
+)
+def test_a_frequency_finer_than_days_or_unknown_is_refused(freq: str, message: str) -> None:
+    # --freq h zero-filled 23 hours a day of daily sales and trained on 1.4 units an hour
+    with pytest.raises(ValidationError, match=message):
+        ForecastConfig(freq=freq)
+    assert ForecastConfig(freq="W-SAT").freq == "W-SAT"
 
 
 def test_predict_before_fit_and_bad_frames_are_refused(config: ForecastConfig) -> None:
