@@ -427,7 +427,13 @@ def test_a_shipment_due_early_serves_an_early_deadline_beside_a_later_one(
     line = result.replenishment.iloc[0]
     assert line["quantity"] == pytest.approx(10.0)
     assert line["departs"] == pd.Timestamp("2026-01-02")
-    assert result.unmet.empty and result.alerts.empty
+    assert result.unmet.empty
+    # D holds nothing: it is out for the 4 days to the delivery, one of them for the wait
+    assert result.alerts.set_index("kind").loc["early_stockout_risk", "message"] == (
+        "S at D: its delivery waits 1 day for stock and lands on day 4 (2026-01-05); 0.0 units "
+        "there until then, 0% of the forecast 4.0 over those days (4.0 short, 1.0 of them for "
+        "the wait), below the threshold of 100%"
+    )
 
 
 def two_stores(lateral_cost: float = 1.0) -> al.Network:
