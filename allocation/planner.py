@@ -752,12 +752,7 @@ def explain(inputs: ModelInputs, solution: Solution, facts: SolverFacts) -> Plan
         inputs, _transfers(inputs, solution), _replenishment(inputs, solution, orders, timed_out)
     )
     unmet = _unmet(inputs, solution, orders, timed_out)
-    alerts = _alerts(inputs, solution)
-    waiting = _waiting_delivery_alerts(inputs, replenishment)
-    if waiting:
-        alerts = pd.concat(
-            [alerts, pd.DataFrame(waiting, columns=ALERT_COLUMNS)], ignore_index=True
-        )
+    alerts = _alerts(inputs, solution, replenishment)
     kpis = _kpis(inputs, solution, transfers, replenishment, unmet)
     return Plan(
         transfers=transfers,
@@ -997,16 +992,16 @@ def _supply_binding(
     distributor: Distributor,
     s: str,
     w: str,
-    needs: dict[tuple[str, str], float],
+    upstream: _Upstream,
     orders: _Orders,
     timed_out: set[tuple[str, str, str]],
 ) -> str:
     """The rule that set a suggestion's quantity, given all the distributor's suggestions of s
-    (`orders`) and the needs per (sku, location) (the order-up-to level is the need rounded up
-    to packs)."""
+    (`orders`) and the needs per (sku, location) in `upstream` (the order-up-to level is the
+    need rounded up to packs)."""
     d = distributor.id
     supplied = orders.units[(s, d)]
-    need = max(0.0, needs[(s, d)])
+    need = max(0.0, upstream.needs[(s, d)])
     if f"order_up_to[{s},{d}]" in solution.binding or supplied > need + _EPS:
         return f"need covered (order-up-to level{_rounded_up(distributor, supplied, need)})"
     if _credit_spent(inputs, solution, distributor, s, orders):
@@ -1016,7 +1011,7 @@ def _supply_binding(
         if full:
             return full
         budget = inputs.window[d] - distributor.lead_time_days
-        if _stock_within_reach(inputs, solution, needs, s, w, budget) is None:
+        if _stock_within_reach(inputs, solution, upstream, s, w, budget) is None:
             return f"stock at {w} exhausted"
     if (s, d, w) in timed_out:
         return f"timing: the rest at {w} is not there in time to reach {d} inside its cover period"
@@ -1057,7 +1052,7 @@ def _replenishment(
     )
     cover = needs["cover_days"].astype(int).tolist()
     seen = needs["forecast_days"].tolist()
-    needs_by_key = dict(zip(row_of, need_units, strict=True))
+    upstream = _Upstream.of(inputs, dict(zip(row_of, need_units, strict=True)))
     rows = []
     for (s, d, w), y in solution.supply.items():
         # Whole packs by construction (exact or repaired); drop the solver's float dust.
@@ -1066,7 +1061,7 @@ def _replenishment(
             continue
         i = row_of[(s, d)]
         binding = _supply_binding(
-            inputs, solution, distributors[d], s, w, needs_by_key, orders, timed_out
+            inputs, solution, distributors[d], s, w, upstream, orders, timed_out
         )
         rows.append(
             {
@@ -1111,7 +1106,7 @@ def _unmet(
     timed_out: set[tuple[str, str, str]],
 ) -> pd.DataFrame:
     distributors = {d.id: d for d in inputs.network.distributors}
-    needs = _by_key(inputs.needs, LOCATION, "need")
+    upstream = _Upstream.of(inputs, _by_key(inputs.needs, LOCATION, "need"))
     rows = []
     for (s, j), short in solution.short.items():
         uncovered = solution.safety_short[(s, j)]
@@ -1131,10 +1126,10 @@ def _unmet(
                     f"{smallest:,.2f}"
                 )
             else:
-                cause = _distributor_cause(inputs, d, s, needs, solution, timed_out)
+                cause = _distributor_cause(inputs, d, s, upstream, solution, timed_out)
         else:
             bearer, tier = f"forward catchment {j}", CATCHMENT
-            cause = _forward_cause(inputs, s, j, solution, needs)
+            cause = _forward_cause(inputs, s, j, solution, upstream)
         rows.append(
             {
                 "sku": s,
@@ -1243,11 +1238,7 @@ _NO_STOCK = "stock or reach: not enough stock that arrives in time"
 
 
 def _forward_cause(
-    inputs: ModelInputs,
-    s: str,
-    j: str,
-    solution: Solution,
-    needs: dict[tuple[str, str], float],
+    inputs: ModelInputs, s: str, j: str, solution: Solution, upstream: _Upstream
 ) -> str:
     """Why a forward catchment is left short of s: its warehouse is full, a lane into it is,
     stock within reach was left where it is (moving more did not pay), or no stock reached
@@ -1255,9 +1246,9 @@ def _forward_cause(
     full = _full_inbound(inputs, s, j, solution)
     if full:
         return full
-    upstream = _stock_within_reach(inputs, solution, needs, s, j, inputs.window[j])
-    if upstream is not None:
-        return _left_upstream(upstream, j)
+    source = _stock_within_reach(inputs, solution, upstream, s, j, inputs.window[j])
+    if source is not None:
+        return _left_upstream(source, j)
     return _NO_STOCK
 
 
@@ -1268,33 +1259,76 @@ def _left_upstream(upstream: str, w: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Upstream:
+    """What a short line's cause reads of the stock around it: the need of each (sku,
+    location), and each (sku, warehouse)'s stock on hand and in-time shipments by day."""
+
+    needs: dict[tuple[str, str], float]
+    on_hand: dict[tuple[str, str], float]
+    shipments: dict[tuple[str, str], list[tuple[int, float]]]
+
+    @classmethod
+    def of(cls, inputs: ModelInputs, needs: dict[tuple[str, str], float]) -> _Upstream:
+        stock, arrivals = inputs.stock, inputs.arrivals
+        on_hand = dict(
+            zip(
+                zip(stock[SKU], stock[NODE], strict=True), stock[ON_HAND].astype(float), strict=True
+            )
+        )
+        shipments: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+        for key, day, units in zip(
+            zip(arrivals[SKU], arrivals[NODE], strict=True),
+            arrivals["in_time_day"],
+            arrivals["in_time"],
+            strict=True,
+        ):
+            shipments[key].append((int(day), float(units)))
+        return cls(needs, on_hand, shipments)
+
+    def there_by(self, s: str, node: str, day: int) -> float:
+        """Units of s at `node` by `day` (from today): on hand and shipments due by then."""
+        due = sum(units for arrives, units in self.shipments.get((s, node), []) if arrives <= day)
+        return self.on_hand.get((s, node), 0.0) + due
+
+
 def _stock_within_reach(
     inputs: ModelInputs,
     solution: Solution,
-    needs: dict[tuple[str, str], float],
+    upstream: _Upstream,
     s: str,
     w: str,
     days: int,
 ) -> str | None:
-    """A warehouse that the plan leaves holding s above its own catchment's need and that can
-    move it to w within `days` by lanes and laterals of its region (not cross-region ones,
-    which carry only overstock), nearest first; None where none does. Where one does, w was
-    not short of stock to pass on: whole packs or cost kept it there. needs: units needed per
-    (sku, location), as in `_distributor_cause`."""
-    lead = _lead_into(tuple(inputs.arcs), w, days)
+    """A warehouse that the plan leaves holding s above its own catchment's need, there early
+    enough to reach w within `days` by lanes and laterals of its region (not cross-region
+    ones, which carry only overstock; not lanes the plan fills), nearest first; None where none
+    does. Where one does, w was not short of stock to pass on: whole packs or cost kept it
+    there. Of what it holds, stock due there too late to leave in time does not count (it
+    stays, at worst): in transit arriving on day 6 was said to reach an 8-day cover by day 9."""
+    full = frozenset(
+        a.name
+        for a in inputs.arcs
+        if a.capacity is not None and _full(inputs, solution, f"lane_capacity[{a.name}]", s)
+    )
+    lead = _lead_into(tuple(inputs.arcs), w, days, full)
     for u in sorted(lead, key=lambda u: (lead[u], u)):
-        if solution.ending.get((s, u), 0.0) > needs.get((s, u), 0.0) + _SMALL:
+        late = inputs.available.get((s, u), 0.0) - upstream.there_by(s, u, days - lead[u])
+        left = solution.ending.get((s, u), 0.0) - max(0.0, late)
+        if left > upstream.needs.get((s, u), 0.0) + _SMALL:
             return u
     return None
 
 
 @functools.lru_cache(maxsize=256)
-def _lead_into(arcs: tuple[Arc, ...], w: str, days: int) -> dict[str, int]:
+def _lead_into(
+    arcs: tuple[Arc, ...], w: str, days: int, full: frozenset[str] = frozenset()
+) -> dict[str, int]:
     """Shortest lead time in days from each warehouse that can send to w within `days` (w
-    itself left out), over lanes and laterals: Dijkstra backwards from w."""
+    itself left out), over lanes and laterals but those named `full`: Dijkstra backwards."""
     into: dict[str, list[Arc]] = defaultdict(list)
     for arc in arcs:
-        if arc.kind != "cross_region":
+        if arc.kind != "cross_region" and arc.name not in full:
             into[arc.destination].append(arc)
     best = {w: 0}
     queue = [(0, w)]
@@ -1358,14 +1392,15 @@ def _distributor_cause(
     inputs: ModelInputs,
     d: Distributor,
     s: str,
-    needs: dict[tuple[str, str], float],
+    upstream: _Upstream,
     solution: Solution,
     timed_out: set[tuple[str, str, str]],
 ) -> str:
     """Why a distributor with credit is left short: its smallest order (MOQ, one pack) is above
     what it needs, or whole packs left stock at a warehouse serving it, or no stock reached it.
-    needs: units needed per (sku, location); a forward warehouse's is its own catchment's, and
+    upstream: the needs per (sku, location); a forward warehouse's is its own catchment's, and
     only stock left above it was there to give."""
+    needs = upstream.needs
     need = needs.get((s, d.id), 0.0)
     smallest = d.first_order
     if smallest > need + _SMALL:
@@ -1398,22 +1433,24 @@ def _distributor_cause(
             return f"{full} (it serves {d.id})"
     budget = inputs.window[d.id] - d.lead_time_days
     for w in d.served_by:
-        upstream = _stock_within_reach(inputs, solution, needs, s, w, budget)
-        if upstream is not None and d.pack_size > 1:
+        source = _stock_within_reach(inputs, solution, upstream, s, w, budget)
+        if source is not None and d.pack_size > 1:
             return (
-                f"whole packs of {d.pack_size:g}: stock is left at {upstream}, which reaches "
+                f"whole packs of {d.pack_size:g}: stock is left at {source}, which reaches "
                 f"{w} in time (another whole pack did not pay)"
             )
-        if upstream is not None:
-            return _left_upstream(upstream, w)
+        if source is not None:
+            return _left_upstream(source, w)
     return _NO_STOCK
 
 
-def _alerts(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
+def _alerts(inputs: ModelInputs, solution: Solution, replenishment: pd.DataFrame) -> pd.DataFrame:
+    """Every alert of a plan; `replenishment` as scheduled (`_scheduled`)."""
     policy = inputs.policy
     needs = inputs.needs
     rows = _no_forecast_alerts(inputs) + _overdue_alerts(inputs) + _early_alerts(inputs, solution)
     rows += _distributor_stock_alerts(inputs, solution)
+    rows += _waiting_delivery_alerts(inputs, replenishment)
     for s, j, mean, rate, cover_days in zip(
         needs[SKU].astype(str).tolist(),
         needs[LOCATION].astype(str).tolist(),

@@ -4,10 +4,10 @@ The LP bounds what leaves a node early by what reaches it early, at the node and
 upstream (`allocation.model.TimingRow`), in total: not which units go where, and not further up
 a chain, so units can still reach the end of a chain later than the LP counts them. This
 schedules the plan as solved: at each node, the lines leaving it take its stock earliest
-deadline first, those due today by their destinations' priority (a line's deadline: the last
-day it may leave and still arrive inside its destination's cover period and before its
-destination's stock on hand runs out, or earlier for a transfer that feeds such a line at its
-destination), from what is there soonest: on hand (day 0), then in-transit stock (each
+deadline first (a line's deadline: the last day it may leave and still arrive inside its
+destination's cover period, or earlier for a transfer that feeds such a line at its
+destination; of lines due the same day, the one whose destination runs dry first, then the
+higher priority), from what is there soonest: on hand (day 0), then in-transit stock (each
 shipment due in time on its day), then the plan's transfers into the node (on their arrival
 days). A line leaves on the day the last unit it takes is there and arrives its lead time
 later; one that arrives after its destination's cover period is late, and the plan says so.
@@ -18,6 +18,7 @@ so the arrivals of a chain of lateral transfers reach its end whatever order its
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -73,10 +74,7 @@ def departures(
     ]
     rank = {node: position for position, node in enumerate(order)}
     short.sort(key=lambda key: rank.get(key[1], len(rank)))
-    # Of two lines due the same day, the one whose destination runs dry first goes first: a
-    # strategic distributor with half a day of stock waited for stock from upstream while the
-    # warehouse's own went to forward warehouses with a week of it.
-    due = np.array([min(line.window, line.runs_out) - line.lead for line in lines], dtype=float)
+    due = np.array([line.window - line.lead for line in lines], dtype=float)
     for key in reversed(short):  # downstream first: a transfer in is due when what it feeds is
         _pass_deadlines_up(key, lines, outgoing[key], incoming.get(key, []), on_hand, due)
     # A lateral's arrival may come from a node scheduled after it: pass over the nodes until no
@@ -94,10 +92,14 @@ def departures(
 
 
 def _urgency(line: Line, due: float) -> tuple[float, float, float]:
-    """Sort key of the lines leaving a node: the day each must leave, where lines due today or
-    already late all count as due today and go by priority (a strategic distributor's first),
-    then by how late they are."""
-    return (max(due, 0.0), -line.priority, due)
+    """Sort key of the lines leaving a node: the last day each may leave and still arrive in
+    its cover period (earliest deadline first keeps every line that can be on time on time),
+    then, among lines due the same day, the day its destination runs dry (a line that cannot
+    beat it counts as due today), then priority (a strategic distributor's first). Taken as
+    the first key, the run-out day let a destination already out of stock take the early units
+    and pushed another line past its cover period."""
+    dry = max(0.0, line.runs_out - line.lead) if math.isfinite(line.runs_out) else math.inf
+    return (due, dry, -line.priority)
 
 
 def _pass_deadlines_up(

@@ -1543,3 +1543,87 @@ def test_stock_piled_up_at_a_distributor_is_a_slow_mover_and_overstock(
     assert over["message"].startswith("S at D-B: 400 units after the plan (on hand, in transit")
     assert over["threshold"] == 60.0
     assert ("slow_mover", "D-A") not in alerts.index and ("overstock", "D-A") not in alerts.index
+
+
+def _shipment(sku: str, node: str, on_hand: float, in_transit: float, day: int | None) -> tuple:
+    arrival = pd.NaT if day is None else pd.Timestamp("2026-01-01") + pd.Timedelta(days=day)
+    return (sku, node, on_hand, in_transit, arrival)
+
+
+def test_stock_due_upstream_too_late_is_no_stock_left_within_reach() -> None:
+    # CW's 100 units arrive on day 6: 2 days to RW and 1 to D land on day 9, past D's 8-day
+    # cover. The plan cannot use them, and the line said "stock is left at CW, which reaches
+    # RW in time" (helper-51).
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": "RW", "cost_per_unit": 1.0, "lead_time_days": 2}
+            ],
+            "distributors": [
+                {
+                    "id": "D",
+                    "region": "r",
+                    "tier": "growth",
+                    "served_by": ["RW"],
+                    "lead_time_days": 1,
+                }
+            ],
+            "skus": [{"id": "S"}],
+        }
+    )
+    stock = pd.DataFrame(
+        [_shipment("S", "CW", 0.0, 100.0, 6), _shipment("S", "RW", 3.0, 0.0, None)],
+        columns=["sku", "node", "on_hand", "in_transit", "arrival_date"],
+    )
+    result = al.plan(
+        network, stock, demand_frame({("S", "D"): 1.0}), today=pd.Timestamp("2026-01-01")
+    )
+    assert result.replenishment["binding"].tolist() == ["stock at RW exhausted"]
+    assert result.unmet["cause"].tolist() == [
+        "stock or reach: not enough stock that arrives in time"
+    ]
+
+
+def test_a_destination_out_of_stock_never_pushes_another_line_past_its_cover_period() -> None:
+    # CW holds 10 now and 10 on day 5. FW (4 days from CW, 8-day cover) must have its units by
+    # day 4; D holds nothing, so it "runs dry" at once, but its cover lets it wait for day 5.
+    # Ordered by run-out first, D took the 10 on hand and FW's line came on day 9, late.
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
+                {"id": "FW", "kind": "forward", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": "FW", "cost_per_unit": 1.0, "lead_time_days": 4},
+                {"origin": "RW", "destination": "FW", "cost_per_unit": 1.0, "lead_time_days": 1},
+            ],
+            "distributors": [
+                {
+                    "id": "D",
+                    "region": "r",
+                    "tier": "strategic",
+                    "served_by": ["CW"],
+                    "lead_time_days": 1,
+                }
+            ],
+            "skus": [{"id": "S"}],
+        }
+    )
+    stock = pd.DataFrame(
+        [_shipment("S", "CW", 10.0, 0.0, None), _shipment("S", "CW", 0.0, 10.0, 5)],
+        columns=["sku", "node", "on_hand", "in_transit", "arrival_date"],
+    )
+    demand = demand_frame({("S", "FW"): 1.0, ("S", "D"): 1.0})
+    result = al.plan(network, stock, demand, today=pd.Timestamp("2026-01-01"))
+    transfer = result.transfers.iloc[0]
+    assert (transfer["departs"], transfer["arrives"]) == (
+        pd.Timestamp("2026-01-01"),
+        pd.Timestamp("2026-01-05"),
+    )
+    assert result.kpis["late_lines"] == 0
