@@ -247,7 +247,7 @@ def _keys_as_text(frame: pd.DataFrame, columns: tuple[str, ...], source: str) ->
             raise AllocationInputError(
                 f"{source}: empty {key!r} at row(s) {rows}", source=source, field=key
             )
-        if is_float_dtype(column) and np.all(np.mod(column, 1) == 0):
+        if is_float_dtype(column) and np.all((np.mod(column, 1) == 0) & (np.abs(column) < 2**53)):
             # a Parquet file's 7.0 is the id "7" a network file writes, not "7.0"
             frame[key] = column.astype(np.int64).astype(str).astype(object)
         elif column.dtype != object or infer_dtype(column, skipna=False) != "string":

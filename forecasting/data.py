@@ -25,7 +25,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -310,18 +310,17 @@ def _parsed_dates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
         return frame.assign(**{DATE: column.dt.tz_localize(None)})
     if pd.api.types.is_datetime64_any_dtype(column):
         return frame
-    local = _local_times(column)
-    parsed = _day_month_dates(local, source)
+    parsed = _day_month_dates(column, source)
     if parsed is None:
-        parsed = pd.to_datetime(local, errors="coerce")  # in the format of the first rows
+        parsed = _datetimes(column)  # in the format of the first rows
     bad = np.flatnonzero((parsed.isna() & column.notna()).to_numpy())
     if len(bad):  # ISO 8601 throughout, some with a time ("2024-01-01 09:30", "2024-01-02")?
-        iso = pd.to_datetime(local, errors="coerce", format="ISO8601")
+        iso = _datetimes(column, format="ISO8601")
         if not (iso.isna() & column.notna()).any():
             parsed, bad = iso, bad[:0]
     if len(bad):
         values = ", ".join(repr(v) for v in column.iloc[bad[:3]])
-        day_first = pd.to_datetime(local, errors="coerce", dayfirst=True)
+        day_first = pd.to_datetime(column, errors="coerce", dayfirst=True)
         hint = (
             " (all of them read as day-first dates, 31/12/2024: the first rows were read "
             "month first)"
@@ -335,25 +334,30 @@ def _parsed_dates(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             f"has unparsable dates ({values})",
             f"not dates, or not in the format of the first rows{hint}: {_FIXES[DATE]}",
         )
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # "2016-04-11T00:00:00+02:00"
+        parsed = parsed.dt.tz_localize(None)
     return frame.assign(**{DATE: parsed})
 
 
-# A time of day, then its UTC offset: "00:00:00+02:00", "00:00Z" (not the year of 01-01-2024)
-_UTC_OFFSET = r"(\d:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}:?\d{2})$"
+# A time of day, then its UTC offset: "00:00:00+02:00", "00:00+01", "00:00Z" (not the year of
+# 01-01-2024)
+_UTC_OFFSET = r"(\d:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
-def _local_times(column: pd.Series) -> pd.Series:
-    """Dates written with a UTC offset ("2016-04-11T00:00:00+02:00", "...Z") as their local
-    time, the offset dropped: each keeps its own day. Parsed with the offsets, a file that
-    crosses a daylight-saving change (+01:00, then +02:00) had no one time zone and was read as
-    UTC, its midnights as 23:00 the day before, and refused as "times of day"."""
-    if not (pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)):
-        return column
+def _datetimes(column: pd.Series, **how: Any) -> pd.Series:
+    """pd.to_datetime (NaT where a row is no date), each row in its own local time where the
+    rows carry different UTC offsets. A file that crosses a daylight-saving change (+01:00,
+    then +02:00) has no one time zone: pandas gave objects (and warns it will raise), read as
+    UTC they made midnights 23:00 the day before, refused as "times of day". Only then are the
+    offsets cut from the text (a regex over every row costs more than the parse)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # mixed offsets: handled below
+        parsed = pd.to_datetime(column, errors="coerce", **how)
+    if pd.api.types.is_datetime64_any_dtype(parsed):
+        return parsed
     text = column.astype("string")
-    local = text.str.replace(_UTC_OFFSET, r"\1", regex=True)
-    if not (local != text).any():
-        return column
-    return local.astype(object).where(column.notna())
+    local = text.str.replace(_UTC_OFFSET, r"\1", regex=True).astype(object)
+    return pd.to_datetime(local.where(column.notna()), errors="coerce", **how)
 
 
 def _day_month_dates(column: pd.Series, source: str) -> pd.Series | None:
@@ -554,7 +558,10 @@ def _whole_number_ids(frame: pd.DataFrame) -> pd.DataFrame:
         if column not in frame.columns or not pd.api.types.is_float_dtype(frame[column]):
             continue
         values = frame[column]
-        if np.all(np.mod(values.dropna(), 1) == 0):
+        present = values.dropna()
+        # below 2**53 a float holds every integer exactly; above it 1e19 and 2e19 both became
+        # int64's minimum (or failed to cast): those stay as written
+        if np.all((np.mod(present, 1) == 0) & (np.abs(present) < 2**53)):
             frame = frame.assign(**{column: values.astype("Int64").astype(str)})
     return frame
 

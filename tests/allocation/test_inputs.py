@@ -71,6 +71,11 @@ def test_numeric_keys_become_the_network_s_text_ids(one_lane: dict[str, Any]) ->
     # as floats (a Parquet column of them): "7.0" was an unknown SKU
     floats = demand_frame({(7.0, "FW"): 1.0}, days=2)  # type: ignore[dict-item]
     assert al.validate_demand(floats, network)["sku"].tolist() == ["7", "7"]
+    from allocation.inputs import _keys_as_text
+
+    huge = pd.DataFrame({"sku": [1e19, 2e19]})  # both read as int64's minimum
+    _keys_as_text(huge, ("sku",), "demand")
+    assert huge["sku"].tolist() == ["1e+19", "2e+19"]
 
 
 def test_an_empty_key_names_its_rows(network: al.Network) -> None:

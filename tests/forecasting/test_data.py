@@ -279,6 +279,11 @@ def test_text_dates_across_a_daylight_saving_change_keep_their_local_day() -> No
     a = sales[sales[SKU] == "A"]
     assert a[DATE].dt.strftime("%m-%d").tolist() == ["03-30", "03-31", "04-01"]
     assert sales[sales[SKU] == "B"][DATE].dt.strftime("%m-%d").tolist() == ["03-31", "04-01"]
+    hours = ["2024-03-30T00:00:00+01", "2024-03-31T00:00:00+02", "2024-04-01T00:00:00+02"]
+    hours_only = prepare_sales(_raw(day=[*hours, hours[1]]), mapping=MAPPING)
+    assert hours_only[DATE].dt.strftime("%m-%d").unique().tolist() == ["03-30", "03-31", "04-01"]
+    one_offset = [f"2024-03-{d}T00:00:00+01" for d in (27, 28, 29, 28)]  # one zone throughout
+    assert prepare_sales(_raw(day=one_offset), mapping=MAPPING)[DATE].dt.hour.eq(0).all()
     bad = [
         day[0],
         day[0].replace("30", "31"),
@@ -297,6 +302,8 @@ def test_ids_stored_as_whole_floats_read_as_the_integers_they_are() -> None:
         _raw(item=[7.0, 7.0, 7.0, 8.0], store=[1.0, 1.0, 1.0, 2.5]), mapping=MAPPING
     )
     assert sorted(set(sales[SKU])) == ["7", "8"] and sorted(set(sales[LOCATION])) == ["1.0", "2.5"]
+    huge = prepare_sales(_raw(item=[1e19, 1e19, 1e19, 2e19]), mapping=MAPPING)  # two SKUs
+    assert sorted(set(huge[SKU])) == ["1e+19", "2e+19"]
 
 
 def test_a_sku_with_the_series_key_separator_is_refused() -> None:
