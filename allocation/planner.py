@@ -1528,32 +1528,24 @@ def _distributor_stock_alerts(inputs: ModelInputs, solution: Solution) -> list[d
         days_start = np.where(daily > 0, start / daily, np.where(start > _EPS, np.inf, 0.0))
         days_end = np.where(daily > 0, end / daily, np.where(end > _EPS, np.inf, 0.0))
     rows = []
-    for i in np.flatnonzero((start > _EPS) & (days_start > policy.slow_mover_days)):
-        s, d, rate = skus[i], places[i], float(daily[i])
-        message = (
-            f"{s} at {d}: {start[i]:.0f} units on hand and in transit = "
-            f"{_days_text(float(days_start[i]))} of supply at {rate:.2f}/day, above "
-            f"{policy.slow_mover_days:g} days"
-        )
-        rows.append(
-            _alert(
-                "slow_mover", s, d, message, float(start[i]), rate, float(days_start[i]),
-                policy.slow_mover_days,
+    kinds: tuple[tuple[AlertKind, np.ndarray, np.ndarray, float], ...] = (
+        ("slow_mover", start, days_start, policy.slow_mover_days),
+        ("overstock", end, days_end, policy.overstock_days),
+    )
+    for kind, units, days, bound in kinds:
+        for i in np.flatnonzero((units > _EPS) & (days > bound)):
+            s, d, rate = skus[i], places[i], float(daily[i])
+            if kind == "slow_mover":
+                held, above = "on hand and in transit", f"{bound:g}"
+            else:
+                delivered = supplied.get((s, d), 0.0)
+                held = f"after the plan (on hand, in transit and {delivered:.0f} delivered)"
+                above = f"the bound of {bound:g}"
+            message = (
+                f"{s} at {d}: {units[i]:.0f} units {held} = {_days_text(float(days[i]))} of "
+                f"supply at {rate:.2f}/day, above {above} days"
             )
-        )  # fmt: skip
-    for i in np.flatnonzero((end > _EPS) & (days_end > policy.overstock_days)):
-        s, d, rate = skus[i], places[i], float(daily[i])
-        message = (
-            f"{s} at {d}: {end[i]:.0f} units after the plan (on hand, in transit and "
-            f"{supplied.get((s, d), 0.0):.0f} delivered) = {_days_text(float(days_end[i]))} of "
-            f"supply at {rate:.2f}/day, above the bound of {policy.overstock_days:g} days"
-        )
-        rows.append(
-            _alert(
-                "overstock", s, d, message, float(end[i]), rate, float(days_end[i]),
-                policy.overstock_days,
-            )
-        )  # fmt: skip
+            rows.append(_alert(kind, s, d, message, float(units[i]), rate, float(days[i]), bound))
     return rows
 
 
