@@ -44,6 +44,9 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+MAX_KEY_NAME = 200  # characters of a key's name (`ApiKey.name`)
+
+
 def create_key(
     session: Session, role: Role, distributor_id: str | None = None, name: str | None = None
 ) -> tuple[str, ApiKey]:
@@ -60,6 +63,9 @@ def create_key(
             check_id(distributor_id)
         except ValueError as error:
             raise ValueError(f"--distributor {distributor_id!r}: {error}") from None
+    if name is not None and len(name) > MAX_KEY_NAME:
+        # PostgreSQL refused the row with a traceback (SQLite stores any length)
+        raise ValueError(f"--name is {len(name)} characters long; at most {MAX_KEY_NAME}")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         key_hash=hash_key(key),

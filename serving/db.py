@@ -27,13 +27,24 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-__all__ = ["BusyError", "Database", "DatabaseBusyError", "begin_write", "connect", "upgrade"]
+__all__ = [
+    "BusyError",
+    "Database",
+    "DatabaseBusyError",
+    "begin_write",
+    "connect",
+    "lock_tables",
+    "upgrade",
+]
 
 _UPGRADE_LOCK = threading.Lock()
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait this long for SQLite's single write lock
 WRITER_WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000  # ... and as long for the in-process queue
 BUSY_RETRY_AFTER_SECONDS = 5  # what a writer that waited too long is told (Retry-After)
+# Tables a write takes whole on PostgreSQL (`lock_tables`), always in this order.
+LOCK_ORDER = ("networks", "stock_positions", "sales")
+MIGRATION_LOCK_KEY = 0x616C6C6F63617374  # "allocast": PostgreSQL advisory lock of `upgrade`
 
 
 class BusyError(RuntimeError):
@@ -147,7 +158,8 @@ def begin_write(session: Session, wait: float | None = None) -> None:
     IMMEDIATE), so a read-then-write sequence never fails half way under concurrent writers;
     both are held until the transaction ends, so do the slow work (solving, forecasting) before
     it.
-    On PostgreSQL it only ends the read transaction: row locks and conditional updates do the rest.
+    On PostgreSQL it only ends the read transaction: `lock_tables`, row locks and conditional
+    updates do the rest.
     """
     if session.new or session.dirty or session.deleted:
         raise RuntimeError("begin_write() must come before the first write of the transaction")
@@ -171,6 +183,19 @@ def begin_write(session: Session, wait: float | None = None) -> None:
         raise
     finally:
         _WRITE_INTENT.reset(token)
+
+
+def lock_tables(session: Session, *tables: str) -> None:
+    """Take these tables for the write transaction `begin_write` began, before its first read
+    of them. SQLite queues writers already; on PostgreSQL two writes read-then-wrote at once:
+    two sales ingests of the same days both deleted nothing and one insert failed (500), or
+    gave one location two regions; a network upload beside a stock PATCH let the stock name a
+    SKU the network had dropped. SHARE ROW EXCLUSIVE lets one writer in at a time and readers
+    on; the fixed order (LOCK_ORDER) keeps two writers from waiting on each other."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in sorted(tables, key=LOCK_ORDER.index):
+        session.execute(text(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
 
 
 def connect(url: str) -> Database:
@@ -210,8 +235,23 @@ def alembic_config(engine: Engine | None = None) -> Config:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the migrations up to `revision` on the database behind `engine`."""
     config = alembic_config(engine)
+    # On SQLite the write lock first (BEGIN IMMEDIATE, `_sqlite_begin`): two processes that
+    # both read first deadlocked, and one failed at once with "database is locked".
+    token = _WRITE_INTENT.set(True)
+    try:
+        _upgrade(engine, config, revision)
+    finally:
+        _WRITE_INTENT.reset(token)
+
+
+def _upgrade(engine: Engine, config: Config, revision: str) -> None:
     # Alembic keeps the running migration in module globals (`alembic.context`): two upgrades at
     # once in one process (apps starting in threads) would trample each other.
     with _UPGRADE_LOCK, engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # and across processes: two service processes starting on an empty database both
+            # created the tables, and the second failed ("pg_type_typname_nsp_index")
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            connection.execute(lock, {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

@@ -114,7 +114,7 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))  # first characters, to tell keys apart
     role: Mapped[str] = mapped_column(String(16))
     distributor_id: Mapped[str | None] = mapped_column(String(64))
-    name: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200))  # auth.MAX_KEY_NAME
     created_at: Mapped[dt.datetime] = _timestamp(default=True)
     revoked_at: Mapped[dt.datetime | None] = _timestamp(nullable=True)
 

@@ -110,15 +110,23 @@ def requested_skus(request: AllocationCreate, network: Network) -> list[str]:
     return list(request.skus)
 
 
+SKU_BATCH = 10_000  # SKUs of one SQL IN list
+
+
 def series_count(session: Session, request: AllocationCreate, network: Network) -> int:
     """(SKU, location) demand series the request plans for: what decides sync or job."""
     skus = requested_skus(request, network)
     if request.demand is not None:
         return len({(row.sku, row.location) for row in request.demand})
-    pairs = select(SalesRow.sku, SalesRow.location).where(
-        SalesRow.location.in_(demand_locations(network)), SalesRow.sku.in_(skus)
-    )
-    return session.scalar(select(func.count()).select_from(pairs.distinct().subquery())) or 0
+    locations = demand_locations(network)
+    total = 0
+    # SKUs in batches: PostgreSQL takes at most 65,535 parameters in a statement
+    for first in range(0, len(skus), SKU_BATCH):
+        pairs = select(SalesRow.sku, SalesRow.location).where(
+            SalesRow.location.in_(locations), SalesRow.sku.in_(skus[first : first + SKU_BATCH])
+        )
+        total += session.scalar(select(func.count()).select_from(pairs.distinct().subquery())) or 0
+    return total
 
 
 class SolveSlots:

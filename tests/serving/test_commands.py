@@ -132,6 +132,7 @@ def test_key_from_the_command_works_against_the_api(env: Settings, client: TestC
         (["--role", "distributor"], "needs --distributor"),
         (["--role", "planner", "--distributor", "D-N1"], "only to distributor keys"),
         (["--role", "distributor", "--distributor", "D N1/é"], "without spaces"),
+        (["--role", "planner", "--name", "n" * 201], "201 characters long; at most 200"),
     ],
 )
 def test_bad_key_requests_are_one_line_errors(env: Settings, args: list[str], message: str) -> None:

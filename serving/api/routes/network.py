@@ -11,7 +11,7 @@ from allocation.inputs import validate_stock
 from allocation.network import Network
 from serving import audit
 from serving.crud import newest_network_row, parse_stored_network, stock_frame, store_network
-from serving.db import begin_write
+from serving.db import begin_write, lock_tables
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import NetworkVersion
@@ -71,6 +71,9 @@ def upload_network(
     later plan would fail on it): replace the stock first (PUT /v1/stock), then the network.
     """
     begin_write(session)
+    # one upload at a time, and none beside a stock write: the same network sent twice at
+    # once stored two versions, and stock PATCHed beside it named a SKU it had dropped
+    lock_tables(session, "networks", "stock_positions")
     row, created = store_network(session, document, principal.key_id)
     if not created:
         unchanged = _public(row)

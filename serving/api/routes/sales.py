@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from serving import audit
 from serving.crud import ingest_rows
-from serving.db import begin_write
+from serving.db import begin_write, lock_tables
 from serving.deps import PlannerDep, SessionDep
 from serving.models import SalesIngest
 from serving.schemas import (
@@ -38,6 +38,7 @@ def ingest_sales(
     """
     frame = pd.DataFrame([row.model_dump(exclude_none=True) for row in ingest.rows])
     begin_write(session)
+    lock_tables(session, "sales")  # the checks read what the ingest then replaces
     stored, notes = ingest_rows(session, frame, principal.key_id, dt.datetime.now(dt.UTC).date())
     audit.record(
         session,

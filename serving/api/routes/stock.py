@@ -7,14 +7,14 @@ from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from allocation.errors import AllocationInputError
 from allocation.inputs import validate_stock
 from serving import audit
 from serving.crud import current_network
-from serving.db import begin_write
+from serving.db import begin_write, lock_tables
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import StockPosition, utcnow
@@ -45,25 +45,22 @@ def _check_against_network(session: Session, positions: list[StockPositionIn]) -
     validate_stock(frame, found[1], source="stock")
 
 
-def _lock_positions(session: Session) -> None:
-    """Take the stock positions for this request's write. SQLite queues writers already
-    (`begin_write`); on PostgreSQL two PATCHes at once each read no stored row of a key and
-    both added one (the unique index then failed one with a 500). Readers go on."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE stock_positions IN SHARE ROW EXCLUSIVE MODE"))
-
-
 Key = tuple[str, str]
+IN_BATCH = 10_000  # values of one SQL IN list
 
 
 def _stored(session: Session, positions: list[StockPositionIn]) -> dict[Key, list[StockPosition]]:
     """The stored rows of each (sku, node) the positions name, undated first."""
     keys = {(p.sku, p.node) for p in positions}
+    skus = sorted({sku for sku, _ in keys})
     stored: dict[Key, list[StockPosition]] = {}
-    query = select(StockPosition).where(StockPosition.sku.in_({sku for sku, _ in keys}))
-    for row in session.scalars(query.order_by(StockPosition.arrival_date.nulls_first())):
-        if (row.sku, row.node) in keys:
-            stored.setdefault((row.sku, row.node), []).append(row)
+    # In batches: one parameter per SKU, and PostgreSQL takes at most 65,535 in a statement
+    # (a PATCH of 70,000 SKUs was a 500); a SKU's rows all come in its own batch.
+    for first in range(0, len(skus), IN_BATCH):
+        query = select(StockPosition).where(StockPosition.sku.in_(skus[first : first + IN_BATCH]))
+        for row in session.scalars(query.order_by(StockPosition.arrival_date.nulls_first())):
+            if (row.sku, row.node) in keys:
+                stored.setdefault((row.sku, row.node), []).append(row)
     return stored
 
 
@@ -153,9 +150,11 @@ def replace_stock(
     """Replace every stock position with the ones sent: one per SKU, node and arrival date (each
     shipment on its way a position of its own, the on hand given on one of them)."""
     _duplicates_error(upload.positions)
-    _check_against_network(session, upload.positions)
     begin_write(session)
-    _lock_positions(session)
+    # Two PATCHes at once each read no stored row of a key and both added one (500); the
+    # network is read after the lock, so an upload beside it is either seen or waits.
+    lock_tables(session, "stock_positions")
+    _check_against_network(session, upload.positions)
     session.execute(delete(StockPosition))
     now = utcnow()
     session.add_all(StockPosition(**p.model_dump(), updated_at=now) for p in upload.positions)
@@ -175,7 +174,7 @@ def update_stock(
     undated position (`_target`)."""
     _duplicates_error(upload.positions)
     begin_write(session)
-    _lock_positions(session)
+    lock_tables(session, "stock_positions")
     _patch(session, upload.positions)
     audit.record(session, principal, "stock.update", "stock", positions=len(upload.positions))
     session.commit()
