@@ -1579,13 +1579,14 @@ def test_stock_due_upstream_too_late_is_no_stock_left_within_reach() -> None:
         [_shipment("S", "CW", 0.0, 100.0, 6), _shipment("S", "RW", 3.0, 0.0, None)],
         columns=["sku", "node", "on_hand", "in_transit", "arrival_date"],
     )
-    result = al.plan(
-        network, stock, demand_frame({("S", "D"): 1.0}), today=pd.Timestamp("2026-01-01")
-    )
-    assert result.replenishment["binding"].tolist() == ["stock at RW exhausted"]
-    assert result.unmet["cause"].tolist() == [
-        "stock or reach: not enough stock that arrives in time"
-    ]
+    for day in (6, 5):  # day 5: 5 + 2 + 1 lands on day 8, the first day after the cover
+        stock.loc[0, "arrival_date"] = pd.Timestamp("2026-01-01") + pd.Timedelta(days=day)
+        demand = demand_frame({("S", "D"): 1.0})
+        result = al.plan(network, stock, demand, today=pd.Timestamp("2026-01-01"))
+        assert result.replenishment["binding"].tolist() == ["stock at RW exhausted"]
+        assert result.unmet["cause"].tolist() == [
+            "stock or reach: not enough stock that arrives in time"
+        ]
 
 
 def test_a_destination_out_of_stock_never_pushes_another_line_past_its_cover_period() -> None:
@@ -1627,3 +1628,38 @@ def test_a_destination_out_of_stock_never_pushes_another_line_past_its_cover_per
         pd.Timestamp("2026-01-05"),
     )
     assert result.kpis["late_lines"] == 0
+
+
+def test_a_delivery_that_waits_counts_the_other_warehouse_s_landing_before_it() -> None:
+    # D gets 3 from CW on day 1 and 5 from FW on day 4 (FW waits for its shipment of day 3):
+    # the 3 cover days 1-3, so the wait leaves D short of nothing. The alert counted on hand
+    # and transit alone: "0.0 units there until then ... 3.0 of them for the wait" (helper-53).
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+                {"id": "FW", "kind": "forward", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": "FW", "cost_per_unit": 1.0, "lead_time_days": 1}
+            ],
+            "distributors": [
+                {
+                    "id": "D",
+                    "region": "r",
+                    "tier": "growth",
+                    "served_by": ["CW", "FW"],
+                    "lead_time_days": 1,
+                }
+            ],
+            "skus": [{"id": "S"}],
+        }
+    )
+    stock = pd.DataFrame(
+        [_shipment("S", "CW", 6.0, 0.0, None), _shipment("S", "FW", 0.0, 6.0, 3)],
+        columns=["sku", "node", "on_hand", "in_transit", "arrival_date"],
+    )
+    demand = demand_frame({("S", "D"): 1.0, ("S", "FW"): 0.01})
+    result = al.plan(network, stock, demand, today=pd.Timestamp("2026-01-01"))
+    assert sorted(result.replenishment["arrives"].dt.day.tolist()) == [2, 5]
+    assert "early_stockout_risk" not in set(result.alerts["kind"])
