@@ -1319,14 +1319,9 @@ class _Upstream:
                 zip(stock[SKU], stock[NODE], strict=True), stock[ON_HAND].astype(float), strict=True
             )
         )
-        shipments: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
-        for key, day, units in zip(
-            zip(arrivals[SKU], arrivals[NODE], strict=True),
-            arrivals["in_time_day"],
-            arrivals["in_time"],
-            strict=True,
-        ):
-            shipments[key].append((int(day), float(units)))
+        shipments = _landing(
+            arrivals[SKU], arrivals[NODE], arrivals["in_time_day"], arrivals["in_time"]
+        )
         lane_room = {}
         for arc in inputs.arcs:
             if arc.capacity is not None:
@@ -1343,6 +1338,18 @@ class _Upstream:
         """Units of s at `node` by `day` (from today): on hand and shipments due by then."""
         due = sum(units for arrives, units in self.shipments.get((s, node), []) if arrives <= day)
         return self.on_hand.get((s, node), 0.0) + due
+
+
+def _landing(
+    skus: pd.Series, nodes: pd.Series, days: pd.Series, units: pd.Series
+) -> defaultdict[tuple[str, str], list[tuple[int, float]]]:
+    """(day it lands, units) of each shipment, by (sku, node)."""
+    landing: defaultdict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
+    for key, day, quantity in zip(
+        zip(skus, nodes, strict=True), days.astype(int), units.astype(float), strict=True
+    ):
+        landing[key].append((int(day), float(quantity)))
+    return landing
 
 
 def _stock_within_reach(
@@ -1593,23 +1600,16 @@ def _waiting_delivery_alerts(
     on_hand = dict(zip(keys, needs[ON_HAND].astype(float), strict=True))
     # What lands at each (sku, distributor), by day: its shipments in transit and every
     # delivery of the plan (another warehouse's may land before the waiting one)
-    incoming: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     arrivals = inputs.arrivals
-    for key, day, units in zip(
-        zip(arrivals[SKU], arrivals[NODE], strict=True),
-        arrivals["in_time_day"],
-        arrivals["in_time"],
-        strict=True,
-    ):
-        incoming[key].append((int(day), float(units)))
-    lands = (replenishment["arrives"] - inputs.today).dt.days
-    for key, day, units in zip(
-        zip(replenishment[SKU], replenishment["distributor"], strict=True),
-        lands,
-        replenishment["quantity"].astype(float),
-        strict=True,
-    ):
-        incoming[key].append((int(day), float(units)))
+    incoming = _landing(arrivals[SKU], arrivals[NODE], arrivals["in_time_day"], arrivals["in_time"])
+    delivered = _landing(
+        replenishment[SKU],
+        replenishment["distributor"],
+        (replenishment["arrives"] - inputs.today).dt.days,
+        replenishment["quantity"],
+    )
+    for key, lines in delivered.items():
+        incoming[key] += lines
 
     def there_before(key: tuple[str, str], day: int) -> float:
         return on_hand.get(key, 0.0) + sum(u for landed, u in incoming[key] if landed < day)
