@@ -802,12 +802,10 @@ def _scheduled(
             strict=True,
         )
     ]
-    in_transit: dict[tuple[str, str], list[tuple[int, float]]] = defaultdict(list)
     arrivals = inputs.arrivals
-    for sku, node, units, day in zip(
-        arrivals[SKU], arrivals[NODE], arrivals["in_time"], arrivals["in_time_day"], strict=True
-    ):
-        in_transit[(sku, node)].append((int(day), float(units)))
+    in_transit = _landing(
+        arrivals[SKU], arrivals[NODE], arrivals["in_time_day"], arrivals["in_time"]
+    )
     lanes = inputs.network.lanes
     order = TopologicalSorter(  # upstream first: each warehouse after its lanes' origins
         {
