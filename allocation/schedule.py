@@ -18,7 +18,6 @@ so the arrivals of a chain of lateral transfers reach its end whatever order its
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -98,8 +97,7 @@ def _urgency(line: Line, due: float) -> tuple[float, float, float]:
     beat it counts as due today), then priority (a strategic distributor's first). Taken as
     the first key, the run-out day let a destination already out of stock take the early units
     and pushed another line past its cover period."""
-    dry = max(0.0, line.runs_out - line.lead) if math.isfinite(line.runs_out) else math.inf
-    return (due, dry, -line.priority)
+    return (due, max(0.0, line.runs_out - line.lead), -line.priority)
 
 
 def _pass_deadlines_up(
