@@ -826,14 +826,7 @@ def _runs_out(
     """Days a node's stock on hand of a SKU lasts at its daily demand (a warehouse's: its
     catchment and the distributors it serves; a distributor's: its forecast); infinite where
     it sells nothing."""
-    needs = inputs.needs[inputs.needs["kind"] == "distributor"]
-    daily = dict(
-        zip(
-            zip(needs[SKU], needs[LOCATION], strict=True),
-            needs["daily"].astype(float),
-            strict=True,
-        )
-    )
+    daily = _by_key(inputs.needs[inputs.needs["kind"] == "distributor"], LOCATION, "daily")
     daily.update(inputs.node_daily)
 
     def days(s: str, node: str) -> float:
@@ -1311,12 +1304,8 @@ class _Upstream:
     def of(
         cls, inputs: ModelInputs, solution: Solution, needs: dict[tuple[str, str], float]
     ) -> _Upstream:
-        stock, arrivals = inputs.stock, inputs.arrivals
-        on_hand = dict(
-            zip(
-                zip(stock[SKU], stock[NODE], strict=True), stock[ON_HAND].astype(float), strict=True
-            )
-        )
+        arrivals = inputs.arrivals
+        on_hand = _by_key(inputs.stock, NODE, ON_HAND)
         shipments = _landing(
             arrivals[SKU], arrivals[NODE], arrivals["in_time_day"], arrivals["in_time"]
         )
@@ -1592,10 +1581,8 @@ def _waiting_delivery_alerts(
     first = (
         waiting.groupby([SKU, "distributor"], sort=True)[["departs", "arrives"]].min().reset_index()
     )
-    needs = inputs.needs
-    keys = list(zip(needs[SKU], needs[LOCATION], strict=True))
-    daily = dict(zip(keys, needs["daily"].astype(float), strict=True))
-    on_hand = dict(zip(keys, needs[ON_HAND].astype(float), strict=True))
+    daily = _by_key(inputs.needs, LOCATION, "daily")
+    on_hand = _by_key(inputs.needs, LOCATION, ON_HAND)
     # What lands at each (sku, distributor), by day: its shipments in transit and every
     # delivery of the plan (another warehouse's may land before the waiting one)
     arrivals = inputs.arrivals
