@@ -29,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 __all__ = [
+    "IN_LIST_MAX",
     "BusyError",
     "Database",
     "DatabaseBusyError",
@@ -46,6 +47,8 @@ BUSY_RETRY_AFTER_SECONDS = 5  # what a writer that waited too long is told (Retr
 # Tables a write takes whole on PostgreSQL (`lock_tables`), always in this order.
 LOCK_ORDER = ("networks", "stock_positions", "sales")
 MIGRATION_LOCK_KEY = 0x616C6C6F63617374  # "allocast": PostgreSQL advisory lock of `upgrade`
+# Values of one SQL IN list: PostgreSQL takes at most 65,535 parameters in a statement.
+IN_LIST_MAX = 10_000
 
 
 class BusyError(RuntimeError):

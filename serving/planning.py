@@ -31,6 +31,7 @@ from forecasting.columns import REGION, SKU
 from serving import audit
 from serving.auth import Principal
 from serving.crud import current_network, stock_frame
+from serving.db import IN_LIST_MAX
 from serving.errors import ServiceBusyError
 from serving.forecast_service import (
     ForecastCache,
@@ -110,9 +111,6 @@ def requested_skus(request: AllocationCreate, network: Network) -> list[str]:
     return list(request.skus)
 
 
-SKU_BATCH = 10_000  # SKUs of one SQL IN list
-
-
 def series_count(session: Session, request: AllocationCreate, network: Network) -> int:
     """(SKU, location) demand series the request plans for: what decides sync or job."""
     skus = requested_skus(request, network)
@@ -120,10 +118,9 @@ def series_count(session: Session, request: AllocationCreate, network: Network) 
         return len({(row.sku, row.location) for row in request.demand})
     locations = demand_locations(network)
     total = 0
-    # SKUs in batches: PostgreSQL takes at most 65,535 parameters in a statement
-    for first in range(0, len(skus), SKU_BATCH):
+    for first in range(0, len(skus), IN_LIST_MAX):  # SKUs in batches
         pairs = select(SalesRow.sku, SalesRow.location).where(
-            SalesRow.location.in_(locations), SalesRow.sku.in_(skus[first : first + SKU_BATCH])
+            SalesRow.location.in_(locations), SalesRow.sku.in_(skus[first : first + IN_LIST_MAX])
         )
         total += session.scalar(select(func.count()).select_from(pairs.distinct().subquery())) or 0
     return total

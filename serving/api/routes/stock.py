@@ -14,7 +14,7 @@ from allocation.errors import AllocationInputError
 from allocation.inputs import validate_stock
 from serving import audit
 from serving.crud import current_network
-from serving.db import begin_write, lock_tables
+from serving.db import IN_LIST_MAX, begin_write, lock_tables
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import StockPosition, utcnow
@@ -46,7 +46,6 @@ def _check_against_network(session: Session, positions: list[StockPositionIn]) -
 
 
 Key = tuple[str, str]
-IN_BATCH = 10_000  # values of one SQL IN list
 
 
 def _stored(session: Session, positions: list[StockPositionIn]) -> dict[Key, list[StockPosition]]:
@@ -54,10 +53,11 @@ def _stored(session: Session, positions: list[StockPositionIn]) -> dict[Key, lis
     keys = {(p.sku, p.node) for p in positions}
     skus = sorted({sku for sku, _ in keys})
     stored: dict[Key, list[StockPosition]] = {}
-    # In batches: one parameter per SKU, and PostgreSQL takes at most 65,535 in a statement
-    # (a PATCH of 70,000 SKUs was a 500); a SKU's rows all come in its own batch.
-    for first in range(0, len(skus), IN_BATCH):
-        query = select(StockPosition).where(StockPosition.sku.in_(skus[first : first + IN_BATCH]))
+    # In batches (IN_LIST_MAX): a PATCH of 70,000 SKUs was a 500 on PostgreSQL; a SKU's rows
+    # all come in its own batch.
+    for first in range(0, len(skus), IN_LIST_MAX):
+        batch = skus[first : first + IN_LIST_MAX]
+        query = select(StockPosition).where(StockPosition.sku.in_(batch))
         for row in session.scalars(query.order_by(StockPosition.arrival_date.nulls_first())):
             if (row.sku, row.node) in keys:
                 stored.setdefault((row.sku, row.node), []).append(row)
