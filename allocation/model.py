@@ -255,7 +255,7 @@ def _shipments(
     """The stock rows (one per SKU, node and arrival date) with their in-transit units split into
     `in_time` (arriving inside the node's cover period) and `late`, `in_time_day`: the day (from
     today, at least 0) in-time units arrive, and `overdue_days`: how many days before today
-    in-transit units were due (planned as arriving today, and said: `allocation.planner` alerts
+    in-transit units were due (planned as arriving today, and said: `allocation.alerts`
     `overdue_in_transit`). None without a today given: the plan then starts on the forecast's
     first day, and stock due before it is no later."""
     frame = stock.copy()
@@ -447,7 +447,7 @@ def early_needs(
     pro rata (x the root of the share, as the spread of independent days grows), but no more
     than could be there by then (its stock and all that the warehouses with a faster lane into
     it hold): what no plan can serve is no choice of this one, and priced it would only shift
-    the objective (the alerts say it: `planner._early_alerts`). stock: what is there by then
+    the objective (the alerts say it: `alerts._early_alerts`). stock: what is there by then
     for certain (on hand, and in transit arriving before that day).
 
     The plan's cover rows count stock that lands on day 6 against the demand of days 1 to 5

@@ -53,7 +53,7 @@ class LpArrays:
     # Each column's variable in `build_problem`: (letter, key) with letter x, e, y, u, v, o, g
     # and key as in `Variables` (x: (sku, arc index), y: (sku, distributor, warehouse), ...).
     col_key: ColumnKeys
-    # Rows `planner.explain` reads (capacity, lane_capacity, order_up_to, credit, fair_share),
+    # Rows `explain.explain` reads (capacity, lane_capacity, order_up_to, credit, fair_share),
     # by their `build_problem` name. cross_region[s,a] is the upper bound of that x column.
     row_name: dict[str, int]
     # One line per early row (`allocation.model.early_needs`): its b column, the row and its c

@@ -254,7 +254,7 @@ def _rounding_model(lp: LpView, arcs: list[Arc], every_flow: bool) -> _Rounding:
 
 
 def _changes(lp: LpView, stocks: dict[Key, _Stock], x: np.ndarray) -> dict[str, dict[Any, float]]:
-    """What follows from the whole flows where they changed the stock, by `planner.Solution`
+    """What follows from the whole flows where they changed the stock, by `solution.Solution`
     field: the stock left, the least uncovered demand and overstock it allows, and the
     catchments' fair-share gaps."""
     changes: dict[str, dict[Any, float]] = {

@@ -1464,7 +1464,7 @@ def test_less_than_a_unit_short_is_no_stockout_risk_where_there_is_stock(
 
 
 def test_a_share_below_one_never_reads_100_percent() -> None:
-    from allocation.planner import _share_text
+    from allocation.alerts import _share_text
 
     assert [_share_text(x) for x in (0.38, 0.994, 0.9996, 1.0)] == [
         "38%",

@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from allocation.decompose import max_violation
+from allocation.explain import explain
 from allocation.model import build_problem
 from allocation.plan import SolverFacts
-from allocation.planner import _from_arrays, _from_variables, explain
 from allocation.scale import build_arrays, solve_arrays
+from allocation.solution import from_arrays, from_variables
 from allocation.solve import solve_problem
 from tests.allocation.conftest import example_inputs
 
@@ -84,7 +85,7 @@ def test_col_key_maps_the_array_solution_onto_the_pulp_variables(
     solved = solve_arrays(arrays, "simplex")
     objective, x = solved.objective, solved.x
     facts = SolverFacts("optimal", objective, 0.0, 0.0, "highs")
-    ours_solution, theirs_solution = _from_arrays(inputs, arrays, x), _from_variables(variables)
+    ours_solution, theirs_solution = from_arrays(inputs, arrays, x), from_variables(variables)
     ours, theirs = explain(inputs, ours_solution, facts), explain(inputs, theirs_solution, facts)
     left = sum(ours_solution.ending.values())  # before rounding: a tie moves no stock left
     assert left == pytest.approx(sum(theirs_solution.ending.values()), rel=1e-7, abs=1e-6)

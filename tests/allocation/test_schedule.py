@@ -201,7 +201,7 @@ def test_pack_rounding_keeps_what_reaches_a_warehouse_late_from_leaving_early(
 
 
 def test_late_lines_are_counted_by_the_word_the_schedule_adds_not_by_a_name() -> None:
-    from allocation.planner import _is_late
+    from allocation.explain import _is_late
 
     binding = ["capacity[plate-1]", "late", "lane_capacity[A->B];late", "", "lateral"]
     assert _is_late(pd.DataFrame({"binding": binding})).tolist() == [
