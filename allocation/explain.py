@@ -527,7 +527,7 @@ def _forward_cause(
     source = _stock_within_reach(inputs, solution, upstream, s, j, inputs.window[j])
     if source is not None:
         return _left_upstream(source, j)
-    return _NO_STOCK
+    return _full_on_the_way(inputs, solution, upstream, s, j, inputs.window[j]) or _NO_STOCK
 
 
 def _left_upstream(upstream: str, w: str) -> str:
@@ -622,20 +622,47 @@ def _stock_within_reach(
     s: str,
     w: str,
     days: int,
+    over_full: bool = False,
 ) -> str | None:
     """A warehouse that the plan leaves holding s above its own catchment's need, there early
     enough to reach w before day `days` by lanes and laterals of its region (not cross-region
     ones, which carry only overstock; not lanes the plan fills), nearest first; None where none
     does. Where one does, w was not short of stock to pass on: whole packs or cost kept it
     there. Of what it holds, stock due there too late to leave in time does not count (it
-    stays, at worst): in transit arriving on day 6 was said to reach an 8-day cover by day 9."""
-    for u, lead in upstream.lead_into(w, days, upstream.full(inputs, s)):
+    stays, at worst): in transit arriving on day 6 was said to reach an 8-day cover by day 9.
+    over_full: count lanes the plan fills as a way too (`_full_on_the_way`)."""
+    avoided = frozenset() if over_full else upstream.full(inputs, s)
+    for u, lead in upstream.lead_into(w, days, avoided):
         # landing on day `days` is late: the cover period is days 0 .. days - 1
         late = inputs.available.get((s, u), 0.0) - upstream.there_by(s, u, days - lead - 1)
         left = solution.ending.get((s, u), 0.0) - max(0.0, late)
         if left > upstream.needs.get((s, u), 0.0) + SMALL:
             return u
     return None
+
+
+def _full_on_the_way(
+    inputs: ModelInputs, solution: Solution, upstream: _Upstream, s: str, w: str, days: int
+) -> str | None:
+    """Where no stock within reach was left over (`_stock_within_reach`) but some is over lanes
+    the plan fills: those lanes (the ones between warehouses that reach w in time), and the
+    stock they hold back; None otherwise. A lane filled two steps up read "stock or reach"."""
+    full = upstream.full(inputs, s)
+    if not full:
+        return None
+    source = _stock_within_reach(inputs, solution, upstream, s, w, days, over_full=True)
+    reach = {u for u, _ in upstream.lead_into(w, days, frozenset())} | {w}
+    lanes = sorted(
+        arc.name
+        for arc in inputs.arcs
+        if arc.name in full and arc.origin in reach and arc.destination in reach
+    )
+    if source is None or not lanes:
+        return None
+    return (
+        f"lane capacity: {', '.join(lanes)} carries all it can; stock is left at {source}, "
+        f"which reaches {w} in time only over it"
+    )
 
 
 def _full(inputs: ModelInputs, solution: Solution, row: str, s: str) -> bool:
@@ -734,6 +761,10 @@ def _distributor_cause(
             )
         if source is not None:
             return _left_upstream(source, w)
+    for w in d.served_by:
+        blocked = _full_on_the_way(inputs, solution, upstream, s, w, budget)
+        if blocked:
+            return f"{blocked} (it serves {d.id})"
     return _NO_STOCK
 
 

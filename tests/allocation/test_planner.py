@@ -1663,3 +1663,47 @@ def test_a_delivery_that_waits_counts_the_other_warehouse_s_landing_before_it() 
     result = al.plan(network, stock, demand, today=pd.Timestamp("2026-01-01"))
     assert sorted(result.replenishment["arrives"].dt.day.tolist()) == [2, 5]
     assert "early_stockout_risk" not in set(result.alerts["kind"])
+
+
+def test_a_lane_filled_two_steps_up_is_named_as_the_cause() -> None:
+    # CW holds 100, but CW->RW carries at most 5 and RW holds nothing: FW's catchment and D
+    # (served by FW) are short. Neither FW nor a lane into it is full, so both read "stock or
+    # reach: not enough stock that arrives in time", with 95 units at CW.
+    spec: dict[str, Any] = {
+        "warehouses": [
+            {"id": "CW", "kind": "central", "region": "r", "capacity": 1000},
+            {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
+            {"id": "FW", "kind": "forward", "region": "r", "capacity": 1000},
+        ],
+        "lanes": [
+            {
+                "origin": "CW",
+                "destination": "RW",
+                "cost_per_unit": 0.1,
+                "lead_time_days": 1,
+                "capacity": 5,
+            },
+            {"origin": "RW", "destination": "FW", "cost_per_unit": 0.1, "lead_time_days": 1},
+        ],
+        "distributors": [
+            {
+                "id": "D",
+                "region": "r",
+                "tier": "growth",
+                "served_by": ["FW"],
+                "lead_time_days": 1,
+            }
+        ],
+        "skus": [{"id": "S"}],
+    }
+    demand = demand_frame({("S", "FW"): 1.0, ("S", "D"): 1.0})
+    result = al.plan(al.Network.model_validate(spec), stock_frame([("S", "CW", 100)]), demand)
+    causes = result.unmet.set_index("location")["cause"]
+    reason = "lane capacity: CW->RW carries all it can; stock is left at CW, which reaches FW in "
+    assert causes["FW"] == reason + "time only over it"
+    assert causes["D"] == reason + "time only over it (it serves D)"
+    # With room on the lane, nothing is short
+    del spec["lanes"][0]["capacity"]
+    assert al.plan(
+        al.Network.model_validate(spec), stock_frame([("S", "CW", 100)]), demand
+    ).unmet.empty
