@@ -30,11 +30,15 @@ def serve(
     port: Annotated[int | None, typer.Option(help="port to bind (ALLOCAST_PORT)")] = None,
     workers: Annotated[int | None, typer.Option(help="uvicorn worker processes")] = None,
 ) -> None:
-    """Start the API with uvicorn (settings from ALLOCAST_* variables)."""
+    """Start the API with uvicorn (settings from ALLOCAST_* variables). Exits 3, as uvicorn
+    does with one process, when a worker fails to start (a database it cannot reach or
+    migrate, say)."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
 
     settings = Settings()
-    uvicorn.run(
+    config = uvicorn.Config(
         "serving.main:app_from_env",
         factory=True,
         host=host or settings.host,
@@ -42,6 +46,18 @@ def serve(
         workers=workers or settings.workers,
         log_level="info",
     )
+    if config.workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            raise typer.Exit(code=STARTUP_FAILURE)
+        return
+    # uvicorn.run's own supervisor stops every worker when one fails to start, then returns as
+    # after a clean stop: exit 0, and a process manager would not see the failure.
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    if any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes):
+        raise _fail("a worker process failed to start (its error is above)", STARTUP_FAILURE)
 
 
 def worker(

@@ -103,3 +103,24 @@ def test_plans_and_jobs_survive_kill_9_and_the_worker_runs_the_job(
         assert done["status"] == "succeeded", done
         made = http.get(f"/v1/plans/{done['result']['plan_id']}", headers=planner).json()
         assert made["lines"] > 0 and made["status"] == "draft"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_exits_non_zero_when_its_workers_cannot_start(
+    settings: Settings, workers: int, tmp_path: Path
+) -> None:
+    # Nothing listens on the database's port: every worker fails its startup migration. With
+    # two workers uvicorn stopped them all and `allocast serve` exited 0, as after a clean stop.
+    port = free_port()
+    env = {**_env(settings), "ALLOCAST_DATABASE_URL": f"postgresql+psycopg://x@127.0.0.1:{port}/x"}
+    served = subprocess.run(
+        [ALLOCAST, "serve", "--port", str(free_port()), "--workers", str(workers)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert served.returncode == 3, served.stderr[-2000:]
+    assert "Application startup failed" in served.stderr
