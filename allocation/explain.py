@@ -191,7 +191,7 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             for name in (
                 f"lane_capacity[{arc.name}]",
                 f"capacity[{arc.destination}]",
-                f"cross_region[{s},{arc.name}]",
+                f"cross_region[{s},{arc.origin}]",
             )
             if _full(inputs, solution, name, s)
         ]

@@ -31,7 +31,8 @@ Constraints (names as in the problem, so a person can read a binding row or a du
     order_up_to[s,d]      sum_w y[s,d,w] <= need (D + SS - P) rounded up to whole packs and MOQ
     credit[d]             sum_s,w c_s y[s,d,w] <= G_d          (yellow credit; red gets no y)
     overstock[s,f]        e[s,f] - o[s,f] <= B * daily demand served from f
-    cross_region[s,a]     x[s,a] <= stock at the origin above its overstock bound
+    cross_region[s,w]     sum of x[s,a] over the cross-region arcs out of w <= stock at w
+                          above its overstock bound
     timing[s,w,tau(,v)]   sum of x, y leaving w due before day tau - sum of x into w arriving
                           before tau <= on hand + in transit arriving before tau (`TimingRow`:
                           only where some stock reaches w too late for such lines; with v, over
@@ -845,9 +846,13 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
                 pulp.lpSum(volume[s] * x for s, x in flows) <= arc.capacity,
                 f"lane_capacity[{arc.name}]",
             )
-        if arc.kind == "cross_region":
-            for s, x in flows:
-                add(x <= inputs.cross_region_cap[(s, arc.origin)], f"cross_region[{s},{arc.name}]")
+    # Only overstock crosses regions: all that leaves an origin across them, not each lane.
+    crossing: dict[tuple[str, str], list[pulp.LpVariable]] = defaultdict(list)
+    for (s, i), x in var.flow.items():
+        if inputs.arcs[i].kind == "cross_region":
+            crossing[(s, inputs.arcs[i].origin)].append(x)
+    for (s, w), xs in crossing.items():
+        add(pulp.lpSum(xs) <= inputs.cross_region_cap[(s, w)], f"cross_region[{s},{w}]")
 
     # Timing: what leaves a node early comes from what is there early (`TimingRow`).
     for timing in inputs.timing:

@@ -20,7 +20,7 @@ import numpy as np
 import pulp
 
 from allocation.inputs import LOCATION, SKU
-from allocation.model import ModelInputs, Variables
+from allocation.model import Arc, ModelInputs, Variables
 from allocation.policy import CATCHMENT
 from allocation.scale import LpArrays
 
@@ -47,7 +47,8 @@ class LpView:
     a suggestion in its distributor's credit row), lane_use (volume of a flow in its lane row),
     volume (of ending stock in its warehouse's capacity row). Slack of each row at the optimum
     (what is left before it binds): credit by distributor, capacity by warehouse, lane by arc
-    name, cross by cross-region flow; below: units each fair-share target is still short."""
+    name, cross by (sku, origin) of cross-region flows; below: units each fair-share target
+    is still short."""
 
     supply: dict[SupplyKey, float]
     supply_cap: dict[SupplyKey, float]
@@ -65,13 +66,19 @@ class LpView:
     credit: dict[str, float]
     capacity: dict[str, float]
     lane: dict[str, float]
-    cross: dict[FlowKey, float]
+    cross: dict[Key, float]
     below: dict[Key, float]
     # Timing rows (`allocation.model.TimingRow`): slack by row name, and the rows each flow
     # ("x", (sku, arc)) or suggestion ("y", (sku, distributor, warehouse)) is in, with its
     # coefficient there. Empty where every chain of lanes fits its cover period.
     timing: dict[str, float] = field(default_factory=dict)
     timing_use: dict[tuple[str, Any], list[tuple[str, float]]] = field(default_factory=dict)
+
+
+def _crossing(arcs: list[Arc], flows: Iterable[FlowKey]) -> set[Key]:
+    """(sku, origin) of each cross-region flow: the key of its `cross_region` row, which caps
+    all of that SKU leaving the origin across regions."""
+    return {(s, arcs[i].origin) for s, i in flows if arcs[i].kind == "cross_region"}
 
 
 def view_of_problem(inputs: ModelInputs, variables: Variables, problem: pulp.LpProblem) -> LpView:
@@ -131,9 +138,8 @@ def view_of_problem(inputs: ModelInputs, variables: Variables, problem: pulp.LpP
             if f"lane_capacity[{arc.name}]" in rows
         },
         cross={
-            (s, i): slack(f"cross_region[{s},{arcs[i].name}]")
-            for s, i in variables.flow
-            if arcs[i].kind == "cross_region"
+            key: slack(f"cross_region[{key[0]},{key[1]}]")
+            for key in _crossing(arcs, variables.flow)
         },
         # fair_share rows are served + g >= target: the row's value is served + g - target.
         below={
@@ -163,8 +169,8 @@ def _timing_of_problem(variables: Variables) -> dict[str, Any]:
 def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpView:
     """The view of the same LP built as arrays (`allocation.scale.build_arrays`) at x.
 
-    The rows the repair reads by name are in `arrays.row_name`; a cross-region row is the
-    upper bound of its flow column, and an overstock row is the one row of its `o` column."""
+    The rows the repair reads by name are in `arrays.row_name`; an overstock row is the one
+    row of its `o` column."""
     columns = arrays.col_key
     cost, upper = arrays.cost, arrays.col_upper
 
@@ -172,7 +178,7 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
         keys, index = columns.of(letter)
         return dict(zip(keys, values[index].tolist(), strict=True))
 
-    def row_use(names: dict[str, str], letter: str) -> tuple[dict[Any, float], dict[str, float]]:
+    def row_use(names: dict[Any, str], letter: str) -> tuple[dict[Any, float], dict[Any, float]]:
         """({column key: its coefficient in these rows} for every `letter` column, {row key:
         slack at x}) over the rows of `names` the build made (in `arrays.row_name`); each
         column is in at most one of them."""
@@ -196,8 +202,9 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
     credit_use, credit = row_use({d: f"credit[{d}]" for d in yellow}, "y")
     lane_use, lane = row_use({a.name: f"lane_capacity[{a.name}]" for a in arcs}, "x")
     volume, capacity = row_use({w: f"capacity[{w}]" for w in warehouses}, "e")
-    flow_keys, flow_index = columns.of("x")
-    limited = np.isfinite(upper[flow_index])
+    flow_keys, _ = columns.of("x")
+    crossing = {key: f"cross_region[{key[0]},{key[1]}]" for key in _crossing(arcs, flow_keys)}
+    _, cross = row_use(crossing, "x")
     short_keys, short_index = columns.of("u")
     _, safety_index = columns.of("v")
     over_keys, over_index = columns.of("o")
@@ -244,15 +251,7 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
         credit=credit,
         capacity=capacity,
         lane=lane,
-        cross={
-            key: bound - value
-            for key, bound, value in zip(
-                [k for k, capped in zip(flow_keys, limited.tolist(), strict=True) if capped],
-                upper[flow_index[limited]].tolist(),
-                x[flow_index[limited]].tolist(),
-                strict=True,
-            )
-        },
+        cross=cross,
         # fair_share rows are served + g >= target (the catchments' needs moved to the bound).
         below=dict(zip(fair_keys, (arrays.row_lower[fair_rows] - served).tolist(), strict=True)),
         **_timing_of_arrays(arrays, x),
@@ -480,8 +479,9 @@ class PackRepair:
             self.x[flow] += amount
             if name in self.lane:
                 self.lane[name] -= self.lane_use[flow] * amount
-            if flow in self.cross:
-                self.cross[flow] -= amount
+            crossing = self._cross_key(flow)
+            if crossing in self.cross:
+                self.cross[crossing] -= amount
         for w, change in self._stock_changes(move).items():
             lost = self._lost((s, w))
             self.stock[(s, w)] += change
@@ -501,6 +501,16 @@ class PackRepair:
 
     # -- what a move costs -----------------------------------------------------------------------
 
+    def _cross_key(self, flow: FlowKey) -> Key | None:
+        """The key of the cross-region row a flow is in; None for a lane or a lateral within a
+        region."""
+        arc = self.arcs[flow[1]]
+        return (flow[0], arc.origin) if arc.kind == "cross_region" else None
+
+    def _cross_room(self, key: Key | None) -> float:
+        """Units that may still leave across regions under the row of `key` (`_cross_key`)."""
+        return math.inf if key is None else self.cross.get(key, math.inf)
+
     def _allowed(self, move: _Move) -> bool:
         """Stock never below zero, and the order-up-to, credit, lane, cross-region and
         warehouse capacity rows keep holding (a warehouse already over capacity may not grow)."""
@@ -511,8 +521,13 @@ class PackRepair:
                 return False
             if k in self.credit_use and self.credit_use[k] * move.step > self.credit[k[1]] + _FIT:
                 return False
+        crossing: dict[Key | None, float] = defaultdict(float)  # what a move sends across
         for flow, amount in move.flows:
-            if self.x[flow] + amount < -_FIT or amount > self.cross.get(flow, math.inf) + _FIT:
+            crossing[self._cross_key(flow)] += amount
+        if any(sent > self._cross_room(key) + _FIT for key, sent in crossing.items()):
+            return False
+        for flow, amount in move.flows:
+            if self.x[flow] + amount < -_FIT:
                 return False
             use = self.lane_use.get(flow, 0.0) * amount
             if amount > 0 and use > self.lane.get(self.arcs[flow[1]].name, math.inf) + _FIT:
@@ -620,7 +635,7 @@ class PackRepair:
                 continue
             room = missing - got
             if sign > 0:
-                room = min(room, self.cross.get(flow, math.inf))
+                room = min(room, self._cross_room(self._cross_key(flow)))
                 use = self.lane_use.get(flow, 0.0)
                 if use > 0:
                     room = min(room, max(0.0, self.lane.get(arc.name, math.inf)) / use)

@@ -417,7 +417,7 @@ def _plan_decomposed(
                 fractional_objective=facts.objective,
             )
     say("explaining the plan")
-    return explain(inputs, from_arrays(inputs, arrays, solved.x), facts)
+    return explain(inputs, from_arrays(arrays, solved.x), facts)
 
 
 def _worst(status: str, before: str) -> str:

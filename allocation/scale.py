@@ -3,9 +3,9 @@
 `build_arrays(inputs)` writes exactly the LP of `allocation.model.build_problem` (LP mode: before
 pack rounding) as a cost vector, bounds and one sparse matrix, built with numpy index arithmetic
 instead of one PuLP object per variable; `solve_arrays` hands it to HiGHS through highspy in one
-call and checks the real model status. The one difference in form: `cross_region[s,a]` rows
-become upper bounds on their flow variables (the same feasible set). A test solves both builds
-and checks the objectives agree.
+call and checks the real model status. The one difference in form: each cross-region flow also
+has its origin's cap as its upper bound (the same feasible set). A test solves both builds and
+checks the objectives agree.
 
 SKUs are independent except through the shared rows (warehouse capacity, lane capacity, yellow
 credit), so the matrix is block diagonal with about a hundred linking rows. `build_arrays` tags
@@ -53,8 +53,8 @@ class LpArrays:
     # Each column's variable in `build_problem`: (letter, key) with letter x, e, y, u, v, o, g
     # and key as in `Variables` (x: (sku, arc index), y: (sku, distributor, warehouse), ...).
     col_key: ColumnKeys
-    # Rows `explain.explain` reads (capacity, lane_capacity, order_up_to, credit, fair_share),
-    # by their `build_problem` name. cross_region[s,a] is the upper bound of that x column.
+    # Rows `explain.explain` reads (capacity, lane_capacity, order_up_to, credit, fair_share,
+    # cross_region), by their `build_problem` name.
     row_name: dict[str, int]
     # One line per early row (`allocation.model.early_needs`): its b column, the row and its c
     # column (-1: none), so that `settle_early` can set b and c.
@@ -335,6 +335,23 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         row_of_arc[limited] = first + np.arange(len(limited))
         mask = row_of_arc[fa] >= 0
         b.entries(row_of_arc[fa][mask], flow_ids[mask], volume[fs][mask])
+
+    # Only overstock crosses regions: one row per SKU and origin over its cross-region flows
+    # (each flow's own upper bound, the same cap, only tightens the columns).
+    crossing = np.array([a.kind == "cross_region" for a in inputs.arcs], dtype=bool)[fa]
+    if np.any(crossing):
+        leaving = [
+            (int(s), int(arc_origin[k])) for s, k in zip(fs[crossing], fa[crossing], strict=True)
+        ]
+        origins = sorted(set(leaving))  # (sku, origin warehouse) indices
+        first = b.row_block(
+            np.full(len(origins), -np.inf),
+            [inputs.cross_region_cap[(skus[s], warehouses[w])] for s, w in origins],
+            [s for s, _ in origins],
+            (f"cross_region[{skus[s]},{warehouses[w]}]" for s, w in origins),
+        )
+        row_of = {key: first + i for i, key in enumerate(origins)}
+        b.entries([row_of[key] for key in leaving], flow_ids[crossing], 1.0)
 
     # One demand row per demand location with something to cover (u <= D, v <= SS).
     mean = needs["mean"].to_numpy(float)

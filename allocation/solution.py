@@ -14,7 +14,7 @@ import pandas as pd
 import pulp
 
 from allocation.inputs import SKU
-from allocation.model import ModelInputs, Variables
+from allocation.model import Variables
 from allocation.packs import SupplyKey
 from allocation.scale import LpArrays, settle_early
 
@@ -115,9 +115,9 @@ def from_variables(variables: Variables) -> Solution:
     )
 
 
-def from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Solution:
+def from_arrays(arrays: LpArrays, x: np.ndarray) -> Solution:
     """The array LP's solution by `build_problem`'s keys (`LpArrays.col_key`); the rows that
-    explain names bind when they are at a bound (cross_region: its x at its upper bound)."""
+    explain names bind when they are at a bound."""
     groups = _by_field(arrays, x)
     letters = arrays.col_key.letters()
     money = arrays.cost * x
@@ -135,11 +135,6 @@ def from_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> Solutio
         for i, name in enumerate(names)
         if name.startswith(_CAPACITY_ROWS)
     }
-    flow_keys, flows = arrays.col_key.of("x")
-    cap = arrays.col_upper[flows]
-    for j in np.nonzero(np.isfinite(cap) & (x[flows] >= cap - _BIND))[0]:
-        s, a = flow_keys[j]
-        binding.add(f"cross_region[{s},{inputs.arcs[int(a)].name}]")
     return Solution(**groups, cost_terms=terms, binding=binding, room=room)
 
 

@@ -186,8 +186,9 @@ def _rounding_model(lp: LpView, arcs: list[Arc], every_flow: bool) -> _Rounding:
         value = lp.flow[flow]
         low = max(0, math.floor(value + WHOLE) - further[flow] - every_flow)
         high = math.ceil(value - WHOLE) + further[flow] + every_flow
-        if flow in lp.cross:  # a cross-region bound, which may be fractional
-            high = max(low, min(high, math.floor(value + lp.cross[flow] + WHOLE)))
+        crossing = (s, arcs[i].origin)
+        if arcs[i].kind == "cross_region" and crossing in lp.cross:  # may be fractional
+            high = max(low, min(high, math.floor(value + lp.cross[crossing] + WHOLE)))
         column[flow] = model.column(lp.flow_price[flow], low, high, value)
         value_of[column[flow]] = value
         inflow[(s, arcs[i].destination)].append(flow)
@@ -227,17 +228,22 @@ def _rounding_model(lp: LpView, arcs: list[Arc], every_flow: bool) -> _Rounding:
     for w, terms in capacity.items():
         model.row(terms, -math.inf, room[w])
 
-    # Lanes and timing rows: what the changed flows use against the slack the LP left.
+    # Lanes, cross-region and timing rows: what the changed flows use against the slack the
+    # LP left.
     used: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    left = {**lp.lane, **lp.timing}
+    left.update((f"cross_region[{s},{w}]", room) for (s, w), room in lp.cross.items())
     slack: dict[str, float] = {}
     for flow, c in column.items():
-        name = arcs[flow[1]].name
-        uses = [(name, lp.lane_use.get(flow, 0.0))] if name in lp.lane else []
+        arc = arcs[flow[1]]
+        uses = [(arc.name, lp.lane_use.get(flow, 0.0))] if arc.name in lp.lane else []
+        if arc.kind == "cross_region" and (flow[0], arc.origin) in lp.cross:
+            uses.append((f"cross_region[{flow[0]},{arc.origin}]", 1.0))
         uses += list(lp.timing_use.get(("x", flow), ()))
         for row, coefficient in uses:
             if coefficient:
                 used[row].append((c, coefficient))
-                slack[row] = slack.get(row, max(0.0, lp.lane.get(row, lp.timing.get(row, 0.0))))
+                slack[row] = slack.get(row, max(0.0, left.get(row, 0.0)))
                 slack[row] += coefficient * lp.flow[flow]
     for row, terms in used.items():
         model.row(terms, -math.inf, slack[row])

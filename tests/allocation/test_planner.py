@@ -1707,3 +1707,41 @@ def test_a_lane_filled_two_steps_up_is_named_as_the_cause() -> None:
     assert al.plan(
         al.Network.model_validate(spec), stock_frame([("S", "CW", 100)]), demand
     ).unmet.empty
+
+
+@pytest.mark.parametrize(
+    ("decompose_above", "integer_packs"),
+    [(DECOMPOSE_ABOVE_SERIES, False), (0, False), (DECOMPOSE_ABOVE_SERIES, True)],
+)
+def test_only_the_overstock_leaves_across_regions_over_all_its_lanes(
+    decompose_above: int, integer_packs: bool
+) -> None:
+    # FW-A holds 100 and sells 1 a day: 40 units above its 60-day bound. Each of its two
+    # cross-region lanes was capped at 40, so 80 left and FW-A kept 20 days of supply.
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": f"FW-{x}", "kind": "forward", "region": x, "capacity": 1000} for x in "ABC"
+            ],
+            "laterals": [
+                {"between": ["FW-A", f"FW-{x}"], "cost_per_unit": 0.2, "lead_time_days": 1}
+                for x in "BC"
+            ],
+            "skus": [{"id": "S"}],
+        }
+    )
+    policy = al.Policy(overstock_days=60, allow_cross_region_lateral=True)
+    demand = demand_frame({("S", "FW-A"): 1.0, ("S", "FW-B"): 6.0, ("S", "FW-C"): 6.0})
+    result = al.plan(
+        network,
+        stock_frame([("S", "FW-A", 100)]),
+        demand,
+        policy,
+        decompose_above=decompose_above,
+        integer_packs=integer_packs,
+        time_limit=30 if integer_packs else None,
+    )
+    moved = result.transfers.set_index("destination")["quantity"]
+    assert moved.sum() == pytest.approx(40.0)
+    assert set(moved.index) <= {"FW-B", "FW-C"}
+    assert result.transfers["binding"].str.contains("cross_region[S,FW-A]", regex=False).all()

@@ -85,7 +85,7 @@ def test_col_key_maps_the_array_solution_onto_the_pulp_variables(
     solved = solve_arrays(arrays, "simplex")
     objective, x = solved.objective, solved.x
     facts = SolverFacts("optimal", objective, 0.0, 0.0, "highs")
-    ours_solution, theirs_solution = from_arrays(inputs, arrays, x), from_variables(variables)
+    ours_solution, theirs_solution = from_arrays(arrays, x), from_variables(variables)
     ours, theirs = explain(inputs, ours_solution, facts), explain(inputs, theirs_solution, facts)
     left = sum(ours_solution.ending.values())  # before rounding: a tie moves no stock left
     assert left == pytest.approx(sum(theirs_solution.ending.values()), rel=1e-7, abs=1e-6)
