@@ -95,9 +95,19 @@ def test_a_draft_that_ships_more_than_the_stock_now_holds_cannot_be_approved(
     detail = refused.json()["detail"]
     assert f"{sent:g} of SKU-001 out of CW" in detail and "holds 1 on hand" in detail
     assert seeded.get(f"/v1/plans/{plan_id}", headers=planner).json()["status"] == "draft"
-    # Stock that covers the plan again (in transit counts): approvable.
+    # The units in transit again, but due a day after the lines leave (2026-01-01): a delayed
+    # shipment counted in full, whatever its date, and the plan was approvable.
+    leaves = {line["details"]["departs"][:10] for line in shipped}
+    assert leaves == {"2026-01-01"}
     patch = {"positions": [{"sku": "SKU-001", "node": "CW", "on_hand": 1.0, "in_transit": sent,
                             "arrival_date": "2026-01-02"}]}  # fmt: skip
+    assert seeded.patch("/v1/stock", json=patch, headers=planner).status_code == 200
+    refused = seeded.post(f"/v1/plans/{plan_id}/approve", headers=planner)
+    assert refused.status_code == 409, refused.text
+    assert f"{sent:g} of SKU-001 out of CW by 2026-01-01" in refused.json()["detail"]
+    assert "holds 1 on hand and 0 in transit arriving by then" in refused.json()["detail"]
+    # Due by the day they leave, the units cover the plan again: approvable.
+    patch["positions"][0]["arrival_date"] = "2026-01-01"
     assert seeded.patch("/v1/stock", json=patch, headers=planner).status_code == 200
     approved = seeded.post(f"/v1/plans/{plan_id}/approve", headers=planner)
     assert approved.status_code == 200, approved.text

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
 from typing import Annotated, Any, Literal, cast
 
+import pandas as pd
 from fastapi import APIRouter, Body, HTTPException, Query, status
 from sqlalchemy import CursorResult, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
@@ -188,50 +191,80 @@ SHOWN_SHORTFALLS = 3
 
 
 def _short_of_stock(session: Session, plan_id: int) -> str | None:
-    """Where a plan's lines take more out of a warehouse than it now holds (on hand, in transit
-    whatever its arrival date, and what the plan's own transfers bring): None when nowhere.
+    """Where a plan's lines take more out of a warehouse than it holds by the day they leave
+    (on hand, in transit arriving by then, and what the plan's own transfers land there by
+    then): None when nowhere.
 
-    In transit counts in full: the plan counted what arrives within each warehouse's own window
-    (review period plus its lead times), and a narrower rule here refused plans made on stock
-    that had not changed. So a draft stays approvable where stock still in transit covers it.
-
-    The plan kept every balance against the stock it was planned on; the stock may have been
-    replaced or patched since (a WMS sync, an earlier plan shipped), and an approved plan whose
-    shipments the warehouse no longer holds tells distributors to expect units nobody can send.
+    The plan kept every balance against the stock it was planned on, and its schedule sends a
+    line only once its stock is there, so unchanged stock always passes. The stock may have
+    been replaced or patched since (a WMS sync, an earlier plan shipped, a shipment delayed),
+    and an approved plan whose shipments the warehouse no longer holds on the day tells
+    distributors to expect units nobody can send. Counted in full whatever its arrival date,
+    a shipment delayed by two months left a plan approvable that shipped it on day 2.
     """
-    net: dict[tuple[str, str], float] = {}
+    departs = PlanLine.details["departs"].as_string()
     lines = session.execute(
         select(
-            PlanLine.kind, PlanLine.sku, PlanLine.origin, PlanLine.destination, PlanLine.quantity
+            PlanLine.kind,
+            PlanLine.sku,
+            PlanLine.origin,
+            PlanLine.destination,
+            PlanLine.quantity,
+            PlanLine.arrives,
+            departs,
         ).where(PlanLine.plan_id == plan_id, PlanLine.kind != LineKind.unmet.value)
     )
-    for kind, sku, origin, destination, quantity in lines:
+    # (day, units) in and out of each (sku, warehouse); a line stored without its day (a plan
+    # from before the schedule) leaves last, so only the whole stock is held against it.
+    moves: dict[tuple[str, str], list[tuple[dt.date, float]]] = defaultdict(list)
+    for kind, sku, origin, destination, quantity, arrives, leaves in lines:
         if origin is None:  # a line with no warehouse to take it from (none is stored so)
             continue
-        net[(sku, origin)] = net.get((sku, origin), 0.0) - quantity
+        moves[(sku, origin)].append(
+            (dt.date.fromisoformat(leaves[:10]) if leaves else dt.date.max, -quantity)
+        )
         if kind == LineKind.transfer.value:
-            net[(sku, destination)] = net.get((sku, destination), 0.0) + quantity
-    takes = {key: -value for key, value in net.items() if value < 0}
-    if not takes:
+            moves[(sku, destination)].append((arrives or dt.date.max, quantity))
+    if not moves:
         return None
-    stock = stock_frame(session, nodes={node for _sku, node in takes})
-    # A row per shipment: a warehouse holds the sum of its rows.
-    summed = stock.groupby(["sku", "node"])[["on_hand", "in_transit"]].sum()
-    held = {
-        key: (float(on_hand), float(in_transit))
-        for key, on_hand, in_transit in summed.itertuples(name=None)
-    }
+    stock = stock_frame(session, nodes={node for _sku, node in moves})
+    held: dict[tuple[str, str], list[tuple[dt.date, float, float]]] = defaultdict(list)
+    for sku, node, on_hand, in_transit, arrival in stock.itertuples(index=False, name=None):
+        day = dt.date.min if pd.isna(arrival) else arrival.date()
+        held[(sku, node)].append((day, float(on_hand), float(in_transit)))
     short = []
-    for (sku, node), taken in sorted(takes.items()):
-        on_hand, in_transit = held.get((sku, node), (0.0, 0.0))
-        if taken > on_hand + in_transit + 1e-6 * max(1.0, taken):
-            short.append(
-                f"{taken:g} of {sku} out of {node} (net of what it receives), which holds "
-                f"{on_hand:g} on hand and {in_transit:g} in transit"
-            )
+    for key, flows in sorted(moves.items()):
+        shortfall = _first_shortfall(flows, held.get(key, []))
+        if shortfall:
+            short.append(f"{shortfall[0]:g} of {key[0]} out of {key[1]}{shortfall[1]}")
     if not short:
         return None
     return listed(short, SHOWN_SHORTFALLS, separator="; ")
+
+
+def _first_shortfall(
+    flows: list[tuple[dt.date, float]], held: list[tuple[dt.date, float, float]]
+) -> tuple[float, str] | None:
+    """The units taken out by the first day a warehouse's lines (`flows`: day, units in or out)
+    take more than its stock rows (`held`: arrival day, on hand, in transit) hold by then, and
+    what it holds then; None where they never do. Stock and transfers landing on a day serve
+    the lines leaving that day."""
+    on_hand = sum(units for _day, units, _transit in held)
+    taken = in_transit = 0.0
+    stock = sorted((day, transit) for day, _units, transit in held if transit)
+    arrived = 0
+    for day in sorted({day for day, units in flows if units < 0}):
+        taken = -sum(units for when, units in flows if when <= day)
+        while arrived < len(stock) and stock[arrived][0] <= day:
+            in_transit += stock[arrived][1]
+            arrived += 1
+        if taken > on_hand + in_transit + 1e-6 * max(1.0, taken):
+            by = "" if day == dt.date.max else f" by {day.isoformat()}"
+            return taken, (
+                f"{by} (net of what it receives by then), which holds {on_hand:g} on hand and "
+                f"{in_transit:g} in transit arriving by then"
+            )
+    return None
 
 
 def _current_network_id() -> Any:
