@@ -319,19 +319,23 @@ def _check_today_for_rows(
 def _check_today_for_champion(
     session: Session, request: AllocationCreate, network: Network, policy: allocation.Policy
 ) -> None:
-    """A `today` from which no day the champion forecasts can fall inside any cover period.
-    Loose on purpose (the forecast is not made yet: only the last stored day is known, and the
-    longest cover period any node has), so it refuses only what cannot be planned."""
+    """A `today` from which no day the champion forecasts (the horizon after the last stored
+    day) can fall inside any cover period: after the last, or so far before the first that the
+    longest cover period ends first (that one was queued and failed as a job). Loose on
+    purpose (the forecast is not made yet: only the last stored day is known, and the longest
+    cover period any node has), so it refuses only what cannot be planned."""
     end = session.scalar(select(func.max(SalesRow.date)))
     if request.today is None or end is None:
         return  # the forecast says what is missing
     today = pd.Timestamp(request.today)
+    first = pd.Timestamp(end) + pd.Timedelta(days=1)
     last = pd.Timestamp(end) + pd.Timedelta(days=request.horizon)
     longest = int(cover_windows(network, policy).max())
-    if today > last:
+    if today > last or today + pd.Timedelta(days=longest - 1) < first:
         raise AllocationInputError(
-            f"today {today.date()}: no demand day (the last is {last.date()}) falls inside "
-            f"a cover period from it (at most {longest} days)",
+            f"today {today.date()}: no demand day (the champion forecasts {first.date()} to "
+            f"{last.date()}, the days after the stored sales) falls inside a cover period from "
+            f"it (at most {longest} days)",
             source="today",
             field="today",
         )

@@ -354,6 +354,13 @@ def test_champion_plan_names_the_model_version_and_ready_turns_200(
         "/v1/allocations", json={"horizon": 7, "today": "2030-01-01"}, headers=planner
     )
     assert late.status_code == 422 and "no demand day" in late.json()["detail"][0]["msg"]
+    # and so is one so far before them that every cover period ends first (it was queued, and
+    # the job failed with the sync path's 422 as a flat string)
+    early = seeded.post(
+        "/v1/allocations", json={"horizon": 7, "today": "2020-01-01"}, headers=planner
+    )
+    assert early.status_code == 422 and "no demand day" in early.json()["detail"][0]["msg"]
+    assert early.json()["detail"][0]["loc"] == ["body", "today", "today"]
     assert seeded.get("/v1/jobs", headers=planner).json()["count"] == 0
 
 
