@@ -708,9 +708,21 @@ def _fair_targets(
     policy: Policy,
     skus: list[str],
 ) -> dict[tuple[str, str], float]:
-    """Under shortage (network stock below total need), each tier's least share (units)."""
+    """Under shortage (network stock below total need), each tier's least share (units).
+
+    A tier's need counts what its distributors can take: none for red credit, and for yellow
+    at most what the guaranteed amount buys of the SKU. A yellow distributor guaranteed 0 that
+    needed 30 raised its tier's share of 10 hot units from 2.5 to 4, taken from strategic."""
     red = {d.id for d in network.distributors if d.credit == "red"}
     eligible = needs[~needs[LOCATION].isin(red)]
+    guaranteed = {d.id: d.guaranteed_amount for d in network.distributors if d.credit == "yellow"}
+    if guaranteed:
+        cost = {s.id: s.unit_cost for s in network.skus}
+        buys = [
+            guaranteed.get(j, math.inf) / cost[s] if cost[s] > 0 else math.inf
+            for s, j in zip(eligible[SKU], eligible[LOCATION], strict=True)
+        ]
+        eligible = eligible.assign(need=np.minimum(eligible["need"].to_numpy(float), buys))
     tier_need = eligible.groupby([SKU, "tier"])["need"].sum()
     total_need = tier_need.groupby(level=SKU).sum()
     supply = pd.Series(

@@ -1745,3 +1745,33 @@ def test_only_the_overstock_leaves_across_regions_over_all_its_lanes(
     assert moved.sum() == pytest.approx(40.0)
     assert set(moved.index) <= {"FW-B", "FW-C"}
     assert result.transfers["binding"].str.contains("cross_region[S,FW-A]", regex=False).all()
+
+
+@pytest.mark.parametrize("credit", ["yellow", "red"])
+def test_a_fair_share_counts_only_what_a_distributor_s_credit_lets_it_take(credit: str) -> None:
+    # 10 hot units for D-S (strategic), D-O and D-Y (observation) needing 10, 10 and 30. D-Y's
+    # credit buys nothing: yellow guaranteed 0 as red. Yellow still counted its 30 in the
+    # observation tier's share (0.5 x 40 x 10/50 = 4 units, taken from strategic: 6 and 4);
+    # red left it out (0.5 x 10 x 10/20 = 2.5: 7 and 3).
+    line = {"region": "r", "served_by": ["RW"], "lead_time_days": 1}
+    network = al.Network.model_validate(
+        {
+            "warehouses": [{"id": "RW", "kind": "regional", "region": "r", "capacity": 1000}],
+            "distributors": [
+                {"id": "D-S", "tier": "strategic", **line},
+                {"id": "D-O", "tier": "observation", **line},
+                {
+                    "id": "D-Y",
+                    "tier": "observation",
+                    "credit": credit,
+                    "guaranteed_amount": 0,
+                    **line,
+                },
+            ],
+            "skus": [{"id": "HOT", "unit_cost": 10.0, "hot": True}],
+        }
+    )
+    demand = demand_frame({("HOT", "D-S"): 1.25, ("HOT", "D-O"): 1.25, ("HOT", "D-Y"): 3.75})
+    result = al.plan(network, stock_frame([("HOT", "RW", 10)]), demand)
+    supplied = result.replenishment.set_index("distributor")["quantity"].to_dict()
+    assert supplied == {"D-S": 7.0, "D-O": 3.0}
