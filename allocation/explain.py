@@ -191,7 +191,7 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             for name in (
                 f"lane_capacity[{arc.name}]",
                 f"capacity[{arc.destination}]",
-                f"cross_region[{s},{arc.origin}]",
+                *arc.cross_rows(s),
             )
             if _full(inputs, solution, name, s)
         ]
@@ -200,7 +200,7 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
         elif arc.kind == "lateral":
             why = "lateral transfer within the region"
         else:
-            excess = inputs.cross_region_cap.get((s, arc.origin), 0.0)
+            excess = inputs.cross_region_cap.get(f"cross_region[{s},{arc.origin}]", 0.0)
             why = (
                 f"cross-region transfer of overstock ({excess:.0f} units above the bound at origin)"
             )

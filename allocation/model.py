@@ -33,6 +33,8 @@ Constraints (names as in the problem, so a person can read a binding row or a du
     overstock[s,f]        e[s,f] - o[s,f] <= B * daily demand served from f
     cross_region[s,w]     sum of x[s,a] over the cross-region arcs out of w <= stock at w
                           above its overstock bound
+    cross_region_in[s,r]  sum of x[s,a] over the cross-region arcs into region r <= the need
+                          of r's demand locations
     timing[s,w,tau(,v)]   sum of x, y leaving w due before day tau - sum of x into w arriving
                           before tau <= on hand + in transit arriving before tau (`TimingRow`:
                           only where some stock reaches w too late for such lines; with v, over
@@ -80,6 +82,7 @@ __all__ = [
     "Variables",
     "build_problem",
     "cover_windows",
+    "crosses",
     "prepare_inputs",
 ]
 
@@ -97,10 +100,19 @@ class Arc:
     lead_time_days: int
     capacity: float | None
     kind: ArcKind
+    region: str = ""  # the destination's region
 
     @property
     def name(self) -> str:
         return f"{self.origin}->{self.destination}"
+
+    def cross_rows(self, s: str) -> tuple[str, ...]:
+        """The rows capping SKU s on a cross-region arc: all that leaves its origin across
+        regions (its overstock) and all that enters its destination's region across regions
+        (that region's need); none for a lane or a lateral within a region."""
+        if self.kind != "cross_region":
+            return ()
+        return (f"cross_region[{s},{self.origin}]", f"cross_region_in[{s},{self.region}]")
 
 
 @dataclass(frozen=True)
@@ -171,7 +183,7 @@ class ModelInputs:
     deliveries: list[Delivery]
     node_daily: dict[tuple[str, str], float]
     window: dict[str, int]
-    cross_region_cap: dict[tuple[str, str], float]
+    cross_region_cap: dict[str, float]  # by `Arc.cross_rows` row
     fair_targets: dict[tuple[str, str], float]
     timing: list[TimingRow] = field(default_factory=list)
     early: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EARLY_COLUMNS))
@@ -206,7 +218,15 @@ class Variables:
 def _arcs(network: Network, policy: Policy) -> list[Arc]:
     regions = {w.id: w.region for w in network.warehouses}
     arcs = [
-        Arc(ln.origin, ln.destination, ln.cost_per_unit, ln.lead_time_days, ln.capacity, "lane")
+        Arc(
+            ln.origin,
+            ln.destination,
+            ln.cost_per_unit,
+            ln.lead_time_days,
+            ln.capacity,
+            "lane",
+            regions[ln.destination],
+        )
         for ln in network.lanes
     ]
     for lateral in network.laterals:
@@ -223,6 +243,7 @@ def _arcs(network: Network, policy: Policy) -> list[Arc]:
                     lateral.lead_time_days,
                     lateral.capacity,
                     kind,
+                    regions[destination],
                 )
             )
     return arcs
@@ -390,7 +411,7 @@ def prepare_inputs(
         for w in d.served_by
     ]
     node_daily = _node_daily(network, needs, skus)
-    cross_cap = _cross_region_caps(arcs, available, node_daily, policy, skus)
+    cross_cap = _cross_region_caps(arcs, available, node_daily, needs, network, policy, skus)
     fair = _fair_targets(needs, available, network, policy, skus)
     offered = [a for a in arcs if a.lead_time_days < window[a.destination]]
     timing = _timing_rows(offered, deliveries, window, positions, arrivals, skus, cross_cap)
@@ -532,7 +553,7 @@ def _timing_rows(
     positions: pd.DataFrame,
     arrivals: pd.DataFrame,
     skus: list[str],
-    cross_cap: dict[tuple[str, str], float],
+    cross_cap: dict[str, float],
 ) -> list[TimingRow]:
     """The `TimingRow`s of the plan: for each warehouse and each deadline of the lines leaving
     it (the last day a line may leave: its destination's cover period minus its lead time), a
@@ -594,8 +615,8 @@ def _timing_rows(
                 via = arcs[b].origin
                 there = early(via, tau - arcs[b].lead_time_days, skip=b)
                 chosen = skus if there.slow_lane else there.late
-                if arcs[b].kind == "cross_region":  # a flow only where `via` has overstock
-                    chosen = [s for s in chosen if cross_cap.get((s, via), 0.0) > 0]
+                if arcs[b].kind == "cross_region":  # a flow only where it may cross
+                    chosen = [s for s in chosen if crosses(cross_cap, s, arcs[b])]
                 if not chosen:
                     continue
                 both = [i for i in here.arcs_in if i != b]
@@ -689,16 +710,40 @@ def _cross_region_caps(
     arcs: list[Arc],
     available: dict[tuple[str, str], float],
     node_daily: dict[tuple[str, str], float],
+    needs: pd.DataFrame,
+    network: Network,
     policy: Policy,
     skus: list[str],
-) -> dict[tuple[str, str], float]:
-    """Units per (sku, origin) that may leave across regions: the overstock above B days."""
-    origins = {a.origin for a in arcs if a.kind == "cross_region"}
-    return {
-        (s, w): max(0.0, available[(s, w)] - policy.overstock_days * node_daily.get((s, w), 0.0))
+) -> dict[str, float]:
+    """Units of each SKU that may cross regions, by `Arc.cross_rows` row: out of an origin its
+    overstock above B days; into a region the need of its demand locations (net of their own
+    stock). Without the second, 140 units of overstock went to a regional warehouse of a region
+    that sells none of it, only to leave the origin's overstock penalty behind."""
+    crossing = [a for a in arcs if a.kind == "cross_region"]
+    if not crossing:
+        return {}
+    caps = {
+        f"cross_region[{s},{w}]": max(
+            0.0, available[(s, w)] - policy.overstock_days * node_daily.get((s, w), 0.0)
+        )
         for s in skus
-        for w in origins
+        for w in {a.origin for a in crossing}
     }
+    region_of = {w.id: w.region for w in network.warehouses}
+    region_of.update((d.id, d.region) for d in network.distributors)
+    need = needs.groupby([needs[SKU], needs[LOCATION].map(region_of)])["need"].sum()
+    caps.update(
+        (f"cross_region_in[{s},{r}]", max(0.0, float(need.get((s, r), 0.0))))
+        for s in skus
+        for r in {a.region for a in crossing}
+    )
+    return caps
+
+
+def crosses(caps: dict[str, float], s: str, arc: Arc) -> bool:
+    """Whether SKU s may move on `arc` at all: always on a lane or a lateral within a region;
+    across regions only where each of its rows (`Arc.cross_rows`) leaves room."""
+    return all(caps.get(row, 0.0) > 0 for row in arc.cross_rows(s))
 
 
 def _fair_targets(
@@ -791,10 +836,7 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
     # Decisions.
     for s in inputs.skus:
         for i, arc in enumerate(inputs.arcs):
-            if (
-                arc.kind == "cross_region"
-                and inputs.cross_region_cap.get((s, arc.origin), 0.0) <= 0
-            ):
+            if not crosses(inputs.cross_region_cap, s, arc):
                 continue
             var.flow[(s, i)] = problem.add_variable(
                 f"x{next(counter)}",
@@ -858,13 +900,14 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
                 pulp.lpSum(volume[s] * x for s, x in flows) <= arc.capacity,
                 f"lane_capacity[{arc.name}]",
             )
-    # Only overstock crosses regions: all that leaves an origin across them, not each lane.
-    crossing: dict[tuple[str, str], list[pulp.LpVariable]] = defaultdict(list)
+    # Only overstock crosses regions, and only as much as the region it enters needs: all
+    # that leaves an origin and all that enters a region across them, not each lane.
+    crossing: dict[str, list[pulp.LpVariable]] = defaultdict(list)
     for (s, i), x in var.flow.items():
-        if inputs.arcs[i].kind == "cross_region":
-            crossing[(s, inputs.arcs[i].origin)].append(x)
-    for (s, w), xs in crossing.items():
-        add(pulp.lpSum(xs) <= inputs.cross_region_cap[(s, w)], f"cross_region[{s},{w}]")
+        for name in inputs.arcs[i].cross_rows(s):
+            crossing[name].append(x)
+    for name, xs in crossing.items():
+        add(pulp.lpSum(xs) <= inputs.cross_region_cap[name], name)
 
     # Timing: what leaves a node early comes from what is there early (`TimingRow`).
     for timing in inputs.timing:

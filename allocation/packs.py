@@ -47,8 +47,8 @@ class LpView:
     a suggestion in its distributor's credit row), lane_use (volume of a flow in its lane row),
     volume (of ending stock in its warehouse's capacity row). Slack of each row at the optimum
     (what is left before it binds): credit by distributor, capacity by warehouse, lane by arc
-    name, cross by (sku, origin) of cross-region flows; below: units each fair-share target
-    is still short."""
+    name, cross by row name (`Arc.cross_rows`); below: units each fair-share target is still
+    short."""
 
     supply: dict[SupplyKey, float]
     supply_cap: dict[SupplyKey, float]
@@ -66,7 +66,7 @@ class LpView:
     credit: dict[str, float]
     capacity: dict[str, float]
     lane: dict[str, float]
-    cross: dict[Key, float]
+    cross: dict[str, float]
     below: dict[Key, float]
     # Timing rows (`allocation.model.TimingRow`): slack by row name, and the rows each flow
     # ("x", (sku, arc)) or suggestion ("y", (sku, distributor, warehouse)) is in, with its
@@ -75,10 +75,9 @@ class LpView:
     timing_use: dict[tuple[str, Any], list[tuple[str, float]]] = field(default_factory=dict)
 
 
-def _crossing(arcs: list[Arc], flows: Iterable[FlowKey]) -> set[Key]:
-    """(sku, origin) of each cross-region flow: the key of its `cross_region` row, which caps
-    all of that SKU leaving the origin across regions."""
-    return {(s, arcs[i].origin) for s, i in flows if arcs[i].kind == "cross_region"}
+def _crossing(arcs: list[Arc], flows: Iterable[FlowKey]) -> set[str]:
+    """The cross-region rows (`Arc.cross_rows`) of the flows."""
+    return {row for s, i in flows for row in arcs[i].cross_rows(s)}
 
 
 def view_of_problem(inputs: ModelInputs, variables: Variables, problem: pulp.LpProblem) -> LpView:
@@ -137,10 +136,7 @@ def view_of_problem(inputs: ModelInputs, variables: Variables, problem: pulp.LpP
             for arc in arcs
             if f"lane_capacity[{arc.name}]" in rows
         },
-        cross={
-            key: slack(f"cross_region[{key[0]},{key[1]}]")
-            for key in _crossing(arcs, variables.flow)
-        },
+        cross={row: slack(row) for row in _crossing(arcs, variables.flow)},
         # fair_share rows are served + g >= target: the row's value is served + g - target.
         below={
             key: value(g) + slack(f"fair_share[{key[0]},{key[1]}]")
@@ -203,8 +199,9 @@ def view_of_arrays(inputs: ModelInputs, arrays: LpArrays, x: np.ndarray) -> LpVi
     lane_use, lane = row_use({a.name: f"lane_capacity[{a.name}]" for a in arcs}, "x")
     volume, capacity = row_use({w: f"capacity[{w}]" for w in warehouses}, "e")
     flow_keys, _ = columns.of("x")
-    crossing = {key: f"cross_region[{key[0]},{key[1]}]" for key in _crossing(arcs, flow_keys)}
-    _, cross = row_use(crossing, "x")
+    crossing = _crossing(arcs, flow_keys)  # a flow is in two: its origin's and its region's
+    _, cross = row_use({row: row for row in crossing if row.startswith("cross_region[")}, "x")
+    cross |= row_use({row: row for row in crossing if row.startswith("cross_region_in[")}, "x")[1]
     short_keys, short_index = columns.of("u")
     _, safety_index = columns.of("v")
     over_keys, over_index = columns.of("o")
@@ -479,9 +476,8 @@ class PackRepair:
             self.x[flow] += amount
             if name in self.lane:
                 self.lane[name] -= self.lane_use[flow] * amount
-            crossing = self._cross_key(flow)
-            if crossing in self.cross:
-                self.cross[crossing] -= amount
+            for row in self.arcs[flow[1]].cross_rows(flow[0]):
+                self.cross[row] -= amount
         for w, change in self._stock_changes(move).items():
             lost = self._lost((s, w))
             self.stock[(s, w)] += change
@@ -501,15 +497,11 @@ class PackRepair:
 
     # -- what a move costs -----------------------------------------------------------------------
 
-    def _cross_key(self, flow: FlowKey) -> Key | None:
-        """The key of the cross-region row a flow is in; None for a lane or a lateral within a
-        region."""
-        arc = self.arcs[flow[1]]
-        return (flow[0], arc.origin) if arc.kind == "cross_region" else None
-
-    def _cross_room(self, key: Key | None) -> float:
-        """Units that may still leave across regions under the row of `key` (`_cross_key`)."""
-        return math.inf if key is None else self.cross.get(key, math.inf)
+    def _cross_room(self, flow: FlowKey) -> float:
+        """Units that may still move on a flow under its cross-region rows (`Arc.cross_rows`;
+        none for a lane or a lateral within a region)."""
+        rows = self.arcs[flow[1]].cross_rows(flow[0])
+        return min((self.cross[row] for row in rows), default=math.inf)
 
     def _allowed(self, move: _Move) -> bool:
         """Stock never below zero, and the order-up-to, credit, lane, cross-region and
@@ -521,10 +513,11 @@ class PackRepair:
                 return False
             if k in self.credit_use and self.credit_use[k] * move.step > self.credit[k[1]] + _FIT:
                 return False
-        crossing: dict[Key | None, float] = defaultdict(float)  # what a move sends across
+        crossing: dict[str, float] = defaultdict(float)  # what a move sends across regions
         for flow, amount in move.flows:
-            crossing[self._cross_key(flow)] += amount
-        if any(sent > self._cross_room(key) + _FIT for key, sent in crossing.items()):
+            for row in self.arcs[flow[1]].cross_rows(flow[0]):
+                crossing[row] += amount
+        if any(sent > self.cross[row] + _FIT for row, sent in crossing.items()):
             return False
         for flow, amount in move.flows:
             if self.x[flow] + amount < -_FIT:
@@ -635,7 +628,7 @@ class PackRepair:
                 continue
             room = missing - got
             if sign > 0:
-                room = min(room, self._cross_room(self._cross_key(flow)))
+                room = min(room, self._cross_room(flow))
                 use = self.lane_use.get(flow, 0.0)
                 if use > 0:
                     room = min(room, max(0.0, self.lane.get(arc.name, math.inf)) / use)

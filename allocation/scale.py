@@ -251,7 +251,8 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
     cross_ub = []
     for k, arc in enumerate(inputs.arcs):
         if arc.kind == "cross_region":
-            caps = np.array([inputs.cross_region_cap.get((s, arc.origin), 0.0) for s in skus])
+            cap = inputs.cross_region_cap
+            caps = np.array([min(cap.get(row, 0.0) for row in arc.cross_rows(s)) for s in skus])
             keep = np.nonzero(caps > 0)[0]
             cross_ub.append(caps[keep])
         else:
@@ -336,22 +337,24 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         mask = row_of_arc[fa] >= 0
         b.entries(row_of_arc[fa][mask], flow_ids[mask], volume[fs][mask])
 
-    # Only overstock crosses regions: one row per SKU and origin over its cross-region flows
-    # (each flow's own upper bound, the same cap, only tightens the columns).
+    # Only overstock crosses regions, and only what the region it enters needs: the rows of
+    # `Arc.cross_rows` (each flow's own upper bound, the smaller cap, only tightens the columns).
     crossing = np.array([a.kind == "cross_region" for a in inputs.arcs], dtype=bool)[fa]
     if np.any(crossing):
-        leaving = [
-            (int(s), int(arc_origin[k])) for s, k in zip(fs[crossing], fa[crossing], strict=True)
+        entries = [
+            (row, int(s), int(column))
+            for s, k, column in zip(fs[crossing], fa[crossing], flow_ids[crossing], strict=True)
+            for row in inputs.arcs[k].cross_rows(skus[s])
         ]
-        origins = sorted(set(leaving))  # (sku, origin warehouse) indices
+        names = sorted({(s, row) for row, s, _ in entries})
         first = b.row_block(
-            np.full(len(origins), -np.inf),
-            [inputs.cross_region_cap[(skus[s], warehouses[w])] for s, w in origins],
-            [s for s, _ in origins],
-            (f"cross_region[{skus[s]},{warehouses[w]}]" for s, w in origins),
+            np.full(len(names), -np.inf),
+            [inputs.cross_region_cap[row] for _, row in names],
+            [s for s, _ in names],
+            (row for _, row in names),
         )
-        row_of = {key: first + i for i, key in enumerate(origins)}
-        b.entries([row_of[key] for key in leaving], flow_ids[crossing], 1.0)
+        row_of = {row: first + i for i, (_, row) in enumerate(names)}
+        b.entries([row_of[row] for row, _, _ in entries], [c for _, _, c in entries], 1.0)
 
     # One demand row per demand location with something to cover (u <= D, v <= SS).
     mean = needs["mean"].to_numpy(float)

@@ -186,9 +186,8 @@ def _rounding_model(lp: LpView, arcs: list[Arc], every_flow: bool) -> _Rounding:
         value = lp.flow[flow]
         low = max(0, math.floor(value + WHOLE) - further[flow] - every_flow)
         high = math.ceil(value - WHOLE) + further[flow] + every_flow
-        crossing = (s, arcs[i].origin)
-        if arcs[i].kind == "cross_region" and crossing in lp.cross:  # may be fractional
-            high = max(low, min(high, math.floor(value + lp.cross[crossing] + WHOLE)))
+        for row in arcs[i].cross_rows(s):  # cross-region rows, whose room may be fractional
+            high = max(low, min(high, math.floor(value + lp.cross[row] + WHOLE)))
         column[flow] = model.column(lp.flow_price[flow], low, high, value)
         value_of[column[flow]] = value
         inflow[(s, arcs[i].destination)].append(flow)
@@ -231,14 +230,12 @@ def _rounding_model(lp: LpView, arcs: list[Arc], every_flow: bool) -> _Rounding:
     # Lanes, cross-region and timing rows: what the changed flows use against the slack the
     # LP left.
     used: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    left = {**lp.lane, **lp.timing}
-    left.update((f"cross_region[{s},{w}]", room) for (s, w), room in lp.cross.items())
+    left = {**lp.lane, **lp.timing, **lp.cross}
     slack: dict[str, float] = {}
     for flow, c in column.items():
         arc = arcs[flow[1]]
         uses = [(arc.name, lp.lane_use.get(flow, 0.0))] if arc.name in lp.lane else []
-        if arc.kind == "cross_region" and (flow[0], arc.origin) in lp.cross:
-            uses.append((f"cross_region[{flow[0]},{arc.origin}]", 1.0))
+        uses += [(row, 1.0) for row in arc.cross_rows(flow[0])]
         uses += list(lp.timing_use.get(("x", flow), ()))
         for row, coefficient in uses:
             if coefficient:

@@ -1775,3 +1775,44 @@ def test_a_fair_share_counts_only_what_a_distributor_s_credit_lets_it_take(credi
     result = al.plan(network, stock_frame([("HOT", "RW", 10)]), demand)
     supplied = result.replenishment.set_index("distributor")["quantity"].to_dict()
     assert supplied == {"D-S": 7.0, "D-O": 3.0}
+
+
+@pytest.mark.parametrize(
+    ("decompose_above", "integer_packs"),
+    [(DECOMPOSE_ABOVE_SERIES, False), (0, False), (DECOMPOSE_ABOVE_SERIES, True)],
+)
+@pytest.mark.parametrize(("sold_in_south", "moved"), [(0.0, 0.0), (1.0, 8.0)])
+def test_overstock_crosses_regions_only_as_far_as_the_region_it_enters_needs(
+    decompose_above: int, integer_packs: bool, sold_in_south: float, moved: float
+) -> None:
+    # FW-A holds 200 and sells 1 a day: 140 above its 60-day bound. It went, all of it, to RW-S
+    # across regions though the south sold none of it, only to leave the overstock penalty
+    # (charged at forward warehouses) behind. FW-S selling 1 a day (8 over its cover) takes 8.
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "FW-A", "kind": "forward", "region": "north", "capacity": 1000},
+                {"id": "RW-S", "kind": "regional", "region": "south", "capacity": 1000},
+                {"id": "FW-S", "kind": "forward", "region": "south", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "RW-S", "destination": "FW-S", "cost_per_unit": 0.1, "lead_time_days": 1}
+            ],
+            "laterals": [{"between": ["FW-A", "RW-S"], "cost_per_unit": 0.2, "lead_time_days": 1}],
+            "skus": [{"id": "S", "unit_cost": 10.0}],
+        }
+    )
+    policy = al.Policy(overstock_days=60, allow_cross_region_lateral=True)
+    demand = demand_frame({("S", "FW-A"): 1.0, ("S", "FW-S"): sold_in_south})
+    result = al.plan(
+        network,
+        stock_frame([("S", "FW-A", 200)]),
+        demand,
+        policy,
+        decompose_above=decompose_above,
+        integer_packs=integer_packs,
+        time_limit=30 if integer_packs else None,
+    )
+    crossed = result.transfers.loc[result.transfers["kind"] == "cross_region", "quantity"]
+    assert crossed.sum() == pytest.approx(moved)
+    assert result.unmet.empty
