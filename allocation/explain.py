@@ -223,10 +223,16 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
                         f"forecast {forecast:.1f} over {window} days"
                         f"{_scaled_from(seen.get(dest, window), window)} + safety stock "
                         f"{safety:.1f}"
-                        if dest in means or dest not in onward
+                        if dest in means
                         else "has no demand of its own"
                     )
-                    + (_passed_on(onward[dest]) if dest in onward else "")
+                    + (
+                        _passed_on(onward[dest])
+                        if dest in onward
+                        else _kept(inputs, s, arc)
+                        if dest not in means
+                        else ""
+                    )
                     + f", on hand {on_hand:.1f}, in transit {in_transit:.1f}"
                     + (
                         f"; lands on day {arc.lead_time_days}, before its lane can (day "
@@ -239,6 +245,19 @@ def _transfers(inputs: ModelInputs, solution: Solution) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
+
+
+def _kept(inputs: ModelInputs, s: str, arc: Arc) -> str:
+    """Why stock goes to a warehouse that neither sells it nor passes it on: it leaves the
+    origin's overstock (that stock costs its overstock penalty there, not here)."""
+    bound = inputs.policy.overstock_days
+    over = inputs.available.get((s, arc.origin), 0.0) - bound * inputs.node_daily.get(
+        (s, arc.origin), 0.0
+    )
+    text = " and passes none of it on in this plan"
+    if over > EPS:
+        text += f": it holds what {arc.origin} has above its {bound:g}-day bound ({over:.0f} units)"
+    return text
 
 
 def _onward(

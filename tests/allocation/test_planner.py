@@ -1816,3 +1816,32 @@ def test_overstock_crosses_regions_only_as_far_as_the_region_it_enters_needs(
     crossed = result.transfers.loc[result.transfers["kind"] == "cross_region", "quantity"]
     assert crossed.sum() == pytest.approx(moved)
     assert result.unmet.empty
+
+
+def test_overstock_returned_to_a_warehouse_that_passes_none_on_says_so() -> None:
+    # FW-A holds 200 and sells 1 a day; a lateral links it to RW, which sells nothing and serves
+    # only FW-A. The 140 units above FW-A's 60-day bound go back to RW (pooled upstream, out of
+    # the forward warehouse's overstock), and the line read "RW forecast 0.0 over 9 days".
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "RW", "kind": "regional", "region": "r", "capacity": 1000},
+                {"id": "FW-A", "kind": "forward", "region": "r", "capacity": 1000},
+            ],
+            "lanes": [
+                {"origin": "RW", "destination": "FW-A", "cost_per_unit": 0.1, "lead_time_days": 1}
+            ],
+            "laterals": [{"between": ["FW-A", "RW"], "cost_per_unit": 0.2, "lead_time_days": 2}],
+            "skus": [{"id": "S", "unit_cost": 10.0}],
+        }
+    )
+    policy = al.Policy(overstock_days=60)
+    result = al.plan(
+        network, stock_frame([("S", "FW-A", 200)]), demand_frame({("S", "FW-A"): 1.0}), policy
+    )
+    line = result.transfers.set_index(["origin", "destination"]).loc[("FW-A", "RW")]
+    assert line["quantity"] == 140
+    assert line["reason"].startswith(
+        "lateral transfer within the region: RW has no demand of its own and passes none of it "
+        "on in this plan: it holds what FW-A has above its 60-day bound (140 units)"
+    )
