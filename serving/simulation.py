@@ -183,7 +183,9 @@ def run_simulation(
     policy, at each service target for the target-driven ones.
 
     forecast_fn: defaults to the forecaster (`ForecastCache`), refitted every `refit_every`
-        reviews; pass another callable to replay a different forecast.
+        reviews; pass another callable to replay a different forecast. Only the forecasting
+        policies read it: with `policies` push and min-max alone, no forecaster is built and the
+        history need not be as long as its backtest.
     """
     service_targets = tuple(dict.fromkeys(service_targets))  # a target given twice runs once
     for target in service_targets:
@@ -203,11 +205,15 @@ def run_simulation(
     network = instance.network
     lead_max = int(network.lanes["lead_time_days"].max())
     horizon = max(28, lead_max + review_days)
-    if forecast_fn is None:
-        forecast_fn = ForecastCache(
-            quantiles=tuple(sorted({0.5, *service_targets})), refit_every=refit_every, seed=seed
-        )
-    _check_history(sales, train_end, weeks, forecast_fn, horizon)
+    # Push and min-max never read a forecast: without a forecasting policy there is no forecaster
+    # to build and no backtest history to ask for (a 26-day history was refused for one).
+    forecasting = any(family not in (PUSH, MIN_MAX) for family in policies)
+    if forecasting:
+        if forecast_fn is None:
+            forecast_fn = ForecastCache(
+                quantiles=tuple(sorted({0.5, *service_targets})), refit_every=refit_every, seed=seed
+            )
+        _check_history(sales, train_end, weeks, forecast_fn, horizon)
     say = on_progress or (lambda _message: None)
     sales, left_out = _without_newcomers(sales, network)
     if left_out:

@@ -336,3 +336,14 @@ def test_the_floor_names_each_supply_constrained_sku_with_its_days() -> None:
     assert demand == 3 * 14 and 0 < lost <= demand
     cells = 14 * 3 * 2  # days x stores x SKUs
     assert outcome.setup["stockout_floor"] == pytest.approx(lost / cells)
+
+
+def test_push_and_min_max_alone_need_no_forecaster_history() -> None:
+    # 46 days before the replay, too few for the forecaster's backtest (98), which neither
+    # push nor min-max reads: they replay, and no forecaster is built.
+    outcome = run_simulation(weekly_sales(days=60), weeks=2, policies=("push", "min-max"))
+    assert outcome.summary["policy"].tolist() == ["push", "min-max"]
+    assert "forecaster_fits" not in outcome.setup
+    # a forecasting policy still asks for the forecaster's history
+    with pytest.raises(SimulationError, match=r"46 days of history.*needs 98"):
+        run_simulation(weekly_sales(days=60), weeks=2, policies=("push", "forecast order-up-to"))
