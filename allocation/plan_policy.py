@@ -50,6 +50,7 @@ from allocation.forecast_policy import (
 from allocation.network import Network
 from allocation.planner import plan
 from allocation.policy import CATCHMENT, Policy
+from allocation.replay_network import region_id
 from allocation.safety import safety_stock
 from allocation.simulate import (
     ARRIVAL_DATE,
@@ -72,6 +73,7 @@ from allocation.simulate import (
     VIA,
     ReplayNetwork,
     Review,
+    SimulationError,
 )
 
 __all__ = ["PlanPolicy", "echelon_supplier_order", "to_plan_network", "to_plan_stock"]
@@ -86,6 +88,7 @@ def to_plan_network(network: ReplayNetwork) -> Network:
     nodes of the same kind become lateral links, supplier lanes drop out (the supplier order is
     not the plan's)."""
     kinds = dict(zip(network.nodes[NODE], network.nodes[KIND], strict=True))
+    regions = _region_ids(network)
     lanes, laterals, seen = [], [], set()
     frame = network.lanes
     for origin, destination, cost, lead in zip(
@@ -108,7 +111,7 @@ def to_plan_network(network: ReplayNetwork) -> Network:
     return Network.model_validate(
         {
             "warehouses": [
-                {"id": n, "kind": k, "region": r, "capacity": UNLIMITED_CAPACITY}
+                {"id": n, "kind": k, "region": regions[r], "capacity": UNLIMITED_CAPACITY}
                 for n, k, r in network.nodes[[NODE, KIND, REGION]].itertuples(index=False)
             ],
             "lanes": lanes,
@@ -119,6 +122,25 @@ def to_plan_network(network: ReplayNetwork) -> Network:
             ],
         }
     )
+
+
+def _region_ids(network: ReplayNetwork) -> dict[str, str]:
+    """Each region label of the nodes -> its id in the plan's network (`region_id`: "North East"
+    is North_East there); two labels with one id would merge their territories, so refused."""
+    ids: dict[str, str] = {}
+    for label in dict.fromkeys(network.nodes[REGION].tolist()):
+        made = region_id(label)
+        clash = [other for other, same in ids.items() if same == made]
+        if clash:
+            raise SimulationError(
+                f"network.nodes: regions {clash[0]!r} and {label!r} both make the region id "
+                f"{made!r} of the plan's network (a character an id cannot hold becomes '_'); "
+                "rename one",
+                source="network.nodes",
+                item=str(label),
+            )
+        ids[label] = made
+    return ids
 
 
 def to_plan_stock(review: Review) -> pd.DataFrame:

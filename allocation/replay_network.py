@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from allocation.network import check_id
 from allocation.simulate import (
     COST_PER_UNIT,
     DATE,
@@ -35,15 +36,29 @@ from allocation.simulate import (
     SimulationError,
 )
 
-__all__ = ["CENTRAL", "ReplayInstance", "network_around", "regional_node"]
+__all__ = ["CENTRAL", "ReplayInstance", "network_around", "region_id", "regional_node"]
 
 CENTRAL = "CW"
 PRICE = "price"
 
 
+def region_id(region: str) -> str:
+    """A region label as an id: each character an id cannot hold (a space, '/', '&') becomes
+    '_' ("North East" -> "North_East"). The label itself stays as given in the nodes' region."""
+    return "".join(char if _is_id_char(char) else "_" for char in str(region))
+
+
 def regional_node(region: str) -> str:
-    """Id of the regional warehouse of a region."""
-    return f"RW-{region}"
+    """Id of the regional warehouse of a region: RW-<region_id(region)>."""
+    return f"RW-{region_id(region)}"
+
+
+def _is_id_char(char: str) -> bool:
+    try:
+        check_id(char)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -69,7 +84,9 @@ def network_around(
     """Build a seeded replay network and starting stock from the history up to `train_end`.
 
     Lead times (days) are drawn per lane: central -> regional 2 to 4, regional -> forward 1 to 2,
-    lateral forward <-> forward within a region 1, regional <-> regional 3. Unit cost is
+    lateral forward <-> forward within a region 1, regional <-> regional 3. Each region (any text)
+    gets the regional warehouse `regional_node(region)` ("North East": RW-North_East) and keeps its
+    label in the nodes' region. Unit cost is
     `cost_share` x the SKU's median price (1 money unit without prices), lost sales cost the margin
     (median price - unit cost). The supplier delivers at most `supply_factor` x the network's mean
     demand over a review period per SKU and review (the last 91 training days). Starting stock
@@ -106,13 +123,14 @@ def network_around(
     location_region = {loc: regions_of[loc][0] for loc in locations}
     regions = sorted(set(location_region.values()))
     skus = sorted(training[SKU].unique())
+    _check_regional_ids(regions)
     reserved = {CENTRAL, SUPPLIER, *(regional_node(r) for r in regions)}
     clash = [loc for loc in locations if loc in reserved]
     if clash:
         raise SimulationError(
             f"sales: location {clash[0]!r} has the name of a node the replay network adds "
             f"(the central warehouse {CENTRAL!r}, the supplier {SUPPLIER!r}, one regional "
-            f"warehouse {regional_node('<region>')!r} per region); rename it",
+            "warehouse 'RW-<region>' per region); rename it",
             source="sales",
             item=clash[0],
         )
@@ -195,6 +213,31 @@ def network_around(
     stock_rows += [(sku, CENTRAL, float(round(total[sku] * cover))) for sku in skus]
     start_stock = pd.DataFrame(stock_rows, columns=[SKU, NODE, ON_HAND])
     return ReplayInstance(network=network, start_stock=start_stock)
+
+
+def _check_regional_ids(regions: list[str]) -> None:
+    """Each region's warehouse id is an id, and no two regions share one ("North East" and
+    "North_East" both make RW-North_East): the region labels may be any text."""
+    named: dict[str, str] = {}
+    for region in regions:
+        node = regional_node(region)
+        try:
+            check_id(node)
+        except ValueError as error:
+            raise SimulationError(
+                f"sales: region {region!r} makes the regional warehouse id {node!r}, which "
+                f"cannot be an id of the replay's network: {error}; give a shorter region",
+                source="sales",
+                item=str(region),
+            ) from None
+        if node in named:
+            raise SimulationError(
+                f"sales: regions {named[node]!r} and {region!r} both make the regional "
+                f"warehouse id {node!r} (a character an id cannot hold becomes '_'); rename one",
+                source="sales",
+                item=str(region),
+            )
+        named[node] = region
 
 
 def _uniform(seed: int, keys: list[str]) -> np.ndarray:

@@ -36,7 +36,6 @@ from allocation.simulate import (
     DATE,
     LOCATION,
     ORIGIN_DATE,
-    REGION,
     SKU,
     UNITS,
     ForecastFn,
@@ -329,9 +328,10 @@ def _without_newcomers(sales: pd.DataFrame, network: ReplayNetwork) -> tuple[pd.
 
 
 def _check_ids(sales: pd.DataFrame) -> None:
-    """Before any replay: every SKU, location and region can be an id of the replay's
-    network (else the plan's network refused it after the baselines had replayed)."""
-    for column, check in ((SKU, check_sku_id), (LOCATION, check_id), (REGION, check_id)):
+    """Before any replay: every SKU and location can be an id of the replay's network (else
+    the plan's network refused it after the baselines had replayed). A region may be any text:
+    only its regional warehouse's id is checked, by `network_around`."""
+    for column, check in ((SKU, check_sku_id), (LOCATION, check_id)):
         for value in pd.unique(sales[column].astype(str)):
             try:
                 check(value)

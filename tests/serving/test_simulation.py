@@ -13,6 +13,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from allocation.plan_policy import to_plan_network
+from allocation.replay_network import network_around
 from allocation.simulate import SimulationError
 from serving.simulation import (
     backtest_rows,
@@ -307,7 +309,8 @@ def test_a_location_named_like_a_replay_node_is_refused() -> None:
         ("sku", "Cafe mug", "without spaces"),
         ("sku", "A|B", "no '|'"),
         ("location", "S" * 70, "1 to 64"),
-        ("region", "north ☕", "without spaces"),
+        # a region may be any text; its warehouse RW-<region> must still be at most 64 long
+        ("region", "R" * 62, "1 to 64"),
     ],
 )
 def test_an_id_the_replay_network_cannot_hold_is_refused_before_any_replay(
@@ -319,7 +322,7 @@ def test_an_id_the_replay_network_cannot_hold_is_refused_before_any_replay(
     # it used to fail in the plan's network, after push and min-max had replayed
     with pytest.raises(
         SimulationError,
-        match=rf"sales: {column} .* cannot be an id of the replay's network.*{text}",
+        match=rf"sales: {column} .*cannot be an id of the replay's network.*{text}",
     ):
         run_simulation(sales, weeks=2, forecast_fn=moving_average_forecast, on_progress=pytest.fail)
 
@@ -347,3 +350,25 @@ def test_push_and_min_max_alone_need_no_forecaster_history() -> None:
     # a forecasting policy still asks for the forecaster's history
     with pytest.raises(SimulationError, match=r"46 days of history.*needs 98"):
         run_simulation(weekly_sales(days=60), weeks=2, policies=("push", "forecast order-up-to"))
+
+
+def test_a_region_named_with_spaces_replays_under_its_own_label() -> None:
+    # "North East" was refused as an id; only its warehouse needs one: RW-North_East.
+    sales = weekly_sales().replace({"region": {"north": "North East", "south": "South / Wales"}})
+    outcome = run_simulation(sales, weeks=2, forecast_fn=moving_average_forecast)
+    assert len(outcome.summary) == 5
+    assert outcome.summary["fill_rate"].between(0, 1).all()
+    network = network_around(sales, train_end=pd.Timestamp("2024-07-14")).network
+    nodes = network.nodes
+    regional = nodes[nodes["kind"] == "regional"].set_index("node")["region"]
+    assert regional.to_dict() == {
+        "RW-North_East": "North East",
+        "RW-South___Wales": "South / Wales",
+    }
+    # the plan's network, whose regions are ids, holds them as such
+    planned = {w.id: w.region for w in to_plan_network(network).warehouses}
+    assert planned["S1"] == planned["RW-North_East"] == "North_East"
+    # two regions that would share a warehouse id are refused, naming both
+    clash = weekly_sales().replace({"region": {"north": "North East", "south": "North_East"}})
+    with pytest.raises(SimulationError, match=r"regions 'North East' and 'North_East' both make"):
+        run_simulation(clash, weeks=2, forecast_fn=moving_average_forecast, on_progress=pytest.fail)
