@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ __all__ = [
     "ForecastCache",
     "SimulationOutcome",
     "compare_to_min_max",
+    "for_simulate",
     "register",
     "run_simulation",
 ]
@@ -75,18 +77,51 @@ KPI_COLUMNS = (
 )
 
 
+# Forecaster hints that name options of `allocast train` and `forecast` (--freq, --horizon,
+# --n-windows), which simulate does not have, and what a simulate user can do instead: it replays
+# days, and its horizon follows the lead times and the review period.
+_SIMULATE_HINTS = (
+    (
+        ", or forecast weekly or monthly totals with --freq W or MS",
+        ": simulate replays days, so weekly or monthly totals cannot be replayed",
+    ),
+    (
+        "if they are weekly totals, forecast them in a file of their own with --freq W",
+        "if they are weekly totals, simulate cannot replay them: give their daily sales",
+    ),
+    (
+        "give more series, windows (--n-windows) or a longer horizon",
+        "give more series (SKUs or locations), or a less extreme --service-target",
+    ),
+    ("lower --horizon or --n-windows, or give more history", "give more history or fewer --weeks"),
+)
+
+
+def for_simulate(message: str) -> str:
+    """A forecaster's message with its hints about options simulate lacks (`--freq`,
+    `--n-windows`, `--horizon`) replaced by what a simulate user can do."""
+    for theirs, ours in _SIMULATE_HINTS:
+        message = message.replace(theirs, ours)
+    return message
+
+
 @dataclass
 class ForecastCache:
     """A replay `forecast_fn` around the forecaster: refits every `refit_every` calls on the
     newest `history_days` days, forecasts from the newer history in between, and remembers each
     forecast by the history's last date and the horizon (the history must not depend on the policy,
     i.e. the replay observes demand). Each forecast comes with the backtest of the fit that made
-    it (`ReplayForecast`): its ensemble's out-of-sample forecasts next to what sold."""
+    it (`ReplayForecast`): its ensemble's out-of-sample forecasts next to what sold.
+
+    on_progress: receives the forecaster's warnings (a series on its fallback, quantiles on too
+    few backtest errors), each once, as `note: ...` lines in simulate's words, instead of Python
+    warnings."""
 
     quantiles: tuple[float, ...]
     refit_every: int = 4
     history_days: int | None = 730
     seed: int = 0
+    on_progress: Callable[[str], None] | None = None
     fits: int = 0
     fit_seconds: float = 0.0
     predict_seconds: float = 0.0
@@ -94,6 +129,7 @@ class ForecastCache:
     _backtest: pd.DataFrame | None = None
     _calls_since_fit: int = 0
     _memo: dict[tuple[pd.Timestamp, int], ReplayForecast] = field(default_factory=dict)
+    _said: set[str] = field(default_factory=set)
 
     def config(self, horizon: int) -> Any:
         """The forecaster's `ForecastConfig` for a fit over `horizon` days."""
@@ -111,22 +147,40 @@ class ForecastCache:
             return self._memo[key]
         if self.history_days is not None:
             history = history[history[DATE] > key[0] - pd.Timedelta(days=self.history_days)]
-        if self._model is None or self._calls_since_fit >= self.refit_every:
-            from forecasting.forecaster import Forecaster
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if self._model is None or self._calls_since_fit >= self.refit_every:
+                from forecasting.forecaster import Forecaster
 
+                started = time.perf_counter()
+                self._model = Forecaster(self.config(horizon)).fit(history)
+                self._backtest = backtest_rows(self._model.backtest_)
+                self.fit_seconds += time.perf_counter() - started
+                self.fits += 1
+                self._calls_since_fit = 0
             started = time.perf_counter()
-            self._model = Forecaster(self.config(horizon)).fit(history)
-            self._backtest = backtest_rows(self._model.backtest_)
-            self.fit_seconds += time.perf_counter() - started
-            self.fits += 1
-            self._calls_since_fit = 0
-        started = time.perf_counter()
-        forecast = self._model.predict(sales=history, horizon=horizon)
-        self.predict_seconds += time.perf_counter() - started
+            forecast = self._model.predict(sales=history, horizon=horizon)
+            self.predict_seconds += time.perf_counter() - started
+        self._pass_on(caught)
         self._calls_since_fit += 1
         assert self._backtest is not None
         self._memo[key] = ReplayForecast(frame=forecast, backtest=self._backtest)
         return self._memo[key]
+
+    def _pass_on(self, caught: list[warnings.WarningMessage]) -> None:
+        """The forecaster's own warnings to `on_progress`, each message once; any other
+        (a library's) warned again as it came."""
+        for notice in caught:
+            if not notice.category.__module__.startswith("forecasting"):
+                warnings.warn_explicit(
+                    notice.message, notice.category, notice.filename, notice.lineno
+                )
+                continue
+            message = for_simulate(str(notice.message))
+            if message not in self._said:
+                self._said.add(message)
+                if self.on_progress is not None:
+                    self.on_progress(f"note: {message}")
 
 
 def backtest_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -206,14 +260,17 @@ def run_simulation(
     horizon = max(28, lead_max + review_days)
     # Push and min-max never read a forecast: without a forecasting policy there is no forecaster
     # to build and no backtest history to ask for (a 26-day history was refused for one).
+    say = on_progress or (lambda _message: None)
     forecasting = any(family not in (PUSH, MIN_MAX) for family in policies)
     if forecasting:
         if forecast_fn is None:
             forecast_fn = ForecastCache(
-                quantiles=tuple(sorted({0.5, *service_targets})), refit_every=refit_every, seed=seed
+                quantiles=tuple(sorted({0.5, *service_targets})),
+                refit_every=refit_every,
+                seed=seed,
+                on_progress=say,
             )
         _check_history(sales, train_end, weeks, forecast_fn, horizon)
-    say = on_progress or (lambda _message: None)
     sales, left_out = _without_newcomers(sales, network)
     if left_out:
         say(f"left out of the replay, no history before {start.date()}: {left_out}")
@@ -567,7 +624,7 @@ def simulate(
     out: Annotated[Path | None, typer.Option("--out", help="Directory for the results.")] = None,
 ) -> None:
     """Replay held-out demand through our policy, push and min-max; print and write the results."""
-    from forecasting.data import load_sales, parse_mapping
+    from forecasting.data import SalesNote, load_sales, parse_mapping
     from forecasting.errors import ForecastingError
 
     targets = tuple(service_target or [0.95])
@@ -579,8 +636,21 @@ def simulate(
         raise typer.Exit(code=2)
     if out is not None:
         _make_out(out)
+
+    def say(message: str) -> None:
+        typer.echo(message, err=True)
+
     try:
-        frame = load_sales(sales, mapping=parse_mapping(mapping))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SalesNote)
+            frame = load_sales(sales, mapping=parse_mapping(mapping))
+        for notice in caught:  # notes on how rows were read, in simulate's words
+            if issubclass(notice.category, SalesNote):
+                say(f"note: {for_simulate(str(notice.message))}")
+            else:
+                warnings.warn_explicit(
+                    notice.message, notice.category, notice.filename, notice.lineno
+                )
         if "region" not in frame.columns:
             raise SimulationError(
                 f"{sales}: the replay network needs a region per location; map one to 'region'",
@@ -594,10 +664,10 @@ def simulate(
             service_targets=targets,
             refit_every=refit_every,
             seed=seed,
-            on_progress=lambda message: typer.echo(message, err=True),
+            on_progress=say,
         )
     except (AllocationError, ForecastingError, OSError) as error:
-        typer.echo(f"error: {error}", err=True)
+        typer.echo(f"error: {for_simulate(str(error))}", err=True)
         raise typer.Exit(code=2) from None
     _print_outcome(outcome)
     if out is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from allocation.plan_policy import to_plan_network
 from allocation.replay_network import network_around
 from allocation.simulate import SimulationError
 from serving.simulation import (
+    ForecastCache,
     backtest_rows,
     best_at_equal_inventory,
     compare_to_min_max,
@@ -372,3 +374,35 @@ def test_a_region_named_with_spaces_replays_under_its_own_label() -> None:
     clash = weekly_sales().replace({"region": {"north": "North East", "south": "North_East"}})
     with pytest.raises(SimulationError, match=r"regions 'North East' and 'North_East' both make"):
         run_simulation(clash, weeks=2, forecast_fn=moving_average_forecast, on_progress=pytest.fail)
+
+
+def test_cli_says_what_a_simulate_user_can_do_with_weekly_totals(tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    path = tmp_path / "weekly.csv"
+    sales = weekly_sales(days=140)
+    sales[sales["date"].dt.dayofweek == 0].to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["simulate", "--sales", str(path), "--weeks", "4"])
+    assert result.exit_code == 2
+    assert "not daily" in result.output
+    assert "simulate replays days" in result.output
+    assert "--freq" not in result.output  # an option of train and forecast, not of simulate
+
+
+def test_the_forecasters_warnings_reach_the_progress_in_simulates_words() -> None:
+    # q0.999 needs 5000 backtest errors; 6 series x 3 windows x 28 days give 504. The warning
+    # came as a raw Python warning line, suggesting --n-windows, which simulate does not have.
+    said: list[str] = []
+    cache = ForecastCache(quantiles=(0.5, 0.999), refit_every=1, on_progress=said.append)
+    history = weekly_sales(days=120)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cache(history, 28)
+        cache(history[history["date"] < history["date"].max()], 28)  # refitted: warned again
+    assert not [w for w in caught if w.category.__module__.startswith("forecasting")]
+    quantile_notes = [line for line in said if "backtest errors" in line]
+    assert len(quantile_notes) == 1  # said once, not at every forecast
+    assert quantile_notes[0].startswith("note: ")
+    assert "less extreme --service-target" in quantile_notes[0]
+    assert not [line for line in said if "--n-windows" in line or "--horizon" in line]
