@@ -86,13 +86,15 @@ def network_around(
     Lead times (days) are drawn per lane: central -> regional 2 to 4, regional -> forward 1 to 2,
     lateral forward <-> forward within a region 1, regional <-> regional 3. Each region (any text)
     gets the regional warehouse `regional_node(region)` ("North East": RW-North_East) and keeps its
-    label in the nodes' region. Unit cost is
-    `cost_share` x the SKU's median price (1 money unit without prices), lost sales cost the margin
-    (median price - unit cost). The supplier delivers at most `supply_factor` x the network's mean
-    demand over a review period per SKU and review (the last 91 training days). Starting stock
-    covers each node's lead time plus one review period of its mean demand (last 28 days), forward
-    locations scaled by a seeded factor in [1 - stock_spread, 1 + stock_spread] so that stock starts
-    out of balance, as it does in practice.
+    label in the nodes' region. Unit cost is `cost_share` x the SKU's median price (1 money unit
+    without prices), lost sales cost the margin (median price - unit cost). The supplier delivers
+    at most `supply_factor` x the network's mean demand over a review period per SKU and review
+    (the last 91 training days). Starting stock covers each node's lead time plus one review
+    period of its mean demand (last 28 days). Both means are taken per location over the days
+    since its first sale where that falls inside the window (`_mean_daily`), then summed over the
+    locations a node serves. Forward stock is scaled by a seeded factor in
+    [1 - stock_spread, 1 + stock_spread] so that stock starts out of balance, as it does in
+    practice.
     """
     for column in (SKU, LOCATION, REGION, DATE, UNITS):
         if column not in sales.columns:
@@ -265,6 +267,14 @@ def _drawn_lanes(
 
 
 def _mean_daily(training: pd.DataFrame, train_end: pd.Timestamp, days: int) -> pd.Series:
-    """Mean units per day per (location, sku) over the last `days` days up to train_end."""
-    window = training[training[DATE] > train_end - pd.Timedelta(days=days)]
-    return window.groupby([LOCATION, SKU])[UNITS].sum() / days
+    """Mean units per day per (location, sku) over the last `days` days up to train_end, over
+    the days the series had in them: those from its first sale (its first row with units > 0 in
+    the whole training history, as the forecaster counts a series' history) when that falls inside
+    the window, else all `days`. A SKU launched 25 days before the replay has sold 25 days, not
+    91; its zero days after the first sale count."""
+    start = train_end - pd.Timedelta(days=days - 1)
+    totals = training[training[DATE] >= start].groupby([LOCATION, SKU])[UNITS].sum()
+    first_sale = training[training[UNITS] > 0].groupby([LOCATION, SKU])[DATE].min()
+    # days of the window before each series' first sale (none where it sold before the window)
+    before = (first_sale.reindex(totals.index) - start).dt.days.fillna(0).clip(lower=0)
+    return totals / (days - before).to_numpy(dtype=float)

@@ -3,6 +3,7 @@ min-max decisions on hand-made reviews, and replays of both on a seeded network.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -296,3 +297,32 @@ def test_a_price_of_zero_is_no_price_in_the_replay_network() -> None:
         skus.loc[["B", "C"], "lost_sale_cost"].mean()
     )
     assert (skus["lost_sale_cost"] > 0).all()
+
+
+def test_supply_cap_and_start_stock_count_a_new_sku_from_its_first_sale() -> None:
+    # A sells 4 a day at each store all along; B launches 25 days before the replay at 6 a day.
+    # B's cap was its sales over 91 days, 0.41 x its rate (52 for 189), its stock 25/28 of it.
+    dates = pd.date_range("2024-01-01", periods=120, freq="D")
+    stores = (("S1", "north"), ("S2", "north"), ("S3", "south"))
+    rows = [
+        (sku, loc, region, day, rate)
+        for sku, rate in (("A", 4.0),)
+        for loc, region in stores
+        for day in dates
+    ]
+    rows += [("B", loc, region, day, 6.0) for loc, region in stores for day in dates[-25:]]
+    # rows of zeros before the launch (a file zero-filled from its first date) change nothing
+    rows += [("B", loc, region, day, 0.0) for loc, region in stores for day in dates[:-25]]
+    sales = pd.DataFrame(rows, columns=["sku", "location", "region", "date", "units"])
+    instance = network_around(sales, train_end=dates[-1], review_days=7, stock_spread=0.0)
+    caps = instance.network.skus.set_index("sku")["supply_cap"]
+    assert caps.to_dict() == {"A": math.ceil(1.5 * 12 * 7), "B": math.ceil(1.5 * 18 * 7)}
+    network, stock = instance.network, instance.start_stock.set_index(["sku", "node"])["on_hand"]
+    cover = network.lead_time(network.parent("S1"), "S1") + 7
+    assert stock[("B", "S1")] == 6 * cover
+    assert stock[("B", "CW")] == 18 * (network.lead_time("supplier", "CW") + 7)
+
+    # A history of 26 days: every SKU has sold 26 days, and its cap is 1.5 x its rate (was 0.43 x).
+    short = sales[sales["date"] > dates[-1] - pd.Timedelta(days=26)]
+    caps = network_around(short, train_end=dates[-1]).network.skus.set_index("sku")["supply_cap"]
+    assert caps.to_dict() == {"A": math.ceil(1.5 * 12 * 7), "B": math.ceil(1.5 * 18 * 7)}
