@@ -22,6 +22,7 @@ import pandas as pd
 from allocation.simulate import (
     DATE,
     DESTINATION,
+    LOCATION,
     NODE,
     ON_HAND,
     ORIGIN,
@@ -29,6 +30,7 @@ from allocation.simulate import (
     SKU,
     SUPPLIER,
     SUPPLY_CAP,
+    UNITS,
     ReplayNetwork,
     Review,
     SimulationError,
@@ -294,6 +296,13 @@ def fit_min_max(
     R = review_days and D(P) the node's demand summed over P = L + R consecutive days:
     safety stock = max(0, quantile_service_target(D(P)) - mean(D(P))),
     min = mean daily demand x L + safety stock, max = min + mean daily demand x R (rounded up).
+
+    The mean and D(P) are taken over the days the series had in the fit window: from its first
+    sale (the node's first day with demand at a location it feeds, over the whole training
+    history, as the forecaster counts a series' history) where that falls inside the window, as a
+    planner averages a SKU launched 25 days ago over 25 days, not 182 with zeros before its
+    launch. A series with fewer such days than P sums them cyclically (its days repeated), one
+    P-day sum from each of its days.
     """
     if not 0 < service_target < 1:
         raise SimulationError(
@@ -313,14 +322,23 @@ def fit_min_max(
     dates = pd.date_range(first, end, freq="D")
     cube = demand_cube(training, dates, topology.forward, skus)  # days x forward x sku
     node_demand = np.einsum("nf,dfk->dnk", topology.feeds, cube)  # days x node x sku
+    unsold = _days_before_first_sale(training, dates, topology, skus)  # node x sku
     rows = []
     for n, node in enumerate(topology.nodes):
         lead = network.lead_time(topology.parent[node], node)
         protection = lead + review_days
-        series = node_demand[:, n, :]
-        sums = _rolling_sums(series, protection)
-        mean_daily = series.mean(axis=0)
-        quantile = np.quantile(sums, service_target, axis=0, method="higher")
+        mean_daily = np.zeros(len(skus))
+        quantile = np.zeros(len(skus))
+        for skip in np.unique(unsold[n]):
+            columns = np.flatnonzero(unsold[n] == skip)
+            series = node_demand[skip:, n, columns]
+            sums = (
+                _rolling_sums(series, protection)
+                if skip == 0 or len(series) >= protection
+                else _cyclic_sums(series, protection)
+            )
+            mean_daily[columns] = series.mean(axis=0)
+            quantile[columns] = np.quantile(sums, service_target, axis=0, method="higher")
         safety = np.clip(quantile - mean_daily * protection, 0.0, None)
         low = np.ceil(mean_daily * lead + safety - 1e-9)
         high = np.ceil(mean_daily * lead + safety + mean_daily * review_days - 1e-9)
@@ -331,6 +349,33 @@ def fit_min_max(
         columns=[NODE, SKU, "lead_time_days", "mean_daily", "safety_stock", "min", "max"],
     )
     return MinMaxLevels(table=table, service_target=service_target, review_days=review_days)
+
+
+def _days_before_first_sale(
+    training: pd.DataFrame, dates: pd.DatetimeIndex, topology: Topology, skus: list[str]
+) -> np.ndarray:
+    """Days of the fit window `dates` before each node's first sale of each SKU (node x SKU,
+    ints): its first day with units > 0 at a forward location it feeds, over the whole training
+    history; 0 where that is before the window, and where it never sold (all days, all zero)."""
+    sold = training[training[UNITS] > 0]
+    first = sold.groupby([LOCATION, SKU])[DATE].min()
+    days = (first - dates[0]).dt.days.clip(lower=0)
+    skip = np.full((len(topology.forward), len(skus)), np.inf)
+    locations = pd.Index(topology.forward).get_indexer(days.index.get_level_values(LOCATION))
+    columns = pd.Index(skus).get_indexer(days.index.get_level_values(SKU))
+    known = (locations >= 0) & (columns >= 0)
+    skip[locations[known], columns[known]] = days.to_numpy(dtype=float)[known]
+    # a node sold from the first day any location it feeds sold
+    node_skip = np.where(topology.feeds[:, :, None] > 0, skip[None, :, :], np.inf).min(axis=1)
+    return np.where(np.isfinite(node_skip), node_skip, 0).astype(int)
+
+
+def _cyclic_sums(series: np.ndarray, window: int) -> np.ndarray:
+    """Sums of `window` consecutive rows (days) of a days x SKU array repeated end to end, one
+    starting on each of its days: for a series shorter than the window."""
+    days = len(series)
+    repeated = np.tile(series, (-(-(days + window - 1) // days), 1))[: days + window - 1]
+    return _rolling_sums(repeated, window)
 
 
 def _rolling_sums(series: np.ndarray, window: int) -> np.ndarray:

@@ -110,15 +110,40 @@ def test_min_max_levels_worked_by_hand(network: ReplayNetwork) -> None:
         review_days=2,
         fit_days=20,
     ).table.set_index("node")
-    # F1: L=1, R=2, 3-day sums alternate 4 and 8 -> q0.9 = 8, mean 6 -> safety 2;
-    # min = 2 x 1 + 2 = 4, max = 4 + 2 x 2 = 8.
-    assert levels.loc["F1", ["safety_stock", "min", "max"]].tolist() == [2, 4, 8]
+    # F1: its first day (a 0) is before its first sale: 19 days 4, 0, 4, ..., 4, mean 40/19.
+    # L=1, R=2, 3-day sums 8, 4, 8, ..., 8 (9 of 8, 8 of 4) -> q0.9 = 8, mean 120/19 -> safety
+    # 32/19; min = ceil(40/19 + 32/19) = 4, max = ceil(72/19 + 2 x 40/19) = ceil(8) = 8.
+    assert levels.loc["F1", "mean_daily"] == pytest.approx(40 / 19)
+    assert levels.loc["F1", "safety_stock"] == pytest.approx(32 / 19)
+    assert levels.loc["F1", ["min", "max"]].tolist() == [4, 8]
     # F2: L=2, steady 1 a day -> no safety stock; min = 2, max = 4.
     assert levels.loc["F2", ["safety_stock", "min", "max"]].tolist() == [0, 2, 4]
     # RW feeds both (1, 5, 1, 5, ...): L=1, 3-day sums 7 and 11 -> safety 11 - 9 = 2; min 5, max 11.
     assert levels.loc["RW", ["safety_stock", "min", "max"]].tolist() == [2, 5, 11]
     # CW: L=2, 4-day sums always 12 -> no safety stock; min 6, max 12.
     assert levels.loc["CW", ["safety_stock", "min", "max"]].tolist() == [0, 6, 12]
+
+
+@pytest.mark.parametrize("sold_days", [10, 2])
+def test_min_max_fits_a_new_sku_from_its_first_sale(network: ReplayNetwork, sold_days: int) -> None:
+    # F1 launches `sold_days` days before TRAIN_END at 4 a day (zero rows before, as a file
+    # zero-filled from its first date has); F2 sells 1 a day all along. Averaged over all 20
+    # days with the zeros, F1's mean was 2 (or 0.4): its levels a fraction of its rate.
+    sales = training_sales()
+    f1 = sales["location"] == "F1"
+    sales.loc[f1, "units"] = np.where(
+        sales.loc[f1, "date"] > TRAIN_END - pd.Timedelta(days=sold_days), 4.0, 0.0
+    )
+    levels = fit_min_max(
+        sales, network, train_end=TRAIN_END, service_target=0.9, review_days=2, fit_days=20
+    ).table.set_index("node")
+    # L=1, R=2: every 3-day sum since the launch is 12 (with 2 days sold: 4, 4 repeated) ->
+    # no safety stock; min = 4 x 1 = 4, max = 4 + 4 x 2 = 12.
+    assert levels.loc["F1", ["mean_daily", "safety_stock", "min", "max"]].tolist() == [4, 0, 4, 12]
+    # F2 sold from the window's first day: as before (L=2, 1 a day -> min 2, max 4)
+    assert levels.loc["F2", ["mean_daily", "safety_stock", "min", "max"]].tolist() == [1, 0, 2, 4]
+    # RW has sold since F2's first sale: all 20 days, F1's zeros before its launch included
+    assert levels.loc["RW", "mean_daily"] == pytest.approx((20 + 4 * sold_days) / 20)
 
 
 def test_min_max_is_fitted_on_the_training_period_only(network: ReplayNetwork) -> None:
