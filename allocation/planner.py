@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pulp
 
+from allocation.cycles import without_cycles
 from allocation.decompose import Decomposition, Progress
 from allocation.errors import AllocationInputError, SolverError
 from allocation.explain import explain
@@ -181,7 +182,43 @@ def _plan_pulp(
     if not exact and variables.supply_free:
         facts = _round_packs(problem, variables, inputs, facts, solver, time_limit, say)
     facts = _whole_transfers(problem, variables, inputs, facts, solver, time_limit, say)
+    facts = _cancel_cycles(problem, variables, inputs, facts)
     return from_variables(variables), facts
+
+
+def _cancel_cycles(
+    problem: pulp.LpProblem, variables: Variables, inputs: ModelInputs, facts: SolverFacts
+) -> SolverFacts:
+    """The solved flows without stock moved round a loop (`allocation.cycles`), where every row
+    the changed flows are in still holds (a timing row may count an arrival the loop brought
+    early); the objective and those rows' slacks are read again. Kept as solved otherwise."""
+    solved = {key: float(x.varValue or 0.0) for key, x in variables.flow.items()}
+    kept = without_cycles(solved, inputs.arcs)
+    changed = [key for key, units in solved.items() if kept[key] != units]
+    if not changed:
+        return facts
+    for key in changed:
+        variables.flow[key].varValue = kept[key]
+    moved = {variables.flow[key].name for key in changed}
+    rows = [
+        row
+        for row in variables.constraints.values()
+        if any(var.name in moved for var in row)
+    ]
+    if not all(row.valid(EPS * max(1.0, abs(row.constant))) for row in rows):
+        for key in changed:
+            variables.flow[key].varValue = solved[key]
+        return facts
+    for row in rows:
+        value = float(row.value() or 0.0)
+        row.slack = -value if row.sense == pulp.LpConstraintLE else value
+    units = sum(solved[key] - kept[key] for key in changed)
+    note = f"{units:,.0f} units sent round loops of warehouses taken out"
+    return replace(
+        facts,
+        objective=float(pulp.value(problem.objective) or 0.0),
+        repair=note if facts.repair is None else f"{facts.repair}; {note}",
+    )
 
 
 def _plan_exact(
@@ -227,9 +264,8 @@ def _plan_exact(
         )
         if facts.status == TIME_LIMITED:
             facts = replace(facts, gap=_tighter_gap(facts.gap, facts.objective, facts.lp_objective))
-    return solution, replace(
-        facts, repair=f"packs exact by MILP ({_proven(facts.gap)}), {began}, {spent:.1f} s)"
-    )
+    repair = f"packs exact by MILP ({_proven(facts.gap)}), {began}, {spent:.1f} s)"
+    return solution, replace(facts, repair="; ".join(filter(None, (repair, facts.repair))))
 
 
 def _tighter_gap(gap: float | None, objective: float, lp_objective: float | None) -> float | None:
