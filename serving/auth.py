@@ -5,8 +5,9 @@ to guess from), and a lookup is one indexed query. Roles: `planner`, `admin`, an
 which is bound to one distributor id and only sees that distributor's suggestions.
 
 The service keeps a found key for a few seconds (`KeyCache`, ALLOCAST_KEY_CACHE_SECONDS, default
-5 s) so a busy client does not cost a query per request: a key revoked in the database
-(`revoked_at` set) stops working within that time, in every service process.
+5 s) so a busy client does not cost a query per request: a key revoked (`revoke_key`, which
+`allocast keys revoke` runs, sets `revoked_at`) stops working within that time, in every service
+process.
 """
 
 from __future__ import annotations
@@ -21,9 +22,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from allocation.network import check_id
-from serving.models import ApiKey, Role
+from serving.models import ApiKey, Role, utcnow
 
-__all__ = ["KEY_PREFIX", "KeyCache", "Principal", "create_key", "find_key", "hash_key"]
+__all__ = [
+    "KEY_PREFIX",
+    "KeyCache",
+    "Principal",
+    "create_key",
+    "find_key",
+    "hash_key",
+    "list_keys",
+    "revoke_key",
+]
 
 KEY_PREFIX = "ak_"  # makes a leaked key easy to spot in logs and scanners
 
@@ -77,6 +87,32 @@ def create_key(
     session.add(row)
     session.flush()
     return key, row
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    """Every key, revoked ones too, oldest first (rows hold the hash and prefix, never the key)."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.id)))
+
+
+def revoke_key(
+    session: Session, *, key_id: int | None = None, prefix: str | None = None
+) -> tuple[ApiKey, bool]:
+    """Revoke the key with `key_id` (or the one key whose prefix is `prefix`): (its row, whether
+    this call revoked it; False when it was revoked before). LookupError when none matches, or
+    when a prefix matches several."""
+    rows = session.scalars(
+        select(ApiKey).where(ApiKey.id == key_id if prefix is None else ApiKey.prefix == prefix)
+    ).all()
+    if not rows:
+        raise LookupError(f"no key #{key_id}" if prefix is None else f"no key {prefix}...")
+    if len(rows) > 1:
+        raise LookupError(f"{len(rows)} keys start {prefix}...: give the --id of one")
+    row = rows[0]
+    if row.revoked_at is not None:
+        return row, False
+    row.revoked_at = utcnow()
+    session.flush()
+    return row, True
 
 
 def find_key(session: Session, key: str) -> Principal | None:

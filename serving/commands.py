@@ -1,7 +1,9 @@
-"""The service's commands: `serve`, `worker`, `keys create`, `db upgrade`, `demo-service`."""
+"""The service's commands: `serve`, `worker`, `keys create|list|revoke`, `db upgrade`,
+`demo-service`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
@@ -14,7 +16,10 @@ from serving.config import Settings
 
 __all__ = ["register"]
 
-keys_app = typer.Typer(help="API keys: create them (each is printed once).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys: create them (each is printed once), list and revoke them.",
+    no_args_is_help=True,
+)
 db_app = typer.Typer(
     help="The service database (SQLite by default, PostgreSQL by URL).", no_args_is_help=True
 )
@@ -118,6 +123,61 @@ def create_key_command(
     scope = f" for distributor {distributor}" if distributor else ""
     typer.echo(f"created {role_value.value} key #{key_id}{scope}; it is shown only once:", err=True)
     typer.echo(key)
+
+
+def _utc(moment: dt.datetime | None) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def list_keys_command() -> None:
+    """List the keys, revoked ones too (never the keys themselves: only their hashes are kept)."""
+    from serving.auth import list_keys
+    from serving.db import connect, upgrade
+
+    database = connect(Settings().database_url)
+    upgrade(database.engine)
+    with database.session() as session:
+        rows = [
+            [
+                str(key.id),
+                key.prefix,
+                key.role,
+                key.distributor_id or "-",
+                _utc(key.created_at),
+                _utc(key.revoked_at),
+                key.name or "",
+            ]
+            for key in list_keys(session)
+        ]
+    header = ["id", "prefix", "role", "distributor", "created", "revoked", "name"]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        typer.echo("  ".join(cells).rstrip())
+
+
+def revoke_key_command(
+    key_id: Annotated[int | None, typer.Option("--id", help="the key's id (keys list)")] = None,
+    prefix: Annotated[str | None, typer.Option(help="the key's prefix (keys list)")] = None,
+) -> None:
+    """Revoke a key: the service refuses it within ALLOCAST_KEY_CACHE_SECONDS (5 s)."""
+    from serving import audit
+    from serving.auth import revoke_key
+    from serving.db import connect, upgrade
+
+    if (key_id is None) == (prefix is None):
+        raise _fail("give the key's --id or its --prefix (one of them)")
+    database = connect(Settings().database_url)
+    upgrade(database.engine)
+    try:
+        with database.session(write=True) as session:
+            row, revoked = revoke_key(session, key_id=key_id, prefix=prefix)
+            if revoked:
+                audit.record(session, None, "key.revoked", "api_key", row.id)
+            key, at = f"key #{row.id} ({row.prefix}..., {row.role})", _utc(row.revoked_at)
+    except LookupError as error:
+        raise _fail(str(error), code=1) from None
+    typer.echo(f"revoked {key}" if revoked else f"{key} was already revoked at {at}")
 
 
 def db_upgrade(
@@ -254,6 +314,8 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("worker")(worker)
     keys_app.command("create")(create_key_command)
+    keys_app.command("list")(list_keys_command)
+    keys_app.command("revoke")(revoke_key_command)
     app.add_typer(keys_app, name="keys")
     db_app.command("upgrade")(db_upgrade)
     app.add_typer(db_app, name="db")

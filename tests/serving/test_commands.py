@@ -125,6 +125,51 @@ def test_key_from_the_command_works_against_the_api(env: Settings, client: TestC
     assert client.get("/v1/plans", headers={"X-API-Key": key}).status_code == 200
 
 
+def test_keys_list_and_revoke_stop_a_key_without_showing_it(env: Settings) -> None:
+    made = runner.invoke(cli, ["keys", "create", "--role", "distributor", "--distributor", "D-N1"])
+    key = made.stdout.strip().splitlines()[-1]
+    planner = runner.invoke(cli, ["keys", "create", "--role", "planner", "--name", "ops"])
+    listed = runner.invoke(cli, ["keys", "list"])
+    assert listed.exit_code == 0, listed.output
+    header, north, ops = listed.stdout.splitlines()
+    assert header.split() == ["id", "prefix", "role", "distributor", "created", "revoked", "name"]
+    assert north.split()[:4] == ["1", key[:10], "distributor", "D-N1"] and north.split()[5] == "-"
+    assert ops.split()[2:4] == ["planner", "-"] and ops.split()[-1] == "ops"
+    assert key not in listed.output and planner.stdout.strip() not in listed.output
+
+    app = create_app(env.model_copy(update={"key_cache_seconds": 0}))
+    with TestClient(app) as client:
+        suggestions = "/v1/distributors/D-N1/suggestions"
+        assert client.get(suggestions, headers={"X-API-Key": key}).status_code == 200
+        revoked = runner.invoke(cli, ["keys", "revoke", "--id", "1"])
+        assert revoked.exit_code == 0, revoked.output
+        assert revoked.stdout.startswith(f"revoked key #1 ({key[:10]}...")
+        assert client.get(suggestions, headers={"X-API-Key": key}).status_code == 401
+
+    again = runner.invoke(cli, ["keys", "revoke", "--prefix", key[:10]])
+    assert again.exit_code == 0 and "key #1 " in again.stdout
+    assert "was already revoked at" in again.stdout
+    revoked_at = runner.invoke(cli, ["keys", "list"]).stdout.splitlines()[1].split()[5]
+    assert dt.datetime.fromisoformat(revoked_at) <= dt.datetime.now(dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--id", "7"], 1, "error: no key #7\n"),
+        (["--prefix", "ak_nothere"], 1, "error: no key ak_nothere...\n"),
+        ([], 2, "error: give the key's --id or its --prefix (one of them)\n"),
+        (["--id", "1", "--prefix", "ak_"], 2, "--id or its --prefix"),
+    ],
+)
+def test_revoking_no_key_is_a_one_line_error(
+    env: Settings, args: list[str], code: int, message: str
+) -> None:
+    result = runner.invoke(cli, ["keys", "revoke", *args])
+    assert (result.exit_code, result.stderr.count("\n")) == (code, 1)
+    assert message in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
