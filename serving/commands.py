@@ -68,9 +68,10 @@ def serve(
 def worker(
     once: Annotated[bool, typer.Option(help="run the jobs queued now, then stop")] = False,
 ) -> None:
-    """Run queued jobs (large allocations, retrains) until stopped with Ctrl-C or SIGTERM."""
+    """Run queued jobs (large allocations, retrains) until stopped with Ctrl-C or SIGTERM: the
+    first lets the running job finish, a second stops it at once and puts it back in the queue."""
     from serving.db import connect, upgrade
-    from serving.jobs import run_next, run_worker, worker_name
+    from serving.jobs import run_worker
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -79,18 +80,18 @@ def worker(
     database = connect(settings.database_url)
     if settings.migrate_on_startup:
         upgrade(database.engine)
-    if once:
-        import serving.api  # noqa: F401  (registers the job handlers)
-
-        name = worker_name()
-        count = 0
-        while run_next(settings, database, name):
-            count += 1
-        typer.echo(f"ran {count} job(s)")
-        return
     stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # the second: run_next puts the job back in the queue
+        stop.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
+    if once:
+        typer.echo(f"ran {run_worker(settings, database, stop=stop, once=True)} job(s)")
+        return
     typer.echo(f"worker polling {settings.database_url} every {settings.worker_poll_seconds} s")
     run_worker(settings, database, stop=stop)
 

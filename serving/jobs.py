@@ -9,6 +9,7 @@ Claiming is a compare-and-set: `UPDATE jobs SET status='running' … WHERE id=:i
 'queued'` changes one row for exactly one worker (PostgreSQL also skips rows another worker has
 locked, `FOR UPDATE SKIP LOCKED`). A worker that dies mid-job leaves its job `running` with a
 lease; once the lease runs out another worker takes it over, up to `job_max_attempts` claims.
+A worker stopped mid-job (Ctrl-C, SIGTERM twice) puts its job back in the queue before it exits.
 
 Handlers register at import time of the module that enqueues their kind
 (`register_handler("allocation", fn)`); the worker imports `serving.api` so every kind an
@@ -190,8 +191,20 @@ def _finish(
         )
 
 
+def _release(database: Database, job_id: int, worker: str) -> None:
+    """Put a job its worker stopped running back in the queue, for the next worker."""
+    with database.session(write=True) as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.worker == worker, Job.status == JobStatus.running.value)
+            .values(status=JobStatus.queued.value, started_at=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def run_next(settings: Settings, database: Database, worker: str) -> bool:
-    """Claim and run one job; False when the queue was empty."""
+    """Claim and run one job; False when the queue was empty. A job interrupted by anything
+    but an Exception (KeyboardInterrupt, SystemExit) goes back to the queue, and that goes on."""
     job = claim_next(database, worker, settings)
     if job is None:
         return False
@@ -212,6 +225,10 @@ def run_next(settings: Settings, database: Database, worker: str) -> bool:
     except Exception as error:  # a failed job records why; the worker goes on with the next
         log.exception("job %s (%s) failed", job.id, job.kind)
         _finish(database, job.id, worker, result=None, error=f"{type(error).__name__}: {error}")
+    except BaseException:
+        _release(database, job.id, worker)
+        log.warning("job %s (%s): interrupted, back in the queue", job.id, job.kind)
+        raise
     else:
         _finish(database, job.id, worker, result=result or {}, error=None)
         log.info("job %s (%s): done", job.id, job.kind)
@@ -228,8 +245,10 @@ def run_worker(
     *,
     stop: threading.Event | None = None,
     max_jobs: int | None = None,
+    once: bool = False,
 ) -> int:
-    """Run jobs until `stop` is set (or `max_jobs` ran); returns how many ran."""
+    """Run jobs until `stop` is set (or `max_jobs` ran, or, with `once`, the queue is empty);
+    returns how many ran."""
     import serving.api  # noqa: F401  (registers the handlers of every kind an endpoint enqueues)
 
     stop = stop or threading.Event()
@@ -238,6 +257,8 @@ def run_worker(
     while not stop.is_set() and (max_jobs is None or done < max_jobs):
         if run_next(settings, database, worker):
             done += 1
+        elif once:
+            break
         else:
             stop.wait(settings.worker_poll_seconds)
     return done

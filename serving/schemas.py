@@ -418,6 +418,8 @@ class JobPublic(_Public):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     attempts: int
+    worker: str | None  # host:pid:thread of the worker that claimed it last
+    lease_until: dt.datetime | None  # a running job not finished by then is taken over
     result: dict[str, Any] | None
     error: str | None
 

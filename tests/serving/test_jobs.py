@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from serving import audit
@@ -15,6 +22,7 @@ from serving.config import Settings
 from serving.db import Database, connect, upgrade
 from serving.jobs import JobContext, claim_next, enqueue, register_handler, run_next, run_worker
 from serving.models import AuditEntry, Job, utcnow
+from tests.serving.conftest import Keys
 
 KIND = "test.record"
 
@@ -27,6 +35,20 @@ def _record(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
 
 
 register_handler(KIND, _record)
+
+WAIT = "test.wait"
+
+
+def _wait(payload: dict[str, Any], context: JobContext) -> dict[str, Any]:
+    """Says it started (a file), then runs until the test lets it end (another file)."""
+    folder = Path(payload["dir"])
+    (folder / f"started-{context.job_id}").touch()
+    while not (folder / "go").exists():
+        time.sleep(0.02)
+    return {"waited": True}
+
+
+register_handler(WAIT, _wait)
 
 
 @pytest.fixture
@@ -111,3 +133,83 @@ def test_a_job_whose_worker_died_is_taken_over_then_given_up(
 def test_enqueue_refuses_a_kind_without_handler(database: Database) -> None:
     with database.session() as session, pytest.raises(ValueError, match="no handler"):
         enqueue(session, "nobody.handles.this", {})
+
+
+# `allocast worker --once` in its own process, with the test kinds' handlers registered.
+WORKER_ONCE = (
+    "import tests.serving.test_jobs; from serving.cli import app; app(['worker', '--once'])"
+)
+
+
+def _worker_once(settings: Settings, repo_root: Path) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "ALLOCAST_DATABASE_URL": settings.database_url,
+        "ALLOCAST_TRACKING_URI": settings.tracking_uri,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", WORKER_ONCE],
+        cwd=repo_root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _enqueue_waits(database: Database, folder: Path, count: int) -> list[int]:
+    with database.session(write=True) as session:
+        return [enqueue(session, WAIT, {"dir": str(folder)}).id for _ in range(count)]
+
+
+def _wait_until_started(folder: Path, job_id: int, worker: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not (folder / f"started-{job_id}").exists():
+        assert worker.poll() is None and time.monotonic() < deadline, worker.communicate()
+        time.sleep(0.02)
+
+
+def test_a_stopped_worker_once_finishes_its_job_and_claims_no_other(
+    database: Database, settings: Settings, tmp_path: Path, repo_root: Path
+) -> None:
+    first, second = _enqueue_waits(database, tmp_path, 2)
+    worker = _worker_once(settings, repo_root)
+    _wait_until_started(tmp_path, first, worker)
+    worker.send_signal(signal.SIGTERM)  # a container stop: finish the job, then stop
+    (tmp_path / "go").touch()
+    out, err = worker.communicate(timeout=60)
+    assert (worker.returncode, out) == (0, "ran 1 job(s)\n"), err
+    with database.session() as session:
+        statuses = session.scalars(select(Job.status).order_by(Job.id)).all()
+    assert [first, second] == [1, 2] and statuses == ["succeeded", "queued"]
+
+
+def test_a_job_interrupted_goes_back_to_the_queue_for_the_next_worker(
+    database: Database,
+    settings: Settings,
+    client: TestClient,
+    keys: Keys,
+    tmp_path: Path,
+    repo_root: Path,
+) -> None:
+    (job_id,) = _enqueue_waits(database, tmp_path, 1)
+    worker = _worker_once(settings, repo_root)
+    _wait_until_started(tmp_path, job_id, worker)
+    worker.send_signal(signal.SIGTERM)
+    worker.send_signal(signal.SIGINT)  # a second signal: stop now
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode != 0 and "interrupted, back in the queue" in err, err
+    planner = keys.headers("planner")
+    job = client.get(f"/v1/jobs/{job_id}", headers=planner).json()
+    # queued again at once: not "running" until its lease (an hour) runs out
+    assert (job["status"], job["started_at"], job["lease_until"], job["attempts"]) == (
+        "queued",
+        None,
+        None,
+        1,
+    )
+    (tmp_path / "go").touch()
+    assert run_next(settings, database, "next-worker")
+    job = client.get(f"/v1/jobs/{job_id}", headers=planner).json()
+    assert (job["status"], job["worker"], job["attempts"]) == ("succeeded", "next-worker", 2)
+    assert job["result"] == {"waited": True} and job["lease_until"] is not None
