@@ -117,7 +117,7 @@ LimitQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description="rows to return
 HorizonQuery = Annotated[int, Query(ge=1, le=366, description="days to forecast"), Digits]
 PlanIdQuery = Annotated[
     int | None,
-    Query(ge=1, le=2**31 - 1, description="plan to read (default: the newest)"),
+    Query(ge=1, le=2**31 - 1, description="plan to read (default: the newest not rejected)"),
     Digits,
 ]
 

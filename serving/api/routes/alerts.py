@@ -1,5 +1,5 @@
 """Alerts (stockout risk, early stockout risk, overstock, slow movers, series without forecast,
-overdue in-transit stock) of a plan: the latest plan unless one is named."""
+overdue in-transit stock) of a plan: the newest plan not rejected unless one is named."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from allocation.plan import AlertKind
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
-from serving.models import Plan, PlanAlert
+from serving.models import Plan, PlanAlert, PlanStatus
 from serving.schemas import AlertPublic, AlertsPublic, Id, LimitQuery, OffsetQuery, PlanIdQuery
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -36,7 +36,10 @@ def read_alerts(
     if plan_id is not None and session.get(Plan, plan_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plan {plan_id}")
     if plan_id is None:
-        plan_id = session.scalar(select(func.max(Plan.id)))
+        # a rejected plan (a what-if, say) is no one's plan: its alerts are read by plan_id only
+        plan_id = session.scalar(
+            select(func.max(Plan.id)).where(Plan.status != PlanStatus.rejected.value)
+        )
     if plan_id is None:
         return AlertsPublic(data=[], count=0, plan_id=None)
     query = select(PlanAlert).where(PlanAlert.plan_id == plan_id)
