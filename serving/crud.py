@@ -195,7 +195,7 @@ def stored_sales(
 
 def ingest_rows(
     session: Session, frame: pd.DataFrame, created_by: int | None, today: dt.date
-) -> tuple[SalesIngest, list[str]]:
+) -> SalesIngest:
     """Validate and store the rows a client sent (`frame`, raw; errors name its rows from 1, as
     "rows"), zero-filled on the days they name (`prepare_sales`: a day sent for some series is
     one of no sales for a series sent without it; days no row names stay as stored) and with
@@ -208,8 +208,9 @@ def ingest_rows(
     ingest, they let one stored row stand for its location (and one for the whole store): each
     check is an index lookup, not a scan of the stored history.
 
-    Also returns the notes the rows raise (`SalesNote`: a series dated only whole weeks apart),
-    for the client: in the server's log nobody who sent them reads them."""
+    The ingest keeps the notes the rows raise (`SalesNote`: a series dated only whole weeks
+    apart), for the client and later readers: in the server's log nobody who sent them reads
+    them."""
     _check_days(session, frame, today)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SalesNote)
@@ -221,10 +222,11 @@ def ingest_rows(
         warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
     regions_arrive = REGION in sales.columns and _store_has_regions(session) is False
     stored = store_sales(session, sales, created_by)
+    stored.notes = notes
     if regions_arrive:  # into a store without them: fine only where they replace every day
         session.flush()
         _check_every_row_has_a_region(session, frame, "rows")
-    return stored, notes
+    return stored
 
 
 def _check_days(

@@ -186,6 +186,8 @@ class SalesIngest(Base):
     series: Mapped[int] = mapped_column(Integer)
     first_date: Mapped[dt.date] = mapped_column(Date)
     last_date: Mapped[dt.date] = mapped_column(Date)
+    # how the rows were read where their sender may have meant otherwise (crud.ingest_rows)
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
 
 class SalesRow(Base):

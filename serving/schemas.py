@@ -209,8 +209,8 @@ class SalesIngestPublic(_Public):
     series: int
     first_date: dt.date
     last_date: dt.date
-    # how the rows were read where their sender may have meant otherwise (answer to the POST)
-    notes: list[str] = []
+    # how the rows were read where their sender may have meant otherwise
+    notes: list[str]
 
 
 class SalesIngestsPublic(BaseModel):

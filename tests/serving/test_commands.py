@@ -20,7 +20,7 @@ from serving.cli import app as cli
 from serving.config import Settings
 from serving.db import alembic_config, connect, upgrade
 from serving.main import create_app
-from serving.models import ApiKey, Base, Role, StockPosition
+from serving.models import ApiKey, Base, Role, SalesIngest, StockPosition
 from tests.serving.registry import registry_copy
 
 runner = CliRunner()
@@ -92,6 +92,22 @@ def test_stored_positions_upgrade_to_one_row_per_shipment(database_url: str) -> 
         with pytest.raises(IntegrityError):
             session.commit()
         session.rollback()
+    database.dispose()
+
+
+def test_ingests_stored_before_notes_were_kept_read_none(database_url: str) -> None:
+    database = connect(database_url)
+    upgrade(database.engine, "0003")
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO sales_ingests (created_at, rows, series, first_date, last_date) "
+                "VALUES ('2026-01-01 00:00:00', 7, 1, '2026-01-01', '2026-01-07')"
+            )
+        )
+    upgrade(database.engine)
+    with database.session() as session:
+        assert [i.notes for i in session.scalars(select(SalesIngest))] == [[]]
     database.dispose()
 
 

@@ -208,3 +208,9 @@ def test_an_ingest_answers_with_the_notes_its_rows_raise(client: TestClient, key
     assert len(notes) == 1 and "series have dates only whole weeks apart (SKU-002 at" in notes[0]
     alone = client.post("/v1/sales", json={"rows": daily}, headers=keys.headers("planner"))
     assert alone.json()["notes"] == []
+    # kept with the ingest: the list says the same as the answers did
+    listed = client.get("/v1/sales/ingests", headers=keys.headers("planner")).json()["data"]
+    assert [(i["id"], i["notes"]) for i in listed] == [
+        (alone.json()["id"], []),
+        (answer.json()["id"], notes),
+    ]

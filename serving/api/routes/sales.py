@@ -39,7 +39,7 @@ def ingest_sales(
     frame = pd.DataFrame([row.model_dump(exclude_none=True) for row in ingest.rows])
     begin_write(session)
     lock_tables(session, "sales")  # the checks read what the ingest then replaces
-    stored, notes = ingest_rows(session, frame, principal.key_id, dt.datetime.now(dt.UTC).date())
+    stored = ingest_rows(session, frame, principal.key_id, dt.datetime.now(dt.UTC).date())
     audit.record(
         session,
         principal,
@@ -50,7 +50,7 @@ def ingest_sales(
         series=stored.series,
     )
     session.commit()
-    return SalesIngestPublic.model_validate(stored).model_copy(update={"notes": notes})
+    return SalesIngestPublic.model_validate(stored)
 
 
 @router.get("/ingests", response_model=SalesIngestsPublic)
