@@ -200,11 +200,7 @@ def _cancel_cycles(
     for key in changed:
         variables.flow[key].varValue = kept[key]
     moved = {variables.flow[key].name for key in changed}
-    rows = [
-        row
-        for row in variables.constraints.values()
-        if any(var.name in moved for var in row)
-    ]
+    rows = [row for row in variables.constraints.values() if any(var.name in moved for var in row)]
     if not all(row.valid(EPS * max(1.0, abs(row.constant))) for row in rows):
         for key in changed:
             variables.flow[key].varValue = solved[key]

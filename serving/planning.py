@@ -78,6 +78,7 @@ class PlanOutcome:
     model_version: str | None
     demand_source: DemandSource
     note: str | None  # what was left out of the demand, if anything
+    skus: list[str]  # what it plans for: the request's `skus`, else its demand's (or the network's)
 
 
 def demand_locations(network: Network) -> set[str]:
@@ -352,9 +353,11 @@ def make_plan(
     policy = allocation.parse_policy(request.policy or {}, source="policy")  # as check_request
     if request.demand is not None:
         demand, source = _request_demand(request), "request"
+        skus = sorted(set(demand[SKU]))
     else:
         demand, version, note = _forecast_demand(session, model_store, cache, request, network)
         source = "champion"
+        skus = sorted(requested_skus(request, network))
     solved = allocation.plan(
         network,
         stock,
@@ -367,7 +370,7 @@ def make_plan(
         # what a 422 about the demand names: the rows sent, or the champion's forecast
         demand_source="demand" if source == "request" else "forecast of the stored sales",
     )
-    return PlanOutcome(solved, network_id, version, source, note)
+    return PlanOutcome(solved, network_id, version, source, note, skus)
 
 
 def planned_days(request: AllocationCreate) -> int:
@@ -515,6 +518,7 @@ def store_plan(
         starts=_date(document.get("today")),
         kpis=document["kpis"],
         solver=solver,
+        skus=outcome.skus,
     )
     session.add(row)
     session.flush()

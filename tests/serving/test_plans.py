@@ -205,3 +205,23 @@ def test_alerts_of_the_newest_or_a_named_plan_filtered_by_kind(
     assert seeded.get("/v1/alerts", params={"plan_id": 99999}, headers=planner).status_code == 404
     bogus = seeded.get("/v1/alerts", params={"kind": "bogus"}, headers=planner)
     assert bogus.status_code == 422 and bogus.json()["detail"][0]["loc"] == ["query", "kind"]
+
+
+def test_a_plan_of_fewer_skus_cannot_replace_the_approved_plan(
+    seeded: TestClient, keys: Keys
+) -> None:
+    # Distributors read the newest approved plan alone: approving a plan of SKU-001 withdrew
+    # their suggestions for SKU-002 and SKU-003, with no word (helper-56).
+    planner = keys.headers("planner")
+    first = create_plan(seeded, keys)["id"]
+    assert seeded.post(f"/v1/plans/{first}/approve", headers=planner).status_code == 200
+    narrow = create_plan(seeded, keys, skus=["SKU-001"])["id"]
+    refused = seeded.post(f"/v1/plans/{narrow}/approve", headers=planner)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"].startswith(
+        f"plan {narrow} plans 1 SKUs and leaves out SKU-002, SKU-003 of approved plan {first}"
+    )
+    assert seeded.get(f"/v1/plans/{narrow}", headers=planner).json()["status"] == "draft"
+    # A plan of every SKU replaces it
+    full = create_plan(seeded, keys)["id"]
+    assert seeded.post(f"/v1/plans/{full}/approve", headers=planner).status_code == 200

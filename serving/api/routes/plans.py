@@ -182,6 +182,9 @@ def _decide(
             f"plan {plan_id} ships more than the stored stock now holds: {short}; the stock "
             "changed since it was planned: ask for a new plan or reject this one",
         )
+    if decision is PlanStatus.approved and (withdrawn := _withdrawn(session, plan_id)):
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, withdrawn)
     audit.record(session, principal, f"plan.{decision.value}", "plan", plan_id, note=note)
     session.commit()
     return _read(session, plan_id)
@@ -265,6 +268,31 @@ def _first_shortfall(
                 f"{in_transit:g} in transit arriving by then"
             )
     return None
+
+
+def _withdrawn(session: Session, plan_id: int) -> str | None:
+    """Why approving `plan_id` would withdraw suggestions: SKUs of the approved plan it replaces
+    that it does not plan (and the network still holds); None when it plans them all.
+    Distributors read the newest approved plan alone, so a plan of two SKUs, approved, left
+    every distributor without its suggestions for the other ten."""
+    plan = session.get(Plan, plan_id)
+    before = session.scalar(
+        select(func.max(Plan.id)).where(Plan.status == PlanStatus.approved.value, Plan.id < plan_id)
+    )
+    replaced = None if before is None else session.get(Plan, before)
+    if plan is None or plan.skus is None or replaced is None or replaced.skus is None:
+        return None
+    network = session.get(NetworkVersion, plan.network_id)
+    held = {str(sku["id"]) for sku in (network.document if network else {}).get("skus", [])}
+    left_out = sorted((set(replaced.skus) - set(plan.skus)) & held)
+    if not left_out:
+        return None
+    return (
+        f"plan {plan_id} plans {len(plan.skus)} SKUs and leaves out "
+        f"{listed(left_out, SHOWN_SHORTFALLS)} of approved plan {before}: distributors read "
+        "the newest approved plan alone, so approving it would withdraw their suggestions for "
+        "those; ask for a plan of every SKU (no `skus`), or reject this one"
+    )
 
 
 def _current_network_id() -> Any:

@@ -1,0 +1,32 @@
+"""plans keep the SKUs they plan for
+
+Distributors read the newest approved plan alone, so approving a plan of some SKUs withdrew
+every suggestion for the others; the approval now compares the SKUs of the two. Plans stored
+before this revision have none recorded (NULL) and are not compared.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-07 10:40:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("plans", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("skus", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("plans", schema=None) as batch_op:
+        batch_op.drop_column("skus")
