@@ -434,6 +434,9 @@ def test_a_shipment_due_early_serves_an_early_deadline_beside_a_later_one(
         "there until then, 0% of the forecast 4.0 over those days (4.0 short, 1.0 of them for "
         "the wait), below the threshold of 100%"
     )
+    # The KPIs say it beside a fill rate of 100 % over the cover period
+    assert result.kpis["fill_rate_by_tier"]["growth"] == 1.0
+    assert result.kpis["early_stockout_risks_by_tier"] == {"growth": 1}
 
 
 def two_stores(lateral_cost: float = 1.0) -> al.Network:
