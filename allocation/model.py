@@ -716,9 +716,10 @@ def _cross_region_caps(
     skus: list[str],
 ) -> dict[str, float]:
     """Units of each SKU that may cross regions, by `Arc.cross_rows` row: out of an origin its
-    overstock above B days; into a region the need of its demand locations (net of their own
-    stock). Without the second, 140 units of overstock went to a regional warehouse of a region
-    that sells none of it, only to leave the origin's overstock penalty behind."""
+    overstock above B days; into a region the need of its demand locations over their cover
+    periods (a distributor's net of its own stock). Without the second, 140 units of overstock
+    went to a regional warehouse of a region that sells none of it, only to leave the origin's
+    overstock penalty behind."""
     crossing = [a for a in arcs if a.kind == "cross_region"]
     if not crossing:
         return {}
