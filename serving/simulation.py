@@ -532,19 +532,26 @@ def best_at_equal_inventory(summary: pd.DataFrame) -> pd.DataFrame:
 
 def write_outcome(outcome: SimulationOutcome, out_dir: Path) -> list[Path]:
     """Write `summary.csv`, `versus_min_max.csv`, `at_equal_inventory.csv`, `daily.parquet` (every
-    replay's daily frame with its label) and `simulation.json` (setup and the tables)."""
+    replay's daily frame with its label), `inventory.parquet` (on hand at every node at the end
+    of each day), `shipments.parquet` (every shipment with its dates) and `simulation.json`
+    (setup and the tables). With the stores' on hand alone, average inventory (which counts
+    every node and the stock between them) could not be recomputed from the files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     names = ("summary.csv", "versus_min_max.csv", "at_equal_inventory.csv")
     paths = [out_dir / name for name in names]
     outcome.summary.to_csv(paths[0], index=False)
     outcome.versus_min_max.to_csv(paths[1], index=False)
     outcome.at_equal_inventory.to_csv(paths[2], index=False)
-    daily = pd.concat(
-        [result.daily.assign(policy=label) for label, result in outcome.results.items()],
-        ignore_index=True,
-    )
-    paths.append(out_dir / "daily.parquet")
-    daily.to_parquet(paths[-1], index=False)
+    for name in ("daily", "inventory", "shipments"):
+        frame = pd.concat(
+            [
+                getattr(result, name).assign(policy=label)
+                for label, result in outcome.results.items()
+            ],
+            ignore_index=True,
+        )
+        paths.append(out_dir / f"{name}.parquet")
+        frame.to_parquet(paths[-1], index=False)
     paths.append(out_dir / "simulation.json")
     paths[-1].write_text(
         json.dumps(
