@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecasting.columns import UNIQUE_ID, Y
+from forecasting.columns import CUTOFF, UNIQUE_ID, Y
 
 __all__ = [
     "Calibration",
@@ -89,6 +89,29 @@ def _scale_facts(
     return mae, mean_forecast
 
 
+def _held_out_mae(backtest: pd.DataFrame, error: np.ndarray, mae: pd.Series) -> np.ndarray:
+    """Per row, its series' mean absolute error over the other backtest windows (all of them
+    where the table has one window, or the series one window).
+
+    A residual divided by a MAE that holds it is bounded: with 9 errors a series (3 months x 3
+    windows) none is more than 9 of its MAE away, so the residuals' tails looked thin and the
+    90 % interval held 76 % of the next months on the M5 slice summed to SKU-state-months. A
+    forecast's error is not in the MAE that scales it: measured on other windows, the
+    residuals are spread as the future's are."""
+    ids = backtest[UNIQUE_ID].to_numpy()
+    everywhere = pd.Series(ids).map(mae).to_numpy(dtype="float64")
+    if CUTOFF not in backtest.columns or backtest[CUTOFF].nunique() < 2:
+        return everywhere
+    cutoffs = backtest[CUTOFF].to_numpy()
+    frame = pd.DataFrame({"id": ids, "cutoff": cutoffs, "error": error})
+    total = frame.groupby("id")["error"].agg(["sum", "count"])
+    window = frame.groupby(["id", "cutoff"])["error"].transform("sum").to_numpy()
+    window_n = frame.groupby(["id", "cutoff"])["error"].transform("count").to_numpy()
+    others = pd.Series(ids).map(total["count"]).to_numpy() - window_n
+    held_out = (pd.Series(ids).map(total["sum"]).to_numpy() - window) / np.maximum(others, 1)
+    return np.where(others > 0, held_out, everywhere)
+
+
 def fit_calibration(
     backtest: pd.DataFrame,
     forecast_column: str,
@@ -111,7 +134,9 @@ def fit_calibration(
         for segment, group in ratio.groupby(segment_of_series.to_numpy())
         if len(group) >= MIN_SERIES_PER_SEGMENT
     }
-    scale = local_scale(ids.map(mae).to_numpy(), forecast, ids.map(mean_forecast).to_numpy())
+    scale = local_scale(
+        _held_out_mae(backtest, error, mae), forecast, ids.map(mean_forecast).to_numpy()
+    )
     residual = (backtest[Y].to_numpy() - forecast) / scale
     segments = pd.Series(ids.map(segment_of)).fillna(POOLED).to_numpy()
     rows: dict[str, dict[float, float]] = {}

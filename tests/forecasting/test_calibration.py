@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from forecasting.calibration import fit_calibration, local_scale, quantile_forecasts
-from forecasting.columns import UNIQUE_ID, Y
+from forecasting.columns import CUTOFF, UNIQUE_ID, Y
 
 LEVELS = (0.5, 0.9, 0.95)
 
@@ -82,3 +82,30 @@ def test_an_unseen_series_is_as_uncertain_as_the_seen_ones_of_its_segment() -> N
     seen, new = upper - 40.0
     # the median relative error of all series (half of them slow, Poisson-noisy) made it 4x
     assert new == pytest.approx(seen, rel=0.25)
+
+
+def test_coverage_holds_with_few_backtest_errors_a_series() -> None:
+    # Months: 3 windows x 3 periods = 9 errors a series, whose spread drifts from one window to
+    # the next as demand's does. Divided by a MAE that holds it, a residual looks closer than a
+    # future error (no more than 9 MAEs away, and never off a window's own drift): the 90 %
+    # interval held 76 % of the next months on M5 summed to SKU-state-months (helper-54), here
+    # the 95 % quantile 92.7 %. Scaled by the MAE of the other windows, each residual is spread
+    # as a future error is.
+    rng = np.random.default_rng(3)
+    means = np.geomspace(5, 500, 400)
+
+    def draw(cutoffs: int) -> pd.DataFrame:
+        n = 3 * cutoffs
+        ids = np.repeat([f"s{i}|L" for i in range(len(means))], n)
+        cutoff = np.tile(np.repeat(np.arange(cutoffs), 3), len(means))
+        drift = np.repeat(rng.lognormal(0.0, 0.5, (len(means), cutoffs)).ravel(), 3)
+        mean = np.repeat(means, n)
+        y = np.maximum(0.0, rng.normal(mean, 0.2 * mean * drift))
+        return pd.DataFrame({UNIQUE_ID: ids, CUTOFF: cutoff, "f": mean, Y: y})
+
+    calibration = fit_calibration(draw(3), "f", {}, LEVELS)
+    fresh = draw(5)
+    quantiles = quantile_forecasts(fresh, "f", {}, calibration)
+    for level in LEVELS[1:]:
+        share = float(np.mean(fresh[Y].to_numpy() <= quantiles[level]))
+        assert share == pytest.approx(level, abs=0.015)
