@@ -201,10 +201,12 @@ def _allocation_handlers() -> dict[type[Exception], Any]:
 
     def input_error(_request: Request, error: Exception) -> ErrorResponse:
         assert isinstance(error, AllocationInputError)
+        # The body field, then the item and its field: ["body", "stock", "S@CW", "arrival_date"];
+        # a field that is the body field itself is said once (["body", "today"], not twice).
         loc: list[str | int] = ["body", error.source]
         if error.item:
             loc.append(error.item)
-        if error.field:
+        if error.field and error.field != error.source:
             loc.append(error.field)
         return validation_error(
             loc,

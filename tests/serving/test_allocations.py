@@ -190,6 +190,7 @@ def test_a_sku_the_network_lacks_is_422_naming_it(seeded: TestClient, keys: Keys
         assert response.status_code == 422  # was "no stored sales with sku in ['NOPE']"
         problem = response.json()["detail"][0]
         assert problem["item"] == "NOPE" and "not in the network" in problem["msg"]
+        assert problem["loc"] == ["body", "skus", "NOPE"]  # was [..., "NOPE", "skus"]
 
 
 def test_champion_demand_without_a_model_is_503_saying_why(seeded: TestClient, keys: Keys) -> None:
@@ -252,7 +253,7 @@ def test_a_large_request_is_checked_before_it_is_queued(
         "/v1/allocations", json=allocation_body(today="2026-01-20"), headers=planner
     )
     assert response.status_code == 422, response.text
-    assert response.json()["detail"][0]["loc"] == ["body", "today", "today"]
+    assert response.json()["detail"][0]["loc"] == ["body", "today"]
     # Rows past D-N1's own cover (7 + 2 days) but inside the longest any node has (7 + 4)
     beyond = [
         {"sku": "SKU-001", "location": "D-N1", "date": day, "forecast": 10.0}
@@ -346,7 +347,7 @@ def test_champion_plan_names_the_model_version_and_ready_turns_200(
         "/v1/allocations", json={"horizon": 7, "today": "2020-01-01"}, headers=planner
     )
     assert early.status_code == 422
-    assert early.json()["detail"][0]["loc"] == ["body", "today", "today"]
+    assert early.json()["detail"][0]["loc"] == ["body", "today"]
     assert "the forecast covers" in early.json()["detail"][0]["msg"]
     # queued (large), a plan day after every forecast day is refused first, not in the queue
     seeded.app.state.settings = settings.model_copy(update={"sync_allocation_limit": 0})
@@ -360,7 +361,7 @@ def test_champion_plan_names_the_model_version_and_ready_turns_200(
         "/v1/allocations", json={"horizon": 7, "today": "2020-01-01"}, headers=planner
     )
     assert early.status_code == 422 and "no demand day" in early.json()["detail"][0]["msg"]
-    assert early.json()["detail"][0]["loc"] == ["body", "today", "today"]
+    assert early.json()["detail"][0]["loc"] == ["body", "today"]
     assert seeded.get("/v1/jobs", headers=planner).json()["count"] == 0
 
 
@@ -482,4 +483,4 @@ def test_a_plan_day_outside_the_forecast_is_422_naming_its_dates(
     response = seeded.post("/v1/allocations", json=body, headers=keys.headers("planner"))
     assert response.status_code == 422
     assert "no forecast date inside the cover periods" in response.json()["detail"][0]["msg"]
-    assert response.json()["detail"][0]["loc"] == ["body", "today", "today"]  # was demand.date
+    assert response.json()["detail"][0]["loc"] == ["body", "today"]  # was demand.date
