@@ -716,10 +716,13 @@ def _cross_region_caps(
     skus: list[str],
 ) -> dict[str, float]:
     """Units of each SKU that may cross regions, by `Arc.cross_rows` row: out of an origin its
-    overstock above B days; into a region the need of its demand locations over their cover
-    periods (a distributor's net of its own stock). Without the second, 140 units of overstock
-    went to a regional warehouse of a region that sells none of it, only to leave the origin's
-    overstock penalty behind."""
+    overstock above B days; into a region what its demand locations lack (a forward
+    warehouse's need less its own stock, a distributor's order-up-to cap: its need net of its
+    own stock rounded up to whole packs and MOQ; red credit none) less what the region's other
+    warehouses hold. Without that second cap, 140 units of overstock went to a regional
+    warehouse of a region that sells none of it, only to leave the origin's overstock penalty
+    behind; counted gross, 8 still went where the south held 500 against a need of 8, and
+    counted in units, not packs, a distributor served only across regions never got its pack."""
     crossing = [a for a in arcs if a.kind == "cross_region"]
     if not crossing:
         return {}
@@ -732,12 +735,22 @@ def _cross_region_caps(
     }
     region_of = {w.id: w.region for w in network.warehouses}
     region_of.update((d.id, d.region) for d in network.distributors)
-    need = needs.groupby([needs[SKU], needs[LOCATION].map(region_of)])["need"].sum()
-    caps.update(
-        (f"cross_region_in[{s},{r}]", max(0.0, float(need.get((s, r), 0.0))))
-        for s in skus
-        for r in {a.region for a in crossing}
+    red = {d.id for d in network.distributors if d.credit == "red"}
+    held = [available.get(key, 0.0) for key in zip(needs[SKU], needs[LOCATION], strict=True)]
+    lacking = np.where(
+        needs["kind"] == "distributor",
+        needs["cap"].to_numpy(dtype=float),
+        np.maximum(0.0, needs["need"].to_numpy(dtype=float) - np.array(held, dtype=float)),
     )
+    lacking[needs[LOCATION].isin(red).to_numpy()] = 0.0
+    regions = needs[LOCATION].map(region_of).to_numpy()
+    lack = pd.Series(lacking).groupby([needs[SKU].to_numpy(), regions]).sum()
+    upstream = [w for w in network.warehouses if w.kind != "forward"]
+    for r in {a.region for a in crossing}:
+        holders = [w.id for w in upstream if w.region == r]
+        for s in skus:
+            there = sum(available.get((s, w), 0.0) for w in holders)
+            caps[f"cross_region_in[{s},{r}]"] = max(0.0, float(lack.get((s, r), 0.0)) - there)
     return caps
 
 
@@ -757,18 +770,23 @@ def _fair_targets(
     """Under shortage (network stock below total need), each tier's least share (units).
 
     A tier's need counts what its distributors can take: none for red credit, and for yellow
-    at most what the guaranteed amount buys of the SKU. A yellow distributor guaranteed 0 that
-    needed 30 raised its tier's share of 10 hot units from 2.5 to 4, taken from strategic."""
+    what the guaranteed amount buys, shared over the SKUs in proportion to their needs' cost. A
+    yellow distributor guaranteed 0 that needed 30 raised its tier's share of 10 hot units from
+    2.5 to 4, taken from strategic."""
     red = {d.id for d in network.distributors if d.credit == "red"}
     eligible = needs[~needs[LOCATION].isin(red)]
     guaranteed = {d.id: d.guaranteed_amount for d in network.distributors if d.credit == "yellow"}
     if guaranteed:
-        cost = {s.id: s.unit_cost for s in network.skus}
-        buys = [
-            guaranteed.get(j, math.inf) / cost[s] if cost[s] > 0 else math.inf
-            for s, j in zip(eligible[SKU], eligible[LOCATION], strict=True)
-        ]
-        eligible = eligible.assign(need=np.minimum(eligible["need"].to_numpy(float), buys))
+        cost = eligible[SKU].map({s.id: s.unit_cost for s in network.skus}).to_numpy(float)
+        need = eligible["need"].to_numpy(float)
+        money = pd.Series(cost * need).groupby(eligible[LOCATION].to_numpy()).transform("sum")
+        budget = eligible[LOCATION].map(guaranteed).to_numpy(float)  # NaN: not yellow
+        yellow = ~np.isnan(budget)
+        share = np.ones(len(need))
+        share[yellow] = np.minimum(
+            1.0, budget[yellow] / np.maximum(money.to_numpy()[yellow], 1e-12)
+        )
+        eligible = eligible.assign(need=need * share)
     tier_need = eligible.groupby([SKU, "tier"])["need"].sum()
     total_need = tier_need.groupby(level=SKU).sum()
     supply = pd.Series(

@@ -1848,3 +1848,72 @@ def test_overstock_returned_to_a_warehouse_that_passes_none_on_says_so() -> None
         "lateral transfer within the region: RW has no demand of its own and passes none of it "
         "on in this plan: it holds what FW-A has above its 60-day bound (140 units)"
     )
+
+
+@pytest.mark.parametrize(
+    ("decompose_above", "integer_packs"),
+    [(DECOMPOSE_ABOVE_SERIES, False), (0, False), (DECOMPOSE_ABOVE_SERIES, True)],
+)
+@pytest.mark.parametrize(("pack", "moq", "need", "gets"), [(10, 0, 9.5, 10.0), (1, 30, 20.0, 30.0)])
+def test_a_region_s_cross_region_cap_counts_whole_packs_and_its_own_stock(
+    decompose_above: int, integer_packs: bool, pack: int, moq: int, need: float, gets: float
+) -> None:
+    # D, served only across regions, needs 9.5 in packs of 10 (or 20 with an MOQ of 30). The
+    # south's cap counted 9.5 units, so D got no pack and 9 units were parked at RW-S (helper-60).
+    document = {
+        "warehouses": [
+            {"id": "RW-N", "kind": "regional", "region": "north", "capacity": 10000},
+            {"id": "FW-N", "kind": "forward", "region": "north", "capacity": 10000},
+            {"id": "RW-S", "kind": "regional", "region": "south", "capacity": 10000},
+        ],
+        "lanes": [
+            {"origin": "RW-N", "destination": "FW-N", "cost_per_unit": 0.1, "lead_time_days": 1}
+        ],
+        "laterals": [{"between": ["FW-N", "RW-S"], "cost_per_unit": 0.2, "lead_time_days": 1}],
+        "distributors": [
+            {"id": "D", "region": "south", "tier": "strategic", "served_by": ["RW-S"],
+             "lead_time_days": 1, "pack_size": pack, "moq": moq}
+        ],
+        "skus": [{"id": "S", "unit_cost": 10.0}],
+    }  # fmt: skip
+    policy = al.Policy(overstock_days=60, allow_cross_region_lateral=True)
+    demand = demand_frame({("S", "FW-N"): 0.5, ("S", "D"): need / 8})
+    options: dict[str, Any] = {
+        "decompose_above": decompose_above,
+        "integer_packs": integer_packs,
+        "time_limit": 30 if integer_packs else None,
+    }
+    network = al.Network.model_validate(document)
+    result = al.plan(network, stock_frame([("S", "FW-N", 130)]), demand, policy, **options)
+    assert result.replenishment["quantity"].sum() == gets and result.unmet.empty
+    crossed = result.transfers.loc[result.transfers["kind"] == "cross_region", "quantity"]
+    assert crossed.sum() == gets
+    # What the region holds already serves it first: nothing crosses into it
+    stock = stock_frame([("S", "FW-N", 130), ("S", "RW-S", 500)])
+    result = al.plan(network, stock, demand, policy, **options)
+    assert "cross_region" not in set(result.transfers["kind"])
+
+
+def test_a_yellow_guarantee_is_shared_over_the_skus_in_the_fair_share() -> None:
+    # D-Y's guarantee buys 10 units in all; with two hot SKUs each counted all 10 of them, so the
+    # observation tier took 4 of each SKU's 10 from strategic. Shared (5 each): 7 and 3.
+    line = {"region": "r", "served_by": ["RW"], "lead_time_days": 1}
+    skus = ["HOT0", "HOT1"]
+    network = al.Network.model_validate(
+        {
+            "warehouses": [{"id": "RW", "kind": "regional", "region": "r", "capacity": 1000}],
+            "distributors": [
+                {"id": "D-S", "tier": "strategic", **line},
+                {"id": "D-O", "tier": "observation", **line},
+                {"id": "D-Y", "tier": "observation", "credit": "yellow",
+                 "guaranteed_amount": 100.0, **line},
+            ],
+            "skus": [{"id": s, "unit_cost": 10.0, "hot": True} for s in skus],
+        }
+    )  # fmt: skip
+    rates = {
+        (s, d): rate for s in skus for d, rate in (("D-S", 1.25), ("D-O", 1.25), ("D-Y", 3.75))
+    }
+    result = al.plan(network, stock_frame([(s, "RW", 10) for s in skus]), demand_frame(rates))
+    supplied = result.replenishment.groupby(["sku", "distributor"])["quantity"].sum().to_dict()
+    assert supplied == {(s, d): q for s in skus for d, q in (("D-O", 3.0), ("D-S", 7.0))}
