@@ -58,6 +58,41 @@ def test_the_migrations_make_the_tables_the_models_declare(database_url: str) ->
     database.dispose()
 
 
+def test_migrations_up_and_down_keep_the_rows_that_refer_to_the_tables_they_change(
+    database_url: str,
+) -> None:
+    # On SQLite a batch rebuild (DROP TABLE) of sales_ingests failed the sales rows' foreign
+    # key, so a database holding sales could not upgrade past 0003 (and the service, migrating
+    # on startup, did not start); down from 0005 it deleted every plan line (ON DELETE
+    # CASCADE) without a word (helper-61).
+    database = connect(database_url)
+    upgrade(database.engine, "0003")
+    inserts = (
+        "INSERT INTO sales_ingests (created_at, rows, series, first_date, last_date) "
+        "VALUES ('2026-01-01 00:00:00', 7, 1, '2026-01-01', '2026-01-07')",
+        "INSERT INTO sales (ingest_id, sku, location, date, units) "
+        "SELECT id, 'S', 'L', '2026-01-01', 3 FROM sales_ingests",
+        "INSERT INTO plans (created_at, status, demand_source, kpis, solver) "
+        "VALUES ('2026-01-01 00:00:00', 'draft', 'request', '{}', '{}')",
+        "INSERT INTO plan_lines (plan_id, kind, sku, destination, quantity, details) "
+        "SELECT id, 'transfer', 'S', 'X', 1, '{}' FROM plans",
+    )
+    with database.engine.begin() as connection:
+        for insert in inserts:
+            connection.execute(text(insert))
+    counts = "SELECT (SELECT count(*) FROM sales), (SELECT count(*) FROM plan_lines)"
+    upgrade(database.engine)
+    with database.engine.connect() as connection:
+        assert tuple(connection.execute(text(counts)).one()) == (1, 1)
+    config = alembic_config(database.engine)
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+    with database.engine.connect() as connection:
+        assert tuple(connection.execute(text(counts)).one()) == (1, 1)
+    database.dispose()
+
+
 def test_stored_positions_upgrade_to_one_row_per_shipment(database_url: str) -> None:
     database = connect(database_url)
     upgrade(database.engine, "0002")  # one position per SKU and node
@@ -103,6 +138,14 @@ def test_ingests_stored_before_notes_were_kept_read_none(database_url: str) -> N
             text(
                 "INSERT INTO sales_ingests (created_at, rows, series, first_date, last_date) "
                 "VALUES ('2026-01-01 00:00:00', 7, 1, '2026-01-01', '2026-01-07')"
+            )
+        )
+        # A sales row refers to the ingest: on SQLite a rebuild of sales_ingests (DROP TABLE)
+        # broke its foreign key, and every database holding sales failed the upgrade.
+        connection.execute(
+            text(
+                "INSERT INTO sales (ingest_id, sku, location, date, units) "
+                "SELECT id, 'S', 'L', '2026-01-01', 3 FROM sales_ingests"
             )
         )
     upgrade(database.engine)

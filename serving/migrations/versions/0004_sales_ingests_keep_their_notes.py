@@ -25,10 +25,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("sales_ingests", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("notes", sa.JSON(), server_default=sa.text("'[]'"), nullable=False)
+            sa.Column("notes", sa.JSON(), server_default="[]", nullable=False)
         )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sales_ingests", schema=None) as batch_op:
-        batch_op.drop_column("notes")
+    # ALTER TABLE ... DROP COLUMN, not a batch rebuild: on SQLite the rebuild's DROP TABLE
+    # broke the foreign keys of the rows that refer to it (or, ON DELETE CASCADE, deleted them).
+    op.drop_column("sales_ingests", "notes")

@@ -28,5 +28,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("plans", schema=None) as batch_op:
-        batch_op.drop_column("skus")
+    # ALTER TABLE ... DROP COLUMN, not a batch rebuild: on SQLite the rebuild's DROP TABLE
+    # broke the foreign keys of the rows that refer to it (or, ON DELETE CASCADE, deleted them).
+    op.drop_column("plans", "skus")
