@@ -45,7 +45,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers wait this long for SQLite's single wr
 WRITER_WAIT_SECONDS = SQLITE_BUSY_TIMEOUT_MS / 1000  # ... and as long for the in-process queue
 BUSY_RETRY_AFTER_SECONDS = 5  # what a writer that waited too long is told (Retry-After)
 # Tables a write takes whole on PostgreSQL (`lock_tables`), always in this order.
-LOCK_ORDER = ("networks", "stock_positions", "sales")
+LOCK_ORDER = ("networks", "stock_positions", "sales", "plans")
 MIGRATION_LOCK_KEY = 0x616C6C6F63617374  # "allocast": PostgreSQL advisory lock of `upgrade`
 # Values of one SQL IN list: PostgreSQL takes at most 65,535 parameters in a statement.
 IN_LIST_MAX = 10_000

@@ -231,8 +231,10 @@ class Plan(Base):
     starts: Mapped[dt.date | None] = mapped_column(Date)  # the plan's first day ("today")
     kpis: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     solver: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # The SKUs it plans for (sorted); None for a plan stored before they were kept.
+    # The SKUs and demand locations it plans for (sorted); None for a plan stored before they
+    # were kept.
     skus: Mapped[list[str] | None] = mapped_column(JSON)
+    locations: Mapped[list[str] | None] = mapped_column(JSON)
     decided_at: Mapped[dt.datetime | None] = _timestamp(nullable=True)
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     decision_note: Mapped[str | None] = mapped_column(Text)

@@ -79,6 +79,7 @@ class PlanOutcome:
     demand_source: DemandSource
     note: str | None  # what was left out of the demand, if anything
     skus: list[str]  # what it plans for: the request's `skus`, else its demand's (or the network's)
+    locations: list[str]  # the demand locations it plans for: its demand rows', else the network's
 
 
 def demand_locations(network: Network) -> set[str]:
@@ -353,11 +354,11 @@ def make_plan(
     policy = allocation.parse_policy(request.policy or {}, source="policy")  # as check_request
     if request.demand is not None:
         demand, source = _request_demand(request), "request"
-        skus = sorted(set(demand[SKU]))
+        skus, locations = sorted(set(demand[SKU])), set(demand[LOCATION])
     else:
         demand, version, note = _forecast_demand(session, model_store, cache, request, network)
         source = "champion"
-        skus = sorted(requested_skus(request, network))
+        skus, locations = requested_skus(request, network), demand_locations(network)
     solved = allocation.plan(
         network,
         stock,
@@ -370,7 +371,7 @@ def make_plan(
         # what a 422 about the demand names: the rows sent, or the champion's forecast
         demand_source="demand" if source == "request" else "forecast of the stored sales",
     )
-    return PlanOutcome(solved, network_id, version, source, note, skus)
+    return PlanOutcome(solved, network_id, version, source, note, sorted(skus), sorted(locations))
 
 
 def planned_days(request: AllocationCreate) -> int:
@@ -519,6 +520,7 @@ def store_plan(
         kpis=document["kpis"],
         solver=solver,
         skus=outcome.skus,
+        locations=outcome.locations,
     )
     session.add(row)
     session.flush()

@@ -15,12 +15,13 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import func, inspect, select
+from sqlalchemy import create_engine, func, inspect, select, text
 
+from serving.config import Settings
 from serving.crud import stored_sales
 from serving.db import connect, upgrade
 from serving.models import NetworkVersion, SalesRow
-from tests.serving.conftest import Keys, small_network, small_stock
+from tests.serving.conftest import Keys, demand_rows, small_network, small_stock
 
 Request = tuple[str, str, dict[str, Any]]  # method, path, JSON body
 
@@ -124,3 +125,35 @@ def test_migrations_started_by_two_processes_at_once_both_succeed(database_url: 
         process.join(timeout=120)
     assert [process.exitcode for process in processes] == [0, 0]
     assert "sales" in inspect(connect(database_url).engine).get_table_names()
+
+
+def test_two_approvals_at_once_are_decided_one_after_the_other(
+    live_url: str, keys: Keys, app: FastAPI, settings: Settings
+) -> None:
+    # Approved plan 1 plans SKU-001; draft 2 plans every SKU, draft 3 SKU-001 alone. One after
+    # the other, the second approval is a 409 either way (3 after 2 withdraws SKU-002/3, 2 after
+    # 3 is older than an approved plan). At once on PostgreSQL both checks ran before either
+    # write, both passed, and plan 3 replaced plan 2 (helper-61). Here the window is held open
+    # by locking audit_log, an approval's last write, from another connection.
+    planner = keys.headers("planner")
+    one = [row for row in demand_rows() if row["sku"] == "SKU-001"]
+    with httpx.Client(base_url=live_url, timeout=120) as http:
+        assert http.put("/v1/network", json=small_network(), headers=planner).status_code == 201
+        stock = {"positions": small_stock()}
+        assert http.put("/v1/stock", json=stock, headers=planner).status_code == 201
+        ids = []
+        for demand in (one, demand_rows(), one):
+            body = {"demand": demand, "today": "2026-01-01"}
+            ids.append(http.post("/v1/allocations", json=body, headers=planner).json()["id"])
+        assert http.post(f"/v1/plans/{ids[0]}/approve", headers=planner).status_code == 200
+    holder = create_engine(settings.database_url).connect()
+    held = holder.begin()
+    if holder.dialect.name == "postgresql":
+        holder.execute(text("LOCK TABLE audit_log IN EXCLUSIVE MODE"))
+    timer = threading.Timer(2.0, held.rollback)
+    timer.start()
+    requests: list[Request] = [("POST", f"/v1/plans/{i}/approve", {}) for i in ids[1:]]
+    codes = _at_once(live_url, planner, requests)
+    timer.join()
+    holder.close()
+    assert sorted(codes) == [200, 409]

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from serving.models import AuditEntry
-from tests.serving.conftest import Keys, create_plan
+from tests.serving.conftest import Keys, allocation_body, create_plan
 
 
 def test_plans_are_listed_newest_first_with_paging(seeded: TestClient, keys: Keys) -> None:
@@ -207,21 +207,41 @@ def test_alerts_of_the_newest_or_a_named_plan_filtered_by_kind(
     assert bogus.status_code == 422 and bogus.json()["detail"][0]["loc"] == ["query", "kind"]
 
 
-def test_a_plan_of_fewer_skus_cannot_replace_the_approved_plan(
+def test_a_plan_that_leaves_out_suggested_skus_or_locations_cannot_replace_the_approved_plan(
     seeded: TestClient, keys: Keys
 ) -> None:
-    # Distributors read the newest approved plan alone: approving a plan of SKU-001 withdrew
-    # their suggestions for SKU-002 and SKU-003, with no word (helper-56).
+    # Distributors read the newest approved plan alone: approving a plan of SKU-001, or of the
+    # north's demand, withdrew the others' suggestions with no word (helper-56, helper-61).
     planner = keys.headers("planner")
     first = create_plan(seeded, keys)["id"]
     assert seeded.post(f"/v1/plans/{first}/approve", headers=planner).status_code == 200
     narrow = create_plan(seeded, keys, skus=["SKU-001"])["id"]
     refused = seeded.post(f"/v1/plans/{narrow}/approve", headers=planner)
     assert refused.status_code == 409, refused.text
-    assert refused.json()["detail"].startswith(
-        f"plan {narrow} plans 1 SKUs and leaves out SKU-002, SKU-003 of approved plan {first}"
-    )
+    detail = refused.json()["detail"]
+    assert detail.startswith(f"plan {narrow} does not plan SKU-002 for D-")
+    assert f"which approved plan {first} suggests" in detail
     assert seeded.get(f"/v1/plans/{narrow}", headers=planner).json()["status"] == "draft"
-    # A plan of every SKU replaces it
+    north = [row for row in allocation_body()["demand"] if row["location"].endswith("N1")]
+    north_only = create_plan(seeded, keys, demand=north)["id"]
+    refused = seeded.post(f"/v1/plans/{north_only}/approve", headers=planner)
+    assert refused.status_code == 409 and " for D-E1" in refused.json()["detail"]
+    # A plan of every SKU and location replaces it
     full = create_plan(seeded, keys)["id"]
     assert seeded.post(f"/v1/plans/{full}/approve", headers=planner).status_code == 200
+    # Leaving out a SKU the approved plan suggests nothing of withdraws nothing
+    quiet = [
+        {**row, "forecast": 0.0, "quantiles": dict.fromkeys(row["quantiles"], 0.0)}
+        if row["sku"] == "SKU-003"
+        else row
+        for row in allocation_body()["demand"]
+    ]
+    zero = create_plan(seeded, keys, demand=quiet)["id"]
+    assert seeded.post(f"/v1/plans/{zero}/approve", headers=planner).status_code == 200
+    lines = seeded.get(
+        f"/v1/plans/{zero}/lines", params={"kind": "replenishment", "limit": 500}, headers=planner
+    ).json()["data"]
+    assert "SKU-003" not in {line["sku"] for line in lines}
+    without = [row for row in allocation_body()["demand"] if row["sku"] != "SKU-003"]
+    later = create_plan(seeded, keys, demand=without)["id"]
+    assert seeded.post(f"/v1/plans/{later}/approve", headers=planner).status_code == 200

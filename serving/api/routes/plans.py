@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 from allocation.errors import listed
 from serving import audit
 from serving.crud import newest_approved_plan_id, stock_frame
-from serving.db import begin_write
+from serving.db import begin_write, lock_tables
 from serving.deps import PlannerDep, SessionDep
 from serving.errors import ErrorMessage
 from serving.models import (
@@ -135,6 +135,10 @@ def _decide(
     however many arrive at once: the others see no row changed.
     """
     begin_write(session)
+    if decision is PlanStatus.approved:
+        # One approval at a time: two at once each checked `_withdrawn` against the approved
+        # plan before the other's, and a plan of one SKU replaced one of every SKU.
+        lock_tables(session, "plans")
     conditions = [Plan.id == plan_id, Plan.status == PlanStatus.draft.value]
     if decision is PlanStatus.approved:
         conditions += [
@@ -271,27 +275,41 @@ def _first_shortfall(
 
 
 def _withdrawn(session: Session, plan_id: int) -> str | None:
-    """Why approving `plan_id` would withdraw suggestions: SKUs of the approved plan it replaces
-    that it does not plan (and the network still holds); None when it plans them all.
-    Distributors read the newest approved plan alone, so a plan of two SKUs, approved, left
-    every distributor without its suggestions for the other ten."""
+    """Why approving `plan_id` would withdraw suggestions: the (SKU, distributor) pairs the
+    approved plan it replaces suggests that it does not plan (a SKU or a location it leaves
+    out) and the network still holds; None where it plans them all. Distributors read the
+    newest approved plan alone, so a plan of SKU-001 (or of the north's demand), approved, left
+    the others without their suggestions, with no word."""
     plan = session.get(Plan, plan_id)
     before = session.scalar(
         select(func.max(Plan.id)).where(Plan.status == PlanStatus.approved.value, Plan.id < plan_id)
     )
-    replaced = None if before is None else session.get(Plan, before)
-    if plan is None or plan.skus is None or replaced is None or replaced.skus is None:
+    if plan is None or plan.skus is None or plan.locations is None or before is None:
         return None
     network = session.get(NetworkVersion, plan.network_id)
-    held = {str(sku["id"]) for sku in (network.document if network else {}).get("skus", [])}
-    left_out = sorted((set(replaced.skus) - set(plan.skus)) & held)
+    document = network.document if network else {}
+    held = {str(s["id"]) for s in document.get("skus", [])}
+    served = {str(d["id"]) for d in document.get("distributors", [])}
+    skus, locations = set(plan.skus), set(plan.locations)
+    suggested = session.execute(
+        select(PlanLine.sku, PlanLine.destination)
+        .where(PlanLine.plan_id == before, PlanLine.kind == LineKind.replenishment.value)
+        .distinct()
+    )
+    left_out = sorted(
+        f"{sku} for {distributor}"
+        for sku, distributor in suggested
+        if (sku not in skus or distributor not in locations)
+        and sku in held
+        and distributor in served
+    )
     if not left_out:
         return None
     return (
-        f"plan {plan_id} plans {len(plan.skus)} SKUs and leaves out "
-        f"{listed(left_out, SHOWN_SHORTFALLS)} of approved plan {before}: distributors read "
-        "the newest approved plan alone, so approving it would withdraw their suggestions for "
-        "those; ask for a plan of every SKU (no `skus`), or reject this one"
+        f"plan {plan_id} does not plan {listed(left_out, SHOWN_SHORTFALLS)}, which approved "
+        f"plan {before} suggests: distributors read the newest approved plan alone, so "
+        "approving it would withdraw those suggestions; ask for a plan of every SKU and "
+        "location, or reject this one"
     )
 
 

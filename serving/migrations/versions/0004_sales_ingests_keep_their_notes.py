@@ -24,9 +24,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("sales_ingests", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("notes", sa.JSON(), server_default="[]", nullable=False)
-        )
+        batch_op.add_column(sa.Column("notes", sa.JSON(), server_default="[]", nullable=False))
 
 
 def downgrade() -> None:
