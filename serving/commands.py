@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import signal
@@ -53,7 +54,8 @@ def serve(
     )
     if config.workers == 1:
         server = uvicorn.Server(config)
-        server.run()
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is a clean stop, as in uvicorn.run
+            server.run()
         if not server.started:
             raise typer.Exit(code=STARTUP_FAILURE)
         return

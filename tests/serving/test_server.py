@@ -124,3 +124,11 @@ def test_serve_exits_non_zero_when_its_workers_cannot_start(
     )
     assert served.returncode == 3, served.stderr[-2000:]
     assert "Application startup failed" in served.stderr
+
+
+@pytest.mark.slow
+def test_serve_stopped_with_ctrl_c_exits_zero(settings: Settings, tmp_path: Path) -> None:
+    # Run without uvicorn.run's own handler, one worker's Ctrl-C ended in a traceback, exit 130.
+    with serving(settings, tmp_path) as (process, _url):
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
