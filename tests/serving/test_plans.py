@@ -245,3 +245,28 @@ def test_a_plan_that_leaves_out_suggested_skus_or_locations_cannot_replace_the_a
     without = [row for row in allocation_body()["demand"] if row["sku"] != "SKU-003"]
     later = create_plan(seeded, keys, demand=without)["id"]
     assert seeded.post(f"/v1/plans/{later}/approve", headers=planner).status_code == 200
+
+
+def test_a_plan_whose_distributor_stock_changed_cannot_be_approved(
+    seeded: TestClient, keys: Keys
+) -> None:
+    # D-N1 reported 900 on hand after the plan counted none: the plan still told it to expect
+    # more, its reason quoting "on hand 0.0" (helper-56).
+    planner = keys.headers("planner")
+    plan_id = create_plan(seeded, keys)["id"]
+    lines = seeded.get(
+        f"/v1/plans/{plan_id}/lines",
+        params={"kind": "replenishment", "destination": "D-N1", "limit": 500},
+        headers=planner,
+    ).json()["data"]
+    sku = lines[0]["sku"]
+    assert lines[0]["details"]["on_hand"] == 0
+    patch = {"positions": [{"sku": sku, "node": "D-N1", "on_hand": 900.0}]}
+    assert seeded.patch("/v1/stock", json=patch, headers=planner).status_code == 200
+    refused = seeded.post(f"/v1/plans/{plan_id}/approve", headers=planner)
+    assert refused.status_code == 409, refused.text
+    assert f"{sku} at D-N1: 0 on hand then, 900 now" in refused.json()["detail"]
+    # Back as it was, the plan is approvable
+    patch["positions"][0]["on_hand"] = 0.0
+    assert seeded.patch("/v1/stock", json=patch, headers=planner).status_code == 200
+    assert seeded.post(f"/v1/plans/{plan_id}/approve", headers=planner).status_code == 200

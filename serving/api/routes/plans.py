@@ -189,6 +189,13 @@ def _decide(
     if decision is PlanStatus.approved and (withdrawn := _withdrawn(session, plan_id)):
         session.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, withdrawn)
+    if decision is PlanStatus.approved and (stale := _stale_at_distributors(session, plan_id)):
+        session.rollback()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"plan {plan_id} suggests quantities from stock at distributors that has changed "
+            f"since: {stale}; ask for a new plan or reject this one",
+        )
     audit.record(session, principal, f"plan.{decision.value}", "plan", plan_id, note=note)
     session.commit()
     return _read(session, plan_id)
@@ -272,6 +279,28 @@ def _first_shortfall(
                 f"{in_transit:g} in transit arriving by then"
             )
     return None
+
+
+def _stale_at_distributors(session: Session, plan_id: int) -> str | None:
+    """Where a suggestion's distributor holds another quantity on hand of its SKU than the plan
+    counted (the reason quotes it): None where none does. A distributor that reported 900 on
+    hand after a plan counted 23 was still told to expect 148 more, "on hand 23.0"."""
+    counted = PlanLine.details["on_hand"].as_float()
+    lines = session.execute(
+        select(PlanLine.sku, PlanLine.destination, counted).where(
+            PlanLine.plan_id == plan_id, PlanLine.kind == LineKind.replenishment.value
+        )
+    ).all()
+    if not lines:
+        return None
+    stock = stock_frame(session, nodes={destination for _sku, destination, _units in lines})
+    held = stock.groupby(["sku", "node"])["on_hand"].sum().to_dict()
+    changed = sorted(
+        f"{sku} at {distributor}: {units:g} on hand then, {held.get((sku, distributor), 0.0):g} now"
+        for sku, distributor, units in lines
+        if units is not None and abs(held.get((sku, distributor), 0.0) - units) >= 0.5
+    )
+    return listed(changed, SHOWN_SHORTFALLS, separator="; ") if changed else None
 
 
 def _withdrawn(session: Session, plan_id: int) -> str | None:
