@@ -33,8 +33,8 @@ Constraints (names as in the problem, so a person can read a binding row or a du
     overstock[s,f]        e[s,f] - o[s,f] <= B * daily demand served from f
     cross_region[s,w]     sum of x[s,a] over the cross-region arcs out of w <= stock at w
                           above its overstock bound
-    cross_region_in[s,r]  sum of x[s,a] over the cross-region arcs into region r <= the need
-                          of r's demand locations
+    cross_region_in[s,r]  sum of x[s,a] over the cross-region arcs into region r <= what r's
+                          demand locations lack, less what its other warehouses hold
     timing[s,w,tau(,v)]   sum of x, y leaving w due before day tau - sum of x into w arriving
                           before tau <= on hand + in transit arriving before tau (`TimingRow`:
                           only where some stock reaches w too late for such lines; with v, over
@@ -109,7 +109,7 @@ class Arc:
     def cross_rows(self, s: str) -> tuple[str, ...]:
         """The rows capping SKU s on a cross-region arc: all that leaves its origin across
         regions (its overstock) and all that enters its destination's region across regions
-        (that region's need); none for a lane or a lateral within a region."""
+        (what that region lacks); none for a lane or a lateral within a region."""
         if self.kind != "cross_region":
             return ()
         return (f"cross_region[{s},{self.origin}]", f"cross_region_in[{s},{self.region}]")
@@ -919,7 +919,7 @@ def build_problem(inputs: ModelInputs) -> tuple[pulp.LpProblem, Variables]:
                 pulp.lpSum(volume[s] * x for s, x in flows) <= arc.capacity,
                 f"lane_capacity[{arc.name}]",
             )
-    # Only overstock crosses regions, and only as much as the region it enters needs: all
+    # Only overstock crosses regions, and only as much as the region it enters lacks: all
     # that leaves an origin and all that enters a region across them, not each lane.
     crossing: dict[str, list[pulp.LpVariable]] = defaultdict(list)
     for (s, i), x in var.flow.items():

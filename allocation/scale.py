@@ -4,8 +4,8 @@
 pack rounding) as a cost vector, bounds and one sparse matrix, built with numpy index arithmetic
 instead of one PuLP object per variable; `solve_arrays` hands it to HiGHS through highspy in one
 call and checks the real model status. The one difference in form: each cross-region flow also
-has its origin's cap as its upper bound (the same feasible set). A test solves both builds and
-checks the objectives agree.
+has the smaller of its rows' caps as its upper bound (the same feasible set). A test solves both
+builds and checks the objectives agree.
 
 SKUs are independent except through the shared rows (warehouse capacity, lane capacity, yellow
 credit), so the matrix is block diagonal with about a hundred linking rows. `build_arrays` tags
@@ -337,7 +337,7 @@ def build_arrays(inputs: ModelInputs) -> LpArrays:
         mask = row_of_arc[fa] >= 0
         b.entries(row_of_arc[fa][mask], flow_ids[mask], volume[fs][mask])
 
-    # Only overstock crosses regions, and only what the region it enters needs: the rows of
+    # Only overstock crosses regions, and only what the region it enters lacks: the rows of
     # `Arc.cross_rows` (each flow's own upper bound, the smaller cap, only tightens the columns).
     crossing = np.array([a.kind == "cross_region" for a in inputs.arcs], dtype=bool)[fa]
     if np.any(crossing):
