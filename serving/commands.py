@@ -82,20 +82,23 @@ def worker(
     database = connect(settings.database_url)
     if settings.migrate_on_startup:
         upgrade(database.engine)
-    stop = threading.Event()
+    stop, handling = threading.Event(), threading.Event()
 
     def on_signal(*_: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt  # the second: run_next puts the job back in the queue
+        # The second stops a running job at once (run_next puts it back in the queue); while a
+        # job is claimed or its result written, the worker finishes that, then stops.
+        if stop.is_set() and handling.is_set():
+            raise KeyboardInterrupt
         stop.set()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
     if once:
-        typer.echo(f"ran {run_worker(settings, database, stop=stop, once=True)} job(s)")
+        ran = run_worker(settings, database, stop=stop, once=True, handling=handling)
+        typer.echo(f"ran {ran} job(s)")
         return
     typer.echo(f"worker polling {settings.database_url} every {settings.worker_poll_seconds} s")
-    run_worker(settings, database, stop=stop)
+    run_worker(settings, database, stop=stop, handling=handling)
 
 
 def create_key_command(

@@ -202,9 +202,16 @@ def _release(database: Database, job_id: int, worker: str) -> None:
         )
 
 
-def run_next(settings: Settings, database: Database, worker: str) -> bool:
+def run_next(
+    settings: Settings,
+    database: Database,
+    worker: str,
+    handling: threading.Event | None = None,
+) -> bool:
     """Claim and run one job; False when the queue was empty. A job interrupted by anything
-    but an Exception (KeyboardInterrupt, SystemExit) goes back to the queue, and that goes on."""
+    but an Exception (KeyboardInterrupt, SystemExit) goes back to the queue, and that goes on.
+    `handling` is set while the job's handler runs (not while it is claimed or recorded), for
+    a signal handler that stops the worker at once only then (`commands.worker`)."""
     job = claim_next(database, worker, settings)
     if job is None:
         return False
@@ -221,7 +228,13 @@ def run_next(settings: Settings, database: Database, worker: str) -> bool:
     log.info("job %s (%s): started by %s", job.id, job.kind, worker)
     context = JobContext(settings=settings, database=database, job_id=job.id)
     try:
-        result = handler(dict(job.payload), context)
+        if handling is not None:
+            handling.set()
+        try:
+            result = handler(dict(job.payload), context)
+        finally:
+            if handling is not None:
+                handling.clear()
     except Exception as error:  # a failed job records why; the worker goes on with the next
         log.exception("job %s (%s) failed", job.id, job.kind)
         _finish(database, job.id, worker, result=None, error=f"{type(error).__name__}: {error}")
@@ -246,16 +259,17 @@ def run_worker(
     stop: threading.Event | None = None,
     max_jobs: int | None = None,
     once: bool = False,
+    handling: threading.Event | None = None,
 ) -> int:
     """Run jobs until `stop` is set (or `max_jobs` ran, or, with `once`, the queue is empty);
-    returns how many ran."""
+    returns how many ran. handling: see `run_next`."""
     import serving.api  # noqa: F401  (registers the handlers of every kind an endpoint enqueues)
 
     stop = stop or threading.Event()
     worker = worker_name()
     done = 0
     while not stop.is_set() and (max_jobs is None or done < max_jobs):
-        if run_next(settings, database, worker):
+        if run_next(settings, database, worker, handling):
             done += 1
         elif once:
             break

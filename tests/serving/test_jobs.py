@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from serving import audit
 from serving.config import Settings
@@ -213,3 +213,28 @@ def test_a_job_interrupted_goes_back_to_the_queue_for_the_next_worker(
     job = client.get(f"/v1/jobs/{job_id}", headers=planner).json()
     assert (job["status"], job["worker"], job["attempts"]) == ("succeeded", "next-worker", 2)
     assert job["result"] == {"waited": True} and job["lease_until"] is not None
+
+
+def test_a_second_signal_after_the_job_ran_lets_the_worker_record_it(
+    database: Database, settings: Settings, tmp_path: Path, repo_root: Path
+) -> None:
+    # The job has run; the worker is writing its result (held here by a lock on PostgreSQL)
+    # when a second stop signal comes. It interrupted that write: the job stayed "running",
+    # its result lost, until the hour's lease ran out and it ran again (helper-61).
+    (job_id,) = _enqueue_waits(database, tmp_path, 1)
+    worker = _worker_once(settings, repo_root)
+    _wait_until_started(tmp_path, job_id, worker)
+    with database.engine.connect() as holder:
+        held = holder.begin()
+        if holder.dialect.name == "postgresql":
+            holder.execute(text("LOCK TABLE jobs IN EXCLUSIVE MODE"))
+        (tmp_path / "go").touch()
+        time.sleep(1.0)  # the job returns; recording it waits for the lock
+        worker.send_signal(signal.SIGTERM)
+        worker.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        held.rollback()
+    out, err = worker.communicate(timeout=60)
+    assert (worker.returncode, out) == (0, "ran 1 job(s)\n"), err
+    with database.session() as session:
+        assert session.scalar(select(Job.status).where(Job.id == job_id)) == "succeeded"
