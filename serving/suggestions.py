@@ -101,8 +101,22 @@ def check_known_distributor(session: Session, plan_id: int, distributor_id: str)
     _require_distributor(document, distributor_id, f"the network of plan {plan_id}")
 
 
+def _check_plan_or_stored_network(session: Session, plan_id: int, distributor_id: str) -> None:
+    """UnknownDistributorError unless the plan's network or the stored one has the distributor:
+    one added to the network since the plan was approved has no suggestions yet (an empty
+    answer, as before any approval), where it read 404 until the next approval."""
+    stored = newest_network_row(session)
+    if stored is not None and distributor_id in _distributor_ids(stored.document):
+        return
+    check_known_distributor(session, plan_id, distributor_id)
+
+
+def _distributor_ids(document: dict[str, Any]) -> set[str]:
+    return {d["id"] for d in document.get("distributors", [])}
+
+
 def _require_distributor(document: dict[str, Any], distributor_id: str, where: str) -> None:
-    if distributor_id not in {d["id"] for d in document.get("distributors", [])}:
+    if distributor_id not in _distributor_ids(document):
         raise UnknownDistributorError(f"no distributor {distributor_id!r} in {where}")
 
 
@@ -129,7 +143,7 @@ def suggestions_json(session: Session, cache: SuggestionCache, distributor_id: s
         if cached is None:
             items = _suggestions(session, plan.id, distributor_id)
             if not items:
-                check_known_distributor(session, plan.id, distributor_id)
+                _check_plan_or_stored_network(session, plan.id, distributor_id)
             cached = _SUGGESTIONS.dump_json(items), len(items)
             cache.put(plan.id, distributor_id, *cached)
         data, count = cached

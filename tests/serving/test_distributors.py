@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from serving.auth import create_key
 from serving.models import Role
 from serving.schemas import SuggestionsPublic
-from tests.serving.conftest import Keys, create_plan
+from tests.serving.conftest import Keys, create_plan, small_network
 
 
 def test_no_approved_plan_means_no_suggestions(seeded: TestClient, keys: Keys) -> None:
@@ -141,3 +141,23 @@ def test_suggestions_follow_acknowledgement_and_the_next_approval(
         "/v1/distributors/D-N1/acknowledgements", json={"plan_id": first}, headers=north
     )
     assert again.status_code == 200 and again.json()["superseded_by"] == second
+
+
+def test_a_distributor_added_since_the_approved_plan_reads_no_suggestions_yet(
+    seeded: TestClient, keys: Keys, app: FastAPI
+) -> None:
+    # D-NEW joined the network after plan 1 was approved: it read 404 "not in the network of
+    # plan 1" until the next approval, where before any approval it read an empty list
+    # (helper-56).
+    planner = keys.headers("planner")
+    plan_id = create_plan(seeded, keys)["id"]
+    assert seeded.post(f"/v1/plans/{plan_id}/approve", headers=planner).status_code == 200
+    network = small_network()
+    joined = {**network["distributors"][0], "id": "D-NEW"}
+    network["distributors"] = [*network["distributors"], joined]
+    assert seeded.put("/v1/network", json=network, headers=planner).status_code == 201
+    with app.state.db.session() as session:
+        newcomer = {"X-API-Key": create_key(session, Role.distributor, "D-NEW")[0]}
+    answer = seeded.get("/v1/distributors/D-NEW/suggestions", headers=newcomer)
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["plan_id"], answer.json()["count"]) == (plan_id, 0)

@@ -49,7 +49,8 @@ async def read_suggestions(
     distributor_id: DistributorId, database: DatabaseDep, principal: CurrentKeyDep, request: Request
 ) -> Response:
     """The distributor's suggestions from the most recently approved plan, each with its reason;
-    404 for a distributor that plan's network does not have."""
+    404 for a distributor neither that plan's network nor the stored one has (one added since
+    reads none yet)."""
     _check_scope(principal, distributor_id)
     cache: SuggestionCache = request.app.state.suggestions
     body = await run_in_threadpool(_read, database, cache, distributor_id)
