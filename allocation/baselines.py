@@ -30,11 +30,11 @@ from allocation.simulate import (
     SKU,
     SUPPLIER,
     SUPPLY_CAP,
-    UNITS,
     ReplayNetwork,
     Review,
     SimulationError,
     demand_cube,
+    first_sales,
 )
 
 __all__ = [
@@ -357,9 +357,7 @@ def _days_before_first_sale(
     """Days of the fit window `dates` before each node's first sale of each SKU (node x SKU,
     ints): its first day with units > 0 at a forward location it feeds, over the whole training
     history; 0 where that is before the window, and where it never sold (all days, all zero)."""
-    sold = training[training[UNITS] > 0]
-    first = sold.groupby([LOCATION, SKU])[DATE].min()
-    days = (first - dates[0]).dt.days.clip(lower=0)
+    days = (first_sales(training) - dates[0]).dt.days.clip(lower=0)
     skip = np.full((len(topology.forward), len(skus)), np.inf)
     locations = pd.Index(topology.forward).get_indexer(days.index.get_level_values(LOCATION))
     columns = pd.Index(skus).get_indexer(days.index.get_level_values(SKU))

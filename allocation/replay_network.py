@@ -34,6 +34,7 @@ from allocation.simulate import (
     UNITS,
     ReplayNetwork,
     SimulationError,
+    first_sales,
 )
 
 __all__ = ["CENTRAL", "ReplayInstance", "network_around", "region_id", "regional_node"]
@@ -274,7 +275,7 @@ def _mean_daily(training: pd.DataFrame, train_end: pd.Timestamp, days: int) -> p
     91; its zero days after the first sale count."""
     start = train_end - pd.Timedelta(days=days - 1)
     totals = training[training[DATE] >= start].groupby([LOCATION, SKU])[UNITS].sum()
-    first_sale = training[training[UNITS] > 0].groupby([LOCATION, SKU])[DATE].min()
+    first_sale = first_sales(training)
     # days of the window before each series' first sale (none where it sold before the window)
     before = (first_sale.reindex(totals.index) - start).dt.days.fillna(0).clip(lower=0)
     return totals / (days - before).to_numpy(dtype=float)

@@ -49,6 +49,7 @@ __all__ = [
     "SimulationError",
     "compute_kpis",
     "demand_cube",
+    "first_sales",
     "replay",
     "supply_floor",
 ]
@@ -355,6 +356,12 @@ def demand_cube(
     sku = pd.Index(skus).get_indexer(pd.Index(window[SKU]))
     np.add.at(cube, (day, loc, sku), window[UNITS].to_numpy(dtype=float))
     return cube
+
+
+def first_sales(history: pd.DataFrame) -> pd.Series:
+    """Each (location, sku)'s first day with units sold: where its history starts, as the
+    forecaster counts it (the days before a launch are no zero sales)."""
+    return history[history[UNITS] > 0].groupby([LOCATION, SKU])[DATE].min()
 
 
 def supply_floor(
