@@ -1,7 +1,7 @@
 """Replay the held-out weeks of the real M5 slice through our policy, push and min-max.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/simulation_m5.py --weeks 8 \
-        --targets 0.8 0.9 0.95 0.98 --out .allocast/bench/simulation_m5
+        --targets 0.6 0.7 0.8 0.9 0.95 0.98 0.99 0.995 --out .allocast/bench/simulation_m5
 
 Stores are the forward locations, states the regions, with a seeded central and regional
 warehouses around them (`allocation.replay_network`). Prints the KPI table, the comparison with
