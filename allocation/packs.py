@@ -33,6 +33,15 @@ FlowKey = tuple[str, int]
 _EPS = 1e-6
 _GRID = 1e-6  # packs; an LP value this close to a whole pack is that pack (solver dust)
 _FIT = 1e-9  # units, money, volume: how far a row may look broken from float rounding alone
+_DEPTH = 2  # links a pull follows from the warehouse that wants the stock (`PackRepair._gather`)
+# The exchange (`PackRepair._exchange`), per SKU with a tier below its fair share: the wants
+# tried per pass (largest gain first), the donors tried per want (cheapest loss first), the
+# links its pulls follow, and the passes (each over the SKUs the last one changed). They bound
+# its work per SKU: at 50 locations a SKU has some 50 suggestions that could each want stock.
+_WANTS = 8
+_DONORS = 3
+_WANT_DEPTH = 3
+_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -320,6 +329,21 @@ class _Demand:
 
 
 @dataclass(frozen=True)
+class _Want:
+    """A use of more units of SKU `sku` at warehouse `place` that would pay were the stock there:
+    `step` more units on suggestion `key`, or (key None) `units` more left at `place`, a
+    forward warehouse short of its catchment's demand; `gain` is that objective change
+    (money, negative) with the stock free."""
+
+    gain: float
+    sku: str
+    place: str
+    key: SupplyKey | None = None
+    step: float = 0.0
+    units: float = 0.0
+
+
+@dataclass(frozen=True)
 class _Move:
     """One step of the repair: `step` more units on suggestion `key` (if any) and, for each
     (flow, amount) in `flows`, `amount` more units on that flow = (sku, arc index) (negative:
@@ -341,16 +365,17 @@ class PackRepair:
     (delivery, transport, holding, shortage, safety, overstock and fair-share terms, all read
     off the problem) and the stock, order-up-to room, credit, lane capacity and cross-region
     bound allow it. Stock its warehouse lacks is pulled over the links into it (ship more over
-    an inbound arc, up to two arcs deep, or less over an outbound one), which is how stock left
-    by rounding one suggestion down reaches another. A warehouse that rounding down filled past
-    its capacity is relieved first, whatever that costs: its own suggestions are raised, then
-    less is shipped into it. Gains only shrink as stock is handed out, so a lazy heap gives the
-    greedy order without re-sorting. Last, a suggestion the LP left at nothing may open (its
-    MOQ, at least a pack) and climb the same way on the stock the raises left at its own
-    warehouse, where its distributor is still short: a distributor
-    the LP gave nothing of a short SKU may be the only one whose packs fit what is left. A tier
-    still below its fair share may then take its next pack from another tier's suggestion
-    (`_trade_for_fair_share`).
+    an inbound arc, or less over an outbound one, and the same one link further where the node
+    at its other end lacks the units: a central warehouse shipping less to another region's),
+    which is how stock left by rounding one suggestion down reaches another. A warehouse that
+    rounding down filled past its capacity is relieved first, whatever that costs: its own
+    suggestions are raised, then less is shipped into it. Gains only shrink as stock is handed
+    out, so a lazy heap gives the greedy order without re-sorting. Last, a suggestion the LP
+    left at nothing may open (its MOQ, at least a pack) and climb the same way on the stock the
+    raises left at its own warehouse, where its distributor is still short: a distributor the
+    LP gave nothing of a short SKU may be the only one whose packs fit what is left. Where
+    a tier is then still below its fair share, one suggestion's packs may go to another use
+    of the SKU where the two moves pay together (`_exchange`).
     Uncovered demand, overstock and fair-share gaps follow
     from suggestions and stock in closed form (`_Demand`), so each move is priced exactly for
     the transfers the repair holds; the LP re-solve afterwards only improves on them.
@@ -387,6 +412,11 @@ class PackRepair:
         self.over = lp.over
         self.fair_price = lp.fair_price
         self.tier = {k: (k[0], distributors[k[1]].tier) for k in self.keys}
+        # The warehouses whose catchment has demand of each SKU (their stock covers it).
+        self.forward: dict[str, list[str]] = defaultdict(list)
+        for s, w in lp.demand:
+            if (s, w) in lp.ending:
+                self.forward[s].append(w)
         self.inbound: dict[tuple[str, str], list[int]] = defaultdict(list)
         self.outbound: dict[tuple[str, str], list[int]] = defaultdict(list)
         for s, i in lp.flow:
@@ -538,18 +568,15 @@ class PackRepair:
     def _cost(self, move: _Move) -> float:
         """Objective change (money) of the move."""
         s = move.sku
-        change = 0.0
-        if move.key is not None:
-            k = move.key
-            change += self.price[k] * move.step
-            ours = self.demand.get((s, k[1]))
-            if ours is not None:
-                cover = self._cover((s, k[1]))
-                change += ours.cost(cover + move.step)[0] - ours.cost(cover)[0]
-            change += self._fair(self.tier[k], move.step)
+        change = 0.0 if move.key is None else self._own_cost(move.key, move.step)
         change += sum(self.flow_price[flow] * amount for flow, amount in move.flows)
-        lost_more = 0.0
-        for w, more in self._stock_changes(move).items():
+        return change + self._stock_cost(s, self._stock_changes(move))
+
+    def _stock_cost(self, s: str, changes: dict[str, float]) -> float:
+        """Objective change (money) of `changes` more units of s left at each warehouse:
+        holding, its catchment's uncovered demand and fair share, overstock."""
+        change = lost_more = 0.0
+        for w, more in changes.items():
             here = (s, w)
             stock = self.stock[here]
             change += self.hold[here] * more
@@ -566,22 +593,48 @@ class PackRepair:
                 change += price * (max(0.0, stock + more - bound) - max(0.0, stock - bound))
         return change + self._fair((s, CATCHMENT), -lost_more)
 
-    def _best_raise(self, k: SupplyKey) -> tuple[float, _Move] | None:
-        """The cheapest allowed way to raise k to its upper whole packs: from the stock at its
-        warehouse, pulling what is missing over one inbound arc."""
+    def _own_cost(self, k: SupplyKey, step: float) -> float:
+        """Objective change (money) of `step` more units on suggestion k, its stock aside: its
+        delivery, its distributor's uncovered demand and its tier's fair-share gap."""
+        s, d, _w = k
+        change = self.price[k] * step + self._fair(self.tier[k], step)
+        ours = self.demand.get((s, d))
+        if ours is not None:
+            cover = self._cover((s, d))
+            change += ours.cost(cover + step)[0] - ours.cost(cover)[0]
+        return change
+
+    def _best_raise(
+        self, k: SupplyKey, step: float | None = None, depth: int = _DEPTH
+    ) -> tuple[float, _Move] | None:
+        """The cheapest allowed way to raise k by `step` units (default: to its upper whole
+        packs): from the stock at its warehouse, pulling what is missing over the links in."""
         s, _d, w = k
-        step = self.high[k] - self.y[k]
+        step = self.high[k] - self.y[k] if step is None else step
         if step <= _EPS:
             return None
-        missing = step - max(0.0, self.stock[(s, w)])
+        return self._best_bring(s, w, step - max(0.0, self.stock[(s, w)]), k, step, depth)
+
+    def _best_bring(
+        self,
+        s: str,
+        w: str,
+        missing: float,
+        k: SupplyKey | None = None,
+        step: float = 0.0,
+        depth: int = _DEPTH,
+    ) -> tuple[float, _Move] | None:
+        """The cheapest allowed move that brings `missing` units of s to w (over each link
+        into w alone, and over all of them cheapest first, following up to `depth` links),
+        with `step` more units on suggestion k (when given) in the same move."""
         if missing <= _FIT:
             moves = [_Move(s, key=k, step=step)]
-        else:  # each link alone, and all of them cheapest first
+        else:
             links = self._links(s, w)
             moves = []
             for chosen in [*([link] for link in links), *([links] if len(links) > 1 else [])]:
                 flows: dict[tuple[str, int], float] = defaultdict(float)
-                if self._gather(s, w, missing, chosen, flows, {w}) >= missing - _FIT:
+                if self._gather(s, w, missing, chosen, flows, {w}, depth) >= missing - _FIT:
                     move = _Move(s, key=k, step=step, flows=tuple(flows.items()))
                     if all(move.flows != other.flows for other in moves):  # priced once
                         moves.append(move)
@@ -616,10 +669,11 @@ class PackRepair:
         links: list[tuple[int, int]],
         flows: dict[tuple[str, int], float],
         seen: set[str],
+        depth: int = _DEPTH,
     ) -> float:
         """Add to `flows` what brings up to `missing` units of s to w over `links`: from the
-        stock at each source node, and what a source lacks over one more arc into it. Returns
-        the units brought."""
+        stock at each source node, and what a source lacks over one more link of its own (more
+        in, or less out). Returns the units brought."""
         got = 0.0
         for i, sign in links:
             arc, flow = self.arcs[i], (s, i)
@@ -636,9 +690,12 @@ class PackRepair:
                 room = min(room, self.x[flow] + flows.get(flow, 0.0))
             left = self.stock[(s, source)] + self._net(flows, source)
             take = min(room, max(0.0, left))
-            if sign > 0 and take < room - _EPS and len(seen) < 2:  # one more arc upstream
-                upstream = [link for link in self._links(s, source) if link[1] > 0]
-                take += self._gather(s, source, room - take, upstream, flows, seen | {source})
+            if take < room - _EPS and len(seen) < depth:  # what the source lacks, one arc on
+                # More into a source that ships here, or less out of it to a third node (a
+                # central warehouse shipping less to another region's); less out of one that
+                # ships here less (a forward warehouse passing less to its lateral).
+                further = [link for link in self._links(s, source) if sign > 0 or link[1] < 0]
+                take += self._gather(s, source, room - take, further, flows, seen | {source}, depth)
             if take > _EPS:
                 flows[flow] += sign * take
                 got += take
@@ -673,7 +730,7 @@ class PackRepair:
         for i in closed:
             self.high[self.keys[i]] = self._next_level(self.keys[i])
         self._climb(closed)
-        self._trade_for_fair_share()
+        self._exchange()
 
     def _may_open(self, k: SupplyKey) -> bool:
         """Whether k is at nothing, its distributor still has demand or safety stock uncovered
@@ -688,35 +745,120 @@ class PackRepair:
             and sum(demand.uncovered(self._cover((s, d)))) > _EPS
         )
 
-    def _trade_for_fair_share(self) -> None:
-        """Where a tier is still below its fair share, hand one of its suggestions its next rung
-        from a suggestion of another tier above its own share at the same warehouse, when the
-        two moves together lower the objective. The climb alone never lowers a suggestion:
-        a larger order of one tier (an MOQ of 20) could take the stock a smaller tier's
-        next pack needed and leave that tier below its share."""
-        by_place: dict[tuple[str, str], list[SupplyKey]] = defaultdict(list)
-        for k in self.keys:
-            by_place[(k[0], k[2])].append(k)
-        for k in self.keys:
-            s, _d, w = k
-            step = self.high[k] - self.y[k]
-            if self.below.get(self.tier[k], 0.0) <= _EPS or step <= _EPS:
-                continue
-            missing = step - max(0.0, self.stock[(s, w)])
-            for donor in by_place[(s, w)]:
-                cut = self._cut_for(donor, missing)
-                if self.tier[donor] == self.tier[k] or cut is None:
+    def _exchange(self) -> None:
+        """In each SKU with a tier (or the forward catchment) below its fair share, hand a
+        donor suggestion's packs to another use of the SKU where the two moves together lower
+        the objective: a suggestion whose next rung would pay were the stock there, or a
+        forward warehouse whose catchment is below its share (`_wants`). The climb never
+        lowers a suggestion, so a raise made early holds stock that a later one needs more:
+        a growth distributor's 4 units in packs of 1 where growth's share needs another's
+        pack of 12, or a pack of 12 pulled from a forward warehouse while the first
+        distributor's units could have stayed there. Each SKU an exchange changed then
+        climbs again on what is left, and is looked at again, up to `_ROUNDS` passes."""
+        by_sku: dict[str, list[int]] = defaultdict(list)
+        for i, k in enumerate(self.keys):
+            by_sku[k[0]].append(i)
+        tiers: dict[str, list[Key]] = defaultdict(list)
+        for key in self.below:
+            tiers[key[0]].append(key)
+        touched = list(by_sku)  # in the keys' order: SKUs share capacity, credit and lanes
+        for _round in range(_ROUNDS):
+            changed: dict[str, None] = {}
+            for s in touched:
+                if all(self.below[key] <= _EPS for key in tiers[s]):
                     continue
+                for want in self._wants(s, by_sku[s])[:_WANTS]:
+                    if self._exchange_for(want, [self.keys[i] for i in by_sku[s]]):
+                        changed[s] = None
+            if not changed:
+                return
+            self._climb(i for s in changed for i in by_sku[s])
+            touched = list(changed)
+
+    def _wants(self, s: str, indices: list[int]) -> list[_Want]:
+        """What in SKU s would lower the objective with stock it lacks: each forward warehouse
+        while the catchment is below its fair share (what it lacks is priced when it is
+        served), then each suggestion's next rung whose own gain pays (`_want_of`; after the
+        climb no raise from the stock in reach pays for it), largest gain first."""
+        wants = [want for i in indices if (want := self._want_of(self.keys[i])) is not None]
+        wants.sort(key=lambda want: want.gain)
+        if self.below.get((s, CATCHMENT), 0.0) > _EPS:
+            wants = [_Want(0.0, s, w) for w in self.forward.get(s, ())] + wants
+        return wants
+
+    def _want_of(self, k: SupplyKey) -> _Want | None:
+        """k's next rung, where its own gain (delivery, its distributor's demand, its tier's
+        fair share; the stock aside) pays."""
+        step = self._next_level(k) - self.y[k]
+        if step <= _EPS:
+            return None
+        gain = self._own_cost(k, step)
+        return _Want(gain, k[0], k[2], key=k, step=step) if gain < -_EPS else None
+
+    def _exchange_for(self, want: _Want, keys: list[SupplyKey]) -> bool:
+        """Serve `want` (priced again: an exchange before it may have moved it) with units
+        lowered off one donor suggestion of its SKU (`keys`), where the two moves pay together:
+        applied, True; the state as it was otherwise. A donor frees what the want's warehouse
+        lacks (the whole step where it holds that, its catchment valuing it more), or no more
+        than the donor's tier holds above its own fair share, the rest pulled from elsewhere.
+        Donors are tried cheapest loss first, at most `_DONORS`, and each served only where the
+        want's own gain, the donor lowered, pays for the loss."""
+        s, w = want.sku, want.place
+        if want.key is None:  # what the catchment lacks of its fair share, as far as w is short
+            below = self.below.get((s, CATCHMENT), 0.0)
+            units = min(below, sum(self.demand[(s, w)].uncovered(self.stock[(s, w)])))
+            if units <= _EPS:
+                return False
+            want = _Want(self._stock_cost(s, {w: units}), s, w, units=units)
+            need = units
+        else:
+            again = self._want_of(want.key)
+            if again is None:
+                return False
+            want = again
+            missing = want.step - max(0.0, self.stock[(s, w)])
+            need = missing if missing > _EPS else want.step
+        lowers = []
+        for donor in keys:
+            if donor == want.key:
+                continue
+            pack = self.pack[donor]
+            spare = min(need, -self.below.get(self.tier[donor], -need))
+            spare = math.floor(spare / pack + _GRID) * pack
+            cuts = dict.fromkeys((self._cut_for(donor, need), self._cut_for(donor, spare)))
+            for cut in (cut for cut in cuts if cut is not None):
                 lower = _Move(s, key=donor, step=-cut)
-                if self.below.get(self.tier[donor], 0.0) + cut > _EPS or not self._allowed(lower):
-                    continue  # the donor's tier would fall below its own share
-                saved = self._cost(lower)
-                self._apply(lower)
-                best = self._best_raise(k)
-                if best is not None and saved + best[0] < -_EPS:
-                    self._apply(best[1])
-                    break
-                self._apply(_Move(s, key=donor, step=cut))  # undo
+                if self._allowed(lower):
+                    lowers.append((self._cost(lower), donor, cut))
+        lowers.sort(key=lambda lower: lower[0])
+        # A donor must do better than serving the want from the stock in reach alone (a move
+        # of transfers only, which pays for a forward warehouse's want at times).
+        alone = self._serve(want) if want.key is None else None
+        worth = min(0.0, alone[0]) if alone is not None else 0.0
+        for loss, donor, cut in lowers[:_DONORS]:
+            high = self.high[donor]
+            self._apply(_Move(s, key=donor, step=-cut))
+            # The want's own gain once the donor is lowered (more, where the donor is of its
+            # tier) bounds what serving it can gain: only where that pays is it priced.
+            if want.key is None:
+                gain = self._stock_cost(s, {w: want.units})
+            else:
+                gain = self._own_cost(want.key, want.step)
+            best = self._serve(want) if loss + gain < worth - _EPS else None
+            if best is not None and loss + best[0] < worth - _EPS:
+                self._apply(best[1])
+                self.high[donor] = self._next_level(donor)
+                return True
+            self._apply(_Move(s, key=donor, step=cut))  # undo
+            self.high[donor] = high
+        return False
+
+    def _serve(self, want: _Want) -> tuple[float, _Move] | None:
+        """The cheapest allowed move that serves `want` from the stock in reach (one link
+        further than the climb looks: the donor's units may be three links away)."""
+        if want.key is None:
+            return self._best_bring(want.sku, want.place, want.units, depth=_WANT_DEPTH)
+        return self._best_raise(want.key, want.step, _WANT_DEPTH)
 
     def _cut_for(self, donor: SupplyKey, units: float) -> float | None:
         """Units to take off `donor` so that at least `units` are freed: whole packs of its own,

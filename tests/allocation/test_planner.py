@@ -156,6 +156,85 @@ def test_whole_packs_of_one_tier_do_not_take_another_tier_s_fair_share() -> None
     assert greedy.solver.objective <= exact.solver.objective * 1.05
 
 
+@pytest.mark.parametrize(
+    ("stock", "rates", "served", "objective"),
+    [
+        # Growth's share needs G2's pack of 12, which the LP split with G1 (4 units, packs of
+        # 1): the greedy kept G1's 4, raised it to 6 and left G2 at nothing, growth 1.2 units
+        # below its share (513.6); G1's units go to G2's pack instead (322.9).
+        (25, (1.0, 0.5, 0.8, 1.0), {"S1": 8.0, "G2": 12.0}, 322.9),
+        # G2's pack of 12 took stock from F1's catchment, which fell below its share, while G1
+        # kept 4 units growth no longer needed (532.8); 2 of them stay at F1 (276.8).
+        (30, (1.0, 0.5, 1.0, 1.5), {"S1": 8.0, "G1": 2.0, "G2": 12.0}, 276.8),
+    ],
+)
+def test_whole_packs_move_between_distributors_to_keep_fair_shares(
+    stock: float, rates: tuple[float, ...], served: dict[str, float], objective: float
+) -> None:
+    # One regional warehouse, a strategic distributor, two growth ones (packs of 1, and packs
+    # of 12 with an MOQ of 12) and a forward catchment. The greedy never lowered a suggestion
+    # it had made to serve another one; the exact MILP's plan is the same as the greedy's now.
+    base = {"region": "r", "served_by": ["RW"], "lead_time_days": 1}
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "RW", "kind": "regional", "region": "r", "capacity": 100000},
+                {"id": "F1", "kind": "forward", "region": "r", "capacity": 100000},
+            ],
+            "lanes": [{"origin": "RW", "destination": "F1", "cost_per_unit": 0.1,
+                       "lead_time_days": 1}],
+            "distributors": [
+                {**base, "id": "S1", "tier": "strategic"},
+                {**base, "id": "G1", "tier": "growth"},
+                {**base, "id": "G2", "tier": "growth", "pack_size": 12, "moq": 12},
+            ],
+            "skus": [{"id": "S", "unit_cost": 10.0}],
+        }
+    )  # fmt: skip
+    locations = ("S1", "G1", "G2", "F1")
+    demand = demand_frame({("S", j): r for j, r in zip(locations, rates, strict=True)}, spread=0.5)
+    plans = [
+        al.plan(network, stock_frame([("S", "RW", stock)]), demand, integer_packs=exact)
+        for exact in (False, True)
+    ]
+    for result in plans:
+        assert result.replenishment.groupby("distributor")["quantity"].sum().to_dict() == served
+        assert result.solver.objective == pytest.approx(objective, abs=0.05)
+
+
+def test_a_pack_takes_stock_the_central_warehouse_sent_to_another_region() -> None:
+    # 18 units at CW for two growth distributors in two regions, packs (and MOQs) of 10 at RA
+    # and of 8 at RB: both fit, 10 + 8. The LP sends RA and RB 9 each; GA's 9 round down to
+    # nothing, GB's to 8. Raising GA to 10 needs one unit more at RA: CW holds none, and the
+    # greedy only looked for more into CW, not for CW shipping less to RB, which keeps 1 unit
+    # it does not need. GA got nothing (objective 1,234.9); now both packs go (20.6), as exact.
+    network = al.Network.model_validate(
+        {
+            "warehouses": [
+                {"id": "CW", "kind": "central", "region": "a", "capacity": 100000},
+                {"id": "RA", "kind": "regional", "region": "a", "capacity": 100000},
+                {"id": "RB", "kind": "regional", "region": "b", "capacity": 100000},
+            ],
+            "lanes": [
+                {"origin": "CW", "destination": r, "cost_per_unit": 0.1, "lead_time_days": 1}
+                for r in ("RA", "RB")
+            ],
+            "distributors": [
+                {"id": f"G{r}", "region": r.lower(), "tier": "growth", "served_by": [f"R{r}"],
+                 "lead_time_days": 1, "pack_size": pack, "moq": pack}
+                for r, pack in (("A", 10), ("B", 8))
+            ],
+            "skus": [{"id": "S", "unit_cost": 10.0}],
+        }
+    )  # fmt: skip
+    demand = demand_frame({("S", "GA"): 1.0, ("S", "GB"): 1.0}, spread=0.5)
+    for exact in (False, True):
+        result = al.plan(network, stock_frame([("S", "CW", 18)]), demand, integer_packs=exact)
+        supplied = result.replenishment.set_index("distributor")["quantity"].to_dict()
+        assert supplied == {"GA": 10.0, "GB": 8.0}
+        assert result.solver.objective == pytest.approx(20.6, abs=0.05)
+
+
 def test_an_a_class_sku_without_a_hot_flag_is_hot(two_tiers: dict[str, Any]) -> None:
     # "hot flag or ABC class": the ABC class was read and never used. Stock 5 for needs of 8 at
     # the strategic D-A and at D-B: D-A's shortage costs the hot multiplier more.
