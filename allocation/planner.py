@@ -37,7 +37,14 @@ from allocation.plan import (
 )
 from allocation.policy import Policy
 from allocation.scale import ArraySolution, build_arrays
-from allocation.solution import EPS, Solution, from_arrays, from_variables, write_solution
+from allocation.solution import (
+    EPS,
+    Solution,
+    cost_terms,
+    from_arrays,
+    from_variables,
+    write_solution,
+)
 from allocation.solve import (
     OPTIMAL,
     TIME_LIMITED,
@@ -406,6 +413,7 @@ def _plan_decomposed(
                 raise _resolve_failed(exc, what, "highs", advice) from exc
 
         began = time.perf_counter()
+        lp_terms = cost_terms(arrays, solved.x)
         repair = PackRepair(inputs, view_of_arrays(inputs, arrays, solved.x))
         if repair.keys:
             say(f"rounding {len(repair.keys):,} suggestions to whole packs")
@@ -419,7 +427,11 @@ def _plan_decomposed(
                 objective=solved.objective,
                 solve_seconds=facts.solve_seconds + solved.seconds,
                 repair=_packs_note(
-                    repair, "transfers re-optimised around them", solved.objective, lp
+                    repair,
+                    "transfers re-optimised around them",
+                    solved.objective,
+                    lp,
+                    _above(cost_terms(arrays, solved.x), lp_terms),
                 ),
                 rounding="greedy",
                 repair_seconds=greedy_seconds,
@@ -497,6 +509,7 @@ def _round_packs(
     rounding down filled past its capacity is relieved first), so the re-solve is feasible in
     practice; should it fail all the same, the error says so and points to exact mode."""
     started = time.perf_counter()
+    lp_terms = _terms(variables)
     repair = PackRepair(inputs, view_of_problem(inputs, variables, problem))
     say(f"rounding {len(repair.keys):,} suggestions to whole packs")
     repair.run()
@@ -513,7 +526,11 @@ def _round_packs(
         advice=_EXACT_ADVICE,
     )
     note = _packs_note(
-        repair, "transfers re-optimised around them", outcome.objective, facts.objective
+        repair,
+        "transfers re-optimised around them",
+        outcome.objective,
+        facts.objective,
+        _above(_terms(variables), lp_terms),
     )
     return replace(
         facts,
@@ -609,13 +626,47 @@ def _units_note(whole: WholeUnits, before: float, after: float) -> str:
     )
 
 
-def _packs_note(repair: PackRepair, transfers: str, objective: float, lp: float) -> str:
+def _packs_note(
+    repair: PackRepair, transfers: str, objective: float, lp: float, above: dict[str, float]
+) -> str:
+    """The packs line: how many suggestions moved, and the objective against the LP bound
+    with the cost terms that make the difference (`above`, money), largest first."""
     raised, lowered = repair.changes()
     return (
         f"{raised + lowered} suggestion(s) rounded to whole packs / MOQ by greedy repair "
         f"({raised} up, {lowered} down; no MILP), {transfers}; objective {objective:,.2f} vs LP "
-        f"bound {lp:,.2f} (+{_share(objective - lp, lp)})"
+        f"bound {lp:,.2f} (+{_share(objective - lp, lp)}{_split(above)})"
     )
+
+
+def _terms(variables: Variables) -> dict[str, float]:
+    """The objective at the PuLP problem's current values, by cost term (money)."""
+    return {term: float(pulp.value(money) or 0.0) for term, money in variables.cost_terms.items()}
+
+
+def _above(terms: dict[str, float], lp: dict[str, float]) -> dict[str, float]:
+    return {term: money - lp.get(term, 0.0) for term, money in terms.items()}
+
+
+# What a cost term's rise over the LP bound means once the packs are whole.
+_TERM_WORDS = {
+    "fair_share_penalty": "fair-share penalty (tiers below their share in whole packs)",
+    "shortage_penalty": "shortage penalty",
+    "overstock_penalty": "overstock penalty",
+    "transport": "transport",
+    "holding": "holding",
+}
+
+
+def _split(above: dict[str, float]) -> str:
+    """': fair-share penalty (...) +5,346.01, shortage penalty +1,100.00', the terms that moved
+    by a cent or more, largest first; empty when none did."""
+    moved = sorted(
+        ((term, money) for term, money in above.items() if abs(money) >= 0.005),
+        key=lambda item: -abs(item[1]),
+    )
+    words = [f"{_TERM_WORDS.get(term, term)} {money:+,.2f}" for term, money in moved]
+    return f": {', '.join(words)}" if words else ""
 
 
 def _share(part: float, whole: float) -> str:

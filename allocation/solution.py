@@ -24,6 +24,7 @@ __all__ = [
     "SMALL",
     "Solution",
     "by_key",
+    "cost_terms",
     "from_arrays",
     "from_variables",
     "landings",
@@ -119,11 +120,7 @@ def from_arrays(arrays: LpArrays, x: np.ndarray) -> Solution:
     """The array LP's solution by `build_problem`'s keys (`LpArrays.col_key`); the rows that
     explain names bind when they are at a bound."""
     groups = _by_field(arrays, x)
-    letters = arrays.col_key.letters()
-    money = arrays.cost * x
-    terms = dict.fromkeys(_TERM.values(), 0.0)
-    for letter, term in _TERM.items():
-        terms[term] += float(money[letters == letter].sum())
+    terms = cost_terms(arrays, x)
     names = list(arrays.row_name)
     rows = np.array([arrays.row_name[name] for name in names], dtype=np.int64)
     activity = arrays.matrix[rows] @ x if len(rows) else np.zeros(0)
@@ -136,6 +133,16 @@ def from_arrays(arrays: LpArrays, x: np.ndarray) -> Solution:
         if name.startswith(_CAPACITY_ROWS)
     }
     return Solution(**groups, cost_terms=terms, binding=binding, room=room)
+
+
+def cost_terms(arrays: LpArrays, x: np.ndarray) -> dict[str, float]:
+    """The objective at x split by cost term (money), as `Variables.cost_terms` names them."""
+    letters = arrays.col_key.letters()
+    money = arrays.cost * x
+    terms = dict.fromkeys(_TERM.values(), 0.0)
+    for letter, term in _TERM.items():
+        terms[term] += float(money[letters == letter].sum())
+    return terms
 
 
 def _by_field(arrays: LpArrays, values: np.ndarray) -> dict[str, dict[Any, float]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -904,6 +905,32 @@ def test_default_mode_rounds_packs_without_a_milp(
     assert facts.repair_seconds >= 0
     assert _whole_packs(instance.network, result)
     assert sum(result.kpis["cost"].values()) == pytest.approx(facts.objective, rel=1e-6)
+
+
+@pytest.mark.parametrize("decompose_above", [DECOMPOSE_ABOVE_SERIES, 0])
+def test_the_packs_line_says_which_cost_terms_the_packs_add_over_the_lp_bound(
+    decompose_above: int,
+) -> None:
+    # "objective 7,344.74 vs LP bound 1,040.51 (+605.9%)" alarmed a planner: the line now
+    # splits the difference by cost term, and the terms add up to it.
+    from allocation.generate import example_network
+
+    instance = example_network(20, 8, 6, seed=3)
+    result = al.plan(
+        instance.network,
+        instance.stock,
+        instance.demand,
+        instance.policy,
+        decompose_above=decompose_above,
+    )
+    line = result.solver.repair or ""
+    numbers = re.search(r"objective ([\d,.]+) vs LP bound ([\d,.]+) \(\+[\d.]+%: (.*)\)$", line)
+    assert numbers is not None, line
+    objective, bound = (float(numbers.group(i).replace(",", "")) for i in (1, 2))
+    terms = dict(re.findall(r"([a-z -]+?)(?: \([^)]*\))? ([+-][\d,.]+)", numbers.group(3)))
+    assert next(iter(terms)).strip() == "fair-share penalty"  # the largest, first
+    split = sum(float(money.replace(",", "")) for money in terms.values())
+    assert split == pytest.approx(objective - bound, abs=0.05)
 
 
 def test_integer_packs_mode_is_an_exact_milp(monkeypatch: pytest.MonkeyPatch) -> None:
