@@ -20,6 +20,20 @@ history. Measures come from `forecasting.metrics.evaluate` at SKU-store-day and 
 `--until YYYY-MM-DD` drops the sales after that date first, so the same nested benchmark runs on
 an earlier set of outer windows (a check on windows a design was not chosen on).
 
+`--history-days N` measures a business with N days of sales: each outer window's champion and
+peers see only the N days before its cutoff (its inner backtest, choice and calibration come from
+inside them), so every outer window has the same short history, not one that grows by a window
+each time. That takes one 4-window backtest per outer window instead of the shared 6-window one.
+The measures' scales and sales weights still come from the whole history, so the numbers compare
+with the full-history run's.
+
+`--freq W|MS` sums the days to weeks or months (`load_sales(freq=...)`, as `allocast train
+--freq` does); `--horizon` is then in those periods (default 28 days, 8 weeks, 3 months) and the
+SKU-state-week level is the weeks themselves (months have none: the summary's week WAPE gain is
+then the SKU-store-month one). A history too short for the quick-start LightGBM's lags (a season
+and two) leaves that peer out; one too short for the champion's backtest stops the run, as
+`Forecaster.fit` raises on it.
+
 Targets (issue 2): >= 5 % lower RMSSE-weighted error and >= 10 % lower SKU-state-week WAPE than
 the best peer, and 90 % intervals [q0.05, q0.95] covering 85-95 % of the outcomes.
 """
@@ -34,6 +48,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import numpy as np
 import pandas as pd
 
 from forecasting.backtest import run_backtest
@@ -60,10 +75,11 @@ from forecasting.selection import classify_series
 
 M5 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "m5_tiny" / "sales.parquet"
 MAPPING = "item_id=sku,store_id=location,sales=units,state_id=region,sell_price=price"
-HORIZON = 28
 WINDOWS = 3
 QUANTILES = (0.05, 0.5, 0.9, 0.95)
-LOOKBACK = 364  # the Forecaster's default for daily data: one year
+HORIZONS = {"D": 28, "W": 8, "MS": 3}  # default horizon per frequency, in its periods
+LOOKBACKS = {"D": 364, "W": 52, "MS": 12}  # the Forecaster's default: one year
+WEEK_PERIODS = {"D": 7, "W": 1, "MS": None}  # periods summed to a week for the SKU-state level
 
 
 def sales_until(sales: pd.DataFrame, until: str | None) -> pd.DataFrame:
@@ -73,34 +89,69 @@ def sales_until(sales: pd.DataFrame, until: str | None) -> pd.DataFrame:
     return sales[sales[DATE] <= pd.Timestamp(until)].reset_index(drop=True)
 
 
-def peer_backtest(long: pd.DataFrame) -> pd.DataFrame:
+def peer_backtest(long: pd.DataFrame, config: ForecastConfig, n_windows: int) -> pd.DataFrame:
     """The peers on the outer windows, from the untrimmed history, as a user would run them."""
     stat_peers = [p for p in PEERS if p != LIGHTGBM_PLAIN]
-    peers = stat_cross_validation(long, stat_peers, HORIZON, WINDOWS, "D")
-    plain = ml_cross_validation(long, LIGHTGBM_PLAIN, HORIZON, WINDOWS, "D", seed=0)
+    h, freq = config.horizon, config.freq
+    peers = stat_cross_validation(long, stat_peers, h, n_windows, freq)
+    try:
+        plain = ml_cross_validation(long, LIGHTGBM_PLAIN, h, n_windows, freq, seed=0)
+    except ValueError as error:  # its lags (a season and two) drop every row of a short history
+        print(f"  {LIGHTGBM_PLAIN} cannot train on this history, left out: {error}")
+        return peers.assign(**{LIGHTGBM_PLAIN: np.nan})
     return peers.merge(plain.drop(columns=[Y]), on=[UNIQUE_ID, DS, CUTOFF])
 
 
-def champion_backtest(
-    long: pd.DataFrame, config: ForecastConfig, peers: pd.DataFrame
-) -> tuple[pd.DataFrame, list]:
-    """Out-of-sample champion forecasts for the outer windows (see the module docstring).
+def outer_cutoffs(long: pd.DataFrame, horizon: int) -> list[pd.Timestamp]:
+    """The cutoffs of the last WINDOWS non-overlapping windows of `horizon` periods."""
+    dates = pd.DatetimeIndex(sorted(long[DS].unique()))
+    return [dates[-1 - k * horizon] for k in range(WINDOWS, 0, -1)]
 
-    A series too young for the 6-window backtest gets the fallback (the peers' MA28) in every
-    outer window, as `Forecaster.fit` gives it to a series too young for its backtest.
+
+def history_slices(
+    long: pd.DataFrame, horizon: int, days: int
+) -> list[tuple[pd.Timestamp, pd.DataFrame]]:
+    """Per outer window: its cutoff and the periods within `days` days before it plus the
+    window itself (what a business with `days` days of sales forecasts that window from)."""
+    dates = pd.DatetimeIndex(sorted(long[DS].unique()))
+    slices = []
+    for cutoff in outer_cutoffs(long, horizon):
+        end = dates[dates.get_loc(cutoff) + horizon]
+        start = cutoff - pd.Timedelta(days=days)
+        part = long[(long[DS] > start) & (long[DS] <= end)].reset_index(drop=True)
+        slices.append((cutoff, part))
+    return slices
+
+
+def champion_backtest(
+    long: pd.DataFrame, config: ForecastConfig, peers: pd.DataFrame, n_outer: int = WINDOWS
+) -> tuple[pd.DataFrame, list]:
+    """Out-of-sample champion forecasts for the last `n_outer` windows of `long` (see the module
+    docstring): one backtest of WINDOWS + `n_outer` windows.
+
+    A series too young for that backtest gets the fallback (the peers' MA28) in every outer
+    window, as `Forecaster.fit` gives it to a series too young for its backtest.
     """
+    freq, horizon = config.freq, config.horizon
+    lookback = LOOKBACKS[freq]
     trimmed = trim_leading_zeros(long)
     lengths = trimmed.groupby(UNIQUE_ID).size()
-    short = set(lengths.index[lengths < min_history("D", HORIZON, 2 * WINDOWS)])
+    short = set(lengths.index[lengths < min_history(freq, horizon, WINDOWS + n_outer)])
     if short:
         print(f"  {len(short)} series too young for the backtest get {FALLBACK}: {sorted(short)}")
     usable = trimmed[~trimmed[UNIQUE_ID].isin(short)]
+    if usable.empty:  # Forecaster.fit raises ForecastingError on such a history
+        needed = min_history(freq, horizon, WINDOWS + n_outer) - n_outer * horizon
+        raise SystemExit(
+            f"no series has the {needed} periods before the outer window that the champion's "
+            f"{WINDOWS} x {horizon} backtest needs: it cannot be fitted on this history"
+        )
     result = run_backtest(
         usable,
         config.models,
-        HORIZON,
-        2 * WINDOWS,
-        "D",
+        horizon,
+        WINDOWS + n_outer,
+        freq,
         config.seed,
         config.local_history(),
         progress=lambda message: print(f"  {message}", flush=True),
@@ -110,19 +161,19 @@ def champion_backtest(
     table = result.table
     cutoffs = sorted(table[CUTOFF].unique())
     outer_parts, choices = [], []
-    for k in range(WINDOWS):
+    for k in range(n_outer):
         outer_cutoff = cutoffs[k + WINDOWS]
         history = trimmed[trimmed[DS] <= outer_cutoff]
         inner = table[table[CUTOFF].isin(cutoffs[k : k + WINDOWS])].copy()
         selection, calibration = choose_and_calibrate(
-            inner, history[~history[UNIQUE_ID].isin(short)], result.models, config, LOOKBACK
+            inner, history[~history[UNIQUE_ID].isin(short)], result.models, config, lookback
         )
         young = peers[(peers[CUTOFF] == outer_cutoff) & peers[UNIQUE_ID].isin(short)]
         outer = pd.concat(
             [table[table[CUTOFF] == outer_cutoff], young[[UNIQUE_ID, DS, CUTOFF, FALLBACK]]],
             ignore_index=True,
         )
-        outer = ensemble_forecast(outer, history, selection, calibration, LOOKBACK, short)
+        outer = ensemble_forecast(outer, history, selection, calibration, lookback, short)
         renamed = outer.rename(
             columns={
                 FORECAST: ENSEMBLE,
@@ -132,10 +183,11 @@ def champion_backtest(
         quantile_columns = [quantile_name(ENSEMBLE, q) for q in QUANTILES]
         outer_parts.append(renamed[[UNIQUE_ID, DS, CUTOFF, ENSEMBLE, *quantile_columns]])
         chosen = selection.table[selection.table["weight"] > 0]
-        segments = classify_series(history, LOOKBACK).value_counts().to_dict()
+        segments = classify_series(history, lookback).value_counts().to_dict()
         choices.append(
             {
                 "outer_cutoff": str(pd.Timestamp(outer_cutoff).date()),
+                "series_short": len(short),
                 "segments": {str(s): int(n) for s, n in segments.items()},
                 "weights": {
                     str(seg): {m: round(w, 3) for m, w in zip(g["model"], g["weight"], strict=True)}
@@ -147,6 +199,42 @@ def champion_backtest(
     return pd.concat(outer_parts, ignore_index=True), choices
 
 
+def run_outer_windows(
+    long: pd.DataFrame, config: ForecastConfig, history_days: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame, list, float, float]:
+    """Peers and champion on the outer windows: all from the whole history (one shared
+    backtest), or each window from its own `history_days` (see the module docstring)."""
+    slices: list[tuple[pd.Timestamp | None, pd.DataFrame]] = (
+        [(None, long)]
+        if history_days is None
+        else history_slices(long, config.horizon, history_days)
+    )
+    n_outer = WINDOWS if history_days is None else 1
+    peer_parts, champion_parts, choices = [], [], []
+    peer_seconds = champion_seconds = 0.0
+    for cutoff, part in slices:
+        if cutoff is not None:
+            print(
+                f"outer window after {pd.Timestamp(cutoff).date()}: history "
+                f"{part[DS].min().date()} .. {pd.Timestamp(cutoff).date()}",
+                flush=True,
+            )
+        started = time.perf_counter()
+        peers = peer_backtest(part, config, n_outer)
+        peer_seconds += time.perf_counter() - started
+        print(f"peers: {peer_seconds:.0f} s", flush=True)
+        started = time.perf_counter()
+        champion, chosen = champion_backtest(part, config, peers, n_outer)
+        champion_seconds += time.perf_counter() - started
+        print(f"champion: {champion_seconds:.0f} s", flush=True)
+        peer_parts.append(peers)
+        champion_parts.append(champion)
+        choices += chosen
+    peers = pd.concat(peer_parts, ignore_index=True)
+    champion = pd.concat(champion_parts, ignore_index=True)
+    return peers, champion, choices, peer_seconds, champion_seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sales", type=Path, default=M5)
@@ -155,23 +243,31 @@ def main() -> None:
         "--until",
         help="drop the sales after this date (YYYY-MM-DD): earlier outer windows; default: none",
     )
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        help="each outer window's models see only this many days before its cutoff (a short "
+        "history); default: all",
+    )
+    parser.add_argument(
+        "--freq", choices=sorted(HORIZONS), default="D", help="sum the days to W or MS periods"
+    )
+    parser.add_argument(
+        "--horizon", type=int, help="periods per window; default: 28 days, 8 weeks, 3 months"
+    )
     args = parser.parse_args()
-    sales = sales_until(load_sales(args.sales, parse_mapping(MAPPING)), args.until)
+    freq = args.freq
+    horizon = args.horizon or HORIZONS[freq]
+    sales = sales_until(load_sales(args.sales, parse_mapping(MAPPING), freq=freq), args.until)
     long = to_long(sales)
-    config = ForecastConfig(horizon=HORIZON, n_windows=WINDOWS, quantiles=QUANTILES)
+    config = ForecastConfig(horizon=horizon, freq=freq, n_windows=WINDOWS, quantiles=QUANTILES)
     print(
         f"{long[UNIQUE_ID].nunique()} series, {len(long)} rows, {long[DS].min().date()} .. "
-        f"{long[DS].max().date()}, models {config.models}"
+        f"{long[DS].max().date()}, freq {freq}, horizon {horizon}, models {config.models}"
     )
-
-    started = time.perf_counter()
-    peers = peer_backtest(long)
-    peer_seconds = time.perf_counter() - started
-    print(f"peers: {peer_seconds:.0f} s", flush=True)
-    started = time.perf_counter()
-    champion, choices = champion_backtest(long, config, peers)
-    champion_seconds = time.perf_counter() - started
-    print(f"champion: {champion_seconds:.0f} s", flush=True)
+    peers, champion, choices, peer_seconds, champion_seconds = run_outer_windows(
+        long, config, args.history_days
+    )
 
     table = peers.merge(champion, on=[UNIQUE_ID, DS, CUTOFF], how="inner")
     if len(table) != len(peers):
@@ -180,19 +276,31 @@ def main() -> None:
     region_of = dict(
         zip(keys["sku"] + "|" + keys["location"], keys["region"].astype(str), strict=True)
     )
-    models = [*PEERS, ENSEMBLE]
-    metrics = evaluate(table, long, models, HORIZON, QUANTILES, region_of, 7)
+    peers_run = [p for p in PEERS if table[p].notna().any()]  # LightGBMPlain may be left out
+    models = [*peers_run, ENSEMBLE]
+    metrics = evaluate(table, long, models, horizon, QUANTILES, region_of, WEEK_PERIODS[freq])
     pd.set_option("display.width", 200)
     shown = ["level", "model", "wape", "rmsse", "rmsse_weighted", "bias"]
     print(metrics[shown].round(4).to_string(index=False))
 
     series = metrics[metrics["level"] == "series"].set_index("model")
     weekly = metrics[metrics["level"] == "sku_region_week"].set_index("model")
-    best_rmsse_peer = str(series.loc[list(PEERS), "rmsse_weighted"].idxmin())
-    best_wape_peer = str(weekly.loc[list(PEERS), "wape"].idxmin())
+    if weekly.empty:  # months: no week level, the series level stands in
+        weekly = series
+    best_rmsse_peer = str(series.loc[peers_run, "rmsse_weighted"].idxmin())
+    best_wape_peer = str(weekly.loc[peers_run, "wape"].idxmin())
+    options = {
+        "--until": args.until,
+        "--history-days": args.history_days,
+        "--freq": None if freq == "D" else freq,
+        "--horizon": args.horizon,
+    }
     result = {
         "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/forecast_accuracy.py"
-        + (f" --until {args.until}" if args.until else ""),
+        + "".join(f" {k} {v}" for k, v in options.items() if v is not None),
+        "freq": freq,
+        "horizon": horizon,
+        "history_days": args.history_days,
         "last_day": str(long[DS].max().date()),
         "outer_cutoffs": [c["outer_cutoff"] for c in choices],
         "series": int(long[UNIQUE_ID].nunique()),
