@@ -277,11 +277,29 @@ def test_a_series_that_never_sold_in_a_year_forecasts_zero(sales: pd.DataFrame) 
     assert (forecast.loc[forecast[LOCATION] == "D-N9", "q0.95"] > 0).all()
 
 
-def test_a_history_shorter_than_a_season_of_weeks_says_more_history_is_the_only_fix() -> None:
-    # Less than the year of weeks the models need before any window: no horizon helps (the
-    # error once advised a shorter one).
-    daily = generate_sales(SampleSpec(days=7 * 50))
+def test_a_history_shorter_than_the_weeks_before_a_window_says_more_history_is_the_only_fix() -> (
+    None
+):
+    # Less than the 24 weeks the models need before any window: no horizon helps (the error
+    # once advised a shorter one).
+    daily = generate_sales(SampleSpec(days=7 * 22))
     weekly = prepare_sales(daily[daily[SKU] == "SKU-001"], freq="W")
     config = ForecastConfig(freq="W", horizon=1, n_windows=1, models=("MA28",))
-    with pytest.raises(ForecastingError, match=r"52 'W' periods before .*give more history$"):
+    with pytest.raises(ForecastingError, match=r"24 'W' periods before .*give more history$"):
         Forecaster(config).fit(weekly)
+
+
+def test_a_year_of_weekly_sales_is_backtested_and_forecast_by_the_models() -> None:
+    # 52 weeks, a 3 x 8 backtest: the models need 24 weeks before the windows, not the year
+    # SeasonalNaive repeats (which asked 76 and refused every series). SeasonalNaive, with no
+    # year to repeat, gives way to the fallback and says so.
+    weekly = prepare_sales(generate_sales(SampleSpec(days=7 * 52)), freq="W")
+    config = ForecastConfig(freq="W", horizon=8, models=("SeasonalNaive", "AutoETS"))
+    fitted = Forecaster(config).fit(weekly)
+    series = weekly.groupby([SKU, LOCATION]).ngroups
+    assert len(fitted.short_series_) <= series // 10  # only those that first sold weeks later
+    assert any("SeasonalNaive gave no usable forecast" in w for w in fitted.warnings_)
+    assert "AutoETS" in fitted.selection_.models_used()
+    forecast = fitted.predict()
+    assert len(forecast) == 8 * series
+    assert forecast[FORECAST].notna().all() and (forecast[FORECAST] >= 0).all()
