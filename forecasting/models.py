@@ -664,17 +664,21 @@ LONGEST_FITTED_SEASON: Final = 24
 
 
 def seasons_before(freq: str) -> int:
-    """Periods of history a series needs before it is backtested or forecast by the models:
-    two seasons where a model estimates the season from them (up to LONGEST_FITTED_SEASON
-    periods: days, months); where the season is longer than that (weeks), no model estimates
-    it, and the models that fit without it need no more than LONGEST_FITTED_SEASON periods
-    either (24 weeks). A year of weeks before the windows (which SeasonalNaive repeats and
-    LightGBM's yearly lags reach) asked 76 weeks for a 3 x 8 backtest: a year of weekly sales
-    could not be trained at all, and on 77 weeks of the M5 slice up to 71 of its 280 series got
-    the 4-week mean. Shorter series get SeasonalNaive's fallback (MA28) in its place, said in
-    the fit's warnings, and LightGBM trains on the lags they have."""
+    """Periods of history a series needs before it is backtested or forecast by the models.
+
+    Two seasons where two span less than a year (days: 14), so ETS and Theta can estimate the
+    season from them; one where a season is a year (months: 12, quarters: 4), SeasonalNaive's
+    minimum, and ETS and Theta fit the season once a series has two (they test for it and fit
+    without it before); LONGEST_FITTED_SEASON periods where no model fits the season (weeks:
+    24, as ETS drops a 52-week season). Asking two years of months (or a year of weeks) before
+    a 3 x 3 backtest (a 3 x 8 one) refused two years of monthly sales (a year of weekly sales)
+    outright. Shorter series get SeasonalNaive's fallback (MA28) in its place, said in the
+    fit's warnings, and LightGBM trains on the lags they have."""
     season = season_length(freq)
-    return 2 * season if season <= LONGEST_FITTED_SEASON else LONGEST_FITTED_SEASON
+    if season > LONGEST_FITTED_SEASON:
+        return LONGEST_FITTED_SEASON
+    periods_a_year = 365.25 / _days_per_period(freq)
+    return 2 * season if 2 * season < periods_a_year else season
 
 
 def fallback_level(long: pd.DataFrame, freq: str) -> pd.Series:

@@ -303,3 +303,21 @@ def test_a_year_of_weekly_sales_is_backtested_and_forecast_by_the_models() -> No
     forecast = fitted.predict()
     assert len(forecast) == 8 * series
     assert forecast[FORECAST].notna().all() and (forecast[FORECAST] >= 0).all()
+
+
+def test_two_years_of_monthly_sales_are_backtested_and_forecast_by_the_models() -> None:
+    # 24 months, a 3 x 3 backtest: the models need one year before the windows, not the two
+    # seasons a 12-month season once asked (33 months, which refused every series). ETS and
+    # Theta fit the season where a window has two years before it and fit without it where not.
+    daily = generate_sales(SampleSpec(days=760))
+    monthly = prepare_sales(daily, freq="MS")
+    assert monthly[DATE].nunique() == 24
+    config = ForecastConfig(freq="MS", horizon=3, models=("SeasonalNaive", "AutoETS", "Theta"))
+    fitted = Forecaster(config).fit(monthly)
+    series = monthly.groupby([SKU, LOCATION]).ngroups
+    assert len(fitted.short_series_) <= series // 10  # only those that first sold months later
+    assert set(fitted.selection_.models_used()) & {"SeasonalNaive", "AutoETS", "Theta"}
+    forecast = fitted.predict()
+    assert len(forecast) == 3 * series
+    assert forecast[FORECAST].notna().all() and (forecast[FORECAST] >= 0).all()
+    assert (forecast["q0.95"] >= forecast[FORECAST]).all()
