@@ -173,7 +173,7 @@ def champion_backtest(
             [table[table[CUTOFF] == outer_cutoff], young[[UNIQUE_ID, DS, CUTOFF, FALLBACK]]],
             ignore_index=True,
         )
-        outer = ensemble_forecast(outer, history, selection, calibration, lookback, short)
+        outer = ensemble_forecast(outer, history, selection, calibration, lookback, freq, short)
         renamed = outer.rename(
             columns={
                 FORECAST: ENSEMBLE,

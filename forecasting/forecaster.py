@@ -63,6 +63,7 @@ from forecasting.models import (
     GlobalModel,
     exogenous_of,
     fallback_forecast,
+    fallback_mae,
     from_long,
     ml_fit,
     ml_predict,
@@ -423,7 +424,7 @@ class Forecaster:
         for message in fill_missing_forecasts(frame, models, FALLBACK, what="forecast"):
             self._warn(message)
         frame = ensemble_forecast(
-            frame, long, self.selection_, self.calibration_, self.lookback_, excluded
+            frame, long, self.selection_, self.calibration_, self.lookback_, config.freq, excluded
         )
         quantiles = self.calibration_.levels
         outputs = [FORECAST, *map(quantile_column, quantiles)]
@@ -472,12 +473,15 @@ def ensemble_forecast(
     selection: Selection,
     calibration: Calibration,
     lookback: int,
+    freq: str,
     excluded: set[str] | frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """Add `forecast` and the quantile columns to a frame of model forecasts.
 
     `frame` holds `unique_id, ds`, the fallback column and the chosen models' columns; series in
-    `excluded` (too short) and rows no chosen model could forecast get the fallback.
+    `excluded` (too short) and rows no chosen model could forecast get the fallback. A series
+    the backtest never saw has its interval scaled by the fallback's error over its own
+    `history` too (`fallback_mae`, over the frame's horizon).
     """
     segments = classify_series(history, lookback)
     segment_of = {str(uid): str(seg) for uid, seg in segments.items()}
@@ -485,7 +489,12 @@ def ensemble_forecast(
     in_short = frame[UNIQUE_ID].isin(excluded).to_numpy()
     point = np.where(in_short | ~np.isfinite(combined), frame[FALLBACK], combined)
     frame[FORECAST] = np.maximum(point, 0.0)
-    for level, values in quantile_forecasts(frame, FORECAST, segment_of, calibration).items():
+    unseen = history[~history[UNIQUE_ID].isin(calibration.mae.index)]
+    horizon = int(frame.groupby(UNIQUE_ID, sort=False).size().max()) if len(frame) else 1
+    own_mae = fallback_mae(unseen, horizon, freq) if len(unseen) else None
+    for level, values in quantile_forecasts(
+        frame, FORECAST, segment_of, calibration, own_mae
+    ).items():
         frame[quantile_column(level)] = values
     return frame
 

@@ -61,6 +61,7 @@ __all__ = [
     "STAT_MODELS",
     "GlobalModel",
     "fallback_forecast",
+    "fallback_mae",
     "from_long",
     "future_exogenous",
     "horizon_groups",
@@ -686,6 +687,30 @@ def fallback_level(long: pd.DataFrame, freq: str) -> pd.Series:
     months), or over as many as it has: the fallback."""
     recent = long.groupby(UNIQUE_ID, sort=False).tail(moving_average_window(freq))
     return recent.groupby(UNIQUE_ID, sort=False)[Y].mean().fillna(0.0)
+
+
+def fallback_mae(long: pd.DataFrame, horizon: int, freq: str) -> pd.Series:
+    """Each series' mean absolute error of the fallback over its own history, as a backtest
+    measures a model: every period forecast by the mean of the `moving_average_window`
+    periods that ended 1 to `horizon` periods before it. Series with no such period are left
+    out (NaN)."""
+    window = moving_average_window(freq)
+    ordered = long.sort_values([UNIQUE_ID, DS], kind="stable")
+    ids = ordered[UNIQUE_ID].to_numpy()
+    actual = ordered[Y].to_numpy(dtype="float64")
+    level = ordered.groupby(UNIQUE_ID, sort=False)[Y].transform(
+        lambda y: y.rolling(window, min_periods=window).mean()
+    )
+    by_series = level.groupby(ids, sort=False)
+    total = np.zeros(len(ordered))
+    count = np.zeros(len(ordered))
+    for lead in range(1, horizon + 1):
+        error = np.abs(actual - by_series.shift(lead).to_numpy(dtype="float64"))
+        seen = np.isfinite(error)
+        total += np.where(seen, error, 0.0)
+        count += seen
+    sums = pd.DataFrame({"total": total, "count": count}).groupby(ids, sort=False).sum()
+    return (sums["total"] / sums["count"].where(sums["count"] > 0)).dropna()
 
 
 def fallback_forecast(long: pd.DataFrame, horizon: int, freq: str) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from forecasting.models import (
     cross_series_levels,
     direct_lag_plan,
     fallback_forecast,
+    fallback_mae,
     from_long,
     future_exogenous,
     horizon_groups,
@@ -87,6 +88,22 @@ def test_the_moving_average_spans_four_weeks_or_three_months_not_28_periods(
     assert moving_average_window(freq) == window and moving_average_window("D") == 28
     # 28 days' worth, at least 3: 9 months of quarters, 4 of 7-day periods, 20 business days
     assert [moving_average_window(f) for f in ("QS", "7D", "B", "2W")] == [3, 4, 20, 3]
+
+
+def test_the_fallback_errs_over_its_own_history_as_a_backtest_measures_a_model() -> None:
+    # Months, a 3-month mean: forecast 1 to `horizon` months after the three it averages.
+    # 1, 2, 3 -> 2 errs by 2 on the 4th month (lead 1) and 3 on the 5th (lead 2); 2, 3, 4 -> 3
+    # by 2 on the 5th: (2 + 2) / 2 at horizon 1, (2 + 2 + 3) / 3 at horizon 2. A series with
+    # three months has no month to forecast and is left out.
+    dates = pd.date_range("2020-01-01", periods=5, freq="MS")
+    long = pd.concat(
+        [
+            pd.DataFrame({UNIQUE_ID: "ramp", DS: dates, Y: [1.0, 2.0, 3.0, 4.0, 5.0]}),
+            pd.DataFrame({UNIQUE_ID: "new", DS: dates[:3], Y: [4.0, 0.0, 9.0]}),
+        ]
+    )
+    assert fallback_mae(long, 1, "MS").to_dict() == {"ramp": 2.0}
+    assert fallback_mae(long, 2, "MS").to_dict() == pytest.approx({"ramp": 7 / 3})
 
 
 def test_intermittent_models_forecast_a_flat_rate_on_sparse_demand() -> None:
