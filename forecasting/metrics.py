@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from utilsforecast.losses import mse
 
-from forecasting.columns import CUTOFF, DS, PRICE, UNIQUE_ID, Y, quantile_column
+from forecasting.columns import CUTOFF, DS, KEY_SEP, PRICE, UNIQUE_ID, Y, quantile_column
+from forecasting.models import split_ids
 
 __all__ = [
     "QUANTILE_SEP",
@@ -187,9 +188,9 @@ def aggregate_history(
 
 
 def _sku_region(unique_id: pd.Series, region_of: Mapping[str, str]) -> np.ndarray:
-    sku = unique_id.str.split("|", n=1).str[0]
-    region = unique_id.map(region_of)
-    return (sku + "|" + region.astype(str)).to_numpy()
+    sku, _ = split_ids(unique_id)
+    region = unique_id.map(region_of).astype(str).to_numpy(dtype=object)
+    return sku + KEY_SEP + region
 
 
 def aggregate_backtest(

@@ -71,6 +71,7 @@ __all__ = [
     "moving_average_window",
     "season_length",
     "seasons_before",
+    "split_ids",
     "stat_cross_validation",
     "stat_forecast",
     "to_long",
@@ -173,12 +174,20 @@ def trim_leading_zeros(long: pd.DataFrame) -> pd.DataFrame:
     return ordered[started | never].reset_index(drop=True)
 
 
+def split_ids(unique_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The sku and location of every `sku|location` id, each distinct id split once: split
+    row by row, the ids of two years of 280 daily series took 14 s of a 200 s fit."""
+    codes, distinct = pd.factorize(unique_id, sort=False)
+    parts = pd.Series(distinct, dtype=object).str.split(KEY_SEP, n=1, expand=True, regex=False)
+    return parts[0].to_numpy(dtype=object)[codes], parts[1].to_numpy(dtype=object)[codes]
+
+
 def from_long(frame: pd.DataFrame) -> pd.DataFrame:
     """Split `unique_id` back into `sku, location` and rename `ds` to `date`."""
-    parts = frame[UNIQUE_ID].str.split(KEY_SEP, n=1, expand=True, regex=False)
+    sku, location = split_ids(frame[UNIQUE_ID])
     result = frame.drop(columns=[UNIQUE_ID]).rename(columns={DS: DATE})
-    result.insert(0, LOCATION, parts[1].to_numpy())
-    result.insert(0, SKU, parts[0].to_numpy())
+    result.insert(0, LOCATION, location)
+    result.insert(0, SKU, sku)
     return result
 
 
@@ -435,22 +444,22 @@ def ml_frame(long: pd.DataFrame, name: str, horizon: int | None = None) -> pd.Da
     if name == LIGHTGBM_PLAIN:
         return long[[UNIQUE_ID, DS, Y]]
     frame = long.copy()
-    parts = frame[UNIQUE_ID].str.split(KEY_SEP, n=1, expand=True, regex=False)
-    frame[SKU_CATEGORY] = parts[0].astype("category")
-    frame[LOCATION_CATEGORY] = parts[1].astype("category")
+    sku, location = split_ids(frame[UNIQUE_ID])
+    frame[SKU_CATEGORY] = pd.Categorical(sku)
+    frame[LOCATION_CATEGORY] = pd.Categorical(location)
     if PRICE in frame.columns:
         running_max = frame.groupby(UNIQUE_ID, sort=False)[PRICE].cummax()
         frame[PRICE_RELATIVE] = frame[PRICE] / running_max.replace(0.0, np.nan)
     if horizon is None:
         raise ValueError(f"{name} needs the horizon to build its cross-series features")
-    return cross_series_levels(frame, horizon, parts[0], parts[1])
+    return cross_series_levels(frame, horizon, sku, location)
 
 
 CROSS_WINDOWS: Final = (7, 28)
 
 
 def cross_series_levels(
-    frame: pd.DataFrame, horizon: int, sku: pd.Series, location: pd.Series
+    frame: pd.DataFrame, horizon: int, sku: np.ndarray, location: np.ndarray
 ) -> pd.DataFrame:
     """Mean sales per series of the same SKU (all locations) and of the same location (all
     SKUs), averaged over the last 7 and 28 periods, `horizon` periods back.
@@ -462,7 +471,7 @@ def cross_series_levels(
     """
     result = frame.copy()
     for key, values in (("sku", sku), ("location", location)):
-        group = values.to_numpy()
+        group = np.asarray(values)
         level = (
             pd.DataFrame({key: group, DS: frame[DS].to_numpy(), Y: frame[Y].to_numpy()})
             .groupby([key, DS], sort=True)[Y]

@@ -25,6 +25,7 @@ from forecasting.models import (
     ml_predict,
     moving_average_window,
     season_length,
+    split_ids,
     stat_cross_validation,
     stat_forecast,
     to_long,
@@ -191,6 +192,13 @@ def test_trim_leading_zeros_drops_pre_launch_periods_only() -> None:
     assert len(trimmed[trimmed[UNIQUE_ID] == "never"]) == 2  # never sold: kept whole
 
 
+def test_ids_split_into_sku_and_location_at_the_first_separator() -> None:
+    ids = pd.Series(["A|L1", "B|L2", "A|L1", "C|X|Y"])
+    sku, location = split_ids(ids)
+    assert sku.tolist() == ["A", "B", "A", "C"]
+    assert location.tolist() == ["L1", "L2", "L1", "X|Y"]
+
+
 def test_cross_series_levels_use_only_sales_a_horizon_back() -> None:
     days = pd.date_range("2024-01-01", periods=4)
     frame = pd.DataFrame(
@@ -200,8 +208,7 @@ def test_cross_series_levels_use_only_sales_a_horizon_back() -> None:
             Y: [1.0, 2.0, 3.0, np.nan, 3.0, 4.0, 5.0, np.nan],  # the last day is the future
         }
     )
-    parts = frame[UNIQUE_ID].str.split("|", expand=True)
-    levels = cross_series_levels(frame, 2, parts[0], parts[1])
+    levels = cross_series_levels(frame, 2, *split_ids(frame[UNIQUE_ID]))
     first = levels[levels[UNIQUE_ID] == "A|L1"]
     # SKU A's mean per location: 2, 3, 4, (none); two days back, then averaged over 7 days.
     np.testing.assert_allclose(first["sku_level_7"], [np.nan, np.nan, 2.0, 2.5])
