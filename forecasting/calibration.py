@@ -10,7 +10,9 @@ term widens the interval where the forecast is high (promotions, peaks) as count
 normalised residuals (y - f) / s_it of every backtest row of the segment. By construction the
 share of backtest rows at or below q_τ is τ; out of sample it stays close when the backtest
 windows look like the future (the benchmark measures it on windows the calibration never saw).
-Segments with fewer than `min_points` residuals use the multipliers of all series pooled.
+Segments with fewer than `min_points` residuals use the multipliers of all series pooled. Rows of
+a series that erred by nothing in its other backtest windows (one that sold nothing and was
+forecast nothing) stay out of the pool: they have no scale to measure an error by.
 Quantiles are made non-decreasing in τ.
 """
 
@@ -143,13 +145,18 @@ def fit_calibration(
         for segment, group in ratio.groupby(segment_of_series.to_numpy())
         if len(group) >= MIN_SERIES_PER_SEGMENT
     }
-    scale = local_scale(
-        _held_out_mae(backtest, error, mae), forecast, ids.map(mean_forecast).to_numpy()
-    )
+    held_out = _held_out_mae(backtest, error, mae)
+    scale = local_scale(held_out, forecast, ids.map(mean_forecast).to_numpy())
     residual = (backtest[Y].to_numpy() - forecast) / scale
     segments = pd.Series(ids.map(segment_of)).fillna(POOLED).to_numpy()
     rows: dict[str, dict[float, float]] = {}
     finite = np.isfinite(residual)
+    # A series that erred by nothing in its other windows (a listing that sold nothing and was
+    # forecast nothing) has no scale to measure an error by: its residuals are 0 over MIN_SCALE
+    # (or a sale over it), and 40 dead listings beside 4 selling series made every multiplier 0.
+    measured = finite & (held_out > MIN_SCALE)
+    if measured.any():
+        finite = measured
     rows[POOLED] = {lv: float(np.quantile(residual[finite], lv)) for lv in levels}
     for segment in pd.unique(segments):
         mine = finite & (segments == segment)

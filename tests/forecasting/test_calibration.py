@@ -139,3 +139,31 @@ def test_an_unseen_series_that_errs_more_than_the_typical_one_gets_its_own_scale
     assert float(np.mean(actual <= scaled)) == pytest.approx(0.95, abs=0.03)
     calm = pd.Series({"new|L": 0.01})
     np.testing.assert_allclose(quantile_forecasts(fresh, "f", {}, calibration, calm)[0.95], typical)
+
+
+def test_series_that_never_err_do_not_collapse_the_intervals_of_the_others() -> None:
+    # 40 SKU-locations that sold nothing and were forecast nothing beside 4 that sell (a
+    # catalogue with dead listings): their residuals, 0 over a scale of nothing, were 91 % of
+    # the pool, so every quantile's multiplier was 0 and q0.5 = q0.9 = q0.95 = the forecast of
+    # the selling series (allocate then held no safety stock). They say nothing of how far a
+    # forecast errs and are left out of the pool.
+    rng = np.random.default_rng(6)
+    rows = []
+    for i, mean in enumerate([1.0, 3.0, 6.0, 12.0]):
+        for cutoff in range(3):
+            y = rng.poisson(mean, 14).astype(float)
+            rows.append(pd.DataFrame({UNIQUE_ID: f"s{i}|L", CUTOFF: cutoff, "f": mean, Y: y}))
+    for i in range(40):
+        for cutoff in range(3):
+            rows.append(
+                pd.DataFrame({UNIQUE_ID: f"z{i}|L", CUTOFF: cutoff, "f": 0.0, Y: [0.0] * 14})
+            )
+    backtest = pd.concat(rows, ignore_index=True)
+    calibration = fit_calibration(backtest, "f", {}, LEVELS)
+    selling = backtest[backtest[UNIQUE_ID].str.startswith("s")]
+    quantiles = quantile_forecasts(selling, "f", {}, calibration)
+    assert np.all(quantiles[0.9] > selling["f"].to_numpy() + 0.5)
+    share = float(np.mean(selling[Y].to_numpy() <= quantiles[0.9]))
+    assert share == pytest.approx(0.9, abs=0.05)
+    zero = quantile_forecasts(backtest[backtest[UNIQUE_ID] == "z0|L"], "f", {}, calibration)
+    assert np.all(zero[0.95] < 0.01)  # a dead listing keeps an interval of nothing
