@@ -228,6 +228,7 @@ class Forecaster:
         self.region_of_ = _region_of(sales)
         self.lookback_ = config.segment_lookback or _lookback_periods(config.freq)
         lengths = long.groupby(UNIQUE_ID, sort=False).size()
+        config = self.config = self._windows_that_fit(config, int(lengths.max()))
         needed = config.backtest_periods()
         short = lengths.index[lengths < needed].tolist()
         if short:
@@ -245,7 +246,7 @@ class Forecaster:
             fix = (
                 "give more history"
                 if longest < seasons + 1
-                else "lower --horizon or --n-windows, or give more history"
+                else "lower --horizon or give more history"
             )
             raise ForecastingError(
                 f"no series has the {needed} periods a {config.n_windows} x {config.horizon} "
@@ -303,6 +304,22 @@ class Forecaster:
                 )
         self._cache = self._forecast(long, config.horizon, None)
         return self
+
+    def _windows_that_fit(self, config: ForecastConfig, longest: int) -> ForecastConfig:
+        """`config` with as many backtest windows as the longest series holds, where it holds
+        at least one but fewer than asked, and a warning saying so: 60 days of sales with a
+        28-day horizon, or 18 months with 3, were refused outright where one or two windows
+        backtest, choose and calibrate (on fewer errors, which the warning says)."""
+        fits = (longest - seasons_before(config.freq)) // config.horizon
+        if fits >= config.n_windows or fits < 1:
+            return config
+        self._warn(
+            f"the longest series has {longest} periods: room for {fits} backtest window(s) of "
+            f"{config.horizon} after the {seasons_before(config.freq)} the models need before "
+            f"them, not the {config.n_windows} asked; backtested on {fits}, so the model choice "
+            "and the intervals rest on fewer errors (give more history for more)"
+        )
+        return config.model_copy(update={"n_windows": fits})
 
     def _warn(self, message: str) -> None:
         self.warnings_.append(message)

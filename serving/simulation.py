@@ -93,7 +93,7 @@ _SIMULATE_HINTS = (
         "give more series, windows (--n-windows) or a longer horizon",
         "give more series (SKUs or locations), or a less extreme --service-target",
     ),
-    ("lower --horizon or --n-windows, or give more history", "give more history or fewer --weeks"),
+    ("lower --horizon or give more history", "give more history or fewer --weeks"),
 )
 
 

@@ -321,3 +321,20 @@ def test_two_years_of_monthly_sales_are_backtested_and_forecast_by_the_models() 
     assert len(forecast) == 3 * series
     assert forecast[FORECAST].notna().all() and (forecast[FORECAST] >= 0).all()
     assert (forecast["q0.95"] >= forecast[FORECAST]).all()
+
+
+def test_a_history_too_short_for_the_windows_asked_backtests_on_those_it_holds() -> None:
+    # 60 days and a 28-day horizon: 14 days before the windows leave room for one window, not
+    # three. It was refused outright ("no series has the 98 periods a 3 x 28 backtest needs").
+    sample = generate_sales(SampleSpec(days=91))
+    sales = sample[sample[DATE] > sample[DATE].max() - pd.Timedelta(days=60)]
+    config = ForecastConfig(horizon=28, models=("MA28", "AutoETS"))
+    fitted = Forecaster(config).fit(sales)
+    assert fitted.config.n_windows == 1 and config.n_windows == 3
+    assert any("room for 1 backtest window(s) of 28" in w for w in fitted.warnings_)
+    assert fitted.backtest_[CUTOFF].nunique() == 1
+    forecast = fitted.predict()
+    assert len(forecast) == 28 * sales.groupby([SKU, LOCATION]).ngroups
+    # 40 days hold no 28-day window after the 14 days: the horizon is the fix, not the windows
+    with pytest.raises(ForecastingError, match=r"the longest has 40: lower --horizon or give"):
+        Forecaster(config).fit(sales[sales[DATE] > sales[DATE].max() - pd.Timedelta(days=40)])
