@@ -6,6 +6,7 @@ fastapi.
 
 from allocation.errors import AllocationError, AllocationInputError, SolverError
 from allocation.inputs import (
+    demand_in_network,
     load_demand,
     load_stock,
     require_readable_periods,
@@ -25,6 +26,7 @@ __all__ = [
     "Policy",
     "SolverError",
     "SolverFacts",
+    "demand_in_network",
     "load_demand",
     "load_network",
     "load_policy",

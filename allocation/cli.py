@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import os
@@ -15,7 +16,12 @@ import typer
 
 from allocation.errors import AllocationError
 from allocation.generate import example_network, write_instance
-from allocation.inputs import load_demand, load_stock, require_readable_periods
+from allocation.inputs import (
+    demand_in_network,
+    load_demand,
+    load_stock,
+    require_readable_periods,
+)
 from allocation.network import load_network
 from allocation.plan import Plan, write_plan
 from allocation.planner import DECOMPOSE_ABOVE_SERIES, plan
@@ -70,6 +76,8 @@ def _summary(result: Plan, out: Path) -> str:
         ),
         f"  written to {out}/ (plan.json, transfers, replenishment, unmet, alerts)",
     ]
+    if result.solver.demand_note:
+        lines.insert(-1, f"  note: {result.solver.demand_note}")
     if result.solver.whole_units:
         lines.insert(1, f"  units: {result.solver.whole_units}")
     if result.solver.repair:
@@ -151,9 +159,12 @@ def allocate(
         step("loading the network, stock and forecast")
         net = load_network(network)
         chosen = load_policy(policy) if policy is not None else Policy()
-        # plan() checks the frames against the network, once, naming the files.
-        demand = load_demand(forecast)
-        require_readable_periods(demand, str(forecast))
+        # plan() checks the stock against the network, naming the file; the forecast may hold
+        # series the network lacks (a whole catalogue's): those are left out, and said so.
+        demand, note = demand_in_network(load_demand(forecast), net, source=str(forecast))
+        if note:
+            step(f"note: {note}")
+        require_readable_periods(demand, str(forecast))  # of the rows planned
         result = plan(
             net,
             load_stock(stock),
@@ -171,6 +182,8 @@ def allocate(
         )
     except AllocationError as exc:
         raise _fail(str(exc) + _earlier_plan(out)) from None
+    if note:  # plan.json's solver.demand_note, as the service reports what it left out
+        result.solver = dataclasses.replace(result.solver, demand_note=note)
     step(f"writing the plan to {out}/")
     try:
         write_plan(result, out, fmt="parquet" if fmt == "parquet" else "csv")

@@ -7,7 +7,9 @@ Nodes are warehouses or distributors (a distributor's own stock counts toward it
 
 Demand: the forecast contract `sku, location, date, forecast, q<level>...` (units per period, one
 row per SKU, demand location and future day). Demand locations are forward warehouses (their own
-catchment) and distributors.
+catchment) and distributors. A forecast may cover more than the network carries (the whole
+catalogue, every store): `demand_in_network` plans the series the network knows and says which
+others it left out (`series_outside_network`, the rule the service's demand note follows too).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +31,7 @@ from pandas.api.types import (
     is_numeric_dtype,
 )
 
-from allocation.errors import AllocationInputError
+from allocation.errors import AllocationInputError, listed
 from allocation.network import MAX_AMOUNT, Network
 
 __all__ = [
@@ -42,10 +45,13 @@ __all__ = [
     "NODE",
     "ON_HAND",
     "SKU",
+    "demand_in_network",
+    "demand_locations",
     "load_demand",
     "load_stock",
     "quantile_levels",
     "require_readable_periods",
+    "series_outside_network",
     "validate_demand",
     "validate_stock",
 ]
@@ -444,6 +450,132 @@ def validate_stock(frame: pd.DataFrame, network: Network, source: str = "stock")
 
 def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand") -> pd.DataFrame:
     """Check a forecast-contract frame against the network (SKUs, demand locations, quantiles)."""
+    frame = _demand_columns(frame, source)
+    _check_demand_known(frame, network, source)
+    return frame
+
+
+def demand_in_network(
+    frame: pd.DataFrame, network: Network, source: str = "demand"
+) -> tuple[pd.DataFrame, str | None]:
+    """A forecast-contract frame's rows of the series the network has a place for, validated as
+    `validate_demand` validates them, and a note naming the series it left out
+    (`series_outside_network`: by SKU and by location, with their rows and units), None where
+    it left none out. Every row is checked, left out or not (a negative forecast, a date that is
+    not one, crossing quantiles are refused wherever they are); a frame none of whose rows the
+    network knows is refused as `validate_demand` refuses it: an empty plan would hide a wrong
+    file."""
+    frame = _demand_columns(frame, source)
+    inside = _in_network(frame, network)
+    if inside.all():
+        return frame, None
+    if not inside.any():
+        try:
+            _check_demand_known(frame, network, source)
+        except AllocationInputError as error:
+            raise AllocationInputError(
+                f"{error}; no row names a SKU and a demand location of the network, so nothing "
+                "could be planned",
+                source=error.source,
+                field=error.field,
+                item=error.item,
+            ) from None
+    note = _left_out_note(series_outside_network(frame, network), len(frame), frame[FORECAST])
+    kept = frame[inside]
+    kept.index = pd.RangeIndex(len(kept))
+    return kept, note
+
+
+_OUTSIDE_COLUMNS = [SKU, LOCATION, "why", "rows", "units"]
+_NOT_IN_NETWORK = "SKU not in the network"
+_NOTE_SHOWN = 10  # SKUs or locations a note names, then how many more
+
+
+def demand_locations(network: Network) -> set[str]:
+    """Where demand is planned: forward warehouses (their catchment) and distributors."""
+    forward = {w.id for w in network.warehouses if w.kind == "forward"}
+    return forward | {d.id for d in network.distributors}
+
+
+def _in_network(frame: pd.DataFrame, network: Network) -> np.ndarray:
+    """Per row: its SKU is the network's and its location a demand location of it."""
+    skus = frame[SKU].isin(set(network.sku_ids)).to_numpy()
+    return skus & frame[LOCATION].isin(demand_locations(network)).to_numpy()
+
+
+def series_outside_network(frame: pd.DataFrame, network: Network) -> pd.DataFrame:
+    """The series of a forecast-contract frame (keys as text) the network has no place for:
+    a SKU it lacks, or a location that is no demand location of it. One row per series, sorted:
+    `sku, location, why` (in words: "SKU not in the network", "X is not in the network", "X is
+    a central warehouse, not a demand location"), `rows` (the frame's rows) and `units` (their
+    `forecast`, summed). The one rule for what a plan leaves out of a forecast: `allocate`'s
+    note and the service's demand note (stored sales series outside the network) both read it.
+    One pass over the key columns; only the rows outside are grouped."""
+    outside = ~_in_network(frame, network)
+    if not outside.any():
+        return pd.DataFrame({name: [] for name in _OUTSIDE_COLUMNS})
+    rows = frame.loc[outside, [SKU, LOCATION, FORECAST]]
+    series = (
+        rows.groupby([SKU, LOCATION], sort=True)[FORECAST]
+        .agg(rows="size", units="sum")
+        .reset_index()
+    )
+    skus = set(network.sku_ids)
+    kinds = {w.id: w.kind for w in network.warehouses}
+    series["why"] = [
+        _why_outside(sku, location, skus, kinds)
+        for sku, location in zip(series[SKU], series[LOCATION], strict=True)
+    ]
+    return series[_OUTSIDE_COLUMNS]
+
+
+def _why_outside(sku: str, location: str, skus: set[str], kinds: Mapping[str, str]) -> str:
+    if sku not in skus:
+        return _NOT_IN_NETWORK
+    kind = kinds.get(location)
+    if kind is None:
+        return f"{location} is not in the network"
+    return f"{location} is a {kind} warehouse, not a demand location"
+
+
+def _left_out_note(outside: pd.DataFrame, rows: int, forecast: pd.Series) -> str:
+    """What `demand_in_network` left out, in words: its SKUs not in the network, then the
+    locations that are no demand location (of the network's SKUs), each with rows and units."""
+    left_rows, left_units = int(outside["rows"].sum()), float(outside["units"].sum())
+    parts = []
+    unknown = outside["why"] == _NOT_IN_NETWORK
+    by_sku = outside[unknown].groupby(SKU, sort=True)[["rows", "units"]].sum()
+    if len(by_sku):
+        shown = [f"{sku} ({_amounts(r, u)})" for sku, r, u in by_sku.head(_NOTE_SHOWN).itertuples()]
+        parts.append(
+            f"{len(by_sku):,} SKU(s) not in the network ({_amounts(*by_sku.sum())}): "
+            + listed(shown, _NOTE_SHOWN, total=len(by_sku))
+        )
+    by_location = outside[~unknown].groupby([LOCATION, "why"], sort=True)[["rows", "units"]].sum()
+    if len(by_location):
+        shown = [
+            f"{why} ({_amounts(r, u)})"
+            for (_, why), r, u in by_location.head(_NOTE_SHOWN).itertuples()
+        ]
+        parts.append(
+            f"{len(by_location):,} location(s) that are no demand location of the network "
+            f"({_amounts(*by_location.sum())}): "
+            + listed(shown, _NOTE_SHOWN, total=len(by_location))
+        )
+    return (
+        f"{left_rows:,} of {rows:,} forecast rows ({left_units:,.1f} of "
+        f"{float(forecast.sum()):,.1f} units) are outside the network and left out of the "
+        "plan: " + "; ".join(parts)
+    )
+
+
+def _amounts(rows: float, units: float) -> str:
+    return f"{int(rows):,} rows, {units:,.1f} units"
+
+
+def _demand_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """A demand frame's own checks, before any network: not empty, keys as text, dates, the
+    forecast and quantile columns (finite, not negative, not crossing), one row per key."""
     if len(frame) == 0:
         raise AllocationInputError(
             f"{source}: demand is empty; expected forecast rows "
@@ -466,10 +598,14 @@ def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand
     frame = _validate(frame, pa.DataFrameSchema(columns, unique=[SKU, LOCATION, DATE]), source)
     _check_day_range(frame, DATE, source)
     _check_quantiles_ordered(frame, levels, source)
+    return frame
+
+
+def _check_demand_known(frame: pd.DataFrame, network: Network, source: str) -> None:
+    """Every row's SKU in the network and its location a demand location; else an error naming
+    the first such item and its rows."""
     _check_known(frame, SKU, set(network.sku_ids), source, "SKU")
-    locations = {w.id for w in network.warehouses if w.kind == "forward"}
-    locations |= {d.id for d in network.distributors}
-    unknown = frame.loc[~frame[LOCATION].isin(locations), LOCATION]
+    unknown = frame.loc[~frame[LOCATION].isin(demand_locations(network)), LOCATION]
     if len(unknown):
         item = str(unknown.iloc[0])
         kind = {w.id: w.kind for w in network.warehouses}.get(item)
@@ -481,7 +617,6 @@ def validate_demand(frame: pd.DataFrame, network: Network, source: str = "demand
             field=LOCATION,
             item=item,
         )
-    return frame
 
 
 def require_readable_periods(frame: pd.DataFrame, source: str = "demand") -> None:

@@ -111,7 +111,10 @@ class SolverFacts:
     fractional_objective: the objective before it (transfers still fractional, packs already
     whole), None when there was nothing to round. start_objective: in exact mode, the objective
     of the plan the MILP started from (LP mode's), which its own is not above when the solver
-    took the start. In exact mode the seconds count LP mode's pass and the MILP's."""
+    took the start. In exact mode the seconds count LP mode's pass and the MILP's.
+    demand_note: what was left out of the demand, in words (None: nothing), set by the caller
+    that left it out: `allocate` (forecast rows outside the network, `demand_in_network`), the
+    service (stored series outside the network or without sales history)."""
 
     status: str
     objective: float
@@ -129,6 +132,7 @@ class SolverFacts:
     whole_units_seconds: float = 0.0
     fractional_objective: float | None = None
     start_objective: float | None = None
+    demand_note: str | None = None
 
 
 @dataclass

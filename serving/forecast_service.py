@@ -30,6 +30,8 @@ from fastapi import Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from allocation.inputs import series_outside_network
+from allocation.network import Network
 from forecasting.columns import (
     DATE,
     FORECAST,
@@ -266,20 +268,13 @@ def _matching(frame: pd.DataFrame, query: ForecastQuery) -> pd.DataFrame:
 
 
 def stored_series_outside(
-    session: Session,
-    store: ModelStore,
-    cache: ForecastCache,
-    horizon: int,
-    skus: set[str],
-    locations: set[str],
+    session: Session, store: ModelStore, cache: ForecastCache, horizon: int, network: Network
 ) -> pd.DataFrame:
-    """The stored series (`sku, location`, sorted) of the champion's cached forecast whose SKU
-    is not in `skus` or whose location is not in `locations`: one pass over the forecast, no
-    copy of it (a plan's demand note names them)."""
-    frame = _predict(store, cache, session, horizon)[0]
-    outside = ~(frame[SKU].isin(skus).to_numpy() & frame[LOCATION].isin(locations).to_numpy())
-    pairs = frame.loc[outside, [SKU, LOCATION]].drop_duplicates()
-    return pairs.sort_values([SKU, LOCATION]).reset_index(drop=True)
+    """The stored series of the champion's cached forecast the network has no place for, by
+    `allocation.inputs.series_outside_network` (`sku, location, why, rows, units`, sorted; the
+    rule `allocate` leaves a forecast's series out by): one pass over the forecast, no copy of
+    it (a plan's demand note names them)."""
+    return series_outside_network(_predict(store, cache, session, horizon)[0], network)
 
 
 def forecast_stored_sales(

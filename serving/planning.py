@@ -10,6 +10,7 @@ CPU-bound: a service process solves at most ALLOCAST_MAX_CONCURRENT_SOLVES plans
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 import allocation
 from allocation.errors import AllocationInputError, listed
-from allocation.inputs import DATE, LOCATION
+from allocation.inputs import DATE, LOCATION, demand_locations
 from allocation.model import cover_windows
 from allocation.network import Network
 from allocation.safety import cover_demand, row_days
@@ -80,12 +81,6 @@ class PlanOutcome:
     note: str | None  # what was left out of the demand, if anything
     skus: list[str]  # what it plans for: the request's `skus`, else its demand's (or the network's)
     locations: list[str]  # the demand locations it plans for: its demand rows', else the network's
-
-
-def demand_locations(network: Network) -> set[str]:
-    """Where demand is planned: forward warehouses (their catchment) and distributors."""
-    forward = {w.id for w in network.warehouses if w.kind == "forward"}
-    return forward | {d.id for d in network.distributors}
 
 
 def require_network(session: Session) -> tuple[int, Network]:
@@ -237,14 +232,15 @@ def _forecast_demand(
             + listed(missing, _NOTE_SHOWN)
         )
     # stored series the network has no place for (of the cached forecast of the call above)
-    known = set(network.sku_ids)
-    outside = stored_series_outside(session, model_store, cache, request.horizon, known, locations)
+    outside = stored_series_outside(session, model_store, cache, request.horizon, network)
     if request.skus:  # a plan of some SKUs names only theirs
         outside = outside[outside[SKU].isin(request.skus)]
     if len(outside):
         shown = [
-            f"{sku}@{location} ({_why_outside(sku, location, known, network)})"
-            for sku, location in outside.head(_NOTE_SHOWN).itertuples(index=False, name=None)
+            f"{sku}@{location} ({why})"
+            for sku, location, why in outside[[SKU, LOCATION, "why"]]
+            .head(_NOTE_SHOWN)
+            .itertuples(index=False, name=None)
         ]
         notes.append(
             f"{len(outside)} stored sales series are outside the network and get no plan: "
@@ -257,15 +253,6 @@ def _forecast_demand(
 
 
 _NOTE_SHOWN = 10  # series a plan's demand note names, then how many more
-
-
-def _why_outside(sku: str, location: str, known: set[str], network: Network) -> str:
-    if sku not in known:
-        return "SKU not in the network"
-    kind = {w.id: w.kind for w in network.warehouses}.get(location)
-    if kind is None:
-        return f"{location} is not in the network"
-    return f"{location} is a {kind} warehouse, not a demand location"
 
 
 def _pairs(frame: pd.DataFrame) -> set[str]:
@@ -371,6 +358,8 @@ def make_plan(
         # what a 422 about the demand names: the rows sent, or the champion's forecast
         demand_source="demand" if source == "request" else "forecast of the stored sales",
     )
+    if note:  # solver.demand_note, as `allocate` writes what it left out into plan.json
+        solved.solver = dataclasses.replace(solved.solver, demand_note=note)
     return PlanOutcome(solved, network_id, version, source, note, sorted(skus), sorted(locations))
 
 
@@ -506,9 +495,7 @@ def store_plan(
     one cost more than the rest of storing).
     """
     document = outcome.plan.to_dict()
-    solver = dict(document["solver"])
-    if outcome.note:
-        solver["demand_note"] = outcome.note
+    solver = dict(document["solver"])  # its demand_note: `make_plan`'s note
     row = Plan(
         created_by=created_by,
         status="draft",

@@ -81,15 +81,22 @@ def _allocate(paths: dict[str, Path], out: Path, *options: str) -> list[str]:
     return ["allocate", *files, f"--out={out}", *options]
 
 
-@pytest.mark.parametrize(("broken", "column"), [("stock", "node"), ("forecast", "location")])
+@pytest.mark.parametrize(
+    ("broken", "column", "rows"),
+    [
+        ("stock", "node", [0]),
+        ("stock", "sku", [0]),  # as the service refuses stock of a SKU the network lacks
+        ("forecast", "location", slice(None)),  # one such row is left out: see below
+    ],
+)
 def test_cli_bad_input_is_one_line_naming_the_file_and_non_zero(
-    tmp_path: Path, broken: str, column: str
+    tmp_path: Path, broken: str, column: str, rows: list[int] | slice
 ) -> None:
     instance = example_network(3, 2, 2, seed=1)
     paths = write_instance(instance, tmp_path)
     path = paths[broken]
     frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-    frame.loc[0, column] = "NOWHERE"
+    frame.loc[rows, column] = "NOWHERE"
     frame.to_csv(path, index=False) if path.suffix == ".csv" else frame.to_parquet(path)
     result = CliRunner().invoke(app, _allocate(paths, tmp_path / "plan"))
     assert result.exit_code != 0
@@ -100,6 +107,95 @@ def test_cli_bad_input_is_one_line_naming_the_file_and_non_zero(
     (tmp_path / "plan" / "plan.json").write_text("{}")
     again = CliRunner().invoke(app, _allocate(paths, tmp_path / "plan"))
     assert "plan.json is an earlier run's plan" in again.output.replace("\n", "")
+
+
+def _with_series_outside(paths: dict[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Add to the written forecast one series' rows again under a SKU the network lacks (at a
+    demand location and at a store it lacks), at a store it lacks and at its central warehouse
+    (last): a forecast of a whole catalogue fed to a network that carries part of it. Returns
+    the forecast as written first and the series copied."""
+    first = pd.read_parquet(paths["forecast"])
+    one = first[(first["sku"] == first["sku"].iloc[0]) & (first["location"] == "FW-001")]
+    outside = [
+        one.assign(sku="FOODS_2_181"),
+        one.assign(sku="FOODS_2_181", location="CA_1"),
+        one.assign(location="CA_1"),
+        one.assign(location="CW"),
+    ]
+    pd.concat([first, *outside], ignore_index=True).to_parquet(paths["forecast"])
+    return first, one
+
+
+def test_a_forecast_with_series_the_network_lacks_plans_the_rest_and_names_them(
+    tmp_path: Path,
+) -> None:
+    """`allocate` refused a forecast naming any SKU or location the network lacks, where the
+    service plans the series the network knows and names the others in `demand_note`."""
+    paths = write_instance(example_network(3, 2, 2, seed=1), tmp_path / "inst")
+    first, one = _with_series_outside(paths)
+    rows, units = len(one), one["forecast"].sum()
+    result = CliRunner().invoke(app, _allocate(paths, tmp_path / "plan"))
+    assert result.exit_code == 0, result.output
+    note = (
+        f"{4 * rows} of {len(first) + 4 * rows} forecast rows ({4 * units:,.1f} of "
+        f"{first['forecast'].sum() + 4 * units:,.1f} units) are outside the network and left "
+        f"out of the plan: 1 SKU(s) not in the network ({2 * rows} rows, {2 * units:,.1f} "
+        f"units): FOODS_2_181 ({2 * rows} rows, {2 * units:,.1f} units); 2 location(s) that "
+        f"are no demand location of the network ({2 * rows} rows, {2 * units:,.1f} units): "
+        f"CA_1 is not in the network ({rows} rows, {units:,.1f} units), CW is a central "
+        f"warehouse, not a demand location ({rows} rows, {units:,.1f} units)"
+    )
+    assert f"note: {note}" in result.output.replace("\n", "")
+    document = json.loads((tmp_path / "plan/plan.json").read_text())
+    assert document["solver"]["demand_note"] == note
+    # the plan is the plan of the forecast without them
+    first.to_parquet(paths["forecast"])
+    alone = CliRunner().invoke(app, _allocate(paths, tmp_path / "alone"))
+    assert alone.exit_code == 0, alone.output
+    again = json.loads((tmp_path / "alone/plan.json").read_text())
+    assert again["solver"]["demand_note"] is None and "note:" not in alone.output
+    assert again["objective"] == document["objective"]
+    for table in ("transfers", "replenishment", "unmet", "alerts"):
+        assert again[table] == document[table]
+
+
+def test_a_forecast_of_nothing_the_network_knows_is_still_refused(tmp_path: Path) -> None:
+    """An empty plan would hide a wrong file (another network's forecast)."""
+    paths = write_instance(example_network(3, 2, 2, seed=1), tmp_path)
+    frame = pd.read_parquet(paths["forecast"])
+    frame.assign(sku="FOODS_" + frame["sku"]).to_parquet(paths["forecast"])
+    result = CliRunner().invoke(app, _allocate(paths, tmp_path / "plan"))
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    said = result.output.replace("\n", "")
+    assert "unknown SKU 'FOODS_SKU-00001'" in said and str(paths["forecast"]) in said
+    assert "no row names a SKU and a demand location of the network" in said
+    assert not (tmp_path / "plan/plan.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("forecast", -1.0, "column 'forecast' fails"),
+        ("date", "05.01.2026", "'05.01.2026' at row(s) [{row}], not a date"),
+        ("q0.9", 0.0, "at row(s) [{row}]"),  # below its q0.5: crossing quantiles
+    ],
+)
+def test_a_bad_row_of_a_series_left_out_is_refused_as_before(
+    tmp_path: Path, column: str, value: object, message: str
+) -> None:
+    """Rows outside the network are left out, not left unchecked: a broken file stays refused,
+    naming the row of the file."""
+    paths = write_instance(example_network(3, 2, 2, seed=1), tmp_path)
+    _with_series_outside(paths)
+    frame = pd.read_parquet(paths["forecast"])
+    if column == "date":
+        frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
+    row = len(frame) - 1  # at the central warehouse: left out
+    frame.loc[row, column] = value
+    frame.to_parquet(paths["forecast"])
+    result = CliRunner().invoke(app, _allocate(paths, tmp_path / "plan"))
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert message.format(row=row) in result.output.replace("\n", ""), result.output
 
 
 def test_a_forecast_of_one_date_per_series_is_refused_not_read_as_days(tmp_path: Path) -> None:

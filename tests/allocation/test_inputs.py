@@ -10,6 +10,7 @@ import pytest
 
 import allocation as al
 from allocation.errors import AllocationInputError
+from allocation.inputs import series_outside_network
 from tests.allocation.conftest import demand_frame, stock_frame
 
 
@@ -76,6 +77,28 @@ def test_numeric_keys_become_the_network_s_text_ids(one_lane: dict[str, Any]) ->
     huge = pd.DataFrame({"sku": [1e19, 2e19]})  # both read as int64's minimum
     _keys_as_text(huge, ("sku",), "demand")
     assert huge["sku"].tolist() == ["1e+19", "2e+19"]
+
+
+def test_demand_in_network_leaves_out_what_the_network_lacks_by_its_text_ids(
+    one_lane: dict[str, Any],
+) -> None:
+    """Numeric ids (a Parquet column of them) are the network's text ids before anything is
+    left out: SKU 7 is planned, 8 is named with its rows and units."""
+    network = al.Network.model_validate({**one_lane, "skus": [{"id": "7"}]})
+    rates = {(7.0, "FW"): 1.0, (8.0, "FW"): 2.0, (7.0, "CW"): 0.5}
+    kept, note = al.demand_in_network(demand_frame(rates, days=3), network)  # type: ignore[arg-type]
+    assert kept["sku"].tolist() == ["7"] * 3 and kept["location"].tolist() == ["FW"] * 3
+    assert kept.index.tolist() == [0, 1, 2]
+    assert note == (
+        "6 of 9 forecast rows (7.5 of 10.5 units) are outside the network and left out of the "
+        "plan: 1 SKU(s) not in the network (3 rows, 6.0 units): 8 (3 rows, 6.0 units); "
+        "1 location(s) that are no demand location of the network (3 rows, 1.5 units): CW is "
+        "a central warehouse, not a demand location (3 rows, 1.5 units)"
+    )
+    outside = series_outside_network(al.validate_demand(kept, network), network)
+    assert outside.empty and list(outside) == ["sku", "location", "why", "rows", "units"]
+    everything, none_left = al.demand_in_network(demand_frame({(7, "FW"): 1.0}), network)  # type: ignore[dict-item]
+    assert none_left is None and len(everything) == 28
 
 
 def test_an_empty_key_names_its_rows(network: al.Network) -> None:
