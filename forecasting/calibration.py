@@ -10,7 +10,10 @@ term widens the interval where the forecast is high (promotions, peaks) as count
 normalised residuals (y - f) / s_it of every backtest row of the segment. By construction the
 share of backtest rows at or below q_τ is τ; out of sample it stays close when the backtest
 windows look like the future (the benchmark measures it on windows the calibration never saw).
-Segments with fewer than `min_points` residuals use the multipliers of all series pooled. Rows of
+A residual's own `mae_i` is the series' MAE over its other backtest windows (an error is not in
+the scale that measures it), but no less than half its MAE over all of them (a relaunch after
+silent windows is a break, not the spread of errors to come). Segments with fewer than
+`min_points` residuals use the multipliers of all series pooled. Rows of
 a series that erred by nothing in its other backtest windows (one that sold nothing and was
 forecast nothing) stay out of the pool: they have no scale to measure an error by.
 Quantiles are made non-decreasing in τ.
@@ -145,7 +148,12 @@ def fit_calibration(
         for segment, group in ratio.groupby(segment_of_series.to_numpy())
         if len(group) >= MIN_SERIES_PER_SEGMENT
     }
-    held_out = _held_out_mae(backtest, error, mae)
+    # A window that errs four times as much as the series' other windows is a break (a relaunch
+    # after silent weeks), not the spread of the errors to come: scaled by the quiet windows
+    # alone, one relaunch's residuals reached 267 and, pooled, put q0.95 of every series of a
+    # two-series history at 50 to 400 times its forecast. No residual is scaled by less than
+    # half the series' MAE over all windows, the scale its forecasts are given.
+    held_out = np.maximum(_held_out_mae(backtest, error, mae), ids.map(mae).to_numpy() / 2)
     scale = local_scale(held_out, forecast, ids.map(mean_forecast).to_numpy())
     residual = (backtest[Y].to_numpy() - forecast) / scale
     segments = pd.Series(ids.map(segment_of)).fillna(POOLED).to_numpy()

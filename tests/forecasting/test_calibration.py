@@ -167,3 +167,28 @@ def test_series_that_never_err_do_not_collapse_the_intervals_of_the_others() -> 
     assert share == pytest.approx(0.9, abs=0.05)
     zero = quantile_forecasts(backtest[backtest[UNIQUE_ID] == "z0|L"], "f", {}, calibration)
     assert np.all(zero[0.95] < 0.01)  # a dead listing keeps an interval of nothing
+
+
+def test_a_relaunch_after_silent_windows_does_not_blow_up_every_series_interval() -> None:
+    # A listing silent for two backtest windows sells 172 units in the third (M5's
+    # HOUSEHOLD_1_272 at CA_1). Scaled by its quiet windows' error alone, those residuals reached
+    # 267 and set q0.95 of the only other series (0.9 a day, never above 4) at 234 a day.
+    rng = np.random.default_rng(6)
+    days = 28
+    steady = pd.DataFrame(
+        {
+            UNIQUE_ID: "steady|L",
+            CUTOFF: np.repeat([0, 1, 2], days),
+            "f": 0.9,
+            Y: rng.poisson(0.9, 3 * days).astype(float),
+        }
+    )
+    relaunch = np.r_[np.zeros(2 * days), rng.poisson(6.0, days)].astype(float)
+    forecast = np.r_[np.full(days, 0.1), np.full(days, 0.01), np.full(days, 0.01)]
+    back = pd.DataFrame(
+        {UNIQUE_ID: "back|L", CUTOFF: np.repeat([0, 1, 2], days), "f": forecast, Y: relaunch}
+    )
+    calibration = fit_calibration(pd.concat([steady, back], ignore_index=True), "f", {}, LEVELS)
+    assert calibration.multiplier("all", 0.95) < 20.0
+    upper = quantile_forecasts(steady.head(1), "f", {}, calibration)[0.95]
+    assert float(upper[0]) < 15.0
