@@ -470,8 +470,7 @@ def cross_series_levels(
     rows use no sales after their cutoff.
     """
     result = frame.copy()
-    for key, values in (("sku", sku), ("location", location)):
-        group = np.asarray(values)
+    for key, group in (("sku", sku), ("location", location)):
         level = (
             pd.DataFrame({key: group, DS: frame[DS].to_numpy(), Y: frame[Y].to_numpy()})
             .groupby([key, DS], sort=True)[Y]
@@ -702,19 +701,22 @@ def fallback_mae(long: pd.DataFrame, horizon: int, freq: str) -> pd.Series:
     """Each series' mean absolute error of the fallback over its own history, as a backtest
     measures a model: every period forecast by the mean of the `moving_average_window`
     periods that ended 1 to `horizon` periods before it. Series with no such period are left
-    out (NaN)."""
+    out (NaN). Array arithmetic over all series at once: the service runs it at every forecast
+    of series the model never saw."""
     window = moving_average_window(freq)
     ordered = long.sort_values([UNIQUE_ID, DS], kind="stable")
     ids = ordered[UNIQUE_ID].to_numpy()
     actual = ordered[Y].to_numpy(dtype="float64")
-    level = ordered.groupby(UNIQUE_ID, sort=False)[Y].transform(
-        lambda y: y.rolling(window, min_periods=window).mean()
-    )
-    by_series = level.groupby(ids, sort=False)
-    total = np.zeros(len(ordered))
-    count = np.zeros(len(ordered))
+    position = ordered.groupby(UNIQUE_ID, sort=False).cumcount().to_numpy()
+    running = np.concatenate([[0.0], np.cumsum(actual)])
+    rows = np.arange(len(actual))
+    start = np.maximum(rows + 1 - window, 0)
+    level = np.where(position >= window - 1, (running[rows + 1] - running[start]) / window, np.nan)
+    total = np.zeros(len(actual))
+    count = np.zeros(len(actual))
     for lead in range(1, horizon + 1):
-        error = np.abs(actual - by_series.shift(lead).to_numpy(dtype="float64"))
+        earlier = np.where(position >= lead, level[np.maximum(rows - lead, 0)], np.nan)
+        error = np.abs(actual - earlier)
         seen = np.isfinite(error)
         total += np.where(seen, error, 0.0)
         count += seen
