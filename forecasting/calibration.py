@@ -111,7 +111,13 @@ def _held_out_mae(backtest: pd.DataFrame, error: np.ndarray, mae: pd.Series) -> 
     windows) none is more than 9 of its MAE away, so the residuals' tails looked thin and the
     90 % interval held 76 % of the next months on the M5 slice summed to SKU-state-months. A
     forecast's error is not in the MAE that scales it: measured on other windows, the
-    residuals are spread as the future's are."""
+    residuals are spread as the future's are.
+
+    But never less than half the series' MAE over all windows, the scale its forecasts are
+    given: a window that errs four times as much as the others is a break (a relaunch after
+    silent weeks), not the spread of the errors to come. Scaled by the quiet windows alone, one
+    relaunch's residuals reached 267 and, pooled, put q0.95 of every series of a three-series
+    history at 100 to 300 times its forecast."""
     ids = backtest[UNIQUE_ID].to_numpy()
     everywhere = pd.Series(ids).map(mae).to_numpy(dtype="float64")
     if CUTOFF not in backtest.columns or backtest[CUTOFF].nunique() < 2:
@@ -123,7 +129,7 @@ def _held_out_mae(backtest: pd.DataFrame, error: np.ndarray, mae: pd.Series) -> 
     window_n = frame.groupby(["id", "cutoff"])["error"].transform("count").to_numpy()
     others = pd.Series(ids).map(total["count"]).to_numpy() - window_n
     held_out = (pd.Series(ids).map(total["sum"]).to_numpy() - window) / np.maximum(others, 1)
-    return np.where(others > 0, held_out, everywhere)
+    return np.maximum(np.where(others > 0, held_out, everywhere), everywhere / 2)
 
 
 def fit_calibration(
@@ -148,12 +154,7 @@ def fit_calibration(
         for segment, group in ratio.groupby(segment_of_series.to_numpy())
         if len(group) >= MIN_SERIES_PER_SEGMENT
     }
-    # A window that errs four times as much as the series' other windows is a break (a relaunch
-    # after silent weeks), not the spread of the errors to come: scaled by the quiet windows
-    # alone, one relaunch's residuals reached 267 and, pooled, put q0.95 of every series of a
-    # two-series history at 50 to 400 times its forecast. No residual is scaled by less than
-    # half the series' MAE over all windows, the scale its forecasts are given.
-    held_out = np.maximum(_held_out_mae(backtest, error, mae), ids.map(mae).to_numpy() / 2)
+    held_out = _held_out_mae(backtest, error, mae)
     scale = local_scale(held_out, forecast, ids.map(mean_forecast).to_numpy())
     residual = (backtest[Y].to_numpy() - forecast) / scale
     segments = pd.Series(ids.map(segment_of)).fillna(POOLED).to_numpy()
