@@ -136,6 +136,13 @@ class ForecastConfig(BaseModel):
         shorter series get the fallback."""
         return self.horizon * self.n_windows + seasons_before(self.freq)
 
+    def fewest_periods(self) -> int:
+        """Periods the longest series needs for a fit at all: one backtest window and
+        `seasons_before` it. Histories between this and `backtest_periods` are backtested on
+        the windows they hold (`Forecaster._windows_that_fit`), so a check made before a fit
+        (the API's retrain, simulate) refuses only what the fit would refuse."""
+        return self.horizon + seasons_before(self.freq)
+
     def local_history(self) -> int:
         """Periods the local (statsforecast) models fit on: `input_size`, else two years, and
         at least eight seasons (months: eight years).

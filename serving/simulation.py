@@ -138,8 +138,9 @@ class ForecastCache:
         return ForecastConfig(horizon=horizon, quantiles=self.quantiles, seed=self.seed)
 
     def history_needed(self, horizon: int) -> int:
-        """Days of history a fit for `horizon` days needs (its backtest's)."""
-        return int(self.config(horizon).backtest_periods())
+        """Days of history a fit for `horizon` days needs: one backtest window and the days
+        before it (the fit backtests on fewer windows than asked where that is all it holds)."""
+        return int(self.config(horizon).fewest_periods())
 
     def __call__(self, history: pd.DataFrame, horizon: int) -> ReplayForecast:
         key = (pd.Timestamp(history[DATE].max()), horizon)
@@ -407,8 +408,8 @@ def _check_history(
     forecast_fn: ForecastFn,
     horizon: int,
 ) -> None:
-    """Before any replay: as many days as the forecaster's backtest needs before the replay
-    starts (else it fails after the baselines have replayed)."""
+    """Before any replay: as many days as the forecaster needs before the replay starts, one
+    backtest window and the days before it (else it fails after the baselines have replayed)."""
     known = sales[sales[DATE] <= train_end]
     if isinstance(forecast_fn, ForecastCache):
         needed = forecast_fn.history_needed(horizon)
@@ -422,7 +423,8 @@ def _check_history(
             )
             raise SimulationError(
                 f"sales: {days} days of history before the replay starts ({train_end.date()}), "
-                f"but the forecaster's backtest needs {needed}: {fix}",
+                f"but the forecaster needs {needed} (a {horizon}-day backtest window after "
+                f"{needed - horizon} days): {fix}",
                 source="sales",
                 item=DATE,
             )

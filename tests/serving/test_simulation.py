@@ -288,13 +288,30 @@ def test_a_history_with_no_sales_is_refused_before_any_replay() -> None:
 
 
 def test_a_history_too_short_for_the_forecaster_is_refused_before_any_replay() -> None:
-    # 46 days before the replay; the forecaster's 3 x 28-day backtest needs 98. This used to
-    # fail only after push and min-max had replayed, naming options simulate does not have.
-    with pytest.raises(SimulationError, match=r"46 days of history.*needs 98.*at least 105 days"):
-        run_simulation(weekly_sales(days=60), weeks=2, on_progress=pytest.fail)
+    # 26 days before the replay; the forecaster needs one 28-day backtest window after 14 days.
+    # This used to fail only after push and min-max had replayed, naming options simulate does
+    # not have.
+    with pytest.raises(
+        SimulationError,
+        match=r"26 days of history.*needs 42 \(a 28-day backtest window after "
+        r"14 days\).*at least 49 days",
+    ):
+        run_simulation(weekly_sales(days=40), weeks=2, on_progress=pytest.fail)
     # where fewer replayed weeks leave enough history, it says how many
-    with pytest.raises(SimulationError, match=r"92 days of history.*fewer --weeks \(at most 3\)"):
-        run_simulation(weekly_sales(days=120), weeks=4, on_progress=pytest.fail)
+    with pytest.raises(SimulationError, match=r"32 days of history.*fewer --weeks \(at most 2\)"):
+        run_simulation(weekly_sales(days=60), weeks=4, on_progress=pytest.fail)
+
+
+def test_a_history_with_room_for_one_backtest_window_replays_on_it() -> None:
+    # 46 days before the replay: one 28-day window after 14 days, not the three the forecaster
+    # asks by default. The pre-check refused it ("needs 98"), where `allocast train` fits on
+    # the one window the history holds; the replay now does too, and says so.
+    said: list[str] = []
+    outcome = run_simulation(weekly_sales(days=60), weeks=2, on_progress=said.append)
+    assert any("room for 1 backtest window(s)" in line for line in said), said
+    assert outcome.results  # every policy replayed, ours on the forecaster's forecasts
+    ours = outcome.summary[outcome.summary["policy"] == "ours: forecast + plan"]
+    assert len(ours) and ours["fill_rate"].between(0, 1).all()
 
 
 def test_skus_and_locations_without_history_are_left_out_and_said() -> None:
@@ -363,14 +380,14 @@ def test_the_floor_names_each_supply_constrained_sku_with_its_days() -> None:
 
 
 def test_push_and_min_max_alone_need_no_forecaster_history() -> None:
-    # 46 days before the replay, too few for the forecaster's backtest (98), which neither
-    # push nor min-max reads: they replay, and no forecaster is built.
-    outcome = run_simulation(weekly_sales(days=60), weeks=2, policies=("push", "min-max"))
+    # 26 days before the replay, too few for the forecaster (42), which neither push nor
+    # min-max reads: they replay, and no forecaster is built.
+    outcome = run_simulation(weekly_sales(days=40), weeks=2, policies=("push", "min-max"))
     assert outcome.summary["policy"].tolist() == ["push", "min-max"]
     assert "forecaster_fits" not in outcome.setup
     # a forecasting policy still asks for the forecaster's history
-    with pytest.raises(SimulationError, match=r"46 days of history.*needs 98"):
-        run_simulation(weekly_sales(days=60), weeks=2, policies=("push", "forecast order-up-to"))
+    with pytest.raises(SimulationError, match=r"26 days of history.*needs 42"):
+        run_simulation(weekly_sales(days=40), weeks=2, policies=("push", "forecast order-up-to"))
 
 
 def test_a_region_named_with_spaces_replays_under_its_own_label() -> None:

@@ -241,25 +241,26 @@ def start_retrain(body: RetrainCreate, session: SessionDep, principal: AdminDep)
 
 
 def _check_history(session: Session, body: RetrainCreate) -> None:
-    """A 422 naming horizon and n_windows when no stored series can be that long: the days from
-    the earliest first sale to the last stored day bound every series, and the forecaster needs
-    `ForecastConfig.backtest_periods` of them in one series (it was a job that failed later)."""
-    needed = ForecastConfig(horizon=body.horizon, n_windows=body.n_windows).backtest_periods()
+    """A 422 naming horizon when no stored series can be long enough: the days from the
+    earliest first sale to the last stored day bound every series, and the forecaster needs
+    `ForecastConfig.fewest_periods` of them in one series (it was a job that failed later). A
+    history with room for fewer windows than n_windows trains on those, as `allocast train`
+    does, and the job's warnings say so."""
+    needed = ForecastConfig(horizon=body.horizon, n_windows=body.n_windows).fewest_periods()
     first = session.scalar(select(func.min(SalesRow.date)).where(SalesRow.units > 0))
     last = session.scalar(select(func.max(SalesRow.date)))
     longest = 0 if first is None or last is None else (last - first).days + 1
     if longest >= needed:
         return
-    seasons = needed - body.horizon * body.n_windows
+    seasons = needed - body.horizon
     raise RequestValidationError(
         [
             {
                 "type": "history_too_short",
                 "loc": ("body", "horizon"),
-                "msg": f"a backtest of n_windows {body.n_windows} x horizon {body.horizon} days "
-                f"after {seasons} days of history needs {needed} days from a series' first "
-                f"sale; the stored sales hold at most {longest}: lower horizon or n_windows, or "
-                "send more history",
+                "msg": f"even one backtest window of horizon {body.horizon} days after {seasons} "
+                f"days of history needs {needed} days from a series' first sale; the stored "
+                f"sales hold at most {longest}: lower horizon or send more history",
                 "input": {"horizon": body.horizon, "n_windows": body.n_windows},
             }
         ]
