@@ -53,6 +53,7 @@ __all__ = [
     "PlanOutcome",
     "SolveSlots",
     "StoredPlan",
+    "check_horizon",
     "demand_locations",
     "make_plan",
     "planned_days",
@@ -379,6 +380,25 @@ def planned_days(request: AllocationCreate) -> int:
     ends = rows["date"] + pd.to_timedelta(row_days(rows), unit="D")
     first = rows["date"].min() if request.today is None else pd.Timestamp(request.today)
     return int((ends.max() - first).days)
+
+
+def check_horizon(request: AllocationCreate) -> None:
+    """A `horizon` sent beside `demand` rows is the days those rows cover (`planned_days`), or
+    a 422 naming it. The plan covers the rows sent whatever the horizon says: 28 days of rows
+    with "horizon": 7 made a 28-day plan without a word, the field sent never read. Left out,
+    horizon only means the champion's forecast days, which rows replace."""
+    if request.demand is None or "horizon" not in request.model_fields_set:
+        return
+    days = planned_days(request)
+    if request.horizon != days:
+        raise AllocationInputError(
+            f"horizon {request.horizon}: the `demand` rows sent cover {days} days from the "
+            "plan's first day, and a plan of `demand` rows covers the days they give (horizon "
+            "is the days of the champion's forecast): leave horizon out, or send the rows of "
+            f"the {request.horizon} days to plan",
+            source="horizon",
+            field="horizon",
+        )
 
 
 def _date(value: Any) -> dt.date | None:

@@ -484,3 +484,19 @@ def test_a_plan_day_outside_the_forecast_is_422_naming_its_dates(
     assert response.status_code == 422
     assert "no forecast date inside the cover periods" in response.json()["detail"][0]["msg"]
     assert response.json()["detail"][0]["loc"] == ["body", "today"]  # was demand.date
+
+
+def test_a_horizon_beside_demand_rows_is_the_days_they_cover_or_422(
+    seeded: TestClient, keys: Keys
+) -> None:
+    planner = keys.headers("planner")
+    # 14 days of rows with "horizon": 7 was a 14-day plan, the horizon sent never read
+    response = seeded.post("/v1/allocations", json=allocation_body(horizon=7), headers=planner)
+    assert response.status_code == 422, response.text
+    problem = response.json()["detail"][0]
+    assert problem["loc"] == ["body", "horizon"]
+    assert "the `demand` rows sent cover 14 days" in problem["msg"]
+    for body in (allocation_body(horizon=14), allocation_body()):  # said or left out: 14 days
+        response = seeded.post("/v1/allocations", json=body, headers=planner)
+        assert response.status_code == 201, response.text
+        assert response.json()["horizon"] == 14

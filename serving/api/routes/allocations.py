@@ -31,6 +31,7 @@ from serving.planning import (
     ALLOCATION_JOB,
     PlanOutcome,
     SolveSlots,
+    check_horizon,
     check_request,
     make_plan,
     planned_days,
@@ -174,6 +175,7 @@ def _look_up(
     idempotency_key: str | None,
 ) -> _Answer | _Checked:
     """The stored answer of a repeated request, or what this one needs (read only)."""
+    check_horizon(request)  # here, not in make_plan: a queued job's payload always has horizon
     digest = None
     if idempotency_key:
         digest = idempotency.request_hash(request.model_dump(mode="json"))
