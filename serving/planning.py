@@ -45,7 +45,7 @@ from serving.forecast_service import (
 from serving.jobs import JobContext, register_handler
 from serving.model_store import ModelStore
 from serving.models import LineKind, Plan, PlanAlert, PlanLine, Role, SalesRow
-from serving.schemas import AllocationCreate
+from serving.schemas import AllocationCreate, DemandRow
 
 __all__ = [
     "ALLOCATION_JOB",
@@ -173,17 +173,7 @@ def _request_demand(request: AllocationCreate) -> pd.DataFrame:
         "forecast": [row.forecast for row in rows],
     }
     names = sorted({name for row in rows for name in row.quantiles})
-    lacking = [i for i, row in enumerate(rows) if len(row.quantiles) < len(names)]
-    if lacking:  # else a NaN in a column the row never named: "fails not_nullable"
-        row = rows[lacking[0]]
-        absent = [name for name in names if name not in row.quantiles]
-        raise AllocationInputError(
-            f"demand: row(s) {lacking[:5]} lack quantile(s) such as {', '.join(absent)} that "
-            "other rows give; give every row the same quantile levels",
-            source="demand",
-            field="quantiles",
-            item=absent[0],
-        )
+    _check_same_quantiles(rows, names)
     for name in names:
         columns[name] = [row.quantiles[name] for row in rows]
     frame = pd.DataFrame(columns)
@@ -199,6 +189,38 @@ def _request_demand(request: AllocationCreate) -> pd.DataFrame:
     # on the rows planned: a series of two dates left out by `skus` told nothing of the others
     allocation.require_readable_periods(frame, "demand")
     return frame
+
+
+def _check_same_quantiles(rows: list[DemandRow], names: list[str]) -> None:
+    """Every row names the quantiles `names` (all the rows name), else a 422 naming one that
+    some rows lack and exactly those rows (else a NaN in a column the row never named: "fails
+    not_nullable"). Rows were listed by how many names they gave, not which: with q0.9 in one
+    row and q0.5 in the other, both were said to lack q0.5."""
+    first = next((row for row in rows if len(row.quantiles) < len(names)), None)
+    if first is None:
+        return
+    name = next(name for name in names if name not in first.quantiles)
+    lacking = [i for i, row in enumerate(rows) if name not in row.quantiles]
+    # the same level named another way (q0.90 beside q0.9) is a column of its own
+    other = next((given for given in first.quantiles if _level(given) == _level(name)), None)
+    spelled = (
+        f" (row {lacking[0]} names level {_level(name):g} {other!r}: name each level the "
+        "same way in every row)"
+        if other
+        else ""
+    )
+    raise AllocationInputError(
+        f"demand: row(s) {lacking[:5]} lack quantile(s) such as {name} that other rows "
+        f"give{spelled}; give every row the same quantile levels",
+        source="demand",
+        field="quantiles",
+        item=name,
+    )
+
+
+def _level(name: str) -> float:
+    """The level of a `DemandRow` quantile name (q0.9, q.90: 0.9; its pattern holds a number)."""
+    return float(name[1:])
 
 
 def _forecast_demand(

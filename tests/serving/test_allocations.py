@@ -500,3 +500,28 @@ def test_a_horizon_beside_demand_rows_is_the_days_they_cover_or_422(
         response = seeded.post("/v1/allocations", json=body, headers=planner)
         assert response.status_code == 201, response.text
         assert response.json()["horizon"] == 14
+
+
+def test_rows_lacking_a_quantile_are_named_and_only_they(seeded: TestClient, keys: Keys) -> None:
+    other = demand_rows(days=2)
+    other[1]["quantiles"] = {"q0.5": 3.0}  # gives q0.5 and lacks the others: row 1 alone
+    spelled = demand_rows(days=2)
+    for row in spelled[2:]:  # the level of q0.9 named "q0.90" in every row but the first two
+        row["quantiles"]["q0.90"] = row["quantiles"].pop("q0.9")
+    for rows, text in (
+        # was "row(s) [0, 1, 2, 3, 4] lack quantile(s) such as q0.5, q0.9, q0.95" (every row)
+        (other, "row(s) [1] lack quantile(s) such as q0.9 that other rows give;"),
+        # was "row(s) [0, 1, 2, 3, 4] lack quantile(s) such as q0.90" (every row; its level
+        # is there, named q0.9)
+        (
+            spelled,
+            "row(s) [0, 1] lack quantile(s) such as q0.90 that other rows give "
+            "(row 0 names level 0.9 'q0.9'",
+        ),
+    ):
+        response = seeded.post(
+            "/v1/allocations", json={"demand": rows}, headers=keys.headers("planner")
+        )
+        assert response.status_code == 422
+        problem = response.json()["detail"][0]
+        assert problem["field"] == "quantiles" and text in problem["msg"], problem
