@@ -45,7 +45,12 @@ def daily_sigma(frame: pd.DataFrame, target: np.ndarray | None = None) -> np.nda
     one-day cover would stock to), else the highest; a target of NaN (or none) takes the highest.
     A frame with quantiles below the median only reads the lowest of them, one with none (or the
     median alone) has a Poisson spread. A skewed forecast (mean 10, q0.9 13, q0.95 20) at a
-    0.9 target has a spread of 3 / z(0.9), where the widest column gave 10 / z(0.95)."""
+    0.9 target has a spread of 3 / z(0.9), where the widest column gave 10 / z(0.95).
+
+    A quantile below the mean says nothing of the spread above it (an intermittent day: mean
+    0.5, q0.8 0, its sales in rare lumps): such a row reads the widest column instead, and where
+    that too lies below the mean, has a Poisson spread. Read as a spread of 0, it planned no
+    safety stock at a 98 % target from a model trained with q0.5 and q0.8."""
     forecast = frame[FORECAST].to_numpy(dtype=float)
     levels = {level: column for level, column in quantile_levels(frame).items() if level != 0.5}
     upper = sorted(level for level in levels if level > 0.5)
@@ -65,7 +70,12 @@ def daily_sigma(frame: pd.DataFrame, target: np.ndarray | None = None) -> np.nda
         rows = chosen == k
         quantile[rows] = frame[levels[level]].to_numpy(dtype=float)[rows]
     z = _z(np.asarray(upper))[chosen]
-    return np.clip(quantile - forecast, 0.0, None) / z
+    sigma = (quantile - forecast) / z
+    widest = (frame[levels[upper[-1]]].to_numpy(dtype=float) - forecast) / _z(np.asarray(upper[-1]))
+    # strictly below: a quantile equal to the mean is a spread of 0 (a deterministic forecast;
+    # a store the replay's restated forecast stocks to its mean)
+    sigma = np.where(sigma >= 0, sigma, widest)
+    return np.where(sigma >= 0, sigma, np.sqrt(np.clip(forecast, 0.0, None)))
 
 
 def safety_stock(sigma_cover: np.ndarray | float, service_target: np.ndarray | float) -> np.ndarray:

@@ -33,6 +33,23 @@ def test_the_spread_comes_from_the_quantile_at_the_service_target() -> None:
     )
 
 
+def test_a_quantile_below_the_mean_reads_a_wider_one_or_poisson() -> None:
+    # Intermittent days: a mean of 0.5 above q0.8 (rare lumps). Read as a spread of 0, a model
+    # trained with q0.5 and q0.8 planned no safety stock at a 98 % target.
+    frame = pd.DataFrame(
+        {"sku": "S", "location": ["A", "B", "C"], "date": TODAY, "forecast": [0.5, 0.5, 0.0]}
+    ).assign(**{"q0.5": 0.0, "q0.8": 0.0})
+    sigma = daily_sigma(frame, np.array([0.98, 0.98, 0.98]))
+    assert sigma == pytest.approx([np.sqrt(0.5), np.sqrt(0.5), 0.0])
+    assert (safety_stock(sigma, 0.98)[:2] > 0).all()
+    # with a column above the mean, that one gives the spread at a target the lower one meets
+    wider = frame.assign(**{"q0.95": 3.0})
+    assert daily_sigma(wider, np.array([0.8, 0.8, 0.8]))[0] == pytest.approx(2.5 / z_value(0.95))
+    # a quantile equal to the mean is a spread of 0: a deterministic forecast stocks no more
+    flat = frame.assign(**{"q0.5": 0.5, "q0.8": 0.5})
+    assert daily_sigma(flat, np.array([0.98, 0.98, 0.98]))[:2] == pytest.approx([0.0, 0.0])
+
+
 def test_quantiles_below_the_median_give_the_spread_when_none_is_above() -> None:
     frame = demand_frame({("S", "L"): 10.0}, days=1).drop(columns=["q0.9"]).assign(q0_1=2.0)
     frame = frame.rename(columns={"q0_1": "q0.1"})
