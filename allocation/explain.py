@@ -727,6 +727,17 @@ def _timed_out(inputs: ModelInputs, solution: Solution) -> set[tuple[str, str, s
     return held
 
 
+def _order_above_need(d: Distributor, need: float) -> str | None:
+    """The cause where distributor d's smallest order (its MOQ in whole packs) is above its
+    need (units), else None."""
+    smallest = d.first_order
+    if smallest <= need + SMALL:
+        return None
+    return (
+        f"MOQ / pack size: its smallest order, {smallest:g} units, is above its need of {need:.1f}"
+    )
+
+
 def _distributor_cause(
     inputs: ModelInputs,
     d: Distributor,
@@ -741,12 +752,6 @@ def _distributor_cause(
     only stock left above it was there to give."""
     needs = upstream.needs
     need = needs.get((s, d.id), 0.0)
-    smallest = d.first_order
-    if smallest > need + SMALL:
-        return (
-            f"MOQ / pack size: its smallest order, {smallest:g} units, is above its need of "
-            f"{need:.1f}"
-        )
     left = [
         w for w in d.served_by if solution.ending.get((s, w), 0.0) > needs.get((s, w), 0.0) + SMALL
     ]
@@ -756,6 +761,12 @@ def _distributor_cause(
             f"timing: the stock left at {late[0]} is not there in time to reach {d.id} inside its "
             f"cover period of {inputs.window[d.id]} days ({d.lead_time_days} of them on the way)"
         )
+    # The order-up-to row lets a smallest order above the need through, so the MOQ holds a
+    # distributor back only where stock was left to send it: with none in reach it read "MOQ"
+    # (even "1 unit above its need of 0.8") where no stock was the cause.
+    moq = _order_above_need(d, need)
+    if left and moq:
+        return moq
     if left and d.pack_size > 1:
         return (
             f"whole packs of {d.pack_size:g}: stock is left at {left[0]} beyond its own "
@@ -773,6 +784,8 @@ def _distributor_cause(
     budget = inputs.window[d.id] - d.lead_time_days
     for w in d.served_by:
         source = _stock_within_reach(inputs, solution, upstream, s, w, budget)
+        if source is not None and moq:
+            return moq
         if source is not None and d.pack_size > 1:
             return (
                 f"whole packs of {d.pack_size:g}: stock is left at {source}, which reaches "

@@ -1184,6 +1184,20 @@ def test_unmet_demand_names_an_moq_above_the_need(two_tiers: dict[str, Any]) -> 
     assert "D-B" not in causes  # served in full
 
 
+def test_unmet_demand_names_no_stock_where_none_was_left_for_an_moq(
+    two_tiers: dict[str, Any],
+) -> None:
+    # The order-up-to row lets an MOQ above the need through: with nothing in stock the MOQ
+    # was named as the cause, and a planner cutting it would have got nothing more.
+    two_tiers["distributors"][0].update(moq=12)
+    network = al.Network.model_validate(two_tiers)
+    demand = demand_frame({("S", "D-A"): 1.0, ("S", "D-B"): 1.0})
+    result = al.plan(network, stock_frame([("S", "CW", 0)]), demand)
+    causes = result.unmet.set_index("location")["cause"].to_dict()
+    assert causes["D-A"].startswith("stock or reach: not enough stock")
+    assert causes["D-B"].startswith("stock or reach: not enough stock")
+
+
 def test_a_series_with_no_forecast_in_its_cover_period_is_refused(
     two_tiers: dict[str, Any],
 ) -> None:
