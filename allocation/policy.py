@@ -22,7 +22,14 @@ from pydantic import (
 )
 
 from allocation.errors import AllocationInputError
-from allocation.network import MAX_DAYS, TIERS, Tier, load_document, validation_message
+from allocation.network import (
+    MAX_DAYS,
+    TIERS,
+    Tier,
+    WholeNumber,
+    load_document,
+    validation_message,
+)
 
 __all__ = ["CATCHMENT", "Policy", "load_policy", "parse_policy"]
 
@@ -83,7 +90,8 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
-    review_period_days: int = Field(default=7, ge=1, le=MAX_DAYS)
+    # 7.0 is 7, as a network's lead times take it (JSON writers of float columns write it so)
+    review_period_days: WholeNumber = Field(default=7, ge=1, le=MAX_DAYS)
     service_target: dict[str, float] = _per_tier(0.98, 0.95, 0.90, 0.95)
     shortage_penalty: dict[str, float] = _per_tier(4.0, 3.0, 2.0, 3.0)
     safety_penalty_share: float = Field(default=0.3, ge=0, le=1)

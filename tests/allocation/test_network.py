@@ -332,3 +332,10 @@ def test_a_file_that_is_not_utf8_is_one_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "network.json"  # a byte-order mark is UTF-8 too
     path.write_bytes(b'\xef\xbb\xbf{"skus": []}')
     assert load_document(path, "network") == {"skus": []}
+
+
+def test_a_policy_takes_its_review_period_written_as_a_float() -> None:
+    # As a network's lead times do: 7.0 was "Input should be a valid integer (got 7.0)".
+    assert al.parse_policy({"review_period_days": 7.0}).review_period_days == 7
+    with pytest.raises(AllocationInputError, match=r"review_period_days.*valid integer"):
+        al.parse_policy({"review_period_days": 7.5})
