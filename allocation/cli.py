@@ -26,6 +26,7 @@ from allocation.network import load_network
 from allocation.plan import Plan, write_plan
 from allocation.planner import DECOMPOSE_ABOVE_SERIES, plan
 from allocation.policy import Policy, load_policy
+from allocation.safety import no_spread_note
 from allocation.solve import SolverName
 
 __all__ = ["register"]
@@ -161,10 +162,12 @@ def allocate(
         chosen = load_policy(policy) if policy is not None else Policy()
         # plan() checks the stock against the network, naming the file; the forecast may hold
         # series the network lacks (a whole catalogue's): those are left out, and said so.
-        demand, note = demand_in_network(load_demand(forecast), net, source=str(forecast))
+        demand, outside = demand_in_network(load_demand(forecast), net, source=str(forecast))
+        require_readable_periods(demand, str(forecast))  # of the rows planned
+        # what the plan does not take from the forecast as given: rows, or a spread it lacks
+        note = "; ".join(filter(None, [outside, no_spread_note(demand)])) or None
         if note:
             step(f"note: {note}")
-        require_readable_periods(demand, str(forecast))  # of the rows planned
         result = plan(
             net,
             load_stock(stock),

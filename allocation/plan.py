@@ -113,8 +113,9 @@ class SolverFacts:
     of the plan the MILP started from (LP mode's), which its own is not above when the solver
     took the start. In exact mode the seconds count LP mode's pass and the MILP's.
     demand_note: what was left out of the demand, in words (None: nothing), set by the caller
-    that left it out: `allocate` (forecast rows outside the network, `demand_in_network`), the
-    service (stored series outside the network or without sales history)."""
+    that left it out: `allocate` (forecast rows outside the network, `demand_in_network`, and
+    series whose quantiles give no spread for safety stock, `no_spread_note`), the service
+    (stored series outside the network or without sales history)."""
 
     status: str
     objective: float

@@ -19,7 +19,14 @@ from scipy.special import ndtri
 
 from allocation.inputs import DATE, FORECAST, LOCATION, SKU, quantile_levels
 
-__all__ = ["cover_demand", "daily_sigma", "row_days", "safety_stock", "z_value"]
+__all__ = [
+    "cover_demand",
+    "daily_sigma",
+    "no_spread_note",
+    "row_days",
+    "safety_stock",
+    "z_value",
+]
 
 PERIOD_MIN_DAYS = 7  # dates this many days apart or more are periods (weeks, months), not days
 
@@ -76,6 +83,32 @@ def daily_sigma(frame: pd.DataFrame, target: np.ndarray | None = None) -> np.nda
     # a store the replay's restated forecast stocks to its mean)
     sigma = np.where(sigma >= 0, sigma, widest)
     return np.where(sigma >= 0, sigma, np.sqrt(np.clip(forecast, 0.0, None)))
+
+
+def no_spread_note(demand: pd.DataFrame) -> str | None:
+    """A note naming the series of a forecast-contract frame that sell (a forecast above 0) but
+    whose quantile columns give no spread in any row (each at or below the forecast: a point
+    forecast written into the quantile columns), None where there are none. Their safety stock
+    is 0 whatever the service target: planned as the forecast says, but said, not silently.
+    The widest column is read (`daily_sigma` with no target): quantiles rise with the level, so
+    where it is flat every column is."""
+    forecast = demand[FORECAST].to_numpy(dtype=float)
+    selling = forecast > 0
+    flat = selling & (daily_sigma(demand) <= 0)
+    if not flat.any():  # one pass where the forecast has a spread, as a forecaster's has
+        return None
+    rows = demand.loc[selling, [SKU, LOCATION]].assign(spread=~flat[selling])
+    has_spread = rows.groupby([SKU, LOCATION], sort=True, observed=True)["spread"].any()
+    without = has_spread.index[~has_spread.to_numpy()]
+    levels = ", ".join(quantile_levels(demand).values())
+    first_sku, first_location = without[0]
+    return (
+        f"{len(without):,} of {len(has_spread):,} series with demand (e.g. {first_sku!r} at "
+        f"{first_location!r}) have quantiles ({levels}) no higher than their forecast in every "
+        "row, so no spread to set safety stock from: they are planned with none, below their "
+        "service targets; send the forecast's real quantiles, or leave the quantile columns "
+        "out for a Poisson spread"
+    )
 
 
 def safety_stock(sigma_cover: np.ndarray | float, service_target: np.ndarray | float) -> np.ndarray:

@@ -273,3 +273,22 @@ def test_allocate_prices_in_a_worker_per_usable_cpu_up_to_eight(
 
     monkeypatch.setattr(cli.os, "sched_getaffinity", lambda _pid: usable, raising=False)
     assert cli.default_workers() == expected
+
+
+def test_a_forecast_whose_quantiles_equal_its_mean_plans_with_a_note(tmp_path: Path) -> None:
+    """A point forecast written into q0.5, q0.9, q0.95 planned no safety stock at any service
+    target and said nothing; the plan is the same, with a note in the summary and plan.json."""
+    paths = write_instance(example_network(3, 2, 2, seed=1), tmp_path / "inst")
+    forecast = pd.read_parquet(paths["forecast"])
+    for column in ("q0.5", "q0.9", "q0.95"):
+        forecast[column] = forecast["forecast"]
+    forecast.to_parquet(paths["forecast"])
+    result = CliRunner().invoke(app, _allocate(paths, tmp_path / "plan"))
+    assert result.exit_code == 0, result.output
+    document = json.loads((tmp_path / "plan/plan.json").read_text())
+    series = forecast[forecast["forecast"] > 0].groupby(["sku", "location"]).ngroups
+    note = document["solver"]["demand_note"]
+    assert note.startswith(f"{series} of {series} series with demand")
+    assert "no spread to set safety stock from" in note
+    assert f"note: {note}" in result.output.replace("\n", "")
+    assert (pd.DataFrame(document["replenishment"])["safety_stock"] == 0).all()

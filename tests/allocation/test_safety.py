@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from allocation.safety import _unique_codes, cover_demand, daily_sigma, safety_stock, z_value
+from allocation.safety import (
+    _unique_codes,
+    cover_demand,
+    daily_sigma,
+    no_spread_note,
+    safety_stock,
+    z_value,
+)
 from tests.allocation.conftest import TODAY, demand_frame
 
 
@@ -187,3 +194,16 @@ def test_row_days_read_each_series_by_its_own_period() -> None:
     # months by their own days, weeks by 7, days by 1; a lone row as most series (a tie: the
     # smallest step, daily)
     assert row_days(frame).tolist() == [31.0, 28.0, 7.0, 7.0, 1.0, 1.0, 1.0]
+
+
+def test_series_whose_quantiles_give_no_spread_are_named() -> None:
+    # A point forecast written into the quantile columns planned no safety stock, silently.
+    frame = demand_frame({("S", "A"): 2.0, ("S", "B"): 2.0, ("S", "C"): 0.0}, days=3)
+    frame.loc[(frame["location"] == "B") & (frame["date"] == TODAY), "q0.9"] = 3.0
+    note = no_spread_note(frame)
+    assert note is not None and note.startswith("1 of 2 series with demand (e.g. 'S' at 'A')")
+    # C sells nothing: no safety stock is what it needs, and no note
+    assert no_spread_note(demand_frame({("S", "C"): 0.0}, days=3)) is None
+    assert no_spread_note(demand_frame({("S", "A"): 2.0}, days=3, spread=1.0)) is None
+    points = demand_frame({("S", "A"): 2.0}, days=3)[["sku", "location", "date", "forecast"]]
+    assert no_spread_note(points) is None  # no quantile columns: a Poisson spread
