@@ -87,8 +87,9 @@ def daily_sigma(frame: pd.DataFrame, target: np.ndarray | None = None) -> np.nda
 
 def no_spread_note(demand: pd.DataFrame) -> str | None:
     """A note naming the series of a forecast-contract frame that sell (a forecast above 0) but
-    whose quantile columns give no spread in any row (each at or below the forecast: a point
-    forecast written into the quantile columns), None where there are none. Their safety stock
+    whose quantile columns give no spread in any row (each equal to the forecast: a point
+    forecast written into the quantile columns; one below it reads a Poisson spread, see
+    `daily_sigma`), None where there are none. Their safety stock
     is 0 whatever the service target: planned as the forecast says, but said, not silently.
     The widest column is read (`daily_sigma` with no target): quantiles rise with the level, so
     where it is flat every column is."""
@@ -104,8 +105,8 @@ def no_spread_note(demand: pd.DataFrame) -> str | None:
     first_sku, first_location = without[0]
     return (
         f"{len(without):,} of {len(has_spread):,} series with demand (e.g. {first_sku!r} at "
-        f"{first_location!r}) have quantiles ({levels}) no higher than their forecast in every "
-        "row, so no spread to set safety stock from: they are planned with none, below their "
+        f"{first_location!r}) have quantiles ({levels}) equal to their forecast in every row, "
+        "so no spread to set safety stock from: they are planned with none, below their "
         "service targets; send the forecast's real quantiles, or leave the quantile columns "
         "out for a Poisson spread"
     )
