@@ -427,12 +427,14 @@ def _check_distributors(distributors: list[Distributor], warehouses: dict[str, W
                     item=distributor.id,
                 )
             region = warehouses[node].region
-            if region != distributor.region:
+            # A central warehouse serves every territory, as its lanes reach every region: a
+            # brand with one national warehouse could not list its regional distributors.
+            if warehouses[node].kind != "central" and region != distributor.region:
                 raise _error(
                     f"network: distributor {distributor.id!r} "
                     f"(territory {distributor.region!r}) is "
                     f"served_by {node!r} in region {region!r}; region protection allows only "
-                    f"warehouses of its own territory",
+                    f"warehouses of its own territory, or a central one",
                     field="distributors.served_by",
                     item=distributor.id,
                 )

@@ -11,6 +11,7 @@ from pydantic import Field
 import allocation as al
 from allocation.errors import AllocationInputError
 from allocation.network import load_document
+from tests.allocation.conftest import demand_frame, stock_frame
 
 
 def _error(document: dict[str, Any]) -> AllocationInputError:
@@ -130,6 +131,19 @@ def test_region_protection_refuses_a_foreign_warehouse(two_tiers: dict[str, Any]
     two_tiers["distributors"][0]["served_by"] = ["X"]
     error = _error(two_tiers)
     assert error.item == "D-A" and "region protection" in str(error)
+
+
+def test_a_central_warehouse_serves_a_distributor_of_any_territory(
+    two_tiers: dict[str, Any],
+) -> None:
+    # One national warehouse and regional distributors: refused as a foreign warehouse, where
+    # the central warehouse's lanes already reach every region.
+    two_tiers["distributors"][0]["region"] = "east"
+    network = al.parse_network(two_tiers)
+    demand = demand_frame({("S", "D-A"): 1.0, ("S", "D-B"): 1.0})
+    result = al.plan(network, stock_frame([("S", "CW", 30)]), demand)
+    served = result.replenishment.set_index("distributor")["source"].to_dict()
+    assert served == {"D-A": "CW", "D-B": "CW"}
 
 
 def test_a_warehouse_listed_twice_in_served_by_is_refused(two_tiers: dict[str, Any]) -> None:
