@@ -138,12 +138,15 @@ def prepare_sales(
     level: Level = "location",
     *,
     only_days_sent: bool = False,
+    daily_span: tuple[pd.Timestamp, pd.Timestamp] | None = None,
 ) -> pd.DataFrame:
     """Same as `load_sales` on an in-memory frame (the API ingests JSON records).
 
     only_days_sent: keep the periods that some row names, zero-filled for the series that have
     none there, and leave out those no row names (an update of a stored history, whose
-    periods in between are already there)."""
+    periods in between are already there). daily_span: the first and last day of the daily
+    history the rows update; its days count among the dates when the rows are checked for
+    being daily (a correction of four days two apart is no weekly file)."""
     if level not in ("location", "region"):
         raise SalesValidationError(
             f"{source}: level must be 'location' or 'region', not {level!r}", source=source
@@ -158,7 +161,7 @@ def prepare_sales(
     mapped = _parsed_dates(mapped, source)
     validated = _validate(mapped, source)
     _check_days_and_keys(validated, source)
-    _check_spacing(validated, source, freq)
+    _check_spacing(validated, source, freq, daily_span)
     if level == "region" or REGION in validated.columns:
         _check_regions(validated, source)
     kept = validated[[c for c in validated.columns if c in _kept_columns(validated)]]
@@ -433,7 +436,12 @@ def rows_error(
     )
 
 
-def _check_spacing(frame: pd.DataFrame, source: str, freq: str) -> None:
+def _check_spacing(
+    frame: pd.DataFrame,
+    source: str,
+    freq: str,
+    daily_span: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+) -> None:
     """History no coarser than the periods asked for: weekly or monthly totals read as days
     (zero-filled, a week's sales would all fall on its Sunday and six days in seven would be
     zero), or monthly totals read as weeks (each month's sales in one week, three zero weeks).
@@ -445,6 +453,9 @@ def _check_spacing(frame: pd.DataFrame, source: str, freq: str) -> None:
     days = np.sort(frame[DATE].unique())
     if len(days) < 4 or base not in ("D", "W"):
         return
+    if daily_span is not None and base == "D":  # each series' own step is still checked below
+        known = pd.date_range(*daily_span).to_numpy(dtype=days.dtype)
+        days = np.union1d(days, known)
     gaps = np.diff(days).astype("timedelta64[D]").astype(np.int64)
     if base == "W":
         if gaps.min() >= 28:

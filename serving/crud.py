@@ -211,11 +211,14 @@ def ingest_rows(
     The ingest keeps the notes the rows raise (`SalesNote`: a series dated only whole weeks
     apart), for the client and later readers: in the server's log nobody who sent them reads
     them."""
-    _check_days(session, frame, today)
+    span = _check_days(session, frame, today)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SalesNote)
         sales = prepare_sales(
-            _with_stored_regions(session, frame, "rows"), source="rows", only_days_sent=True
+            _with_stored_regions(session, frame, "rows"),
+            source="rows",
+            only_days_sent=True,
+            daily_span=span,
         )
     notes = [str(w.message) for w in caught if issubclass(w.category, SalesNote)]
     for other in (w for w in caught if not issubclass(w.category, SalesNote)):
@@ -231,12 +234,12 @@ def ingest_rows(
 
 def _check_days(
     session: Session, frame: pd.DataFrame, today: dt.date, source: str = "rows"
-) -> None:
+) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     """Before an ingest is zero-filled: no day after `today` (sales are days that have passed),
     a history (stored and sent) of at most MAX_HISTORY_DAYS, days after the stored history that
     continue it and days before it that lead up to it (`_check_gaps`),
     and at most MAX_FILLED_ROWS rows once the missing days between a series' first and last are
-    filled."""
+    filled. Returns the stored history's first and last day (None when none is stored)."""
     dates = pd.to_datetime(frame[DATE])
     future = np.flatnonzero((dates > pd.Timestamp(today)).to_numpy())
     if len(future):
@@ -259,6 +262,9 @@ def _check_days(
             source=source,
             column=DATE,
         )
+    if stored_first is None or stored_last is None:
+        return None
+    return pd.Timestamp(stored_first), pd.Timestamp(stored_last)
 
 
 def _check_span(

@@ -188,6 +188,22 @@ def test_exogenous_price_carried_forward_flags_zero_filled_events_derived() -> N
     assert sales[EVENT].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
 
 
+def test_days_apart_inside_a_stored_daily_span_are_an_update_not_a_weekly_file() -> None:
+    days = ["2024-01-01", "2024-01-03", "2024-01-05", "2024-01-07"]
+    raw = _raw(item=["A"] * 4, store=["S1"] * 4, day=days, qty=[1, 2, 3, 4])
+    with pytest.raises(SalesValidationError, match="2 or more days apart"):
+        prepare_sales(raw, mapping=MAPPING)
+    span = (pd.Timestamp("2023-12-01"), pd.Timestamp("2024-01-10"))
+    taken = prepare_sales(raw, mapping=MAPPING, only_days_sent=True, daily_span=span)
+    assert taken[UNITS].tolist() == [1.0, 2.0, 3.0, 4.0]
+    # a series dated only whole weeks apart is still refused, span or not
+    mondays = _raw(
+        item=["A"] * 4, store=["S1"] * 4, day=[f"2024-01-{d:02d}" for d in (8, 15, 22, 29)]
+    )
+    with pytest.raises(SalesValidationError, match="7 or more days apart"):
+        prepare_sales(mondays, mapping=MAPPING, only_days_sent=True, daily_span=span)
+
+
 def test_load_sales_reads_csv_and_parquet_alike(tmp_path: Path) -> None:
     raw = _raw()
     raw.to_csv(tmp_path / "s.csv", index=False)

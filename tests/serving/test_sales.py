@@ -60,6 +60,21 @@ def test_ingest_fills_missing_days_and_replaces_stored_days(
     assert ours["units"].tolist() == [3.0, 0.0, 0.0, 0.0, 7.0, 3.0]
 
 
+def test_a_correction_of_days_apart_in_a_stored_daily_history_is_taken(
+    client: TestClient, keys: Keys, app: FastAPI
+) -> None:
+    # Days 1, 3, 5 and 7 of a stored daily history: refused as "2 or more days apart, not
+    # daily", where the batch corrects four days of a history already read as daily.
+    planner = keys.headers("planner")
+    stored = client.post("/v1/sales", json={"rows": _rows(list(range(1, 11)))}, headers=planner)
+    assert stored.status_code == 201, stored.text
+    fix = client.post("/v1/sales", json={"rows": _rows([1, 3, 5, 7], units=4.0)}, headers=planner)
+    assert fix.status_code == 201, fix.text
+    with app.state.db.session() as session:
+        sales = stored_sales(session)
+    assert sales["units"].tolist() == [4.0, 2.0, 4.0, 2.0, 4.0, 2.0, 4.0, 2.0, 2.0, 2.0]
+
+
 def test_duplicate_days_are_422_naming_the_rows(client: TestClient, keys: Keys) -> None:
     rows = _rows([1, 2, 2])
     response = client.post("/v1/sales", json={"rows": rows}, headers=keys.headers("planner"))
