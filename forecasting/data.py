@@ -681,9 +681,19 @@ def _warn_partial(
 ) -> None:
     first, last = bounds
     length = (last - first).days + 1
+    # A forecast starts with the period left out at the end, whole, dated by its first day:
+    # `allocate` planned from that day, before the sales' last, unless told the day after them.
+    after = first + pd.Timedelta(days=days)
+    plan_from = (
+        f"; it is forecast whole, as the first period: plan from the day after the sales with "
+        f"allocate --today {after:%Y-%m-%d}"
+        if which == "last"
+        else ""
+    )
     warnings.warn(
         f"{source}: the {which} period {first:%Y-%m-%d} .. {last:%Y-%m-%d} is left out: the data "
-        f"covers {days} of its {length} days, and its sum would read as a drop in demand",
+        f"covers {days} of its {length} days, and its sum would read as a drop in demand"
+        f"{plan_from}",
         PartialPeriodWarning,
         stacklevel=4,
     )

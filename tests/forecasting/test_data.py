@@ -116,7 +116,10 @@ def test_empty_key_cells_are_named() -> None:
 def test_weekly_aggregation_sums_and_drops_partial_weeks() -> None:
     days = pd.date_range("2024-01-01", "2024-01-24", freq="D")  # Monday .. Wednesday week 4
     raw = pd.DataFrame({SKU: "A", LOCATION: "S", DATE: days, UNITS: 1.0})
-    with pytest.warns(PartialPeriodWarning, match=r"2024-01-22 \.\. 2024-01-28 .* 3 of its 7 days"):
+    with pytest.warns(
+        PartialPeriodWarning,
+        match=r"2024-01-22 \.\. 2024-01-28 .* 3 of its 7 days.*allocate --today 2024-01-25",
+    ):
         weekly = prepare_sales(raw, freq="W")
     # Weeks end on Sunday; the week of 22-24 January is incomplete and dropped.
     assert weekly[DATE].dt.strftime("%m-%d").tolist() == ["01-07", "01-14", "01-21"]
