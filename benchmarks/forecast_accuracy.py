@@ -255,12 +255,21 @@ def main() -> None:
     parser.add_argument(
         "--horizon", type=int, help="periods per window; default: 28 days, 8 weeks, 3 months"
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the champion's seed (LightGBM's bagging): rerun with another to see how far the "
+        "measures move on the same data",
+    )
     args = parser.parse_args()
     freq = args.freq
     horizon = args.horizon or HORIZONS[freq]
     sales = sales_until(load_sales(args.sales, parse_mapping(MAPPING), freq=freq), args.until)
     long = to_long(sales)
-    config = ForecastConfig(horizon=horizon, freq=freq, n_windows=WINDOWS, quantiles=QUANTILES)
+    config = ForecastConfig(
+        horizon=horizon, freq=freq, n_windows=WINDOWS, quantiles=QUANTILES, seed=args.seed
+    )
     print(
         f"{long[UNIQUE_ID].nunique()} series, {len(long)} rows, {long[DS].min().date()} .. "
         f"{long[DS].max().date()}, freq {freq}, horizon {horizon}, models {config.models}"
