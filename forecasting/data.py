@@ -179,13 +179,19 @@ def exogenous_columns(sales: pd.DataFrame) -> list[str]:
     return [c for c in sales.columns if c not in (SKU, LOCATION, REGION, DATE, UNITS)]
 
 
-def fill_prices(frame: pd.DataFrame, keys: list[str]) -> None:
-    """A period without a price takes its series' last price, and the periods before the first
-    price that one (a shelf price holds until it changes; the future keeps the last one too).
-    `frame` sorted by date within each series of `keys`; in place, a no-op without prices."""
+def fill_prices(frame: pd.DataFrame, keys: list[str], units: str = UNITS) -> None:
+    """A period without a price takes its series' last price (a shelf price holds until it
+    changes; the future keeps the last one too), and a period from the series' first sale on
+    that precedes every price takes the first one. The periods before both the first price
+    and the first sale keep none: the SKU was not listed there yet (M5 leaves an item's price
+    empty before its launch), which `trim_leading_zeros` reads. `frame` sorted by date within
+    each series of `keys`, `units` its sales column; in place, a no-op without prices."""
     if PRICE in frame.columns:
-        frame[PRICE] = frame.groupby(keys, sort=False)[PRICE].ffill()
-        frame[PRICE] = frame.groupby(keys, sort=False)[PRICE].bfill()
+        grouped = frame.groupby(keys, sort=False)
+        sold = grouped[units].cummax() > 0
+        frame[PRICE] = grouped[PRICE].ffill()
+        first_price = frame.groupby(keys, sort=False)[PRICE].bfill()
+        frame[PRICE] = frame[PRICE].where(frame[PRICE].notna() | ~sold, first_price)
 
 
 def flag_columns(sales: pd.DataFrame) -> list[str]:

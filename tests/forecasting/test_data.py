@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -189,6 +190,22 @@ def test_exogenous_price_carried_forward_flags_zero_filled_events_derived() -> N
     assert sales[PROMO].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
     assert sales["snap"].tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
     assert sales[EVENT].tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_a_price_is_not_invented_before_a_series_was_listed() -> None:
+    # M5 leaves an item's price empty before its launch; filled backward, every pre-launch zero
+    # looked listed. A sold day before the first price takes that price (it was on sale).
+    raw = _raw(
+        item=["A"] * 4 + ["B"] * 3,
+        store=["S1"] * 7,
+        day=[f"2024-01-0{d}" for d in (1, 2, 3, 4, 2, 3, 4)],
+        qty=[0, 0, 2, 1, 4, 0, 1],
+    )
+    raw["price"] = [None, None, None, 3.0, None, 2.0, None]
+    prices = prepare_sales(raw, mapping=MAPPING).groupby(SKU)[PRICE].apply(list)
+    assert np.isnan(prices["A"][:2]).all()  # not listed yet: no price, no sale
+    assert prices["A"][2:] == [3.0, 3.0]  # sold before its first price: that price
+    assert prices["B"] == [2.0, 2.0, 2.0]
 
 
 def test_days_apart_inside_a_stored_daily_span_are_an_update_not_a_weekly_file() -> None:

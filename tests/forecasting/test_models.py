@@ -190,6 +190,10 @@ def test_trim_leading_zeros_drops_pre_launch_periods_only() -> None:
     trimmed = trim_leading_zeros(frame)
     assert trimmed[trimmed[UNIQUE_ID] == "a"][Y].tolist() == [2.0, 0.0]  # later zeros stay
     assert len(trimmed[trimmed[UNIQUE_ID] == "never"]) == 2  # never sold: kept whole
+    # a zero with a price was a listed day without a sale: demand, kept
+    priced = frame.assign(price=[np.nan, 1.5, 1.5, 1.5, np.nan, np.nan])
+    trimmed = trim_leading_zeros(priced)
+    assert trimmed[trimmed[UNIQUE_ID] == "a"][Y].tolist() == [0.0, 2.0, 0.0]
 
 
 def test_ids_split_into_sku_and_location_at_the_first_separator() -> None:
