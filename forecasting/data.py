@@ -3,8 +3,9 @@
 The result is the *canonical sales frame*: one row per `sku, location, date` with `units` (float,
 >= 0), optional `region`, and the known-future exogenous columns we use:
 
-- `price` (money per unit): the period's mean price; missing values are carried forward (and
-  backward before the first known price) within each series.
+- `price` (money per unit): the period's mean price; missing values are carried forward within
+  each series, and a sold period before the first known price takes that one; the periods
+  before both the first price and the first sale have none (not listed yet: `fill_prices`).
 - `promo`, `event` and any other 0/1 column of the input (SNAP-like flags): the period's maximum;
   missing periods get 0. When the input has no `event` column but has columns whose name contains
   "event" (M5's `event_name_1`, ...), `event` is 1 where any of them is set.
