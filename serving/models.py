@@ -77,6 +77,7 @@ class JobStatus(enum.StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"  # while queued, by a key that may start it: no worker claims it
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -301,7 +302,8 @@ class Acknowledgement(Base):
 
 
 class Job(Base):
-    """Work done outside a request by `allocast worker`: queued → running → succeeded | failed."""
+    """Work done outside a request by `allocast worker`: queued → running → succeeded | failed,
+    or queued → cancelled."""
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_status_id", "status", "id"),)

@@ -413,7 +413,7 @@ class AcknowledgementPublic(_Public):
 class JobPublic(_Public):
     id: int
     kind: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None

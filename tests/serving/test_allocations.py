@@ -15,8 +15,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
+from serving.api.routes.models import RETRAIN
 from serving.config import Settings
-from serving.jobs import run_worker
+from serving.jobs import enqueue, run_next, run_worker
 from serving.models import AuditEntry, Plan, PlanLine, StockPosition
 from tests.serving.conftest import Keys, allocation_body, create_plan, demand_rows
 from tests.serving.registry import registry_copy, sales_rows
@@ -286,6 +287,45 @@ def test_failed_job_records_why(
     assert "MissingInputError" in failed["error"] and "PUT /v1/stock" in failed["error"]
     listed = seeded.get("/v1/jobs", params={"status": "failed"}, headers=planner).json()
     assert [j["id"] for j in listed["data"]] == [job["id"]]
+
+
+def test_a_queued_job_is_cancelled_and_no_worker_runs_it(
+    seeded: TestClient, keys: Keys, app: FastAPI, settings: Settings
+) -> None:
+    # A job queued behind a long one had no way out of the queue.
+    planner = keys.headers("planner")
+    app.state.settings = settings.model_copy(update={"sync_allocation_limit": 0})
+    first = seeded.post("/v1/allocations", json=allocation_body(), headers=planner).json()
+    second = seeded.post("/v1/allocations", json=allocation_body(), headers=planner).json()
+    cancelled = seeded.post(f"/v1/jobs/{first['id']}/cancel", headers=planner)
+    assert cancelled.status_code == 200, cancelled.text
+    assert (
+        cancelled.json()["status"] == "cancelled"
+        and "cancelled by key" in cancelled.json()["error"]
+    )
+    assert run_worker(settings, app.state.db, stop=threading.Event(), max_jobs=1) == 1
+    assert not run_next(settings, app.state.db, "test-worker")  # nothing left to claim
+    assert seeded.get(f"/v1/jobs/{first['id']}", headers=planner).json()["status"] == "cancelled"
+    done = seeded.get(f"/v1/jobs/{second['id']}", headers=planner).json()
+    assert done["status"] == "succeeded", done
+    # ended (or running) jobs stay as they are; an unknown one is a 404
+    again = seeded.post(f"/v1/jobs/{second['id']}/cancel", headers=planner)
+    assert again.status_code == 409 and "is succeeded" in again.json()["detail"]
+    assert seeded.post("/v1/jobs/999/cancel", headers=planner).status_code == 404
+    listed = seeded.get("/v1/jobs", params={"status": "cancelled"}, headers=planner).json()
+    assert [j["id"] for j in listed["data"]] == [first["id"]]
+    with app.state.db.session() as session:
+        cancels = session.scalars(
+            select(AuditEntry.resource_id).where(AuditEntry.action == "job.cancel")
+        ).all()
+    assert cancels == [str(first["id"])]
+    # a retrain is an admin's to cancel, as to start
+    with app.state.db.session(write=True) as session:
+        retrain = enqueue(session, RETRAIN, {"horizon": 7}).id
+    refused = seeded.post(f"/v1/jobs/{retrain}/cancel", headers=planner)
+    assert refused.status_code == 403 and "admin" in refused.json()["detail"]
+    admin = seeded.post(f"/v1/jobs/{retrain}/cancel", headers=keys.headers("admin"))
+    assert admin.status_code == 200 and admin.json()["status"] == "cancelled"
 
 
 def test_concurrent_requests_with_one_idempotency_key_make_one_plan(
