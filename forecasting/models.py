@@ -702,9 +702,27 @@ def seasons_before(freq: str) -> int:
 
 def fallback_level(long: pd.DataFrame, freq: str) -> pd.Series:
     """Each series' mean over its last `moving_average_window` periods (28 days, 4 weeks, 3
-    months), or over as many as it has: the fallback."""
-    recent = long.groupby(UNIQUE_ID, sort=False).tail(moving_average_window(freq))
-    return recent.groupby(UNIQUE_ID, sort=False)[Y].mean().fillna(0.0)
+    months), or over as many as it has: the fallback (`long` sorted by date in each series).
+
+    A series younger than the window that started after the history's first period launched
+    inside it: its history begins at its first sale (`trim_leading_zeros`), a period picked
+    because it sold, so that sale says when the series started, not how fast it sells. Its
+    level is the mean of the periods after it, and where there are none the sale spread over
+    the window, as the moving average of the days before it, unsold, would give. Counted in,
+    a catalogue SKU that sold 2 units yesterday, once in 300 days, was forecast 2 a day (56 in
+    the next 28 days) and 20 such SKUs 137 units where they sold 6."""
+    window = moving_average_window(freq)
+    by_series = long.groupby(UNIQUE_ID, sort=False)
+    periods = by_series[Y].transform("size").to_numpy()
+    opening = by_series.cumcount().to_numpy() == 0
+    launched = opening & (long[DS] > long[DS].min()).to_numpy() & (long[Y] > 0).to_numpy()
+    launched &= periods <= window
+    alone = launched & (periods == 1)
+    recent = long[~launched | alone].groupby(UNIQUE_ID, sort=False).tail(window)
+    level = recent.groupby(UNIQUE_ID, sort=False)[Y].mean()
+    spread = pd.Series(long[Y].to_numpy()[alone] / window, index=long[UNIQUE_ID].to_numpy()[alone])
+    level.loc[spread.index] = spread
+    return level.fillna(0.0)
 
 
 def fallback_mae(long: pd.DataFrame, horizon: int, freq: str) -> pd.Series:

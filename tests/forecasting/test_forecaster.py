@@ -92,33 +92,33 @@ def test_short_series_fall_back_with_a_warning_naming_it(
         forecaster = Forecaster(config).fit(with_new)
     forecast = forecaster.predict()
     new_rows = forecast[forecast[SKU] == "SKU-NEW"]
-    assert np.allclose(new_rows[FORECAST], 7.0 / 5.0)  # mean of its 5 days
+    # launched inside the history: the mean of the 4 days after the sale that started it
+    assert np.allclose(new_rows[FORECAST], 6.0 / 4.0)
     assert any("SKU-NEW|FW-N1" in w for w in forecaster.warnings_)
     # said once, as too short: not again by every model that did not forecast it
     assert not any("SKU-NEW|FW-N1" in w and "gave no usable" in w for w in forecaster.warnings_)
 
 
-def test_a_listed_series_that_sold_once_is_forecast_from_its_listed_days(
-    sales: pd.DataFrame,
-) -> None:
-    # Priced (listed) for 199 days and sold 5 on the last: trimmed to its first sale, its
-    # history was that one day, read as a launch selling 5 a day. Listed, its 28-day mean is
-    # 5 / 28. Without a price before the sale it is still a launch (M5 leaves an item's price
-    # empty before it is sold). MA28 alone, so the forecast is that mean.
+def test_a_listed_series_is_forecast_from_its_listed_days(sales: pd.DataFrame) -> None:
+    # Priced (listed) for 200 days, sold 5 five days ago and 3 on the last: trimmed to its first
+    # sale, its history was those six days, read as a launch. Listed, its 28-day mean is 8 / 28.
+    # Without a price before its first sale it is a launch (M5 leaves an item's price empty
+    # before it is sold): the days after that sale, 3 in 5. MA28 alone, so the forecast is that
+    # mean.
     config = ForecastConfig(horizon=7, n_windows=2, models=("MA28",))
     days = pd.date_range(end=sales[DATE].max(), periods=200)
-    units = [0.0] * 199 + [5.0]
+    units = [0.0] * 194 + [5.0, 0.0, 0.0, 0.0, 0.0, 3.0]
     listed = pd.DataFrame(
         {SKU: "SKU-SLOW", LOCATION: "FW-N1", "region": "north", DATE: days, UNITS: units}
     ).assign(price=4.0)
-    launched = listed.assign(**{SKU: "SKU-LAUNCH", "price": [np.nan] * 199 + [4.0]})
+    launched = listed.assign(**{SKU: "SKU-LAUNCH", "price": [np.nan] * 194 + [4.0] * 6})
     with_two = prepare_sales(pd.concat([sales, listed, launched], ignore_index=True))
-    assert with_two.loc[with_two[SKU] == "SKU-LAUNCH", "price"].isna().sum() == 199
+    assert with_two.loc[with_two[SKU] == "SKU-LAUNCH", "price"].isna().sum() == 194
     with pytest.warns(SeriesFallbackWarning, match=r"SKU-LAUNCH\|FW-N1"):
         forecast = Forecaster(config).fit(with_two).predict()
     mean = forecast.groupby(SKU)[FORECAST].mean()
-    assert mean["SKU-SLOW"] == pytest.approx(5.0 / 28.0)  # was 5.0
-    assert mean["SKU-LAUNCH"] == pytest.approx(5.0)
+    assert mean["SKU-SLOW"] == pytest.approx(8.0 / 28.0)  # was 8 / 6
+    assert mean["SKU-LAUNCH"] == pytest.approx(3.0 / 5.0)
 
 
 def test_series_the_model_never_saw_are_named_when_forecast(

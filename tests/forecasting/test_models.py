@@ -91,6 +91,27 @@ def test_the_moving_average_spans_four_weeks_or_three_months_not_28_periods(
     assert [moving_average_window(f) for f in ("QS", "7D", "B", "2W")] == [3, 4, 20, 3]
 
 
+def test_a_series_launched_inside_the_history_is_not_forecast_at_its_first_sale() -> None:
+    # Its history starts at the sale that started it: a catalogue SKU that sold 2 once in 300
+    # days, 7 days ago or yesterday, was forecast 2 / 7 and 2 a day. A launch's rate is the
+    # periods after its first; a series as old as the history keeps every period it has.
+    dates = pd.date_range("2024-01-01", periods=40)
+    long = pd.concat(
+        [
+            pd.DataFrame({UNIQUE_ID: "old", DS: dates, Y: np.ones(40)}),
+            pd.DataFrame({UNIQUE_ID: "week", DS: dates[-7:], Y: [2.0, 0, 0, 0, 0, 0, 0]}),
+            pd.DataFrame({UNIQUE_ID: "day", DS: dates[-1:], Y: [2.0]}),
+            pd.DataFrame({UNIQUE_ID: "launch", DS: dates[-5:], Y: [30.0, 10, 11, 9, 10]}),
+        ]
+    )
+    level = fallback_forecast(long, 1, "D").set_index(UNIQUE_ID)["MA28"]
+    assert level.to_dict() == pytest.approx(
+        {"old": 1.0, "week": 0.0, "day": 2 / 28, "launch": 10.0}
+    )
+    as_old_as_the_data = long[long[UNIQUE_ID] == "week"]
+    assert fallback_forecast(as_old_as_the_data, 1, "D")["MA28"].tolist() == [2 / 7]
+
+
 def test_the_fallback_errs_over_its_own_history_as_a_backtest_measures_a_model() -> None:
     # Months, a 3-month mean: forecast 1 to `horizon` months after the three it averages.
     # 1, 2, 3 -> 2 errs by 2 on the 4th month (lead 1) and 3 on the 5th (lead 2); 2, 3, 4 -> 3
