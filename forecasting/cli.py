@@ -42,6 +42,7 @@ from forecasting.forecaster import (
     ForecastConfig,
     HorizonWarning,
     SeriesFallbackWarning,
+    UnplannedFlagWarning,
     trained_level,
 )
 from forecasting.metrics import SERIES_LEVEL, WEEK_LEVEL
@@ -473,7 +474,7 @@ def forecast(
                 warnings.simplefilter("always")
                 result = loaded.predict(frame, horizon=steps)
         path = write_forecast(result, out_path)
-        ours = (SeriesFallbackWarning, HorizonWarning)
+        ours = (SeriesFallbackWarning, HorizonWarning, UnplannedFlagWarning)
         _print_warnings([str(w.message) for w in caught if issubclass(w.category, ours)], run=False)
         columns = [c for c in result.columns if c.startswith("q")]
         out.print(

@@ -38,6 +38,7 @@ from forecasting.columns import (
     FORECAST,
     KEY_SEP,
     LOCATION,
+    PRICE,
     REGION,
     SKU,
     UNIQUE_ID,
@@ -83,9 +84,11 @@ __all__ = [
     "Forecaster",
     "HorizonWarning",
     "SeriesFallbackWarning",
+    "UnplannedFlagWarning",
     "check_format",
     "choose_and_calibrate",
     "ensemble_forecast",
+    "unplanned_flags",
 ]
 
 ENSEMBLE = "Ensemble"
@@ -99,6 +102,16 @@ class SeriesFallbackWarning(UserWarning):
 
 class HorizonWarning(UserWarning):
     """A forecast reaches past the horizon the model was backtested and calibrated on."""
+
+
+class UnplannedFlagWarning(UserWarning):
+    """A forecast takes a 0/1 flag (promo, event) as 0 throughout where the history often had
+    it 1: no planned values were given for it."""
+
+
+# Share of the recent periods a flag must be 1 on for its absence from the forecast to be told:
+# a flag that is never or hardly ever 1 moves nothing.
+UNPLANNED_SHARE = 0.01
 
 
 class ForecastConfig(BaseModel):
@@ -388,13 +401,18 @@ class Forecaster:
                 HorizonWarning,
                 stacklevel=2,
             )
-        if sales is None and future is None and h == self.config.horizon:
-            return self._cache.copy()
         long = self.history_
         if sales is not None:
             given = trim_leading_zeros(to_long(_checked(sales)))
             long = _with_columns_of(given, self.input_columns())
             self._warn_unseen(long)
+        flags = [c for c in self.input_columns() if c != PRICE]
+        planned = [] if future is None else [c for c in flags if c in future.columns]
+        note = unplanned_flags(long, [c for c in flags if c not in planned], self.lookback_)
+        if note:  # said each time, not kept in warnings_: it is about this forecast's inputs
+            warnings.warn(note, UnplannedFlagWarning, stacklevel=2)
+        if sales is None and future is None and h == self.config.horizon:
+            return self._cache.copy()
         future_long = to_long(future) if future is not None else None
         return self._forecast(long, h, future_long)
 
@@ -521,6 +539,36 @@ def ensemble_forecast(
     ).items():
         frame[quantile_column(level)] = values
     return frame
+
+
+def unplanned_flags(long: pd.DataFrame, flags: list[str], lookback: int) -> str | None:
+    """What a forecast that takes `flags` as 0 in every period leaves out, in words (None where
+    each was 1 on fewer than UNPLANNED_SHARE of the last `lookback` periods of `long`).
+
+    Without planned values a flag is 0 in the future (`future_exogenous`), but the backtest
+    read its real values in the test windows: on daily sales promoted on 8 % of the days
+    (2.5 times the sales) the backtest measured a bias of -2 % and 97 % of the sales under
+    q0.95, the forecast of the next week erred by -15 % with 87 % under it, and nothing said
+    why."""
+    recent = long.groupby(UNIQUE_ID, sort=False).tail(lookback)
+    sold = float(recent[Y].sum())
+    left_out = {}
+    for flag in flags:
+        on = recent[flag].fillna(0.0).to_numpy() == 1.0
+        if on.mean() >= UNPLANNED_SHARE:
+            units = float(recent.loc[on, Y].sum()) / sold if sold > 0 else 0.0
+            left_out[flag] = (
+                f"{flag} was 1 on {on.mean():.1%} of them, which sold {units:.1%} of the units"
+            )
+    if not left_out:
+        return None
+    return (
+        f"{' and '.join(left_out)} taken as 0 in every forecast period (no planned values were "
+        f"given), where in the last {lookback} periods of the history "
+        f"{'; '.join(left_out.values())}: this forecast leaves them out, and the "
+        "backtest, which knew them, measured one that did not; add their lift where they are "
+        "planned, or give the planned values (Forecaster.predict(future=))"
+    )
 
 
 def _never_sold(long: pd.DataFrame, periods: int) -> list[str]:

@@ -15,7 +15,14 @@ from allocation.safety import cover_demand
 from forecasting.columns import CUTOFF, DATE, FORECAST, LOCATION, SKU, UNITS
 from forecasting.data import load_sales, parse_mapping, prepare_sales
 from forecasting.errors import ForecastingError, NotFittedError, SalesValidationError
-from forecasting.forecaster import ENSEMBLE, ForecastConfig, Forecaster, SeriesFallbackWarning
+from forecasting.forecaster import (
+    ENSEMBLE,
+    ForecastConfig,
+    Forecaster,
+    SeriesFallbackWarning,
+    UnplannedFlagWarning,
+    unplanned_flags,
+)
 from forecasting.sample import SampleSpec, generate_sales
 
 FAST_MODELS = ("SeasonalNaive", "MA28", "AutoETS", "CrostonOptimized", "LightGBM")
@@ -119,6 +126,31 @@ def test_a_listed_series_is_forecast_from_its_listed_days(sales: pd.DataFrame) -
     mean = forecast.groupby(SKU)[FORECAST].mean()
     assert mean["SKU-SLOW"] == pytest.approx(8.0 / 28.0)  # was 8 / 6
     assert mean["SKU-LAUNCH"] == pytest.approx(3.0 / 5.0)
+
+
+def test_a_forecast_that_takes_recurring_promotions_as_zero_says_so(sales: pd.DataFrame) -> None:
+    # The backtest reads the real flags of its test windows, the forecast 0 where none are
+    # planned: promoted on 8 % of the days, a week's forecast erred by -15 %, and nothing said it.
+    fitted = Forecaster(ForecastConfig(horizon=7, n_windows=1, models=("LightGBM",))).fit(sales)
+    assert "promo" in fitted.input_columns()
+    with pytest.warns(
+        UnplannedFlagWarning, match=r"promo and event taken as 0 .* promo was 1 on 4\.1%"
+    ):
+        fitted.predict()
+    keys = sales.drop_duplicates([SKU, LOCATION])[[SKU, LOCATION]]
+    days = pd.DataFrame({DATE: pd.date_range(sales[DATE].max(), periods=8)[1:]})
+    planned = keys.merge(days, how="cross").assign(promo=0.0, event=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnplannedFlagWarning)
+        fitted.predict(future=planned)  # planned, if only as none: nothing to say
+
+
+def test_a_flag_that_is_hardly_ever_on_is_not_told() -> None:
+    long = pd.DataFrame({"unique_id": "a|X", "y": 1.0, "promo": np.r_[np.ones(3), np.zeros(397)]})
+    assert unplanned_flags(long, ["promo"], 364) is None  # 1 of 364 recent days
+    assert "promo was 1 on 50.0% of them, which sold 50.0% of the units" in str(
+        unplanned_flags(long.assign(promo=np.arange(400) % 2), ["promo"], 364)
+    )
 
 
 def test_series_the_model_never_saw_are_named_when_forecast(
