@@ -170,9 +170,9 @@ def trim_leading_zeros(long: pd.DataFrame) -> pd.DataFrame:
     global model sees a zero target with zero lags; ETS and Croston start from a zero level).
     A listed period without a sale is demand, though: counted from its first sale alone, a
     series' young history starts on a sale, and its mean runs high (on the M5 slice, the
-    series in their first 28 days from their first sale had a mean so far 44 % above what they
-    sold in the next 28 days; counted from their first price, 13 % above:
-    `benchmarks/young_series.py`). Series that never
+    series in their first 28 days from their first sale had a fallback level 25 % above what
+    they sold in the next 28 days, their opening sale left out as `fallback_level` does; counted
+    from their first price, 11 % above: `benchmarks/young_series.py`). Series that never
     sold are kept whole: they forecast zero.
     """
     ordered = long.sort_values([UNIQUE_ID, DS], kind="stable")
