@@ -42,7 +42,6 @@ from forecasting.forecaster import (
     ForecastConfig,
     HorizonWarning,
     SeriesFallbackWarning,
-    UnplannedFlagWarning,
     trained_level,
 )
 from forecasting.metrics import SERIES_LEVEL, WEEK_LEVEL
@@ -474,8 +473,10 @@ def forecast(
                 warnings.simplefilter("always")
                 result = loaded.predict(frame, horizon=steps)
         path = write_forecast(result, out_path)
-        ours = (SeriesFallbackWarning, HorizonWarning, UnplannedFlagWarning)
-        _print_warnings([str(w.message) for w in caught if issubclass(w.category, ours)], run=False)
+        ours = (SeriesFallbackWarning, HorizonWarning)
+        notes = [str(w.message) for w in caught if issubclass(w.category, ours)]
+        unplanned = loaded.forecaster.unplanned_note(frame)
+        _print_warnings([*notes, unplanned] if unplanned else notes, run=False)
         columns = [c for c in result.columns if c.startswith("q")]
         out.print(
             f"[bold]model[/]    {model_name} version {loaded.version} "

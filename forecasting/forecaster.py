@@ -84,7 +84,6 @@ __all__ = [
     "Forecaster",
     "HorizonWarning",
     "SeriesFallbackWarning",
-    "UnplannedFlagWarning",
     "check_format",
     "choose_and_calibrate",
     "ensemble_forecast",
@@ -102,11 +101,6 @@ class SeriesFallbackWarning(UserWarning):
 
 class HorizonWarning(UserWarning):
     """A forecast reaches past the horizon the model was backtested and calibrated on."""
-
-
-class UnplannedFlagWarning(UserWarning):
-    """A forecast takes a 0/1 flag (promo, event) as 0 throughout where the history often had
-    it 1: no planned values were given for it."""
 
 
 # Share of the recent periods a flag must be 1 on for its absence from the forecast to be told:
@@ -406,15 +400,24 @@ class Forecaster:
             given = trim_leading_zeros(to_long(_checked(sales)))
             long = _with_columns_of(given, self.input_columns())
             self._warn_unseen(long)
-        flags = [c for c in self.input_columns() if c != PRICE]
-        planned = [] if future is None else [c for c in flags if c in future.columns]
-        note = unplanned_flags(long, [c for c in flags if c not in planned], self.lookback_)
-        if note:  # said each time, not kept in warnings_: it is about this forecast's inputs
-            warnings.warn(note, UnplannedFlagWarning, stacklevel=2)
         if sales is None and future is None and h == self.config.horizon:
             return self._cache.copy()
         future_long = to_long(future) if future is not None else None
         return self._forecast(long, h, future_long)
+
+    def unplanned_note(
+        self, sales: pd.DataFrame | None = None, future: pd.DataFrame | None = None
+    ) -> str | None:
+        """What a `predict` with these `sales` and `future` leaves out by taking the model's 0/1
+        flags as 0 in every forecast period (`unplanned_flags`; None where nothing). Asked by
+        `allocast forecast`, not by every `predict`: the service and the replay forecast many
+        times from one history, and a note each time told them nothing new."""
+        long = self.history_
+        if sales is not None:
+            long = trim_leading_zeros(to_long(_checked(sales)))
+        flags = [c for c in self.input_columns() if c != PRICE and c in long.columns]
+        planned = set(future.columns) if future is not None else set()
+        return unplanned_flags(long, [c for c in flags if c not in planned], self.lookback_)
 
     def _warn_unseen(self, long: pd.DataFrame) -> None:
         """Say (each time, not kept in warnings_) which series the model never saw: their

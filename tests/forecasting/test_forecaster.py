@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 from pathlib import Path
 
@@ -20,7 +21,6 @@ from forecasting.forecaster import (
     ForecastConfig,
     Forecaster,
     SeriesFallbackWarning,
-    UnplannedFlagWarning,
     unplanned_flags,
 )
 from forecasting.sample import SampleSpec, generate_sales
@@ -133,16 +133,18 @@ def test_a_forecast_that_takes_recurring_promotions_as_zero_says_so(sales: pd.Da
     # planned: promoted on 8 % of the days, a week's forecast erred by -15 %, and nothing said it.
     fitted = Forecaster(ForecastConfig(horizon=7, n_windows=1, models=("LightGBM",))).fit(sales)
     assert "promo" in fitted.input_columns()
-    with pytest.warns(
-        UnplannedFlagWarning, match=r"promo and event taken as 0 .* promo was 1 on 4\.1%"
-    ):
-        fitted.predict()
+    note = fitted.unplanned_note()
+    assert note is not None and re.search(
+        r"promo and event taken as 0 .* promo was 1 on 4\.1%", note
+    )
+    assert fitted.unplanned_note(sales) == note  # the same history given
     keys = sales.drop_duplicates([SKU, LOCATION])[[SKU, LOCATION]]
     days = pd.DataFrame({DATE: pd.date_range(sales[DATE].max(), periods=8)[1:]})
     planned = keys.merge(days, how="cross").assign(promo=0.0, event=0.0)
+    assert fitted.unplanned_note(future=planned) is None  # planned, if only as none
     with warnings.catch_warnings():
-        warnings.simplefilter("error", UnplannedFlagWarning)
-        fitted.predict(future=planned)  # planned, if only as none: nothing to say
+        warnings.simplefilter("error")  # predict itself says nothing of it, each time
+        fitted.predict()
 
 
 def test_a_flag_that_is_hardly_ever_on_is_not_told() -> None:
