@@ -461,6 +461,7 @@ def _check_spacing(
     if len(days) < 4 or base not in ("D", "W"):
         return
     if daily_span is not None and base == "D":  # each series' own step is still checked below
+        _check_monthly_series(frame, source)
         known = pd.date_range(*daily_span).to_numpy(dtype=days.dtype)
         days = np.union1d(days, known)
     gaps = np.diff(days).astype("timedelta64[D]").astype(np.int64)
@@ -494,6 +495,27 @@ def _check_spacing(
         )
     if series is not None:
         _note_week_spaced(*series, source)
+
+
+def _check_monthly_series(frame: pd.DataFrame, source: str, min_dates: int = 4) -> None:
+    """No series of `min_dates` dates or more all 28 days or more apart: monthly totals. Checked
+    apart where the rows update a daily history, whose days make every gap between the dates
+    one day: month-end totals, a step of 1, passed every other check."""
+    dated = frame[[SKU, LOCATION, DATE]].sort_values([SKU, LOCATION, DATE])
+    keys = [dated[SKU], dated[LOCATION]]
+    gaps = dated[DATE].diff().dt.days.where(dated.duplicated([SKU, LOCATION]))
+    per_series = gaps.groupby(keys, sort=False).agg(["min", "count"])
+    monthly = per_series[(per_series["count"] >= min_dates - 1) & (per_series["min"] >= 28)]
+    if monthly.empty:
+        return
+    sku, location = monthly.index[0]
+    raise SalesValidationError(
+        f"{source}: column {DATE!r} has the dates of {sku} at {location} "
+        f"{int(monthly['min'].iloc[0])} or more days apart, not daily: monthly totals cannot "
+        "update a daily history; give one row per day",
+        source=source,
+        column=DATE,
+    )
 
 
 def _series_steps(frame: pd.DataFrame, min_dates: int = 4) -> tuple[pd.DataFrame, np.ndarray]:

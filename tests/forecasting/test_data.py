@@ -222,6 +222,15 @@ def test_days_apart_inside_a_stored_daily_span_are_an_update_not_a_weekly_file()
     )
     with pytest.raises(SalesValidationError, match="7 or more days apart"):
         prepare_sales(mondays, mapping=MAPPING, only_days_sent=True, daily_span=span)
+    # nor month-end totals, whose steps (29, 31, 30 days) have no common week
+    month_ends = _raw(
+        item=["A"] * 4,
+        store=["S1"] * 4,
+        day=["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"],
+    )
+    long_span = (pd.Timestamp("2023-06-01"), pd.Timestamp("2024-05-31"))
+    with pytest.raises(SalesValidationError, match="A at S1 29 or more days apart"):
+        prepare_sales(month_ends, mapping=MAPPING, only_days_sent=True, daily_span=long_span)
 
 
 def test_load_sales_reads_csv_and_parquet_alike(tmp_path: Path) -> None:
