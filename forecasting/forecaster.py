@@ -247,9 +247,9 @@ class Forecaster:
         short = lengths.index[lengths < needed].tolist()
         if short:
             self._warn(
-                f"{len(short)} series have fewer than {needed} periods from their first sale "
-                f"(the periods before it are left out), too few for the backtest; they get the "
-                f"{FALLBACK} fallback (the mean of their last "
+                f"{len(short)} series have fewer than {needed} periods from their listing "
+                f"(their first sale or price; the periods before it are left out), too few for "
+                f"the backtest; they get the {FALLBACK} fallback (the mean of their last "
                 f"{moving_average_window(config.freq)} periods): {listed(short)}"
             )
         self.short_series_ = set(short)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -166,6 +167,29 @@ def test_a_retrain_longer_than_the_stored_history_is_422_naming_its_settings(
     body = {"horizon": days - 14, "n_windows": 2}
     response = client.post("/v1/models/retrain", json=body, headers=keys.headers("admin"))
     assert response.status_code == 202, response.text
+
+
+def test_a_retrain_counts_a_series_from_its_listing_not_its_first_sale(
+    client: TestClient, keys: Keys
+) -> None:
+    # Priced (listed) for 30 days before its first sale, then 30 days of sales: the forecaster
+    # counts all 60 from the listing, where the check counted 30 from the first sale and
+    # refused a retrain that needs 54 (a 40-day window after 14 days).
+    days = pd.date_range("2025-01-01", periods=60)
+    rows = [
+        {"sku": "S", "location": "L", "date": f"{day:%Y-%m-%d}", "units": 0.0 if n < 30 else 2.0,
+         "price": 3.0}
+        for n, day in enumerate(days)
+    ]  # fmt: skip
+    ingest = client.post("/v1/sales", json={"rows": rows}, headers=keys.headers("planner"))
+    assert ingest.status_code == 201, ingest.text
+    body = {"horizon": 40, "n_windows": 1}
+    response = client.post("/v1/models/retrain", json=body, headers=keys.headers("admin"))
+    assert response.status_code == 202, response.text
+    too_long = client.post(
+        "/v1/models/retrain", json={"horizon": 47, "n_windows": 1}, headers=keys.headers("admin")
+    )
+    assert too_long.status_code == 422 and "at most 60" in too_long.json()["detail"][0]["msg"]
 
 
 def test_a_version_the_service_cannot_serve_is_not_promoted(

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from forecasting.forecaster import ForecastConfig
@@ -242,12 +242,15 @@ def start_retrain(body: RetrainCreate, session: SessionDep, principal: AdminDep)
 
 def _check_history(session: Session, body: RetrainCreate) -> None:
     """A 422 naming horizon when no stored series can be long enough: the days from the
-    earliest first sale to the last stored day bound every series, and the forecaster needs
-    `ForecastConfig.fewest_periods` of them in one series (it was a job that failed later). A
+    earliest listing (a first sale or price) to the last stored day bound every series, and the
+    forecaster needs `ForecastConfig.fewest_periods` of them in one series (it was a job that
+    failed later). A
     history with room for fewer windows than n_windows trains on those, as `allocast train`
     does, and the job's warnings say so."""
     needed = ForecastConfig(horizon=body.horizon, n_windows=body.n_windows).fewest_periods()
-    first = session.scalar(select(func.min(SalesRow.date)).where(SalesRow.units > 0))
+    # a series starts where it was listed: its first sale or its first price (trim_leading_zeros)
+    listed = or_(SalesRow.units > 0, SalesRow.price.is_not(None))
+    first = session.scalar(select(func.min(SalesRow.date)).where(listed))
     last = session.scalar(select(func.max(SalesRow.date)))
     longest = 0 if first is None or last is None else (last - first).days + 1
     if longest >= needed:
