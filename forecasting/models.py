@@ -170,7 +170,7 @@ def trim_leading_zeros(long: pd.DataFrame) -> pd.DataFrame:
     global model sees a zero target with zero lags; ETS and Croston start from a zero level).
     A listed period without a sale is demand, though: counted from its first sale alone, a
     series' young history starts on a sale, and its mean runs high (on the M5 slice, the
-    series in their first 28 days from their first sale had a fallback level 25 % above what
+    series in their first 28 days from their first sale had a fallback level 27 % above what
     they sold in the next 28 days, their opening sale left out as `fallback_level` does; counted
     from their first price, 11 % above: `benchmarks/young_series.py`). Series that never
     sold are kept whole: they forecast zero.
@@ -707,8 +707,9 @@ def fallback_level(long: pd.DataFrame, freq: str) -> pd.Series:
     A series younger than the window that started after the history's first period launched
     inside it: its history begins at its first sale (`trim_leading_zeros`), a period picked
     because it sold, so that sale says when the series started, not how fast it sells. Its
-    level is the mean of the periods after it, and where there are none the sale spread over
-    the window, as the moving average of the days before it, unsold, would give. Counted in,
+    level is the mean of the periods after it, and at least the sale spread over the window,
+    as the moving average of the days before it, unsold, would give (so a launch that has not
+    sold again since is not forecast 0, less than the day it launched). Counted in,
     a catalogue SKU that sold 2 units yesterday, once in 300 days, was forecast 2 a day (56 in
     the next 28 days) and 20 such SKUs 137 units where they sold 6."""
     window = moving_average_window(freq)
@@ -717,12 +718,13 @@ def fallback_level(long: pd.DataFrame, freq: str) -> pd.Series:
     opening = by_series.cumcount().to_numpy() == 0
     launched = opening & (long[DS] > long[DS].min()).to_numpy() & (long[Y] > 0).to_numpy()
     launched &= periods <= window
-    alone = launched & (periods == 1)
-    recent = long[~launched | alone].groupby(UNIQUE_ID, sort=False).tail(window)
+    recent = long[~launched].groupby(UNIQUE_ID, sort=False).tail(window)
     level = recent.groupby(UNIQUE_ID, sort=False)[Y].mean()
-    spread = pd.Series(long[Y].to_numpy()[alone] / window, index=long[UNIQUE_ID].to_numpy()[alone])
-    level.loc[spread.index] = spread
-    return level.fillna(0.0)
+    ids = long[UNIQUE_ID].to_numpy()[launched]
+    spread = pd.Series(long[Y].to_numpy()[launched] / window, index=ids)
+    level = level.reindex(level.index.append(spread.index.difference(level.index))).fillna(0.0)
+    level.loc[spread.index] = np.maximum(level.loc[spread.index].to_numpy(), spread.to_numpy())
+    return level
 
 
 def fallback_mae(long: pd.DataFrame, horizon: int, freq: str) -> pd.Series:

@@ -94,7 +94,8 @@ def test_the_moving_average_spans_four_weeks_or_three_months_not_28_periods(
 def test_a_series_launched_inside_the_history_is_not_forecast_at_its_first_sale() -> None:
     # Its history starts at the sale that started it: a catalogue SKU that sold 2 once in 300
     # days, 7 days ago or yesterday, was forecast 2 / 7 and 2 a day. A launch's rate is the
-    # periods after its first; a series as old as the history keeps every period it has.
+    # periods after its first, at least that sale over the window (not 0 once six days pass
+    # unsold, below the day after it); a series as old as the history keeps every period.
     dates = pd.date_range("2024-01-01", periods=40)
     long = pd.concat(
         [
@@ -106,7 +107,7 @@ def test_a_series_launched_inside_the_history_is_not_forecast_at_its_first_sale(
     )
     level = fallback_forecast(long, 1, "D").set_index(UNIQUE_ID)["MA28"]
     assert level.to_dict() == pytest.approx(
-        {"old": 1.0, "week": 0.0, "day": 2 / 28, "launch": 10.0}
+        {"old": 1.0, "week": 2 / 28, "day": 2 / 28, "launch": 10.0}
     )
     as_old_as_the_data = long[long[UNIQUE_ID] == "week"]
     assert fallback_forecast(as_old_as_the_data, 1, "D")["MA28"].tolist() == [2 / 7]
