@@ -28,6 +28,9 @@ __all__ = [
     "z_value",
 ]
 
+# A quantile this close to the forecast, relative to it (at least 1 unit), is equal to it: the
+# rounding of a point forecast written into the quantile columns.
+EQUAL_TO_ROUNDING = 1e-3
 PERIOD_MIN_DAYS = 7  # dates this many days apart or more are periods (weeks, months), not days
 
 
@@ -77,12 +80,23 @@ def daily_sigma(frame: pd.DataFrame, target: np.ndarray | None = None) -> np.nda
         rows = chosen == k
         quantile[rows] = frame[levels[level]].to_numpy(dtype=float)[rows]
     z = _z(np.asarray(upper))[chosen]
-    sigma = (quantile - forecast) / z
-    widest = (frame[levels[upper[-1]]].to_numpy(dtype=float) - forecast) / _z(np.asarray(upper[-1]))
-    # strictly below: a quantile equal to the mean is a spread of 0 (a deterministic forecast;
-    # a store the replay's restated forecast stocks to its mean)
-    sigma = np.where(sigma >= 0, sigma, widest)
+    # Below by more than rounding: a quantile equal to the mean, to the digits a file keeps, is
+    # a spread of 0 (a point forecast written into the quantiles; a store the replay's
+    # restated forecast stocks to its mean), however the rounding fell (10.0 under 10.004
+    # gave a Poisson spread of 3.16, over 9.996 one of 0.002).
+    tolerance = EQUAL_TO_ROUNDING * np.maximum(np.abs(forecast), 1.0)
+    sigma = _spread_at_least_0((quantile - forecast), tolerance) / z
+    widest = _spread_at_least_0(
+        frame[levels[upper[-1]]].to_numpy(dtype=float) - forecast, tolerance
+    )
+    sigma = np.where(sigma >= 0, sigma, widest / _z(np.asarray(upper[-1])))
     return np.where(sigma >= 0, sigma, np.sqrt(np.clip(forecast, 0.0, None)))
+
+
+def _spread_at_least_0(distance: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """A quantile's distance above the forecast, 0 where it is below by no more than
+    `tolerance` (rounding), negative where below by more (it says nothing of the spread)."""
+    return np.where((distance < 0) & (distance >= -tolerance), 0.0, distance)
 
 
 def no_spread_note(demand: pd.DataFrame) -> str | None:

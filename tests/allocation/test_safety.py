@@ -52,9 +52,12 @@ def test_a_quantile_below_the_mean_reads_a_wider_one_or_poisson() -> None:
     # with a column above the mean, that one gives the spread at a target the lower one meets
     wider = frame.assign(**{"q0.95": 3.0})
     assert daily_sigma(wider, np.array([0.8, 0.8, 0.8]))[0] == pytest.approx(2.5 / z_value(0.95))
-    # a quantile equal to the mean is a spread of 0: a deterministic forecast stocks no more
+    # a quantile equal to the mean is a spread of 0: a deterministic forecast stocks no more,
+    # however its rounding fell (10.0 under a mean of 10.004 read as Poisson's 3.16)
     flat = frame.assign(**{"q0.5": 0.5, "q0.8": 0.5})
     assert daily_sigma(flat, np.array([0.98, 0.98, 0.98]))[:2] == pytest.approx([0.0, 0.0])
+    rounded = frame.assign(forecast=[10.004, 9.996, 10.0], **{"q0.5": 10.0, "q0.8": 10.0})
+    assert daily_sigma(rounded, np.array([0.98] * 3)) == pytest.approx([0.0, 0.0048, 0.0], abs=1e-3)
 
 
 def test_quantiles_below_the_median_give_the_spread_when_none_is_above() -> None:
