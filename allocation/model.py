@@ -733,8 +733,13 @@ def _cross_region_caps(
         for s in skus
         for w in {a.origin for a in crossing}
     }
-    region_of = {w.id: w.region for w in network.warehouses}
-    region_of.update((d.id, d.region) for d in network.distributors)
+    region_of: dict[str, str | None] = {w.id: w.region for w in network.warehouses}
+    central = {w.id for w in network.warehouses if w.kind == "central"}
+    # A distributor lacks in its territory only where a warehouse there serves it: one served by
+    # a central warehouse alone gains nothing from stock crossing into its region.
+    region_of.update(
+        (d.id, d.region if set(d.served_by) - central else None) for d in network.distributors
+    )
     red = {d.id for d in network.distributors if d.credit == "red"}
     held = [available.get(key, 0.0) for key in zip(needs[SKU], needs[LOCATION], strict=True)]
     lacking = np.where(

@@ -1,8 +1,8 @@
 """The network a plan moves stock through: warehouses, lanes, laterals, distributors, SKUs.
 
 Read from YAML or JSON (`load_network`) or a dict (`Network.model_validate`). Validation names the
-item at fault: duplicate ids, a lane to nowhere, a lane cycle, a distributor served from outside
-its territory.
+item at fault: duplicate ids, a lane to nowhere, a lane cycle, a distributor served by a
+regional or forward warehouse outside its territory.
 
 Shape of the document::
 
@@ -18,7 +18,8 @@ Lanes carry stock down the supply chain (central -> regional -> forward), stay i
 below the central warehouse and must not form a cycle; lateral links move stock between two
 warehouses in either direction (within a region freely, across regions only as the policy
 allows). Distributors are supplied by the warehouses in `served_by`, which must lie in the
-distributor's own territory (region protection).
+distributor's own territory (region protection) or be central (a central warehouse serves every
+territory, as its lanes reach every region).
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ class Distributor(_Strict):
     region: its territory. tier: strategic / growth / observation. credit: green / yellow / red.
     guaranteed_amount: money a yellow-credit distributor may be supplied for at most (guaranteed
     or prepaid); only yellow credit has one.
-    served_by: warehouses (of its territory) allowed to supply it.
+    served_by: warehouses (of its territory, or central) allowed to supply it.
     moq: minimum units per delivery of a SKU (0 = none). pack_size: units per pack.
     lead_time_days: days from a warehouse to the distributor.
     cost_per_unit: money per unit delivered.

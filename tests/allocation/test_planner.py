@@ -2014,6 +2014,35 @@ def test_a_region_s_cross_region_cap_counts_whole_packs_and_its_own_stock(
     assert "cross_region" not in set(result.transfers["kind"])
 
 
+def test_a_distributor_served_by_the_central_warehouse_alone_draws_nothing_across_regions() -> None:
+    # D, in the south, is served by the central warehouse only: stock crossing into the south
+    # cannot reach it. Its need was counted in the south's cross-region cap, so the north's
+    # overstock was parked at RW-S (found in review).
+    document = {
+        "warehouses": [
+            {"id": "CW", "kind": "central", "region": "national", "capacity": 10000},
+            {"id": "RW-N", "kind": "regional", "region": "north", "capacity": 10000},
+            {"id": "FW-N", "kind": "forward", "region": "north", "capacity": 10000},
+            {"id": "RW-S", "kind": "regional", "region": "south", "capacity": 10000},
+        ],
+        "lanes": [
+            {"origin": "RW-N", "destination": "FW-N", "cost_per_unit": 0.1, "lead_time_days": 1}
+        ],
+        "laterals": [{"between": ["FW-N", "RW-S"], "cost_per_unit": 0.2, "lead_time_days": 1}],
+        "distributors": [
+            {"id": "D", "region": "south", "tier": "strategic", "served_by": ["CW"],
+             "lead_time_days": 1}
+        ],
+        "skus": [{"id": "S", "unit_cost": 10.0}],
+    }  # fmt: skip
+    policy = al.Policy(overstock_days=60, allow_cross_region_lateral=True)
+    demand = demand_frame({("S", "FW-N"): 0.5, ("S", "D"): 2.0})
+    network = al.Network.model_validate(document)
+    result = al.plan(network, stock_frame([("S", "FW-N", 130), ("S", "CW", 40)]), demand, policy)
+    assert "cross_region" not in set(result.transfers["kind"])
+    assert result.replenishment.set_index("distributor")["source"].to_dict() == {"D": "CW"}
+
+
 def test_a_yellow_guarantee_is_shared_over_the_skus_in_the_fair_share() -> None:
     # D-Y's guarantee buys 10 units in all; with two hot SKUs each counted all 10 of them, so the
     # observation tier took 4 of each SKU's 10 from strategic. Shared (5 each): 7 and 3.
