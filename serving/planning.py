@@ -27,7 +27,7 @@ from allocation.errors import AllocationInputError, listed
 from allocation.inputs import DATE, LOCATION, demand_locations
 from allocation.model import cover_windows
 from allocation.network import Network
-from allocation.safety import cover_demand, row_days
+from allocation.safety import cover_demand, no_spread_note, row_days
 from forecasting.columns import REGION, SKU
 from serving import audit
 from serving.auth import Principal
@@ -365,6 +365,8 @@ def make_plan(
     if request.demand is not None:
         demand, source = _request_demand(request), "request"
         skus, locations = sorted(set(demand[SKU])), set(demand[LOCATION])
+        # a point forecast sent in the quantile columns, said as `allocate` says it
+        note = no_spread_note(demand)
     else:
         demand, version, note = _forecast_demand(session, model_store, cache, request, network)
         source = "champion"

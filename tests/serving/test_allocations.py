@@ -74,6 +74,23 @@ def test_small_allocation_is_answered_at_once_and_stored(
         assert "allocation.create" in actions
 
 
+def test_a_point_forecast_sent_in_the_quantiles_is_said_in_the_plan(
+    seeded: TestClient, keys: Keys
+) -> None:
+    # Planned with no safety stock at every service target, without a word (as allocate said
+    # it already, the API did not).
+    rows = [{**row, "quantiles": dict.fromkeys(row["quantiles"], row["forecast"])}
+            for row in demand_rows()]  # fmt: skip
+    answer = seeded.post(
+        "/v1/allocations",
+        json={"demand": rows, "today": "2026-01-01"},
+        headers=keys.headers("planner"),
+    )
+    assert answer.status_code == 201, answer.text
+    assert "no spread to set safety stock from" in answer.json()["solver"]["demand_note"]
+    assert create_plan(seeded, keys)["solver"].get("demand_note") is None  # quantiles apart
+
+
 def test_idempotency_key_replays_the_first_answer(
     seeded: TestClient, keys: Keys, app: FastAPI
 ) -> None:
