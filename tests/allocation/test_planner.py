@@ -1970,17 +1970,10 @@ def test_overstock_returned_to_a_warehouse_that_passes_none_on_says_so() -> None
     )
 
 
-@pytest.mark.parametrize(
-    ("decompose_above", "integer_packs"),
-    [(DECOMPOSE_ABOVE_SERIES, False), (0, False), (DECOMPOSE_ABOVE_SERIES, True)],
-)
-@pytest.mark.parametrize(("pack", "moq", "need", "gets"), [(10, 0, 9.5, 10.0), (1, 30, 20.0, 30.0)])
-def test_a_region_s_cross_region_cap_counts_whole_packs_and_its_own_stock(
-    decompose_above: int, integer_packs: bool, pack: int, moq: int, need: float, gets: float
-) -> None:
-    # D, served only across regions, needs 9.5 in packs of 10 (or 20 with an MOQ of 30). The
-    # south's cap counted 9.5 units, so D got no pack and 9 units were parked at RW-S (helper-60).
-    document = {
+def _north_and_south(served_by: str, **distributor: Any) -> dict[str, Any]:
+    """A north with a forward warehouse, a south with a regional one, a lateral across the two,
+    and a strategic distributor D in the south served by `served_by`."""
+    return {
         "warehouses": [
             {"id": "RW-N", "kind": "regional", "region": "north", "capacity": 10000},
             {"id": "FW-N", "kind": "forward", "region": "north", "capacity": 10000},
@@ -1991,11 +1984,24 @@ def test_a_region_s_cross_region_cap_counts_whole_packs_and_its_own_stock(
         ],
         "laterals": [{"between": ["FW-N", "RW-S"], "cost_per_unit": 0.2, "lead_time_days": 1}],
         "distributors": [
-            {"id": "D", "region": "south", "tier": "strategic", "served_by": ["RW-S"],
-             "lead_time_days": 1, "pack_size": pack, "moq": moq}
+            {"id": "D", "region": "south", "tier": "strategic", "served_by": [served_by],
+             "lead_time_days": 1, **distributor}
         ],
         "skus": [{"id": "S", "unit_cost": 10.0}],
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("decompose_above", "integer_packs"),
+    [(DECOMPOSE_ABOVE_SERIES, False), (0, False), (DECOMPOSE_ABOVE_SERIES, True)],
+)
+@pytest.mark.parametrize(("pack", "moq", "need", "gets"), [(10, 0, 9.5, 10.0), (1, 30, 20.0, 30.0)])
+def test_a_region_s_cross_region_cap_counts_whole_packs_and_its_own_stock(
+    decompose_above: int, integer_packs: bool, pack: int, moq: int, need: float, gets: float
+) -> None:
+    # D, served only across regions, needs 9.5 in packs of 10 (or 20 with an MOQ of 30). The
+    # south's cap counted 9.5 units, so D got no pack and 9 units were parked at RW-S (helper-60).
+    document = _north_and_south(served_by="RW-S", pack_size=pack, moq=moq)
     policy = al.Policy(overstock_days=60, allow_cross_region_lateral=True)
     demand = demand_frame({("S", "FW-N"): 0.5, ("S", "D"): need / 8})
     options: dict[str, Any] = {
@@ -2018,23 +2024,10 @@ def test_a_distributor_served_by_the_central_warehouse_alone_draws_nothing_acros
     # D, in the south, is served by the central warehouse only: stock crossing into the south
     # cannot reach it. Its need was counted in the south's cross-region cap, so the north's
     # overstock was parked at RW-S (found in review).
-    document = {
-        "warehouses": [
-            {"id": "CW", "kind": "central", "region": "national", "capacity": 10000},
-            {"id": "RW-N", "kind": "regional", "region": "north", "capacity": 10000},
-            {"id": "FW-N", "kind": "forward", "region": "north", "capacity": 10000},
-            {"id": "RW-S", "kind": "regional", "region": "south", "capacity": 10000},
-        ],
-        "lanes": [
-            {"origin": "RW-N", "destination": "FW-N", "cost_per_unit": 0.1, "lead_time_days": 1}
-        ],
-        "laterals": [{"between": ["FW-N", "RW-S"], "cost_per_unit": 0.2, "lead_time_days": 1}],
-        "distributors": [
-            {"id": "D", "region": "south", "tier": "strategic", "served_by": ["CW"],
-             "lead_time_days": 1}
-        ],
-        "skus": [{"id": "S", "unit_cost": 10.0}],
-    }  # fmt: skip
+    document = _north_and_south(served_by="CW")
+    document["warehouses"].append(
+        {"id": "CW", "kind": "central", "region": "national", "capacity": 10000}
+    )
     policy = al.Policy(overstock_days=60, allow_cross_region_lateral=True)
     demand = demand_frame({("S", "FW-N"): 0.5, ("S", "D"): 2.0})
     network = al.Network.model_validate(document)
