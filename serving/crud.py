@@ -21,6 +21,7 @@ from allocation.network import Network, parse_network
 from forecasting.columns import DATE, EVENT, LOCATION, PRICE, PROMO, REGION, SKU, UNITS
 from forecasting.data import SalesNote, prepare_sales, rows_error
 from forecasting.errors import SalesValidationError
+from serving.errors import for_api
 from serving.models import (
     NetworkVersion,
     Plan,
@@ -220,7 +221,7 @@ def ingest_rows(
             only_days_sent=True,
             daily_span=span,
         )
-    notes = [str(w.message) for w in caught if issubclass(w.category, SalesNote)]
+    notes = [for_api(str(w.message)) for w in caught if issubclass(w.category, SalesNote)]
     for other in (w for w in caught if not issubclass(w.category, SalesNote)):
         warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
     regions_arrive = REGION in sales.columns and _store_has_regions(session) is False

@@ -163,6 +163,33 @@ def validation_error(loc: list[str | int], message: str, kind: str, **extra: Any
     )
 
 
+# Hints of the sales checks that name options of `allocast train` and `forecast` (--freq), which
+# an API client does not have, and what one can do instead: the service keeps daily sales.
+_API_HINTS = (
+    (
+        ", or forecast weekly or monthly totals with --freq W or MS",
+        ": the service keeps daily sales, and weekly or monthly totals cannot be stored",
+    ),
+    (
+        "if they are weekly totals, forecast them in a file of their own with --freq W",
+        "if they are weekly totals, the service cannot store them: send daily sales",
+    ),
+)
+
+
+def replace_hints(message: str, hints: tuple[tuple[str, str], ...]) -> str:
+    """`message` with each hint `hints` names (the CLI's words) replaced by its own (what a user
+    of another entry point, the API or simulate, can do)."""
+    for theirs, ours in hints:
+        message = message.replace(theirs, ours)
+    return message
+
+
+def for_api(message: str) -> str:
+    """A sales check's message (an error or a note) in an API client's words (`_API_HINTS`)."""
+    return replace_hints(message, _API_HINTS)
+
+
 def _sales_error(_request: Request, error: Exception) -> ErrorResponse:
     assert isinstance(error, SalesValidationError)
     loc: list[str | int] = ["body", error.source]
@@ -172,7 +199,7 @@ def _sales_error(_request: Request, error: Exception) -> ErrorResponse:
         loc.append(error.column)
     return validation_error(
         loc,
-        str(error),
+        for_api(str(error)),
         "sales_validation",
         source=error.source,
         column=error.column,

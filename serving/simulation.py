@@ -48,6 +48,7 @@ from allocation.simulate import (
     replay,
     supply_floor,
 )
+from serving.errors import replace_hints
 
 __all__ = [
     "ForecastCache",
@@ -100,9 +101,7 @@ _SIMULATE_HINTS = (
 def for_simulate(message: str) -> str:
     """A forecaster's message with its hints about options simulate lacks (`--freq`,
     `--n-windows`, `--horizon`) replaced by what a simulate user can do."""
-    for theirs, ours in _SIMULATE_HINTS:
-        message = message.replace(theirs, ours)
-    return message
+    return replace_hints(message, _SIMULATE_HINTS)
 
 
 @dataclass

@@ -221,6 +221,13 @@ def test_an_ingest_answers_with_the_notes_its_rows_raise(client: TestClient, key
     assert answer.status_code == 201, answer.text
     notes = answer.json()["notes"]
     assert len(notes) == 1 and "series have dates only whole weeks apart (SKU-002 at" in notes[0]
+    # in a client's words: the service keeps daily sales, it has no --freq
+    assert "--freq" not in notes[0] and "the service cannot store them" in notes[0]
+    weekly = client.post("/v1/sales", json={"rows": mondays}, headers=keys.headers("planner"))
+    assert weekly.status_code == 422, weekly.text
+    message = weekly.json()["detail"][0]["msg"]
+    assert "not daily" in message and "--freq" not in message
+    assert "the service keeps daily sales" in message
     alone = client.post("/v1/sales", json={"rows": daily}, headers=keys.headers("planner"))
     assert alone.json()["notes"] == []
     # kept with the ingest: the list says the same as the answers did
