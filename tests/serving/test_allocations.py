@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 
 from serving.api.routes.models import RETRAIN
 from serving.config import Settings
-from serving.jobs import enqueue, run_next, run_worker
+from serving.jobs import claim_next, enqueue, run_next, run_worker
 from serving.models import AuditEntry, Plan, PlanLine, StockPosition
 from tests.serving.conftest import Keys, allocation_body, create_plan, demand_rows
 from tests.serving.registry import registry_copy, sales_rows
@@ -329,6 +329,13 @@ def test_a_queued_job_is_cancelled_and_no_worker_runs_it(
     again = seeded.post(f"/v1/jobs/{second['id']}/cancel", headers=planner)
     assert again.status_code == 409 and "is succeeded" in again.json()["detail"]
     assert seeded.post("/v1/jobs/999/cancel", headers=planner).status_code == 404
+    # a job a worker has claimed runs on: the cancel changes nothing
+    third = seeded.post("/v1/allocations", json=allocation_body(), headers=planner).json()
+    claimed = claim_next(app.state.db, "test-worker", settings)
+    assert claimed is not None and claimed.id == third["id"]
+    running = seeded.post(f"/v1/jobs/{third['id']}/cancel", headers=planner)
+    assert running.status_code == 409 and "is running" in running.json()["detail"]
+    assert seeded.get(f"/v1/jobs/{third['id']}", headers=planner).json()["status"] == "running"
     listed = seeded.get("/v1/jobs", params={"status": "cancelled"}, headers=planner).json()
     assert [j["id"] for j in listed["data"]] == [first["id"]]
     with app.state.db.session() as session:
