@@ -232,7 +232,7 @@ class Forecaster:
     def _fit(self, sales: pd.DataFrame, progress: Progress | None) -> Forecaster:
         say = progress or (lambda _message: None)
         config = self.config
-        long = trim_leading_zeros(to_long(_checked(sales)))
+        long = _listed_history(sales)
         if long.empty or not (long["y"] > 0).any():
             raise ForecastingError(
                 "every series sold nothing in the history given: there is nothing to learn a "
@@ -395,13 +395,12 @@ class Forecaster:
                 HorizonWarning,
                 stacklevel=2,
             )
-        long = self.history_
-        if sales is not None:
-            given = trim_leading_zeros(to_long(_checked(sales)))
-            long = _with_columns_of(given, self.input_columns())
-            self._warn_unseen(long)
         if sales is None and future is None and h == self.config.horizon:
             return self._cache.copy()
+        long = self.history_
+        if sales is not None:
+            long = _with_columns_of(_listed_history(sales), self.input_columns())
+            self._warn_unseen(long)
         future_long = to_long(future) if future is not None else None
         return self._forecast(long, h, future_long)
 
@@ -412,9 +411,7 @@ class Forecaster:
         flags as 0 in every forecast period (`unplanned_flags`; None where nothing). Asked by
         `allocast forecast`, not by every `predict`: the service and the replay forecast many
         times from one history, and a note each time told them nothing new."""
-        long = self.history_
-        if sales is not None:
-            long = trim_leading_zeros(to_long(_checked(sales)))
+        long = self.history_ if sales is None else _listed_history(sales)
         flags = [c for c in self.input_columns() if c != PRICE and c in long.columns]
         planned = set(future.columns) if future is not None else set()
         return unplanned_flags(long, [c for c in flags if c not in planned], self.lookback_)
@@ -580,6 +577,12 @@ def _never_sold(long: pd.DataFrame, periods: int) -> list[str]:
     sell: its models decide)."""
     history = long.groupby(UNIQUE_ID, sort=False)[Y].agg(["max", "size"])
     return history.index[(history["max"] <= 0) & (history["size"] >= periods)].tolist()
+
+
+def _listed_history(sales: pd.DataFrame) -> pd.DataFrame:
+    """A canonical sales frame, checked, as the long frame the models read: each series from
+    its listing (`trim_leading_zeros`)."""
+    return trim_leading_zeros(to_long(_checked(sales)))
 
 
 def _checked(sales: pd.DataFrame) -> pd.DataFrame:
