@@ -722,9 +722,8 @@ def fallback_level(long: pd.DataFrame, freq: str) -> pd.Series:
     level = recent.groupby(UNIQUE_ID, sort=False)[Y].mean()
     ids = long[UNIQUE_ID].to_numpy()[launched]
     spread = pd.Series(long[Y].to_numpy()[launched] / window, index=ids)
-    level = level.reindex(level.index.append(spread.index.difference(level.index))).fillna(0.0)
-    level.loc[spread.index] = np.maximum(level.loc[spread.index].to_numpy(), spread.to_numpy())
-    return level
+    # the larger of the two where a launch has both; the spread alone where it has no other period
+    return pd.concat([level, spread], axis=1).max(axis=1).fillna(0.0)
 
 
 def fallback_mae(long: pd.DataFrame, horizon: int, freq: str) -> pd.Series:
