@@ -103,8 +103,8 @@ def no_spread_note(demand: pd.DataFrame) -> str | None:
     """A note naming the series of a forecast-contract frame that sell (a forecast above 0) but
     whose quantile columns give no spread in any row (each equal to the forecast: a point
     forecast written into the quantile columns; one below it reads a Poisson spread, see
-    `daily_sigma`), None where there are none. Their safety stock
-    is 0 whatever the service target: planned as the forecast says, but said, not silently.
+    `daily_sigma`), None where there are none. Their safety stock is 0 whatever the service
+    target: planned as the forecast says, but said, not silently.
     The widest column is read (`daily_sigma` with no target): quantiles rise with the level, so
     where it is flat every column is."""
     forecast = demand[FORECAST].to_numpy(dtype=float)

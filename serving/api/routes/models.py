@@ -244,9 +244,8 @@ def _check_history(session: Session, body: RetrainCreate) -> None:
     """A 422 naming horizon when no stored series can be long enough: the days from the
     earliest listing (a first sale or price) to the last stored day bound every series, and the
     forecaster needs `ForecastConfig.fewest_periods` of them in one series (it was a job that
-    failed later). A
-    history with room for fewer windows than n_windows trains on those, as `allocast train`
-    does, and the job's warnings say so."""
+    failed later). A history with room for fewer windows than n_windows trains on those, as
+    `allocast train` does, and the job's warnings say so."""
     needed = ForecastConfig(horizon=body.horizon, n_windows=body.n_windows).fewest_periods()
     # a series starts where it was listed: its first sale or its first price (trim_leading_zeros)
     listed = or_(SalesRow.units > 0, SalesRow.price.is_not(None))
@@ -262,7 +261,8 @@ def _check_history(session: Session, body: RetrainCreate) -> None:
                 "type": "history_too_short",
                 "loc": ("body", "horizon"),
                 "msg": f"even one backtest window of horizon {body.horizon} days after {seasons} "
-                f"days of history needs {needed} days from a series' first sale; the stored "
+                f"days of history needs {needed} days from a series' listing (its first sale or "
+                f"price); the stored "
                 f"sales hold at most {longest}: lower horizon or send more history",
                 "input": {"horizon": body.horizon, "n_windows": body.n_windows},
             }
